@@ -1,0 +1,114 @@
+// servesim: the command-line entry point.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cluster/run.h"
+#include "core/error.h"
+#include "core/scenario.h"
+#include "models/engine_scheduler.h"
+#include "models/timing/timing_model.h"
+#include "router/router_policy.h"
+#include "servesim/version.h"
+#include "traces/trace_source.h"
+
+namespace {
+
+using namespace servesim;
+
+template <class Reg>
+void print_registry(std::ostream& out) {
+  std::string kind = Reg::kind();
+  kind = kind.back() == 'y' ? kind.substr(0, kind.size() - 1) + "ies" : kind + "s";
+  out << kind << ":\n";
+  for (const auto& e : Reg::instance().list()) out << fmt::format("  {:<16} {}\n", e.name, e.description);
+}
+
+void check_registries() {
+  TraceRegistry::instance().check();
+  RouterRegistry::instance().check();
+  TimingRegistry::instance().check();
+  SchedulerRegistry::instance().check();
+}
+
+int run_main(int argc, char** argv) {
+  CLI::App app{"servesim: a SystemC co-simulation testbed for LLM serving clusters"};
+  app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
+  app.require_subcommand(0, 1);
+  bool list = false;
+  app.add_flag("--list", list, "list every registered trace format, router policy, engine scheduler and timing model");
+
+  std::string scenario_path, output;
+  std::vector<std::string> overrides;
+  std::optional<std::uint64_t> seed;
+  bool quiet = false, dump = false;
+
+  auto* run = app.add_subcommand("run", "run one scenario and print its summary");
+  run->add_option("scenario", scenario_path, "scenario YAML file")->required();
+  run->add_option("--set", overrides, "override a key: --set workload.max_requests=1000 (repeatable)");
+  run->add_option("-o,--output", output, "HDF5 output file (default results/<scenario name>.h5)");
+  run->add_option("--seed", seed, "override the scenario's seed");
+  run->add_flag("-q,--quiet", quiet, "no progress line");
+  run->add_flag("--dump-config", dump, "print the effective, fully defaulted scenario as YAML and exit");
+
+  auto* validate = app.add_subcommand("validate", "check a scenario without running it");
+  validate->add_option("scenario", scenario_path, "scenario YAML file")->required();
+  validate->add_option("--set", overrides, "override a key (repeatable)");
+  validate->add_flag("--dump-config", dump, "also print the effective, fully defaulted scenario as YAML");
+
+  CLI11_PARSE(app, argc, argv);
+  check_registries();
+
+  if (list) {
+    print_registry<TraceRegistry>(std::cout);
+    print_registry<RouterRegistry>(std::cout);
+    print_registry<SchedulerRegistry>(std::cout);
+    print_registry<TimingRegistry>(std::cout);
+    return 0;
+  }
+  if (!run->parsed() && !validate->parsed()) {
+    std::cout << app.help();
+    return 0;
+  }
+
+  LoadedScenario scenario = load_scenario_file(scenario_path, overrides, seed);
+  if (dump) std::cout << config::write_yaml(scenario.config, true);
+  if (validate->parsed()) {
+    if (!dump) std::cout << fmt::format("{}: valid ({} pools, workload '{}')\n", scenario_path,
+                                        scenario.config.pools.size(), scenario.config.workload.source);
+    return 0;
+  }
+  if (dump) return 0;
+
+  if (output.empty()) output = fmt::format("results/{}.h5", scenario.config.name);
+  auto parent = std::filesystem::path(output).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  RunOptions options{output, !quiet && isatty(STDERR_FILENO)};
+  RunResult result = run_scenario(scenario, options);
+  std::cout << fmt::format("scenario    {} (seed {})\n", scenario.config.name, scenario.config.seed)
+            << result.summary_table << fmt::format("results     {}\n", output);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const servesim::ConfigError& e) {
+    std::fprintf(stderr, "servesim: configuration error: %s\n", e.what());
+    return 2;
+  } catch (const servesim::InputError& e) {
+    std::fprintf(stderr, "servesim: input error: %s\n", e.what());
+    return 3;
+  } catch (const servesim::InvariantError& e) {
+    std::fprintf(stderr, "servesim: internal error (a simulation invariant failed; please report it): %s\n", e.what());
+    return 4;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "servesim: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+#pragma once
+// Cluster: the top SystemC module. Builds every part from a validated scenario, holds them
+// as members, samples gauges at the scenario's interval, and checks run invariants.
+#include <systemc>
+
+#include <memory>
+#include <vector>
+
+#include "cluster/frontend.h"
+#include "core/observer.h"
+#include "core/scenario.h"
+#include "core/sim.h"
+#include "models/worker.h"
+#include "router/router_module.h"
+#include "traces/trace_player.h"
+
+namespace servesim {
+
+class Cluster : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Cluster);
+  Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer);
+
+  // True when the trace is exhausted and every request has finished.
+  bool drained() const;
+  // Ends the run at the current time: requests in flight are reported unfinished.
+  void finish_run();
+  // Emits the last, partial sample window (if any time passed since the last sample).
+  void final_sample();
+  // Throws InvariantError if a conservation law is broken (call after finish_run()).
+  void check_invariants() const;
+
+  std::int32_t gpus() const { return gpus_; }
+  std::size_t num_workers() const { return workers_.size(); }
+  const Frontend& frontend() const { return *frontend_; }
+  const TraceSource& trace() const { return player_->source(); }
+  ClusterGauges gauges() const;
+
+ private:
+  void sample();
+  void start_of_simulation() override;
+
+  const ScenarioConfig& cfg_;
+  RunObserver& observer_;
+  TimedChannel<TraceRequest> arrivals_{"arrivals"};
+  TimedChannel<Request*> to_router_{"to_router"};
+  TimedChannel<Request*> done_{"done"};
+  TimedChannel<RouteRelease> releases_{"releases"};
+  std::unique_ptr<TracePlayer> player_;
+  std::unique_ptr<Frontend> frontend_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<RouterModule> router_;
+  std::vector<WorkerSample> worker_samples_;
+  std::int32_t gpus_ = 0;
+  bool finished_ = false;
+  sc_core::sc_event tick_;
+  TimeNs last_sample_ns_ = 0;
+};
+
+}  // namespace servesim

@@ -1,0 +1,94 @@
+#include "cluster/frontend.h"
+
+namespace servesim {
+
+Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
+                   TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
+                   TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
+                   std::uint32_t hash_block_tokens)
+    : sc_core::sc_module(name),
+      arrivals_(arrivals),
+      to_router_(to_router),
+      done_(done),
+      done_to_router_(done_to_router),
+      observer_(observer),
+      hash_block_tokens_(hash_block_tokens) {
+  SC_METHOD(on_arrivals);
+  sensitive << arrivals_.event();
+  dont_initialize();
+  SC_METHOD(on_done);
+  sensitive << done_.event();
+  dont_initialize();
+}
+
+void Frontend::account(TimeNs now) {
+  area_ns_ += static_cast<double>(in_system_) * static_cast<double>(now - area_at_);
+  area_at_ = now;
+}
+
+double Frontend::in_system_area_ns() const {
+  return area_ns_ + static_cast<double>(in_system_) * static_cast<double>(now_ns() - area_at_);
+}
+
+Request* Frontend::allocate() {
+  if (!free_.empty()) {
+    Request* r = free_.back();
+    free_.pop_back();
+    *r = Request{};
+    return r;
+  }
+  return &slots_.emplace_back();
+}
+
+void Frontend::release(Request* r) {
+  r->hash_ids = {};  // give the memory back now, not when the slot is reused
+  free_.push_back(r);
+}
+
+void Frontend::on_arrivals() {
+  const TimeNs now = now_ns();
+  account(now);
+  arrivals_.drain([&](TraceRequest&& t) {
+    Request* r = allocate();
+    r->id = next_id_++;
+    r->arrival_ns = now;
+    r->input_tokens = t.input_tokens;
+    r->output_tokens = t.output_tokens;
+    r->hash_block_tokens = hash_block_tokens_;
+    r->hash_ids = std::move(t.hash_ids);
+    r->session_id = t.session_id;
+    ++arrived_;
+    ++in_system_;
+    observer_.on_arrival(*r);
+    to_router_.send(r, 0, 0);
+  });
+}
+
+void Frontend::on_done() {
+  const TimeNs now = now_ns();
+  account(now);
+  done_.drain([&](Request* r) {
+    if (r->status != RequestStatus::kCompleted)
+      throw InvariantError(fmt::format("request {} reported done with status {}", r->id,
+                                       static_cast<int>(r->status)));
+    if (r->tokens_emitted != r->output_tokens)
+      throw InvariantError(fmt::format("request {} finished with {} of {} output tokens", r->id,
+                                       r->tokens_emitted, r->output_tokens));
+    ++completed_;
+    --in_system_;
+    observer_.on_request_done(*r);
+    done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
+    release(r);
+  });
+}
+
+void Frontend::abandon_in_flight() {
+  for (Request& r : slots_) {  // freed slots hold finished requests; the rest are live
+    if (r.status == RequestStatus::kInFlight) {
+      r.status = RequestStatus::kUnfinished;
+      observer_.on_request_done(r);
+    }
+  }
+}
+
+}  // namespace servesim

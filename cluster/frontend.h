@@ -1,0 +1,53 @@
+#pragma once
+// Frontend: turns trace rows into requests, owns them for their lifetime, forwards them to
+// the router, and reports each finished request to the observer exactly once.
+#include <systemc>
+
+#include <deque>
+#include <vector>
+
+#include "core/observer.h"
+#include "core/sim.h"
+#include "router/router_module.h"
+#include "traces/trace_source.h"
+
+namespace servesim {
+
+class Frontend : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Frontend);
+  Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
+           TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
+           TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens);
+
+  std::int64_t in_system() const { return in_system_; }
+  double in_system_area_ns() const;  // integral of in_system up to now
+  std::uint64_t arrived() const { return arrived_; }
+  std::uint64_t completed() const { return completed_; }
+  // Marks every request still in flight unfinished and reports it (end of a capped run).
+  void abandon_in_flight();
+
+ private:
+  void on_arrivals();
+  void on_done();
+  void account(TimeNs now);
+  Request* allocate();
+  void release(Request* r);
+
+  TimedChannel<TraceRequest>& arrivals_;
+  TimedChannel<Request*>& to_router_;
+  TimedChannel<Request*>& done_;
+  TimedChannel<RouteRelease>& done_to_router_;
+  RunObserver& observer_;
+  std::uint32_t hash_block_tokens_;
+
+  std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is
+                               // bounded by the peak number of requests in flight
+  std::vector<Request*> free_;
+  std::uint64_t next_id_ = 0, arrived_ = 0, completed_ = 0;
+  std::int64_t in_system_ = 0;
+  double area_ns_ = 0;
+  TimeNs area_at_ = 0;
+};
+
+}  // namespace servesim

@@ -1,0 +1,65 @@
+#include "cluster/run.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "cluster/cluster.h"
+#include "core/run_recorder.h"
+
+namespace servesim {
+
+namespace {
+constexpr TimeNs kSliceNs = kNsPerSecond;  // simulated time between progress/flush checks
+}
+
+RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options) {
+  configure_kernel();
+  const auto wall_start = std::chrono::steady_clock::now();
+  auto wall_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
+
+  RunRecorder recorder(scenario, options.output_path);
+  Cluster cluster("cluster", scenario, recorder);
+  const auto& sim = scenario.config.simulation;
+  const TimeNs cap = sim.max_time ? sim.max_time->ns() : -1;
+
+  double last_progress = 0;
+  bool printed = false;
+  while (true) {
+    TimeNs slice = kSliceNs;
+    if (cap >= 0) slice = std::min(slice, cap - now_ns());
+    if (slice <= 0) break;
+    sc_core::sc_start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
+    recorder.maybe_flush();
+    if (options.progress && wall_s() > 2.0 && wall_s() - last_progress >= 0.5) {
+      last_progress = wall_s();
+      std::fprintf(stderr, "\r[servesim] sim %.1f s | %llu done, %lld in flight | %.0fx real time   ",
+                   ns_to_s(now_ns()), static_cast<unsigned long long>(cluster.frontend().completed()),
+                   static_cast<long long>(cluster.frontend().in_system()), ns_to_s(now_ns()) / last_progress);
+      printed = true;
+    }
+    if (!sc_core::sc_pending_activity()) break;
+  }
+  if (printed) std::fprintf(stderr, "\n");
+
+  const bool capped = cap >= 0 && now_ns() >= cap;
+  if (!capped && !cluster.drained())
+    throw InvariantError(fmt::format("the simulation stalled at {:.3f} s with {} requests in flight and nothing "
+                                     "scheduled (a request waits forever)",
+                                     ns_to_s(now_ns()), cluster.frontend().in_system()));
+  cluster.final_sample();
+  cluster.finish_run();
+  cluster.check_invariants();
+
+  RunResult result;
+  result.inputs.sim_end_s = ns_to_s(now_ns());
+  result.inputs.wall_s = wall_s();
+  result.inputs.gpus = cluster.gpus();
+  result.inputs.arrived = cluster.frontend().arrived();
+  result.inputs.trace_rows_skipped = cluster.trace().stats().rows_skipped;
+  recorder.finish(result.inputs);
+  result.summary_table = recorder.summary().table(result.inputs);
+  result.metrics = recorder.summary().metrics(result.inputs);
+  return result;
+}
+
+}  // namespace servesim

@@ -1,0 +1,25 @@
+#pragma once
+// Runs one scenario to the end: builds the cluster, steps the kernel in slices (progress,
+// HDF5 flushes, the max_time cap), checks the invariants, and writes the summary.
+#include <string>
+
+#include "core/scenario.h"
+#include "core/summary.h"
+
+namespace servesim {
+
+struct RunOptions {
+  std::string output_path;  // "" = write no HDF5 file
+  bool progress = false;    // a progress line on stderr (the CLI enables it on a TTY)
+};
+
+struct RunResult {
+  SummaryStats::Inputs inputs;
+  std::string summary_table;
+  std::vector<std::pair<std::string, double>> metrics;
+};
+
+// Once per process: SystemC cannot elaborate twice.
+RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options);
+
+}  // namespace servesim

@@ -1,0 +1,108 @@
+#include "core/hdf5_writer.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace servesim::h5 {
+
+namespace {
+hid_t check(hid_t id, const char* what) {
+  if (id < 0) throw std::runtime_error(fmt::format("HDF5: {} failed", what));
+  return id;
+}
+void check_status(herr_t s, const char* what) {
+  if (s < 0) throw std::runtime_error(fmt::format("HDF5: {} failed", what));
+}
+}  // namespace
+
+Handle::Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+Handle::~Handle() {
+  if (id_ >= 0 && closer_) closer_(id_);
+}
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = std::exchange(o.id_, -1);
+    closer_ = o.closer_;
+  }
+  return *this;
+}
+
+CompoundType::CompoundType(size_t row_bytes)
+    : type_(check(H5Tcreate(H5T_COMPOUND, row_bytes), "H5Tcreate"), H5Tclose) {}
+
+CompoundType& CompoundType::add(const char* name, size_t offset, hid_t type) {
+  check_status(H5Tinsert(type_.get(), name, offset, type), "H5Tinsert");
+  return *this;
+}
+
+Handle create_file(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions with context
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) throw std::runtime_error(fmt::format("{}: cannot create the HDF5 output file (does its folder exist?)", path));
+  return Handle(f, H5Fclose);
+}
+
+Handle create_group(hid_t parent, const std::string& name) {
+  return Handle(check(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "H5Gcreate"),
+                H5Gclose);
+}
+
+Handle vlen_string() {
+  Handle t(check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+  check_status(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size");
+  check_status(H5Tset_cset(t.get(), H5T_CSET_UTF8), "H5Tset_cset");
+  return t;
+}
+
+void write_string_attribute(hid_t obj, const std::string& name, const std::string& value) {
+  Handle type = vlen_string();
+  Handle space(check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose);
+  Handle attr(check(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate"),
+              H5Aclose);
+  const char* p = value.c_str();
+  check_status(H5Awrite(attr.get(), type.get(), &p), "H5Awrite");
+}
+
+void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value) {
+  Handle space(check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose);
+  Handle attr(check(H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                    "H5Acreate"),
+              H5Aclose);
+  check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), "H5Awrite");
+}
+
+Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members) {
+  Handle t(check(H5Tenum_create(H5T_NATIVE_INT8), "H5Tenum_create"), H5Tclose);
+  for (const auto& [name, v] : members) check_status(H5Tenum_insert(t.get(), name, &v), "H5Tenum_insert");
+  return t;
+}
+
+Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
+             size_t chunk_rows)
+    : type_(check(H5Tcopy(type.get()), "H5Tcopy"), H5Tclose), row_bytes_(row_bytes) {
+  hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {chunk_rows};
+  Handle space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple"), H5Sclose);
+  Handle props(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
+  check_status(H5Pset_chunk(props.get(), 1, chunk), "H5Pset_chunk");
+  check_status(H5Pset_shuffle(props.get()), "H5Pset_shuffle");
+  check_status(H5Pset_deflate(props.get(), 4), "H5Pset_deflate");
+  dataset_ = Handle(check(H5Dcreate2(parent, name.c_str(), type_.get(), space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT),
+                          "H5Dcreate"),
+                    H5Dclose);
+}
+
+void Table::append(const void* rows, size_t count) {
+  if (count == 0) return;
+  hsize_t new_size[1] = {rows_ + count};
+  check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
+  Handle file_space(check(H5Dget_space(dataset_.get()), "H5Dget_space"), H5Sclose);
+  hsize_t start[1] = {rows_}, n[1] = {count};
+  check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr), "H5Sselect_hyperslab");
+  Handle mem_space(check(H5Screate_simple(1, n, nullptr), "H5Screate_simple"), H5Sclose);
+  check_status(H5Dwrite(dataset_.get(), type_.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, rows), "H5Dwrite");
+  rows_ += count;
+}
+
+}  // namespace servesim::h5

@@ -1,0 +1,67 @@
+#pragma once
+// Thin RAII layer over the HDF5 C API: a file, groups, string attributes, and extendable,
+// chunked, compressed compound tables appended in blocks.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace servesim::h5 {
+
+// Owns an hid_t and closes it with the right H5*close.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer);
+  ~Handle();
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, -1)), closer_(o.closer_) {}
+  Handle& operator=(Handle&& o) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+// A compound type built field by field (name, offset, HDF5 type).
+class CompoundType {
+ public:
+  explicit CompoundType(size_t row_bytes);
+  CompoundType& add(const char* name, size_t offset, hid_t type);
+  hid_t get() const { return type_.get(); }
+
+ private:
+  Handle type_;
+};
+
+Handle create_file(const std::string& path);  // truncates
+Handle create_group(hid_t parent, const std::string& name);
+void write_string_attribute(hid_t obj, const std::string& name, const std::string& value);
+void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value);
+
+// An extendable 1-D dataset of compound rows.
+class Table {
+ public:
+  Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
+        size_t chunk_rows = 4096);
+  void append(const void* rows, size_t count);
+  size_t rows() const { return rows_; }
+  hid_t id() const { return dataset_.get(); }
+
+ private:
+  Handle type_;  // our own copy: the caller's CompoundType may go away
+  Handle dataset_;
+  size_t row_bytes_, rows_ = 0;
+};
+
+// An HDF5 enum type over int8 (for status columns).
+Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members);
+// A variable-length UTF-8 string type.
+Handle vlen_string();
+
+}  // namespace servesim::h5

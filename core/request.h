@@ -1,0 +1,45 @@
+#pragma once
+// One request's life, stamped by the modules it passes through (times in ns; -1 = not reached).
+#include <cstdint>
+#include <vector>
+
+#include "core/units.h"
+
+namespace servesim {
+
+enum class RequestStatus : std::int8_t {
+  kInFlight = 0,
+  kCompleted = 1,
+  kUnfinished = 2,  // the simulation stopped (max_time) before it ended
+};
+
+struct Request {
+  std::uint64_t id = 0;
+  TimeNs arrival_ns = 0;
+  std::uint32_t input_tokens = 0;
+  std::uint32_t output_tokens = 0;
+  std::uint32_t hash_block_tokens = 0;
+  std::vector<std::uint64_t> hash_ids;
+  std::uint64_t session_id = 0;
+
+  TimeNs routed_ns = -1;
+  TimeNs scheduled_ns = -1;    // first admitted to a batch
+  TimeNs prefill_end_ns = -1;  // last prompt token computed
+  TimeNs first_token_ns = -1;
+  TimeNs finish_ns = -1;
+  std::int32_t worker = -1;
+  std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
+  std::uint32_t tokens_emitted = 0;
+  std::uint32_t preemptions = 0;
+  RequestStatus status = RequestStatus::kInFlight;
+
+  double ttft_s() const { return first_token_ns < 0 ? -1 : ns_to_s(first_token_ns - arrival_ns); }
+  double e2e_s() const { return finish_ns < 0 ? -1 : ns_to_s(finish_ns - arrival_ns); }
+  // Mean gap between consecutive output tokens (undefined, -1, for one-token outputs).
+  double mean_itl_s() const {
+    if (finish_ns < 0 || output_tokens < 2) return -1;
+    return ns_to_s(finish_ns - first_token_ns) / static_cast<double>(output_tokens - 1);
+  }
+};
+
+}  // namespace servesim

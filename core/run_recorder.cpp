@@ -1,0 +1,277 @@
+#include "core/run_recorder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include "servesim/version.h"
+
+namespace servesim {
+
+namespace {
+constexpr size_t kMaxBufferedRows = 1 << 16;
+
+double quantile_sorted(std::vector<double>& v, double q) {
+  if (v.empty()) return std::nan("");
+  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+  rank = std::clamp<size_t>(rank, 1, v.size());
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(rank - 1), v.end());
+  return v[rank - 1];
+}
+
+h5::CompoundType request_type(hid_t status_enum) {
+  h5::CompoundType t(sizeof(RequestRow));
+#define F(name, type) t.add(#name, HOFFSET(RequestRow, name), type)
+  F(id, H5T_NATIVE_UINT64);
+  F(arrival_s, H5T_NATIVE_DOUBLE);
+  F(input_tokens, H5T_NATIVE_UINT32);
+  F(output_tokens, H5T_NATIVE_UINT32);
+  F(cached_tokens, H5T_NATIVE_UINT32);
+  F(preemptions, H5T_NATIVE_UINT32);
+  F(prefill_worker, H5T_NATIVE_INT32);
+  F(decode_worker, H5T_NATIVE_INT32);
+  F(queue_s, H5T_NATIVE_DOUBLE);
+  F(prefill_s, H5T_NATIVE_DOUBLE);
+  F(transfer_s, H5T_NATIVE_DOUBLE);
+  F(decode_s, H5T_NATIVE_DOUBLE);
+  F(ttft_s, H5T_NATIVE_DOUBLE);
+  F(e2e_s, H5T_NATIVE_DOUBLE);
+  F(mean_itl_s, H5T_NATIVE_DOUBLE);
+  F(status, status_enum);
+#undef F
+  return t;
+}
+
+h5::CompoundType cluster_type() {
+  h5::CompoundType t(sizeof(ClusterRow));
+#define F(name, type) t.add(#name, HOFFSET(ClusterRow, name), type)
+  F(time_s, H5T_NATIVE_DOUBLE);
+  F(interval_s, H5T_NATIVE_DOUBLE);
+  F(arrivals, H5T_NATIVE_INT64);
+  F(completions, H5T_NATIVE_INT64);
+  F(in_system, H5T_NATIVE_INT64);
+  F(in_system_mean, H5T_NATIVE_DOUBLE);
+  F(waiting, H5T_NATIVE_INT64);
+  F(running, H5T_NATIVE_INT64);
+  F(kv_blocks_used, H5T_NATIVE_INT64);
+  F(kv_usage, H5T_NATIVE_DOUBLE);
+  F(prefix_hit_rate, H5T_NATIVE_DOUBLE);
+  F(ttft_p50_s, H5T_NATIVE_DOUBLE);
+  F(ttft_p90_s, H5T_NATIVE_DOUBLE);
+  F(ttft_p99_s, H5T_NATIVE_DOUBLE);
+  F(itl_mean_s, H5T_NATIVE_DOUBLE);
+  F(itl_p99_s, H5T_NATIVE_DOUBLE);
+  F(output_tokens_per_s, H5T_NATIVE_DOUBLE);
+  F(goodput_req_per_s, H5T_NATIVE_DOUBLE);
+  F(workers_ready, H5T_NATIVE_INT32);
+  F(gpus_in_use, H5T_NATIVE_INT32);
+#undef F
+  return t;
+}
+
+h5::CompoundType worker_type() {
+  h5::CompoundType t(sizeof(WorkerRow));
+#define F(name, type) t.add(#name, HOFFSET(WorkerRow, name), type)
+  F(time_s, H5T_NATIVE_DOUBLE);
+  F(worker, H5T_NATIVE_INT32);
+  F(pool, H5T_NATIVE_INT32);
+  F(waiting, H5T_NATIVE_INT32);
+  F(running, H5T_NATIVE_INT32);
+  F(kv_blocks_used, H5T_NATIVE_INT64);
+  F(kv_usage, H5T_NATIVE_DOUBLE);
+  F(iterations, H5T_NATIVE_INT64);
+  F(tokens, H5T_NATIVE_INT64);
+  F(busy_frac, H5T_NATIVE_DOUBLE);
+#undef F
+  return t;
+}
+
+double span_s(TimeNs a, TimeNs b) { return a >= 0 && b >= 0 ? ns_to_s(b - a) : std::nan(""); }
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+}  // namespace
+
+RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path)
+    : scenario_(scenario),
+      path_(path),
+      summary_(scenario.config.slo),
+      last_flush_(std::chrono::steady_clock::now()),
+      flush_every_s_(scenario.config.output.flush_interval.seconds) {
+  if (path_.empty()) return;
+  file_ = h5::create_file(path_);
+  h5::Handle meta = h5::create_group(file_.get(), "meta");
+  h5::write_string_attribute(meta.get(), "servesim_version", kVersion);
+  h5::write_string_attribute(meta.get(), "git_commit", kGitCommit);
+  h5::write_string_attribute(meta.get(), "scenario_name", scenario.config.name);
+  h5::write_string_attribute(meta.get(), "scenario_source", scenario.source_name);
+  h5::write_string_attribute(meta.get(), "scenario_yaml", scenario.effective_yaml);
+  h5::write_int_attribute(meta.get(), "seed", static_cast<std::int64_t>(scenario.config.seed));
+  h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
+  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}});
+  if (scenario.config.output.requests)
+    requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get()), sizeof(RequestRow));
+  h5::Handle ts = h5::create_group(file_.get(), "timeseries");
+  cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
+  workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+}
+
+RunRecorder::~RunRecorder() = default;
+
+void RunRecorder::on_arrival(const Request&) { ++w_arrivals_; }
+
+void RunRecorder::on_request_done(const Request& r) {
+  summary_.add_request(r);
+  if (r.status == RequestStatus::kCompleted) {
+    ++w_completions_;
+    w_ttft_.push_back(r.ttft_s());
+    w_input_tokens_ += r.input_tokens;
+    w_cached_tokens_ += r.cached_tokens;
+    if (summary_.meets_slo(r)) ++w_good_;
+  }
+  if (!requests_) return;
+  RequestRow row{};
+  row.id = r.id;
+  row.arrival_s = ns_to_s(r.arrival_ns);
+  row.input_tokens = r.input_tokens;
+  row.output_tokens = r.output_tokens;
+  row.cached_tokens = r.cached_tokens;
+  row.preemptions = r.preemptions;
+  row.prefill_worker = r.worker;
+  row.decode_worker = r.worker;
+  row.queue_s = span_s(r.arrival_ns, r.scheduled_ns);
+  row.prefill_s = span_s(r.scheduled_ns, r.prefill_end_ns);
+  row.transfer_s = r.prefill_end_ns >= 0 ? 0.0 : std::nan("");
+  row.decode_s = span_s(r.first_token_ns, r.finish_ns);
+  row.ttft_s = span_s(r.arrival_ns, r.first_token_ns);
+  row.e2e_s = span_s(r.arrival_ns, r.finish_ns);
+  row.mean_itl_s = r.mean_itl_s() >= 0 ? r.mean_itl_s() : std::nan("");
+  row.status = static_cast<std::int8_t>(r.status);
+  request_rows_.push_back(row);
+  if (request_rows_.size() >= kMaxBufferedRows) maybe_flush();
+}
+
+void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
+  summary_.add_itl(ns_to_s(duration), static_cast<std::uint64_t>(res.decode_tokens));
+  w_tokens_ += res.tokens_emitted;
+  if (res.decode_tokens > 0) w_itl_.emplace_back(ns_to_s(duration), res.decode_tokens);
+  if (static_cast<size_t>(worker) >= w_workers_.size()) w_workers_.resize(static_cast<size_t>(worker) + 1);
+  auto& w = w_workers_[static_cast<size_t>(worker)];
+  ++w.iterations;
+  w.tokens += res.tokens_emitted;
+  w.busy_ns += duration;  // credited to the window in which the iteration ends
+}
+
+void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> workers) {
+  const double interval = ns_to_s(now - window_start_);
+  ClusterRow row{};
+  row.time_s = ns_to_s(now);
+  row.interval_s = interval;
+  row.arrivals = w_arrivals_;
+  row.completions = w_completions_;
+  row.in_system = g.in_system;
+  row.in_system_mean = interval > 0 ? (g.in_system_area_ns - last_area_ns_) / static_cast<double>(now - window_start_) : 0;
+  std::int64_t kv_total = 0;
+  for (const auto& w : workers) {
+    row.waiting += w.load.waiting;
+    row.running += w.load.running;
+    row.kv_blocks_used += w.load.kv_blocks_used;
+    kv_total += w.load.kv_blocks_total;
+  }
+  row.kv_usage = kv_total ? static_cast<double>(row.kv_blocks_used) / static_cast<double>(kv_total) : std::nan("");
+  row.prefix_hit_rate = w_input_tokens_ ? static_cast<double>(w_cached_tokens_) / static_cast<double>(w_input_tokens_)
+                                        : std::nan("");
+  row.ttft_p50_s = quantile_sorted(w_ttft_, 0.5);
+  row.ttft_p90_s = quantile_sorted(w_ttft_, 0.9);
+  row.ttft_p99_s = quantile_sorted(w_ttft_, 0.99);
+  double itl_sum = 0, itl_n = 0;
+  for (auto [d, n] : w_itl_) itl_sum += d * n, itl_n += n;
+  row.itl_mean_s = itl_n > 0 ? itl_sum / itl_n : std::nan("");
+  if (itl_n > 0) {  // weighted p99: each iteration counts once per token it produced
+    std::sort(w_itl_.begin(), w_itl_.end());
+    double target = std::ceil(0.99 * itl_n), seen = 0;
+    for (auto [d, n] : w_itl_)
+      if ((seen += n) >= target) {
+        row.itl_p99_s = d;
+        break;
+      }
+  } else {
+    row.itl_p99_s = std::nan("");
+  }
+  row.output_tokens_per_s = interval > 0 ? static_cast<double>(w_tokens_) / interval : 0;
+  row.goodput_req_per_s = interval > 0 ? static_cast<double>(w_good_) / interval : 0;
+  row.workers_ready = g.workers_ready;
+  row.gpus_in_use = g.gpus_in_use;
+  cluster_rows_.push_back(row);
+
+  if (w_workers_.size() < workers.size()) w_workers_.resize(workers.size());
+  for (const auto& w : workers) {
+    const auto& ww = w_workers_[static_cast<size_t>(w.worker)];
+    WorkerRow wr{};
+    wr.time_s = row.time_s;
+    wr.worker = w.worker;
+    wr.pool = w.pool;
+    wr.waiting = w.load.waiting;
+    wr.running = w.load.running;
+    wr.kv_blocks_used = w.load.kv_blocks_used;
+    wr.kv_usage = w.load.kv_blocks_total ? static_cast<double>(w.load.kv_blocks_used) / static_cast<double>(w.load.kv_blocks_total)
+                                         : std::nan("");
+    wr.iterations = ww.iterations;
+    wr.tokens = ww.tokens;
+    wr.busy_frac = interval > 0 ? ns_to_s(ww.busy_ns) / interval : 0;
+    worker_rows_.push_back(wr);
+  }
+
+  window_start_ = now;
+  last_area_ns_ = g.in_system_area_ns;
+  w_arrivals_ = w_completions_ = w_tokens_ = w_good_ = 0;
+  w_input_tokens_ = w_cached_tokens_ = 0;
+  w_ttft_.clear();
+  w_itl_.clear();
+  std::fill(w_workers_.begin(), w_workers_.end(), WorkerWindow{});
+  maybe_flush();
+}
+
+void RunRecorder::maybe_flush() {
+  if (!file_.get() || file_.get() < 0) return;
+  auto now = std::chrono::steady_clock::now();
+  bool due = std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_;
+  bool full = request_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows;
+  if (due || full) flush();
+}
+
+void RunRecorder::flush() {
+  if (file_.get() < 0) return;
+  if (requests_) requests_->append(request_rows_.data(), request_rows_.size());
+  cluster_->append(cluster_rows_.data(), cluster_rows_.size());
+  workers_->append(worker_rows_.data(), worker_rows_.size());
+  request_rows_.clear();
+  cluster_rows_.clear();
+  worker_rows_.clear();
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  last_flush_ = std::chrono::steady_clock::now();
+}
+
+void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
+  if (file_.get() < 0) return;
+  flush();
+  auto metrics = summary_.metrics(inputs);
+  h5::CompoundType type(sizeof(double) * metrics.size());
+  for (size_t i = 0; i < metrics.size(); ++i) type.add(metrics[i].first.c_str(), i * sizeof(double), H5T_NATIVE_DOUBLE);
+  std::vector<double> values;
+  for (auto& [k, v] : metrics) values.push_back(v);
+  h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1);
+  summary.append(values.data(), 1);
+  requests_.reset();
+  cluster_.reset();
+  workers_.reset();
+  H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  file_ = h5::Handle();
+}
+
+}  // namespace servesim

@@ -1,0 +1,95 @@
+#pragma once
+// The Recorder: subscribes to a run's observations, keeps the summary, aggregates fixed
+// windows, and writes one HDF5 file (layout in results/README.md). Rows are buffered and
+// written + flushed together every output.flush_interval of wall time, so between flushes
+// the file on disk is untouched and a killed run leaves a consistent, readable file.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/hdf5_writer.h"
+#include "core/observer.h"
+#include "core/scenario.h"
+#include "core/summary.h"
+
+namespace servesim {
+
+struct RequestRow {
+  std::uint64_t id;
+  double arrival_s;
+  std::uint32_t input_tokens, output_tokens, cached_tokens, preemptions;
+  std::int32_t prefill_worker, decode_worker;
+  double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
+  std::int8_t status;
+};
+
+struct ClusterRow {
+  double time_s, interval_s;
+  std::int64_t arrivals, completions, in_system;
+  double in_system_mean;
+  std::int64_t waiting, running, kv_blocks_used;
+  double kv_usage, prefix_hit_rate;
+  double ttft_p50_s, ttft_p90_s, ttft_p99_s, itl_mean_s, itl_p99_s;
+  double output_tokens_per_s, goodput_req_per_s;
+  std::int32_t workers_ready, gpus_in_use;
+};
+
+struct WorkerRow {
+  double time_s;
+  std::int32_t worker, pool;
+  std::int32_t waiting, running;
+  std::int64_t kv_blocks_used;
+  double kv_usage;
+  std::int64_t iterations, tokens;
+  double busy_frac;
+};
+
+class RunRecorder : public RunObserver {
+ public:
+  // `path` empty: keep the summary only, write no file.
+  RunRecorder(const LoadedScenario& scenario, const std::string& path);
+  ~RunRecorder() override;
+
+  void on_arrival(const Request&) override;
+  void on_request_done(const Request& r) override;
+  void on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult&) override;
+  void on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> workers) override;
+
+  // Writes buffered rows and flushes if the wall-clock flush interval has passed.
+  void maybe_flush();
+  // Writes /summary and everything buffered, and closes the file.
+  void finish(const SummaryStats::Inputs& inputs);
+  const SummaryStats& summary() const { return summary_; }
+
+ private:
+  void flush();
+
+  const LoadedScenario& scenario_;
+  std::string path_;
+  SummaryStats summary_;
+  std::chrono::steady_clock::time_point last_flush_;
+  double flush_every_s_;
+
+  h5::Handle file_;
+  std::unique_ptr<h5::Table> requests_, cluster_, workers_;
+  std::vector<RequestRow> request_rows_;
+  std::vector<ClusterRow> cluster_rows_;
+  std::vector<WorkerRow> worker_rows_;
+
+  // current window
+  struct WorkerWindow {
+    std::int64_t iterations = 0, tokens = 0;
+    TimeNs busy_ns = 0;
+  };
+  TimeNs window_start_ = 0;
+  double last_area_ns_ = 0;
+  std::int64_t w_arrivals_ = 0, w_completions_ = 0, w_tokens_ = 0, w_good_ = 0;
+  std::uint64_t w_input_tokens_ = 0, w_cached_tokens_ = 0;
+  std::vector<double> w_ttft_;
+  std::vector<std::pair<double, std::int32_t>> w_itl_;  // (iteration seconds, decode tokens)
+  std::vector<WorkerWindow> w_workers_;
+};
+
+}  // namespace servesim

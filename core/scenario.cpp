@@ -1,0 +1,133 @@
+#include "core/scenario.h"
+
+#include <filesystem>
+#include <set>
+
+#include "models/engine_scheduler.h"
+#include "models/timing/timing_model.h"
+#include "router/router_policy.h"
+#include "traces/trace_source.h"
+
+namespace servesim {
+namespace {
+
+template <class Reg>
+void check_registered(const config::SourceMap& map, const std::string& path, const std::string& name) {
+  if (!Reg::instance().contains(name))
+    map.fail(path, fmt::format("unknown {} '{}'", Reg::kind(), name),
+             fmt::format("use one of: {}", fmt::join(Reg::instance().names(), ", ")));
+}
+
+void validate_lengths(const config::SourceMap& map, const std::string& path, const LengthDistConfig& d,
+                      const std::string& base_dir) {
+  if (d.min > d.max)
+    map.fail(path + ".min", fmt::format("min ({:g}) is above max ({:g})", d.min, d.max),
+             "make min <= max");
+  if (d.dist == "fixed" && d.value < 1)
+    map.fail(path + ".value", "a fixed length must be at least 1 token", "set value >= 1");
+  if ((d.dist == "normal" || d.dist == "lognormal") && d.mean < 1)
+    map.fail(path + ".mean", "the mean length must be at least 1 token", "set mean >= 1");
+  if (d.dist == "empirical") {
+    if (d.path.empty())
+      map.fail(path + ".path", "dist: empirical needs the trace file to sample from",
+               "set path to a trace file");
+    check_registered<TraceRegistry>(map, path + ".format", d.format);
+    std::filesystem::path p(d.path);
+    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+    if (!std::filesystem::exists(p))
+      map.fail(path + ".path", fmt::format("file '{}' does not exist", p.string()), "check the path");
+  }
+}
+
+void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::string& base_dir) {
+  const auto& w = s.workload;
+  check_registered<TraceRegistry>(map, "workload.source", w.source);
+  if (w.source == "synthetic") {
+    if (!w.path.empty())
+      map.fail("workload.path", "a synthetic workload reads no file",
+               "remove workload.path, or choose a file format in workload.source");
+    const auto& syn = w.synthetic;
+    const auto& a = syn.arrival;
+    if ((a.schedule == "steps" || a.schedule == "ramps")) {
+      if (a.points.empty())
+        map.fail("workload.synthetic.arrival.points", fmt::format("schedule '{}' needs points", a.schedule),
+                 "add a list of {at, rate} with the first at 0s");
+      if (a.points.front().at.seconds != 0)
+        map.fail("workload.synthetic.arrival.points.0.at", "the first point must be at 0s",
+                 "start the schedule at 0s");
+      for (size_t i = 1; i < a.points.size(); ++i)
+        if (a.points[i].at.seconds <= a.points[i - 1].at.seconds)
+          map.fail(fmt::format("workload.synthetic.arrival.points.{}.at", i),
+                   "points must be in strictly increasing time order", "sort the points by 'at'");
+    } else if (!a.points.empty()) {
+      map.fail("workload.synthetic.arrival.points",
+               fmt::format("points are used only by the steps and ramps schedules, not '{}'", a.schedule),
+               "remove points or set schedule: steps or ramps");
+    }
+    if (a.schedule != "steps" && a.schedule != "ramps" && a.rate <= 0)
+      map.fail("workload.synthetic.arrival.rate", "the arrival rate must be positive",
+               "set rate in requests per second");
+    validate_lengths(map, "workload.synthetic.input_length", syn.input_length, base_dir);
+    validate_lengths(map, "workload.synthetic.output_length", syn.output_length, base_dir);
+    if (syn.sessions.enabled)
+      validate_lengths(map, "workload.synthetic.sessions.turns", syn.sessions.turns, base_dir);
+    if (syn.prefix.groups > 0 && syn.prefix.prefix_tokens <= 0)
+      map.fail("workload.synthetic.prefix.prefix_tokens", "shared-prefix groups need a prefix length",
+               "set prefix_tokens > 0, or groups: 0");
+  } else {
+    if (w.path.empty())
+      map.fail("workload.path", fmt::format("source '{}' reads a trace file", w.source),
+               "set workload.path to the trace file");
+    std::filesystem::path p(w.path);
+    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+    if (!std::filesystem::exists(p))
+      map.fail("workload.path", fmt::format("trace file '{}' does not exist", p.string()),
+               "check the path (relative paths start at the scenario file's folder)");
+  }
+  if (w.end && w.end->seconds <= w.start.seconds)
+    map.fail("workload.end", "the window end must be after its start", "raise end or lower start");
+
+  check_registered<RouterRegistry>(map, "router.policy", s.router.policy);
+  if (s.pools.empty()) map.fail("pools", "a scenario needs at least one worker pool", "add a pool");
+  std::set<std::string> names;
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const auto& p = s.pools[i];
+    std::string base = fmt::format("pools.{}", i);
+    if (!names.insert(p.name).second)
+      map.fail(base + ".name", fmt::format("pool name '{}' is used twice", p.name), "give each pool its own name");
+    check_registered<SchedulerRegistry>(map, base + ".engine.scheduler", p.engine.scheduler);
+    check_registered<TimingRegistry>(map, base + ".timing.model", p.timing.model);
+  }
+}
+
+LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,
+                           const std::string& base_dir) {
+  for (const auto& o : overrides) doc.apply_override(o);
+  config::SourceMap map(doc.name());
+  LoadedScenario out;
+  out.config = config::read_root<ScenarioConfig>(doc, map);
+  out.source_name = doc.name();
+  out.base_dir = base_dir;
+  validate(out.config, map, base_dir);
+  out.effective_yaml = config::write_yaml(out.config, false);
+  return out;
+}
+
+}  // namespace
+
+LoadedScenario load_scenario_file(const std::string& path, const std::vector<std::string>& overrides,
+                                  std::optional<std::uint64_t> seed_override) {
+  config::Document doc = config::Document::from_file(path);
+  std::vector<std::string> all = overrides;
+  if (seed_override) all.push_back(fmt::format("seed={}", *seed_override));
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return finish_load(doc, all, dir.empty() ? "." : dir);
+}
+
+LoadedScenario load_scenario_string(const std::string& yaml, const std::string& name,
+                                    const std::vector<std::string>& overrides, const std::string& base_dir) {
+  config::Document doc = config::Document::from_string(yaml, name);
+  return finish_load(doc, overrides, base_dir);
+}
+
+}  // namespace servesim

@@ -1,0 +1,307 @@
+#pragma once
+// The scenario: every knob of a run, as typed structs. Each struct's `visit` is the single
+// declaration of its keys, defaults, units, ranges and one-line documentation.
+// Cross-field rules live in validate() (scenario.cpp), the one place configuration is checked.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/units.h"
+
+namespace servesim {
+
+using config::at_least;
+using config::between;
+using config::one_of;
+using config::positive;
+
+// A token-length distribution (prompt or output lengths), in tokens.
+struct LengthDistConfig {
+  std::string dist = "fixed";  // fixed | uniform | normal | lognormal | empirical
+  double value = 512;          // fixed
+  double min = 1;              // uniform lower bound; lower clamp for all
+  double max = 1'000'000;      // uniform upper bound; upper clamp for all
+  double mean = 512;           // normal, lognormal
+  double std = 0;              // normal, lognormal
+  std::string path;            // empirical: a trace file to sample lengths from
+  std::string format = "mooncake_jsonl";  // empirical: that file's trace format
+  std::string field = "input";            // empirical: input | output
+
+  template <class V>
+  void visit(V& v) {
+    v.field("dist", dist, "fixed | uniform | normal | lognormal | empirical",
+            one_of({"fixed", "uniform", "normal", "lognormal", "empirical"}));
+    v.field("value", value, "tokens, for dist=fixed", at_least(0));
+    v.field("min", min, "tokens; uniform lower bound and lower clamp", at_least(0));
+    v.field("max", max, "tokens; uniform upper bound and upper clamp", at_least(1));
+    v.field("mean", mean, "tokens, for normal/lognormal", at_least(0));
+    v.field("std", std, "tokens, for normal/lognormal", at_least(0));
+    v.field("path", path, "trace file, for dist=empirical");
+    v.field("format", format, "trace format of that file, for dist=empirical");
+    v.field("field", field, "input | output, for dist=empirical", one_of({"input", "output"}));
+  }
+};
+
+inline LengthDistConfig fixed_length(double tokens) {
+  LengthDistConfig d;
+  d.value = tokens;
+  return d;
+}
+
+// One point of a piecewise arrival-rate schedule.
+struct RatePoint {
+  Duration at;
+  double rate = 0;  // requests per second
+  template <class V>
+  void visit(V& v) {
+    v.field("at", at, "time from the start of the workload", at_least(0));
+    v.field("rate", rate, "requests per second from this point", at_least(0));
+  }
+};
+
+struct ArrivalConfig {
+  std::string process = "poisson";  // poisson | gamma | constant
+  double rate = 1.0;                // requests/s when no schedule is given
+  double cv = 1.0;                  // gamma: coefficient of variation of inter-arrival times
+  std::string schedule = "none";    // none | steps | ramps | diurnal
+  std::vector<RatePoint> points;    // steps / ramps
+  double amplitude = 0.5;           // diurnal: rate = rate * (1 + amplitude * sin(...))
+  Duration period{86400.0};         // diurnal
+  Duration phase{0.0};              // diurnal: time of the rising zero crossing
+
+  template <class V>
+  void visit(V& v) {
+    v.field("process", process, "inter-arrival process: poisson | gamma | constant",
+            one_of({"poisson", "gamma", "constant"}));
+    v.field("rate", rate, "requests per second (the base rate for diurnal)", at_least(0));
+    v.field("cv", cv, "gamma: coefficient of variation of inter-arrival times (1 = Poisson)",
+            positive());
+    v.field("schedule", schedule, "rate over time: none | steps | ramps | diurnal",
+            one_of({"none", "steps", "ramps", "diurnal"}));
+    v.field("points", points, "steps/ramps: list of {at, rate}");
+    v.field("amplitude", amplitude, "diurnal: relative swing of the rate, 0..1", between(0, 1));
+    v.field("period", period, "diurnal: period", config::greater_than(0));
+    v.field("phase", phase, "diurnal: time shift of the sine");
+  }
+};
+
+struct PrefixGroupsConfig {
+  int groups = 0;         // 0 = no shared prefixes
+  int prefix_tokens = 0;  // tokens of the shared prefix prepended to every prompt of a group
+  template <class V>
+  void visit(V& v) {
+    v.field("groups", groups, "number of shared-prefix groups (0 = off)", at_least(0));
+    v.field("prefix_tokens", prefix_tokens, "tokens of each group's shared prefix", at_least(0));
+  }
+};
+
+struct SessionsConfig {
+  bool enabled = false;
+  LengthDistConfig turns = fixed_length(1);  // turns per session
+  Duration think_time{5.0};                             // mean gap between turns (exponential)
+  template <class V>
+  void visit(V& v) {
+    v.field("enabled", enabled, "multi-turn sessions: each turn re-sends the whole history");
+    v.field("turns", turns, "turns per session (a length distribution)");
+    v.field("think_time", think_time, "mean time between a session's turns (exponential)",
+            at_least(0));
+  }
+};
+
+struct SyntheticConfig {
+  ArrivalConfig arrival;
+  LengthDistConfig input_length;
+  LengthDistConfig output_length = fixed_length(128);
+  Duration duration{60.0};  // how long to generate arrivals
+  PrefixGroupsConfig prefix;
+  SessionsConfig sessions;
+  template <class V>
+  void visit(V& v) {
+    v.field("arrival", arrival, "arrival process and rate schedule");
+    v.field("input_length", input_length, "prompt length distribution (tokens)");
+    v.field("output_length", output_length, "output length distribution (tokens)");
+    v.field("duration", duration, "length of the generated workload", positive());
+    v.field("prefix", prefix, "shared-prefix groups");
+    v.field("sessions", sessions, "multi-turn sessions");
+  }
+};
+
+struct WorkloadConfig {
+  std::string source = "synthetic";  // a registered trace format or generator
+  std::string path;                  // file sources
+  std::string on_bad_line = "fail";  // fail | skip
+  int hash_block_tokens = 512;       // tokens per hash id in the trace
+  double rate_scale = 1.0;           // >1 compresses arrivals (more req/s)
+  double time_scale = 1.0;           // multiplies every timestamp
+  Duration start{0.0};               // trace-time window start
+  std::optional<Duration> end;       // trace-time window end
+  std::optional<std::int64_t> max_requests;
+  Duration spread_equal_timestamps{0.0};  // spread rows sharing a timestamp over this span
+  SyntheticConfig synthetic;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("source", source, "trace format or generator (servesim --list)");
+    v.field("path", path, "trace file for file formats (relative to the scenario file)");
+    v.field("on_bad_line", on_bad_line, "malformed trace line: fail | skip (and count)",
+            one_of({"fail", "skip"}));
+    v.field("hash_block_tokens", hash_block_tokens, "tokens covered by each hash id", at_least(1));
+    v.field("rate_scale", rate_scale, "multiplies the arrival rate (divides timestamps)", positive());
+    v.field("time_scale", time_scale, "multiplies timestamps", positive());
+    v.field("start", start, "skip trace rows before this trace time", at_least(0));
+    v.field("end", end, "skip trace rows from this trace time on (null = no end)", at_least(0));
+    v.field("max_requests", max_requests, "stop after this many requests (null = all)", at_least(1));
+    v.field("spread_equal_timestamps", spread_equal_timestamps,
+            "spread rows that share a timestamp evenly over this span (quantised traces)",
+            at_least(0));
+    v.field("synthetic", synthetic, "generator settings, for source=synthetic");
+  }
+};
+
+// Fitted-coefficient iteration time, in ms:
+//   t = constant + per_prefill_token * P + per_prefill_token_context * sum(chunk * context)
+//     + per_decode_seq * D + per_decode_context_token * sum(decode context)
+struct PolynomialTimingConfig {
+  double constant_ms = 5.0;
+  double per_prefill_token_ms = 0.0;
+  double per_prefill_attention_ms = 0.0;  // per token x context token (quadratic attention)
+  double per_decode_seq_ms = 0.0;
+  double per_decode_context_token_ms = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v.field("constant_ms", constant_ms, "ms per iteration", at_least(0));
+    v.field("per_prefill_token_ms", per_prefill_token_ms, "ms per prefill token", at_least(0));
+    v.field("per_prefill_attention_ms", per_prefill_attention_ms,
+            "ms per (prefill token x context token)", at_least(0));
+    v.field("per_decode_seq_ms", per_decode_seq_ms, "ms per decoding sequence", at_least(0));
+    v.field("per_decode_context_token_ms", per_decode_context_token_ms,
+            "ms per context token read by decode", at_least(0));
+  }
+};
+
+struct TimingConfig {
+  std::string model = "polynomial";  // registered timing model
+  PolynomialTimingConfig polynomial;
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "iteration timing model (servesim --list)");
+    v.field("polynomial", polynomial, "coefficients, for model=polynomial");
+  }
+};
+
+struct EngineConfig {
+  std::string scheduler = "basic";  // registered engine scheduler
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 8192;
+  template <class V>
+  void visit(V& v) {
+    v.field("scheduler", scheduler, "engine scheduler (servesim --list)");
+    v.field("max_num_seqs", max_num_seqs, "most sequences running at once", at_least(1));
+    v.field("max_num_batched_tokens", max_num_batched_tokens, "token budget of one iteration",
+            at_least(1));
+  }
+};
+
+struct PoolConfig {
+  std::string name = "workers";
+  std::string role = "aggregated";
+  int replicas = 1;
+  int tp = 1;  // GPUs per replica
+  EngineConfig engine;
+  TimingConfig timing;
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "pool name, used in results");
+    v.field("role", role, "aggregated (prefill+decode on one worker)", one_of({"aggregated"}));
+    v.field("replicas", replicas, "workers in the pool", at_least(1));
+    v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
+    v.field("engine", engine, "engine scheduler knobs");
+    v.field("timing", timing, "iteration timing model");
+  }
+};
+
+struct RouterConfig {
+  std::string policy = "round_robin";
+  template <class V>
+  void visit(V& v) {
+    v.field("policy", policy, "routing policy (servesim --list)");
+  }
+};
+
+struct SloConfig {
+  Duration ttft{2.0};
+  Duration itl{0.1};
+  template <class V>
+  void visit(V& v) {
+    v.field("ttft", ttft, "time-to-first-token target for goodput", positive());
+    v.field("itl", itl, "mean inter-token latency target for goodput", positive());
+  }
+};
+
+struct SimulationConfig {
+  std::optional<Duration> max_time;  // simulated-time cap
+  Duration sample_interval{1.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("max_time", max_time, "stop the simulation at this simulated time (null = run to the end)",
+            positive());
+    v.field("sample_interval", sample_interval, "interval of /timeseries and /workers samples",
+            config::greater_than(0));
+  }
+};
+
+struct OutputConfig {
+  Duration flush_interval{2.0};  // wall-clock time between HDF5 flushes
+  bool requests = true;          // write /requests
+  template <class V>
+  void visit(V& v) {
+    v.field("flush_interval", flush_interval,
+            "wall-clock time between HDF5 flushes (a killed run keeps what was flushed)",
+            positive());
+    v.field("requests", requests, "write one /requests row per request");
+  }
+};
+
+struct ScenarioConfig {
+  std::string name = "scenario";
+  std::uint64_t seed = 1;
+  std::string description;
+  SimulationConfig simulation;
+  WorkloadConfig workload;
+  RouterConfig router;
+  std::vector<PoolConfig> pools{PoolConfig{}};
+  SloConfig slo;
+  OutputConfig output;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "scenario name");
+    v.field("description", description, "free text");
+    v.field("seed", seed, "seed of every random stream in the run");
+    v.field("simulation", simulation, "simulation control");
+    v.field("workload", workload, "where requests come from");
+    v.field("router", router, "request routing");
+    v.field("pools", pools, "worker pools");
+    v.field("slo", slo, "service-level objectives (goodput)");
+    v.field("output", output, "HDF5 output");
+  }
+};
+
+// A validated scenario with the document it came from (for /meta and error locations).
+struct LoadedScenario {
+  ScenarioConfig config;
+  std::string source_name;  // file path or "<string>"
+  std::string base_dir;     // relative trace paths resolve against this
+  std::string effective_yaml;
+};
+
+// Loads, applies --set overrides, reads, and validates. Throws ConfigError.
+LoadedScenario load_scenario_file(const std::string& path, const std::vector<std::string>& overrides,
+                                  std::optional<std::uint64_t> seed_override = std::nullopt);
+LoadedScenario load_scenario_string(const std::string& yaml, const std::string& name,
+                                    const std::vector<std::string>& overrides = {},
+                                    const std::string& base_dir = ".");
+
+}  // namespace servesim

@@ -1,0 +1,102 @@
+#include "core/summary.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace servesim {
+
+bool SummaryStats::meets_slo(const Request& r) const {
+  if (r.status != RequestStatus::kCompleted) return false;
+  if (r.ttft_s() > slo_.ttft.seconds) return false;
+  double itl = r.mean_itl_s();
+  return itl < 0 || itl <= slo_.itl.seconds;
+}
+
+void SummaryStats::add_request(const Request& r) {
+  if (r.status != RequestStatus::kCompleted) {
+    ++unfinished_;
+    return;
+  }
+  ++completed_;
+  input_tokens_ += r.input_tokens;
+  output_tokens_ += r.output_tokens;
+  cached_tokens_ += r.cached_tokens;
+  preemptions_ += r.preemptions;
+  ttft_.add(r.ttft_s());
+  e2e_.add(r.e2e_s());
+  if (r.scheduled_ns >= 0) queue_.add(ns_to_s(r.scheduled_ns - r.arrival_ns));
+  if (r.mean_itl_s() >= 0) tpot_.add(r.mean_itl_s());
+  if (meets_slo(r)) ++good_;
+}
+
+std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& in) const {
+  const double T = in.sim_end_s > 0 ? in.sim_end_s : std::nan("");
+  std::vector<std::pair<std::string, double>> m;
+  auto add = [&](std::string n, double v) { m.emplace_back(std::move(n), v); };
+  add("requests_arrived", static_cast<double>(in.arrived));
+  add("requests_completed", static_cast<double>(completed_));
+  add("requests_unfinished", static_cast<double>(unfinished_));
+  add("trace_rows_skipped", static_cast<double>(in.trace_rows_skipped));
+  add("sim_time_s", in.sim_end_s);
+  add("wall_time_s", in.wall_s);
+  add("throughput_req_per_s", static_cast<double>(completed_) / T);
+  add("input_tokens_per_s", static_cast<double>(input_tokens_) / T);
+  add("output_tokens_per_s", static_cast<double>(output_tokens_) / T);
+  add("output_tokens_total", static_cast<double>(output_tokens_));
+  auto pct = [&](const char* name, const LogHistogram& h) {
+    add(fmt::format("{}_mean_s", name), h.mean());
+    add(fmt::format("{}_p50_s", name), h.quantile(0.50));
+    add(fmt::format("{}_p90_s", name), h.quantile(0.90));
+    add(fmt::format("{}_p99_s", name), h.quantile(0.99));
+  };
+  pct("ttft", ttft_);
+  pct("itl", itl_);
+  pct("tpot", tpot_);
+  pct("e2e", e2e_);
+  pct("queue", queue_);
+  add("slo_ttft_s", slo_.ttft.seconds);
+  add("slo_itl_s", slo_.itl.seconds);
+  add("slo_attainment", completed_ + unfinished_ ? static_cast<double>(good_) / static_cast<double>(completed_ + unfinished_)
+                                                 : std::nan(""));
+  add("goodput_req_per_s", static_cast<double>(good_) / T);
+  add("prefix_hit_rate", input_tokens_ ? static_cast<double>(cached_tokens_) / static_cast<double>(input_tokens_) : 0.0);
+  add("preemptions", static_cast<double>(preemptions_));
+  add("gpus", in.gpus);
+  add("gpu_hours", in.gpus * in.sim_end_s / 3600.0);
+  add("sim_speedup", in.wall_s > 0 ? in.sim_end_s / in.wall_s : std::nan(""));
+  add("requests_per_wall_s", in.wall_s > 0 ? static_cast<double>(completed_ + unfinished_) / in.wall_s : std::nan(""));
+  return m;
+}
+
+std::string SummaryStats::table(const Inputs& in) const {
+  auto m = metrics(in);
+  auto get = [&](const std::string& n) {
+    for (auto& [k, v] : m)
+      if (k == n) return v;
+    return std::nan("");
+  };
+  auto ms = [](double s) { return std::isnan(s) ? std::string("-") : fmt::format("{:.1f}", s * 1e3); };
+  std::string out;
+  out += fmt::format("requests    {:.0f} completed, {:.0f} unfinished, {:.0f} arrived ({:.0f} trace rows skipped)\n",
+                     get("requests_completed"), get("requests_unfinished"), get("requests_arrived"),
+                     get("trace_rows_skipped"));
+  out += fmt::format("simulated   {:.1f} s in {:.2f} s wall ({:.0f}x real time, {:.0f} requests/wall s)\n",
+                     get("sim_time_s"), get("wall_time_s"), get("sim_speedup"), get("requests_per_wall_s"));
+  out += fmt::format("throughput  {:.2f} req/s, {:.0f} output tok/s, {:.0f} input tok/s\n",
+                     get("throughput_req_per_s"), get("output_tokens_per_s"), get("input_tokens_per_s"));
+  out += fmt::format("{:<10} {:>10} {:>10} {:>10} {:>10}\n", "latency ms", "mean", "p50", "p90", "p99");
+  for (const char* k : {"ttft", "itl", "tpot", "e2e"})
+    out += fmt::format("{:<10} {:>10} {:>10} {:>10} {:>10}\n", k, ms(get(fmt::format("{}_mean_s", k))),
+                       ms(get(fmt::format("{}_p50_s", k))), ms(get(fmt::format("{}_p90_s", k))),
+                       ms(get(fmt::format("{}_p99_s", k))));
+  out += fmt::format("goodput     {:.2f} req/s meeting TTFT <= {} ms and ITL <= {} ms ({:.1f}% of requests)\n",
+                     get("goodput_req_per_s"), get("slo_ttft_s") * 1e3, get("slo_itl_s") * 1e3,
+                     get("slo_attainment") * 100);
+  out += fmt::format("prefix hit  {:.1f}% of prompt tokens from cache; {:.0f} preemptions\n",
+                     get("prefix_hit_rate") * 100, get("preemptions"));
+  out += fmt::format("GPUs        {:.0f} ({:.2f} GPU-hours)\n", get("gpus"), get("gpu_hours"));
+  return out;
+}
+
+}  // namespace servesim

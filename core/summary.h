@@ -1,0 +1,39 @@
+#pragma once
+// Run-level statistics, accumulated from observations in bounded memory.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/histogram.h"
+#include "core/request.h"
+#include "core/scenario.h"
+
+namespace servesim {
+
+class SummaryStats {
+ public:
+  explicit SummaryStats(const SloConfig& slo) : slo_(slo) {}
+  void add_request(const Request& r);
+  void add_itl(double iteration_s, std::uint64_t decode_tokens) { itl_.add(iteration_s, decode_tokens); }
+  bool meets_slo(const Request& r) const;
+
+  struct Inputs {
+    double sim_end_s = 0;
+    double wall_s = 0;
+    std::int32_t gpus = 0;
+    std::uint64_t arrived = 0;
+    std::uint64_t trace_rows_skipped = 0;
+  };
+  // (name, value, unit) rows in a stable order; names carry their unit suffix.
+  std::vector<std::pair<std::string, double>> metrics(const Inputs& in) const;
+  std::string table(const Inputs& in) const;  // the human-readable summary
+
+ private:
+  SloConfig slo_;
+  LogHistogram ttft_, itl_, tpot_, e2e_, queue_;
+  std::uint64_t completed_ = 0, unfinished_ = 0, good_ = 0;
+  std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
+};
+
+}  // namespace servesim

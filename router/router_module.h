@@ -1,0 +1,39 @@
+#pragma once
+// Router: picks a worker per request with its policy, from the load it has seen.
+#include <systemc>
+
+#include <memory>
+#include <vector>
+
+#include "core/sim.h"
+#include "router/router_policy.h"
+
+namespace servesim {
+
+// A finished request, as the router learns of it (its own load bookkeeping).
+struct RouteRelease {
+  std::int32_t worker = -1;
+  std::int64_t tokens = 0;
+};
+
+class RouterModule : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(RouterModule);
+  RouterModule(sc_core::sc_module_name name, std::unique_ptr<RouterPolicy> policy,
+               TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
+               std::vector<TimedChannel<Request*>*> workers);
+
+  const std::vector<WorkerView>& views() const { return views_; }
+
+ private:
+  void on_requests();
+  void on_releases();
+
+  std::unique_ptr<RouterPolicy> policy_;
+  TimedChannel<Request*>& requests_;
+  TimedChannel<RouteRelease>& releases_;
+  std::vector<TimedChannel<Request*>*> workers_;
+  std::vector<WorkerView> views_;
+};
+
+}  // namespace servesim

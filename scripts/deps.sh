@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages servesim needs, only those that are missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git
+      libsystemc-dev libyaml-cpp-dev libhdf5-dev hdf5-tools libboost-graph-dev
+      libsimdjson-dev libcli11-dev libfmt-dev libspdlog-dev
+      libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "servesim: installing missing packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi

@@ -1,0 +1,112 @@
+#include "tests/test_util.h"
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace servesim::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "servesim_test_XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+std::string TempDir::write(const std::string& name, const std::string& text) const {
+  std::string p = file(name);
+  std::ofstream(p, std::ios::binary) << text;
+  return p;
+}
+
+CommandResult run_servesim(const std::string& args) {
+  std::string cmd = std::string(SERVESIM_BIN) + " " + args + " 2>&1";
+  CommandResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw std::runtime_error("popen failed");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string shared_data(const std::string& relative) { return std::string(SERVESIM_SHARED_DATA) + "/" + relative; }
+bool exists(const std::string& path) { return std::filesystem::exists(path); }
+
+hsize_t dataset_rows(hid_t file, const std::string& name) {
+  hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+  if (d < 0) throw std::runtime_error("no dataset " + name);
+  hid_t s = H5Dget_space(d);
+  hsize_t dims[1] = {0};
+  H5Sget_simple_extent_dims(s, dims, nullptr);
+  H5Sclose(s);
+  H5Dclose(d);
+  return dims[0];
+}
+
+std::vector<std::string> compound_fields(hid_t file, const std::string& name) {
+  hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+  if (d < 0) throw std::runtime_error("no dataset " + name);
+  hid_t t = H5Dget_type(d);
+  std::vector<std::string> out;
+  int n = H5Tget_nmembers(t);
+  for (int i = 0; i < n; ++i) {
+    char* m = H5Tget_member_name(t, static_cast<unsigned>(i));
+    out.emplace_back(m);
+    H5free_memory(m);
+  }
+  H5Tclose(t);
+  H5Dclose(d);
+  return out;
+}
+
+std::vector<double> read_double_column(hid_t file, const std::string& dataset, const std::string& field) {
+  hid_t d = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  if (d < 0) throw std::runtime_error("no dataset " + dataset);
+  hsize_t n = dataset_rows(file, dataset);
+  hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(double));
+  H5Tinsert(mt, field.c_str(), 0, H5T_NATIVE_DOUBLE);
+  std::vector<double> out(n);
+  if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    throw std::runtime_error("cannot read " + dataset + "." + field);
+  H5Tclose(mt);
+  H5Dclose(d);
+  return out;
+}
+
+std::vector<char> read_raw(hid_t file, const std::string& dataset) {
+  hid_t d = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  if (d < 0) throw std::runtime_error("no dataset " + dataset);
+  hid_t t = H5Dget_type(d);
+  hid_t nt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+  hsize_t n = dataset_rows(file, dataset);
+  std::vector<char> out(n * H5Tget_size(nt));
+  if (n > 0) H5Dread(d, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  H5Tclose(nt);
+  H5Tclose(t);
+  H5Dclose(d);
+  return out;
+}
+
+std::string read_string_attribute(hid_t file, const std::string& object, const std::string& attr) {
+  hid_t a = H5Aopen_by_name(file, object.c_str(), attr.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) throw std::runtime_error("no attribute " + object + "@" + attr);
+  hid_t t = H5Aget_type(a);
+  char* value = nullptr;
+  H5Aread(a, t, &value);
+  std::string out = value ? value : "";
+  H5free_memory(value);
+  H5Tclose(t);
+  H5Aclose(a);
+  return out;
+}
+
+}  // namespace servesim::testing

@@ -1,0 +1,41 @@
+#pragma once
+// Helpers shared by tests: temporary files, running the CLI, reading HDF5 back.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace servesim::testing {
+
+// A fresh temporary directory, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+// Runs the servesim binary with the given argument string (shell-quoted by the caller).
+CommandResult run_servesim(const std::string& args);
+
+std::string shared_data(const std::string& relative);  // path under ../shared/data
+bool exists(const std::string& path);
+
+// HDF5 read-back helpers (C API).
+hsize_t dataset_rows(hid_t file, const std::string& name);
+std::vector<std::string> compound_fields(hid_t file, const std::string& name);
+std::vector<double> read_double_column(hid_t file, const std::string& dataset, const std::string& field);
+std::vector<char> read_raw(hid_t file, const std::string& dataset);  // native bytes of the whole dataset
+std::string read_string_attribute(hid_t file, const std::string& object, const std::string& attr);
+
+}  // namespace servesim::testing

@@ -1,0 +1,51 @@
+#pragma once
+// TraceSource: streams requests in non-decreasing arrival order, one at a time, in memory
+// that does not grow with the trace's length.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/registry.h"
+#include "core/scenario.h"
+
+namespace servesim {
+
+struct TraceRequest {
+  double arrival_s = 0;  // seconds from the start of the run (after scaling knobs)
+  std::uint32_t input_tokens = 0;
+  std::uint32_t output_tokens = 0;
+  std::vector<std::uint64_t> hash_ids;  // prefix-block ids, each covering hash_block_tokens
+  std::uint64_t session_id = 0;         // 0 = not part of a session
+};
+
+struct TraceStats {
+  std::uint64_t rows_read = 0;       // rows parsed into requests
+  std::uint64_t rows_skipped = 0;    // malformed rows skipped (on_bad_line: skip)
+  std::uint64_t rows_filtered = 0;   // well-formed rows outside the time window
+};
+
+class TraceSource {
+ public:
+  virtual ~TraceSource() = default;
+  // The next request, or nullopt when the trace is exhausted. Throws InputError on a
+  // malformed row when the scenario says on_bad_line: fail.
+  virtual std::optional<TraceRequest> next() = 0;
+  virtual TraceStats stats() const = 0;
+};
+
+struct TraceContext {
+  const WorkloadConfig& workload;
+  std::string base_dir;  // relative paths resolve here
+  std::uint64_t seed = 1;
+  std::string resolve(const std::string& path) const;
+};
+
+using TraceRegistry = Registry<"trace format", TraceSource, const TraceContext&>;
+
+// The configured source with every workload knob applied (window, time/rate scaling,
+// timestamp spreading, max_requests).
+std::unique_ptr<TraceSource> make_trace_source(const TraceContext& ctx);
+
+}  // namespace servesim
