@@ -77,7 +77,7 @@ const std::string* Document::override_for(const std::string& path) const {
   return it == overrides_.end() ? nullptr : &it->second;
 }
 
-void Document::apply_override(const std::string& assignment) {
+void Document::apply_override(const std::string& assignment, const YAML::Node& defaults) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError(fmt::format("--set {}: expected key.path=value, e.g. --set workload.max_requests=100", assignment));
@@ -97,10 +97,18 @@ void Document::apply_override(const std::string& assignment) {
   if (!root_.IsDefined() || root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
   // yaml-cpp nodes are handles: walk with copies that alias the tree.
   std::vector<YAML::Node> chain{root_};
+  YAML::Node def = defaults;  // the same position in the defaulted tree (may be undefined)
   std::string walked;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node cur = chain.back();
     walked += (walked.empty() ? "" : ".") + parts[i];
+    YAML::Node def_next;
+    if (def.IsDefined() && def.IsMap()) def_next = def[parts[i]];
+    else if (def.IsDefined() && def.IsSequence()) {
+      char* e = nullptr;
+      unsigned long k = std::strtoul(parts[i].c_str(), &e, 10);
+      if (*e == '\0' && k < def.size()) def_next = def[k];
+    }
     YAML::Node next;
     if (cur.IsSequence()) {
       char* end = nullptr;
@@ -115,11 +123,12 @@ void Document::apply_override(const std::string& assignment) {
         throw ConfigError(fmt::format("--set {}: '{}' is a value, not a section", assignment, walked));
       next = cur[parts[i]];
       if (!next.IsDefined() || next.IsNull()) {
-        cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+        cur[parts[i]] = def_next.IsDefined() ? YAML::Clone(def_next) : YAML::Node(YAML::NodeType::Map);
         next = cur[parts[i]];
       }
     }
     chain.push_back(next);
+    def = def_next;
   }
   YAML::Node parent = chain.back();
   const std::string& last = parts.back();

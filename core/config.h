@@ -42,8 +42,9 @@ class Document {
   static Document from_file(const std::string& path);
   static Document from_string(const std::string& text, const std::string& name);
 
-  // Applies "a.b.0.c=value" (value parsed as YAML). Creates missing maps; lists by index.
-  void apply_override(const std::string& assignment);
+  // Applies "a.b.0.c=value" (value parsed as YAML). A section the document leaves out is
+  // first copied from `defaults` (the fully defaulted configuration), so any key can be set.
+  void apply_override(const std::string& assignment, const YAML::Node& defaults);
 
   const YAML::Node& root() const { return root_; }
   const std::string& name() const { return name_; }

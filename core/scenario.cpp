@@ -102,7 +102,10 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
 
 LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,
                            const std::string& base_dir) {
-  for (const auto& o : overrides) doc.apply_override(o);
+  if (!overrides.empty()) {
+    const YAML::Node defaults = YAML::Load(config::write_yaml(ScenarioConfig{}, false));
+    for (const auto& o : overrides) doc.apply_override(o, defaults);
+  }
   config::SourceMap map(doc.name());
   LoadedScenario out;
   out.config = config::read_root<ScenarioConfig>(doc, map);

@@ -31,8 +31,13 @@ bool to_number(std::string_view s, T& out) {
   return !s.empty() && ec == std::errc() && p == s.data() + s.size();
 }
 
-// "YYYY-MM-DD HH:MM:SS[.fraction]" -> seconds since the epoch (UTC assumed).
-bool parse_timestamp(std::string_view s, double& out) {
+// "YYYY-MM-DD HH:MM:SS[.fraction]" -> whole seconds since the epoch (UTC assumed) and the
+// fraction kept apart, so sub-microsecond digits survive (a double of epoch seconds would not).
+struct WallTime {
+  std::int64_t whole = 0;
+  double frac = 0;
+};
+bool parse_timestamp(std::string_view s, WallTime& out) {
   if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' ||
       s[16] != ':')
     return false;
@@ -52,8 +57,8 @@ bool parse_timestamp(std::string_view s, double& out) {
       scale *= 0.1;
     }
   }
-  out = static_cast<double>(days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d))) * 86400.0 +
-        h * 3600.0 + mi * 60.0 + sec + frac;
+  out.whole = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + sec;
+  out.frac = frac;
   return true;
 }
 
@@ -114,7 +119,7 @@ class AzureCsvSource final : public TraceSource {
       error = fmt::format("expected {} comma-separated columns, got {}", columns_, cells_.size());
       return false;
     }
-    double ts;
+    WallTime ts;
     if (!parse_timestamp(cells_[col_ts_], ts)) {
       error = fmt::format("TIMESTAMP '{}' is not 'YYYY-MM-DD HH:MM:SS.fraction'", cells_[col_ts_]);
       return false;
@@ -129,7 +134,7 @@ class AzureCsvSource final : public TraceSource {
       return false;
     }
     if (!origin_) origin_ = ts;
-    double rel = ts - *origin_;
+    double rel = static_cast<double>(ts.whole - origin_->whole) + (ts.frac - origin_->frac);
     if (rel < last_s_) {
       error = fmt::format("TIMESTAMP '{}' is earlier than the previous row's; traces must be sorted by time",
                           cells_[col_ts_]);
@@ -147,7 +152,7 @@ class AzureCsvSource final : public TraceSource {
   std::vector<std::string_view> cells_;
   size_t columns_ = 0;
   int col_ts_ = -1, col_in_ = -1, col_out_ = -1;
-  std::optional<double> origin_;
+  std::optional<WallTime> origin_;
   double last_s_ = 0;
   std::uint64_t rows_ = 0;
 };

@@ -28,7 +28,6 @@ class MooncakeJsonlSource final : public TraceSource {
       TraceRequest r;
       if (parse(line, r, error)) {
         ++rows_;
-        last_ms_ = r.arrival_s * 1e3;
         return r;
       }
       if (reader_.last_line_unterminated()) error += " (the file ends mid-line: truncated?)";
@@ -90,6 +89,7 @@ class MooncakeJsonlSource final : public TraceSource {
       return fail(error, fmt::format("{} hash_ids but input_length {} covers only {} blocks of {} tokens "
                                      "(is workload.hash_block_tokens right?)",
                                      r.hash_ids.size(), in, max_blocks, block_tokens_));
+    last_ms_ = ts_ms;
     r.arrival_s = ts_ms * 1e-3;
     r.input_tokens = static_cast<std::uint32_t>(in);
     r.output_tokens = static_cast<std::uint32_t>(out);
