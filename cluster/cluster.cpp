@@ -27,6 +27,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   router_ = std::make_unique<RouterModule>("router", RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            to_router_, releases_, std::move(inputs));
   worker_samples_.resize(workers_.size());
+  // the run ends with its last request, not at the next sampler tick
+  router_->set_on_idle([this] {
+    if (drained()) sc_core::sc_stop();
+  });
   SC_METHOD(sample);
   sensitive << tick_;
   dont_initialize();

@@ -24,8 +24,12 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
 
   double last_progress = 0;
   bool printed = false;
-  while (true) {
-    TimeNs slice = kSliceNs;
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
+  while (!cluster.drained() && sc_core::sc_pending_activity()) {
+    // A slice reaches at least the next event: with SC_EXIT_ON_STARVATION an empty window
+    // would not move time. Starvation stops time at the last event, the run's true end.
+    const auto next = static_cast<TimeNs>(sc_core::sc_time_to_pending_activity().value());
+    TimeNs slice = std::max(kSliceNs, next);
     if (cap >= 0) slice = std::min(slice, cap - now_ns());
     if (slice <= 0) break;
     sc_core::sc_start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
@@ -37,7 +41,6 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
                    static_cast<long long>(cluster.frontend().in_system()), ns_to_s(now_ns()) / last_progress);
       printed = true;
     }
-    if (!sc_core::sc_pending_activity()) break;
   }
   if (printed) std::fprintf(stderr, "\n");
 

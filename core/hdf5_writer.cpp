@@ -39,7 +39,11 @@ CompoundType& CompoundType::add(const char* name, size_t offset, hid_t type) {
 
 Handle create_file(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions with context
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // No file lock: a live run's file can be opened by readers (h5py, h5dump) to watch it;
+  // the writer only changes it at flush points, so what they see is consistent.
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  check_status(H5Pset_file_locking(fapl.get(), false, true), "H5Pset_file_locking");
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
   if (f < 0) throw std::runtime_error(fmt::format("{}: cannot create the HDF5 output file (does its folder exist?)", path));
   return Handle(f, H5Fclose);
 }

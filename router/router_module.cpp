@@ -28,6 +28,7 @@ void RouterModule::on_requests() {
     WorkerView& v = views_[i];
     ++v.active_seqs;
     v.active_tokens += static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
+    ++active_;
     r->routed_ns = now;
     r->worker = v.worker_id;
     workers_[i]->send(r, 0, 0);
@@ -39,7 +40,9 @@ void RouterModule::on_releases() {
     WorkerView& v = views_.at(static_cast<size_t>(rel.worker));
     --v.active_seqs;
     v.active_tokens -= rel.tokens;
+    --active_;
   });
+  if (active_ == 0 && on_idle_) on_idle_();
 }
 
 }  // namespace servesim

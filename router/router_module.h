@@ -2,6 +2,7 @@
 // Router: picks a worker per request with its policy, from the load it has seen.
 #include <systemc>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,6 +25,8 @@ class RouterModule : public sc_core::sc_module {
                std::vector<TimedChannel<Request*>*> workers);
 
   const std::vector<WorkerView>& views() const { return views_; }
+  // Called after releases leave no request routed anywhere (the last link of a request's life).
+  void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
  private:
   void on_requests();
@@ -34,6 +37,8 @@ class RouterModule : public sc_core::sc_module {
   TimedChannel<RouteRelease>& releases_;
   std::vector<TimedChannel<Request*>*> workers_;
   std::vector<WorkerView> views_;
+  std::int64_t active_ = 0;
+  std::function<void()> on_idle_;
 };
 
 }  // namespace servesim

@@ -32,7 +32,9 @@ CommandResult run_servesim(const std::string& args) {
   if (!pipe) throw std::runtime_error("popen failed");
   std::array<char, 4096> buf;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  constexpr size_t kMaxOutput = 1 << 20;  // a runaway program must not eat the test's memory
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    if (r.out.size() < kMaxOutput) r.out.append(buf.data(), n);
   int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;

@@ -1,0 +1,213 @@
+// End-to-end runs through the CLI, read back from HDF5 with the C API: layout, row counts,
+// conservation, Little's law, determinism, and a run killed mid-way.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <thread>
+
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char* kScenario = R"(
+name: e2e
+seed: 5
+simulation: {sample_interval: 2s}
+workload:
+  source: synthetic
+  synthetic:
+    duration: 60s
+    arrival: {process: poisson, rate: 6}
+    input_length: {dist: lognormal, mean: 800, std: 400, max: 8000}
+    output_length: {dist: uniform, min: 1, max: 200}
+router: {policy: least_loaded}
+pools:
+  - name: a
+    replicas: 3
+    tp: 2
+    engine: {max_num_seqs: 32}
+    timing: {model: polynomial, polynomial: {constant_ms: 6, per_prefill_token_ms: 0.05, per_decode_seq_ms: 0.1}}
+slo: {ttft: 500ms, itl: 40ms}
+)";
+
+struct H5File {
+  explicit H5File(const std::string& path) : id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)) {}
+  ~H5File() {
+    if (id >= 0) H5Fclose(id);
+  }
+  hid_t id;
+};
+
+class RunTest : public ::testing::Test {
+ protected:
+  std::string run(const std::string& scenario, const std::string& out_name, const std::string& extra = "") {
+    std::string scn = dir_.write("scn.yaml", scenario);
+    std::string out = dir_.file(out_name);
+    last_ = testing::run_servesim("run " + scn + " -o " + out + " " + extra);
+    EXPECT_EQ(last_.exit_code, 0) << last_.out;
+    return out;
+  }
+  testing::TempDir dir_;
+  testing::CommandResult last_;
+};
+
+TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
+  std::string out = run(kScenario, "run.h5");
+  EXPECT_THAT(last_.out, HasSubstr("ttft"));
+  EXPECT_THAT(last_.out, HasSubstr("goodput"));
+  H5File f(out);
+  ASSERT_GE(f.id, 0);
+  EXPECT_EQ(testing::read_string_attribute(f.id, "/meta", "scenario_name"), "e2e");
+  EXPECT_THAT(testing::read_string_attribute(f.id, "/meta", "scenario_yaml"), HasSubstr("max_num_seqs: 32"));
+  EXPECT_FALSE(testing::read_string_attribute(f.id, "/meta", "servesim_version").empty());
+  EXPECT_FALSE(testing::read_string_attribute(f.id, "/meta", "git_commit").empty());
+  EXPECT_FALSE(testing::read_string_attribute(f.id, "/meta", "wall_start_utc").empty());
+
+  EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
+            (std::vector<std::string>{"id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
+                                      "preemptions", "prefill_worker", "decode_worker", "queue_s", "prefill_s",
+                                      "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status"}));
+  auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
+  EXPECT_EQ(ts_fields.front(), "time_s");
+  EXPECT_EQ(ts_fields.size(), 20u);
+  EXPECT_EQ(testing::compound_fields(f.id, "/workers").front(), "time_s");
+
+  auto summary = [&](const std::string& k) { return testing::read_double_column(f.id, "/summary", k).at(0); };
+  const double arrived = summary("requests_arrived");
+  EXPECT_GT(arrived, 300);
+  // every request ends exactly once: one row each, ids 0..n-1 once
+  EXPECT_EQ(testing::dataset_rows(f.id, "/requests"), static_cast<hsize_t>(arrived));
+  EXPECT_EQ(summary("requests_completed"), arrived);
+  auto ids = testing::read_double_column(f.id, "/requests", "id");
+  std::sort(ids.begin(), ids.end());
+  for (size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(ids[i], static_cast<double>(i));
+  // tokens out = tokens asked for
+  auto osl = testing::read_double_column(f.id, "/requests", "output_tokens");
+  EXPECT_DOUBLE_EQ(summary("output_tokens_total"), std::accumulate(osl.begin(), osl.end(), 0.0));
+  EXPECT_EQ(summary("gpus"), 6);
+  // timeseries: one row per 2 s window, the last one partial; workers: one row per worker per window
+  auto t = testing::read_double_column(f.id, "/timeseries/cluster", "time_s");
+  const double end = summary("sim_time_s");
+  EXPECT_EQ(t.size(), static_cast<size_t>(std::ceil(end / 2.0)));
+  EXPECT_DOUBLE_EQ(t.back(), end);
+  EXPECT_EQ(testing::dataset_rows(f.id, "/workers"), 3 * t.size());
+  auto arrivals = testing::read_double_column(f.id, "/timeseries/cluster", "arrivals");
+  EXPECT_EQ(std::accumulate(arrivals.begin(), arrivals.end(), 0.0), arrived);
+  auto completions = testing::read_double_column(f.id, "/timeseries/cluster", "completions");
+  EXPECT_EQ(std::accumulate(completions.begin(), completions.end(), 0.0), arrived);
+}
+
+TEST_F(RunTest, LittlesLawHoldsOnTheTimeseries) {
+  std::string out = run(kScenario, "little.h5");
+  H5File f(out);
+  // time-integral of requests in system == sum of their sojourn times (every request ends)
+  auto mean = testing::read_double_column(f.id, "/timeseries/cluster", "in_system_mean");
+  auto interval = testing::read_double_column(f.id, "/timeseries/cluster", "interval_s");
+  double area = 0;
+  for (size_t i = 0; i < mean.size(); ++i) area += mean[i] * interval[i];
+  auto e2e = testing::read_double_column(f.id, "/requests", "e2e_s");
+  double sojourn = std::accumulate(e2e.begin(), e2e.end(), 0.0);
+  EXPECT_NEAR(area, sojourn, 1e-6 * sojourn);
+  // and L = lambda W over the run
+  const double T = testing::read_double_column(f.id, "/summary", "sim_time_s")[0];
+  const double lambda = static_cast<double>(e2e.size()) / T;
+  EXPECT_NEAR(area / T, lambda * sojourn / static_cast<double>(e2e.size()), 1e-9 * area);
+}
+
+TEST_F(RunTest, SameSeedIsBitIdenticalOtherSeedDiffers) {
+  std::string a = run(kScenario, "a.h5"), b = run(kScenario, "b.h5"), c = run(kScenario, "c.h5", "--seed 6");
+  H5File fa(a), fb(b), fc(c);
+  for (const char* ds : {"/requests", "/timeseries/cluster", "/workers"}) {
+    auto ra = testing::read_raw(fa.id, ds), rb = testing::read_raw(fb.id, ds);
+    ASSERT_FALSE(ra.empty()) << ds;
+    EXPECT_TRUE(ra == rb) << ds << " differs between two runs with the same seed";
+  }
+  EXPECT_FALSE(testing::read_raw(fa.id, "/requests") == testing::read_raw(fc.id, "/requests"));
+}
+
+TEST_F(RunTest, MaxTimeLeavesRequestsUnfinishedAndCounted) {
+  std::string out = run(kScenario, "cap.h5", "--set simulation.max_time=20s");
+  H5File f(out);
+  auto summary = [&](const std::string& k) { return testing::read_double_column(f.id, "/summary", k).at(0); };
+  EXPECT_DOUBLE_EQ(summary("sim_time_s"), 20.0);
+  EXPECT_GT(summary("requests_unfinished"), 0);
+  EXPECT_EQ(summary("requests_completed") + summary("requests_unfinished"), summary("requests_arrived"));
+  EXPECT_EQ(testing::dataset_rows(f.id, "/requests"), static_cast<hsize_t>(summary("requests_arrived")));
+}
+
+TEST_F(RunTest, KilledRunLeavesAReadableFile) {
+  // a long run with frequent flushes; kill -9 once rows have been flushed
+  std::string scn = dir_.write("long.yaml", std::string(kScenario) +
+                                                "output: {flush_interval: 100ms}\n");
+  std::string out = dir_.file("killed.h5");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(SERVESIM_BIN, SERVESIM_BIN, "run", scn.c_str(), "-o", out.c_str(), "-q", "--set",
+          "workload.synthetic.duration=100h", "--set", "workload.synthetic.arrival.rate=50", "--set",
+          "pools.0.replicas=40", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  hsize_t rows = 0;
+  for (int i = 0; i < 200 && rows < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    H5E_BEGIN_TRY {
+      hid_t f = H5Fopen(out.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (f >= 0) {
+        hid_t d = H5Dopen2(f, "/requests", H5P_DEFAULT);
+        if (d >= 0) {
+          hid_t s = H5Dget_space(d);
+          H5Sget_simple_extent_dims(s, &rows, nullptr);
+          H5Sclose(s);
+          H5Dclose(d);
+        }
+        H5Fclose(f);
+      }
+    }
+    H5E_END_TRY;
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before it could be killed";
+  ASSERT_GE(rows, 1000u) << "no rows were flushed while the run was going";
+  H5File f(out);
+  ASSERT_GE(f.id, 0) << "the killed run's file does not open";
+  hsize_t n = testing::dataset_rows(f.id, "/requests");
+  EXPECT_GE(n, rows);
+  auto e2e = testing::read_double_column(f.id, "/requests", "e2e_s");
+  ASSERT_EQ(e2e.size(), n);
+  for (double v : e2e) ASSERT_TRUE(v > 0) << "a flushed row is damaged";
+  EXPECT_GT(testing::dataset_rows(f.id, "/timeseries/cluster"), 0u);
+}
+
+TEST_F(RunTest, RealTracesRunEndToEnd) {
+  std::string mooncake = testing::shared_data("mooncake/conversation_trace.jsonl");
+  if (!testing::exists(mooncake)) GTEST_SKIP();
+  std::string out = run(fmt::format(R"(
+name: mooncake
+workload: {{source: mooncake_jsonl, path: {}, max_requests: 2000, spread_equal_timestamps: 3s}}
+pools: [{{replicas: 8, timing: {{polynomial: {{constant_ms: 10, per_prefill_token_ms: 0.02}}}}}}]
+)", mooncake), "mooncake.h5");
+  H5File f(out);
+  EXPECT_EQ(testing::dataset_rows(f.id, "/requests"), 2000u);
+}
+
+TEST_F(RunTest, ProgressLineOnlyOnATerminal) {
+  run(kScenario, "quiet.h5");
+  EXPECT_THAT(last_.out, ::testing::Not(HasSubstr("[servesim]")));  // stderr is a pipe here
+}
+
+}  // namespace
+}  // namespace servesim
