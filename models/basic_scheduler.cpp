@@ -1,6 +1,6 @@
 // "basic": the simplest continuous batching, a stand-in until the vLLM-style engine lands.
 // FCFS admission up to max_num_seqs and the token budget; a whole prompt is prefilled in one
-// iteration (alone if it exceeds the budget); every running sequence decodes one token per
+// iteration (as the batch's only prefill if it exceeds the budget); every running sequence decodes one token per
 // iteration. No KV cache limit, no prefix caching. Per-iteration cost is O(running).
 #include <deque>
 #include <vector>
@@ -25,8 +25,9 @@ class BasicScheduler final : public EngineScheduler {
     batch.decode_seqs = static_cast<std::int32_t>(running_.size());
     while (!waiting_.empty() && running_.size() + prefilling_.size() < static_cast<size_t>(max_seqs_)) {
       Request* r = waiting_.front();
-      bool alone = tokens == 0;
-      if (!alone && tokens + r->input_tokens > budget_) break;
+      // without chunking, a prompt above the budget still runs, as the batch's only prefill
+      bool first_prefill = prefilling_.empty();
+      if (!first_prefill && tokens + r->input_tokens > budget_) break;
       waiting_.pop_front();
       tokens += r->input_tokens;
       if (r->scheduled_ns < 0) r->scheduled_ns = now;

@@ -1,0 +1,56 @@
+// Shipped docs and scenarios stay in step with the code.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(Docs, ScenarioReferenceMatchesTheDeclarations) {
+  testing::TempDir d;
+  std::string scn = d.write("reference.yaml", "name: reference\n");
+  auto r = testing::run_servesim("validate " + scn + " --dump-config");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string doc = slurp(std::string(SERVESIM_SOURCE_DIR) + "/docs/scenario-reference.yaml");
+  // the file is two comment lines and then exactly the dump
+  auto body = doc.substr(doc.find('\n', doc.find('\n') + 1) + 1);
+  EXPECT_EQ(body, r.out) << "docs/scenario-reference.yaml is stale: regenerate it as its header says";
+}
+
+TEST(Docs, EveryShippedScenarioValidates) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(SERVESIM_SOURCE_DIR) + "/scenarios")) {
+    if (e.path().extension() != ".yaml") continue;
+    std::string text = slurp(e.path().string());
+    if (text.find("../../shared/data") != std::string::npos && !testing::exists(testing::shared_data("SOURCES.md")))
+      continue;  // needs the shared data next to the checkout
+    auto r = testing::run_servesim("validate " + e.path().string());
+    EXPECT_EQ(r.exit_code, 0) << e.path() << ": " << r.out;
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+}
+
+TEST(Docs, QuickstartRunsAndPrintsItsSummary) {
+  testing::TempDir d;
+  auto r = testing::run_servesim(std::string("run ") + SERVESIM_SOURCE_DIR + "/scenarios/quickstart.yaml -o " +
+                                 d.file("q.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* s : {"requests", "throughput", "ttft", "itl", "tpot", "e2e", "goodput", "prefix hit", "GPUs"})
+    EXPECT_THAT(r.out, ::testing::HasSubstr(s));
+}
+
+}  // namespace
+}  // namespace servesim
