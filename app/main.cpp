@@ -9,6 +9,7 @@
 #include "cluster/run.h"
 #include "core/error.h"
 #include "core/scenario.h"
+#include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/timing_model.h"
 #include "router/router_policy.h"
@@ -67,6 +68,14 @@ int run_main(int argc, char** argv) {
     print_registry<RouterRegistry>(std::cout);
     print_registry<SchedulerRegistry>(std::cout);
     print_registry<TimingRegistry>(std::cout);
+    std::cout << "GPUs (catalog):\n";
+    for (const auto& [name, g] : Catalog::builtin().gpus())
+      std::cout << fmt::format("  {:<16} {} ({:g} GiB, {:g} GB/s, {:g} TFLOP/s bf16)\n", name, g.description,
+                               g.memory_gib, g.hbm_gbps, g.bf16_tflops);
+    std::cout << "models (catalog):\n";
+    for (const auto& [name, m] : Catalog::builtin().models())
+      std::cout << fmt::format("  {:<16} {} ({:g}B params{})\n", name, m.hf_id, m.params_b,
+                               m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "");
     return 0;
   }
   if (!run->parsed() && !validate->parsed()) {

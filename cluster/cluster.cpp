@@ -1,5 +1,7 @@
 #include "cluster/cluster.h"
 
+#include "models/catalog.h"
+
 namespace servesim {
 
 Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer)
@@ -11,9 +13,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   std::vector<TimedChannel<Request*>*> inputs;
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
+    const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
     for (int k = 0; k < pool.replicas; ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
-      SchedulerContext sctx{pool, id};
+      SchedulerContext sctx{pool, id, kv_blocks};
       TimingContext timing_ctx{pool};
       workers_.push_back(std::make_unique<Worker>(
           fmt::format("{}_{}", pool.name, k).c_str(), id, static_cast<std::int32_t>(p),

@@ -57,6 +57,7 @@ void Frontend::on_arrivals() {
     r->hash_block_tokens = hash_block_tokens_;
     r->hash_ids = std::move(t.hash_ids);
     r->session_id = t.session_id;
+    r->priority = t.priority;
     ++arrived_;
     ++in_system_;
     observer_.on_arrival(*r);

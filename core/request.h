@@ -21,6 +21,7 @@ struct Request {
   std::uint32_t hash_block_tokens = 0;
   std::vector<std::uint64_t> hash_ids;
   std::uint64_t session_id = 0;
+  std::int32_t priority = 0;  // lower is served first under engine.policy: priority
 
   TimeNs routed_ns = -1;
   TimeNs scheduled_ns = -1;    // first admitted to a batch

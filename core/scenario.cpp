@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/timing_model.h"
 #include "router/router_policy.h"
@@ -97,6 +98,21 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
       map.fail(base + ".name", fmt::format("pool name '{}' is used twice", p.name), "give each pool its own name");
     check_registered<SchedulerRegistry>(map, base + ".engine.scheduler", p.engine.scheduler);
     check_registered<TimingRegistry>(map, base + ".timing.model", p.timing.model);
+    const Catalog& catalog = Catalog::builtin();
+    if (!catalog.models().count(p.model))
+      map.fail(base + ".model", fmt::format("unknown model '{}'", p.model), "use a model from the catalog (servesim --list)");
+    if (!catalog.gpus().count(p.gpu))
+      map.fail(base + ".gpu", fmt::format("unknown GPU '{}'", p.gpu), "use a GPU from the catalog (servesim --list)");
+    if (p.engine.scheduler == "vllm" && p.engine.max_num_batched_tokens < p.engine.max_num_seqs)
+      map.fail(base + ".engine.max_num_batched_tokens",
+               fmt::format("the token budget ({}) is below max_num_seqs ({}): a full batch of decodes would not fit",
+                           p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
+               "raise max_num_batched_tokens to at least max_num_seqs");
+    try {
+      kv_capacity(p, catalog);
+    } catch (const ConfigError& e) {
+      map.fail(base + ".tp", e.what(), "");
+    }
   }
 }
 

@@ -192,15 +192,35 @@ struct TimingConfig {
 };
 
 struct EngineConfig {
-  std::string scheduler = "basic";  // registered engine scheduler
+  std::string scheduler = "vllm";  // registered engine scheduler
   int max_num_seqs = 256;
   int max_num_batched_tokens = 8192;
+  int block_size = 16;                      // tokens per KV block
+  std::optional<std::int64_t> num_gpu_blocks;  // KV blocks per worker; null = from GPU memory
+  double gpu_memory_utilization = 0.9;
+  double watermark = 0.01;                  // fraction of blocks kept free when admitting
+  std::string policy = "fcfs";              // fcfs | priority
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
   template <class V>
   void visit(V& v) {
     v.field("scheduler", scheduler, "engine scheduler (servesim --list)");
     v.field("max_num_seqs", max_num_seqs, "most sequences running at once", at_least(1));
     v.field("max_num_batched_tokens", max_num_batched_tokens, "token budget of one iteration",
             at_least(1));
+    v.field("block_size", block_size, "tokens per KV-cache block", at_least(1));
+    v.field("num_gpu_blocks", num_gpu_blocks,
+            "KV-cache blocks per worker (null = derived from GPU memory, model and gpu_memory_utilization)",
+            at_least(1));
+    v.field("gpu_memory_utilization", gpu_memory_utilization,
+            "fraction of GPU memory the engine may use (weights + activations + KV cache)", between(0.05, 1.0));
+    v.field("watermark", watermark, "fraction of KV blocks kept free when admitting a new request",
+            between(0, 0.5));
+    v.field("policy", policy, "admission order: fcfs | priority (lower trace priority first)",
+            one_of({"fcfs", "priority"}));
+    v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
+    v.field("enable_chunked_prefill", enable_chunked_prefill,
+            "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");
   }
 };
 
@@ -209,6 +229,8 @@ struct PoolConfig {
   std::string role = "aggregated";
   int replicas = 1;
   int tp = 1;  // GPUs per replica
+  std::string model = "llama-3.1-8b";  // catalog model
+  std::string gpu = "h100_sxm";        // catalog GPU
   EngineConfig engine;
   TimingConfig timing;
   template <class V>
@@ -217,6 +239,8 @@ struct PoolConfig {
     v.field("role", role, "aggregated (prefill+decode on one worker)", one_of({"aggregated"}));
     v.field("replicas", replicas, "workers in the pool", at_least(1));
     v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
+    v.field("model", model, "model from the catalog (servesim --list)");
+    v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
   }

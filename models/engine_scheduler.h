@@ -9,6 +9,7 @@
 #include "core/registry.h"
 #include "core/request.h"
 #include "core/scenario.h"
+#include "models/kv_cache.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -35,11 +36,14 @@ class EngineScheduler {
   // Applies the planned iteration, which ended at `now`.
   virtual void complete(TimeNs now, IterationResult& out) = 0;
   virtual EngineLoad load() const = 0;
+  // KV-cache changes since the last call (empty for schedulers without a prefix cache).
+  virtual std::vector<KvEvent> take_kv_events() { return {}; }
 };
 
 struct SchedulerContext {
   const PoolConfig& pool;
   std::int32_t worker_id;
+  std::int64_t kv_blocks;  // KV-cache capacity of this worker, in blocks of pool.engine.block_size
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

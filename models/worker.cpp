@@ -36,6 +36,11 @@ void Worker::step() {
     busy_ = true;
     iteration_done_.notify(ns_time(iteration_len_));
   }
+  std::vector<KvEvent> events = scheduler_->take_kv_events();
+  if (!events.empty()) {
+    kv_events_published_ += events.size();
+    if (kv_events.size() > 0) kv_events->publish(id_, std::move(events));
+  }
 }
 
 }  // namespace servesim

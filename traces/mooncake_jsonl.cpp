@@ -71,6 +71,10 @@ class MooncakeJsonlSource final : public TraceSource {
             return fail(error, "field 'hash_ids' must hold non-negative integers");
           r.hash_ids.push_back(static_cast<std::uint64_t>(id));
         }
+      } else if (key == "priority") {
+        std::int64_t prio;
+        if (value.get_int64().get(prio)) return fail(error, "field 'priority' must be an integer");
+        r.priority = static_cast<std::int32_t>(prio);
       }
       // other fields (session ids, metadata) are ignored
     }

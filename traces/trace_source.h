@@ -18,6 +18,7 @@ struct TraceRequest {
   std::uint32_t output_tokens = 0;
   std::vector<std::uint64_t> hash_ids;  // prefix-block ids, each covering hash_block_tokens
   std::uint64_t session_id = 0;         // 0 = not part of a session
+  std::int32_t priority = 0;            // lower is served first under engine.policy: priority
 };
 
 struct TraceStats {

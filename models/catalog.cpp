@@ -1,0 +1,90 @@
+#include "models/catalog.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace servesim {
+
+namespace {
+template <class Spec>
+std::map<std::string, Spec> load_entries(const std::string& path) {
+  config::Document doc = config::Document::from_file(path);
+  config::SourceMap map(path);
+  std::map<std::string, Spec> out;
+  if (!doc.root().IsMap()) throw ConfigError(fmt::format("{}: expected a mapping of names to specs", path));
+  for (auto it = doc.root().begin(); it != doc.root().end(); ++it) {
+    std::string name = it->first.as<std::string>();
+    Spec spec{};
+    config::Reader r(it->second, name, doc, map);
+    spec.visit(r);
+    r.finish();
+    out.emplace(name, spec);
+  }
+  return out;
+}
+
+template <class Spec>
+const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, const char* kind) {
+  auto it = m.find(name);
+  if (it == m.end()) {
+    std::vector<std::string> names;
+    for (auto& [k, v] : m) names.push_back(k);
+    throw ConfigError(fmt::format("unknown {} '{}'; the catalog has: {}", kind, name, fmt::join(names, ", ")));
+  }
+  return it->second;
+}
+}  // namespace
+
+Catalog Catalog::load(const std::string& dir) {
+  Catalog c;
+  c.gpus_ = load_entries<GpuSpec>(dir + "/gpus.yaml");
+  c.models_ = load_entries<ModelSpec>(dir + "/models.yaml");
+  return c;
+}
+
+const Catalog& Catalog::builtin() {
+  static const Catalog c = [] {
+    const char* env = std::getenv("SERVESIM_CATALOG_DIR");
+    return load(env ? env : SERVESIM_SOURCE_DIR "/models/catalog");
+  }();
+  return c;
+}
+
+const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }
+const ModelSpec& Catalog::model(const std::string& name) const { return find(models_, name, "model"); }
+
+KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
+  const ModelSpec& m = catalog.model(pool.model);
+  const GpuSpec& g = catalog.gpu(pool.gpu);
+  const auto& e = pool.engine;
+  KvCapacity cap;
+  cap.memory_bytes = pool.tp * g.memory_gib * 1073741824.0 * e.gpu_memory_utilization;
+  cap.weight_bytes = m.weight_bytes();
+  // Peak activations of one forward pass (an estimate in place of vLLM's profiling run): per GPU,
+  // the iteration's tokens x (4 hidden-sized + 2 intermediate-sized tensors), plus fp32 logits
+  // for max_num_seqs sequences.
+  const double per_gpu = static_cast<double>(e.max_num_batched_tokens) *
+                             (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * m.dtype_bytes +
+                         static_cast<double>(e.max_num_seqs) * m.vocab_size * 4.0;
+  cap.activation_bytes = per_gpu * pool.tp;
+  const double block_bytes = m.kv_bytes_per_token() * e.block_size;
+  if (e.num_gpu_blocks) {
+    cap.blocks = *e.num_gpu_blocks;
+    cap.kv_bytes = static_cast<double>(cap.blocks) * block_bytes;
+    return cap;
+  }
+  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes;
+  cap.blocks = cap.kv_bytes > 0 ? static_cast<std::int64_t>(cap.kv_bytes / block_bytes) : 0;
+  if (cap.blocks < 1)
+    throw ConfigError(fmt::format(
+        "pool '{}': {} does not fit on {} x {}: {:.1f} GiB usable (gpu_memory_utilization {:g}) but the weights need "
+        "{:.1f} GiB and activations {:.1f} GiB, a shortfall of {:.1f} GiB. Fix: raise tp (at least {}), choose a GPU "
+        "with more memory, or raise gpu_memory_utilization",
+        pool.name, pool.model, pool.tp, pool.gpu, cap.memory_bytes / 1073741824.0, e.gpu_memory_utilization,
+        cap.weight_bytes / 1073741824.0, cap.activation_bytes / 1073741824.0,
+        (cap.weight_bytes + cap.activation_bytes - cap.memory_bytes) / 1073741824.0 + block_bytes / 1073741824.0,
+        static_cast<int>(std::ceil((cap.weight_bytes * 1.1) / (g.memory_gib * 1073741824.0 * e.gpu_memory_utilization)))));
+  return cap;
+}
+
+}  // namespace servesim

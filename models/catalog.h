@@ -1,0 +1,92 @@
+#pragma once
+// The catalog: GPU and model specifications as data (models/catalog/*.yaml), and what follows
+// from them: weight bytes, KV bytes per token, and a worker's KV-cache capacity.
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/config.h"
+#include "core/scenario.h"
+
+namespace servesim {
+
+struct GpuSpec {
+  std::string description, source;
+  double memory_gib = 0, hbm_gbps = 0, bf16_tflops = 0, fp8_tflops = 0, nvlink_gbps = 0;
+  template <class V>
+  void visit(V& v) {
+    v.field("description", description, "");
+    v.field("memory_gib", memory_gib, "", config::positive());
+    v.field("hbm_gbps", hbm_gbps, "", config::positive());
+    v.field("bf16_tflops", bf16_tflops, "", config::positive());
+    v.field("fp8_tflops", fp8_tflops, "", config::at_least(0));
+    v.field("nvlink_gbps", nvlink_gbps, "", config::positive());
+    v.field("source", source, "");
+  }
+};
+
+struct ModelSpec {
+  std::string hf_id;
+  double params_b = 0, active_params_b = 0;  // active 0 = dense (all params active)
+  int dtype_bytes = 2;
+  int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
+  int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
+  int kv_lora_rank = 0, qk_rope_head_dim = 0;  // MLA
+  template <class V>
+  void visit(V& v) {
+    v.field("hf_id", hf_id, "");
+    v.field("params_b", params_b, "", config::positive());
+    v.field("active_params_b", active_params_b, "", config::at_least(0));
+    v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
+    v.field("layers", layers, "", config::at_least(1));
+    v.field("hidden_size", hidden_size, "", config::at_least(1));
+    v.field("heads", heads, "", config::at_least(1));
+    v.field("kv_heads", kv_heads, "", config::at_least(1));
+    v.field("head_dim", head_dim, "", config::at_least(1));
+    v.field("intermediate_size", intermediate_size, "", config::at_least(1));
+    v.field("vocab_size", vocab_size, "", config::at_least(1));
+    v.field("experts", experts, "", config::at_least(0));
+    v.field("top_k", top_k, "", config::at_least(0));
+    v.field("shared_experts", shared_experts, "", config::at_least(0));
+    v.field("moe_intermediate_size", moe_intermediate_size, "", config::at_least(0));
+    v.field("dense_layers", dense_layers, "", config::at_least(0));
+    v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
+    v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
+  }
+  double weight_bytes() const { return params_b * 1e9 * dtype_bytes; }
+  double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }
+  // Bytes of KV cache per token, summed over layers and heads (before TP sharding).
+  double kv_bytes_per_token() const {
+    if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * dtype_bytes;
+    return 2.0 * layers * kv_heads * head_dim * dtype_bytes;
+  }
+};
+
+class Catalog {
+ public:
+  // Loads models/catalog/{gpus,models}.yaml from `dir` (throws ConfigError naming the file).
+  static Catalog load(const std::string& dir);
+  // The catalog shipped with servesim (SERVESIM_CATALOG_DIR overrides its folder).
+  static const Catalog& builtin();
+
+  const GpuSpec& gpu(const std::string& name) const;
+  const ModelSpec& model(const std::string& name) const;
+  const std::map<std::string, GpuSpec>& gpus() const { return gpus_; }
+  const std::map<std::string, ModelSpec>& models() const { return models_; }
+
+ private:
+  std::map<std::string, GpuSpec> gpus_;
+  std::map<std::string, ModelSpec> models_;
+};
+
+struct KvCapacity {
+  std::int64_t blocks = 0;
+  double memory_bytes = 0, weight_bytes = 0, activation_bytes = 0, kv_bytes = 0;
+};
+
+// KV-cache blocks of one worker of `pool`: tp GPUs x memory x gpu_memory_utilization, less the
+// weights, less an activation estimate, over the bytes of one block. Explicit
+// engine.num_gpu_blocks wins. Throws ConfigError (naming the shortfall) when nothing is left.
+KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog);
+
+}  // namespace servesim

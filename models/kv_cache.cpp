@@ -1,0 +1,116 @@
+#include "models/kv_cache.h"
+
+#include <stdexcept>
+#include <utility>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace servesim {
+
+KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size)
+    : block_size_(block_size), blocks_(static_cast<size_t>(num_blocks)) {
+  free_.reserve(blocks_.size());
+  for (std::int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
+}
+
+std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys) const {
+  std::int64_t n = 0;
+  for (std::uint64_t k : keys) {
+    if (!by_key_.count(k)) break;
+    ++n;
+  }
+  return n;
+}
+
+std::int64_t KvCache::evictable_in_prefix(std::span<const std::uint64_t> keys, std::int64_t n) const {
+  std::int64_t e = 0;
+  for (std::int64_t i = 0; i < n; ++i) e += blocks_[static_cast<size_t>(by_key_.at(keys[static_cast<size_t>(i)]))].refs == 0;
+  return e;
+}
+
+KvCache::BlockId KvCache::acquire_cached(std::uint64_t key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) throw InvariantError("KV cache: acquire_cached on a key that is not resident");
+  Block& b = blocks_[static_cast<size_t>(it->second)];
+  if (b.refs == 0) lru_remove(it->second);
+  ++b.refs;
+  return it->second;
+}
+
+KvCache::BlockId KvCache::allocate() {
+  BlockId id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+  } else if (lru_head_ >= 0) {
+    id = lru_head_;
+    lru_remove(id);
+    Block& b = blocks_[static_cast<size_t>(id)];
+    by_key_.erase(b.key);
+    events_.push_back({KvEvent::Kind::kRemoved, b.key});
+    b.keyed = false;
+  } else {
+    return -1;
+  }
+  blocks_[static_cast<size_t>(id)].refs = 1;
+  return id;
+}
+
+void KvCache::register_full(BlockId id, std::uint64_t key) {
+  Block& b = blocks_[static_cast<size_t>(id)];
+  if (b.keyed || by_key_.count(key)) return;  // a twin computed concurrently keeps the key
+  b.key = key;
+  b.keyed = true;
+  by_key_.emplace(key, id);
+  events_.push_back({KvEvent::Kind::kStored, key});
+}
+
+void KvCache::release(BlockId id) {
+  Block& b = blocks_[static_cast<size_t>(id)];
+  if (b.refs <= 0) throw InvariantError("KV cache: release of a free block");
+  if (--b.refs > 0) return;
+  if (b.keyed) lru_push_back(id);
+  else free_.push_back(id);
+}
+
+void KvCache::lru_push_back(BlockId id) {
+  Block& b = blocks_[static_cast<size_t>(id)];
+  b.prev = lru_tail_;
+  b.next = -1;
+  if (lru_tail_ >= 0) blocks_[static_cast<size_t>(lru_tail_)].next = id;
+  else lru_head_ = id;
+  lru_tail_ = id;
+  ++lru_size_;
+}
+
+void KvCache::lru_remove(BlockId id) {
+  Block& b = blocks_[static_cast<size_t>(id)];
+  if (b.prev >= 0) blocks_[static_cast<size_t>(b.prev)].next = b.next;
+  else lru_head_ = b.next;
+  if (b.next >= 0) blocks_[static_cast<size_t>(b.next)].prev = b.prev;
+  else lru_tail_ = b.prev;
+  b.prev = b.next = -1;
+  --lru_size_;
+}
+
+std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids, std::uint32_t hash_block_tokens,
+                                             std::uint32_t input_tokens, std::int32_t block_size) {
+  std::vector<std::uint64_t> keys;
+  if (hash_ids.empty() || block_size <= 0) return keys;
+  const std::uint64_t covered = std::min<std::uint64_t>(input_tokens, static_cast<std::uint64_t>(hash_ids.size()) * hash_block_tokens);
+  const std::uint64_t full = covered / static_cast<std::uint64_t>(block_size);
+  keys.reserve(full);
+  std::uint64_t chain = 0x9E3779B97F4A7C15ull;
+  size_t chained = 0;  // trace ids folded into `chain`
+  for (std::uint64_t j = 0; j < full; ++j) {
+    // the trace block holding this engine block's last token: the prefix it depends on
+    const size_t t = static_cast<size_t>(((j + 1) * static_cast<std::uint64_t>(block_size) - 1) / hash_block_tokens);
+    while (chained <= t) chain = splitmix64(chain ^ splitmix64(hash_ids[chained++] + 1));
+    std::uint64_t key = splitmix64(chain ^ splitmix64(j + 0x51ED27ull));
+    keys.push_back(key == 0 ? 1 : key);
+  }
+  return keys;
+}
+
+}  // namespace servesim

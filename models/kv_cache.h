@@ -1,0 +1,76 @@
+#pragma once
+// A paged KV cache with hash-chained prefix caching (as vLLM's block pool):
+// blocks of block_size tokens; a full prompt block is registered under its chain key so later
+// requests with the same prefix reuse it; reference counts for shared blocks; blocks nobody
+// uses but that hold a cached prefix stay resident and are evicted least-recently-used first.
+// Plain class: no SystemC. Every change of what is cached is reported as a KvEvent.
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace servesim {
+
+struct KvEvent {
+  enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
+  Kind kind;
+  std::uint64_t key;  // the block's chain key (0 for kCleared)
+};
+
+class KvCache {
+ public:
+  using BlockId = std::int32_t;
+  KvCache(std::int64_t num_blocks, std::int32_t block_size);
+
+  std::int64_t num_blocks() const { return static_cast<std::int64_t>(blocks_.size()); }
+  std::int32_t block_size() const { return block_size_; }
+  // Blocks that can be handed out now (never used + evictable cached).
+  std::int64_t free_blocks() const { return static_cast<std::int64_t>(free_.size()) + lru_size_; }
+  std::int64_t used_blocks() const { return num_blocks() - free_blocks(); }
+  std::int64_t cached_blocks() const { return static_cast<std::int64_t>(by_key_.size()); }
+
+  // How many leading keys are resident (in use or evictable).
+  std::int64_t match_prefix(std::span<const std::uint64_t> keys) const;
+  // Of the first n keys (all resident), how many sit unused in the evictable LRU list.
+  std::int64_t evictable_in_prefix(std::span<const std::uint64_t> keys, std::int64_t n) const;
+  // Takes a reference on the resident block with this key (which match_prefix found).
+  BlockId acquire_cached(std::uint64_t key);
+  // A fresh block (evicting the least recently used cached one if needed); -1 if none is free.
+  BlockId allocate();
+  // Registers a now-full block under its chain key (no-op if another block holds that key).
+  void register_full(BlockId block, std::uint64_t key);
+  // Drops one reference; the last one frees the block (cached blocks stay resident).
+  void release(BlockId block);
+
+  // Events since the last call, in order.
+  std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
+
+ private:
+  struct Block {
+    std::uint64_t key = 0;
+    std::int32_t refs = 0;
+    bool keyed = false;
+    BlockId prev = -1, next = -1;  // LRU links while evictable
+  };
+  void lru_push_back(BlockId b);
+  void lru_remove(BlockId b);
+
+  std::int32_t block_size_;
+  std::vector<Block> blocks_;
+  std::vector<BlockId> free_;  // never-keyed free blocks
+  std::unordered_map<std::uint64_t, BlockId> by_key_;
+  BlockId lru_head_ = -1, lru_tail_ = -1;
+  std::int64_t lru_size_ = 0;
+  std::vector<KvEvent> events_;
+};
+
+// Engine-block chain keys of a prompt from a trace's hash ids: engine block j (block_size
+// tokens) lies in trace block floor(j * block_size / hash_block_tokens); its key chains every
+// trace id up to that one with its offset inside it, so equal keys mean equal prefixes.
+// Only blocks fully inside the prompt and inside the hash-covered tokens get a key.
+std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids,
+                                             std::uint32_t hash_block_tokens, std::uint32_t input_tokens,
+                                             std::int32_t block_size);
+
+}  // namespace servesim

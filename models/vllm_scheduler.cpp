@@ -1,0 +1,335 @@
+// "vllm": continuous batching modelled on vLLM's V1 scheduler.
+//
+// Each iteration: every decoding sequence gets one token; the remaining token budget
+// (max_num_batched_tokens - decodes) goes to prefill chunks, first of running prefills, then of
+// newly admitted requests (FCFS, or by priority), while sequences < max_num_seqs and the KV cache
+// has room above the watermark. Admission reuses the longest resident prefix of the prompt's
+// block chain (the last prompt token is always computed). When a running sequence needs a block
+// and none is free, the newest running sequence (lowest priority first under `priority`) is
+// preempted by recompute: its blocks are freed and it re-enters the queue at its place, later
+// re-prefilling its prompt and the tokens it had produced.
+//
+// Cost: a plain decode step is O(1). A decoding sequence's token count is implicit
+// (e0 + steps since s0); the steps at which it finishes or crosses a block boundary sit in
+// min-heaps (stale entries skipped by a generation number); the decode context sum is an
+// aggregate. Only prefilling sequences, finishes, block boundaries and preemptions cost work.
+#include <queue>
+#include <set>
+
+#include "models/engine_scheduler.h"
+
+namespace servesim {
+namespace {
+
+class VllmScheduler final : public EngineScheduler {
+ public:
+  explicit VllmScheduler(const SchedulerContext& ctx)
+      : cfg_(ctx.pool.engine),
+        worker_(ctx.worker_id),
+        block_(cfg_.block_size),
+        cache_(ctx.kv_blocks, cfg_.block_size),
+        watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))) {}
+
+  void enqueue(Request* r, TimeNs) override {
+    const std::int64_t need = blocks_for(static_cast<std::int64_t>(r->input_tokens) + r->output_tokens);
+    if (need > cache_.num_blocks())
+      throw InputError(fmt::format(
+          "request {} ({} prompt + {} output tokens) needs {} KV blocks but worker {} has {}. Fix: give the pool "
+          "more GPU memory (tp, gpu, gpu_memory_utilization or engine.num_gpu_blocks), or cap the trace's lengths",
+          r->id, r->input_tokens, r->output_tokens, need, worker_, cache_.num_blocks()));
+    Seq* s = alloc_seq();
+    s->req = r;
+    s->order = next_order_++;
+    s->prio = cfg_.policy == "priority" ? r->priority : 0;
+    s->target = r->input_tokens;
+    if (cfg_.enable_prefix_caching)
+      s->keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_);
+    s->state = Seq::kWaiting;
+    waiting_.insert(key(s));
+  }
+
+  bool plan(TimeNs now, BatchShape& batch) override {
+    batch = {};
+    const std::int64_t s = step_;
+    // 1. decodes crossing a block boundary at this step get their block (preempting if needed)
+    while (!boundaries_.empty() && boundaries_.top().step <= s) {
+      HeapEntry e = boundaries_.top();
+      boundaries_.pop();
+      if (!e.valid()) continue;
+      Seq* q = e.seq;
+      if (!grow_to(q, context_at(q, s))) continue;  // q itself was preempted
+      push_boundary(q);
+    }
+    std::int64_t budget = cfg_.max_num_batched_tokens - n_decoding_;
+    // 2. running prefills continue, oldest first
+    for (Seq* q : prefilling_) {
+      q->chunk = 0;
+      if (budget <= 0) continue;
+      std::int64_t chunk = std::min(q->target - q->computed, budget);
+      if (!cfg_.enable_chunked_prefill && chunk < q->target - q->computed) continue;
+      if (!grow_to(q, q->computed + chunk)) continue;
+      q->chunk = chunk;
+      budget -= chunk;
+    }
+    drop_preempted_prefills();
+    planned_decodes_ = n_decoding_;  // admission below never preempts
+    // 3. admit waiting requests
+    while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
+      Seq* q = waiting_.begin()->second;
+      std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
+      std::int64_t cached_blocks = std::min(hit, (q->target - 1) / block_);
+      std::int64_t cached = cached_blocks * block_;
+      std::int64_t remaining = q->target - cached;
+      std::int64_t chunk = std::min(remaining, budget);
+      if (!cfg_.enable_chunked_prefill && chunk < remaining) {
+        if (batch_has_prefill()) break;
+        chunk = remaining;  // a prompt above the budget runs as the iteration's only prefill
+      }
+      std::int64_t fresh = blocks_for(cached + chunk) - cached_blocks;
+      std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, cached_blocks) - fresh;
+      // FCFS: nothing behind it jumps the queue. An idle engine ignores the watermark, so a
+      // request that fits is never left waiting forever.
+      if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) break;
+      waiting_.erase(waiting_.begin());
+      for (std::int64_t i = 0; i < cached_blocks; ++i)
+        q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
+      for (std::int64_t i = 0; i < fresh; ++i) q->blocks.push_back(cache_.allocate());
+      q->computed = cached;
+      q->registered = cached_blocks;
+      if (q->req->scheduled_ns < 0) {
+        q->req->scheduled_ns = now;
+        q->req->cached_tokens = static_cast<std::uint32_t>(cached);
+      }
+      q->chunk = chunk;
+      q->state = Seq::kPrefill;
+      prefilling_.push_back(q);
+      running_.insert(key(q));
+      budget -= chunk;
+    }
+    for (Seq* q : prefilling_) {
+      if (q->chunk == 0) continue;
+      batch.prefill_seqs += 1;
+      batch.prefill_tokens += q->chunk;
+      const double c = static_cast<double>(q->chunk);
+      batch.prefill_attention_pairs += c * static_cast<double>(q->computed) + c * (c + 1) / 2;
+    }
+    batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
+    batch.decode_context_tokens = decode_base_sum_ + n_decoding_ * s;
+    return !batch.empty();
+  }
+
+  void complete(TimeNs now, IterationResult& out) override {
+    out = {};
+    const std::int64_t s = step_;
+    out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_);
+    out.decode_tokens = static_cast<std::int32_t>(planned_decodes_);
+    while (!finishes_.empty() && finishes_.top().step <= s) {
+      HeapEntry e = finishes_.top();
+      finishes_.pop();
+      if (!e.valid()) continue;
+      Seq* q = e.seq;
+      leave_decoding(q, s + 1);
+      finish(q, now, out);
+    }
+    size_t keep = 0;
+    for (Seq* q : prefilling_) {
+      if (q->chunk > 0) {
+        q->computed += q->chunk;
+        q->chunk = 0;
+        register_prompt_blocks(q);
+        if (q->computed == q->target) {
+          Request* r = q->req;
+          const bool first = r->tokens_emitted == 0;
+          ++r->tokens_emitted;
+          ++out.tokens_emitted;
+          if (first) {
+            r->first_token_ns = now;
+            r->prefill_end_ns = now;
+          } else {
+            ++out.decode_tokens;  // the token after a recompute is a decode token
+          }
+          if (r->tokens_emitted == r->output_tokens) {
+            finish(q, now, out);
+          } else {
+            enter_decoding(q, s + 1);
+          }
+          continue;
+        }
+      }
+      prefilling_[keep++] = q;
+    }
+    prefilling_.resize(keep);
+    ++step_;
+  }
+
+  EngineLoad load() const override {
+    return {static_cast<std::int32_t>(waiting_.size()), static_cast<std::int32_t>(running_.size()),
+            cache_.used_blocks(), cache_.num_blocks()};
+  }
+
+  std::vector<KvEvent> take_kv_events() override { return cache_.take_events(); }
+
+ private:
+  struct Seq {
+    Request* req = nullptr;
+    std::uint64_t order = 0;
+    std::int32_t prio = 0;
+    enum State { kWaiting, kPrefill, kDecode, kDone } state = kWaiting;
+    std::vector<KvCache::BlockId> blocks;
+    std::vector<std::uint64_t> keys;  // prompt block chain keys
+    std::int64_t target = 0;          // tokens to compute before the next token
+    std::int64_t computed = 0;
+    std::int64_t registered = 0;      // prompt blocks registered in the cache
+    std::int64_t chunk = 0;           // prefill tokens planned for this iteration
+    std::int64_t s0 = 0;              // decoding: emitted = e0 + (step - s0)
+    std::int64_t e0 = 0;
+    std::uint32_t gen = 0;
+  };
+  using Key = std::pair<std::pair<std::int32_t, std::uint64_t>, Seq*>;
+  static Key key(Seq* q) { return {{q->prio, q->order}, q}; }
+
+  struct HeapEntry {
+    std::int64_t step;
+    std::uint64_t order;
+    std::uint32_t gen;
+    Seq* seq;
+    bool valid() const { return seq->gen == gen && seq->state == Seq::kDecode; }
+    bool operator>(const HeapEntry& o) const { return step != o.step ? step > o.step : order > o.order; }
+  };
+  using MinHeap = std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<HeapEntry>>;
+
+  std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + block_ - 1) / block_; }
+  // KV slots a decoding sequence needs at step s: its prompt and every token it has emitted.
+  std::int64_t context_at(const Seq* q, std::int64_t s) const {
+    return static_cast<std::int64_t>(q->req->input_tokens) + q->e0 + (s - q->s0);
+  }
+  bool batch_has_prefill() const {
+    for (const Seq* q : prefilling_)
+      if (q->chunk > 0) return true;
+    return false;
+  }
+
+  Seq* alloc_seq() {
+    if (!free_seqs_.empty()) {
+      Seq* q = free_seqs_.back();
+      free_seqs_.pop_back();
+      std::uint32_t gen = q->gen + 1;
+      *q = Seq{};
+      q->gen = gen;
+      return q;
+    }
+    return &seq_pool_.emplace_back();
+  }
+
+  // Grows q's block table to hold `tokens`, preempting the newest running sequences as needed.
+  // False if q itself had to be preempted.
+  bool grow_to(Seq* q, std::int64_t tokens) {
+    while (static_cast<std::int64_t>(q->blocks.size()) < blocks_for(tokens)) {
+      KvCache::BlockId b = cache_.allocate();
+      if (b >= 0) {
+        q->blocks.push_back(b);
+        continue;
+      }
+      Seq* victim = std::prev(running_.end())->second;
+      preempt(victim);
+      if (victim == q) return false;
+    }
+    return true;
+  }
+
+  void preempt(Seq* q) {
+    Request* r = q->req;
+    if (q->state == Seq::kDecode) {
+      r->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (step_ - q->s0));
+      leave_decoding(q, step_);
+    }
+    q->state = Seq::kWaiting;  // dropped from prefilling_ by drop_preempted_prefills()
+    ++q->gen;
+    release_blocks(q);
+    q->computed = 0;
+    q->registered = 0;
+    q->chunk = 0;
+    q->target = static_cast<std::int64_t>(r->input_tokens) + r->tokens_emitted;
+    running_.erase(key(q));
+    waiting_.insert(key(q));
+    ++r->preemptions;
+  }
+
+  void drop_preempted_prefills() {
+    size_t keep = 0;
+    for (Seq* q : prefilling_)
+      if (q->state == Seq::kPrefill) prefilling_[keep++] = q;
+    prefilling_.resize(keep);
+  }
+
+  void release_blocks(Seq* q) {
+    // the tail first, so a sequence's last blocks are evicted before its shared prefix
+    for (auto it = q->blocks.rbegin(); it != q->blocks.rend(); ++it) cache_.release(*it);
+    q->blocks.clear();
+  }
+
+  void register_prompt_blocks(Seq* q) {
+    const std::int64_t full = std::min<std::int64_t>(std::min<std::int64_t>(q->computed, q->req->input_tokens) / block_,
+                                                     static_cast<std::int64_t>(q->keys.size()));
+    for (; q->registered < full; ++q->registered)
+      cache_.register_full(q->blocks[static_cast<size_t>(q->registered)], q->keys[static_cast<size_t>(q->registered)]);
+  }
+
+  void enter_decoding(Seq* q, std::int64_t s0) {
+    q->state = Seq::kDecode;
+    q->s0 = s0;
+    q->e0 = q->req->tokens_emitted;
+    ++n_decoding_;
+    decode_base_sum_ += static_cast<std::int64_t>(q->req->input_tokens) + q->e0 - q->s0;
+    const std::int64_t finish_step = s0 + static_cast<std::int64_t>(q->req->output_tokens) - 1 - q->e0;
+    finishes_.push({finish_step, q->order, q->gen, q});
+    push_boundary(q);
+  }
+
+  void leave_decoding(Seq* q, std::int64_t at_step) {
+    --n_decoding_;
+    decode_base_sum_ -= static_cast<std::int64_t>(q->req->input_tokens) + q->e0 - q->s0;
+    q->req->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (at_step - q->s0));
+  }
+
+  void push_boundary(Seq* q) {
+    const std::int64_t held = static_cast<std::int64_t>(q->blocks.size()) * block_;
+    const std::int64_t s = q->s0 + held - static_cast<std::int64_t>(q->req->input_tokens) - q->e0 + 1;
+    const std::int64_t last = q->s0 + static_cast<std::int64_t>(q->req->output_tokens) - 1 - q->e0;
+    if (s <= last) boundaries_.push({std::max(s, q->s0), q->order, q->gen, q});
+  }
+
+  void finish(Seq* q, TimeNs now, IterationResult& out) {
+    Request* r = q->req;
+    r->finish_ns = now;
+    r->status = RequestStatus::kCompleted;
+    q->state = Seq::kDone;
+    running_.erase(key(q));
+    release_blocks(q);
+    out.finished.push_back(r);
+    free_seqs_.push_back(q);
+  }
+
+  const EngineConfig& cfg_;
+  std::int32_t worker_;
+  std::int32_t block_;
+  KvCache cache_;
+  std::int64_t watermark_blocks_;
+  std::int64_t step_ = 0;
+  std::uint64_t next_order_ = 0;
+  std::deque<Seq> seq_pool_;
+  std::vector<Seq*> free_seqs_;
+  std::set<Key> waiting_, running_;
+  std::vector<Seq*> prefilling_;
+  MinHeap finishes_, boundaries_;
+  std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
+};
+
+}  // namespace
+
+SERVESIM_REGISTER(SchedulerRegistry, "vllm",
+                  "vLLM V1-style continuous batching: chunked prefill, paged KV cache with prefix caching, "
+                  "watermark, preemption by recompute",
+                  [](const SchedulerContext& ctx) { return std::make_unique<VllmScheduler>(ctx); })
+
+}  // namespace servesim
