@@ -26,7 +26,7 @@ void validate_lengths(const config::SourceMap& map, const std::string& path, con
              "make min <= max");
   if (d.dist == "fixed" && d.value < 1)
     map.fail(path + ".value", "a fixed length must be at least 1 token", "set value >= 1");
-  if ((d.dist == "normal" || d.dist == "lognormal") && d.mean < 1)
+  if ((d.dist == "normal" || d.dist == "lognormal" || d.dist == "exponential") && d.mean < 1)
     map.fail(path + ".mean", "the mean length must be at least 1 token", "set mean >= 1");
   if (d.dist == "empirical") {
     if (d.path.empty())

@@ -19,7 +19,7 @@ using config::positive;
 
 // A token-length distribution (prompt or output lengths), in tokens.
 struct LengthDistConfig {
-  std::string dist = "fixed";  // fixed | uniform | normal | lognormal | empirical
+  std::string dist = "fixed";  // fixed | uniform | normal | lognormal | exponential | empirical
   double value = 512;          // fixed
   double min = 1;              // uniform lower bound; lower clamp for all
   double max = 1'000'000;      // uniform upper bound; upper clamp for all
@@ -31,12 +31,12 @@ struct LengthDistConfig {
 
   template <class V>
   void visit(V& v) {
-    v.field("dist", dist, "fixed | uniform | normal | lognormal | empirical",
-            one_of({"fixed", "uniform", "normal", "lognormal", "empirical"}));
+    v.field("dist", dist, "fixed | uniform | normal | lognormal | exponential | empirical",
+            one_of({"fixed", "uniform", "normal", "lognormal", "exponential", "empirical"}));
     v.field("value", value, "tokens, for dist=fixed", at_least(0));
     v.field("min", min, "tokens; uniform lower bound and lower clamp", at_least(0));
     v.field("max", max, "tokens; uniform upper bound and upper clamp", at_least(1));
-    v.field("mean", mean, "tokens, for normal/lognormal", at_least(0));
+    v.field("mean", mean, "tokens, for normal/lognormal/exponential", at_least(0));
     v.field("std", std, "tokens, for normal/lognormal", at_least(0));
     v.field("path", path, "trace file, for dist=empirical");
     v.field("format", format, "trace format of that file, for dist=empirical");

@@ -49,6 +49,7 @@ std::uint32_t LengthSampler::sample(Rng& rng) const {
   else if (cfg_.dist == "uniform") x = cfg_.min + uniform01(rng) * (cfg_.max - cfg_.min + 1);
   else if (cfg_.dist == "normal") x = cfg_.mean + cfg_.std * sample_standard_normal(rng);
   else if (cfg_.dist == "lognormal") x = std::exp(mu_ + sigma_ * sample_standard_normal(rng));
+  else if (cfg_.dist == "exponential") x = sample_exponential(rng, cfg_.mean);
   else if (cfg_.dist == "empirical") x = empirical_[rng() % empirical_.size()];
   double lo = std::max(1.0, cfg_.min);
   x = std::clamp(std::floor(x + (cfg_.dist == "uniform" ? 0.0 : 0.5)), lo, cfg_.max);

@@ -1,0 +1,191 @@
+// The vLLM-style engine scheduler, driven directly (no SystemC).
+#include <gtest/gtest.h>
+
+#include "core/rng.h"
+#include "models/kv_cache.h"
+#include "tests/engine_harness.h"
+
+namespace servesim {
+namespace {
+
+using testing::make_request;
+using testing::run_engine;
+
+PoolConfig pool(int max_seqs, int budget, bool chunked = true, bool prefix = true) {
+  PoolConfig p;
+  p.engine.scheduler = "vllm";
+  p.engine.max_num_seqs = max_seqs;
+  p.engine.max_num_batched_tokens = budget;
+  p.engine.enable_chunked_prefill = chunked;
+  p.engine.enable_prefix_caching = prefix;
+  p.engine.watermark = 0;
+  return p;
+}
+
+TEST(KvCache, PrefixReuseRefcountsAndLruEviction) {
+  KvCache c(4, 16);
+  auto a = c.allocate(), b = c.allocate();
+  c.register_full(a, 11);
+  c.register_full(b, 12);
+  std::vector<std::uint64_t> keys{11, 12, 13};
+  EXPECT_EQ(c.match_prefix(keys), 2);
+  EXPECT_EQ(c.acquire_cached(11), a);  // shared: two references
+  c.release(a);
+  c.release(a);
+  c.release(b);
+  EXPECT_EQ(c.free_blocks(), 4);  // unused cached blocks count as free...
+  EXPECT_EQ(c.match_prefix(keys), 2);  // ...but stay resident
+  // a was released before b: it is the least recently used and goes first
+  auto ev = c.take_events();
+  ASSERT_EQ(ev.size(), 2u);
+  c.allocate();
+  c.allocate();
+  c.allocate();
+  EXPECT_EQ(c.match_prefix(keys), 0);  // key 11 evicted: the chain breaks at its first block
+  ev = c.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, KvEvent::Kind::kRemoved);
+  EXPECT_EQ(ev[0].key, 11u);
+  EXPECT_EQ(c.allocate(), b);  // the last one evicts 12
+  EXPECT_EQ(c.allocate(), -1);
+}
+
+TEST(KvCache, BlockKeysChainThePrefix) {
+  // 512-token trace blocks mapped onto 16-token engine blocks
+  auto k1 = prompt_block_keys(std::vector<std::uint64_t>{7, 8}, 512, 1000, 16);
+  auto k2 = prompt_block_keys(std::vector<std::uint64_t>{7, 9}, 512, 1000, 16);
+  auto k3 = prompt_block_keys(std::vector<std::uint64_t>{6, 8}, 512, 1000, 16);
+  ASSERT_EQ(k1.size(), 62u);  // floor(1000/16)
+  EXPECT_TRUE(std::equal(k1.begin(), k1.begin() + 32, k2.begin()));  // same first trace block
+  EXPECT_NE(k1[32], k2[32]);
+  EXPECT_NE(k1[0], k3[0]);
+  EXPECT_NE(k1[40], k3[40]);  // a different first block changes every later key
+  std::set<std::uint64_t> unique(k1.begin(), k1.end());
+  EXPECT_EQ(unique.size(), k1.size());
+}
+
+TEST(VllmEngine, ChunkedPrefillTakesCeilLenOverBudgetIterations) {
+  auto p = pool(4, 2048);
+  auto run = run_engine(p, 100000, {make_request(0, 0, 10000, 3)}, [](const BatchShape&) { return 1000; });
+  // ceil(10000 / 2048) = 5 prefill iterations, the 5th emits the first token; then 2 decodes
+  ASSERT_EQ(run.batches.size(), 7u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(run.batches[i].prefill_tokens, 2048);
+  EXPECT_EQ(run.batches[4].prefill_tokens, 10000 - 4 * 2048);
+  EXPECT_EQ(run.requests[0].first_token_ns, 5000);
+  EXPECT_EQ(run.batches[5].decode_seqs, 1);
+  EXPECT_EQ(run.batches[5].decode_context_tokens, 10001);
+  EXPECT_EQ(run.batches[6].decode_context_tokens, 10002);
+  // attention pairs: chunk c after k earlier tokens does c*k + c(c+1)/2
+  EXPECT_DOUBLE_EQ(run.batches[1].prefill_attention_pairs, 2048.0 * 2048 + 2048.0 * 2049 / 2);
+}
+
+TEST(VllmEngine, DecodesComeFirstThenPrefillChunksFillTheBudget) {
+  auto p = pool(8, 100);
+  std::vector<Request> rs{make_request(0, 0, 10, 50), make_request(1, 1, 500, 2)};
+  auto run = run_engine(p, 10000, rs, [](const BatchShape&) { return 10; });
+  // iteration 1: request 0 prefills (10 tokens); at t=10 request 1 is waiting
+  EXPECT_EQ(run.batches[1].decode_seqs, 1);
+  EXPECT_EQ(run.batches[1].prefill_tokens, 99);  // budget 100 minus one decode
+}
+
+TEST(VllmEngine, DecodeOnlyItlEqualsTheTimingModel) {
+  auto p = pool(16, 4096);
+  std::vector<Request> rs;
+  for (int i = 0; i < 8; ++i) rs.push_back(make_request(static_cast<std::uint64_t>(i), 0, 32, 101));
+  // iteration time: 5 ms + 0.25 ms per decoding sequence
+  auto run = run_engine(p, 10000, rs, [](const BatchShape& b) { return 5'000'000 + 250'000 * b.decode_seqs; });
+  for (auto& r : run.requests) {
+    EXPECT_EQ(r.tokens_emitted, 101u);
+    EXPECT_DOUBLE_EQ(r.mean_itl_s(), 0.007);  // the batch of 8 decodes, every step
+  }
+  for (size_t i = 1; i < run.results.size(); ++i) EXPECT_EQ(run.results[i].decode_tokens, 8);
+}
+
+TEST(VllmEngine, PrefixCachingReusesASharedChainUntilEvicted) {
+  auto p = pool(4, 8192);
+  std::vector<std::uint64_t> shared{1, 2, 3};  // 3 x 16-token trace blocks
+  std::vector<Request> rs{make_request(0, 0, 40, 2, shared), make_request(1, 1'000'000, 40, 2, shared)};
+  auto run = run_engine(p, 64, rs, [](const BatchShape&) { return 1000; });
+  EXPECT_EQ(run.requests[0].cached_tokens, 0u);
+  EXPECT_EQ(run.requests[1].cached_tokens, 32u);  // two full 16-token blocks of a 40-token prompt
+  // unrelated traffic that needs every block evicts the chain
+  std::vector<Request> rs2{make_request(0, 0, 40, 2, shared)};
+  for (int i = 1; i <= 8; ++i)
+    rs2.push_back(make_request(static_cast<std::uint64_t>(i), i * 1'000'000, 60, 4,
+                               {100u + 10u * static_cast<std::uint64_t>(i), 101u + 10u * static_cast<std::uint64_t>(i),
+                                102u + 10u * static_cast<std::uint64_t>(i), 103u + 10u * static_cast<std::uint64_t>(i)}));
+  rs2.push_back(make_request(9, 20'000'000, 40, 2, shared));
+  auto run2 = run_engine(p, 8, rs2, [](const BatchShape&) { return 1000; });
+  EXPECT_EQ(run2.requests[9].cached_tokens, 0u);
+  // the whole prompt cached still leaves its last token to compute
+  std::vector<Request> rs3{make_request(0, 0, 48, 1, shared), make_request(1, 1'000'000, 48, 1, shared)};
+  auto run3 = run_engine(p, 64, rs3, [](const BatchShape&) { return 1000; });
+  EXPECT_EQ(run3.requests[1].cached_tokens, 32u);
+}
+
+TEST(VllmEngine, PreemptionByRecomputeWhenBlocksRunOut) {
+  auto p = pool(32, 4096);
+  std::vector<Request> rs;
+  for (int i = 0; i < 24; ++i) rs.push_back(make_request(static_cast<std::uint64_t>(i), i * 1000, 100, 200));
+  // 24 sequences growing to 300 tokens need 24 x 19 blocks; give them 120
+  auto run = run_engine(p, 120, rs, [](const BatchShape& b) { return 1000 + 10 * b.prefill_tokens + 50 * b.decode_seqs; });
+  std::uint64_t preemptions = 0;
+  for (auto& r : run.requests) {
+    preemptions += r.preemptions;
+    EXPECT_EQ(r.tokens_emitted, r.output_tokens);
+    EXPECT_EQ(r.status, RequestStatus::kCompleted);
+  }
+  EXPECT_GT(preemptions, 0u);
+  // never more blocks in use than exist: every batch's KV fits
+  for (auto& b : run.batches) EXPECT_LE(b.decode_context_tokens, 120 * 16);
+}
+
+TEST(VllmEngine, LazyDecodeMatchesTheSimpleSchedulerExactly) {
+  // With no chunking, no prefix cache and room for everything, the vLLM scheduler must make
+  // the same decisions as the O(running) stand-in: a differential check of the lazy bookkeeping.
+  Rng rng = make_rng(3, "diff");
+  std::vector<Request> rs;
+  TimeNs t = 0;
+  for (int i = 0; i < 3000; ++i) {
+    t += static_cast<TimeNs>(rng() % 4'000'000);
+    rs.push_back(make_request(static_cast<std::uint64_t>(i), t, 1 + static_cast<std::uint32_t>(rng() % 3000),
+                              1 + static_cast<std::uint32_t>(rng() % 400)));
+  }
+  auto timing = [](const BatchShape& b) {
+    return 2'000'000 + 300 * b.prefill_tokens + 40'000 * b.decode_seqs + 20 * b.decode_context_tokens;
+  };
+  auto vp = pool(64, 4096, false, false);
+  auto bp = vp;
+  bp.engine.scheduler = "basic";
+  auto v = run_engine(vp, 1'000'000, rs, timing), b = run_engine(bp, 1'000'000, rs, timing);
+  ASSERT_EQ(v.batches.size(), b.batches.size());
+  for (size_t i = 0; i < rs.size(); ++i) {
+    ASSERT_EQ(v.requests[i].first_token_ns, b.requests[i].first_token_ns) << i;
+    ASSERT_EQ(v.requests[i].finish_ns, b.requests[i].finish_ns) << i;
+  }
+  for (size_t i = 0; i < v.batches.size(); ++i)
+    ASSERT_EQ(v.batches[i].decode_context_tokens, b.batches[i].decode_context_tokens) << i;
+}
+
+TEST(VllmEngine, RequestLargerThanTheCacheIsAClearError) {
+  auto p = pool(4, 4096);
+  try {
+    run_engine(p, 10, {make_request(0, 0, 1000, 10)}, [](const BatchShape&) { return 1; });
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs 64 KV blocks but worker 0 has 10"), std::string::npos) << e.what();
+  }
+}
+
+TEST(VllmEngine, PriorityPolicyServesLowerPriorityValuesFirst) {
+  auto p = pool(1, 4096);
+  p.engine.policy = "priority";
+  std::vector<Request> rs{make_request(0, 0, 10, 5), make_request(1, 1, 10, 5), make_request(2, 2, 10, 5)};
+  rs[1].priority = 5;
+  rs[2].priority = -1;
+  auto run = run_engine(p, 1000, rs, [](const BatchShape&) { return 100; });
+  EXPECT_LT(run.requests[2].first_token_ns, run.requests[1].first_token_ns);
+}
+
+}  // namespace
+}  // namespace servesim
