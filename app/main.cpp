@@ -35,6 +35,45 @@ void check_registries() {
   SchedulerRegistry::instance().check();
 }
 
+int print_timing(const std::string& gpu, const std::string& model, int tp, const std::string& timing_model,
+                 const std::string& table_path) {
+  PoolConfig pool;
+  pool.gpu = gpu;
+  pool.model = model;
+  pool.tp = tp;
+  pool.timing.model = timing_model;
+  pool.timing.table.path = table_path;
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec& m = c.model(model);
+  const GpuSpec& g = c.gpu(gpu);
+  KvCapacity cap = kv_capacity(pool, c);
+  auto t = TimingRegistry::instance().create(timing_model, TimingContext{pool});
+  std::cout << fmt::format("{} on {} x {} ({} timing)\n", model, tp, g.description, timing_model);
+  std::cout << fmt::format("weights {:.1f} GiB, KV {:.0f} KiB/token, KV cache {:.1f} GiB = {} blocks of {} tokens "
+                           "({:.0f}k tokens)\n",
+                           cap.weight_bytes / 1073741824.0, m.kv_bytes_per_token() / 1024.0, cap.kv_bytes / 1073741824.0,
+                           cap.blocks, pool.engine.block_size, cap.blocks * pool.engine.block_size / 1000.0);
+  std::cout << fmt::format("weights / HBM bandwidth: {:.2f} ms\n", m.weight_bytes() / tp / (g.hbm_gbps * 1e9) * 1e3);
+  std::cout << "prefill (one prompt, no cache)\n  input tokens   latency ms   tokens/s\n";
+  for (int n : {128, 512, 1024, 2048, 4096, 8192, 16384}) {
+    BatchShape b;
+    b.prefill_seqs = 1;
+    b.prefill_tokens = n;
+    b.prefill_attention_pairs = n * (n + 1.0) / 2;
+    double ms = ns_to_s(t->iteration_ns(b)) * 1e3;
+    std::cout << fmt::format("  {:>12} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
+  }
+  std::cout << "decode (one iteration, 1024-token contexts)\n  batch   latency ms   tokens/s\n";
+  for (int n : {1, 8, 32, 64, 128, 256}) {
+    BatchShape b;
+    b.decode_seqs = n;
+    b.decode_context_tokens = 1024LL * n;
+    double ms = ns_to_s(t->iteration_ns(b)) * 1e3;
+    std::cout << fmt::format("  {:>5} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
+  }
+  return 0;
+}
+
 int run_main(int argc, char** argv) {
   CLI::App app{"servesim: a SystemC co-simulation testbed for LLM serving clusters"};
   app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
@@ -60,6 +99,15 @@ int run_main(int argc, char** argv) {
   validate->add_option("--set", overrides, "override a key (repeatable)");
   validate->add_flag("--dump-config", dump, "also print the effective, fully defaulted scenario as YAML");
 
+  std::string gpu = "h100_sxm", model = "llama-3.1-8b", timing_model = "roofline", table_path;
+  int tp = 1;
+  auto* timing = app.add_subcommand("timing", "print prefill and decode latencies of a model on a GPU");
+  timing->add_option("--gpu", gpu, "catalog GPU")->capture_default_str();
+  timing->add_option("--model", model, "catalog model")->capture_default_str();
+  timing->add_option("--tp", tp, "tensor-parallel degree")->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--timing", timing_model, "timing model (roofline, table)")->capture_default_str();
+  timing->add_option("--table", table_path, "CSV for --timing table");
+
   CLI11_PARSE(app, argc, argv);
   check_registries();
 
@@ -78,6 +126,7 @@ int run_main(int argc, char** argv) {
                                m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "");
     return 0;
   }
+  if (timing->parsed()) return print_timing(gpu, model, tp, timing_model, table_path);
   if (!run->parsed() && !validate->parsed()) {
     std::cout << app.help();
     return 0;

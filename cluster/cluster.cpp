@@ -17,7 +17,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     for (int k = 0; k < pool.replicas; ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
       SchedulerContext sctx{pool, id, kv_blocks};
-      TimingContext timing_ctx{pool};
+      TimingContext timing_ctx{pool, scenario.base_dir};
       workers_.push_back(std::make_unique<Worker>(
           fmt::format("{}_{}", pool.name, k).c_str(), id, static_cast<std::int32_t>(p),
           SchedulerRegistry::instance().create(pool.engine.scheduler, sctx),

@@ -5,6 +5,7 @@
 
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
+#include "models/timing/roofline.h"
 #include "models/timing/timing_model.h"
 #include "router/router_policy.h"
 #include "traces/trace_source.h"
@@ -108,6 +109,21 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
                fmt::format("the token budget ({}) is below max_num_seqs ({}): a full batch of decodes would not fit",
                            p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
                "raise max_num_batched_tokens to at least max_num_seqs");
+    if (p.timing.model == "table") {
+      std::filesystem::path t(p.timing.table.path);
+      if (p.timing.table.path.empty())
+        map.fail(base + ".timing.table.path", "the table timing model needs a CSV", "set timing.table.path");
+      if (t.is_relative()) t = std::filesystem::path(base_dir) / t;
+      if (!std::filesystem::exists(t))
+        map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t.string()), "check the path");
+    }
+    if (p.timing.model == "roofline") {
+      try {
+        roofline_efficiency(p.timing.roofline.efficiency);
+      } catch (const ConfigError& e) {
+        map.fail(base + ".timing.roofline.efficiency", e.what(), "");
+      }
+    }
     try {
       kv_capacity(p, catalog);
     } catch (const ConfigError& e) {

@@ -181,13 +181,36 @@ struct PolynomialTimingConfig {
   }
 };
 
+struct RooflineTimingConfig {
+  std::string efficiency = "default";  // entry of models/catalog/efficiency.yaml
+  template <class V>
+  void visit(V& v) {
+    v.field("efficiency", efficiency, "efficiency factors: an entry of models/catalog/efficiency.yaml");
+  }
+};
+
+struct TableTimingConfig {
+  std::string path;            // CSV: phase,batch,tokens,latency_ms
+  bool extrapolate = false;    // outside the grid: error (false) or clamp-and-count (true)
+  template <class V>
+  void visit(V& v) {
+    v.field("path", path, "CSV of measured latencies: phase (prefill|decode), batch, tokens, latency_ms");
+    v.field("extrapolate", extrapolate,
+            "outside the measured grid: false = error, true = use the nearest grid edge and count it");
+  }
+};
+
 struct TimingConfig {
-  std::string model = "polynomial";  // registered timing model
+  std::string model = "roofline";  // registered timing model
   PolynomialTimingConfig polynomial;
+  RooflineTimingConfig roofline;
+  TableTimingConfig table;
   template <class V>
   void visit(V& v) {
     v.field("model", model, "iteration timing model (servesim --list)");
     v.field("polynomial", polynomial, "coefficients, for model=polynomial");
+    v.field("roofline", roofline, "settings, for model=roofline (GPU and model from the pool)");
+    v.field("table", table, "settings, for model=table");
   }
 };
 

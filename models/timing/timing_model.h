@@ -1,6 +1,7 @@
 #pragma once
 // A timing model turns one engine iteration's batch into a duration.
 #include <cstdint>
+#include <string>
 
 #include "core/registry.h"
 #include "core/scenario.h"
@@ -27,6 +28,10 @@ class TimingModel {
 
 struct TimingContext {
   const PoolConfig& pool;
+  std::string base_dir = ".";  // relative table paths resolve here (the scenario's folder)
+  std::string resolve(const std::string& path) const {
+    return path.empty() || path.front() == '/' || base_dir.empty() ? path : base_dir + "/" + path;
+  }
 };
 
 using TimingRegistry = Registry<"timing model", TimingModel, const TimingContext&>;
