@@ -8,8 +8,49 @@
 
 namespace servesim {
 
+BlockKeyMap::BlockKeyMap(std::int64_t max_entries) {
+  size_t cap = 16;
+  while (cap < static_cast<size_t>(2 * max_entries)) cap <<= 1;  // load factor <= 1/2
+  keys_.assign(cap, 0);
+  values_.assign(cap, -1);
+  mask_ = cap - 1;
+}
+
+std::int32_t BlockKeyMap::find(std::uint64_t key) const {
+  for (size_t i = slot(key);; i = (i + 1) & mask_) {
+    if (keys_[i] == key) return values_[i];
+    if (keys_[i] == 0) return -1;
+  }
+}
+
+void BlockKeyMap::insert(std::uint64_t key, std::int32_t value) {
+  size_t i = slot(key);
+  while (keys_[i] != 0) i = (i + 1) & mask_;
+  keys_[i] = key;
+  values_[i] = value;
+  ++size_;
+}
+
+void BlockKeyMap::erase(std::uint64_t key) {
+  size_t i = slot(key);
+  while (keys_[i] != key) i = (i + 1) & mask_;
+  // backward-shift: move later entries of the probe run into the hole
+  for (size_t j = (i + 1) & mask_; keys_[j] != 0; j = (j + 1) & mask_) {
+    size_t home = slot(keys_[j]);
+    bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      keys_[i] = keys_[j];
+      values_[i] = values_[j];
+      i = j;
+    }
+  }
+  keys_[i] = 0;
+  values_[i] = -1;
+  --size_;
+}
+
 KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size)
-    : block_size_(block_size), blocks_(static_cast<size_t>(num_blocks)) {
+    : block_size_(block_size), blocks_(static_cast<size_t>(num_blocks)), by_key_(num_blocks) {
   free_.reserve(blocks_.size());
   for (std::int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
 }
@@ -17,7 +58,7 @@ KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size)
 std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys) const {
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {
-    if (!by_key_.count(k)) break;
+    if (by_key_.find(k) < 0) break;
     ++n;
   }
   return n;
@@ -25,17 +66,17 @@ std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys) const {
 
 std::int64_t KvCache::evictable_in_prefix(std::span<const std::uint64_t> keys, std::int64_t n) const {
   std::int64_t e = 0;
-  for (std::int64_t i = 0; i < n; ++i) e += blocks_[static_cast<size_t>(by_key_.at(keys[static_cast<size_t>(i)]))].refs == 0;
+  for (std::int64_t i = 0; i < n; ++i) e += blocks_[static_cast<size_t>(by_key_.find(keys[static_cast<size_t>(i)]))].refs == 0;
   return e;
 }
 
 KvCache::BlockId KvCache::acquire_cached(std::uint64_t key) {
-  auto it = by_key_.find(key);
-  if (it == by_key_.end()) throw InvariantError("KV cache: acquire_cached on a key that is not resident");
-  Block& b = blocks_[static_cast<size_t>(it->second)];
-  if (b.refs == 0) lru_remove(it->second);
+  const BlockId id = by_key_.find(key);
+  if (id < 0) throw InvariantError("KV cache: acquire_cached on a key that is not resident");
+  Block& b = blocks_[static_cast<size_t>(id)];
+  if (b.refs == 0) lru_remove(id);
   ++b.refs;
-  return it->second;
+  return id;
 }
 
 KvCache::BlockId KvCache::allocate() {
@@ -59,10 +100,10 @@ KvCache::BlockId KvCache::allocate() {
 
 void KvCache::register_full(BlockId id, std::uint64_t key) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.keyed || by_key_.count(key)) return;  // a twin computed concurrently keeps the key
+  if (b.keyed || by_key_.find(key) >= 0) return;  // a twin computed concurrently keeps the key
   b.key = key;
   b.keyed = true;
-  by_key_.emplace(key, id);
+  by_key_.insert(key, id);
   events_.push_back({KvEvent::Kind::kStored, key});
 }
 

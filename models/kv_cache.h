@@ -6,7 +6,6 @@
 // Plain class: no SystemC. Every change of what is cached is reported as a KvEvent.
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -16,6 +15,25 @@ struct KvEvent {
   enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
   Kind kind;
   std::uint64_t key;  // the block's chain key (0 for kCleared)
+};
+
+// Key -> block map for the prefix cache: open addressing with linear probing and
+// backward-shift deletion, sized once (a cache never holds more keys than blocks). Keys are
+// already well-mixed 64-bit chain hashes; 0 is reserved for empty slots.
+class BlockKeyMap {
+ public:
+  explicit BlockKeyMap(std::int64_t max_entries);
+  std::int32_t find(std::uint64_t key) const;  // -1 if absent
+  void insert(std::uint64_t key, std::int32_t value);  // key must be absent
+  void erase(std::uint64_t key);                       // key must be present
+  std::int64_t size() const { return size_; }
+
+ private:
+  size_t slot(std::uint64_t key) const { return static_cast<size_t>(key) & mask_; }
+  std::vector<std::uint64_t> keys_;
+  std::vector<std::int32_t> values_;
+  size_t mask_;
+  std::int64_t size_ = 0;
 };
 
 class KvCache {
@@ -28,7 +46,7 @@ class KvCache {
   // Blocks that can be handed out now (never used + evictable cached).
   std::int64_t free_blocks() const { return static_cast<std::int64_t>(free_.size()) + lru_size_; }
   std::int64_t used_blocks() const { return num_blocks() - free_blocks(); }
-  std::int64_t cached_blocks() const { return static_cast<std::int64_t>(by_key_.size()); }
+  std::int64_t cached_blocks() const { return by_key_.size(); }
 
   // How many leading keys are resident (in use or evictable).
   std::int64_t match_prefix(std::span<const std::uint64_t> keys) const;
@@ -59,7 +77,7 @@ class KvCache {
   std::int32_t block_size_;
   std::vector<Block> blocks_;
   std::vector<BlockId> free_;  // never-keyed free blocks
-  std::unordered_map<std::uint64_t, BlockId> by_key_;
+  BlockKeyMap by_key_;
   BlockId lru_head_ = -1, lru_tail_ = -1;
   std::int64_t lru_size_ = 0;
   std::vector<KvEvent> events_;

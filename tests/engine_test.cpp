@@ -189,3 +189,30 @@ TEST(VllmEngine, PriorityPolicyServesLowerPriorityValuesFirst) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndErases) {
+  BlockKeyMap m(1000);
+  std::map<std::uint64_t, std::int32_t> ref;
+  Rng rng = make_rng(5, "keymap");
+  for (int step = 0; step < 200000; ++step) {
+    // few distinct low bits: long probe runs that wrap around, the hard case for deletion
+    std::uint64_t key = ((rng() % 3000) << 20 | (rng() % 64)) + 1;
+    if (ref.count(key)) {
+      ASSERT_EQ(m.find(key), ref[key]);
+      m.erase(key);
+      ref.erase(key);
+    } else if (ref.size() < 1000) {
+      auto v = static_cast<std::int32_t>(rng() % 100000);
+      m.insert(key, v);
+      ref[key] = v;
+    }
+    ASSERT_EQ(m.size(), static_cast<std::int64_t>(ref.size()));
+  }
+  for (auto& [k, v] : ref) ASSERT_EQ(m.find(k), v);
+}
+
+}  // namespace
+}  // namespace servesim
