@@ -1,4 +1,5 @@
-// "vllm": continuous batching modelled on vLLM's V1 scheduler.
+// "vllm": continuous batching modelled on vLLM's V1 scheduler; "sglang": the same engine with
+// SGLang's defaults (unmixed prefill/decode iterations, longest-prefix-match admission).
 //
 // Each iteration: every decoding sequence gets one token; the remaining token budget
 // (max_num_batched_tokens - decodes) goes to prefill chunks, first of running prefills, then of
@@ -21,10 +22,17 @@
 namespace servesim {
 namespace {
 
+// What distinguishes the scheduler policies built on this engine.
+struct SchedulerStyle {
+  bool mixed_batches = true;  // vLLM: decodes and prefill chunks share an iteration
+  bool longest_prefix_first = false;  // SGLang's LPM: admit the longest cached prefix first
+};
+
 class VllmScheduler final : public EngineScheduler {
  public:
-  explicit VllmScheduler(const SchedulerContext& ctx)
-      : cfg_(ctx.pool.engine),
+  VllmScheduler(const SchedulerContext& ctx, SchedulerStyle style)
+      : style_(style),
+        cfg_(ctx.pool.engine),
         worker_(ctx.worker_id),
         block_(cfg_.block_size),
         cache_(ctx.kv_blocks, cfg_.block_size),
@@ -50,9 +58,11 @@ class VllmScheduler final : public EngineScheduler {
 
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};
-    const std::int64_t s = step_;
+    const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
+    // Unmixed (SGLang): an iteration is all prefill when some prefill can run, else all decode.
+    run_decodes_ = style_.mixed_batches || !prefill_possible();
     // 1. decodes crossing a block boundary at this step get their block (preempting if needed)
-    while (!boundaries_.empty() && boundaries_.top().step <= s) {
+    while (run_decodes_ && !boundaries_.empty() && boundaries_.top().step <= s) {
       HeapEntry e = boundaries_.top();
       boundaries_.pop();
       if (!e.valid()) continue;
@@ -60,7 +70,8 @@ class VllmScheduler final : public EngineScheduler {
       if (!grow_to(q, context_at(q, s))) continue;  // q itself was preempted
       push_boundary(q);
     }
-    std::int64_t budget = cfg_.max_num_batched_tokens - n_decoding_;
+    std::int64_t budget = cfg_.max_num_batched_tokens - (run_decodes_ ? n_decoding_ : 0);
+    if (!style_.mixed_batches && run_decodes_) budget = 0;
     // 2. running prefills continue, oldest first
     for (Seq* q : prefilling_) {
       q->chunk = 0;
@@ -72,10 +83,10 @@ class VllmScheduler final : public EngineScheduler {
       budget -= chunk;
     }
     drop_preempted_prefills();
-    planned_decodes_ = n_decoding_;  // admission below never preempts
+    planned_decodes_ = run_decodes_ ? n_decoding_ : 0;  // admission below never preempts
     // 3. admit waiting requests
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
-      Seq* q = waiting_.begin()->second;
+      Seq* q = next_waiting();
       std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
       std::int64_t cached_blocks = std::min(hit, (q->target - 1) / block_);
       std::int64_t cached = cached_blocks * block_;
@@ -90,7 +101,7 @@ class VllmScheduler final : public EngineScheduler {
       // FCFS: nothing behind it jumps the queue. An idle engine ignores the watermark, so a
       // request that fits is never left waiting forever.
       if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) break;
-      waiting_.erase(waiting_.begin());
+      waiting_.erase(key(q));
       for (std::int64_t i = 0; i < cached_blocks; ++i)
         q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
       for (std::int64_t i = 0; i < fresh; ++i) q->blocks.push_back(cache_.allocate());
@@ -114,7 +125,7 @@ class VllmScheduler final : public EngineScheduler {
       batch.prefill_attention_pairs += c * static_cast<double>(q->computed) + c * (c + 1) / 2;
     }
     batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
-    batch.decode_context_tokens = decode_base_sum_ + n_decoding_ * s;
+    batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * s : 0;
     return !batch.empty();
   }
 
@@ -123,7 +134,7 @@ class VllmScheduler final : public EngineScheduler {
     const std::int64_t s = step_;
     out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_);
     out.decode_tokens = static_cast<std::int32_t>(planned_decodes_);
-    while (!finishes_.empty() && finishes_.top().step <= s) {
+    while (planned_decodes_ > 0 && !finishes_.empty() && finishes_.top().step <= s) {
       HeapEntry e = finishes_.top();
       finishes_.pop();
       if (!e.valid()) continue;
@@ -151,7 +162,7 @@ class VllmScheduler final : public EngineScheduler {
           if (r->tokens_emitted == r->output_tokens) {
             finish(q, now, out);
           } else {
-            enter_decoding(q, s + 1);
+            enter_decoding(q, planned_decodes_ > 0 ? s + 1 : s);
           }
           continue;
         }
@@ -159,7 +170,7 @@ class VllmScheduler final : public EngineScheduler {
       prefilling_[keep++] = q;
     }
     prefilling_.resize(keep);
-    ++step_;
+    if (planned_decodes_ > 0) ++step_;  // the decode clock moves only when decodes ran
   }
 
   EngineLoad load() const override {
@@ -203,6 +214,32 @@ class VllmScheduler final : public EngineScheduler {
   std::int64_t context_at(const Seq* q, std::int64_t s) const {
     return static_cast<std::int64_t>(q->req->input_tokens) + q->e0 + (s - q->s0);
   }
+  // The next request to admit: the queue's head, or under LPM (small queues, as SGLang does)
+  // the one with the longest resident prefix.
+  Seq* next_waiting() const {
+    if (!style_.longest_prefix_first || waiting_.size() > kLpmMaxQueue) return waiting_.begin()->second;
+    Seq* best = waiting_.begin()->second;
+    std::int64_t best_hit = -1;
+    for (const auto& [k, q] : waiting_) {
+      std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
+      if (hit > best_hit) best = q, best_hit = hit;
+    }
+    return best;
+  }
+
+  // Whether a prefill could run now: a running prefill, or room to admit the next request.
+  bool prefill_possible() const {
+    if (!prefilling_.empty()) return true;
+    if (waiting_.empty() || running_.size() >= static_cast<size_t>(cfg_.max_num_seqs)) return false;
+    const Seq* q = next_waiting();
+    std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
+    std::int64_t cached_blocks = std::min(hit, (q->target - 1) / block_);
+    std::int64_t chunk = std::min(q->target - cached_blocks * block_, static_cast<std::int64_t>(cfg_.max_num_batched_tokens));
+    std::int64_t fresh = blocks_for(cached_blocks * block_ + chunk) - cached_blocks;
+    std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, cached_blocks) - fresh;
+    return free_after >= 0 && (free_after >= watermark_blocks_ || running_.empty());
+  }
+
   bool batch_has_prefill() const {
     for (const Seq* q : prefilling_)
       if (q->chunk > 0) return true;
@@ -310,6 +347,9 @@ class VllmScheduler final : public EngineScheduler {
     free_seqs_.push_back(q);
   }
 
+  static constexpr size_t kLpmMaxQueue = 128;
+  SchedulerStyle style_;
+  bool run_decodes_ = true;
   const EngineConfig& cfg_;
   std::int32_t worker_;
   std::int32_t block_;
@@ -330,6 +370,12 @@ class VllmScheduler final : public EngineScheduler {
 SERVESIM_REGISTER(SchedulerRegistry, "vllm",
                   "vLLM V1-style continuous batching: chunked prefill, paged KV cache with prefix caching, "
                   "watermark, preemption by recompute",
-                  [](const SchedulerContext& ctx) { return std::make_unique<VllmScheduler>(ctx); })
+                  [](const SchedulerContext& ctx) { return std::make_unique<VllmScheduler>(ctx, SchedulerStyle{}); })
+SERVESIM_REGISTER(SchedulerRegistry, "sglang",
+                  "SGLang-style: prefill and decode in separate iterations (prefill first), longest-prefix-match "
+                  "admission for queues up to 128, same paged KV cache and preemption",
+                  [](const SchedulerContext& ctx) {
+                    return std::make_unique<VllmScheduler>(ctx, SchedulerStyle{false, true});
+                  })
 
 }  // namespace servesim

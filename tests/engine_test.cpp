@@ -216,3 +216,63 @@ TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndErases) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+PoolConfig sglang_pool(int max_seqs, int budget) {
+  PoolConfig p;
+  p.engine.scheduler = "sglang";
+  p.engine.max_num_seqs = max_seqs;
+  p.engine.max_num_batched_tokens = budget;
+  p.engine.watermark = 0;
+  return p;
+}
+
+TEST(SglangEngine, PrefillAndDecodeNeverShareAnIteration) {
+  Rng rng = make_rng(9, "sglang");
+  std::vector<Request> rs;
+  for (int i = 0; i < 500; ++i)
+    rs.push_back(testing::make_request(static_cast<std::uint64_t>(i), i * 2'000'000, 1 + static_cast<std::uint32_t>(rng() % 2000),
+                                       1 + static_cast<std::uint32_t>(rng() % 300)));
+  auto run = testing::run_engine(sglang_pool(64, 4096), 100000, rs,
+                                 [](const BatchShape& b) { return 1'000'000 + 100 * b.prefill_tokens + 20'000 * b.decode_seqs; });
+  int prefill_only = 0, decode_only = 0;
+  for (auto& b : run.batches) {
+    ASSERT_FALSE(b.prefill_seqs > 0 && b.decode_seqs > 0);
+    prefill_only += b.prefill_seqs > 0;
+    decode_only += b.decode_seqs > 0;
+  }
+  EXPECT_GT(prefill_only, 0);
+  EXPECT_GT(decode_only, 0);
+  for (auto& r : run.requests) EXPECT_EQ(r.tokens_emitted, r.output_tokens);
+}
+
+TEST(SglangEngine, LongestPrefixMatchIsAdmittedFirst) {
+  // one sequence at a time: request 1 (no shared prefix) arrives before request 2 (shares
+  // request 0's prefix); LPM serves request 2 first, FCFS (vllm) request 1
+  std::vector<std::uint64_t> shared{1, 2, 3, 4};
+  std::vector<Request> rs{testing::make_request(0, 0, 64, 20, shared), testing::make_request(1, 1000, 64, 5, {50, 51, 52, 53}),
+                          testing::make_request(2, 2000, 64, 5, shared)};
+  auto timing = [](const BatchShape&) { return 1'000'000; };
+  auto lpm = testing::run_engine(sglang_pool(1, 4096), 1000, rs, timing);
+  EXPECT_LT(lpm.requests[2].first_token_ns, lpm.requests[1].first_token_ns);
+  EXPECT_EQ(lpm.requests[2].cached_tokens, 48u);
+  auto fcfs = testing::run_engine(pool(1, 4096), 1000, rs, timing);
+  EXPECT_LT(fcfs.requests[1].first_token_ns, fcfs.requests[2].first_token_ns);
+}
+
+TEST(SglangEngine, PreemptionKeepsTokensConserved) {
+  std::vector<Request> rs;
+  for (int i = 0; i < 24; ++i) rs.push_back(testing::make_request(static_cast<std::uint64_t>(i), i * 1000, 100, 200));
+  auto run = testing::run_engine(sglang_pool(32, 4096), 120, rs, [](const BatchShape& b) { return 1000 + 50 * b.decode_seqs; });
+  std::uint64_t preemptions = 0;
+  for (auto& r : run.requests) {
+    preemptions += r.preemptions;
+    EXPECT_EQ(r.tokens_emitted, r.output_tokens);
+  }
+  EXPECT_GT(preemptions, 0u);
+}
+
+}  // namespace
+}  // namespace servesim
