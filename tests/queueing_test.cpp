@@ -19,6 +19,8 @@ struct QueueRun {
 
 QueueRun run_queue(double rate, const std::string& lengths, const std::string& timing, int workers,
                    const std::string& policy, long requests) {
+  // 2048-token KV blocks: a request holds one or two, so the run costs little per request; the
+  // service time (all these tests look at) does not depend on the block size.
   std::string yaml = fmt::format(R"(
 name: queue
 seed: 11
@@ -32,7 +34,7 @@ workload:
 router: {{policy: {policy}}}
 pools:
   - replicas: {workers}
-    engine: {{max_num_seqs: 1, max_num_batched_tokens: 100000}}
+    engine: {{max_num_seqs: 1, max_num_batched_tokens: 100000, block_size: 2048, num_gpu_blocks: 10000}}
     timing: {{model: polynomial, polynomial: {timing}}}
 simulation: {{sample_interval: 1h}}
 output: {{requests: false}}
