@@ -27,8 +27,18 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     }
   }
   RouterContext rctx{cfg_.router, cfg_.seed};
-  router_ = std::make_unique<RouterModule>("router", RouterRegistry::instance().create(cfg_.router.policy, rctx),
-                                           to_router_, releases_, std::move(inputs));
+  router_ = std::make_unique<RouterModule>("router", cfg_.router,
+                                           RouterRegistry::instance().create(cfg_.router.policy, rctx),
+                                           cfg_.pools.front().engine.block_size, to_router_, releases_, std::move(inputs));
+  if (cfg_.router.indexer == "events") {
+    kv_bus_ = std::make_unique<KvEventBus>("kv_bus", router_->kv_events(), cfg_.router.kv_event_latency.ns());
+    for (auto& w : workers_) w->kv_events.bind(*kv_bus_);
+  }
+  if (cfg_.router.load_source == "reports") {
+    SC_METHOD(report_loads);
+    sensitive << report_tick_;
+    dont_initialize();
+  }
   worker_samples_.resize(workers_.size());
   // the run ends with its last request, not at the next sampler tick
   router_->set_on_idle([this] {
@@ -39,7 +49,20 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   dont_initialize();
 }
 
-void Cluster::start_of_simulation() { tick_.notify(ns_time(cfg_.simulation.sample_interval.ns())); }
+void Cluster::start_of_simulation() {
+  tick_.notify(ns_time(cfg_.simulation.sample_interval.ns()));
+  if (cfg_.router.load_source == "reports") report_tick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// Each worker reports its load; the router sees it load_report_latency later.
+void Cluster::report_loads() {
+  for (const auto& w : workers_) {
+    EngineLoad l = w->load();
+    router_->load_reports().send(LoadReport{w->id(), l.waiting + l.running, l.kv_blocks_used},
+                                 cfg_.router.load_report_latency.ns(), static_cast<std::uint32_t>(w->id()));
+  }
+  if (!drained()) report_tick_.notify(ns_time(cfg_.router.load_report_interval.ns()));
+}
 
 ClusterGauges Cluster::gauges() const {
   ClusterGauges g;
@@ -47,6 +70,9 @@ ClusterGauges Cluster::gauges() const {
   g.in_system_area_ns = frontend_->in_system_area_ns();
   g.workers_ready = static_cast<std::int32_t>(workers_.size());
   g.gpus_in_use = gpus_;
+  RouterStats rs = router_->stats();
+  g.kv_events = rs.kv_events;
+  g.indexer_entries = rs.indexer_entries;
   return g;
 }
 
@@ -84,7 +110,7 @@ void Cluster::check_invariants() const {
                                          w->id(), l.waiting, l.running, l.kv_blocks_used));
     }
   }
-  for (const auto& v : router_->views())
+  for (const auto& v : router_->bookkeeping())
     if (in_flight == 0 && (v.active_seqs != 0 || v.active_tokens != 0))
       throw InvariantError(fmt::format("router still counts {} sequences on worker {} after the run",
                                        v.active_seqs, v.worker_id));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cluster/frontend.h"
+#include "cluster/kv_event_bus.h"
 #include "core/observer.h"
 #include "core/scenario.h"
 #include "core/sim.h"
@@ -38,6 +39,7 @@ class Cluster : public sc_core::sc_module {
 
  private:
   void sample();
+  void report_loads();
   void start_of_simulation() override;
 
   const ScenarioConfig& cfg_;
@@ -53,7 +55,8 @@ class Cluster : public sc_core::sc_module {
   std::vector<WorkerSample> worker_samples_;
   std::int32_t gpus_ = 0;
   bool finished_ = false;
-  sc_core::sc_event tick_;
+  sc_core::sc_event tick_, report_tick_;
+  std::unique_ptr<KvEventBus> kv_bus_;
   TimeNs last_sample_ns_ = 0;
 };
 

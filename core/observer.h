@@ -20,6 +20,8 @@ struct ClusterGauges {
   double in_system_area_ns = 0;      // integral of in_system over simulated time so far
   std::int32_t workers_ready = 0;
   std::int32_t gpus_in_use = 0;
+  std::uint64_t kv_events = 0;        // KV events the router has applied so far
+  std::int64_t indexer_entries = 0;   // (block, worker) pairs in the router's indexer
 };
 
 class RunObserver {

@@ -30,6 +30,7 @@ struct Request {
   TimeNs finish_ns = -1;
   std::int32_t worker = -1;
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
+  std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;
   std::uint32_t preemptions = 0;
   RequestStatus status = RequestStatus::kInFlight;

@@ -27,6 +27,7 @@ h5::CompoundType request_type(hid_t status_enum) {
   F(input_tokens, H5T_NATIVE_UINT32);
   F(output_tokens, H5T_NATIVE_UINT32);
   F(cached_tokens, H5T_NATIVE_UINT32);
+  F(expected_cached_tokens, H5T_NATIVE_UINT32);
   F(preemptions, H5T_NATIVE_UINT32);
   F(prefill_worker, H5T_NATIVE_INT32);
   F(decode_worker, H5T_NATIVE_INT32);
@@ -65,6 +66,9 @@ h5::CompoundType cluster_type() {
   F(goodput_req_per_s, H5T_NATIVE_DOUBLE);
   F(workers_ready, H5T_NATIVE_INT32);
   F(gpus_in_use, H5T_NATIVE_INT32);
+  F(load_imbalance, H5T_NATIVE_DOUBLE);
+  F(kv_events, H5T_NATIVE_INT64);
+  F(indexer_entries, H5T_NATIVE_INT64);
 #undef F
   return t;
 }
@@ -141,6 +145,7 @@ void RunRecorder::on_request_done(const Request& r) {
   row.input_tokens = r.input_tokens;
   row.output_tokens = r.output_tokens;
   row.cached_tokens = r.cached_tokens;
+  row.expected_cached_tokens = r.expected_cached_tokens;
   row.preemptions = r.preemptions;
   row.prefill_worker = r.worker;
   row.decode_worker = r.worker;
@@ -176,8 +181,9 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   row.completions = w_completions_;
   row.in_system = g.in_system;
   row.in_system_mean = interval > 0 ? (g.in_system_area_ns - last_area_ns_) / static_cast<double>(now - window_start_) : 0;
-  std::int64_t kv_total = 0;
+  std::int64_t kv_total = 0, kv_max = 0;
   for (const auto& w : workers) {
+    kv_max = std::max(kv_max, w.load.kv_blocks_used);
     row.waiting += w.load.waiting;
     row.running += w.load.running;
     row.kv_blocks_used += w.load.kv_blocks_used;
@@ -207,6 +213,11 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   row.goodput_req_per_s = interval > 0 ? static_cast<double>(w_good_) / interval : 0;
   row.workers_ready = g.workers_ready;
   row.gpus_in_use = g.gpus_in_use;
+  // max / mean active KV blocks over workers (1 = perfectly balanced; NaN when all idle)
+  const double kv_mean = workers.empty() ? 0 : static_cast<double>(row.kv_blocks_used) / static_cast<double>(workers.size());
+  row.load_imbalance = kv_mean > 0 ? static_cast<double>(kv_max) / kv_mean : std::nan("");
+  row.kv_events = static_cast<std::int64_t>(g.kv_events);
+  row.indexer_entries = g.indexer_entries;
   cluster_rows_.push_back(row);
 
   if (w_workers_.size() < workers.size()) w_workers_.resize(workers.size());

@@ -19,7 +19,7 @@ namespace servesim {
 struct RequestRow {
   std::uint64_t id;
   double arrival_s;
-  std::uint32_t input_tokens, output_tokens, cached_tokens, preemptions;
+  std::uint32_t input_tokens, output_tokens, cached_tokens, expected_cached_tokens, preemptions;
   std::int32_t prefill_worker, decode_worker;
   double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
   std::int8_t status;
@@ -34,6 +34,8 @@ struct ClusterRow {
   double ttft_p50_s, ttft_p90_s, ttft_p99_s, itl_mean_s, itl_p99_s;
   double output_tokens_per_s, goodput_req_per_s;
   std::int32_t workers_ready, gpus_in_use;
+  double load_imbalance;
+  std::int64_t kv_events, indexer_entries;
 };
 
 struct WorkerRow {

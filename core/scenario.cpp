@@ -90,6 +90,11 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
     map.fail("workload.end", "the window end must be after its start", "raise end or lower start");
 
   check_registered<RouterRegistry>(map, "router.policy", s.router.policy);
+  for (size_t i = 1; i < s.pools.size(); ++i)
+    if (s.pools[i].engine.block_size != s.pools[0].engine.block_size)
+      map.fail(fmt::format("pools.{}.engine.block_size", i),
+               "every pool must use the same KV block size (the router indexes blocks by it)",
+               fmt::format("set block_size: {} as in pools.0", s.pools[0].engine.block_size));
   if (s.pools.empty()) map.fail("pools", "a scenario needs at least one worker pool", "add a pool");
   std::set<std::string> names;
   for (size_t i = 0; i < s.pools.size(); ++i) {

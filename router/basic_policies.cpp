@@ -7,7 +7,7 @@ namespace {
 
 class RoundRobin final : public RouterPolicy {
  public:
-  size_t choose(const Request&, std::span<const WorkerView> workers) override {
+  size_t choose(const Request&, std::int64_t, std::span<const WorkerView> workers) override {
     return next_++ % workers.size();
   }
 
@@ -18,7 +18,7 @@ class RoundRobin final : public RouterPolicy {
 class RandomPolicy final : public RouterPolicy {
  public:
   explicit RandomPolicy(std::uint64_t seed) : rng_(make_rng(seed, "router.random")) {}
-  size_t choose(const Request&, std::span<const WorkerView> workers) override {
+  size_t choose(const Request&, std::int64_t, std::span<const WorkerView> workers) override {
     return static_cast<size_t>(rng_() % workers.size());
   }
 
@@ -26,19 +26,19 @@ class RandomPolicy final : public RouterPolicy {
   Rng rng_;
 };
 
-// Fewest active sequences; ties by fewest active tokens, then at random (seeded).
+// Fewest active sequences; ties by fewest active blocks, then at random (seeded).
 class LeastLoaded final : public RouterPolicy {
  public:
   explicit LeastLoaded(std::uint64_t seed) : rng_(make_rng(seed, "router.least_loaded")) {}
-  size_t choose(const Request&, std::span<const WorkerView> workers) override {
+  size_t choose(const Request&, std::int64_t, std::span<const WorkerView> workers) override {
     size_t best = 0, ties = 1;
     for (size_t i = 1; i < workers.size(); ++i) {
       const auto &w = workers[i], &b = workers[best];
       if (w.active_seqs < b.active_seqs ||
-          (w.active_seqs == b.active_seqs && w.active_tokens < b.active_tokens)) {
+          (w.active_seqs == b.active_seqs && w.active_blocks < b.active_blocks)) {
         best = i;
         ties = 1;
-      } else if (w.active_seqs == b.active_seqs && w.active_tokens == b.active_tokens) {
+      } else if (w.active_seqs == b.active_seqs && w.active_blocks == b.active_blocks) {
         // reservoir choice among equals: uniform over the tied workers
         if (rng_() % ++ties == 0) best = i;
       }
@@ -57,7 +57,7 @@ SERVESIM_REGISTER(RouterRegistry, "round_robin", "each request to the next worke
 SERVESIM_REGISTER(RouterRegistry, "random", "a uniformly random worker (seeded)",
                   [](const RouterContext& c) { return std::make_unique<RandomPolicy>(c.seed); })
 SERVESIM_REGISTER(RouterRegistry, "least_loaded",
-                  "fewest active sequences, then fewest active tokens, ties at random",
+                  "fewest active sequences, then fewest active KV blocks, ties at random",
                   [](const RouterContext& c) { return std::make_unique<LeastLoaded>(c.seed); })
 
 }  // namespace servesim

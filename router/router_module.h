@@ -1,5 +1,8 @@
 #pragma once
-// Router: picks a worker per request with its policy, from the load it has seen.
+// Router: picks a worker per request with its policy, from what it has seen: worker load
+// (its own bookkeeping, or periodic reports that arrive late) and, for prefix-aware policies,
+// a KvIndexer fed by the workers' KV events over a timed channel (so it can be stale) or by
+// its own decisions (approximate mode).
 #include <systemc>
 
 #include <functional>
@@ -7,6 +10,8 @@
 #include <vector>
 
 #include "core/sim.h"
+#include "models/kv_cache.h"
+#include "router/kv_indexer.h"
 #include "router/router_policy.h"
 
 namespace servesim {
@@ -17,27 +22,59 @@ struct RouteRelease {
   std::int64_t tokens = 0;
 };
 
+struct KvEventBatch {
+  std::int32_t worker = -1;
+  std::vector<KvEvent> events;
+};
+
+struct LoadReport {
+  std::int32_t worker = -1;
+  std::int32_t active_seqs = 0;
+  std::int64_t active_blocks = 0;
+};
+
+struct RouterStats {
+  std::uint64_t kv_events = 0;        // KV events applied to the indexer
+  std::int64_t indexer_entries = 0;   // (block, worker) pairs the indexer holds
+  std::uint64_t load_reports = 0;
+};
+
 class RouterModule : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(RouterModule);
-  RouterModule(sc_core::sc_module_name name, std::unique_ptr<RouterPolicy> policy,
-               TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
+  RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
+               std::int32_t block_size, TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
                std::vector<TimedChannel<Request*>*> workers);
 
-  const std::vector<WorkerView>& views() const { return views_; }
+  TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
+  TimedChannel<LoadReport>& load_reports() { return load_reports_; }
+  // The router's own count of requests in flight per worker (for invariants).
+  const std::vector<WorkerView>& bookkeeping() const { return own_; }
+  RouterStats stats() const { return {kv_events_applied_, indexer_.entries(), load_reports_applied_}; }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
  private:
   void on_requests();
   void on_releases();
+  void on_kv_events();
+  void on_load_reports();
+  std::int64_t blocks_of(std::int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
 
+  const RouterConfig& cfg_;
   std::unique_ptr<RouterPolicy> policy_;
+  std::int32_t block_size_;
   TimedChannel<Request*>& requests_;
   TimedChannel<RouteRelease>& releases_;
+  TimedChannel<KvEventBatch> kv_events_{"kv_events"};
+  TimedChannel<LoadReport> load_reports_{"load_reports"};
   std::vector<TimedChannel<Request*>*> workers_;
-  std::vector<WorkerView> views_;
+  std::vector<WorkerView> own_;    // the router's bookkeeping
+  std::vector<WorkerView> views_;  // what the policy sees
+  KvIndexer indexer_;
+  std::vector<std::int64_t> overlap_;
   std::int64_t active_ = 0;
+  std::uint64_t kv_events_applied_ = 0, load_reports_applied_ = 0;
   std::function<void()> on_idle_;
 };
 

@@ -12,15 +12,19 @@ namespace servesim {
 
 struct WorkerView {
   std::int32_t worker_id = 0;
-  std::int32_t active_seqs = 0;     // requests routed there and not yet finished
-  std::int64_t active_tokens = 0;   // their prompt + output tokens
+  std::int32_t active_seqs = 0;     // requests in flight there, as the router sees them
+  std::int64_t active_tokens = 0;   // their prompt + output tokens (router bookkeeping)
+  std::int64_t active_blocks = 0;   // KV blocks they occupy, as the router sees them
+  std::int64_t overlap_blocks = 0;  // the request's leading blocks the router believes are cached there
 };
 
 class RouterPolicy {
  public:
   virtual ~RouterPolicy() = default;
-  // Index into `workers` (never empty).
-  virtual size_t choose(const Request& request, std::span<const WorkerView> workers) = 0;
+  // Index into `workers` (never empty). `request_blocks`: the request's prompt blocks.
+  virtual size_t choose(const Request& request, std::int64_t request_blocks, std::span<const WorkerView> workers) = 0;
+  // Whether choose() reads overlap_blocks (the router skips the indexer lookup otherwise).
+  virtual bool uses_overlap() const { return false; }
 };
 
 struct RouterContext {
