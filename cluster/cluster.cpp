@@ -30,7 +30,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   router_ = std::make_unique<RouterModule>("router", cfg_.router,
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            cfg_.pools.front().engine.block_size, to_router_, releases_, std::move(inputs));
-  if (cfg_.router.indexer == "events") {
+  // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
+  if (cfg_.router.indexer == "events" && router_->uses_overlap()) {
     kv_bus_ = std::make_unique<KvEventBus>("kv_bus", router_->kv_events(), cfg_.router.kv_event_latency.ns());
     for (auto& w : workers_) w->kv_events.bind(*kv_bus_);
   }

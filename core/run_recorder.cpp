@@ -23,6 +23,7 @@ h5::CompoundType request_type(hid_t status_enum) {
   h5::CompoundType t(sizeof(RequestRow));
 #define F(name, type) t.add(#name, HOFFSET(RequestRow, name), type)
   F(id, H5T_NATIVE_UINT64);
+  F(session_id, H5T_NATIVE_UINT64);
   F(arrival_s, H5T_NATIVE_DOUBLE);
   F(input_tokens, H5T_NATIVE_UINT32);
   F(output_tokens, H5T_NATIVE_UINT32);
@@ -141,6 +142,7 @@ void RunRecorder::on_request_done(const Request& r) {
   if (!requests_) return;
   RequestRow row{};
   row.id = r.id;
+  row.session_id = r.session_id;
   row.arrival_s = ns_to_s(r.arrival_ns);
   row.input_tokens = r.input_tokens;
   row.output_tokens = r.output_tokens;

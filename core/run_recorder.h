@@ -17,7 +17,7 @@
 namespace servesim {
 
 struct RequestRow {
-  std::uint64_t id;
+  std::uint64_t id, session_id;
   double arrival_s;
   std::uint32_t input_tokens, output_tokens, cached_tokens, expected_cached_tokens, preemptions;
   std::int32_t prefill_worker, decode_worker;

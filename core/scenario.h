@@ -101,11 +101,14 @@ struct SessionsConfig {
   bool enabled = false;
   LengthDistConfig turns = fixed_length(1);  // turns per session
   Duration think_time{5.0};                             // mean gap between turns (exponential)
+  Duration min_think_time{0.0};                         // added to every gap
   template <class V>
   void visit(V& v) {
     v.field("enabled", enabled, "multi-turn sessions: each turn re-sends the whole history");
     v.field("turns", turns, "turns per session (a length distribution)");
-    v.field("think_time", think_time, "mean time between a session's turns (exponential)",
+    v.field("think_time", think_time, "mean of the exponential part of the gap between a session's turns",
+            at_least(0));
+    v.field("min_think_time", min_think_time, "fixed part of every gap between turns (a user's reading time)",
             at_least(0));
   }
 };

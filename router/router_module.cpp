@@ -34,7 +34,7 @@ void RouterModule::on_requests() {
   const bool reports = cfg_.load_source == "reports";
   requests_.drain([&](Request* r) {
     std::vector<std::uint64_t> keys;
-    if (policy_->uses_overlap() || cfg_.indexer == "approximate")
+    if (policy_->uses_overlap())
       keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
     if (policy_->uses_overlap()) {
       indexer_.overlaps(keys, now, overlap_);
@@ -61,7 +61,7 @@ void RouterModule::on_requests() {
       const std::int64_t cap = (static_cast<std::int64_t>(r->input_tokens) - 1) / block_size_;
       r->expected_cached_tokens = static_cast<std::uint32_t>(std::min(views_[i].overlap_blocks, cap) * block_size_);
     }
-    if (cfg_.indexer == "approximate")
+    if (cfg_.indexer == "approximate" && policy_->uses_overlap())
       for (std::uint64_t k : keys) indexer_.store(v.worker_id, k, now + cfg_.approx_ttl.ns());
     r->routed_ns = now;
     r->worker = v.worker_id;

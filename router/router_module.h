@@ -50,6 +50,7 @@ class RouterModule : public sc_core::sc_module {
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
   // The router's own count of requests in flight per worker (for invariants).
   const std::vector<WorkerView>& bookkeeping() const { return own_; }
+  bool uses_overlap() const { return policy_->uses_overlap(); }
   RouterStats stats() const { return {kv_events_applied_, indexer_.entries(), load_reports_applied_}; }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }

@@ -75,7 +75,7 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
   EXPECT_FALSE(testing::read_string_attribute(f.id, "/meta", "wall_start_utc").empty());
 
   EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
-            (std::vector<std::string>{"id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
+            (std::vector<std::string>{"id", "session_id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
                                       "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "queue_s", "prefill_s",
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status"}));
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");

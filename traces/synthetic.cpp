@@ -137,7 +137,8 @@ class SyntheticSource final : public TraceSource {
     s.context_tokens = r.input_tokens + r.output_tokens;
     append_ids(s.ids, s.context_tokens);
     if (--s.turns_left > 0) {
-      double next = t + sample_exponential(sessions_rng_, cfg_.sessions.think_time.seconds);
+      double next = t + cfg_.sessions.min_think_time.seconds +
+                    sample_exponential(sessions_rng_, cfg_.sessions.think_time.seconds);
       if (next <= cfg_.duration.seconds) pending_.push(Turn{next, si, turn_seq_++});
       else end_session(si);
     } else {

@@ -1,0 +1,121 @@
+// The router's KV indexer and the kv_aware policy (plain classes, no SystemC).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "router/kv_indexer.h"
+#include "router/router_policy.h"
+
+namespace servesim {
+namespace {
+
+std::vector<std::int64_t> overlaps(const KvIndexer& idx, std::vector<std::uint64_t> keys, TimeNs now = 0) {
+  std::vector<std::int64_t> out;
+  idx.overlaps(keys, now, out);
+  return out;
+}
+
+TEST(KvIndexer, ChainsSharedPrefixesAndMiddleRemoval) {
+  KvIndexer idx(3);
+  for (std::uint64_t k : {1, 2, 3, 4}) idx.store(0, k);
+  for (std::uint64_t k : {1, 2, 9}) idx.store(1, k);
+  EXPECT_EQ(overlaps(idx, {1, 2, 3, 4, 5}), (std::vector<std::int64_t>{4, 2, 0}));
+  EXPECT_EQ(overlaps(idx, {1, 2, 9}), (std::vector<std::int64_t>{2, 3, 0}));
+  EXPECT_EQ(idx.entries(), 7);
+  // removing a middle block cuts the chain after it, even though later blocks remain
+  idx.remove(0, 2);
+  EXPECT_EQ(overlaps(idx, {1, 2, 3, 4}), (std::vector<std::int64_t>{1, 2, 0}));
+  idx.remove(0, 77);  // unknown: ignored
+  idx.clear(1);
+  EXPECT_EQ(overlaps(idx, {1, 2, 9}), (std::vector<std::int64_t>{1, 0, 0}));
+  EXPECT_EQ(idx.entries(), 3);
+  idx.clear(0);
+  EXPECT_EQ(idx.entries(), 0);
+}
+
+TEST(KvIndexer, GrowsAndStaysConsistentUnderChurn) {
+  KvIndexer idx(4);
+  std::set<std::pair<std::int32_t, std::uint64_t>> ref;
+  std::uint64_t x = 1;
+  for (int step = 0; step < 100000; ++step) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    auto w = static_cast<std::int32_t>((x >> 33) % 4);
+    std::uint64_t key = ((x >> 40) % 5000) + 1;
+    if (ref.count({w, key})) {
+      idx.remove(w, key);
+      ref.erase({w, key});
+    } else {
+      idx.store(w, key);
+      ref.insert({w, key});
+    }
+    if (step % 20000 == 0) idx.clear(static_cast<std::int32_t>(step / 20000 % 4)), std::erase_if(ref, [&](auto& p) {
+                             return p.first == static_cast<std::int32_t>(step / 20000 % 4);
+                           });
+  }
+  EXPECT_EQ(idx.entries(), static_cast<std::int64_t>(ref.size()));
+  for (auto& [w, k] : ref) ASSERT_TRUE(idx.holds(w, k, 0));
+}
+
+TEST(KvIndexer, ApproximateEntriesExpire) {
+  KvIndexer idx(2);
+  idx.store(1, 5, /*expires_ns=*/100);
+  idx.store(1, 6, 100);
+  EXPECT_EQ(overlaps(idx, {5, 6}, 99), (std::vector<std::int64_t>{0, 2}));
+  EXPECT_EQ(overlaps(idx, {5, 6}, 100), (std::vector<std::int64_t>{0, 0}));
+  idx.store(1, 5, 200);  // routed again: refreshed
+  EXPECT_EQ(overlaps(idx, {5, 6}, 150), (std::vector<std::int64_t>{0, 1}));
+}
+
+std::unique_ptr<RouterPolicy> kv_aware(double weight, double temperature, std::uint64_t seed = 1) {
+  static RouterConfig cfg;  // the policy copies what it needs
+  cfg.policy = "kv_aware";
+  cfg.overlap_score_weight = weight;
+  cfg.router_temperature = temperature;
+  return RouterRegistry::instance().create("kv_aware", RouterContext{cfg, seed});
+}
+
+WorkerView view(std::int32_t id, std::int64_t active_blocks, std::int64_t overlap) {
+  WorkerView v;
+  v.worker_id = id;
+  v.active_blocks = active_blocks;
+  v.overlap_blocks = overlap;
+  return v;
+}
+
+TEST(KvAwarePolicy, CostIsBlocksToPrefillPlusActiveBlocks) {
+  Request r;
+  auto p = kv_aware(1.0, 0);
+  // costs: 10-0+5=15, 10-8+9=11, 10-2+2=10
+  std::vector<WorkerView> w{view(0, 5, 0), view(1, 9, 8), view(2, 2, 2)};
+  EXPECT_EQ(p->choose(r, 10, w), 2u);
+  auto heavy = kv_aware(2.0, 0);  // 20+5=25, 4+9=13, 16+2=18
+  EXPECT_EQ(heavy->choose(r, 10, w), 1u);
+}
+
+TEST(KvAwarePolicy, WeightZeroBalancesLoadLikeLeastLoaded) {
+  Request r;
+  auto p = kv_aware(0.0, 0);
+  std::vector<WorkerView> w{view(0, 7, 10), view(1, 3, 0), view(2, 5, 10)};
+  EXPECT_EQ(p->choose(r, 10, w), 1u);  // overlap ignored: fewest active blocks
+  std::map<size_t, int> counts;
+  std::vector<WorkerView> tied{view(0, 4, 9), view(1, 4, 0), view(2, 8, 9)};
+  for (int i = 0; i < 2000; ++i) ++counts[p->choose(r, 10, tied)];
+  EXPECT_EQ(counts.count(2), 0u);
+  EXPECT_NEAR(counts[0], 1000, 120);  // ties broken at random
+}
+
+TEST(KvAwarePolicy, TemperatureSamplesASoftmaxOfNormalisedCosts) {
+  Request r;
+  auto p = kv_aware(1.0, 0.5, 7);
+  // costs 10 and 20: normalised by 20, weights exp(0) : exp(-0.5/0.5) = 1 : e^-1
+  std::vector<WorkerView> w{view(0, 0, 0), view(1, 10, 0)};
+  int first = 0;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) first += p->choose(r, 10, w) == 0;
+  EXPECT_NEAR(first / static_cast<double>(n), 1 / (1 + std::exp(-1.0)), 0.015);
+  EXPECT_EQ(kv_aware(1.0, 0)->choose(r, 10, w), 0u);  // temperature 0: always the cheapest
+}
+
+}  // namespace
+}  // namespace servesim
