@@ -142,3 +142,43 @@ TEST(KvRoutingE2E, MooncakeKvAwareBeatsRoundRobin) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(KvRoutingE2E, StaleLoadReportsMakeTheRouterHerd) {
+  // least_loaded on reports that arrive every 5 s: between reports every request goes to the
+  // worker that looked idlest, so load spreads worse than with the router's own bookkeeping
+  const char* scenario = R"(
+name: herd
+seed: 2
+workload:
+  synthetic:
+    duration: 120s
+    arrival: {process: poisson, rate: 20}
+    input_length: {dist: fixed, value: 512}
+    output_length: {dist: fixed, value: 200}
+router: {policy: least_loaded}
+pools:
+  - {replicas: 4, model: llama-3.1-8b, gpu: h100_sxm}
+)";
+  testing::TempDir dir;
+  auto imbalance = [&](const std::string& sets, const std::string& name) {
+    std::string scn = dir.write(name + ".yaml", scenario), out = dir.file(name + ".h5");
+    auto r = testing::run_servesim("run " + scn + " -q -o " + out + " " + sets);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    H5 f(out);
+    auto v = testing::read_double_column(f.id, "/timeseries/cluster", "load_imbalance");
+    double sum = 0, n = 0;
+    for (double x : v)
+      if (!std::isnan(x)) sum += x, ++n;
+    return sum / n;
+  };
+  double own = imbalance("", "own");
+  double reports = imbalance("--set router.load_source=reports --set router.load_report_interval=5s", "reports");
+  std::printf("mean max/mean KV imbalance: router bookkeeping %.3f, 5 s load reports %.3f\n", own, reports);
+  EXPECT_GT(reports, own);
+}
+
+}  // namespace
+}  // namespace servesim
