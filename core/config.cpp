@@ -42,16 +42,6 @@ void SourceMap::fail(const std::string& path, const std::string& message,
   fail_at(at(path), path, message, fix);
 }
 
-namespace {
-Document parse_text(const std::string& text, const std::string& name) {
-  try {
-    return Document::from_string(text, name);
-  } catch (const YAML::Exception&) {
-    throw;
-  }
-}
-}  // namespace
-
 Document Document::from_string(const std::string& text, const std::string& name) {
   Document d;
   d.name_ = name;
@@ -69,7 +59,7 @@ Document Document::from_file(const std::string& path) {
   if (!in) throw ConfigError(fmt::format("{}: cannot open scenario file. Fix: check the path.", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_text(ss.str(), path);
+  return from_string(ss.str(), path);
 }
 
 const std::string* Document::override_for(const std::string& path) const {

@@ -1,6 +1,8 @@
 #include "core/scenario.h"
 
 #include <filesystem>
+
+#include "core/paths.h"
 #include <set>
 
 #include "models/catalog.h"
@@ -34,10 +36,8 @@ void validate_lengths(const config::SourceMap& map, const std::string& path, con
       map.fail(path + ".path", "dist: empirical needs the trace file to sample from",
                "set path to a trace file");
     check_registered<TraceRegistry>(map, path + ".format", d.format);
-    std::filesystem::path p(d.path);
-    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-    if (!std::filesystem::exists(p))
-      map.fail(path + ".path", fmt::format("file '{}' does not exist", p.string()), "check the path");
+    std::string p = resolve_path(base_dir, d.path);
+    if (!std::filesystem::exists(p)) map.fail(path + ".path", fmt::format("file '{}' does not exist", p), "check the path");
   }
 }
 
@@ -80,10 +80,9 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
     if (w.path.empty())
       map.fail("workload.path", fmt::format("source '{}' reads a trace file", w.source),
                "set workload.path to the trace file");
-    std::filesystem::path p(w.path);
-    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+    std::string p = resolve_path(base_dir, w.path);
     if (!std::filesystem::exists(p))
-      map.fail("workload.path", fmt::format("trace file '{}' does not exist", p.string()),
+      map.fail("workload.path", fmt::format("trace file '{}' does not exist", p),
                "check the path (relative paths start at the scenario file's folder)");
   }
   if (w.end && w.end->seconds <= w.start.seconds)
@@ -115,12 +114,11 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
                            p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
                "raise max_num_batched_tokens to at least max_num_seqs");
     if (p.timing.model == "table") {
-      std::filesystem::path t(p.timing.table.path);
       if (p.timing.table.path.empty())
         map.fail(base + ".timing.table.path", "the table timing model needs a CSV", "set timing.table.path");
-      if (t.is_relative()) t = std::filesystem::path(base_dir) / t;
+      std::string t = resolve_path(base_dir, p.timing.table.path);
       if (!std::filesystem::exists(t))
-        map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t.string()), "check the path");
+        map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
     }
     if (p.timing.model == "roofline") {
       try {

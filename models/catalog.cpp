@@ -7,23 +7,6 @@ namespace servesim {
 
 namespace {
 template <class Spec>
-std::map<std::string, Spec> load_entries(const std::string& path) {
-  config::Document doc = config::Document::from_file(path);
-  config::SourceMap map(path);
-  std::map<std::string, Spec> out;
-  if (!doc.root().IsMap()) throw ConfigError(fmt::format("{}: expected a mapping of names to specs", path));
-  for (auto it = doc.root().begin(); it != doc.root().end(); ++it) {
-    std::string name = it->first.as<std::string>();
-    Spec spec{};
-    config::Reader r(it->second, name, doc, map);
-    spec.visit(r);
-    r.finish();
-    out.emplace(name, spec);
-  }
-  return out;
-}
-
-template <class Spec>
 const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, const char* kind) {
   auto it = m.find(name);
   if (it == m.end()) {
@@ -37,16 +20,18 @@ const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, 
 
 Catalog Catalog::load(const std::string& dir) {
   Catalog c;
-  c.gpus_ = load_entries<GpuSpec>(dir + "/gpus.yaml");
-  c.models_ = load_entries<ModelSpec>(dir + "/models.yaml");
+  c.gpus_ = load_named_specs<GpuSpec>(dir + "/gpus.yaml");
+  c.models_ = load_named_specs<ModelSpec>(dir + "/models.yaml");
   return c;
 }
 
+std::string catalog_dir() {
+  const char* env = std::getenv("SERVESIM_CATALOG_DIR");
+  return env ? env : SERVESIM_SOURCE_DIR "/models/catalog";
+}
+
 const Catalog& Catalog::builtin() {
-  static const Catalog c = [] {
-    const char* env = std::getenv("SERVESIM_CATALOG_DIR");
-    return load(env ? env : SERVESIM_SOURCE_DIR "/models/catalog");
-  }();
+  static const Catalog c = load(catalog_dir());
   return c;
 }
 

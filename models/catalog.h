@@ -62,6 +62,27 @@ struct ModelSpec {
   }
 };
 
+// The folder of the shipped catalog (SERVESIM_CATALOG_DIR overrides it).
+std::string catalog_dir();
+
+// Reads a YAML file mapping names to specs (each a visitable struct), rejecting unknown keys.
+template <class Spec>
+std::map<std::string, Spec> load_named_specs(const std::string& path) {
+  config::Document doc = config::Document::from_file(path);
+  config::SourceMap map(path);
+  if (!doc.root().IsMap()) throw ConfigError(fmt::format("{}: expected a mapping of names to entries", path));
+  std::map<std::string, Spec> out;
+  for (auto it = doc.root().begin(); it != doc.root().end(); ++it) {
+    std::string name = it->first.as<std::string>();
+    Spec spec{};
+    config::Reader r(it->second, name, doc, map);
+    spec.visit(r);
+    r.finish();
+    out.emplace(name, spec);
+  }
+  return out;
+}
+
 class Catalog {
  public:
   // Loads models/catalog/{gpus,models}.yaml from `dir` (throws ConfigError naming the file).

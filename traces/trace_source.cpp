@@ -1,15 +1,11 @@
 #include "traces/trace_source.h"
 
 #include <deque>
-#include <filesystem>
+#include "core/paths.h"
 
 namespace servesim {
 
-std::string TraceContext::resolve(const std::string& path) const {
-  std::filesystem::path p(path);
-  if (p.is_absolute() || base_dir.empty()) return path;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
-}
+std::string TraceContext::resolve(const std::string& path) const { return resolve_path(base_dir, path); }
 
 namespace {
 

@@ -12,26 +12,8 @@
 
 namespace servesim {
 
-namespace {
-std::map<std::string, RooflineEfficiency> load_efficiencies() {
-  const char* env = std::getenv("SERVESIM_CATALOG_DIR");
-  std::string path = std::string(env ? env : SERVESIM_SOURCE_DIR "/models/catalog") + "/efficiency.yaml";
-  config::Document doc = config::Document::from_file(path);
-  config::SourceMap map(path);
-  std::map<std::string, RooflineEfficiency> out;
-  for (auto it = doc.root().begin(); it != doc.root().end(); ++it) {
-    RooflineEfficiency e;
-    config::Reader r(it->second, it->first.as<std::string>(), doc, map);
-    e.visit(r);
-    r.finish();
-    out.emplace(it->first.as<std::string>(), e);
-  }
-  return out;
-}
-}  // namespace
-
 const RooflineEfficiency& roofline_efficiency(const std::string& name) {
-  static const auto table = load_efficiencies();
+  static const auto table = load_named_specs<RooflineEfficiency>(catalog_dir() + "/efficiency.yaml");
   auto it = table.find(name);
   if (it == table.end()) {
     std::vector<std::string> names;

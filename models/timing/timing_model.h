@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/paths.h"
 #include "core/registry.h"
 #include "core/scenario.h"
 #include "core/units.h"
@@ -29,9 +30,7 @@ class TimingModel {
 struct TimingContext {
   const PoolConfig& pool;
   std::string base_dir = ".";  // relative table paths resolve here (the scenario's folder)
-  std::string resolve(const std::string& path) const {
-    return path.empty() || path.front() == '/' || base_dir.empty() ? path : base_dir + "/" + path;
-  }
+  std::string resolve(const std::string& path) const { return resolve_path(base_dir, path); }
 };
 
 using TimingRegistry = Registry<"timing model", TimingModel, const TimingContext&>;
