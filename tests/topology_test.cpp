@@ -66,7 +66,7 @@ TEST(Topology, ATransferAcrossNodesTakesLatencyPlusBytesOverTheIbLink) {
 
 TEST(Topology, BadInputIsAClearError) {
   EXPECT_THAT(error_of("nodes: [{name: n0}]\nlinks: [{from: n0/nic0, to: spine}]\n"),
-              HasSubstr("topo.yaml:2:34: key 'links.0.to': unknown endpoint 'spine'"));
+              HasSubstr("topo.yaml:2:29: key 'links.0.to': unknown endpoint 'spine'"));
   EXPECT_THAT(error_of("nodes: [{name: n0}]\nswitches: [{name: s}]\nlinks: [{from: n0/nic0, to: s, gbit_per_s: 0}]\n"),
               HasSubstr("'links.0.gbit_per_s': must be greater than 0"));
   EXPECT_THAT(error_of("nodes: [{name: n0}, {name: n0}]\n"), HasSubstr("'nodes.1.name': name 'n0' is used twice"));
