@@ -12,6 +12,7 @@
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/timing_model.h"
+#include "planner/load_predictor.h"
 #include "router/router_policy.h"
 #include "servesim/version.h"
 #include "traces/trace_source.h"
@@ -33,6 +34,7 @@ void check_registries() {
   RouterRegistry::instance().check();
   TimingRegistry::instance().check();
   SchedulerRegistry::instance().check();
+  PredictorRegistry::instance().check();
 }
 
 int print_timing(const std::string& gpu, const std::string& model, int tp, const std::string& timing_model,
@@ -116,6 +118,7 @@ int run_main(int argc, char** argv) {
     print_registry<RouterRegistry>(std::cout);
     print_registry<SchedulerRegistry>(std::cout);
     print_registry<TimingRegistry>(std::cout);
+    print_registry<PredictorRegistry>(std::cout);
     std::cout << "GPUs (catalog):\n";
     for (const auto& [name, g] : Catalog::builtin().gpus())
       std::cout << fmt::format("  {:<16} {} ({:g} GiB, {:g} GB/s, {:g} TFLOP/s bf16)\n", name, g.description,
