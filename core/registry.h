@@ -59,7 +59,7 @@ class Registry {
   const Entry& get(const std::string& name) const {
     auto it = entries_.find(name);
     if (it == entries_.end())
-      throw ConfigError(fmt::format("unknown {} '{}'; known: {}", kind_, name, fmt::join(names(), ", ")));
+      throw ConfigError(fmt::format("unknown {} '{}'; known: {}", kind(), name, fmt::join(names(), ", ")));
     return it->second;
   }
 
@@ -81,7 +81,7 @@ class Registry {
   // Throws if any name was registered twice.
   void check() const {
     if (!duplicates_.empty())
-      throw InvariantError(fmt::format("{} registry: duplicate name(s) {}; known: {}", kind_,
+      throw InvariantError(fmt::format("{} registry: duplicate name(s) {}; known: {}", kind(),
                                        fmt::join(duplicates_, ", "), fmt::join(names(), ", ")));
   }
 
@@ -89,7 +89,6 @@ class Registry {
 
  private:
   Registry() = default;
-  std::string kind_ = Kind.text;
   std::map<std::string, Entry> entries_;  // ordered: --list and messages are stable
   std::vector<std::string> duplicates_;
 };

@@ -251,7 +251,7 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
 }
 
 void RunRecorder::maybe_flush() {
-  if (!file_.get() || file_.get() < 0) return;
+  if (file_.get() < 0) return;
   auto now = std::chrono::steady_clock::now();
   bool due = std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_;
   bool full = request_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows;
