@@ -31,13 +31,7 @@ pools:
   - {replicas: 4, model: llama-3.1-8b, gpu: h100_sxm, engine: {block_size: 16}}
 )";
 
-struct H5 {
-  explicit H5(const std::string& p) : id(H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)) {}
-  ~H5() {
-    if (id >= 0) H5Fclose(id);
-  }
-  hid_t id;
-};
+using H5 = testing::H5File;
 
 struct Rows {
   std::vector<double> id, session, worker, input, cached, expected;

@@ -41,13 +41,7 @@ pools:
 slo: {ttft: 500ms, itl: 40ms}
 )";
 
-struct H5File {
-  explicit H5File(const std::string& path) : id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)) {}
-  ~H5File() {
-    if (id >= 0) H5Fclose(id);
-  }
-  hid_t id;
-};
+using testing::H5File;
 
 class RunTest : public ::testing::Test {
  protected:

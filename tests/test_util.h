@@ -31,6 +31,17 @@ CommandResult run_servesim(const std::string& args);
 std::string shared_data(const std::string& relative);  // path under ../shared/data
 bool exists(const std::string& path);
 
+// A file opened read-only for the test's lifetime (id < 0 if it did not open).
+struct H5File {
+  explicit H5File(const std::string& path) : id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)) {}
+  ~H5File() {
+    if (id >= 0) H5Fclose(id);
+  }
+  H5File(const H5File&) = delete;
+  H5File& operator=(const H5File&) = delete;
+  hid_t id;
+};
+
 // HDF5 read-back helpers (C API).
 hsize_t dataset_rows(hid_t file, const std::string& name);
 std::vector<std::string> compound_fields(hid_t file, const std::string& name);
