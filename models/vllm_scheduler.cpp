@@ -14,6 +14,7 @@
 // (e0 + steps since s0); the steps at which it finishes or crosses a block boundary sit in
 // min-heaps (stale entries skipped by a generation number); the decode context sum is an
 // aggregate. Only prefilling sequences, finishes, block boundaries and preemptions cost work.
+#include <optional>
 #include <queue>
 #include <set>
 
@@ -87,24 +88,14 @@ class VllmScheduler final : public EngineScheduler {
     // 3. admit waiting requests
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = next_waiting();
-      std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
-      std::int64_t cached_blocks = std::min(hit, (q->target - 1) / block_);
-      std::int64_t cached = cached_blocks * block_;
-      std::int64_t remaining = q->target - cached;
-      std::int64_t chunk = std::min(remaining, budget);
-      if (!cfg_.enable_chunked_prefill && chunk < remaining) {
-        if (batch_has_prefill()) break;
-        chunk = remaining;  // a prompt above the budget runs as the iteration's only prefill
-      }
-      std::int64_t fresh = blocks_for(cached + chunk) - cached_blocks;
-      std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, cached_blocks) - fresh;
-      // FCFS: nothing behind it jumps the queue. An idle engine ignores the watermark, so a
-      // request that fits is never left waiting forever.
-      if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) break;
+      // FCFS: when the head cannot be admitted, nothing behind it jumps the queue
+      std::optional<Admission> a = plan_admission(q, budget, !batch_has_prefill());
+      if (!a) break;
+      const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
       waiting_.erase(key(q));
       for (std::int64_t i = 0; i < cached_blocks; ++i)
         q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
-      for (std::int64_t i = 0; i < fresh; ++i) q->blocks.push_back(cache_.allocate());
+      for (std::int64_t i = 0; i < a->fresh; ++i) q->blocks.push_back(cache_.allocate());
       q->computed = cached;
       q->registered = cached_blocks;
       if (q->req->scheduled_ns < 0) {
@@ -231,13 +222,32 @@ class VllmScheduler final : public EngineScheduler {
   bool prefill_possible() const {
     if (!prefilling_.empty()) return true;
     if (waiting_.empty() || running_.size() >= static_cast<size_t>(cfg_.max_num_seqs)) return false;
-    const Seq* q = next_waiting();
-    std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
-    std::int64_t cached_blocks = std::min(hit, (q->target - 1) / block_);
-    std::int64_t chunk = std::min(q->target - cached_blocks * block_, static_cast<std::int64_t>(cfg_.max_num_batched_tokens));
-    std::int64_t fresh = blocks_for(cached_blocks * block_ + chunk) - cached_blocks;
-    std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, cached_blocks) - fresh;
-    return free_after >= 0 && (free_after >= watermark_blocks_ || running_.empty());
+    return plan_admission(next_waiting(), cfg_.max_num_batched_tokens, true).has_value();
+  }
+
+  struct Admission {
+    std::int64_t cached_blocks;  // leading blocks reused from the prefix cache
+    std::int64_t chunk;          // prefill tokens of its first iteration
+    std::int64_t fresh;          // new blocks to allocate
+  };
+  // How q would be admitted with `budget` tokens left in the iteration, or nullopt if it cannot
+  // be now. The last prompt token is always computed. Without chunking, a prompt above the
+  // budget runs only as the iteration's first prefill. An idle engine ignores the watermark,
+  // so a request that fits is never left waiting forever.
+  std::optional<Admission> plan_admission(const Seq* q, std::int64_t budget, bool first_prefill) const {
+    const std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
+    Admission a{};
+    a.cached_blocks = std::min(hit, (q->target - 1) / block_);
+    const std::int64_t remaining = q->target - a.cached_blocks * block_;
+    a.chunk = std::min(remaining, budget);
+    if (!cfg_.enable_chunked_prefill && a.chunk < remaining) {
+      if (!first_prefill) return std::nullopt;
+      a.chunk = remaining;
+    }
+    a.fresh = blocks_for(a.cached_blocks * block_ + a.chunk) - a.cached_blocks;
+    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, a.cached_blocks) - a.fresh;
+    if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
+    return a;
   }
 
   bool batch_has_prefill() const {

@@ -276,3 +276,25 @@ TEST(SglangEngine, PreemptionKeepsTokensConserved) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(SglangEngine, NoChunkingNeverPlansAPrefillItCannotAdmit) {
+  // 20 blocks; a 32-token request (2 blocks) decodes while a 300-token prompt (19 blocks, above the 64-token
+  // budget) waits. Its first chunk would fit, the whole prompt not: the engine must keep
+  // decoding until there is room, not plan a prefill-only iteration it then cannot fill.
+  PoolConfig p;
+  p.engine.scheduler = "sglang";
+  p.engine.max_num_seqs = 4;
+  p.engine.max_num_batched_tokens = 64;
+  p.engine.enable_chunked_prefill = false;
+  p.engine.watermark = 0;
+  std::vector<Request> rs{testing::make_request(0, 0, 32, 40), testing::make_request(1, 1000, 300, 3)};
+  auto run = testing::run_engine(p, 20, rs, [](const BatchShape&) { return 1'000'000; });
+  EXPECT_EQ(run.requests[1].tokens_emitted, 3u);
+  EXPECT_GT(run.requests[1].first_token_ns, run.requests[0].finish_ns - 1);
+}
+
+}  // namespace
+}  // namespace servesim
