@@ -10,7 +10,9 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens));
-  std::vector<TimedChannel<Request*>*> inputs;
+  std::vector<TimedChannel<WorkerMsg>*> inputs;
+  std::vector<WorkerRole> roles;
+  std::vector<const PoolConfig*> worker_pools;
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
@@ -23,13 +25,30 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
           SchedulerRegistry::instance().create(pool.engine.scheduler, sctx),
           TimingRegistry::instance().create(pool.timing.model, timing_ctx), done_, observer_));
       inputs.push_back(&workers_.back()->input());
+      roles.push_back(role_of(pool));
+      worker_pools.push_back(&pool);
       gpus_ += pool.tp;
     }
   }
   RouterContext rctx{cfg_.router, cfg_.seed};
+  std::unique_ptr<RouterPolicy> prefill_policy;
+  if (is_disaggregated(cfg_)) {
+    // its own instance (and random stream), so prefill picks do not disturb decode picks
+    RouterContext pctx{cfg_.router, cfg_.seed ^ 0x9e3779b97f4a7c15ULL};
+    prefill_policy = RouterRegistry::instance().create(cfg_.router.policy, pctx);
+  }
   router_ = std::make_unique<RouterModule>("router", cfg_.router,
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
-                                           cfg_.pools.front().engine.block_size, to_router_, releases_, std::move(inputs));
+                                           std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
+                                           releases_, inputs, roles);
+  config::SourceMap map(scenario.source_name);
+  placement_ = place_workers(cfg_, map);
+  if (is_disaggregated(cfg_)) {
+    fabric_ = std::make_unique<KvFabric>("kv_fabric", *placement_.topology, worker_pools, placement_.gpus, inputs,
+                                         releases_, observer_);
+    for (auto& w : workers_)
+      if (roles[static_cast<size_t>(w->id())] != WorkerRole::kAggregated) w->connect_fabric(fabric_->input());
+  }
   // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
   if (cfg_.router.indexer == "events" && router_->uses_overlap()) {
     kv_bus_ = std::make_unique<KvEventBus>("kv_bus", router_->kv_events(), cfg_.router.kv_event_latency.ns());
@@ -74,6 +93,9 @@ ClusterGauges Cluster::gauges() const {
   RouterStats rs = router_->stats();
   g.kv_events = rs.kv_events;
   g.indexer_entries = rs.indexer_entries;
+  g.remote_prefills = rs.remote_prefills;
+  g.local_prefills = rs.local_prefills;
+  if (fabric_) g.transfers_active = fabric_->stats().active;
   return g;
 }
 
@@ -81,6 +103,10 @@ void Cluster::sample() {
   for (size_t i = 0; i < workers_.size(); ++i)
     worker_samples_[i] = WorkerSample{workers_[i]->id(), workers_[i]->pool(), workers_[i]->load()};
   observer_.on_sample(now_ns(), gauges(), worker_samples_);
+  if (fabric_) {
+    fabric_->sample_links(now_ns(), link_samples_);
+    observer_.on_links(now_ns(), link_samples_);
+  }
   last_sample_ns_ = now_ns();
   if (!drained()) tick_.notify(ns_time(cfg_.simulation.sample_interval.ns()));
 }
@@ -106,11 +132,14 @@ void Cluster::check_invariants() const {
   if (in_flight == 0) {
     for (const auto& w : workers_) {
       EngineLoad l = w->load();
-      if (l.waiting != 0 || l.running != 0 || l.kv_blocks_used != 0)
-        throw InvariantError(fmt::format("worker {} idle at the end but holds {} waiting, {} running, {} KV blocks",
-                                         w->id(), l.waiting, l.running, l.kv_blocks_used));
+      if (l.waiting != 0 || l.running != 0 || l.kv_blocks_used != 0 || l.held != 0 || l.incoming != 0)
+        throw InvariantError(fmt::format(
+            "worker {} idle at the end but holds {} waiting, {} running, {} held for transfer, {} incoming, {} KV blocks",
+            w->id(), l.waiting, l.running, l.held, l.incoming, l.kv_blocks_used));
     }
   }
+  if (in_flight == 0 && fabric_ && fabric_->stats().active != 0)
+    throw InvariantError(fmt::format("{} KV transfers still open after the run", fabric_->stats().active));
   for (const auto& v : router_->bookkeeping())
     if (in_flight == 0 && (v.active_seqs != 0 || v.active_tokens != 0))
       throw InvariantError(fmt::format("router still counts {} sequences on worker {} after the run",

@@ -8,6 +8,8 @@
 
 #include "cluster/frontend.h"
 #include "cluster/kv_event_bus.h"
+#include "cluster/kv_fabric.h"
+#include "cluster/placement.h"
 #include "core/observer.h"
 #include "core/scenario.h"
 #include "core/sim.h"
@@ -57,6 +59,9 @@ class Cluster : public sc_core::sc_module {
   bool finished_ = false;
   sc_core::sc_event tick_, report_tick_;
   std::unique_ptr<KvEventBus> kv_bus_;
+  WorkerPlacement placement_;
+  std::unique_ptr<KvFabric> fabric_;
+  std::vector<LinkSample> link_samples_;
   TimeNs last_sample_ns_ = 0;
 };
 

@@ -13,7 +13,7 @@ namespace {
 constexpr double kEpsilonBytes = 1e-6;
 }
 
-Fabric::Fabric(std::vector<FabricLink> links) : links_(std::move(links)) {
+Fabric::Fabric(std::vector<FabricLink> links) : links_(std::move(links)), link_bytes_(links_.size(), 0.0) {
   for (size_t i = 0; i < links_.size(); ++i)
     if (!(links_[i].bytes_per_s > 0)) throw InvariantError("fabric link with non-positive bandwidth");
 }
@@ -23,7 +23,6 @@ Fabric::FlowId Fabric::start(TimeNs now, double bytes, std::vector<std::int32_t>
   TimeNs latency = 0;
   for (auto l : path) latency += links_.at(static_cast<size_t>(l)).latency_ns;
   FlowId id = next_id_++;
-  latency_of_.push_back(latency);
   active_.push_back(Flow{id, bytes, 0, std::move(path), latency});
   recompute();
   return id;
@@ -32,7 +31,12 @@ Fabric::FlowId Fabric::start(TimeNs now, double bytes, std::vector<std::int32_t>
 void Fabric::advance(TimeNs now) {
   if (now < now_) throw InvariantError("fabric: time went backwards");
   const double dt = ns_to_s(now - now_);
-  for (auto& f : active_) f.remaining -= f.rate * dt;
+  for (auto& f : active_) {
+    if (f.path.empty()) continue;
+    const double moved = std::min(f.remaining, f.rate * dt);
+    f.remaining -= f.rate * dt;
+    for (auto l : f.path) link_bytes_[static_cast<size_t>(l)] += moved;
+  }
   now_ = now;
 }
 
@@ -45,20 +49,25 @@ TimeNs Fabric::next_drain() const {
   return best;
 }
 
-std::vector<Fabric::FlowId> Fabric::drain_until(TimeNs now) {
+std::vector<Fabric::Drained> Fabric::drain_until(TimeNs now) {
   advance(now);
-  std::vector<FlowId> done;
+  std::vector<Drained> done;
   std::erase_if(active_, [&](const Flow& f) {
     // a flow within a nanosecond of its last byte has drained (rounding of its completion time)
     bool drained = f.path.empty() || f.remaining <= std::max(kEpsilonBytes, f.rate * 1e-9);
-    if (drained) done.push_back(f.id);
+    if (drained) done.push_back({f.id, f.latency_ns});
     return drained;
   });
   if (!done.empty()) recompute();
   return done;
 }
 
-TimeNs Fabric::path_latency_ns(FlowId id) const { return latency_of_.at(static_cast<size_t>(id)); }
+std::vector<std::int32_t> Fabric::link_flows() const {
+  std::vector<std::int32_t> n(links_.size(), 0);
+  for (const auto& f : active_)
+    for (auto l : f.path) ++n[static_cast<size_t>(l)];
+  return n;
+}
 
 double Fabric::rate(FlowId id) const {
   for (const auto& f : active_)

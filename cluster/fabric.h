@@ -26,15 +26,23 @@ class Fabric {
   FlowId start(TimeNs now, double bytes, std::vector<std::int32_t> path);
   // When the next flow finishes draining its bytes (kNever if none is active).
   TimeNs next_drain() const;
+  struct Drained {
+    FlowId id;
+    TimeNs latency_ns;  // the flow's last byte arrives its path's latency after it drained
+  };
   // Advances to `now` and returns the flows fully drained by then (rates are then recomputed).
-  std::vector<FlowId> drain_until(TimeNs now);
-  // A drained flow arrives its path's latency after it drained.
-  TimeNs path_latency_ns(FlowId id) const;
+  std::vector<Drained> drain_until(TimeNs now);
+  // Advances to `now` without ending flows (for sampling).
+  void advance(TimeNs now);
 
   double rate(FlowId id) const;  // current bytes/s of an active flow
   size_t active() const { return active_.size(); }
   // Bytes per second flowing through each link now (utilisation = this / capacity).
   std::vector<double> link_load() const;
+  // Bytes each link has carried since the start, up to the last advance.
+  const std::vector<double>& link_bytes() const { return link_bytes_; }
+  // Active flows crossing each link now.
+  std::vector<std::int32_t> link_flows() const;
   const std::vector<FabricLink>& links() const { return links_; }
 
   static constexpr TimeNs kNever = std::numeric_limits<TimeNs>::max();
@@ -47,12 +55,11 @@ class Fabric {
     std::vector<std::int32_t> path;
     TimeNs latency_ns;
   };
-  void advance(TimeNs now);
   void recompute();
 
   std::vector<FabricLink> links_;
   std::vector<Flow> active_;
-  std::vector<TimeNs> latency_of_;  // by flow id
+  std::vector<double> link_bytes_;
   TimeNs now_ = 0;
   FlowId next_id_ = 0;
 };

@@ -84,8 +84,9 @@ std::vector<std::string> Topology::gpu_names() const {
   return out;
 }
 
-std::vector<std::int32_t> Topology::route(int from, int to) const {
-  if (from == to) return {};
+std::vector<std::int32_t> Topology::route(int from, int to) const { return routes_from(from, {to}).front(); }
+
+std::vector<std::vector<std::int32_t>> Topology::routes_from(int from, const std::vector<int>& to_gpus) const {
   const size_t n = boost::num_vertices(g_);
   std::vector<double> dist(n);
   std::vector<size_t> pred(n);
@@ -94,21 +95,26 @@ std::vector<std::int32_t> Topology::route(int from, int to) const {
       boost::weight_map(boost::get(&EdgeProps::weight, g_))
           .distance_map(boost::make_iterator_property_map(dist.begin(), boost::get(boost::vertex_index, g_)))
           .predecessor_map(boost::make_iterator_property_map(pred.begin(), boost::get(boost::vertex_index, g_))));
-  if (dist[static_cast<size_t>(to)] == std::numeric_limits<double>::max() || pred[static_cast<size_t>(to)] == static_cast<size_t>(to))
-    throw ConfigError(fmt::format("no network path from {} to {}: KV cannot move between them. Fix: link their nodes' "
-                                  "NICs to a common switch in topology.links",
-                                  names_[static_cast<size_t>(from)], names_[static_cast<size_t>(to)]));
-  std::vector<std::int32_t> path;
-  for (size_t v = static_cast<size_t>(to); v != static_cast<size_t>(from); v = pred[v]) {
-    // the cheapest edge pred[v] -> v (parallel links: the one Dijkstra relaxed)
-    double best = std::numeric_limits<double>::max();
-    std::int32_t link = -1;
-    for (auto [e, end] = boost::out_edges(pred[v], g_); e != end; ++e)
-      if (boost::target(*e, g_) == v && g_[*e].weight < best) best = g_[*e].weight, link = g_[*e].link;
-    path.push_back(link);
+  std::vector<std::vector<std::int32_t>> out;
+  for (int to : to_gpus) {
+    std::vector<std::int32_t>& path = out.emplace_back();
+    if (to == from) continue;
+    if (dist[static_cast<size_t>(to)] == std::numeric_limits<double>::max() ||
+        pred[static_cast<size_t>(to)] == static_cast<size_t>(to))
+      throw ConfigError(fmt::format("no network path from {} to {}: KV cannot move between them. Fix: link their "
+                                    "nodes' NICs to a common switch in topology.links",
+                                    names_[static_cast<size_t>(from)], names_[static_cast<size_t>(to)]));
+    for (size_t v = static_cast<size_t>(to); v != static_cast<size_t>(from); v = pred[v]) {
+      // the cheapest edge pred[v] -> v (parallel links: the one Dijkstra relaxed)
+      double best = std::numeric_limits<double>::max();
+      std::int32_t link = -1;
+      for (auto [e, end] = boost::out_edges(pred[v], g_); e != end; ++e)
+        if (boost::target(*e, g_) == v && g_[*e].weight < best) best = g_[*e].weight, link = g_[*e].link;
+      path.push_back(link);
+    }
+    std::reverse(path.begin(), path.end());
   }
-  std::reverse(path.begin(), path.end());
-  return path;
+  return out;
 }
 
 std::vector<std::vector<int>> Topology::place(const std::vector<int>& gpus_per_worker, const std::string& policy,

@@ -11,64 +11,9 @@
 
 #include "cluster/fabric.h"
 #include "core/config.h"
+#include "core/topology_config.h"
 
 namespace servesim {
-
-struct TopologyNodeConfig {
-  std::string name;
-  int gpus = 8;
-  double nvlink_gbyte_per_s = 450;  // per GPU, per direction (H100 NVLink 4)
-  Duration nvlink_latency{1e-6};
-  int nics = 8;                     // GPU i reaches NIC i % nics over PCIe
-  double pcie_gbyte_per_s = 64;     // PCIe 5.0 x16, per direction
-  Duration pcie_latency{1e-6};
-  template <class V>
-  void visit(V& v) {
-    v.field("name", name, "node name; its parts are NAME/gpuI, NAME/nvswitch, NAME/nicI");
-    v.field("gpus", gpus, "GPUs in the node", config::at_least(1));
-    v.field("nvlink_gbyte_per_s", nvlink_gbyte_per_s, "NVLink bandwidth per GPU per direction (GB/s)",
-            config::positive());
-    v.field("nvlink_latency", nvlink_latency, "NVLink hop latency", config::at_least(0));
-    v.field("nics", nics, "network interfaces in the node", config::at_least(1));
-    v.field("pcie_gbyte_per_s", pcie_gbyte_per_s, "GPU-to-NIC PCIe bandwidth per direction (GB/s)", config::positive());
-    v.field("pcie_latency", pcie_latency, "PCIe hop latency", config::at_least(0));
-  }
-};
-
-struct TopologySwitchConfig {
-  std::string name;
-  template <class V>
-  void visit(V& v) {
-    v.field("name", name, "switch name");
-  }
-};
-
-struct TopologyLinkConfig {
-  std::string from, to;
-  double gbit_per_s = 400;
-  Duration latency{2e-6};
-  std::string kind = "infiniband";
-  template <class V>
-  void visit(V& v) {
-    v.field("from", from, "endpoint: NODE/nicI or a switch name");
-    v.field("to", to, "endpoint: NODE/nicI or a switch name");
-    v.field("gbit_per_s", gbit_per_s, "bandwidth per direction (Gbit/s)", config::positive());
-    v.field("latency", latency, "one-way latency", config::at_least(0));
-    v.field("kind", kind, "infiniband | roce | ethernet", config::one_of({"infiniband", "roce", "ethernet"}));
-  }
-};
-
-struct TopologyConfig {
-  std::vector<TopologyNodeConfig> nodes;
-  std::vector<TopologySwitchConfig> switches;
-  std::vector<TopologyLinkConfig> links;
-  template <class V>
-  void visit(V& v) {
-    v.field("nodes", nodes, "GPU nodes");
-    v.field("switches", switches, "network switches");
-    v.field("links", links, "network links between NICs and switches");
-  }
-};
 
 struct LinkInfo {
   std::string name;  // "A->B"
@@ -85,6 +30,8 @@ class Topology {
   std::vector<std::string> gpu_names() const;
   // Fabric link indices from GPU a to GPU b (empty when a == b); throws ConfigError if no path.
   std::vector<std::int32_t> route(int from_gpu, int to_gpu) const;
+  // The routes from one GPU to each of `to_gpus` (one shortest-path search).
+  std::vector<std::vector<std::int32_t>> routes_from(int from_gpu, const std::vector<int>& to_gpus) const;
   // Places workers needing `gpus_per_worker[i]` GPUs: pack (fill nodes in order), spread
   // (round-robin over nodes), explicit (given GPU names). Each worker stays in one node.
   std::vector<std::vector<int>> place(const std::vector<int>& gpus_per_worker, const std::string& policy,

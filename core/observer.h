@@ -3,6 +3,7 @@
 // recorder subscribes and decides what is written, how often and where.
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "core/request.h"
 #include "models/engine_scheduler.h"
@@ -22,6 +23,32 @@ struct ClusterGauges {
   std::int32_t gpus_in_use = 0;
   std::uint64_t kv_events = 0;        // KV events the router has applied so far
   std::int64_t indexer_entries = 0;   // (block, worker) pairs in the router's indexer
+  std::int32_t transfers_active = 0;  // KV transfers reserved and not yet landed
+  std::uint64_t remote_prefills = 0, local_prefills = 0;  // disaggregation decisions so far
+};
+
+// One KV transfer, from the decode worker's reservation to the last byte's arrival.
+struct TransferRecord {
+  std::uint64_t request_id = 0;
+  std::int32_t from_worker = -1, to_worker = -1;
+  std::int64_t blocks = 0;
+  double bytes = 0;
+  std::int32_t flows = 0;  // rank-to-rank flows it was split into
+  std::int32_t hops = 0;   // links on its longest flow's path
+  std::int32_t path = -1;  // index into the fabric's paths (on_fabric)
+  TimeNs start_ns = 0, end_ns = 0;
+};
+
+struct FabricLinkDesc {
+  std::string name, kind;
+  double bytes_per_s = 0;
+  TimeNs latency_ns = 0;
+};
+
+struct LinkSample {
+  std::int32_t link = 0;
+  double bytes = 0;          // carried during the sample window
+  std::int32_t flows = 0;    // active at the sample time
 };
 
 class RunObserver {
@@ -33,6 +60,12 @@ class RunObserver {
                             const IterationResult&) {}
   // Called every sample interval, at the end of the window.
   virtual void on_sample(TimeNs /*now*/, const ClusterGauges&, std::span<const WorkerSample>) {}
+  // The KV fabric's links (once, before the run) and, per sample, the links that carried bytes.
+  virtual void on_fabric(std::span<const FabricLinkDesc>) {}
+  virtual void on_transfer(const TransferRecord&) {}
+  virtual void on_links(TimeNs /*now*/, std::span<const LinkSample>) {}
+  // A route's text (the first flow's hops), named by TransferRecord::path.
+  virtual void on_fabric_path(std::int32_t /*path*/, const std::string& /*text*/) {}
 };
 
 }  // namespace servesim

@@ -7,6 +7,13 @@
 
 namespace servesim {
 
+// How a request was served.
+enum class RequestRoute : std::int8_t {
+  kAggregated = 0,     // one aggregated worker did everything
+  kRemotePrefill = 1,  // prefill worker, KV transfer, decode worker
+  kLocalPrefill = 2,   // a decode worker prefilled it itself (conditional disaggregation)
+};
+
 enum class RequestStatus : std::int8_t {
   kInFlight = 0,
   kCompleted = 1,
@@ -28,7 +35,13 @@ struct Request {
   TimeNs prefill_end_ns = -1;  // last prompt token computed
   TimeNs first_token_ns = -1;
   TimeNs finish_ns = -1;
-  std::int32_t worker = -1;
+  std::int32_t worker = -1;          // the aggregated or decode worker
+  std::int32_t prefill_worker = -1;  // the remote prefill worker (kRemotePrefill only)
+  RequestRoute route = RequestRoute::kAggregated;
+  TimeNs reserve_start_ns = -1;   // the decode worker was asked to reserve room for the KV
+  TimeNs transfer_start_ns = -1;  // room reserved: the KV starts to move
+  TimeNs transfer_end_ns = -1;    // the last byte arrived
+  double transfer_bytes = 0;
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
   std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;

@@ -19,7 +19,7 @@ double quantile_sorted(std::vector<double>& v, double q) {
   return v[rank - 1];
 }
 
-h5::CompoundType request_type(hid_t status_enum) {
+h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
   h5::CompoundType t(sizeof(RequestRow));
 #define F(name, type) t.add(#name, HOFFSET(RequestRow, name), type)
   F(id, H5T_NATIVE_UINT64);
@@ -40,8 +40,60 @@ h5::CompoundType request_type(hid_t status_enum) {
   F(e2e_s, H5T_NATIVE_DOUBLE);
   F(mean_itl_s, H5T_NATIVE_DOUBLE);
   F(status, status_enum);
+  F(route, route_enum);
+  F(reserve_wait_s, H5T_NATIVE_DOUBLE);
+  F(transfer_bytes, H5T_NATIVE_DOUBLE);
+  F(first_step_s, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
+}
+
+h5::CompoundType transfer_type() {
+  h5::CompoundType t(sizeof(TransferRow));
+#define F(name, type) t.add(#name, HOFFSET(TransferRow, name), type)
+  F(request_id, H5T_NATIVE_UINT64);
+  F(from_worker, H5T_NATIVE_INT32);
+  F(to_worker, H5T_NATIVE_INT32);
+  F(blocks, H5T_NATIVE_INT64);
+  F(bytes, H5T_NATIVE_DOUBLE);
+  F(flows, H5T_NATIVE_INT32);
+  F(hops, H5T_NATIVE_INT32);
+  F(path, H5T_NATIVE_INT32);
+  F(start_s, H5T_NATIVE_DOUBLE);
+  F(end_s, H5T_NATIVE_DOUBLE);
+  F(duration_s, H5T_NATIVE_DOUBLE);
+  F(gbyte_per_s, H5T_NATIVE_DOUBLE);
+#undef F
+  return t;
+}
+
+h5::CompoundType link_type() {
+  h5::CompoundType t(sizeof(LinkRow));
+#define F(name, type) t.add(#name, HOFFSET(LinkRow, name), type)
+  F(time_s, H5T_NATIVE_DOUBLE);
+  F(link, H5T_NATIVE_INT32);
+  F(bytes, H5T_NATIVE_DOUBLE);
+  F(utilisation, H5T_NATIVE_DOUBLE);
+  F(flows, H5T_NATIVE_INT32);
+#undef F
+  return t;
+}
+
+// A small table of (index, text) rows, written at once.
+void write_text_table(hid_t parent, const std::string& name, const char* index_name, const char* text_name,
+                      const std::vector<std::pair<std::int32_t, std::string>>& rows) {
+  struct Row {
+    std::int32_t index;
+    const char* text;
+  };
+  h5::Handle str = h5::vlen_string();
+  h5::CompoundType t(sizeof(Row));
+  t.add(index_name, HOFFSET(Row, index), H5T_NATIVE_INT32);
+  t.add(text_name, HOFFSET(Row, text), str.get());
+  std::vector<Row> out;
+  for (const auto& [i, text] : rows) out.push_back({i, text.c_str()});
+  h5::Table table(parent, name, t, sizeof(Row), std::max<size_t>(1, out.size()));
+  table.append(out.data(), out.size());
 }
 
 h5::CompoundType cluster_type() {
@@ -70,6 +122,9 @@ h5::CompoundType cluster_type() {
   F(load_imbalance, H5T_NATIVE_DOUBLE);
   F(kv_events, H5T_NATIVE_INT64);
   F(indexer_entries, H5T_NATIVE_INT64);
+  F(transfers_active, H5T_NATIVE_INT32);
+  F(remote_prefills, H5T_NATIVE_INT64);
+  F(local_prefills, H5T_NATIVE_INT64);
 #undef F
   return t;
 }
@@ -87,6 +142,8 @@ h5::CompoundType worker_type() {
   F(iterations, H5T_NATIVE_INT64);
   F(tokens, H5T_NATIVE_INT64);
   F(busy_frac, H5T_NATIVE_DOUBLE);
+  F(held, H5T_NATIVE_INT32);
+  F(incoming, H5T_NATIVE_INT32);
 #undef F
   return t;
 }
@@ -118,8 +175,10 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_int_attribute(meta.get(), "seed", static_cast<std::int64_t>(scenario.config.seed));
   h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
   h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}});
+  h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
-    requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get()), sizeof(RequestRow));
+    requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get()),
+                                            sizeof(RequestRow));
   h5::Handle ts = h5::create_group(file_.get(), "timeseries");
   cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
   workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
@@ -149,11 +208,18 @@ void RunRecorder::on_request_done(const Request& r) {
   row.cached_tokens = r.cached_tokens;
   row.expected_cached_tokens = r.expected_cached_tokens;
   row.preemptions = r.preemptions;
-  row.prefill_worker = r.worker;
+  const bool remote = r.route == RequestRoute::kRemotePrefill;
+  row.prefill_worker = remote ? r.prefill_worker : r.worker;
   row.decode_worker = r.worker;
+  row.route = static_cast<std::int8_t>(r.route);
   row.queue_s = span_s(r.arrival_ns, r.scheduled_ns);
   row.prefill_s = span_s(r.scheduled_ns, r.prefill_end_ns);
-  row.transfer_s = r.prefill_end_ns >= 0 ? 0.0 : std::nan("");
+  // so that ttft_s = queue_s + prefill_s + transfer_s + first_step_s on every route
+  const double reached = r.prefill_end_ns >= 0 ? 0.0 : std::nan("");
+  row.transfer_s = remote ? span_s(r.prefill_end_ns, r.transfer_end_ns) : reached;
+  row.reserve_wait_s = remote ? span_s(r.reserve_start_ns, r.transfer_start_ns) : reached;
+  row.first_step_s = remote ? span_s(r.transfer_end_ns, r.first_token_ns) : reached;
+  row.transfer_bytes = r.transfer_bytes;
   row.decode_s = span_s(r.first_token_ns, r.finish_ns);
   row.ttft_s = span_s(r.arrival_ns, r.first_token_ns);
   row.e2e_s = span_s(r.arrival_ns, r.finish_ns);
@@ -220,6 +286,9 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   row.load_imbalance = kv_mean > 0 ? static_cast<double>(kv_max) / kv_mean : std::nan("");
   row.kv_events = static_cast<std::int64_t>(g.kv_events);
   row.indexer_entries = g.indexer_entries;
+  row.transfers_active = g.transfers_active;
+  row.remote_prefills = static_cast<std::int64_t>(g.remote_prefills);
+  row.local_prefills = static_cast<std::int64_t>(g.local_prefills);
   cluster_rows_.push_back(row);
 
   if (w_workers_.size() < workers.size()) w_workers_.resize(workers.size());
@@ -237,6 +306,8 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
     wr.iterations = ww.iterations;
     wr.tokens = ww.tokens;
     wr.busy_frac = interval > 0 ? ns_to_s(ww.busy_ns) / interval : 0;
+    wr.held = w.load.held;
+    wr.incoming = w.load.incoming;
     worker_rows_.push_back(wr);
   }
 
@@ -250,11 +321,70 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   maybe_flush();
 }
 
+void RunRecorder::on_fabric(std::span<const FabricLinkDesc> links) {
+  for (const auto& l : links) link_capacity_.push_back(l.bytes_per_s);
+  if (file_.get() < 0) return;
+  struct InfoRow {
+    std::int32_t link;
+    const char* name;
+    const char* kind;
+    double gbyte_per_s, latency_s;
+  };
+  h5::Handle str = h5::vlen_string();
+  h5::CompoundType t(sizeof(InfoRow));
+  t.add("link", HOFFSET(InfoRow, link), H5T_NATIVE_INT32);
+  t.add("name", HOFFSET(InfoRow, name), str.get());
+  t.add("kind", HOFFSET(InfoRow, kind), str.get());
+  t.add("gbyte_per_s", HOFFSET(InfoRow, gbyte_per_s), H5T_NATIVE_DOUBLE);
+  t.add("latency_s", HOFFSET(InfoRow, latency_s), H5T_NATIVE_DOUBLE);
+  std::vector<InfoRow> rows;
+  for (size_t i = 0; i < links.size(); ++i)
+    rows.push_back({static_cast<std::int32_t>(i), links[i].name.c_str(), links[i].kind.c_str(), links[i].bytes_per_s / 1e9,
+                    ns_to_s(links[i].latency_ns)});
+  h5::Handle group = h5::create_group(file_.get(), "links");
+  h5::Table info(group.get(), "info", t, sizeof(InfoRow), std::max<size_t>(1, rows.size()));
+  info.append(rows.data(), rows.size());
+  links_ = std::make_unique<h5::Table>(group.get(), "timeseries", link_type(), sizeof(LinkRow), 4096);
+  transfers_ = std::make_unique<h5::Table>(file_.get(), "transfers", transfer_type(), sizeof(TransferRow), 4096);
+}
+
+void RunRecorder::on_transfer(const TransferRecord& t) {
+  summary_.add_transfer(ns_to_s(t.end_ns - t.start_ns), t.bytes);
+  if (!transfers_) return;
+  TransferRow row{};
+  row.request_id = t.request_id;
+  row.from_worker = t.from_worker;
+  row.to_worker = t.to_worker;
+  row.blocks = t.blocks;
+  row.bytes = t.bytes;
+  row.flows = t.flows;
+  row.hops = t.hops;
+  row.path = t.path;
+  row.start_s = ns_to_s(t.start_ns);
+  row.end_s = ns_to_s(t.end_ns);
+  row.duration_s = ns_to_s(t.end_ns - t.start_ns);
+  row.gbyte_per_s = t.end_ns > t.start_ns ? t.bytes / ns_to_s(t.end_ns - t.start_ns) / 1e9 : std::nan("");
+  transfer_rows_.push_back(row);
+}
+
+void RunRecorder::on_links(TimeNs now, std::span<const LinkSample> links) {
+  const double interval = ns_to_s(now - links_window_start_);
+  links_window_start_ = now;
+  if (!links_) return;
+  for (const auto& l : links)
+    link_rows_.push_back({ns_to_s(now), l.link, l.bytes,
+                          interval > 0 ? l.bytes / (link_capacity_[static_cast<size_t>(l.link)] * interval) : std::nan(""),
+                          l.flows});
+}
+
+void RunRecorder::on_fabric_path(std::int32_t path, const std::string& text) { paths_.emplace_back(path, text); }
+
 void RunRecorder::maybe_flush() {
   if (file_.get() < 0) return;
   auto now = std::chrono::steady_clock::now();
   bool due = std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_;
-  bool full = request_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows;
+  bool full = request_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows ||
+              transfer_rows_.size() >= kMaxBufferedRows || link_rows_.size() >= kMaxBufferedRows;
   if (due || full) flush();
 }
 
@@ -263,6 +393,10 @@ void RunRecorder::flush() {
   if (requests_) requests_->append(request_rows_.data(), request_rows_.size());
   cluster_->append(cluster_rows_.data(), cluster_rows_.size());
   workers_->append(worker_rows_.data(), worker_rows_.size());
+  if (transfers_) transfers_->append(transfer_rows_.data(), transfer_rows_.size());
+  if (links_) links_->append(link_rows_.data(), link_rows_.size());
+  transfer_rows_.clear();
+  link_rows_.clear();
   request_rows_.clear();
   cluster_rows_.clear();
   worker_rows_.clear();
@@ -280,9 +414,15 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   for (auto& [k, v] : metrics) values.push_back(v);
   h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1);
   summary.append(values.data(), 1);
+  if (links_) {
+    h5::Handle group(H5Gopen2(file_.get(), "links", H5P_DEFAULT), H5Gclose);
+    write_text_table(group.get(), "paths", "path", "route", paths_);
+  }
   requests_.reset();
   cluster_.reset();
   workers_.reset();
+  transfers_.reset();
+  links_.reset();
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   file_ = h5::Handle();
 }

@@ -23,6 +23,24 @@ struct RequestRow {
   std::int32_t prefill_worker, decode_worker;
   double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
   std::int8_t status;
+  std::int8_t route;
+  double reserve_wait_s, transfer_bytes, first_step_s;
+};
+
+struct TransferRow {
+  std::uint64_t request_id;
+  std::int32_t from_worker, to_worker;
+  std::int64_t blocks;
+  double bytes;
+  std::int32_t flows, hops, path;
+  double start_s, end_s, duration_s, gbyte_per_s;
+};
+
+struct LinkRow {
+  double time_s;
+  std::int32_t link;
+  double bytes, utilisation;
+  std::int32_t flows;
 };
 
 struct ClusterRow {
@@ -36,6 +54,8 @@ struct ClusterRow {
   std::int32_t workers_ready, gpus_in_use;
   double load_imbalance;
   std::int64_t kv_events, indexer_entries;
+  std::int32_t transfers_active;
+  std::int64_t remote_prefills, local_prefills;
 };
 
 struct WorkerRow {
@@ -46,6 +66,7 @@ struct WorkerRow {
   double kv_usage;
   std::int64_t iterations, tokens;
   double busy_frac;
+  std::int32_t held, incoming;
 };
 
 class RunRecorder : public RunObserver {
@@ -58,6 +79,10 @@ class RunRecorder : public RunObserver {
   void on_request_done(const Request& r) override;
   void on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult&) override;
   void on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> workers) override;
+  void on_fabric(std::span<const FabricLinkDesc> links) override;
+  void on_transfer(const TransferRecord& t) override;
+  void on_links(TimeNs now, std::span<const LinkSample> links) override;
+  void on_fabric_path(std::int32_t path, const std::string& text) override;
 
   // Writes buffered rows and flushes if the wall-clock flush interval has passed.
   void maybe_flush();
@@ -75,8 +100,13 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  std::unique_ptr<h5::Table> requests_, cluster_, workers_;
+  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_;
   std::vector<RequestRow> request_rows_;
+  std::vector<TransferRow> transfer_rows_;
+  std::vector<LinkRow> link_rows_;
+  std::vector<double> link_capacity_;  // bytes/s per fabric link
+  std::vector<std::pair<std::int32_t, std::string>> paths_;
+  TimeNs links_window_start_ = 0;
   std::vector<ClusterRow> cluster_rows_;
   std::vector<WorkerRow> worker_rows_;
 

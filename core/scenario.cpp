@@ -1,10 +1,10 @@
 #include "core/scenario.h"
 
 #include <filesystem>
-
-#include "core/paths.h"
 #include <set>
 
+#include "cluster/placement.h"
+#include "core/paths.h"
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/roofline.h"
@@ -39,6 +39,30 @@ void validate_lengths(const config::SourceMap& map, const std::string& path, con
     std::string p = resolve_path(base_dir, d.path);
     if (!std::filesystem::exists(p)) map.fail(path + ".path", fmt::format("file '{}' does not exist", p), "check the path");
   }
+}
+
+// Prefill and decode pools come together, hold the same model's KV, and reach each other.
+void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& map) {
+  int prefill = -1, decode = -1;
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const WorkerRole role = role_of(s.pools[i]);
+    if (role == WorkerRole::kPrefill && prefill < 0) prefill = static_cast<int>(i);
+    if (role == WorkerRole::kDecode && decode < 0) decode = static_cast<int>(i);
+  }
+  if (prefill >= 0 && decode < 0)
+    map.fail(fmt::format("pools.{}.role", prefill), "a prefill pool needs a decode pool to send its KV to",
+             "add a pool with role: decode, or make this one aggregated");
+  if (decode >= 0 && prefill < 0)
+    map.fail(fmt::format("pools.{}.role", decode), "a decode pool needs a prefill pool",
+             "add a pool with role: prefill, or make this one aggregated");
+  for (size_t i = 0; i < s.pools.size(); ++i)
+    if (role_of(s.pools[i]) != WorkerRole::kAggregated && prefill >= 0 &&
+        s.pools[i].model != s.pools[static_cast<size_t>(prefill)].model)
+      map.fail(fmt::format("pools.{}.model", i),
+               fmt::format("'{}' cannot take KV from pools.{}'s '{}'", s.pools[i].model, prefill,
+                           s.pools[static_cast<size_t>(prefill)].model),
+               "give prefill and decode pools the same model");
+  place_workers(s, map);
 }
 
 void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::string& base_dir) {
@@ -132,7 +156,13 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
     } catch (const ConfigError& e) {
       map.fail(base + ".tp", e.what(), "");
     }
+    if (role_of(p) != WorkerRole::kAggregated &&
+        !SchedulerRegistry::instance().create(p.engine.scheduler, SchedulerContext{p, 0, 1})->supports_disaggregation())
+      map.fail(base + ".engine.scheduler",
+               fmt::format("scheduler '{}' cannot serve the {} role (it has no KV hand-off)", p.engine.scheduler, p.role),
+               "use scheduler vllm or sglang, or role: aggregated");
   }
+  validate_disaggregation(s, map);
 }
 
 LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/topology_config.h"
 #include "core/units.h"
 
 namespace servesim {
@@ -259,18 +260,29 @@ struct PoolConfig {
   std::string gpu = "h100_sxm";        // catalog GPU
   EngineConfig engine;
   TimingConfig timing;
+  std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
-    v.field("role", role, "aggregated (prefill+decode on one worker)", one_of({"aggregated"}));
+    v.field("role", role,
+            "aggregated (prefill and decode on one worker) | prefill (computes prompts, sends their KV to a decode "
+            "worker) | decode (receives KV and generates; may prefill short prompts itself)",
+            one_of({"aggregated", "prefill", "decode"}));
     v.field("replicas", replicas, "workers in the pool", at_least(1));
     v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
     v.field("model", model, "model from the catalog (servesim --list)");
     v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
+    v.field("devices", devices,
+            "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }
 };
+
+enum class WorkerRole : std::uint8_t { kAggregated, kPrefill, kDecode };
+inline WorkerRole role_of(const PoolConfig& p) {
+  return p.role == "prefill" ? WorkerRole::kPrefill : p.role == "decode" ? WorkerRole::kDecode : WorkerRole::kAggregated;
+}
 
 struct RouterConfig {
   std::string policy = "round_robin";
@@ -282,6 +294,8 @@ struct RouterConfig {
   std::string load_source = "router";  // router | reports
   Duration load_report_interval{1.0};
   Duration load_report_latency{0.0};
+  int max_local_prefill_length = 0;
+  std::optional<int> max_prefill_queue;
   template <class V>
   void visit(V& v) {
     v.field("policy", policy, "routing policy (servesim --list)");
@@ -301,6 +315,14 @@ struct RouterConfig {
     v.field("load_report_interval", load_report_interval, "reports: interval of worker load reports",
             config::greater_than(0));
     v.field("load_report_latency", load_report_latency, "reports: delay of a load report", at_least(0));
+    v.field("max_local_prefill_length", max_local_prefill_length,
+            "disaggregated: a decode worker prefills a prompt itself when its uncached part is shorter than this "
+            "(tokens; 0 = always remote)",
+            at_least(0));
+    v.field("max_prefill_queue", max_prefill_queue,
+            "disaggregated: prefill locally on the decode worker while more than this many requests wait for or "
+            "run prefill on the prefill pools (null = no limit)",
+            at_least(0));
   }
 };
 
@@ -346,6 +368,7 @@ struct ScenarioConfig {
   WorkloadConfig workload;
   RouterConfig router;
   std::vector<PoolConfig> pools{PoolConfig{}};
+  TopologyConfig topology;
   SloConfig slo;
   OutputConfig output;
 
@@ -358,10 +381,18 @@ struct ScenarioConfig {
     v.field("workload", workload, "where requests come from");
     v.field("router", router, "request routing");
     v.field("pools", pools, "worker pools");
+    v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");
     v.field("slo", slo, "service-level objectives (goodput)");
     v.field("output", output, "HDF5 output");
   }
 };
+
+// Whether any pool serves in the disaggregated roles (prefill and decode).
+inline bool is_disaggregated(const ScenarioConfig& s) {
+  for (const auto& p : s.pools)
+    if (role_of(p) != WorkerRole::kAggregated) return true;
+  return false;
+}
 
 // A validated scenario with the document it came from (for /meta and error locations).
 struct LoadedScenario {

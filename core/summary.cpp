@@ -28,6 +28,11 @@ void SummaryStats::add_request(const Request& r) {
   if (r.scheduled_ns >= 0) queue_.add(ns_to_s(r.scheduled_ns - r.arrival_ns));
   if (r.mean_itl_s() >= 0) tpot_.add(r.mean_itl_s());
   if (meets_slo(r)) ++good_;
+  if (r.route == RequestRoute::kRemotePrefill) {
+    ++remote_prefills_;
+    reserve_wait_.add(ns_to_s(r.transfer_start_ns - r.reserve_start_ns));
+  }
+  if (r.route == RequestRoute::kLocalPrefill) ++local_prefills_;
 }
 
 std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& in) const {
@@ -62,6 +67,12 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("goodput_req_per_s", static_cast<double>(good_) / T);
   add("prefix_hit_rate", input_tokens_ ? static_cast<double>(cached_tokens_) / static_cast<double>(input_tokens_) : 0.0);
   add("preemptions", static_cast<double>(preemptions_));
+  add("requests_remote_prefill", static_cast<double>(remote_prefills_));
+  add("requests_local_prefill", static_cast<double>(local_prefills_));
+  pct("kv_transfer", transfer_);
+  add("kv_reserve_wait_mean_s", reserve_wait_.mean());
+  add("kv_reserve_wait_p99_s", reserve_wait_.quantile(0.99));
+  add("kv_transfer_gbytes_total", transfer_bytes_ / 1e9);
   add("gpus", in.gpus);
   add("gpu_hours", in.gpus * in.sim_end_s / 3600.0);
   add("sim_speedup", in.wall_s > 0 ? in.sim_end_s / in.wall_s : std::nan(""));
@@ -95,6 +106,12 @@ std::string SummaryStats::table(const Inputs& in) const {
                      get("slo_attainment") * 100);
   out += fmt::format("prefix hit  {:.1f}% of prompt tokens from cache; {:.0f} preemptions\n",
                      get("prefix_hit_rate") * 100, get("preemptions"));
+  if (get("requests_remote_prefill") + get("requests_local_prefill") > 0)
+    out += fmt::format(
+        "disagg      {:.0f} remote prefills, {:.0f} local; KV transfer p50 {} ms, p99 {} ms, {:.2f} GB moved; "
+        "waited for decode room {} ms mean\n",
+        get("requests_remote_prefill"), get("requests_local_prefill"), ms(get("kv_transfer_p50_s")),
+        ms(get("kv_transfer_p99_s")), get("kv_transfer_gbytes_total"), ms(get("kv_reserve_wait_mean_s")));
   out += fmt::format("GPUs        {:.0f} ({:.2f} GPU-hours)\n", get("gpus"), get("gpu_hours"));
   return out;
 }

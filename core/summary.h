@@ -17,6 +17,10 @@ class SummaryStats {
   void add_request(const Request& r);
   void add_itl(double iteration_s, std::uint64_t decode_tokens) { itl_.add(iteration_s, decode_tokens); }
   bool meets_slo(const Request& r) const;
+  void add_transfer(double duration_s, double bytes) {
+    transfer_.add(duration_s);
+    transfer_bytes_ += bytes;
+  }
 
   struct Inputs {
     double sim_end_s = 0;
@@ -31,7 +35,9 @@ class SummaryStats {
 
  private:
   SloConfig slo_;
-  LogHistogram ttft_, itl_, tpot_, e2e_, queue_;
+  LogHistogram ttft_, itl_, tpot_, e2e_, queue_, transfer_, reserve_wait_;
+  std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
+  double transfer_bytes_ = 0;
   std::uint64_t completed_ = 0, unfinished_ = 0, good_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };

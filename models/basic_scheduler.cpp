@@ -15,7 +15,7 @@ class BasicScheduler final : public EngineScheduler {
   explicit BasicScheduler(const SchedulerContext& ctx)
       : max_seqs_(ctx.pool.engine.max_num_seqs), budget_(ctx.pool.engine.max_num_batched_tokens) {}
 
-  void enqueue(Request* r, TimeNs) override { waiting_.push_back(r); }
+  void enqueue(Request* r, TimeNs, EngineJob) override { waiting_.push_back(r); }
 
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};

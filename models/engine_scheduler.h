@@ -4,6 +4,7 @@
 //   enqueue() new requests; plan() the next iteration; the worker waits its duration;
 //   complete() stamps tokens and reports first tokens and finished requests.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/registry.h"
@@ -19,10 +20,19 @@ struct EngineLoad {
   std::int32_t running = 0;
   std::int64_t kv_blocks_used = 0;
   std::int64_t kv_blocks_total = 0;  // 0 when the scheduler models no KV cache
+  std::int32_t held = 0;      // prefilled, KV held until its transfer leaves (prefill role)
+  std::int32_t incoming = 0;  // room reserved, KV on its way (decode role)
+};
+
+// What a worker is asked to do with a request.
+enum class EngineJob : std::uint8_t {
+  kFull,         // prefill, then decode every output token
+  kPrefillOnly,  // compute the prompt, then hold its KV blocks until release_prefilled()
 };
 
 struct IterationResult {
   std::vector<Request*> finished;  // completed in this iteration (status set, finish stamped)
+  std::vector<Request*> prefilled;  // kPrefillOnly jobs whose prompt is done (KV held)
   std::int32_t tokens_emitted = 0;  // output tokens produced by the iteration
   std::int32_t decode_tokens = 0;   // of which by sequences past their first token (ITL samples)
 };
@@ -30,7 +40,7 @@ struct IterationResult {
 class EngineScheduler {
  public:
   virtual ~EngineScheduler() = default;
-  virtual void enqueue(Request* r, TimeNs now) = 0;
+  virtual void enqueue(Request* r, TimeNs now, EngineJob job = EngineJob::kFull) = 0;
   // Plans the next iteration starting at `now`; false when there is nothing to run.
   virtual bool plan(TimeNs now, BatchShape& batch) = 0;
   // Applies the planned iteration, which ended at `now`.
@@ -38,6 +48,16 @@ class EngineScheduler {
   virtual EngineLoad load() const = 0;
   // KV-cache changes since the last call (empty for schedulers without a prefix cache).
   virtual std::vector<KvEvent> take_kv_events() { return {}; }
+
+  // Disaggregated serving. A prefill worker runs kPrefillOnly jobs and frees their blocks on
+  // release_prefilled(). A decode worker reserve()s blocks for a prompt's KV (reusing what its
+  // own prefix cache holds) and returns how many must be sent, or nullopt when there is no room
+  // yet; land() says the KV arrived. As in vLLM's KV connectors, the decode engine then computes
+  // the prompt's last token itself, so the first token comes from its next iteration.
+  virtual bool supports_disaggregation() const { return false; }
+  virtual std::optional<std::int64_t> reserve(Request*, TimeNs) { return std::nullopt; }
+  virtual void land(Request*, TimeNs) {}
+  virtual void release_prefilled(Request*) {}
 };
 
 struct SchedulerContext {

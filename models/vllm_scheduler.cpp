@@ -17,6 +17,7 @@
 #include <optional>
 #include <queue>
 #include <set>
+#include <unordered_map>
 
 #include "models/engine_scheduler.h"
 
@@ -39,15 +40,12 @@ class VllmScheduler final : public EngineScheduler {
         cache_(ctx.kv_blocks, cfg_.block_size),
         watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))) {}
 
-  void enqueue(Request* r, TimeNs) override {
-    const std::int64_t need = blocks_for(static_cast<std::int64_t>(r->input_tokens) + r->output_tokens);
-    if (need > cache_.num_blocks())
-      throw InputError(fmt::format(
-          "request {} ({} prompt + {} output tokens) needs {} KV blocks but worker {} has {}. Fix: give the pool "
-          "more GPU memory (tp, gpu, gpu_memory_utilization or engine.num_gpu_blocks), or cap the trace's lengths",
-          r->id, r->input_tokens, r->output_tokens, need, worker_, cache_.num_blocks()));
+  void enqueue(Request* r, TimeNs, EngineJob job) override {
+    const bool prefill_only = job == EngineJob::kPrefillOnly;
+    check_fits(r, prefill_only ? 0 : r->output_tokens);
     Seq* s = alloc_seq();
     s->req = r;
+    s->prefill_only = prefill_only;
     s->order = next_order_++;
     s->prio = cfg_.policy == "priority" ? r->priority : 0;
     s->target = r->input_tokens;
@@ -85,7 +83,17 @@ class VllmScheduler final : public EngineScheduler {
     }
     drop_preempted_prefills();
     planned_decodes_ = run_decodes_ ? n_decoding_ : 0;  // admission below never preempts
-    // 3. admit waiting requests
+    // 3. sequences whose KV arrived compute the prompt's last token (they hold their blocks)
+    while (budget > 0 && !landed_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
+      Seq* q = landed_.front();
+      landed_.pop_front();
+      q->chunk = q->target - q->computed;
+      q->state = Seq::kPrefill;
+      prefilling_.push_back(q);
+      running_.insert(key(q));
+      budget -= q->chunk;
+    }
+    // 4. admit waiting requests
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = next_waiting();
       // FCFS: when the head cannot be admitted, nothing behind it jumps the queue
@@ -141,12 +149,21 @@ class VllmScheduler final : public EngineScheduler {
         register_prompt_blocks(q);
         if (q->computed == q->target) {
           Request* r = q->req;
+          if (q->prefill_only) {  // the token it computed is dropped: the decode worker makes its own
+            r->prefill_end_ns = now;
+            q->state = Seq::kHeld;
+            running_.erase(key(q));
+            parked_.emplace(r, q);
+            ++held_;
+            out.prefilled.push_back(r);
+            continue;
+          }
           const bool first = r->tokens_emitted == 0;
           ++r->tokens_emitted;
           ++out.tokens_emitted;
           if (first) {
             r->first_token_ns = now;
-            r->prefill_end_ns = now;
+            if (r->prefill_end_ns < 0) r->prefill_end_ns = now;
           } else {
             ++out.decode_tokens;  // the token after a recompute is a decode token
           }
@@ -165,8 +182,52 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   EngineLoad load() const override {
-    return {static_cast<std::int32_t>(waiting_.size()), static_cast<std::int32_t>(running_.size()),
-            cache_.used_blocks(), cache_.num_blocks()};
+    return {static_cast<std::int32_t>(waiting_.size() + landed_.size()), static_cast<std::int32_t>(running_.size()),
+            cache_.used_blocks(), cache_.num_blocks(), held_, incoming_};
+  }
+
+  bool supports_disaggregation() const override { return true; }
+
+  std::optional<std::int64_t> reserve(Request* r, TimeNs) override {
+    check_fits(r, r->output_tokens);
+    std::vector<std::uint64_t> keys;
+    if (cfg_.enable_prefix_caching) keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_);
+    // every prompt token's KV is needed here, so any full cached block saves its transfer
+    const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys);
+    const std::int64_t cached_blocks = std::min<std::int64_t>(hit, r->input_tokens / block_);
+    const std::int64_t fresh = blocks_for(r->input_tokens) - cached_blocks;
+    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(keys, cached_blocks) - fresh;
+    if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
+    Seq* q = alloc_seq();
+    q->req = r;
+    q->prio = cfg_.policy == "priority" ? r->priority : 0;
+    q->keys = std::move(keys);
+    for (std::int64_t i = 0; i < cached_blocks; ++i)
+      q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
+    for (std::int64_t i = 0; i < fresh; ++i) q->blocks.push_back(cache_.allocate());
+    q->registered = cached_blocks;
+    q->state = Seq::kIncoming;
+    parked_.emplace(r, q);
+    ++incoming_;
+    return fresh;
+  }
+
+  void land(Request* r, TimeNs) override {
+    Seq* q = take_parked(r, Seq::kIncoming);
+    --incoming_;
+    q->order = next_order_++;
+    q->target = r->input_tokens;
+    q->computed = q->target - 1;
+    register_prompt_blocks(q);
+    landed_.push_back(q);
+  }
+
+  void release_prefilled(Request* r) override {
+    Seq* q = take_parked(r, Seq::kHeld);
+    --held_;
+    release_blocks(q);
+    q->state = Seq::kDone;
+    free_seqs_.push_back(q);
   }
 
   std::vector<KvEvent> take_kv_events() override { return cache_.take_events(); }
@@ -176,7 +237,8 @@ class VllmScheduler final : public EngineScheduler {
     Request* req = nullptr;
     std::uint64_t order = 0;
     std::int32_t prio = 0;
-    enum State { kWaiting, kPrefill, kDecode, kDone } state = kWaiting;
+    enum State { kWaiting, kPrefill, kDecode, kDone, kHeld, kIncoming } state = kWaiting;
+    bool prefill_only = false;
     std::vector<KvCache::BlockId> blocks;
     std::vector<std::uint64_t> keys;  // prompt block chain keys
     std::int64_t target = 0;          // tokens to compute before the next token
@@ -201,6 +263,25 @@ class VllmScheduler final : public EngineScheduler {
   using MinHeap = std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<HeapEntry>>;
 
   std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + block_ - 1) / block_; }
+
+  void check_fits(const Request* r, std::int64_t output_tokens) const {
+    const std::int64_t need = blocks_for(static_cast<std::int64_t>(r->input_tokens) + output_tokens);
+    if (need > cache_.num_blocks())
+      throw InputError(fmt::format(
+          "request {} ({} prompt + {} output tokens) needs {} KV blocks but worker {} has {}. Fix: give the pool "
+          "more GPU memory (tp, gpu, gpu_memory_utilization or engine.num_gpu_blocks), or cap the trace's lengths",
+          r->id, r->input_tokens, output_tokens, need, worker_, cache_.num_blocks()));
+  }
+
+  Seq* take_parked(Request* r, Seq::State expected) {
+    auto it = parked_.find(r);
+    if (it == parked_.end() || it->second->state != expected)
+      throw InvariantError(fmt::format("worker {}: request {} is not {} here", worker_, r->id,
+                                       expected == Seq::kHeld ? "held for a transfer" : "expecting a transfer"));
+    Seq* q = it->second;
+    parked_.erase(it);
+    return q;
+  }
   // KV slots a decoding sequence needs at step s: its prompt and every token it has emitted.
   std::int64_t context_at(const Seq* q, std::int64_t s) const {
     return static_cast<std::int64_t>(q->req->input_tokens) + q->e0 + (s - q->s0);
@@ -221,6 +302,7 @@ class VllmScheduler final : public EngineScheduler {
   // Whether a prefill could run now: a running prefill, or room to admit the next request.
   bool prefill_possible() const {
     if (!prefilling_.empty()) return true;
+    if (!landed_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) return true;
     if (waiting_.empty() || running_.size() >= static_cast<size_t>(cfg_.max_num_seqs)) return false;
     return plan_admission(next_waiting(), cfg_.max_num_batched_tokens, true).has_value();
   }
@@ -371,6 +453,9 @@ class VllmScheduler final : public EngineScheduler {
   std::vector<Seq*> free_seqs_;
   std::set<Key> waiting_, running_;
   std::vector<Seq*> prefilling_;
+  std::deque<Seq*> landed_;                     // KV arrived, waiting to compute the last prompt token
+  std::unordered_map<Request*, Seq*> parked_;  // held (prefill role) or incoming (decode role)
+  std::int32_t held_ = 0, incoming_ = 0;
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
 };

@@ -26,8 +26,11 @@ void Worker::step() {
     ++iterations_;
     observer_.on_iteration(id_, iteration_len_, batch_, result_);
     for (Request* r : result_.finished) done_.send(r, 0, static_cast<std::uint32_t>(id_));
+    for (Request* r : result_.prefilled)
+      fabric().send(FabricMsg{FabricMsg::Kind::kPrefilled, r, 0}, 0, static_cast<std::uint32_t>(id_));
   }
-  input_.drain([&](Request* r) { scheduler_->enqueue(r, now); });
+  input_.drain([&](WorkerMsg&& m) { accept(m, now); });
+  try_reservations(now);
   if (!busy_ && scheduler_->plan(now, batch_)) {
     iteration_len_ = timing_->iteration_ns(batch_);
     if (iteration_len_ <= 0)
@@ -41,6 +44,35 @@ void Worker::step() {
     kv_events_published_ += events.size();
     if (kv_events.size() > 0) kv_events->publish(id_, std::move(events));
   }
+}
+
+void Worker::accept(const WorkerMsg& m, TimeNs now) {
+  switch (m.kind) {
+    case WorkerMsg::Kind::kRun: scheduler_->enqueue(m.request, now, EngineJob::kFull); break;
+    case WorkerMsg::Kind::kPrefill: scheduler_->enqueue(m.request, now, EngineJob::kPrefillOnly); break;
+    case WorkerMsg::Kind::kReserve:
+      m.request->reserve_start_ns = now;
+      reservations_.push_back(m.request);
+      break;
+    case WorkerMsg::Kind::kLand: scheduler_->land(m.request, now); break;
+    case WorkerMsg::Kind::kRelease: scheduler_->release_prefilled(m.request); break;
+  }
+}
+
+// Blocks free up only when an iteration ends, so retrying at each step is enough.
+void Worker::try_reservations(TimeNs now) {
+  while (!reservations_.empty()) {
+    std::optional<std::int64_t> blocks = scheduler_->reserve(reservations_.front(), now);
+    if (!blocks) return;
+    fabric().send(FabricMsg{FabricMsg::Kind::kReserved, reservations_.front(), *blocks}, 0,
+                  static_cast<std::uint32_t>(id_));
+    reservations_.pop_front();
+  }
+}
+
+TimedChannel<FabricMsg>& Worker::fabric() {
+  if (!fabric_) throw InvariantError(fmt::format("worker {} has a disaggregated request but no KV fabric", id_));
+  return *fabric_;
 }
 
 }  // namespace servesim

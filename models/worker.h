@@ -3,8 +3,10 @@
 // decides the batch, the timing model its duration.
 #include <systemc>
 
+#include <deque>
 #include <memory>
 
+#include "core/messages.h"
 #include "core/observer.h"
 #include "core/sim.h"
 #include "models/engine_scheduler.h"
@@ -28,20 +30,33 @@ class Worker : public sc_core::sc_module {
   // Optional: bind to receive KV events (block stored / removed, with chain keys).
   sc_core::sc_port<KvEventSink, 1, sc_core::SC_ZERO_OR_MORE_BOUND> kv_events{"kv_events"};
 
-  TimedChannel<Request*>& input() { return input_; }
+  TimedChannel<WorkerMsg>& input() { return input_; }
+  // Disaggregated roles: where prefilled requests and reservations are reported.
+  void connect_fabric(TimedChannel<FabricMsg>& fabric) { fabric_ = &fabric; }
   std::int32_t id() const { return id_; }
   std::int32_t pool() const { return pool_; }
-  EngineLoad load() const { return scheduler_->load(); }
+  // Requests waiting here for room for their KV count as incoming.
+  EngineLoad load() const {
+    EngineLoad l = scheduler_->load();
+    l.incoming += static_cast<std::int32_t>(reservations_.size());
+    return l;
+  }
+  bool supports_disaggregation() const { return scheduler_->supports_disaggregation(); }
   std::uint64_t iterations() const { return iterations_; }
   std::uint64_t kv_events_published() const { return kv_events_published_; }
 
  private:
   void step();
+  void accept(const WorkerMsg& m, TimeNs now);
+  void try_reservations(TimeNs now);
+  TimedChannel<FabricMsg>& fabric();
 
   std::int32_t id_, pool_;
   std::unique_ptr<EngineScheduler> scheduler_;
   std::unique_ptr<TimingModel> timing_;
-  TimedChannel<Request*> input_;
+  TimedChannel<WorkerMsg> input_;
+  TimedChannel<FabricMsg>* fabric_ = nullptr;
+  std::deque<Request*> reservations_;  // KV waiting for room here, first come first served
   TimedChannel<Request*>& done_;
   RunObserver& observer_;
   sc_core::sc_event iteration_done_;

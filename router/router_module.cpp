@@ -3,17 +3,26 @@
 namespace servesim {
 
 RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
-                           std::int32_t block_size, TimedChannel<Request*>& requests,
-                           TimedChannel<RouteRelease>& releases, std::vector<TimedChannel<Request*>*> workers)
+                           std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
+                           TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
+                           std::vector<TimedChannel<WorkerMsg>*> workers, std::vector<WorkerRole> roles)
     : sc_core::sc_module(name),
       cfg_(cfg),
       policy_(std::move(policy)),
+      prefill_policy_(std::move(prefill_policy)),
       block_size_(block_size),
       requests_(requests),
       releases_(releases),
       workers_(std::move(workers)),
+      roles_(std::move(roles)),
       indexer_(static_cast<std::int32_t>(workers_.size())) {
-  for (size_t i = 0; i < workers_.size(); ++i) own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0});
+  if (roles_.size() != workers_.size()) throw InvariantError("router: one role per worker is needed");
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0});
+    (roles_[i] == WorkerRole::kPrefill ? prefill_ : entry_).push_back(i);
+  }
+  if (entry_.empty()) throw InvariantError("router: no aggregated or decode worker to send requests to");
+  if (!prefill_.empty() && !prefill_policy_) throw InvariantError("router: prefill workers but no prefill policy");
   views_ = own_;
   SC_METHOD(on_requests);
   sensitive << requests_.event();
@@ -29,14 +38,45 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   dont_initialize();
 }
 
+bool RouterModule::uses_overlap() const {
+  return policy_->uses_overlap() || (prefill_policy_ && prefill_policy_->uses_overlap());
+}
+
+size_t RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks,
+                          const std::vector<size_t>& candidates) {
+  candidate_views_.clear();
+  for (size_t i : candidates) candidate_views_.push_back(views_[i]);
+  const size_t k = policy.choose(r, request_blocks, candidate_views_);
+  if (k >= candidates.size())
+    throw InvariantError(fmt::format("router policy chose worker {} of {}", k, candidates.size()));
+  return candidates[k];
+}
+
+void RouterModule::occupy(size_t worker, std::int64_t tokens) {
+  WorkerView& v = own_[worker];
+  ++v.active_seqs;
+  v.active_tokens += tokens;
+  v.active_blocks += blocks_of(tokens);
+}
+
+// Conditional disaggregation: a short uncached prompt, or a long prefill queue, is cheaper to
+// prefill where it will be decoded.
+bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const {
+  const std::int64_t cached = std::min(views_[decode_worker].overlap_blocks * block_size_,
+                                       static_cast<std::int64_t>(r.input_tokens));
+  const std::int64_t uncached = static_cast<std::int64_t>(r.input_tokens) - cached;
+  if (uncached < cfg_.max_local_prefill_length) return true;
+  return cfg_.max_prefill_queue && prefills_outstanding_ > *cfg_.max_prefill_queue;
+}
+
 void RouterModule::on_requests() {
   const TimeNs now = now_ns();
   const bool reports = cfg_.load_source == "reports";
+  const bool overlap = uses_overlap();
   requests_.drain([&](Request* r) {
     std::vector<std::uint64_t> keys;
-    if (policy_->uses_overlap())
+    if (overlap) {
       keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
-    if (policy_->uses_overlap()) {
       indexer_.overlaps(keys, now, overlap_);
       for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
     }
@@ -47,25 +87,39 @@ void RouterModule::on_requests() {
         views_[i].active_blocks = own_[i].active_blocks;
       }
     const std::int64_t request_blocks = blocks_of(r->input_tokens);
-    size_t i = policy_->choose(*r, request_blocks, views_);
-    if (i >= views_.size())
-      throw InvariantError(fmt::format("router policy chose worker {} of {}", i, views_.size()));
-    WorkerView& v = own_[i];
+    const size_t d = pick(*policy_, *r, request_blocks, entry_);
     const std::int64_t tokens = static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
-    ++v.active_seqs;
-    v.active_tokens += tokens;
-    v.active_blocks += blocks_of(tokens);
+    occupy(d, tokens);
     ++active_;
-    if (policy_->uses_overlap()) {
+    r->routed_ns = now;
+    r->worker = static_cast<std::int32_t>(d);
+    size_t computes_prompt = d;
+    WorkerMsg::Kind kind = WorkerMsg::Kind::kRun;
+    if (roles_[d] == WorkerRole::kDecode) {
+      if (prefill_locally(*r, d)) {
+        r->route = RequestRoute::kLocalPrefill;
+        ++local_prefills_;
+      } else {
+        const size_t p = pick(*prefill_policy_, *r, request_blocks, prefill_);
+        occupy(p, r->input_tokens);
+        ++prefills_outstanding_;
+        ++remote_prefills_;
+        r->route = RequestRoute::kRemotePrefill;
+        r->prefill_worker = static_cast<std::int32_t>(p);
+        computes_prompt = p;
+        kind = WorkerMsg::Kind::kPrefill;
+      }
+    }
+    if (overlap) {
       // what the engine can reuse at most: full blocks, never the prompt's last token
       const std::int64_t cap = (static_cast<std::int64_t>(r->input_tokens) - 1) / block_size_;
-      r->expected_cached_tokens = static_cast<std::uint32_t>(std::min(views_[i].overlap_blocks, cap) * block_size_);
+      r->expected_cached_tokens =
+          static_cast<std::uint32_t>(std::min(views_[computes_prompt].overlap_blocks, cap) * block_size_);
+      if (cfg_.indexer == "approximate")  // the prompt's KV ends up where it is computed and where it is decoded
+        for (std::uint64_t k : keys)
+          for (size_t w : {computes_prompt, d}) indexer_.store(static_cast<std::int32_t>(w), k, now + cfg_.approx_ttl.ns());
     }
-    if (cfg_.indexer == "approximate" && policy_->uses_overlap())
-      for (std::uint64_t k : keys) indexer_.store(v.worker_id, k, now + cfg_.approx_ttl.ns());
-    r->routed_ns = now;
-    r->worker = v.worker_id;
-    workers_[i]->send(r, 0, 0);
+    workers_[computes_prompt]->send(WorkerMsg{kind, r}, 0, 0);
   });
 }
 
@@ -75,7 +129,8 @@ void RouterModule::on_releases() {
     --v.active_seqs;
     v.active_tokens -= rel.tokens;
     v.active_blocks -= blocks_of(rel.tokens);
-    --active_;
+    if (rel.prefill_only) --prefills_outstanding_;
+    else --active_;
   });
   if (active_ == 0 && on_idle_) on_idle_();
 }

@@ -9,18 +9,13 @@
 #include <memory>
 #include <vector>
 
+#include "core/messages.h"
 #include "core/sim.h"
 #include "models/kv_cache.h"
 #include "router/kv_indexer.h"
 #include "router/router_policy.h"
 
 namespace servesim {
-
-// A finished request, as the router learns of it (its own load bookkeeping).
-struct RouteRelease {
-  std::int32_t worker = -1;
-  std::int64_t tokens = 0;
-};
 
 struct KvEventBatch {
   std::int32_t worker = -1;
@@ -37,21 +32,28 @@ struct RouterStats {
   std::uint64_t kv_events = 0;        // KV events applied to the indexer
   std::int64_t indexer_entries = 0;   // (block, worker) pairs the indexer holds
   std::uint64_t load_reports = 0;
+  std::uint64_t remote_prefills = 0;  // disaggregated: sent to a prefill worker
+  std::uint64_t local_prefills = 0;   // disaggregated: prefilled on the decode worker
 };
 
 class RouterModule : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(RouterModule);
+  // `roles[w]` is worker w's role. The first policy picks among aggregated and decode workers;
+  // `prefill_policy` (needed when there are prefill workers) picks the prefill worker.
   RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
-               std::int32_t block_size, TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
-               std::vector<TimedChannel<Request*>*> workers);
+               std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
+               TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
+               std::vector<TimedChannel<WorkerMsg>*> workers, std::vector<WorkerRole> roles);
 
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
   // The router's own count of requests in flight per worker (for invariants).
   const std::vector<WorkerView>& bookkeeping() const { return own_; }
-  bool uses_overlap() const { return policy_->uses_overlap(); }
-  RouterStats stats() const { return {kv_events_applied_, indexer_.entries(), load_reports_applied_}; }
+  bool uses_overlap() const;
+  RouterStats stats() const {
+    return {kv_events_applied_, indexer_.entries(), load_reports_applied_, remote_prefills_, local_prefills_};
+  }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
@@ -61,15 +63,24 @@ class RouterModule : public sc_core::sc_module {
   void on_kv_events();
   void on_load_reports();
   std::int64_t blocks_of(std::int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  // The policy's pick among `candidates` (worker indices), as a worker index.
+  size_t pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates);
+  void occupy(size_t worker, std::int64_t tokens);
+  bool prefill_locally(const Request& r, size_t decode_worker) const;
 
   const RouterConfig& cfg_;
-  std::unique_ptr<RouterPolicy> policy_;
+  std::unique_ptr<RouterPolicy> policy_, prefill_policy_;
   std::int32_t block_size_;
   TimedChannel<Request*>& requests_;
   TimedChannel<RouteRelease>& releases_;
   TimedChannel<KvEventBatch> kv_events_{"kv_events"};
   TimedChannel<LoadReport> load_reports_{"load_reports"};
-  std::vector<TimedChannel<Request*>*> workers_;
+  std::vector<TimedChannel<WorkerMsg>*> workers_;
+  std::vector<WorkerRole> roles_;
+  std::vector<size_t> entry_, prefill_;  // aggregated + decode workers; prefill workers
+  std::vector<WorkerView> candidate_views_;
+  std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done
+  std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   std::vector<WorkerView> own_;    // the router's bookkeeping
   std::vector<WorkerView> views_;  // what the policy sees
   KvIndexer indexer_;

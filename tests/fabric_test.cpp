@@ -13,7 +13,7 @@ std::map<Fabric::FlowId, TimeNs> finish_all(Fabric& f) {
   std::map<Fabric::FlowId, TimeNs> arrival;
   while (f.active() > 0) {
     TimeNs t = f.next_drain();
-    for (auto id : f.drain_until(t)) arrival[id] = t + f.path_latency_ns(id);
+    for (auto d : f.drain_until(t)) arrival[d.id] = t + d.latency_ns;
   }
   return arrival;
 }

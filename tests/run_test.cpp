@@ -71,10 +71,11 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
   EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
             (std::vector<std::string>{"id", "session_id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
                                       "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "queue_s", "prefill_s",
-                                      "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status"}));
+                                      "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status", "route",
+                                      "reserve_wait_s", "transfer_bytes", "first_step_s"}));
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
   EXPECT_EQ(ts_fields.front(), "time_s");
-  EXPECT_EQ(ts_fields.size(), 23u);
+  EXPECT_EQ(ts_fields.size(), 26u);
   EXPECT_EQ(testing::compound_fields(f.id, "/workers").front(), "time_s");
 
   auto summary = [&](const std::string& k) { return testing::read_double_column(f.id, "/summary", k).at(0); };

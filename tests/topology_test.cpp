@@ -54,8 +54,10 @@ TEST(Topology, ATransferAcrossNodesTakesLatencyPlusBytesOverTheIbLink) {
   auto id = f.start(0, 1e9, path);
   EXPECT_DOUBLE_EQ(f.rate(id), 50e9);  // 400 Gb/s = 50 GB/s, below PCIe's 64
   TimeNs drained = f.next_drain();
-  f.drain_until(drained);
-  EXPECT_EQ(drained + f.path_latency_ns(id), 20'000'000 + 1000 + 2000 + 2000 + 1000);
+  auto done = f.drain_until(drained);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].id, id);
+  EXPECT_EQ(drained + done[0].latency_ns, 20'000'000 + 1000 + 2000 + 2000 + 1000);
   // two transfers from one node share its NIC's link
   Fabric g(t.fabric_links());
   auto a = g.start(0, 1e9, t.route(t.gpu("n0/gpu0"), t.gpu("n1/gpu0")));

@@ -1,0 +1,40 @@
+#pragma once
+// Messages between the cluster's modules (carried by TimedChannel).
+#include <cstdint>
+
+#include "core/request.h"
+
+namespace servesim {
+
+// To a worker.
+struct WorkerMsg {
+  enum class Kind : std::uint8_t {
+    kRun,      // serve the whole request (aggregated, or a decode worker prefilling locally)
+    kPrefill,  // compute the prompt only and hold its KV for a transfer
+    kReserve,  // make room for the request's KV, then tell the fabric how many blocks to send
+    kLand,     // the KV has arrived: continue with decode
+    kRelease,  // the KV has left: free the blocks held for it
+  };
+  Kind kind = Kind::kRun;
+  Request* request = nullptr;
+};
+
+// To the KV fabric, from workers.
+struct FabricMsg {
+  enum class Kind : std::uint8_t {
+    kPrefilled,  // from the prefill worker: the prompt's KV is ready
+    kReserved,   // from the decode worker: room is reserved; `blocks` must be sent
+  };
+  Kind kind = Kind::kPrefilled;
+  Request* request = nullptr;
+  std::int64_t blocks = 0;
+};
+
+// To the router: a request no longer occupies a worker (its own load bookkeeping).
+struct RouteRelease {
+  std::int32_t worker = -1;
+  std::int64_t tokens = 0;
+  bool prefill_only = false;  // a prefill worker's share ended; the request itself goes on
+};
+
+}  // namespace servesim
