@@ -371,10 +371,15 @@ void RunRecorder::on_links(TimeNs now, std::span<const LinkSample> links) {
   const double interval = ns_to_s(now - links_window_start_);
   links_window_start_ = now;
   if (!links_) return;
-  for (const auto& l : links)
-    link_rows_.push_back({ns_to_s(now), l.link, l.bytes,
-                          interval > 0 ? l.bytes / (link_capacity_[static_cast<size_t>(l.link)] * interval) : std::nan(""),
-                          l.flows});
+  for (const auto& l : links) {
+    LinkRow row{};  // value-initialised: the padding written to the file is zero, so runs compare bitwise
+    row.time_s = ns_to_s(now);
+    row.link = l.link;
+    row.bytes = l.bytes;
+    row.utilisation = interval > 0 ? l.bytes / (link_capacity_[static_cast<size_t>(l.link)] * interval) : std::nan("");
+    row.flows = l.flows;
+    link_rows_.push_back(row);
+  }
 }
 
 void RunRecorder::on_fabric_path(std::int32_t path, const std::string& text) { paths_.emplace_back(path, text); }

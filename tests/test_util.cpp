@@ -84,6 +84,29 @@ std::vector<double> read_double_column(hid_t file, const std::string& dataset, c
   return out;
 }
 
+std::vector<std::string> read_string_column(hid_t file, const std::string& dataset, const std::string& field) {
+  hid_t d = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  if (d < 0) throw std::runtime_error("no dataset " + dataset);
+  hsize_t n = dataset_rows(file, dataset);
+  hid_t str = H5Tcopy(H5T_C_S1);
+  H5Tset_size(str, H5T_VARIABLE);
+  H5Tset_cset(str, H5T_CSET_UTF8);
+  hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char*));
+  H5Tinsert(mt, field.c_str(), 0, str);
+  std::vector<char*> raw(n, nullptr);
+  if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0)
+    throw std::runtime_error("cannot read " + dataset + "." + field);
+  std::vector<std::string> out;
+  for (char* c : raw) {
+    out.emplace_back(c ? c : "");
+    H5free_memory(c);
+  }
+  H5Tclose(mt);
+  H5Tclose(str);
+  H5Dclose(d);
+  return out;
+}
+
 std::vector<char> read_raw(hid_t file, const std::string& dataset) {
   hid_t d = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
   if (d < 0) throw std::runtime_error("no dataset " + dataset);
