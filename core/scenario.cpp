@@ -44,7 +44,11 @@ void validate_lengths(const config::SourceMap& map, const std::string& path, con
 // Prefill and decode pools come together, hold the same model's KV, and reach each other.
 void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& map) {
   int prefill = -1, decode = -1;
+  int workers = 0, entry = 0;
   for (size_t i = 0; i < s.pools.size(); ++i) {
+    workers += s.pools[i].replicas;
+    if (role_of(s.pools[i]) != WorkerRole::kPrefill) entry += s.pools[i].replicas;
+    if (s.pools[i].replicas == 0) continue;  // an empty pool plays no part
     const WorkerRole role = role_of(s.pools[i]);
     if (role == WorkerRole::kPrefill && prefill < 0) prefill = static_cast<int>(i);
     if (role == WorkerRole::kDecode && decode < 0) decode = static_cast<int>(i);
@@ -55,8 +59,11 @@ void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& m
   if (decode >= 0 && prefill < 0)
     map.fail(fmt::format("pools.{}.role", decode), "a decode pool needs a prefill pool",
              "add a pool with role: prefill, or make this one aggregated");
+  if (workers == 0) map.fail("pools", "every pool has 0 replicas", "give a pool at least one replica");
+  if (entry == 0)
+    map.fail("pools", "only prefill workers: nothing can decode", "give an aggregated or decode pool replicas");
   for (size_t i = 0; i < s.pools.size(); ++i)
-    if (role_of(s.pools[i]) != WorkerRole::kAggregated && prefill >= 0 &&
+    if (role_of(s.pools[i]) != WorkerRole::kAggregated && prefill >= 0 && s.pools[i].replicas > 0 &&
         s.pools[i].model != s.pools[static_cast<size_t>(prefill)].model)
       map.fail(fmt::format("pools.{}.model", i),
                fmt::format("'{}' cannot take KV from pools.{}'s '{}'", s.pools[i].model, prefill,

@@ -268,7 +268,7 @@ struct PoolConfig {
             "aggregated (prefill and decode on one worker) | prefill (computes prompts, sends their KV to a decode "
             "worker) | decode (receives KV and generates; may prefill short prompts itself)",
             one_of({"aggregated", "prefill", "decode"}));
-    v.field("replicas", replicas, "workers in the pool", at_least(1));
+    v.field("replicas", replicas, "workers in the pool (0: the pool is declared but empty)", at_least(0));
     v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
     v.field("model", model, "model from the catalog (servesim --list)");
     v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
@@ -390,7 +390,7 @@ struct ScenarioConfig {
 // Whether any pool serves in the disaggregated roles (prefill and decode).
 inline bool is_disaggregated(const ScenarioConfig& s) {
   for (const auto& p : s.pools)
-    if (role_of(p) != WorkerRole::kAggregated) return true;
+    if (role_of(p) != WorkerRole::kAggregated && p.replicas > 0) return true;
   return false;
 }
 
