@@ -27,6 +27,9 @@ WorkerPlacement place_workers(const ScenarioConfig& s, const config::SourceMap& 
       total += p.tp;
       if (explicit_placement) devices.push_back(p.devices[static_cast<size_t>(k)]);
     }
+  if (s.topology.nodes.empty() && (!s.topology.switches.empty() || !s.topology.links.empty()))
+    map.fail("topology.nodes", "switches and links need the nodes they join",
+             "list the nodes, or remove switches and links to use the default topology");
   if (s.topology.nodes.empty() && explicit_placement)
     map.fail("topology.nodes", "explicit placement names GPUs, so the topology must list its nodes",
              "describe the nodes, switches and links, or use placement: pack");

@@ -53,6 +53,17 @@ Topology::Topology(const TopologyConfig& cfg, const config::SourceMap& map, cons
       map.fail(path, fmt::format("name '{}' is used twice", name), "rename it");
     add_vertex(name);
   }
+  for (size_t n = 0; n < cfg.nodes.size(); ++n) {
+    const auto& node = cfg.nodes[n];
+    if (node.uplink.empty()) continue;
+    auto sw = by_name_.find(node.uplink);
+    if (sw == by_name_.end() || node.uplink.find('/') != std::string::npos)
+      map.fail(key(fmt::format("nodes.{}.uplink", n)), fmt::format("unknown switch '{}'", node.uplink),
+               "name a switch listed in topology.switches");
+    for (int i = 0; i < node.nics; ++i)
+      add_link(by_name_.at(fmt::format("{}/nic{}", node.name, i)), sw->second, node.uplink_gbit_per_s * 1e9 / 8,
+               node.uplink_latency.ns(), node.uplink_kind);
+  }
   for (size_t l = 0; l < cfg.links.size(); ++l) {
     const auto& link = cfg.links[l];
     int ends[2];

@@ -10,19 +10,13 @@ TopologyConfig effective_topology(const TopologyConfig& cfg, int gpus_needed) {
   constexpr int kGpusPerNode = 8;
   const int nodes = std::max(1, (gpus_needed + kGpusPerNode - 1) / kGpusPerNode);
   out.switches = {TopologySwitchConfig{"spine"}};
-  out.links.clear();
   for (int n = 0; n < nodes; ++n) {
     TopologyNodeConfig node;
     node.name = fmt::format("n{}", n);
     node.gpus = kGpusPerNode;
     node.nics = kGpusPerNode;
+    node.uplink = "spine";
     out.nodes.push_back(node);
-    for (int i = 0; i < node.nics; ++i) {
-      TopologyLinkConfig link;
-      link.from = fmt::format("{}/nic{}", node.name, i);
-      link.to = "spine";
-      out.links.push_back(link);
-    }
   }
   return out;
 }

@@ -17,6 +17,10 @@ struct TopologyNodeConfig {
   int nics = 8;                     // GPU i reaches NIC i % nics over PCIe
   double pcie_gbyte_per_s = 64;     // PCIe 5.0 x16, per direction
   Duration pcie_latency{1e-6};
+  std::string uplink;               // switch every NIC links to ("" = only the links listed)
+  double uplink_gbit_per_s = 400;
+  Duration uplink_latency{2e-6};
+  std::string uplink_kind = "infiniband";
   template <class V>
   void visit(V& v) {
     v.field("name", name, "node name; its parts are NAME/gpuI, NAME/nvswitch, NAME/nicI");
@@ -27,6 +31,11 @@ struct TopologyNodeConfig {
     v.field("nics", nics, "network interfaces in the node", config::at_least(1));
     v.field("pcie_gbyte_per_s", pcie_gbyte_per_s, "GPU-to-NIC PCIe bandwidth per direction (GB/s)", config::positive());
     v.field("pcie_latency", pcie_latency, "PCIe hop latency", config::at_least(0));
+    v.field("uplink", uplink, "a switch each of the node's NICs links to (empty: only topology.links)");
+    v.field("uplink_gbit_per_s", uplink_gbit_per_s, "bandwidth of each NIC's uplink per direction (Gbit/s)",
+            config::positive());
+    v.field("uplink_latency", uplink_latency, "one-way latency of each NIC's uplink", config::at_least(0));
+    v.field("uplink_kind", uplink_kind, "infiniband | roce | ethernet", config::one_of({"infiniband", "roce", "ethernet"}));
   }
 };
 
