@@ -18,14 +18,23 @@ Fabric::Fabric(std::vector<FabricLink> links) : links_(std::move(links)), link_b
     if (!(links_[i].bytes_per_s > 0)) throw InvariantError("fabric link with non-positive bandwidth");
 }
 
-Fabric::FlowId Fabric::start(TimeNs now, double bytes, std::vector<std::int32_t> path) {
+Fabric::FlowId Fabric::start(TimeNs now, double bytes, std::vector<std::int32_t> path, double cap_bytes_per_s) {
+  if (!(cap_bytes_per_s > 0)) throw InvariantError("fabric flow with a non-positive rate cap");
   advance(now);
   TimeNs latency = 0;
   for (auto l : path) latency += links_.at(static_cast<size_t>(l)).latency_ns;
   FlowId id = next_id_++;
-  active_.push_back(Flow{id, bytes, 0, std::move(path), latency});
+  active_.push_back(Flow{id, bytes, 0, cap_bytes_per_s, std::move(path), latency});
   recompute();
   return id;
+}
+
+void Fabric::set_cap(TimeNs now, FlowId id, double cap_bytes_per_s) {
+  if (!(cap_bytes_per_s > 0)) throw InvariantError("fabric flow with a non-positive rate cap");
+  advance(now);
+  for (auto& f : active_)
+    if (f.id == id) f.cap = cap_bytes_per_s;
+  recompute();
 }
 
 void Fabric::advance(TimeNs now) {
@@ -99,22 +108,34 @@ void Fabric::recompute() {
     ++left;
     for (auto l : active_[k].path) ++unfixed_on[static_cast<size_t>(l)];
   }
+  auto fix = [&](size_t k, double rate) {
+    fixed[k] = true;
+    --left;
+    active_[k].rate = rate;
+    for (auto l : active_[k].path) {
+      capacity[static_cast<size_t>(l)] -= rate;
+      --unfixed_on[static_cast<size_t>(l)];
+    }
+  };
   while (left > 0) {
     double share = std::numeric_limits<double>::infinity();
     size_t bottleneck = 0;
     for (size_t l = 0; l < links_.size(); ++l)
       if (unfixed_on[l] > 0 && capacity[l] / unfixed_on[l] < share) share = capacity[l] / unfixed_on[l], bottleneck = l;
+    // a capped flow below the fair share takes its cap and leaves the rest to the others
+    size_t capped = active_.size();
+    for (size_t k = 0; k < active_.size(); ++k)
+      if (!fixed[k] && active_[k].cap < share && (capped == active_.size() || active_[k].cap < active_[capped].cap))
+        capped = k;
+    if (capped < active_.size()) {
+      fix(capped, active_[capped].cap);
+      continue;
+    }
     for (size_t k = 0; k < active_.size(); ++k) {
       if (fixed[k]) continue;
       const auto& p = active_[k].path;
       if (std::find(p.begin(), p.end(), static_cast<std::int32_t>(bottleneck)) == p.end()) continue;
-      fixed[k] = true;
-      --left;
-      active_[k].rate = share;
-      for (auto l : p) {
-        capacity[static_cast<size_t>(l)] -= share;
-        --unfixed_on[static_cast<size_t>(l)];
-      }
+      fix(k, share);
     }
   }
 }

@@ -2,7 +2,8 @@
 // The KV fabric's flow model: transfers over paths of links share each link's bandwidth
 // max-min fairly (progressive filling). When a flow starts or ends, every rate is recomputed and
 // each flow's completion moves. A transfer takes its path's latency plus its bytes drained at
-// the rates it gets. Plain class (no SystemC): the caller advances time and schedules the next
+// the rates it gets. A flow may carry a rate cap (its source's production rate): progressive
+// filling then fixes it at its cap once the links' fair share exceeds it. Plain class (no SystemC): the caller advances time and schedules the next
 // completion; time is in ns, rates in bytes per second.
 #include <cstdint>
 #include <limits>
@@ -22,8 +23,12 @@ class Fabric {
   using FlowId = std::int64_t;
   explicit Fabric(std::vector<FabricLink> links);
 
-  // Starts a transfer of `bytes` over `path` (link indices) at `now`.
-  FlowId start(TimeNs now, double bytes, std::vector<std::int32_t> path);
+  // Starts a transfer of `bytes` over `path` (link indices) at `now`, sending at most
+  // `cap_bytes_per_s` (a source that produces its data at that rate; infinity = no cap).
+  FlowId start(TimeNs now, double bytes, std::vector<std::int32_t> path,
+               double cap_bytes_per_s = std::numeric_limits<double>::infinity());
+  // Changes an active flow's cap at `now` (rates are recomputed).
+  void set_cap(TimeNs now, FlowId id, double cap_bytes_per_s);
   // When the next flow finishes draining its bytes (kNever if none is active).
   TimeNs next_drain() const;
   struct Drained {
@@ -52,6 +57,7 @@ class Fabric {
     FlowId id;
     double remaining;  // bytes
     double rate = 0;
+    double cap;
     std::vector<std::int32_t> path;
     TimeNs latency_ns;
   };

@@ -12,10 +12,12 @@ namespace {
 constexpr std::uint32_t kSender = 1;
 }  // namespace
 
-KvFabric::KvFabric(sc_core::sc_module_name name, const Topology& topology, std::vector<const PoolConfig*> worker_pools,
+KvFabric::KvFabric(sc_core::sc_module_name name, const KvTransferConfig& cfg, const Topology& topology,
+                   std::vector<const PoolConfig*> worker_pools,
                    std::vector<std::vector<int>> worker_gpus, std::vector<TimedChannel<WorkerMsg>*> workers,
                    TimedChannel<RouteRelease>& router, RunObserver& observer)
     : sc_core::sc_module(name),
+      layerwise_(cfg.overlap == "layerwise"),
       topology_(topology),
       pools_(std::move(worker_pools)),
       gpus_(std::move(worker_gpus)),
@@ -37,6 +39,9 @@ KvFabric::KvFabric(sc_core::sc_module_name name, const Topology& topology, std::
   dont_initialize();
   SC_METHOD(on_landed);
   sensitive << landed_.event();
+  dont_initialize();
+  SC_METHOD(on_delayed_start);
+  sensitive << delayed_start_.event();
   dont_initialize();
 }
 
@@ -67,44 +72,83 @@ const KvFabric::PairRoute& KvFabric::pair_route(std::int32_t from, std::int32_t 
   return pr;
 }
 
+std::int64_t KvFabric::open_transfer(Request* r) {
+  auto [it, fresh] = slot_of_.try_emplace(r, 0);
+  if (!fresh) return it->second;
+  if (!free_slots_.empty()) {
+    it->second = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    it->second = static_cast<std::int64_t>(transfers_.size());
+    transfers_.emplace_back();
+  }
+  Transfer& t = transfers_[static_cast<size_t>(it->second)];
+  t = Transfer{};
+  t.request = r;
+  workers_.at(static_cast<size_t>(r->worker))->send(WorkerMsg{WorkerMsg::Kind::kReserve, r}, 0, kSender);
+  return it->second;
+}
+
 void KvFabric::on_input() {
   const TimeNs now = now_ns();
   input_.drain([&](FabricMsg&& m) {
     Request* r = m.request;
     switch (m.kind) {
-      case FabricMsg::Kind::kPrefilled:
-        router_.send(RouteRelease{r->prefill_worker, r->input_tokens, true}, 0, kSender);
-        workers_.at(static_cast<size_t>(r->worker))->send(WorkerMsg{WorkerMsg::Kind::kReserve, r}, 0, kSender);
+      case FabricMsg::Kind::kPrefillStarting: {
+        if (!layerwise_) break;
+        Transfer& t = transfers_[static_cast<size_t>(open_transfer(r))];
+        const int layers = Catalog::builtin().model(pools_[static_cast<size_t>(r->prefill_worker)]->model).layers;
+        t.stream_ns = m.duration_ns;
+        t.stream_from = now + m.duration_ns / layers;
         break;
-      case FabricMsg::Kind::kReserved: start_transfer(r, m.blocks, now); break;
+      }
+      case FabricMsg::Kind::kPrefilled: {
+        router_.send(RouteRelease{r->prefill_worker, r->input_tokens, true}, 0, kSender);
+        Transfer& t = transfers_[static_cast<size_t>(open_transfer(r))];
+        t.prefilled = true;
+        if (t.started)  // the last layer is done: the flows may go as fast as the links allow
+          for (Fabric::FlowId f : t.flows) fabric_.set_cap(now, f, std::numeric_limits<double>::infinity());
+        break;
+      }
+      case FabricMsg::Kind::kReserved: {
+        r->reserved_ns = now;
+        const std::int64_t slot = slot_of_.at(r);
+        Transfer& t = transfers_[static_cast<size_t>(slot)];
+        t.blocks = m.blocks;
+        if (!t.prefilled && t.stream_from > now) delayed_start_.send(slot, t.stream_from - now, 0);
+        else start_flows(slot, now);
+        break;
+      }
     }
   });
   rearm(now);
 }
 
-void KvFabric::start_transfer(Request* r, std::int64_t blocks, TimeNs now) {
-  std::int64_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<std::int64_t>(transfers_.size());
-    transfers_.emplace_back();
-  }
-  const PairRoute& pr = pair_route(r->prefill_worker, r->worker);
-  const double tokens = static_cast<double>(blocks) * pools_[static_cast<size_t>(r->worker)]->engine.block_size;
+void KvFabric::on_delayed_start() {
+  const TimeNs now = now_ns();
+  delayed_start_.drain([&](std::int64_t slot) { start_flows(slot, now); });
+  rearm(now);
+}
+
+void KvFabric::start_flows(std::int64_t slot, TimeNs now) {
   Transfer& t = transfers_[static_cast<size_t>(slot)];
-  t.request = r;
-  t.flows_left = 0;
-  t.record = TransferRecord{r->id, r->prefill_worker, r->worker, blocks, 0, static_cast<std::int32_t>(pr.flows.size()),
+  Request* r = t.request;
+  const PairRoute& pr = pair_route(r->prefill_worker, r->worker);
+  const double tokens = static_cast<double>(t.blocks) * pools_[static_cast<size_t>(r->worker)]->engine.block_size;
+  t.started = true;
+  t.record = TransferRecord{r->id, r->prefill_worker, r->worker, t.blocks, 0, static_cast<std::int32_t>(pr.flows.size()),
                             pr.hops, pr.id, now, -1};
   r->transfer_start_ns = now;
   ++active_;
-  if (blocks > 0)
+  if (t.blocks > 0)
     for (const FlowSpec& f : pr.flows) {
       const double bytes = tokens * f.bytes_per_token;
+      // still computing: the KV cannot leave faster than the iteration produces it
+      const double cap = t.prefilled ? std::numeric_limits<double>::infinity() : bytes / ns_to_s(t.stream_ns);
+      const Fabric::FlowId id = fabric_.start(now, bytes, f.path, cap);
+      flow_slot_[id] = slot;
+      t.flows.push_back(id);
       t.record.bytes += bytes;
-      flow_slot_[fabric_.start(now, bytes, f.path)] = slot;
       ++t.flows_left;
     }
   r->transfer_bytes = t.record.bytes;
@@ -116,6 +160,8 @@ void KvFabric::on_drain() {
   for (const Fabric::Drained& d : fabric_.drain_until(now)) {
     auto it = flow_slot_.find(d.id);
     landed_.send(it->second, d.latency_ns, 0);
+    auto& flows = transfers_[static_cast<size_t>(it->second)].flows;
+    flows.erase(std::find(flows.begin(), flows.end(), d.id));
     flow_slot_.erase(it);
   }
   rearm(now);
@@ -139,6 +185,7 @@ void KvFabric::finish_transfer(std::int64_t slot, TimeNs now) {
   ++transfers_done_;
   bytes_done_ += t.record.bytes;
   --active_;
+  slot_of_.erase(r);
   t.request = nullptr;
   free_slots_.push_back(slot);
 }

@@ -4,6 +4,9 @@
 // those blocks' bytes are split into rank-to-rank flows by the TP layouts (kv_layout.h), each
 // routed over the topology; flows share links max-min fairly (Fabric); when the last byte of
 // the last flow arrives, the decode worker is told the KV landed and the prefill worker frees it.
+// With overlap: layerwise, reservation starts when the prompt's last iteration starts; the flows
+// start once the first layer's KV exists, capped at the rate the iteration produces KV, and the
+// cap is lifted when the prompt is done (the last layer's KV is then the only part left).
 #include <systemc>
 
 #include <map>
@@ -31,7 +34,8 @@ class KvFabric : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(KvFabric);
   // worker_pools[w]: worker w's pool; worker_gpus[w]: its GPUs (topology vertices) by TP rank.
-  KvFabric(sc_core::sc_module_name name, const Topology& topology, std::vector<const PoolConfig*> worker_pools,
+  KvFabric(sc_core::sc_module_name name, const KvTransferConfig& cfg, const Topology& topology,
+           std::vector<const PoolConfig*> worker_pools,
            std::vector<std::vector<int>> worker_gpus, std::vector<TimedChannel<WorkerMsg>*> workers,
            TimedChannel<RouteRelease>& router, RunObserver& observer);
 
@@ -52,18 +56,27 @@ class KvFabric : public sc_core::sc_module {
   };
   struct Transfer {
     Request* request = nullptr;
+    std::int64_t blocks = 0;
     std::int32_t flows_left = 0;
+    bool prefilled = false;  // the prompt is computed: no production cap any more
+    bool started = false;
+    TimeNs stream_from = -1;  // layerwise: when the first layer's KV exists
+    TimeNs stream_ns = 0;     // layerwise: the iteration producing the KV
+    std::vector<Fabric::FlowId> flows;
     TransferRecord record;
   };
 
   void on_input();
   void on_drain();
   void on_landed();
-  void start_transfer(Request* r, std::int64_t blocks, TimeNs now);
+  void on_delayed_start();
+  std::int64_t open_transfer(Request* r);
+  void start_flows(std::int64_t slot, TimeNs now);
   void finish_transfer(std::int64_t slot, TimeNs now);
   void rearm(TimeNs now);
   const PairRoute& pair_route(std::int32_t from, std::int32_t to);
 
+  bool layerwise_;
   const Topology& topology_;
   std::vector<const PoolConfig*> pools_;
   std::vector<std::vector<int>> gpus_;
@@ -73,11 +86,13 @@ class KvFabric : public sc_core::sc_module {
   Fabric fabric_;
   TimedChannel<FabricMsg> input_{"input"};
   TimedChannel<std::int64_t> landed_{"landed"};  // transfer slots whose flow's last byte arrived
+  TimedChannel<std::int64_t> delayed_start_{"delayed_start"};  // layerwise: slots to start later
   sc_core::sc_event wake_;
   std::map<std::pair<std::int32_t, std::int32_t>, PairRoute> routes_;
   std::vector<Transfer> transfers_;
   std::vector<std::int64_t> free_slots_;
   std::unordered_map<Fabric::FlowId, std::int64_t> flow_slot_;
+  std::unordered_map<Request*, std::int64_t> slot_of_;  // open transfers
   std::vector<double> sampled_bytes_;
   std::uint64_t transfers_done_ = 0;
   double bytes_done_ = 0;

@@ -24,10 +24,12 @@ struct FabricMsg {
   enum class Kind : std::uint8_t {
     kPrefilled,  // from the prefill worker: the prompt's KV is ready
     kReserved,   // from the decode worker: room is reserved; `blocks` must be sent
+    kPrefillStarting,  // from the prefill worker: the iteration completing the prompt starts, lasting `duration_ns`
   };
   Kind kind = Kind::kPrefilled;
   Request* request = nullptr;
   std::int64_t blocks = 0;
+  TimeNs duration_ns = 0;
 };
 
 // To the router: a request no longer occupies a worker (its own load bookkeeping).

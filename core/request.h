@@ -39,7 +39,8 @@ struct Request {
   std::int32_t prefill_worker = -1;  // the remote prefill worker (kRemotePrefill only)
   RequestRoute route = RequestRoute::kAggregated;
   TimeNs reserve_start_ns = -1;   // the decode worker was asked to reserve room for the KV
-  TimeNs transfer_start_ns = -1;  // room reserved: the KV starts to move
+  TimeNs reserved_ns = -1;        // the decode worker reserved room
+  TimeNs transfer_start_ns = -1;  // the KV starts to move
   TimeNs transfer_end_ns = -1;    // the last byte arrived
   double transfer_bytes = 0;
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache

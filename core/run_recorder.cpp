@@ -217,7 +217,7 @@ void RunRecorder::on_request_done(const Request& r) {
   // so that ttft_s = queue_s + prefill_s + transfer_s + first_step_s on every route
   const double reached = r.prefill_end_ns >= 0 ? 0.0 : std::nan("");
   row.transfer_s = remote ? span_s(r.prefill_end_ns, r.transfer_end_ns) : reached;
-  row.reserve_wait_s = remote ? span_s(r.reserve_start_ns, r.transfer_start_ns) : reached;
+  row.reserve_wait_s = remote ? span_s(r.reserve_start_ns, r.reserved_ns) : reached;
   row.first_step_s = remote ? span_s(r.transfer_end_ns, r.first_token_ns) : reached;
   row.transfer_bytes = r.transfer_bytes;
   row.decode_s = span_s(r.first_token_ns, r.finish_ns);

@@ -326,6 +326,17 @@ struct RouterConfig {
   }
 };
 
+struct KvTransferConfig {
+  std::string overlap = "none";  // none | layerwise
+  template <class V>
+  void visit(V& v) {
+    v.field("overlap", overlap,
+            "none: the KV moves after the prompt is computed | layerwise: each layer's KV streams out while the "
+            "later layers compute (the decode worker reserves room when the prompt's last iteration starts)",
+            one_of({"none", "layerwise"}));
+  }
+};
+
 struct SloConfig {
   Duration ttft{2.0};
   Duration itl{0.1};
@@ -369,6 +380,7 @@ struct ScenarioConfig {
   RouterConfig router;
   std::vector<PoolConfig> pools{PoolConfig{}};
   TopologyConfig topology;
+  KvTransferConfig kv_transfer;
   SloConfig slo;
   OutputConfig output;
 
@@ -382,6 +394,7 @@ struct ScenarioConfig {
     v.field("router", router, "request routing");
     v.field("pools", pools, "worker pools");
     v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");
+    v.field("kv_transfer", kv_transfer, "how prefill workers hand KV to decode workers");
     v.field("slo", slo, "service-level objectives (goodput)");
     v.field("output", output, "HDF5 output");
   }

@@ -30,7 +30,7 @@ void SummaryStats::add_request(const Request& r) {
   if (meets_slo(r)) ++good_;
   if (r.route == RequestRoute::kRemotePrefill) {
     ++remote_prefills_;
-    reserve_wait_.add(ns_to_s(r.transfer_start_ns - r.reserve_start_ns));
+    reserve_wait_.add(ns_to_s(r.reserved_ns - r.reserve_start_ns));
   }
   if (r.route == RequestRoute::kLocalPrefill) ++local_prefills_;
 }

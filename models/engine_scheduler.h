@@ -58,6 +58,9 @@ class EngineScheduler {
   virtual std::optional<std::int64_t> reserve(Request*, TimeNs) { return std::nullopt; }
   virtual void land(Request*, TimeNs) {}
   virtual void release_prefilled(Request*) {}
+  // After plan(): the kPrefillOnly requests whose prompt the planned iteration completes (their
+  // KV can stream out layer by layer while it runs).
+  virtual void completing_prefills(std::vector<Request*>& out) const { out.clear(); }
 };
 
 struct SchedulerContext {

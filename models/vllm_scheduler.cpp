@@ -222,6 +222,12 @@ class VllmScheduler final : public EngineScheduler {
     landed_.push_back(q);
   }
 
+  void completing_prefills(std::vector<Request*>& out) const override {
+    out.clear();
+    for (const Seq* q : prefilling_)
+      if (q->prefill_only && q->chunk > 0 && q->computed + q->chunk == q->target) out.push_back(q->req);
+  }
+
   void release_prefilled(Request* r) override {
     Seq* q = take_parked(r, Seq::kHeld);
     --held_;

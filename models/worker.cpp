@@ -37,6 +37,12 @@ void Worker::step() {
       throw InvariantError(fmt::format("worker {}: timing model gave a non-positive iteration time", id_));
     iteration_end_ = now + iteration_len_;
     busy_ = true;
+    if (fabric_) {
+      scheduler_->completing_prefills(completing_);
+      for (Request* r : completing_)
+        fabric_->send(FabricMsg{FabricMsg::Kind::kPrefillStarting, r, 0, iteration_len_}, 0,
+                      static_cast<std::uint32_t>(id_));
+    }
     iteration_done_.notify(ns_time(iteration_len_));
   }
   std::vector<KvEvent> events = scheduler_->take_kv_events();
@@ -51,7 +57,7 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
     case WorkerMsg::Kind::kRun: scheduler_->enqueue(m.request, now, EngineJob::kFull); break;
     case WorkerMsg::Kind::kPrefill: scheduler_->enqueue(m.request, now, EngineJob::kPrefillOnly); break;
     case WorkerMsg::Kind::kReserve:
-      m.request->reserve_start_ns = now;
+      if (m.request->reserve_start_ns < 0) m.request->reserve_start_ns = now;
       reservations_.push_back(m.request);
       break;
     case WorkerMsg::Kind::kLand: scheduler_->land(m.request, now); break;

@@ -56,7 +56,8 @@ class Worker : public sc_core::sc_module {
   std::unique_ptr<TimingModel> timing_;
   TimedChannel<WorkerMsg> input_;
   TimedChannel<FabricMsg>* fabric_ = nullptr;
-  std::deque<Request*> reservations_;  // KV waiting for room here, first come first served
+  std::deque<Request*> reservations_;
+  std::vector<Request*> completing_;  // KV waiting for room here, first come first served
   TimedChannel<Request*>& done_;
   RunObserver& observer_;
   sc_core::sc_event iteration_done_;

@@ -70,3 +70,29 @@ TEST(Fabric, ARateRiseMovesTheOtherFlowsCompletion) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(Fabric, ACappedFlowTakesItsCapAndLeavesTheRest) {
+  // one 10 GB/s link: A is capped at 2 GB/s (its source's rate), B takes the other 8
+  Fabric f({{10e9, 0}});
+  auto a = f.start(0, 1e9, {0}, 2e9), b = f.start(0, 4e9, {0});
+  EXPECT_DOUBLE_EQ(f.rate(a), 2e9);
+  EXPECT_DOUBLE_EQ(f.rate(b), 8e9);
+  // at 0.25 s lift A's cap: A has 0.5 GB left, B 2 GB; both get 5 -> A done at 0.35 s, then B alone
+  f.set_cap(250'000'000, a, std::numeric_limits<double>::infinity());
+  EXPECT_DOUBLE_EQ(f.rate(a), 5e9);
+  auto arrival = finish_all(f);
+  EXPECT_EQ(arrival[a], 350'000'000);
+  // B: 2 GB - 0.1 s x 5 = 1.5 GB at 10 GB/s -> 0.15 s more
+  EXPECT_EQ(arrival[b], 500'000'000);
+  // a cap above the fair share changes nothing
+  Fabric g({{10e9, 0}});
+  auto c = g.start(0, 1e9, {0}, 7e9), d = g.start(0, 1e9, {0});
+  EXPECT_DOUBLE_EQ(g.rate(c), 5e9);
+  EXPECT_DOUBLE_EQ(g.rate(d), 5e9);
+}
+
+}  // namespace
+}  // namespace servesim
