@@ -134,7 +134,7 @@ TEST(Config, DumpedConfigReloadsToTheSameConfig) {
 
 TEST(Config, CliReportsErrorsWithNonZeroExit) {
   testing::TempDir dir;
-  std::string path = dir.write("bad.yaml", "name: x\npools:\n  - replicas: 0\n");
+  std::string path = dir.write("bad.yaml", "name: x\npools:\n  - replicas: -1\n");
   auto r = testing::run_servesim("validate " + path);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("bad.yaml:3:15"));
