@@ -1,5 +1,6 @@
 #include "models/kv_cache.h"
 
+#include <bit>
 #include <stdexcept>
 #include <utility>
 
@@ -11,41 +12,38 @@ namespace servesim {
 BlockKeyMap::BlockKeyMap(std::int64_t max_entries) {
   size_t cap = 16;
   while (cap < static_cast<size_t>(2 * max_entries)) cap <<= 1;  // load factor <= 1/2
-  keys_.assign(cap, 0);
-  values_.assign(cap, -1);
+  slots_.assign(cap, Slot{});
   mask_ = cap - 1;
+  shift_ = 64 - std::countr_zero(cap);
 }
 
 std::int32_t BlockKeyMap::find(std::uint64_t key) const {
   for (size_t i = slot(key);; i = (i + 1) & mask_) {
-    if (keys_[i] == key) return values_[i];
-    if (keys_[i] == 0) return -1;
+    if (slots_[i].key == key) return slots_[i].value;
+    if (slots_[i].key == 0) return -1;
   }
 }
 
 void BlockKeyMap::insert(std::uint64_t key, std::int32_t value) {
   size_t i = slot(key);
-  while (keys_[i] != 0) i = (i + 1) & mask_;
-  keys_[i] = key;
-  values_[i] = value;
+  while (slots_[i].key != 0) i = (i + 1) & mask_;
+  slots_[i] = {key, value};
   ++size_;
 }
 
 void BlockKeyMap::erase(std::uint64_t key) {
   size_t i = slot(key);
-  while (keys_[i] != key) i = (i + 1) & mask_;
+  while (slots_[i].key != key) i = (i + 1) & mask_;
   // backward-shift: move later entries of the probe run into the hole
-  for (size_t j = (i + 1) & mask_; keys_[j] != 0; j = (j + 1) & mask_) {
-    size_t home = slot(keys_[j]);
+  for (size_t j = (i + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
+    size_t home = slot(slots_[j].key);
     bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
     if (movable) {
-      keys_[i] = keys_[j];
-      values_[i] = values_[j];
+      slots_[i] = slots_[j];
       i = j;
     }
   }
-  keys_[i] = 0;
-  values_[i] = -1;
+  slots_[i] = Slot{};
   --size_;
 }
 

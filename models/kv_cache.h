@@ -29,10 +29,16 @@ class BlockKeyMap {
   std::int64_t size() const { return size_; }
 
  private:
-  size_t slot(std::uint64_t key) const { return static_cast<size_t>(key) & mask_; }
-  std::vector<std::uint64_t> keys_;
-  std::vector<std::int32_t> values_;
+  // Fibonacci hashing: the high bits of key x golden ratio, so keys with regular low bits
+  // (sequential trace hash ids) do not pile up into long probe runs.
+  size_t slot(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift_); }
+  struct Slot {
+    std::uint64_t key = 0;  // 0 = empty
+    std::int32_t value = -1;
+  };
+  std::vector<Slot> slots_;  // key and value side by side: one cache miss per probe
   size_t mask_;
+  int shift_;
   std::int64_t size_ = 0;
 };
 
