@@ -5,7 +5,7 @@
 namespace servesim {
 
 Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer)
-    : sc_core::sc_module(name), cfg_(scenario.config), observer_(observer) {
+    : sc_core::sc_module(name), cfg_(scenario.config), tee_(observer, metrics_), observer_(tee_) {
   TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
   player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
@@ -16,7 +16,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
-    for (int k = 0; k < pool.replicas; ++k) {
+    for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
       SchedulerContext sctx{pool, id, kv_blocks};
       TimingContext timing_ctx{pool, scenario.base_dir};
@@ -59,6 +59,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     sensitive << report_tick_;
     dont_initialize();
   }
+  std::vector<Worker*> worker_ptrs;
+  for (auto& w : workers_) worker_ptrs.push_back(w.get());
+  lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, releases_, to_router_, done_);
+  planner_ = std::make_unique<Planner>("planner", cfg_, scenario.base_dir, *lifecycle_, worker_ptrs, metrics_, observer_,
+                                       [this] { return drained(); });
   worker_samples_.resize(workers_.size());
   // the run ends with its last request, not at the next sampler tick
   router_->set_on_idle([this] {
@@ -88,8 +93,13 @@ ClusterGauges Cluster::gauges() const {
   ClusterGauges g;
   g.in_system = frontend_->in_system();
   g.in_system_area_ns = frontend_->in_system_area_ns();
-  g.workers_ready = static_cast<std::int32_t>(workers_.size());
-  g.gpus_in_use = gpus_;
+  for (size_t p = 0; p < cfg_.pools.size(); ++p) {
+    g.workers_ready += lifecycle_->count(p, WorkerState::kReady);
+    g.workers_starting += lifecycle_->count(p, WorkerState::kStarting);
+    g.workers_draining += lifecycle_->count(p, WorkerState::kDraining);
+  }
+  g.gpus_in_use = lifecycle_->gpus_in_use();
+  g.router_pending = router_->pending();
   RouterStats rs = router_->stats();
   g.kv_events = rs.kv_events;
   g.indexer_entries = rs.indexer_entries;
@@ -103,6 +113,13 @@ void Cluster::sample() {
   for (size_t i = 0; i < workers_.size(); ++i)
     worker_samples_[i] = WorkerSample{workers_[i]->id(), workers_[i]->pool(), workers_[i]->load()};
   observer_.on_sample(now_ns(), gauges(), worker_samples_);
+  pool_samples_.clear();
+  for (size_t p = 0; p < cfg_.pools.size(); ++p)
+    pool_samples_.push_back(PoolSample{static_cast<std::int32_t>(p), lifecycle_->count(p, WorkerState::kReady),
+                                       lifecycle_->count(p, WorkerState::kStarting),
+                                       lifecycle_->count(p, WorkerState::kDraining), lifecycle_->target(p),
+                                       lifecycle_->count(p, WorkerState::kReady) * cfg_.pools[p].tp});
+  observer_.on_pools(now_ns(), pool_samples_);
   if (fabric_) {
     fabric_->sample_links(now_ns(), link_samples_);
     observer_.on_links(now_ns(), link_samples_);
@@ -123,12 +140,21 @@ void Cluster::finish_run() {
   frontend_->abandon_in_flight();
 }
 
+std::uint64_t Cluster::iterations() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += w->iterations();
+  return n;
+}
+
 void Cluster::check_invariants() const {
-  const auto arrived = frontend_->arrived(), completed = frontend_->completed();
+  const auto arrived = frontend_->arrived(), completed = frontend_->completed(), failed = frontend_->failed();
   const auto in_flight = static_cast<std::uint64_t>(frontend_->in_system());
-  if (completed + in_flight != arrived)
-    throw InvariantError(fmt::format("requests: {} arrived but {} completed + {} in flight", arrived,
-                                     completed, in_flight));
+  if (completed + failed + in_flight != arrived)
+    throw InvariantError(fmt::format("requests: {} arrived but {} completed + {} failed + {} in flight", arrived,
+                                     completed, failed, in_flight));
+  if (lifecycle_->gpus_in_use() > cfg_.planner.gpu_budget.value_or(lifecycle_->gpus_in_use()))
+    throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", lifecycle_->gpus_in_use(),
+                                     *cfg_.planner.gpu_budget));
   if (in_flight == 0) {
     for (const auto& w : workers_) {
       EngineLoad l = w->load();

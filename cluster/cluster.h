@@ -9,6 +9,8 @@
 #include "cluster/frontend.h"
 #include "cluster/kv_event_bus.h"
 #include "cluster/kv_fabric.h"
+#include "cluster/lifecycle.h"
+#include "planner/planner.h"
 #include "cluster/placement.h"
 #include "core/observer.h"
 #include "core/scenario.h"
@@ -33,7 +35,11 @@ class Cluster : public sc_core::sc_module {
   // Throws InvariantError if a conservation law is broken (call after finish_run()).
   void check_invariants() const;
 
-  std::int32_t gpus() const { return gpus_; }
+  std::int32_t gpus() const { return gpus_; }  // of every worker slot
+  const Lifecycle& lifecycle() const { return *lifecycle_; }
+  const Planner& planner() const { return *planner_; }
+  // Engine iterations run so far, all workers (progress, for stall detection).
+  std::uint64_t iterations() const;
   std::size_t num_workers() const { return workers_.size(); }
   const Frontend& frontend() const { return *frontend_; }
   const TraceSource& trace() const { return player_->source(); }
@@ -45,7 +51,9 @@ class Cluster : public sc_core::sc_module {
   void start_of_simulation() override;
 
   const ScenarioConfig& cfg_;
-  RunObserver& observer_;
+  PlannerMetrics metrics_;
+  ObserverTee tee_;
+  RunObserver& observer_;  // the tee: the recorder and the planner's scraper
   TimedChannel<TraceRequest> arrivals_{"arrivals"};
   TimedChannel<Request*> to_router_{"to_router"};
   TimedChannel<Request*> done_{"done"};
@@ -62,6 +70,9 @@ class Cluster : public sc_core::sc_module {
   WorkerPlacement placement_;
   std::unique_ptr<KvFabric> fabric_;
   std::vector<LinkSample> link_samples_;
+  std::unique_ptr<Lifecycle> lifecycle_;
+  std::unique_ptr<Planner> planner_;
+  std::vector<PoolSample> pool_samples_;
   TimeNs last_sample_ns_ = 0;
 };
 

@@ -24,6 +24,7 @@ class Frontend : public sc_core::sc_module {
   double in_system_area_ns() const;  // integral of in_system up to now
   std::uint64_t arrived() const { return arrived_; }
   std::uint64_t completed() const { return completed_; }
+  std::uint64_t failed() const { return failed_; }
   // Marks every request still in flight unfinished and reports it (end of a capped run).
   void abandon_in_flight();
 
@@ -44,7 +45,7 @@ class Frontend : public sc_core::sc_module {
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is
                                // bounded by the peak number of requests in flight
   std::vector<Request*> free_;
-  std::uint64_t next_id_ = 0, arrived_ = 0, completed_ = 0;
+  std::uint64_t next_id_ = 0, arrived_ = 0, completed_ = 0, failed_ = 0;
   std::int64_t in_system_ = 0;
   double area_ns_ = 0;
   TimeNs area_at_ = 0;

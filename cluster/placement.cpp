@@ -11,8 +11,8 @@ WorkerPlacement place_workers(const ScenarioConfig& s, const config::SourceMap& 
     if (!explicit_placement && !p.devices.empty())
       map.fail(key, "devices are read only with topology.placement: explicit",
                "remove devices, or set topology.placement: explicit");
-    if (explicit_placement && static_cast<int>(p.devices.size()) != p.replicas)
-      map.fail(key, fmt::format("explicit placement needs the GPUs of each of the {} replicas, got {}", p.replicas,
+    if (explicit_placement && static_cast<int>(p.devices.size()) != worker_slots(p))
+      map.fail(key, fmt::format("explicit placement needs the GPUs of each of the {} workers (replicas, or max_replicas), got {}", worker_slots(p),
                                 p.devices.size()),
                "list one [GPU, ...] per replica, e.g. [[n0/gpu0], [n0/gpu1]]");
   }
@@ -22,7 +22,7 @@ WorkerPlacement place_workers(const ScenarioConfig& s, const config::SourceMap& 
   std::vector<std::vector<std::string>> devices;
   int total = 0;
   for (const auto& p : s.pools)
-    for (int k = 0; k < p.replicas; ++k) {
+    for (int k = 0; k < worker_slots(p); ++k) {
       need.push_back(p.tp);
       total += p.tp;
       if (explicit_placement) devices.push_back(p.devices[static_cast<size_t>(k)]);
@@ -44,7 +44,7 @@ WorkerPlacement place_workers(const ScenarioConfig& s, const config::SourceMap& 
   std::vector<int> prefill_gpus;
   size_t w = 0;
   for (const auto& p : s.pools)
-    for (int k = 0; k < p.replicas; ++k, ++w) {
+    for (int k = 0; k < worker_slots(p); ++k, ++w) {
       auto& to = role_of(p) == WorkerRole::kDecode ? decode_gpus : prefill_gpus;
       if (role_of(p) != WorkerRole::kAggregated) to.insert(to.end(), out.gpus[w].begin(), out.gpus[w].end());
     }

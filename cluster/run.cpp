@@ -24,6 +24,11 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
 
   double last_progress = 0;
   bool printed = false;
+  // Stall watchdog: the planner ticks forever, so "nothing pending" no longer marks a stall;
+  // requests in flight while no request ends, arrives or computes for this long do.
+  const TimeNs stall_after = std::max<TimeNs>(3600 * kNsPerSecond, 20 * scenario.config.planner.adjustment_interval.ns());
+  std::uint64_t progress_mark = 0;
+  TimeNs progress_at = 0;
   sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
   while (!cluster.drained() && sc_core::sc_pending_activity()) {
     // A slice reaches at least the next event: with SC_EXIT_ON_STARVATION an empty window
@@ -34,6 +39,13 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
     if (slice <= 0) break;
     sc_core::sc_start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
     recorder.maybe_flush();
+    const std::uint64_t mark = cluster.frontend().arrived() + cluster.frontend().completed() + cluster.iterations();
+    if (mark != progress_mark || cluster.frontend().in_system() == 0) {
+      progress_mark = mark;
+      progress_at = now_ns();
+    } else if (now_ns() - progress_at > stall_after) {
+      break;
+    }
     if (options.progress && wall_s() > 2.0 && wall_s() - last_progress >= 0.5) {
       last_progress = wall_s();
       std::fprintf(stderr, "\r[servesim] sim %.1f s | %llu done, %lld in flight | %.0fx real time   ",
@@ -56,7 +68,11 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   RunResult result;
   result.inputs.sim_end_s = ns_to_s(now_ns());
   result.inputs.wall_s = wall_s();
-  result.inputs.gpus = cluster.gpus();
+  result.inputs.gpus = cluster.lifecycle().peak_gpus();
+  result.inputs.gpu_hours = cluster.lifecycle().gpu_seconds() / 3600.0;
+  result.inputs.scale_events = cluster.planner().scale_events();
+  result.inputs.underprovisioned_s = cluster.lifecycle().underprovisioned_s();
+  result.inputs.worker_failures = cluster.lifecycle().stats().failures;
   result.inputs.arrived = cluster.frontend().arrived();
   result.inputs.trace_rows_skipped = cluster.trace().stats().rows_skipped;
   recorder.finish(result.inputs);

@@ -19,7 +19,8 @@ struct WorkerSample {
 struct ClusterGauges {
   std::int64_t in_system = 0;        // arrived and not yet finished
   double in_system_area_ns = 0;      // integral of in_system over simulated time so far
-  std::int32_t workers_ready = 0;
+  std::int32_t workers_ready = 0, workers_starting = 0, workers_draining = 0;
+  std::int64_t router_pending = 0;    // requests waiting at the router for a worker to take them
   std::int32_t gpus_in_use = 0;
   std::uint64_t kv_events = 0;        // KV events the router has applied so far
   std::int64_t indexer_entries = 0;   // (block, worker) pairs in the router's indexer
@@ -51,6 +52,22 @@ struct LinkSample {
   std::int32_t flows = 0;    // active at the sample time
 };
 
+// One planner decision for one pool.
+// (Doubles first, then an even number of int32s: no padding, so files compare bitwise.)
+struct PlannerRecord {
+  double time_s;
+  double observed_requests, observed_isl, observed_osl, observed_ttft_p50_s, observed_itl_mean_s;
+  double predicted_requests, predicted_isl, predicted_osl;
+  double capacity_req_per_s, correction;
+  std::int32_t pool, proposed, target, ready, starting, draining, gpus_in_use, gpu_budget;
+};
+
+// A pool's workers by state, at a sample time.
+struct PoolSample {
+  std::int32_t pool = 0;
+  std::int32_t ready = 0, starting = 0, draining = 0, target = 0, gpus = 0;
+};
+
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
@@ -66,6 +83,31 @@ class RunObserver {
   virtual void on_links(TimeNs /*now*/, std::span<const LinkSample>) {}
   // A route's text (the first flow's hops), named by TransferRecord::path.
   virtual void on_fabric_path(std::int32_t /*path*/, const std::string& /*text*/) {}
+  virtual void on_planner(std::span<const PlannerRecord>) {}
+  virtual void on_pools(TimeNs /*now*/, std::span<const PoolSample>) {}
+};
+
+// Passes every observation to two observers (the recorder and the planner's metrics scraper).
+class ObserverTee final : public RunObserver {
+ public:
+  ObserverTee(RunObserver& a, RunObserver& b) : a_(a), b_(b) {}
+  void on_arrival(const Request& r) override { a_.on_arrival(r), b_.on_arrival(r); }
+  void on_request_done(const Request& r) override { a_.on_request_done(r), b_.on_request_done(r); }
+  void on_iteration(std::int32_t w, TimeNs d, const BatchShape& b, const IterationResult& r) override {
+    a_.on_iteration(w, d, b, r), b_.on_iteration(w, d, b, r);
+  }
+  void on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> w) override {
+    a_.on_sample(now, g, w), b_.on_sample(now, g, w);
+  }
+  void on_fabric(std::span<const FabricLinkDesc> l) override { a_.on_fabric(l), b_.on_fabric(l); }
+  void on_transfer(const TransferRecord& t) override { a_.on_transfer(t), b_.on_transfer(t); }
+  void on_links(TimeNs now, std::span<const LinkSample> l) override { a_.on_links(now, l), b_.on_links(now, l); }
+  void on_fabric_path(std::int32_t p, const std::string& t) override { a_.on_fabric_path(p, t), b_.on_fabric_path(p, t); }
+  void on_planner(std::span<const PlannerRecord> r) override { a_.on_planner(r), b_.on_planner(r); }
+  void on_pools(TimeNs now, std::span<const PoolSample> p) override { a_.on_pools(now, p), b_.on_pools(now, p); }
+
+ private:
+  RunObserver &a_, &b_;
 };
 
 }  // namespace servesim

@@ -18,6 +18,7 @@ enum class RequestStatus : std::int8_t {
   kInFlight = 0,
   kCompleted = 1,
   kUnfinished = 2,  // the simulation stopped (max_time) before it ended
+  kFailed = 3,      // its worker died or drained out under it, and it was not retried
 };
 
 struct Request {
@@ -47,7 +48,24 @@ struct Request {
   std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;
   std::uint32_t preemptions = 0;
+  std::uint32_t retries = 0;  // times it started over after its worker stopped
   RequestStatus status = RequestStatus::kInFlight;
+
+  // Starts over from routing (its worker stopped): everything after arrival is forgotten.
+  void restart() {
+    Request fresh;
+    fresh.id = id;
+    fresh.arrival_ns = arrival_ns;
+    fresh.input_tokens = input_tokens;
+    fresh.output_tokens = output_tokens;
+    fresh.hash_block_tokens = hash_block_tokens;
+    fresh.hash_ids = std::move(hash_ids);
+    fresh.session_id = session_id;
+    fresh.priority = priority;
+    fresh.preemptions = preemptions;
+    fresh.retries = retries + 1;
+    *this = std::move(fresh);
+  }
 
   double ttft_s() const { return first_token_ns < 0 ? -1 : ns_to_s(first_token_ns - arrival_ns); }
   double e2e_s() const { return finish_ns < 0 ? -1 : ns_to_s(finish_ns - arrival_ns); }

@@ -67,6 +67,46 @@ h5::CompoundType transfer_type() {
   return t;
 }
 
+h5::CompoundType pool_type() {
+  h5::CompoundType t(sizeof(PoolRow));
+#define F(name, type) t.add(#name, HOFFSET(PoolRow, name), type)
+  F(time_s, H5T_NATIVE_DOUBLE);
+  F(pool, H5T_NATIVE_INT32);
+  F(ready, H5T_NATIVE_INT32);
+  F(starting, H5T_NATIVE_INT32);
+  F(draining, H5T_NATIVE_INT32);
+  F(target, H5T_NATIVE_INT32);
+  F(gpus, H5T_NATIVE_INT32);
+#undef F
+  return t;
+}
+
+h5::CompoundType planner_type() {
+  h5::CompoundType t(sizeof(PlannerRecord));
+#define F(name, type) t.add(#name, HOFFSET(PlannerRecord, name), type)
+  F(time_s, H5T_NATIVE_DOUBLE);
+  F(pool, H5T_NATIVE_INT32);
+  F(observed_requests, H5T_NATIVE_DOUBLE);
+  F(observed_isl, H5T_NATIVE_DOUBLE);
+  F(observed_osl, H5T_NATIVE_DOUBLE);
+  F(observed_ttft_p50_s, H5T_NATIVE_DOUBLE);
+  F(observed_itl_mean_s, H5T_NATIVE_DOUBLE);
+  F(predicted_requests, H5T_NATIVE_DOUBLE);
+  F(predicted_isl, H5T_NATIVE_DOUBLE);
+  F(predicted_osl, H5T_NATIVE_DOUBLE);
+  F(capacity_req_per_s, H5T_NATIVE_DOUBLE);
+  F(correction, H5T_NATIVE_DOUBLE);
+  F(proposed, H5T_NATIVE_INT32);
+  F(target, H5T_NATIVE_INT32);
+  F(ready, H5T_NATIVE_INT32);
+  F(starting, H5T_NATIVE_INT32);
+  F(draining, H5T_NATIVE_INT32);
+  F(gpus_in_use, H5T_NATIVE_INT32);
+  F(gpu_budget, H5T_NATIVE_INT32);
+#undef F
+  return t;
+}
+
 h5::CompoundType link_type() {
   h5::CompoundType t(sizeof(LinkRow));
 #define F(name, type) t.add(#name, HOFFSET(LinkRow, name), type)
@@ -125,6 +165,10 @@ h5::CompoundType cluster_type() {
   F(transfers_active, H5T_NATIVE_INT32);
   F(remote_prefills, H5T_NATIVE_INT64);
   F(local_prefills, H5T_NATIVE_INT64);
+  F(workers_starting, H5T_NATIVE_INT32);
+  F(workers_draining, H5T_NATIVE_INT32);
+  F(router_pending, H5T_NATIVE_INT64);
+  F(slo_attainment, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -174,13 +218,15 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "scenario_yaml", scenario.effective_yaml);
   h5::write_int_attribute(meta.get(), "seed", static_cast<std::int64_t>(scenario.config.seed));
   h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
-  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}});
+  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}});
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get()),
                                             sizeof(RequestRow));
   h5::Handle ts = h5::create_group(file_.get(), "timeseries");
   cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
+  pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024);
+  planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024);
   workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
 }
@@ -191,6 +237,7 @@ void RunRecorder::on_arrival(const Request&) { ++w_arrivals_; }
 
 void RunRecorder::on_request_done(const Request& r) {
   summary_.add_request(r);
+  if (r.status == RequestStatus::kFailed) ++w_failed_;
   if (r.status == RequestStatus::kCompleted) {
     ++w_completions_;
     w_ttft_.push_back(r.ttft_s());
@@ -289,6 +336,11 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   row.transfers_active = g.transfers_active;
   row.remote_prefills = static_cast<std::int64_t>(g.remote_prefills);
   row.local_prefills = static_cast<std::int64_t>(g.local_prefills);
+  row.workers_starting = g.workers_starting;
+  row.workers_draining = g.workers_draining;
+  row.router_pending = g.router_pending;
+  row.slo_attainment = w_completions_ + w_failed_ > 0 ? static_cast<double>(w_good_) / static_cast<double>(w_completions_ + w_failed_)
+                                                      : std::nan("");
   cluster_rows_.push_back(row);
 
   if (w_workers_.size() < workers.size()) w_workers_.resize(workers.size());
@@ -313,7 +365,7 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
 
   window_start_ = now;
   last_area_ns_ = g.in_system_area_ns;
-  w_arrivals_ = w_completions_ = w_tokens_ = w_good_ = 0;
+  w_arrivals_ = w_completions_ = w_tokens_ = w_good_ = w_failed_ = 0;
   w_input_tokens_ = w_cached_tokens_ = 0;
   w_ttft_.clear();
   w_itl_.clear();
@@ -384,6 +436,24 @@ void RunRecorder::on_links(TimeNs now, std::span<const LinkSample> links) {
 
 void RunRecorder::on_fabric_path(std::int32_t path, const std::string& text) { paths_.emplace_back(path, text); }
 
+void RunRecorder::on_planner(std::span<const PlannerRecord> records) {
+  planner_rows_.insert(planner_rows_.end(), records.begin(), records.end());
+}
+
+void RunRecorder::on_pools(TimeNs now, std::span<const PoolSample> pools) {
+  for (const auto& p : pools) {
+    PoolRow row{};
+    row.time_s = ns_to_s(now);
+    row.pool = p.pool;
+    row.ready = p.ready;
+    row.starting = p.starting;
+    row.draining = p.draining;
+    row.target = p.target;
+    row.gpus = p.gpus;
+    pool_rows_.push_back(row);
+  }
+}
+
 void RunRecorder::maybe_flush() {
   if (file_.get() < 0) return;
   auto now = std::chrono::steady_clock::now();
@@ -399,6 +469,10 @@ void RunRecorder::flush() {
   cluster_->append(cluster_rows_.data(), cluster_rows_.size());
   workers_->append(worker_rows_.data(), worker_rows_.size());
   if (transfers_) transfers_->append(transfer_rows_.data(), transfer_rows_.size());
+  pools_->append(pool_rows_.data(), pool_rows_.size());
+  planner_->append(planner_rows_.data(), planner_rows_.size());
+  pool_rows_.clear();
+  planner_rows_.clear();
   if (links_) links_->append(link_rows_.data(), link_rows_.size());
   transfer_rows_.clear();
   link_rows_.clear();
@@ -428,6 +502,8 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   workers_.reset();
   transfers_.reset();
   links_.reset();
+  pools_.reset();
+  planner_.reset();
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   file_ = h5::Handle();
 }

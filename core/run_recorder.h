@@ -56,6 +56,14 @@ struct ClusterRow {
   std::int64_t kv_events, indexer_entries;
   std::int32_t transfers_active;
   std::int64_t remote_prefills, local_prefills;
+  std::int32_t workers_starting, workers_draining;
+  std::int64_t router_pending;
+  double slo_attainment;
+};
+
+struct PoolRow {
+  double time_s;
+  std::int32_t pool, ready, starting, draining, target, gpus;
 };
 
 struct WorkerRow {
@@ -83,6 +91,8 @@ class RunRecorder : public RunObserver {
   void on_transfer(const TransferRecord& t) override;
   void on_links(TimeNs now, std::span<const LinkSample> links) override;
   void on_fabric_path(std::int32_t path, const std::string& text) override;
+  void on_planner(std::span<const PlannerRecord> records) override;
+  void on_pools(TimeNs now, std::span<const PoolSample> pools) override;
 
   // Writes buffered rows and flushes if the wall-clock flush interval has passed.
   void maybe_flush();
@@ -100,7 +110,9 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_;
+  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_, pools_, planner_;
+  std::vector<PoolRow> pool_rows_;
+  std::vector<PlannerRecord> planner_rows_;
   std::vector<RequestRow> request_rows_;
   std::vector<TransferRow> transfer_rows_;
   std::vector<LinkRow> link_rows_;
@@ -117,7 +129,7 @@ class RunRecorder : public RunObserver {
   };
   TimeNs window_start_ = 0;
   double last_area_ns_ = 0;
-  std::int64_t w_arrivals_ = 0, w_completions_ = 0, w_tokens_ = 0, w_good_ = 0;
+  std::int64_t w_arrivals_ = 0, w_completions_ = 0, w_tokens_ = 0, w_good_ = 0, w_failed_ = 0;
   std::uint64_t w_input_tokens_ = 0, w_cached_tokens_ = 0;
   std::vector<double> w_ttft_;
   std::vector<std::pair<double, std::int32_t>> w_itl_;  // (iteration seconds, decode tokens)

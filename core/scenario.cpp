@@ -6,6 +6,7 @@
 #include "cluster/placement.h"
 #include "core/paths.h"
 #include "models/catalog.h"
+#include "planner/planner_policy.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/roofline.h"
 #include "models/timing/timing_model.h"
@@ -46,9 +47,10 @@ void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& m
   int prefill = -1, decode = -1;
   int workers = 0, entry = 0;
   for (size_t i = 0; i < s.pools.size(); ++i) {
-    workers += s.pools[i].replicas;
-    if (role_of(s.pools[i]) != WorkerRole::kPrefill) entry += s.pools[i].replicas;
-    if (s.pools[i].replicas == 0) continue;  // an empty pool plays no part
+    const int slots = worker_slots(s.pools[i]);
+    workers += slots;
+    if (role_of(s.pools[i]) != WorkerRole::kPrefill) entry += slots;
+    if (slots == 0) continue;  // an empty pool plays no part
     const WorkerRole role = role_of(s.pools[i]);
     if (role == WorkerRole::kPrefill && prefill < 0) prefill = static_cast<int>(i);
     if (role == WorkerRole::kDecode && decode < 0) decode = static_cast<int>(i);
@@ -59,17 +61,82 @@ void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& m
   if (decode >= 0 && prefill < 0)
     map.fail(fmt::format("pools.{}.role", decode), "a decode pool needs a prefill pool",
              "add a pool with role: prefill, or make this one aggregated");
-  if (workers == 0) map.fail("pools", "every pool has 0 replicas", "give a pool at least one replica");
+  if (workers == 0)
+    map.fail("pools", "every pool has 0 replicas and max_replicas", "give a pool at least one replica");
   if (entry == 0)
     map.fail("pools", "only prefill workers: nothing can decode", "give an aggregated or decode pool replicas");
   for (size_t i = 0; i < s.pools.size(); ++i)
-    if (role_of(s.pools[i]) != WorkerRole::kAggregated && prefill >= 0 && s.pools[i].replicas > 0 &&
+    if (role_of(s.pools[i]) != WorkerRole::kAggregated && prefill >= 0 && worker_slots(s.pools[i]) > 0 &&
         s.pools[i].model != s.pools[static_cast<size_t>(prefill)].model)
       map.fail(fmt::format("pools.{}.model", i),
                fmt::format("'{}' cannot take KV from pools.{}'s '{}'", s.pools[i].model, prefill,
                            s.pools[static_cast<size_t>(prefill)].model),
                "give prefill and decode pools the same model");
   place_workers(s, map);
+}
+
+void validate_duration_dist(const config::SourceMap& map, const std::string& path, const DurationDistConfig& d) {
+  if (d.dist == "uniform" && d.max.seconds < d.min.seconds)
+    map.fail(path + ".max", "the upper bound is below the lower bound", "raise max or lower min");
+  if (d.dist == "lognormal" && d.mean.seconds <= 0)
+    map.fail(path + ".mean", "a lognormal duration needs a positive mean", "set mean");
+}
+
+// Lifecycle bounds, the planner's policy and script, the GPU budget and failures.
+void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
+  const auto& pl = s.planner;
+  check_registered<PlannerPolicyRegistry>(map, "planner.policy", pl.policy);
+  check_registered<PredictorRegistry>(map, "planner.predictor.name", pl.predictor.name);
+  auto pool_index = [&](const std::string& name, const std::string& path) {
+    for (size_t i = 0; i < s.pools.size(); ++i)
+      if (s.pools[i].name == name) return i;
+    map.fail(path, fmt::format("no pool is named '{}'", name), "use a name from pools");
+  };
+  int gpus = 0;
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const auto& p = s.pools[i];
+    const auto& lc = p.lifecycle;
+    const std::string base = fmt::format("pools.{}.lifecycle", i);
+    gpus += p.replicas * p.tp;
+    if (lc.max_replicas && *lc.max_replicas < p.replicas)
+      map.fail(base + ".max_replicas", fmt::format("below replicas ({})", p.replicas),
+               "raise max_replicas to at least replicas");
+    if (lc.min_replicas > worker_slots(p))
+      map.fail(base + ".min_replicas", fmt::format("above the {} workers the pool may run", worker_slots(p)),
+               "lower min_replicas or raise max_replicas");
+    validate_duration_dist(map, base + ".startup", lc.startup);
+    for (size_t k = 0; k < lc.startup.phases.size(); ++k)
+      validate_duration_dist(map, fmt::format("{}.startup.phases.{}", base, k), lc.startup.phases[k]);
+    if (role_of(p) != WorkerRole::kAggregated && lc.drain_timeout)
+      map.fail(base + ".drain_timeout", "a drain timeout is supported on aggregated pools only (for now)",
+               "remove it: prefill and decode workers drain until their last request ends");
+  }
+  if (pl.gpu_budget && gpus > *pl.gpu_budget)
+    map.fail("planner.gpu_budget", fmt::format("the pools start with {} GPUs, above the budget of {}", gpus, *pl.gpu_budget),
+             "raise gpu_budget or lower replicas");
+  if (!pl.scripted.empty() && pl.policy != "scripted")
+    map.fail("planner.scripted", fmt::format("a script is read only by policy scripted, not '{}'", pl.policy),
+             "remove planner.scripted or set planner.policy: scripted");
+  for (size_t k = 0; k < pl.scripted.size(); ++k) {
+    const std::string path = fmt::format("planner.scripted.{}", k);
+    const auto& p = s.pools[pool_index(pl.scripted[k].pool, path + ".pool")];
+    if (pl.scripted[k].replicas > worker_slots(p))
+      map.fail(path + ".replicas", fmt::format("pool '{}' may run at most {} workers", p.name, worker_slots(p)),
+               "raise its lifecycle.max_replicas");
+  }
+  for (size_t k = 0; k < s.failures.schedule.size(); ++k) {
+    const std::string path = fmt::format("failures.schedule.{}.pool", k);
+    const auto& p = s.pools[pool_index(s.failures.schedule[k].pool, path)];
+    if (role_of(p) != WorkerRole::kAggregated)
+      map.fail(path, "failures are supported on aggregated pools only (for now)", "fail an aggregated pool");
+  }
+  if (s.failures.rate_per_worker_hour > 0)
+    for (size_t i = 0; i < s.pools.size(); ++i)
+      if (role_of(s.pools[i]) != WorkerRole::kAggregated && worker_slots(s.pools[i]) > 0)
+        map.fail("failures.rate_per_worker_hour",
+                 fmt::format("failures are supported on aggregated pools only (for now); pools.{} is {}", i,
+                             s.pools[i].role),
+                 "set it to 0 for disaggregated scenarios");
 }
 
 void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::string& base_dir) {
@@ -170,6 +237,7 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
                "use scheduler vllm or sglang, or role: aggregated");
   }
   validate_disaggregation(s, map);
+  validate_planner(s, map);
 }
 
 LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/topology_config.h"
 #include "core/units.h"
+#include "planner/load_predictor.h"
 
 namespace servesim {
 
@@ -251,6 +252,64 @@ struct EngineConfig {
   }
 };
 
+// A random duration: fixed, uniform [min, max], or lognormal with the given mean and std.
+struct DurationDistConfig {
+  std::string dist = "fixed";
+  Duration value{60.0};
+  Duration min{0.0}, max{0.0};
+  Duration mean{60.0}, std{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("dist", dist, "fixed | uniform | lognormal", one_of({"fixed", "uniform", "lognormal"}));
+    v.field("value", value, "fixed: the duration", at_least(0));
+    v.field("min", min, "uniform: lower bound", at_least(0));
+    v.field("max", max, "uniform: upper bound", at_least(0));
+    v.field("mean", mean, "lognormal: mean", at_least(0));
+    v.field("std", std, "lognormal: standard deviation", at_least(0));
+  }
+};
+
+struct StartupPhaseConfig : DurationDistConfig {
+  std::string name;
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "phase name (scheduling, image_pull, weight_load, warmup, ...)");
+    DurationDistConfig::visit(v);
+  }
+};
+
+// Time from a worker's start to its registration with the router: one distribution, or the
+// sum of phases when `phases` is given.
+struct StartupConfig : DurationDistConfig {
+  std::vector<StartupPhaseConfig> phases;
+  StartupConfig() { value = Duration{0.0}; }
+  template <class V>
+  void visit(V& v) {
+    DurationDistConfig::visit(v);
+    v.field("phases", phases, "a sum of phases, each a distribution (replaces the fields above when given)");
+  }
+};
+
+struct LifecycleConfig {
+  int min_replicas = 0;
+  std::optional<int> max_replicas;  // null = replicas
+  StartupConfig startup;
+  std::optional<Duration> drain_timeout;  // null = wait for the last request
+  std::string on_drain_timeout = "migrate";
+  template <class V>
+  void visit(V& v) {
+    v.field("min_replicas", min_replicas, "the planner keeps at least this many", at_least(0));
+    v.field("max_replicas", max_replicas, "the planner runs at most this many (null = replicas)", at_least(0));
+    v.field("startup", startup, "latency from start to ready (GPUs count from the start)");
+    v.field("drain_timeout", drain_timeout,
+            "a draining worker stops after this even with requests left (null = when its last request ends)",
+            at_least(0));
+    v.field("on_drain_timeout", on_drain_timeout,
+            "what happens to the requests left at the drain timeout: migrate (start over elsewhere) | abort",
+            one_of({"migrate", "abort"}));
+  }
+};
+
 struct PoolConfig {
   std::string name = "workers";
   std::string role = "aggregated";
@@ -261,6 +320,7 @@ struct PoolConfig {
   EngineConfig engine;
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
+  LifecycleConfig lifecycle;
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -268,12 +328,13 @@ struct PoolConfig {
             "aggregated (prefill and decode on one worker) | prefill (computes prompts, sends their KV to a decode "
             "worker) | decode (receives KV and generates; may prefill short prompts itself)",
             one_of({"aggregated", "prefill", "decode"}));
-    v.field("replicas", replicas, "workers in the pool (0: the pool is declared but empty)", at_least(0));
+    v.field("replicas", replicas, "workers serving at the start (0: none)", at_least(0));
     v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
     v.field("model", model, "model from the catalog (servesim --list)");
     v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
+    v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }
@@ -323,6 +384,98 @@ struct RouterConfig {
             "disaggregated: prefill locally on the decode worker while more than this many requests wait for or "
             "run prefill on the prefill pools (null = no limit)",
             at_least(0));
+  }
+};
+
+struct FailureEventConfig {
+  Duration at{0.0};
+  std::string pool;
+  int count = 1;
+  template <class V>
+  void visit(V& v) {
+    v.field("at", at, "when", at_least(0));
+    v.field("pool", pool, "which pool loses workers");
+    v.field("count", count, "how many of its serving workers die", at_least(1));
+  }
+};
+
+struct FailureConfig {
+  double rate_per_worker_hour = 0;
+  std::vector<FailureEventConfig> schedule;
+  std::string on_failure = "retry";
+  template <class V>
+  void visit(V& v) {
+    v.field("rate_per_worker_hour", rate_per_worker_hour,
+            "random failures: each serving worker dies at this Poisson rate", at_least(0));
+    v.field("schedule", schedule, "failures at given times");
+    v.field("on_failure", on_failure,
+            "requests on a dead worker: retry (start over on another worker) | fail (counted, not retried)",
+            one_of({"retry", "fail"}));
+  }
+};
+
+struct ScriptedStepConfig {
+  Duration at{0.0};
+  std::string pool;
+  int replicas = 0;
+  template <class V>
+  void visit(V& v) {
+    v.field("at", at, "from this time", at_least(0));
+    v.field("pool", pool, "pool name");
+    v.field("replicas", replicas, "target replicas", at_least(0));
+  }
+};
+
+struct LoadPolicyConfig {
+  double queue_up = 4;     // waiting requests per serving worker
+  double queue_down = 0.5;
+  double kv_up = 0.85;
+  double kv_down = 0.4;
+  int step = 1;
+  Duration cooldown{120.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("queue_up", queue_up, "scale up when waiting requests per serving worker exceed this", at_least(0));
+    v.field("queue_down", queue_down, "scale down only when they are below this", at_least(0));
+    v.field("kv_up", kv_up, "or when KV usage exceeds this", between(0, 1));
+    v.field("kv_down", kv_down, "scale down only when KV usage is below this", between(0, 1));
+    v.field("step", step, "workers added or removed per decision", at_least(1));
+    v.field("cooldown", cooldown, "no new decision in a pool for this long after one", at_least(0));
+  }
+};
+
+struct SlaPolicyConfig {
+  bool correction = true;
+  double min_correction = 0.5, max_correction = 4.0;
+  template <class V>
+  void visit(V& v) {
+    v.field("correction", correction,
+            "scale the latency targets by observed / expected latency (the model's error, queueing)");
+    v.field("min_correction", min_correction, "lower clamp of the correction factor", positive());
+    v.field("max_correction", max_correction, "upper clamp of the correction factor", positive());
+  }
+};
+
+struct PlannerConfig {
+  std::string policy = "static";
+  Duration adjustment_interval{60.0};
+  Duration scrape_delay{0.0};
+  std::optional<int> gpu_budget;
+  PredictorConfig predictor;
+  std::vector<ScriptedStepConfig> scripted;
+  LoadPolicyConfig load;
+  SlaPolicyConfig sla;
+  template <class V>
+  void visit(V& v) {
+    v.field("policy", policy, "autoscaling policy (servesim --list)");
+    v.field("adjustment_interval", adjustment_interval, "time between planner decisions", config::greater_than(0));
+    v.field("scrape_delay", scrape_delay, "age of the metrics the planner sees (a scraper's lag)", at_least(0));
+    v.field("gpu_budget", gpu_budget,
+            "GPUs the workers may hold at once, starting and draining included (null = no limit)", at_least(1));
+    v.field("predictor", predictor, "how the next interval's request rate, ISL and OSL are predicted");
+    v.field("scripted", scripted, "scripted: replica targets from given times");
+    v.field("load", load, "load: thresholds on queue depth and KV usage");
+    v.field("sla", sla, "sla: replicas from the capacity that meets the slo targets");
   }
 };
 
@@ -381,6 +534,8 @@ struct ScenarioConfig {
   std::vector<PoolConfig> pools{PoolConfig{}};
   TopologyConfig topology;
   KvTransferConfig kv_transfer;
+  PlannerConfig planner;
+  FailureConfig failures;
   SloConfig slo;
   OutputConfig output;
 
@@ -395,15 +550,20 @@ struct ScenarioConfig {
     v.field("pools", pools, "worker pools");
     v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");
     v.field("kv_transfer", kv_transfer, "how prefill workers hand KV to decode workers");
+    v.field("planner", planner, "autoscaling planner");
+    v.field("failures", failures, "worker failures");
     v.field("slo", slo, "service-level objectives (goodput)");
     v.field("output", output, "HDF5 output");
   }
 };
 
 // Whether any pool serves in the disaggregated roles (prefill and decode).
+// Workers a pool may ever run (SystemC modules are built once, before the run).
+inline int worker_slots(const PoolConfig& p) { return std::max(p.replicas, p.lifecycle.max_replicas.value_or(p.replicas)); }
+
 inline bool is_disaggregated(const ScenarioConfig& s) {
   for (const auto& p : s.pools)
-    if (role_of(p) != WorkerRole::kAggregated && p.replicas > 0) return true;
+    if (role_of(p) != WorkerRole::kAggregated && worker_slots(p) > 0) return true;
   return false;
 }
 

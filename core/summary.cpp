@@ -14,6 +14,11 @@ bool SummaryStats::meets_slo(const Request& r) const {
 }
 
 void SummaryStats::add_request(const Request& r) {
+  retries_ += r.retries;
+  if (r.status == RequestStatus::kFailed) {
+    ++failed_;
+    return;
+  }
   if (r.status != RequestStatus::kCompleted) {
     ++unfinished_;
     return;
@@ -42,6 +47,8 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("requests_arrived", static_cast<double>(in.arrived));
   add("requests_completed", static_cast<double>(completed_));
   add("requests_unfinished", static_cast<double>(unfinished_));
+  add("requests_failed", static_cast<double>(failed_));
+  add("request_retries", static_cast<double>(retries_));
   add("trace_rows_skipped", static_cast<double>(in.trace_rows_skipped));
   add("sim_time_s", in.sim_end_s);
   add("wall_time_s", in.wall_s);
@@ -62,8 +69,8 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   pct("queue", queue_);
   add("slo_ttft_s", slo_.ttft.seconds);
   add("slo_itl_s", slo_.itl.seconds);
-  add("slo_attainment", completed_ + unfinished_ ? static_cast<double>(good_) / static_cast<double>(completed_ + unfinished_)
-                                                 : std::nan(""));
+  const double ended = static_cast<double>(completed_ + unfinished_ + failed_);
+  add("slo_attainment", ended > 0 ? static_cast<double>(good_) / ended : std::nan(""));
   add("goodput_req_per_s", static_cast<double>(good_) / T);
   add("prefix_hit_rate", input_tokens_ ? static_cast<double>(cached_tokens_) / static_cast<double>(input_tokens_) : 0.0);
   add("preemptions", static_cast<double>(preemptions_));
@@ -74,7 +81,10 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("kv_reserve_wait_p99_s", reserve_wait_.quantile(0.99));
   add("kv_transfer_gbytes_total", transfer_bytes_ / 1e9);
   add("gpus", in.gpus);
-  add("gpu_hours", in.gpus * in.sim_end_s / 3600.0);
+  add("gpu_hours", in.gpu_hours);
+  add("scale_events", static_cast<double>(in.scale_events));
+  add("underprovisioned_s", in.underprovisioned_s);
+  add("worker_failures", static_cast<double>(in.worker_failures));
   add("sim_speedup", in.wall_s > 0 ? in.sim_end_s / in.wall_s : std::nan(""));
   add("requests_per_wall_s", in.wall_s > 0 ? static_cast<double>(completed_ + unfinished_) / in.wall_s : std::nan(""));
   return m;
@@ -92,6 +102,9 @@ std::string SummaryStats::table(const Inputs& in) const {
   out += fmt::format("requests    {:.0f} completed, {:.0f} unfinished, {:.0f} arrived ({:.0f} trace rows skipped)\n",
                      get("requests_completed"), get("requests_unfinished"), get("requests_arrived"),
                      get("trace_rows_skipped"));
+  if (get("requests_failed") + get("request_retries") + get("worker_failures") > 0)
+    out += fmt::format("failures    {:.0f} workers died; {:.0f} requests failed, {:.0f} retries\n", get("worker_failures"),
+                       get("requests_failed"), get("request_retries"));
   out += fmt::format("simulated   {:.1f} s in {:.2f} s wall ({:.0f}x real time, {:.0f} requests/wall s)\n",
                      get("sim_time_s"), get("wall_time_s"), get("sim_speedup"), get("requests_per_wall_s"));
   out += fmt::format("throughput  {:.2f} req/s, {:.0f} output tok/s, {:.0f} input tok/s\n",
@@ -112,7 +125,8 @@ std::string SummaryStats::table(const Inputs& in) const {
         "waited for decode room {} ms mean\n",
         get("requests_remote_prefill"), get("requests_local_prefill"), ms(get("kv_transfer_p50_s")),
         ms(get("kv_transfer_p99_s")), get("kv_transfer_gbytes_total"), ms(get("kv_reserve_wait_mean_s")));
-  out += fmt::format("GPUs        {:.0f} ({:.2f} GPU-hours)\n", get("gpus"), get("gpu_hours"));
+  out += fmt::format("GPUs        {:.0f} at most ({:.2f} GPU-hours); {:.0f} scale events, {:.0f} s under-provisioned\n",
+                     get("gpus"), get("gpu_hours"), get("scale_events"), get("underprovisioned_s"));
   return out;
 }
 

@@ -28,6 +28,10 @@ class SummaryStats {
     std::int32_t gpus = 0;
     std::uint64_t arrived = 0;
     std::uint64_t trace_rows_skipped = 0;
+    double gpu_hours = 0;            // GPUs held (starting, ready, draining) integrated over time
+    std::uint64_t scale_events = 0;  // planner decisions that changed a pool's target
+    double underprovisioned_s = 0;   // time some pool had fewer ready workers than its target
+    std::uint64_t worker_failures = 0;
   };
   // (name, value, unit) rows in a stable order; names carry their unit suffix.
   std::vector<std::pair<std::string, double>> metrics(const Inputs& in) const;
@@ -38,7 +42,7 @@ class SummaryStats {
   LogHistogram ttft_, itl_, tpot_, e2e_, queue_, transfer_, reserve_wait_;
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   double transfer_bytes_ = 0;
-  std::uint64_t completed_ = 0, unfinished_ = 0, good_ = 0;
+  std::uint64_t completed_ = 0, unfinished_ = 0, failed_ = 0, good_ = 0, retries_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };
 

@@ -17,6 +17,16 @@ class BasicScheduler final : public EngineScheduler {
 
   void enqueue(Request* r, TimeNs, EngineJob) override { waiting_.push_back(r); }
 
+  std::vector<Request*> reset() override {
+    std::vector<Request*> out(waiting_.begin(), waiting_.end());
+    out.insert(out.end(), running_.begin(), running_.end());
+    out.insert(out.end(), prefilling_.begin(), prefilling_.end());
+    waiting_.clear();
+    running_.clear();
+    prefilling_.clear();
+    return out;
+  }
+
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};
     prefilling_.clear();

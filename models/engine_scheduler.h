@@ -46,6 +46,9 @@ class EngineScheduler {
   // Applies the planned iteration, which ended at `now`.
   virtual void complete(TimeNs now, IterationResult& out) = 0;
   virtual EngineLoad load() const = 0;
+  // The engine restarts empty (its worker stopped or died): every request it held is returned
+  // (in no particular state; the caller starts them over or fails them) and its cache is gone.
+  virtual std::vector<Request*> reset() = 0;
   // KV-cache changes since the last call (empty for schedulers without a prefix cache).
   virtual std::vector<KvEvent> take_kv_events() { return {}; }
 

@@ -18,8 +18,8 @@ struct KvEvent {
 };
 
 // Key -> block map for the prefix cache: open addressing with linear probing and
-// backward-shift deletion, sized once (a cache never holds more keys than blocks). Keys are
-// already well-mixed 64-bit chain hashes; 0 is reserved for empty slots.
+// backward-shift deletion, sized once (a cache never holds more keys than blocks); 0 is reserved
+// for empty slots.
 class BlockKeyMap {
  public:
   explicit BlockKeyMap(std::int64_t max_entries);

@@ -236,7 +236,36 @@ class VllmScheduler final : public EngineScheduler {
     free_seqs_.push_back(q);
   }
 
-  std::vector<KvEvent> take_kv_events() override { return cache_.take_events(); }
+  std::vector<KvEvent> take_kv_events() override {
+    std::vector<KvEvent> events = cache_.take_events();
+    if (cleared_) events.insert(events.begin(), KvEvent{KvEvent::Kind::kCleared, 0});
+    cleared_ = false;
+    return events;
+  }
+
+  std::vector<Request*> reset() override {
+    std::vector<Request*> out;
+    free_seqs_.clear();
+    for (Seq& q : seq_pool_) {
+      if (q.state != Seq::kDone && q.req) out.push_back(q.req);
+      q.state = Seq::kDone;
+      ++q.gen;
+      q.blocks.clear();
+      free_seqs_.push_back(&q);
+    }
+    waiting_.clear();
+    running_.clear();
+    prefilling_.clear();
+    landed_.clear();
+    parked_.clear();
+    held_ = incoming_ = 0;
+    finishes_ = MinHeap();
+    boundaries_ = MinHeap();
+    n_decoding_ = decode_base_sum_ = planned_decodes_ = 0;
+    cache_ = KvCache(cache_.num_blocks(), block_);
+    cleared_ = true;
+    return out;
+  }
 
  private:
   struct Seq {
@@ -462,6 +491,7 @@ class VllmScheduler final : public EngineScheduler {
   std::deque<Seq*> landed_;                     // KV arrived, waiting to compute the last prompt token
   std::unordered_map<Request*, Seq*> parked_;  // held (prefill role) or incoming (decode role)
   std::int32_t held_ = 0, incoming_ = 0;
+  bool cleared_ = false;  // a reset owes the router a kCleared event
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
 };

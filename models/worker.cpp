@@ -45,6 +45,11 @@ void Worker::step() {
     }
     iteration_done_.notify(ns_time(iteration_len_));
   }
+  publish_kv_events();
+  if (on_idle_ && idle()) on_idle_(id_);
+}
+
+void Worker::publish_kv_events() {
   std::vector<KvEvent> events = scheduler_->take_kv_events();
   if (!events.empty()) {
     kv_events_published_ += events.size();
@@ -52,7 +57,31 @@ void Worker::step() {
   }
 }
 
+bool Worker::idle() const {
+  if (busy_ || !reservations_.empty()) return false;
+  EngineLoad l = scheduler_->load();
+  return l.waiting == 0 && l.running == 0 && l.held == 0 && l.incoming == 0;
+}
+
+std::vector<Request*> Worker::stop() {
+  stopped_ = true;
+  if (busy_) {
+    iteration_done_.cancel();
+    busy_ = false;
+  }
+  std::vector<Request*> lost = scheduler_->reset();
+  lost.insert(lost.end(), reservations_.begin(), reservations_.end());
+  reservations_.clear();
+  publish_kv_events();
+  return lost;
+}
+
 void Worker::accept(const WorkerMsg& m, TimeNs now) {
+  if (stopped_) {
+    if (!on_bounce_) throw InvariantError(fmt::format("worker {} is stopped but was sent request {}", id_, m.request->id));
+    on_bounce_(m.request);
+    return;
+  }
   switch (m.kind) {
     case WorkerMsg::Kind::kRun: scheduler_->enqueue(m.request, now, EngineJob::kFull); break;
     case WorkerMsg::Kind::kPrefill: scheduler_->enqueue(m.request, now, EngineJob::kPrefillOnly); break;

@@ -4,6 +4,7 @@
 #include <systemc>
 
 #include <deque>
+#include <functional>
 #include <memory>
 
 #include "core/messages.h"
@@ -42,6 +43,18 @@ class Worker : public sc_core::sc_module {
     return l;
   }
   bool supports_disaggregation() const { return scheduler_->supports_disaggregation(); }
+  // Nothing queued, running, held or expected, and no iteration in progress.
+  bool idle() const;
+  // Called after a step that leaves the worker idle (the lifecycle stops draining workers).
+  void set_on_idle(std::function<void(std::int32_t)> f) { on_idle_ = std::move(f); }
+  // The worker stops: the iteration in progress is lost, the engine restarts empty; returns the
+  // requests it held (for the caller to start over elsewhere or fail).
+  std::vector<Request*> stop();
+  void start() { stopped_ = false; }
+  void mark_stopped() { stopped_ = true; }  // before the run, for a worker that does not serve yet
+  bool stopped() const { return stopped_; }
+  // Requests that reach a stopped worker (sent before it stopped) go back through this.
+  void set_on_bounce(std::function<void(Request*)> f) { on_bounce_ = std::move(f); }
   std::uint64_t iterations() const { return iterations_; }
   std::uint64_t kv_events_published() const { return kv_events_published_; }
 
@@ -49,6 +62,7 @@ class Worker : public sc_core::sc_module {
   void step();
   void accept(const WorkerMsg& m, TimeNs now);
   void try_reservations(TimeNs now);
+  void publish_kv_events();
   TimedChannel<FabricMsg>& fabric();
 
   std::int32_t id_, pool_;
@@ -57,7 +71,10 @@ class Worker : public sc_core::sc_module {
   TimedChannel<WorkerMsg> input_;
   TimedChannel<FabricMsg>* fabric_ = nullptr;
   std::deque<Request*> reservations_;
-  std::vector<Request*> completing_;  // KV waiting for room here, first come first served
+  std::vector<Request*> completing_;
+  std::function<void(std::int32_t)> on_idle_;
+  std::function<void(Request*)> on_bounce_;
+  bool stopped_ = false;  // KV waiting for room here, first come first served
   TimedChannel<Request*>& done_;
   RunObserver& observer_;
   sc_core::sc_event iteration_done_;

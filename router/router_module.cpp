@@ -24,8 +24,9 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   if (entry_.empty()) throw InvariantError("router: no aggregated or decode worker to send requests to");
   if (!prefill_.empty() && !prefill_policy_) throw InvariantError("router: prefill workers but no prefill policy");
   views_ = own_;
+  accepting_.assign(workers_.size(), 0);
   SC_METHOD(on_requests);
-  sensitive << requests_.event();
+  sensitive << requests_.event() << kick_;
   dont_initialize();
   SC_METHOD(on_releases);
   sensitive << releases_.event();
@@ -45,11 +46,22 @@ bool RouterModule::uses_overlap() const {
 size_t RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks,
                           const std::vector<size_t>& candidates) {
   candidate_views_.clear();
-  for (size_t i : candidates) candidate_views_.push_back(views_[i]);
+  candidate_ids_.clear();
+  for (size_t i : candidates)
+    if (accepting_[i]) {
+      candidate_views_.push_back(views_[i]);
+      candidate_ids_.push_back(i);
+    }
+  if (candidate_ids_.empty()) return workers_.size();
   const size_t k = policy.choose(r, request_blocks, candidate_views_);
-  if (k >= candidates.size())
-    throw InvariantError(fmt::format("router policy chose worker {} of {}", k, candidates.size()));
-  return candidates[k];
+  if (k >= candidate_ids_.size())
+    throw InvariantError(fmt::format("router policy chose worker {} of {}", k, candidate_ids_.size()));
+  return candidate_ids_[k];
+}
+
+void RouterModule::set_accepting(size_t worker, bool accepting) {
+  accepting_.at(worker) = accepting;
+  if (accepting && !pending_.empty()) kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
 void RouterModule::occupy(size_t worker, std::int64_t tokens) {
@@ -70,14 +82,13 @@ bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const
 }
 
 void RouterModule::on_requests() {
-  const TimeNs now = now_ns();
+  requests_.drain([&](Request* r) { pending_.push_back(r); });
   const bool reports = cfg_.load_source == "reports";
-  const bool overlap = uses_overlap();
-  requests_.drain([&](Request* r) {
-    std::vector<std::uint64_t> keys;
-    if (overlap) {
-      keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
-      indexer_.overlaps(keys, now, overlap_);
+  while (!pending_.empty()) {
+    Request* r = pending_.front();
+    if (policy_->uses_overlap() || (prefill_policy_ && prefill_policy_->uses_overlap())) {
+      keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
+      indexer_.overlaps(keys_, now_ns(), overlap_);
       for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
     }
     if (!reports)
@@ -86,41 +97,49 @@ void RouterModule::on_requests() {
         views_[i].active_tokens = own_[i].active_tokens;
         views_[i].active_blocks = own_[i].active_blocks;
       }
-    const std::int64_t request_blocks = blocks_of(r->input_tokens);
-    const size_t d = pick(*policy_, *r, request_blocks, entry_);
-    const std::int64_t tokens = static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
-    occupy(d, tokens);
-    ++active_;
-    r->routed_ns = now;
-    r->worker = static_cast<std::int32_t>(d);
-    size_t computes_prompt = d;
-    WorkerMsg::Kind kind = WorkerMsg::Kind::kRun;
-    if (roles_[d] == WorkerRole::kDecode) {
-      if (prefill_locally(*r, d)) {
-        r->route = RequestRoute::kLocalPrefill;
-        ++local_prefills_;
-      } else {
-        const size_t p = pick(*prefill_policy_, *r, request_blocks, prefill_);
-        occupy(p, r->input_tokens);
-        ++prefills_outstanding_;
-        ++remote_prefills_;
-        r->route = RequestRoute::kRemotePrefill;
-        r->prefill_worker = static_cast<std::int32_t>(p);
-        computes_prompt = p;
-        kind = WorkerMsg::Kind::kPrefill;
-      }
+    const size_t d = pick(*policy_, *r, blocks_of(r->input_tokens), entry_);
+    if (d == workers_.size()) return;  // no worker takes requests now: wait for one (set_accepting)
+    pending_.pop_front();
+    route(r, d);
+  }
+}
+
+void RouterModule::route(Request* r, size_t d) {
+  const TimeNs now = now_ns();
+  const bool overlap = uses_overlap();
+  const std::int64_t request_blocks = blocks_of(r->input_tokens);
+  const std::int64_t tokens = static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
+  occupy(d, tokens);
+  ++active_;
+  r->routed_ns = now;
+  r->worker = static_cast<std::int32_t>(d);
+  size_t computes_prompt = d;
+  WorkerMsg::Kind kind = WorkerMsg::Kind::kRun;
+  if (roles_[d] == WorkerRole::kDecode) {
+    const size_t p = prefill_locally(*r, d) ? workers_.size() : pick(*prefill_policy_, *r, request_blocks, prefill_);
+    if (p == workers_.size()) {  // short or cheap here, a long prefill queue, or no prefill worker serving
+      r->route = RequestRoute::kLocalPrefill;
+      ++local_prefills_;
+    } else {
+      occupy(p, r->input_tokens);
+      ++prefills_outstanding_;
+      ++remote_prefills_;
+      r->route = RequestRoute::kRemotePrefill;
+      r->prefill_worker = static_cast<std::int32_t>(p);
+      computes_prompt = p;
+      kind = WorkerMsg::Kind::kPrefill;
     }
-    if (overlap) {
-      // what the engine can reuse at most: full blocks, never the prompt's last token
-      const std::int64_t cap = (static_cast<std::int64_t>(r->input_tokens) - 1) / block_size_;
-      r->expected_cached_tokens =
-          static_cast<std::uint32_t>(std::min(views_[computes_prompt].overlap_blocks, cap) * block_size_);
-      if (cfg_.indexer == "approximate")  // the prompt's KV ends up where it is computed and where it is decoded
-        for (std::uint64_t k : keys)
-          for (size_t w : {computes_prompt, d}) indexer_.store(static_cast<std::int32_t>(w), k, now + cfg_.approx_ttl.ns());
-    }
-    workers_[computes_prompt]->send(WorkerMsg{kind, r}, 0, 0);
-  });
+  }
+  if (overlap) {
+    // what the engine can reuse at most: full blocks, never the prompt's last token
+    const std::int64_t cap = (static_cast<std::int64_t>(r->input_tokens) - 1) / block_size_;
+    r->expected_cached_tokens =
+        static_cast<std::uint32_t>(std::min(views_[computes_prompt].overlap_blocks, cap) * block_size_);
+    if (cfg_.indexer == "approximate")  // the prompt's KV ends up where it is computed and where it is decoded
+      for (std::uint64_t k : keys_)
+        for (size_t w : {computes_prompt, d}) indexer_.store(static_cast<std::int32_t>(w), k, now + cfg_.approx_ttl.ns());
+  }
+  workers_[computes_prompt]->send(WorkerMsg{kind, r}, 0, 0);
 }
 
 void RouterModule::on_releases() {

@@ -5,6 +5,7 @@
 // its own decisions (approximate mode).
 #include <systemc>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -54,16 +55,22 @@ class RouterModule : public sc_core::sc_module {
   RouterStats stats() const {
     return {kv_events_applied_, indexer_.entries(), load_reports_applied_, remote_prefills_, local_prefills_};
   }
+  // Whether a worker takes new requests (ready, not draining). All start not accepting.
+  void set_accepting(size_t worker, bool accepting);
+  // Requests waiting for a worker to accept them.
+  std::int64_t pending() const { return static_cast<std::int64_t>(pending_.size()); }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
  private:
   void on_requests();
+  void route(Request* r, size_t first_choice);
   void on_releases();
   void on_kv_events();
   void on_load_reports();
   std::int64_t blocks_of(std::int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
   // The policy's pick among `candidates` (worker indices), as a worker index.
+  // The policy's pick among the accepting workers of `candidates`; candidates.size() if none accepts.
   size_t pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates);
   void occupy(size_t worker, std::int64_t tokens);
   bool prefill_locally(const Request& r, size_t decode_worker) const;
@@ -79,12 +86,17 @@ class RouterModule : public sc_core::sc_module {
   std::vector<WorkerRole> roles_;
   std::vector<size_t> entry_, prefill_;  // aggregated + decode workers; prefill workers
   std::vector<WorkerView> candidate_views_;
+  std::vector<size_t> candidate_ids_;
+  std::vector<char> accepting_;
+  std::deque<Request*> pending_;
+  sc_core::sc_event kick_;
   std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   std::vector<WorkerView> own_;    // the router's bookkeeping
   std::vector<WorkerView> views_;  // what the policy sees
   KvIndexer indexer_;
   std::vector<std::int64_t> overlap_;
+  std::vector<std::uint64_t> keys_;  // the prompt block keys of the request being routed
   std::int64_t active_ = 0;
   std::uint64_t kv_events_applied_ = 0, load_reports_applied_ = 0;
   std::function<void()> on_idle_;

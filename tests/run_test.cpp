@@ -75,7 +75,7 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
                                       "reserve_wait_s", "transfer_bytes", "first_step_s"}));
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
   EXPECT_EQ(ts_fields.front(), "time_s");
-  EXPECT_EQ(ts_fields.size(), 26u);
+  EXPECT_EQ(ts_fields.size(), 30u);
   EXPECT_EQ(testing::compound_fields(f.id, "/workers").front(), "time_s");
 
   auto summary = [&](const std::string& k) { return testing::read_double_column(f.id, "/summary", k).at(0); };

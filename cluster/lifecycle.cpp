@@ -1,0 +1,281 @@
+#include "cluster/lifecycle.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/distributions.h"
+
+namespace servesim {
+
+namespace {
+constexpr std::uint32_t kSender = 2;  // on channels the frontend (0) and KV fabric (1) share
+}
+
+Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, std::vector<Worker*> workers,
+                     RouterModule& router, TimedChannel<RouteRelease>& releases, TimedChannel<Request*>& requeue,
+                     TimedChannel<Request*>& failed)
+    : sc_core::sc_module(name),
+      cfg_(cfg),
+      workers_(std::move(workers)),
+      router_(router),
+      releases_(releases),
+      requeue_(requeue),
+      failed_(failed),
+      pool_workers_(cfg.pools.size()),
+      state_(workers_.size(), WorkerState::kStopped),
+      generation_(workers_.size(), 0),
+      rng_(make_rng(cfg.seed, "lifecycle")) {
+  for (Worker* w : workers_) {
+    pool_of_.push_back(static_cast<size_t>(w->pool()));
+    pool_workers_[static_cast<size_t>(w->pool())].push_back(static_cast<size_t>(w->id()));
+    w->set_on_idle([this](std::int32_t id) { on_idle(id); });
+    w->set_on_bounce([this](Request* r) { hand_back(r, true); });
+  }
+  for (const auto& p : cfg.pools) targets_.push_back(p.replicas);
+  // the pools' first `replicas` workers serve from the start, already warm
+  for (size_t p = 0; p < cfg.pools.size(); ++p)
+    for (int k = 0; k < cfg.pools[p].replicas; ++k) {
+      const size_t w = pool_workers_[p][static_cast<size_t>(k)];
+      state_[w] = WorkerState::kReady;
+      gpus_ += cfg.pools[p].tp;
+      peak_gpus_ = gpus_;
+      router_.set_accepting(w, true);
+    }
+  for (size_t w = 0; w < workers_.size(); ++w)
+    if (state_[w] == WorkerState::kStopped) workers_[w]->mark_stopped();
+  SC_METHOD(on_ready);
+  sensitive << ready_.event();
+  dont_initialize();
+  SC_METHOD(on_drain_timeout);
+  sensitive << drain_timeout_.event();
+  dont_initialize();
+  SC_METHOD(on_scheduled_failure);
+  sensitive << failure_tick_;
+  dont_initialize();
+  SC_METHOD(on_random_failure);
+  sensitive << random_failure_;
+  dont_initialize();
+}
+
+void Lifecycle::start_of_simulation() {
+  const auto& schedule = cfg_.failures.schedule;
+  for (size_t k = 0; k < schedule.size(); ++k) failure_order_.push_back(k);
+  std::stable_sort(failure_order_.begin(), failure_order_.end(),
+                   [&](size_t a, size_t b) { return schedule[a].at.ns() < schedule[b].at.ns(); });
+  if (!failure_order_.empty()) failure_tick_.notify(ns_time(schedule[failure_order_.front()].at.ns()));
+  arm_random_failure();
+}
+
+void Lifecycle::account() {
+  const TimeNs now = now_ns();
+  const double dt = ns_to_s(now - area_at_);
+  gpu_area_ += gpus_ * dt;
+  for (size_t p = 0; p < targets_.size(); ++p)
+    if (count(p, WorkerState::kReady) < targets_[p]) {
+      under_area_ += dt;
+      break;
+    }
+  area_at_ = now;
+}
+
+double Lifecycle::gpu_seconds() const { return gpu_area_ + gpus_ * ns_to_s(now_ns() - area_at_); }
+
+double Lifecycle::underprovisioned_s() const {
+  for (size_t p = 0; p < targets_.size(); ++p)
+    if (count(p, WorkerState::kReady) < targets_[p]) return under_area_ + ns_to_s(now_ns() - area_at_);
+  return under_area_;
+}
+
+int Lifecycle::count(size_t pool, WorkerState s) const {
+  int n = 0;
+  for (size_t w : pool_workers_.at(pool)) n += state_[w] == s;
+  return n;
+}
+
+bool Lifecycle::settled() const {
+  for (WorkerState s : state_)
+    if (s == WorkerState::kStarting || s == WorkerState::kDraining) return false;
+  return true;
+}
+
+void Lifecycle::set_target(size_t pool, int target) {
+  account();
+  const auto& lc = cfg_.pools[pool].lifecycle;
+  targets_[pool] = std::clamp(target, lc.min_replicas, static_cast<int>(pool_workers_[pool].size()));
+  reconcile(pool);
+}
+
+void Lifecycle::reconcile(size_t pool) {
+  const int tp = cfg_.pools[pool].tp;
+  int serving = count(pool, WorkerState::kStarting) + count(pool, WorkerState::kReady);
+  while (serving < targets_[pool]) {
+    if (cfg_.planner.gpu_budget && gpus_ + tp > *cfg_.planner.gpu_budget) return;  // waits for GPUs to free up
+    auto slot = std::find_if(pool_workers_[pool].begin(), pool_workers_[pool].end(),
+                             [&](size_t w) { return state_[w] == WorkerState::kStopped; });
+    if (slot == pool_workers_[pool].end()) return;  // the rest are still draining
+    start_worker(*slot);
+    ++serving;
+  }
+  while (serving > targets_[pool]) {
+    // cancel the newest start first, else drain the least loaded ready worker
+    size_t victim = workers_.size();
+    for (auto it = pool_workers_[pool].rbegin(); it != pool_workers_[pool].rend(); ++it)
+      if (state_[*it] == WorkerState::kStarting) {
+        victim = *it;
+        break;
+      }
+    if (victim == workers_.size()) {
+      std::int64_t best = -1;
+      for (auto it = pool_workers_[pool].rbegin(); it != pool_workers_[pool].rend(); ++it) {
+        if (state_[*it] != WorkerState::kReady) continue;
+        EngineLoad l = workers_[*it]->load();
+        const std::int64_t load = l.waiting + l.running + l.held + l.incoming;
+        if (best < 0 || load < best) best = load, victim = *it;
+      }
+    }
+    if (victim == workers_.size()) return;
+    drain_worker(victim);
+    --serving;
+  }
+}
+
+TimeNs Lifecycle::sample_startup(const StartupConfig& s) {
+  auto one = [&](const DurationDistConfig& d) -> double {
+    if (d.dist == "uniform") return d.min.seconds + (d.max.seconds - d.min.seconds) * uniform01(rng_);
+    if (d.dist == "lognormal") {
+      if (d.std.seconds <= 0) return d.mean.seconds;
+      const double s2 = std::log1p(d.std.seconds * d.std.seconds / (d.mean.seconds * d.mean.seconds));
+      return std::exp(std::log(d.mean.seconds) - s2 / 2 + std::sqrt(s2) * sample_standard_normal(rng_));
+    }
+    return d.value.seconds;
+  };
+  double total = 0;
+  if (s.phases.empty()) total = one(s);
+  for (const auto& phase : s.phases) total += one(phase);
+  return s_to_ns(total);
+}
+
+void Lifecycle::start_worker(size_t w) {
+  account();
+  const PoolConfig& pool = cfg_.pools[pool_of_[w]];
+  state_[w] = WorkerState::kStarting;
+  ++generation_[w];
+  gpus_ += pool.tp;
+  peak_gpus_ = std::max(peak_gpus_, gpus_);
+  if (cfg_.planner.gpu_budget && gpus_ > *cfg_.planner.gpu_budget)
+    throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", gpus_, *cfg_.planner.gpu_budget));
+  ++stats_.starts;
+  workers_[w]->start();
+  ready_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, sample_startup(pool.lifecycle.startup), kSender);
+}
+
+void Lifecycle::on_ready() {
+  ready_.drain([&](Timer t) {
+    const auto w = static_cast<size_t>(t.worker);
+    if (generation_[w] != t.generation || state_[w] != WorkerState::kStarting) return;
+    account();
+    state_[w] = WorkerState::kReady;
+    router_.set_accepting(w, true);
+  });
+}
+
+void Lifecycle::drain_worker(size_t w) {
+  if (state_[w] == WorkerState::kStarting) {
+    stop_worker(w, false);
+    return;
+  }
+  account();
+  state_[w] = WorkerState::kDraining;
+  ++generation_[w];
+  router_.set_accepting(w, false);
+  const auto& lc = cfg_.pools[pool_of_[w]].lifecycle;
+  if (lc.drain_timeout)
+    drain_timeout_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, lc.drain_timeout->ns(), kSender);
+  if (workers_[w]->idle()) stop_worker(w, false);
+}
+
+void Lifecycle::on_idle(std::int32_t worker) {
+  if (state_[static_cast<size_t>(worker)] == WorkerState::kDraining) stop_worker(static_cast<size_t>(worker), false);
+}
+
+void Lifecycle::on_drain_timeout() {
+  drain_timeout_.drain([&](Timer t) {
+    const auto w = static_cast<size_t>(t.worker);
+    if (generation_[w] != t.generation || state_[w] != WorkerState::kDraining) return;
+    const bool migrate = cfg_.pools[pool_of_[w]].lifecycle.on_drain_timeout == "migrate";
+    for (Request* r : workers_[w]->stop()) {
+      migrate ? ++stats_.migrated : ++stats_.aborted;
+      hand_back(r, migrate);
+    }
+    stop_worker(w, false);
+  });
+}
+
+void Lifecycle::stop_worker(size_t w, bool failed) {
+  account();
+  const WorkerState was = state_[w];
+  if (was == WorkerState::kStopped) return;
+  router_.set_accepting(w, false);
+  state_[w] = WorkerState::kStopped;
+  ++generation_[w];
+  gpus_ -= cfg_.pools[pool_of_[w]].tp;
+  ++stats_.stops;
+  const bool retry = cfg_.failures.on_failure == "retry";
+  for (Request* r : workers_[w]->stop()) {  // empty unless it failed
+    retry ? ++stats_.retried : ++stats_.failed_requests;
+    hand_back(r, retry);
+  }
+  if (failed) ++stats_.failures;
+  for (size_t p = 0; p < targets_.size(); ++p) reconcile(p);  // freed GPUs, or a worker to replace
+}
+
+// A request leaves a worker that stopped: the router forgets it there; it starts over from
+// routing, or ends as failed.
+void Lifecycle::hand_back(Request* r, bool retry) {
+  if (!retry) {
+    r->status = RequestStatus::kFailed;
+    r->finish_ns = now_ns();
+    failed_.send(r, 0, kSender);  // the frontend releases it at the router
+    return;
+  }
+  releases_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens, false}, 0,
+                 kSender);
+  r->restart();
+  requeue_.send(r, 0, kSender);
+}
+
+void Lifecycle::on_scheduled_failure() {
+  const auto& schedule = cfg_.failures.schedule;
+  const TimeNs now = now_ns();
+  for (; next_failure_ < failure_order_.size() && schedule[failure_order_[next_failure_]].at.ns() <= now;
+       ++next_failure_) {
+    const auto& f = schedule[failure_order_[next_failure_]];
+    size_t pool = 0;
+    while (cfg_.pools[pool].name != f.pool) ++pool;  // validated: the pool exists
+    int left = f.count;
+    for (size_t w : pool_workers_[pool])
+      if (left > 0 && (state_[w] == WorkerState::kReady || state_[w] == WorkerState::kDraining)) {
+        stop_worker(w, true);
+        --left;
+      }
+  }
+  if (next_failure_ < failure_order_.size())
+    failure_tick_.notify(ns_time(schedule[failure_order_[next_failure_]].at.ns() - now));
+}
+
+void Lifecycle::arm_random_failure() {
+  const double rate = cfg_.failures.rate_per_worker_hour;
+  if (rate <= 0 || workers_.empty()) return;
+  // thinning: candidate events at rate x all workers; one hits a serving worker with the
+  // chance serving / all, so each serving worker fails at `rate`
+  const double mean_s = 3600.0 / (rate * static_cast<double>(workers_.size()));
+  random_failure_.notify(ns_time(std::max<TimeNs>(1, s_to_ns(sample_exponential(rng_, mean_s)))));
+}
+
+void Lifecycle::on_random_failure() {
+  const size_t w = static_cast<size_t>(uniform01(rng_) * static_cast<double>(workers_.size())) % workers_.size();
+  if (state_[w] == WorkerState::kReady || state_[w] == WorkerState::kDraining) stop_worker(w, true);
+  arm_random_failure();
+}
+
+}  // namespace servesim
