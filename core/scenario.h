@@ -446,9 +446,12 @@ struct LoadPolicyConfig {
 
 struct SlaPolicyConfig {
   bool correction = true;
-  double min_correction = 0.5, max_correction = 4.0;
+  double min_correction = 1.0, max_correction = 4.0;
+  double max_utilisation = 0.9;
   template <class V>
   void visit(V& v) {
+    v.field("max_utilisation", max_utilisation,
+            "plan workers no busier than this, whatever the queueing model allows (headroom)", between(0.05, 1));
     v.field("correction", correction,
             "scale the latency targets by observed / expected latency (the model's error, queueing)");
     v.field("min_correction", min_correction, "lower clamp of the correction factor", positive());

@@ -68,22 +68,39 @@ double TimingCapacityModel::decode_tokens_per_s(size_t pool, double context, dou
 
 double TimingCapacityModel::expected_ttft_s(size_t pool, double isl) const { return prefill_batch_s(pool, std::max(1.0, isl), 1); }
 
+double sla_service_s(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap) {
+  const double context = t.isl + t.osl / 2, osl = std::max(1.0, t.osl);
+  const double prefill = t.isl / cap.prefill_tokens_per_s(pool, t.isl, t.ttft_s) * t.p_corr;
+  const double decode = osl / cap.decode_tokens_per_s(pool, context, t.itl_s / t.d_corr);
+  switch (role) {
+    case WorkerRole::kPrefill: return prefill;
+    case WorkerRole::kDecode: return decode;
+    case WorkerRole::kAggregated: return prefill + decode;  // one GPU time-shared by both phases
+  }
+  return prefill + decode;
+}
+
+double sla_utilisation(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap) {
+  if (role == WorkerRole::kDecode) return t.max_utilisation;
+  const double s = sla_service_s(role, pool, t, cap);
+  const double slack = t.ttft_s - cap.expected_ttft_s(pool, t.isl) * t.p_corr;  // time left to wait
+  if (slack <= 0) return std::min(0.05, t.max_utilisation);  // even an idle worker misses: keep queues short
+  // M/D/1: mean wait = rho s / (2 (1 - rho)) <= slack  <=>  rho <= 2 slack / (2 slack + s)
+  return std::min(t.max_utilisation, 2 * slack / (2 * slack + s));
+}
+
 int sla_replicas(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap,
                  double& capacity_req_per_s) {
-  const double context = t.isl + t.osl / 2;
-  switch (role) {
-    case WorkerRole::kPrefill: capacity_req_per_s = cap.prefill_tokens_per_s(pool, t.isl, t.ttft_s) / t.isl; break;
-    case WorkerRole::kDecode:
-      capacity_req_per_s = cap.decode_tokens_per_s(pool, context, t.itl_s) / std::max(1.0, t.osl);
-      break;
-    case WorkerRole::kAggregated:
-      // one GPU time-shared by both phases: the seconds a request costs are the sum of both
-      capacity_req_per_s = 1 / (t.isl / cap.prefill_tokens_per_s(pool, t.isl, t.ttft_s) +
-                                std::max(1.0, t.osl) / cap.decode_tokens_per_s(pool, context, t.itl_s));
-      break;
-  }
+  capacity_req_per_s = sla_utilisation(role, pool, t, cap) / sla_service_s(role, pool, t, cap);
   if (!(t.rate_req_per_s > 0)) return 0;
   return static_cast<int>(std::ceil(t.rate_req_per_s / capacity_req_per_s - 1e-9));
+}
+
+double sla_expected_ttft_s(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap, int workers) {
+  const double s = sla_service_s(role, pool, t, cap);
+  const double rho = t.rate_req_per_s * s / std::max(1, workers);
+  if (rho >= 1) return std::nan("");
+  return cap.expected_ttft_s(pool, t.isl) + rho * s / (2 * (1 - rho));
 }
 
 }  // namespace servesim

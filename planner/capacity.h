@@ -42,12 +42,24 @@ class TimingCapacityModel final : public CapacityModel {
 
 struct SlaTargets {
   double rate_req_per_s, isl, osl;  // predicted demand
-  double ttft_s, itl_s;             // targets, already divided by the corrections
+  double ttft_s, itl_s;             // the slo targets
+  double p_corr = 1, d_corr = 1;    // observed / expected TTFT and ITL (1: trust the model)
+  double max_utilisation = 0.9;
 };
 
+// GPU seconds one request costs a worker of this role (prefill: its prompt; decode: its output
+// tokens; aggregated: both), at the corrected targets.
+double sla_service_s(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap);
+// Utilisation at which an M/D/1 queue's mean wait plus the prompt's own prefill stays within the
+// TTFT target, capped at max_utilisation. Decode has no queue before it (its ITL target already
+// bounds its batch).
+double sla_utilisation(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap);
 // Workers of pool `pool` (role `role`) that carry the demand within the targets:
-// ceil(demand / one worker's capacity). `capacity_req_per_s` returns that capacity.
+// ceil(rate / (utilisation / service time)). `capacity_req_per_s` returns one worker's capacity.
 int sla_replicas(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap,
                  double& capacity_req_per_s);
+// The mean TTFT the model expects at `rate` spread over `workers` (M/D/1), or NaN when it
+// expects the queue to grow without bound.
+double sla_expected_ttft_s(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap, int workers);
 
 }  // namespace servesim

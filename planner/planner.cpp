@@ -33,6 +33,9 @@ void PlannerMetrics::scrape(PlannerObservation& obs) {
     std::nth_element(ttft_.begin(), ttft_.begin() + static_cast<std::ptrdiff_t>(k), ttft_.end());
     return ttft_[k];
   };
+  double sum = 0;
+  for (double t : ttft_) sum += t;
+  obs.ttft_mean_s = ttft_.empty() ? std::nan("") : sum / static_cast<double>(ttft_.size());
   obs.ttft_p50_s = pct(0.5);
   obs.ttft_p99_s = pct(0.99);
   obs.itl_mean_s = itl_tokens_ > 0 ? itl_sum_s_ / itl_tokens_ : std::nan("");

@@ -30,7 +30,7 @@ struct PlannerObservation {
   double interval_s = 0;
   double requests = 0;       // arrivals in the window
   double mean_isl = std::nan(""), mean_osl = std::nan("");  // of arrivals; of completions
-  double ttft_p50_s = std::nan(""), ttft_p99_s = std::nan("");
+  double ttft_mean_s = std::nan(""), ttft_p50_s = std::nan(""), ttft_p99_s = std::nan("");
   double itl_mean_s = std::nan("");
   std::vector<PoolObservation> pools;
 };

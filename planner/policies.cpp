@@ -73,30 +73,40 @@ class SlaPolicy final : public PlannerPolicy {
   std::vector<PoolDecision> decide(TimeNs, const PlannerObservation& seen, const PlannerForecast& next) override {
     std::vector<PoolDecision> out = keep(seen);
     if (!(next.requests >= 0) || std::isnan(next.isl) || std::isnan(next.osl)) return out;  // nothing seen yet
-    const auto& sla = s_.planner.sla;
     for (size_t i = 0; i < seen.pools.size(); ++i) {
       const auto& p = seen.pools[i];
-      if (sla.correction) update_corrections(i, seen);
-      SlaTargets t{next.rate_req_per_s(seen.interval_s), next.isl, next.osl, s_.slo.ttft.seconds / p_corr_[i],
-                   s_.slo.itl.seconds / d_corr_[i]};
+      if (s_.planner.sla.correction) update_corrections(i, seen);
+      SlaTargets t = targets(i, next.rate_req_per_s(seen.interval_s), next.isl, next.osl);
       out[i].target = sla_replicas(p.role, i, t, cap_, out[i].capacity_req_per_s);
-      out[i].correction = p.role == WorkerRole::kPrefill ? p_corr_[i] : d_corr_[i];
+      out[i].correction = p.role == WorkerRole::kDecode ? d_corr_[i] : p_corr_[i];
     }
     return out;
   }
 
  private:
-  // observed / expected latency, where the model is asked about the load that was observed
+  SlaTargets targets(size_t i, double rate, double isl, double osl) const {
+    SlaTargets t{rate, isl, osl, s_.slo.ttft.seconds, s_.slo.itl.seconds};
+    t.p_corr = p_corr_[i];
+    t.d_corr = d_corr_[i];
+    t.max_utilisation = s_.planner.sla.max_utilisation;
+    return t;
+  }
+
+  // observed / expected latency, the model asked about the load that was observed
   void update_corrections(size_t i, const PlannerObservation& seen) {
     const auto& p = seen.pools[i];
     const auto& sla = s_.planner.sla;
     auto clamp = [&](double c) { return std::clamp(c, sla.min_correction, sla.max_correction); };
-    if (p.ready == 0) return;
-    if (p.role != WorkerRole::kDecode && seen.ttft_p50_s > 0 && seen.mean_isl > 0)
-      p_corr_[i] = clamp(seen.ttft_p50_s / cap_.expected_ttft_s(i, seen.mean_isl));
-    if (p.role != WorkerRole::kPrefill && seen.itl_mean_s > 0 && seen.mean_isl > 0 && p.running_per_worker > 0) {
-      const double context = seen.mean_isl + (std::isnan(seen.mean_osl) ? 0 : seen.mean_osl / 2);
+    if (p.ready == 0 || !(seen.mean_isl > 0) || std::isnan(seen.mean_osl)) return;
+    if (p.role != WorkerRole::kPrefill && seen.itl_mean_s > 0 && p.running_per_worker > 0) {
+      const double context = seen.mean_isl + seen.mean_osl / 2;
       d_corr_[i] = clamp(seen.itl_mean_s / cap_.expected_itl_s(i, p.running_per_worker, context));
+    }
+    if (p.role != WorkerRole::kDecode && seen.ttft_mean_s > 0) {
+      // the expectation uses the model as it is (no correction), at the rate that was seen
+      SlaTargets t{seen.requests / seen.interval_s, seen.mean_isl, seen.mean_osl, s_.slo.ttft.seconds, s_.slo.itl.seconds};
+      const double expected = sla_expected_ttft_s(p.role, i, t, cap_, p.ready);
+      if (expected > 0) p_corr_[i] = clamp(seen.ttft_mean_s / expected);
     }
   }
 
