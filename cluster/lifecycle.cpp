@@ -106,6 +106,13 @@ void Lifecycle::set_target(size_t pool, int target) {
 }
 
 void Lifecycle::reconcile(size_t pool) {
+  if (reconciling_) return;  // a stop below must not re-enter: the outer loop goes on counting
+  reconciling_ = true;
+  reconcile_pool(pool);
+  reconciling_ = false;
+}
+
+void Lifecycle::reconcile_pool(size_t pool) {
   const int tp = cfg_.pools[pool].tp;
   int serving = count(pool, WorkerState::kStarting) + count(pool, WorkerState::kReady);
   while (serving < targets_[pool]) {
@@ -226,7 +233,8 @@ void Lifecycle::stop_worker(size_t w, bool failed) {
     hand_back(r, retry);
   }
   if (failed) ++stats_.failures;
-  for (size_t p = 0; p < targets_.size(); ++p) reconcile(p);  // freed GPUs, or a worker to replace
+  if (!reconciling_)
+    for (size_t p = 0; p < targets_.size(); ++p) reconcile(p);  // freed GPUs, or a worker to replace
 }
 
 // A request leaves a worker that stopped: the router forgets it there; it starts over from

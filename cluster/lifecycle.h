@@ -62,6 +62,7 @@ class Lifecycle : public sc_core::sc_module {
   void drain_worker(size_t w);
   void try_pending_starts();
   void reconcile(size_t pool);
+  void reconcile_pool(size_t pool);
   void on_ready();
   void on_drain_timeout();
   void on_scheduled_failure();
@@ -84,6 +85,7 @@ class Lifecycle : public sc_core::sc_module {
   std::vector<int> targets_;
   std::vector<int> want_start_;  // starts waiting for GPUs, per pool
   std::int32_t gpus_ = 0, peak_gpus_ = 0;
+  bool reconciling_ = false;
   double gpu_area_ = 0, under_area_ = 0;
   TimeNs area_at_ = 0;
   Rng rng_;

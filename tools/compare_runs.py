@@ -20,7 +20,7 @@ def fmt(name, v):
     if isinstance(v, float) and math.isnan(v):
         return "-"
     if name.endswith("_s") and not name.endswith("_per_s"):
-        return f"{v * 1e3:.1f} ms"
+        return f"{v:.1f} s" if abs(v) >= 10 else f"{v * 1e3:.1f} ms"
     if name in ("slo_attainment", "prefix_hit_rate"):
         return f"{v * 100:.1f}%"
     return f"{v:.2f}" if abs(v - round(v)) > 1e-9 else f"{v:.0f}"
