@@ -31,6 +31,7 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
     w->set_on_idle([this](std::int32_t id) { on_idle(id); });
     w->set_on_bounce([this](Request* r) { hand_back(r, true); });
   }
+  router_.set_on_release([this](std::int32_t w) { on_idle(w); });
   for (const auto& p : cfg.pools) targets_.push_back(p.replicas);
   // the pools' first `replicas` workers serve from the start, already warm
   for (size_t p = 0; p < cfg.pools.size(); ++p)
@@ -198,11 +199,14 @@ void Lifecycle::drain_worker(size_t w) {
   const auto& lc = cfg_.pools[pool_of_[w]].lifecycle;
   if (lc.drain_timeout)
     drain_timeout_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, lc.drain_timeout->ns(), kSender);
-  if (workers_[w]->idle()) stop_worker(w, false);
+  on_idle(static_cast<std::int32_t>(w));
 }
 
+// A draining worker stops once it holds nothing and nothing routed to it is still on its way
+// (a decode worker's request may still be prefilling elsewhere).
 void Lifecycle::on_idle(std::int32_t worker) {
-  if (state_[static_cast<size_t>(worker)] == WorkerState::kDraining) stop_worker(static_cast<size_t>(worker), false);
+  const auto w = static_cast<size_t>(worker);
+  if (state_[w] == WorkerState::kDraining && workers_[w]->idle() && router_.routed_to(w) == 0) stop_worker(w, false);
 }
 
 void Lifecycle::on_drain_timeout() {

@@ -78,7 +78,11 @@ std::vector<Request*> Worker::stop() {
 
 void Worker::accept(const WorkerMsg& m, TimeNs now) {
   if (stopped_) {
-    if (!on_bounce_) throw InvariantError(fmt::format("worker {} is stopped but was sent request {}", id_, m.request->id));
+    // a request routed just before the worker stopped goes back to be routed again; a KV
+    // hand-off never reaches a stopped worker (it stops only when nothing routed to it is left)
+    const bool new_work = m.kind == WorkerMsg::Kind::kRun || m.kind == WorkerMsg::Kind::kPrefill;
+    if (!on_bounce_ || !new_work)
+      throw InvariantError(fmt::format("worker {} is stopped but was sent request {}", id_, m.request->id));
     on_bounce_(m.request);
     return;
   }

@@ -150,6 +150,7 @@ void RouterModule::on_releases() {
     v.active_blocks -= blocks_of(rel.tokens);
     if (rel.prefill_only) --prefills_outstanding_;
     else --active_;
+    if (on_release_) on_release_(rel.worker);
   });
   if (active_ == 0 && on_idle_) on_idle_();
 }

@@ -57,6 +57,10 @@ class RouterModule : public sc_core::sc_module {
   }
   // Whether a worker takes new requests (ready, not draining). All start not accepting.
   void set_accepting(size_t worker, bool accepting);
+  // Requests the router has sent to a worker and not yet seen end there (remote prefills included).
+  std::int32_t routed_to(size_t worker) const { return own_.at(worker).active_seqs; }
+  // Called for each worker the router sees a request leave (after its bookkeeping is updated).
+  void set_on_release(std::function<void(std::int32_t)> f) { on_release_ = std::move(f); }
   // Requests waiting for a worker to accept them.
   std::int64_t pending() const { return static_cast<std::int64_t>(pending_.size()); }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
@@ -100,6 +104,7 @@ class RouterModule : public sc_core::sc_module {
   std::int64_t active_ = 0;
   std::uint64_t kv_events_applied_ = 0, load_reports_applied_ = 0;
   std::function<void()> on_idle_;
+  std::function<void(std::int32_t)> on_release_;
 };
 
 }  // namespace servesim

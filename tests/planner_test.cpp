@@ -275,6 +275,43 @@ planner:
   EXPECT_EQ(get(abort, "requests_completed") + get(abort, "requests_failed"), get(abort, "requests_arrived"));
 }
 
+// Disaggregated pools scale while requests are between their prefill and decode workers: the
+// prefill pool is overloaded (long prompts, two-token outputs), so a draining decode worker is
+// idle long before the requests routed to it leave the prefill queue, and must wait for them.
+TEST_F(PlannerRun, DisaggregatedPoolsDrainWithoutLosingAHandOff) {
+  const char* yaml = R"(
+name: disagg_drain
+seed: 4
+workload:
+  synthetic:
+    duration: 40s
+    arrival: {process: poisson, rate: 12}
+    input_length: {dist: fixed, value: 6000}
+    output_length: {dist: fixed, value: 2}
+router: {policy: round_robin}
+pools:
+  - {name: p, role: prefill, replicas: 1, model: llama-3.1-8b, lifecycle: {max_replicas: 3, startup: {value: 5s}}}
+  - {name: d, role: decode, replicas: 3, model: llama-3.1-8b, lifecycle: {startup: {value: 5s}}}
+planner:
+  policy: scripted
+  adjustment_interval: 1s
+  scripted: [{at: 10s, pool: d, replicas: 1}, {at: 15s, pool: p, replicas: 3}, {at: 25s, pool: d, replicas: 3}]
+)";
+  H5File f(run(yaml, "disagg_drain"));
+  auto get = [&](const char* m) { return read_double_column(f.id, "/summary", m).at(0); };
+  EXPECT_EQ(get("requests_completed"), get("requests_arrived"));
+  EXPECT_EQ(get("requests_remote_prefill"), get("requests_arrived"));
+  auto pool = read_double_column(f.id, "/timeseries/pools", "pool");
+  auto ready = read_double_column(f.id, "/timeseries/pools", "ready");
+  auto t = read_double_column(f.id, "/timeseries/pools", "time_s");
+  double d_at_20 = -1, d_at_35 = -1;
+  for (size_t i = 0; i < t.size(); ++i)
+    if (pool[i] == 1 && t[i] == 20) d_at_20 = ready[i];
+    else if (pool[i] == 1 && t[i] == 35) d_at_35 = ready[i];
+  EXPECT_EQ(d_at_20, 1);
+  EXPECT_EQ(d_at_35, 3);
+}
+
 TEST_F(PlannerRun, BadPlannerConfigurationIsAClearError) {
   struct Case {
     std::string sets, key, says;
