@@ -12,6 +12,18 @@ namespace {
 constexpr TimeNs kSliceNs = kNsPerSecond;  // simulated time between progress/flush checks
 }
 
+namespace {
+// sc_start, with an error thrown inside a process given back its own kind (see core/error.h).
+void start(const sc_core::sc_time& t, sc_core::sc_starvation_policy p = sc_core::SC_RUN_TO_TIME) {
+  try {
+    sc_core::sc_start(t, p);
+  } catch (const sc_core::sc_report& e) {
+    rethrow_recorded(e.what());
+    throw;
+  }
+}
+}  // namespace
+
 RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options) {
   configure_kernel();
   const auto wall_start = std::chrono::steady_clock::now();
@@ -29,7 +41,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   const TimeNs stall_after = std::max<TimeNs>(3600 * kNsPerSecond, 20 * scenario.config.planner.adjustment_interval.ns());
   std::uint64_t progress_mark = 0;
   TimeNs progress_at = 0;
-  sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
+  start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
   while (!cluster.drained() && sc_core::sc_pending_activity()) {
     // A slice reaches at least the next event: with SC_EXIT_ON_STARVATION an empty window
     // would not move time. Starvation stops time at the last event, the run's true end.
@@ -37,7 +49,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
     TimeNs slice = std::max(kSliceNs, next);
     if (cap >= 0) slice = std::min(slice, cap - now_ns());
     if (slice <= 0) break;
-    sc_core::sc_start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
+    start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
     recorder.maybe_flush();
     const std::uint64_t mark = cluster.frontend().arrived() + cluster.frontend().completed() + cluster.iterations();
     if (mark != progress_mark || cluster.frontend().in_system() == 0) {

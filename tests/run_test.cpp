@@ -206,3 +206,23 @@ TEST_F(RunTest, ProgressLineOnlyOnATerminal) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// An error raised inside a SystemC process keeps its kind (exit code) and its own message.
+TEST(RunErrors, AnErrorInsideTheSimulationKeepsItsExitCodeAndMessage) {
+  testing::TempDir dir;
+  std::string scn = dir.write("big.yaml", R"(
+workload:
+  synthetic: {duration: 5s, arrival: {rate: 1}, input_length: {dist: fixed, value: 5000}}
+pools: [{engine: {num_gpu_blocks: 100}}]
+)");
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("x.h5"));
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("input error: request 0 (5000 prompt + 128 output tokens) needs 321 KV blocks"));
+  EXPECT_THAT(r.out, ::testing::Not(::testing::HasSubstr("E549")));
+}
+
+}  // namespace
+}  // namespace servesim
