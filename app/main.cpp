@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "app/commands/sweep_command.h"
+#include "app/commands/sweep_space.h"
 #include "cluster/run.h"
 #include "core/error.h"
 #include "core/scenario.h"
@@ -13,6 +15,7 @@
 #include "models/engine_scheduler.h"
 #include "models/timing/timing_model.h"
 #include "planner/load_predictor.h"
+#include "planner/planner_policy.h"
 #include "router/router_policy.h"
 #include "servesim/version.h"
 #include "traces/trace_source.h"
@@ -35,6 +38,8 @@ void check_registries() {
   TimingRegistry::instance().check();
   SchedulerRegistry::instance().check();
   PredictorRegistry::instance().check();
+  PlannerPolicyRegistry::instance().check();
+  SweepStrategyRegistry::instance().check();
 }
 
 int print_timing(const std::string& gpu, const std::string& model, int tp, const std::string& timing_model,
@@ -110,6 +115,16 @@ int run_main(int argc, char** argv) {
   timing->add_option("--timing", timing_model, "timing model (roofline, table)")->capture_default_str();
   timing->add_option("--table", table_path, "CSV for --timing table");
 
+  std::string sweep_path;
+  SweepOptions sweep_options;
+  auto* sweep = app.add_subcommand("sweep", "run many trials of a scenario over a search space, rank and Pareto them");
+  sweep->add_option("sweep", sweep_path, "sweep YAML file")->required();
+  sweep->add_option("-o,--output", sweep_options.output,
+                    "HDF5 output (default results/<sweep name>.h5; trial runs in <output stem>.trials/)");
+  sweep->add_option("-j,--jobs", sweep_options.jobs, "trials run in parallel")->check(CLI::PositiveNumber);
+  sweep->add_flag("--resume", sweep_options.resume, "reuse trial runs already in the trial folder");
+  sweep->add_flag("--dry-run", sweep_options.dry_run, "print the first batch of trials and exit");
+
   CLI11_PARSE(app, argc, argv);
   check_registries();
 
@@ -119,6 +134,8 @@ int run_main(int argc, char** argv) {
     print_registry<SchedulerRegistry>(std::cout);
     print_registry<TimingRegistry>(std::cout);
     print_registry<PredictorRegistry>(std::cout);
+    print_registry<PlannerPolicyRegistry>(std::cout);
+    print_registry<SweepStrategyRegistry>(std::cout);
     std::cout << "GPUs (catalog):\n";
     for (const auto& [name, g] : Catalog::builtin().gpus())
       std::cout << fmt::format("  {:<16} {} ({:g} GiB, {:g} GB/s, {:g} TFLOP/s bf16)\n", name, g.description,
@@ -130,6 +147,10 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) return print_timing(gpu, model, tp, timing_model, table_path);
+  if (sweep->parsed()) {
+    sweep_options.progress = isatty(STDERR_FILENO);
+    return run_sweep(sweep_path, sweep_options);
+  }
   if (!run->parsed() && !validate->parsed()) {
     std::cout << app.help();
     return 0;

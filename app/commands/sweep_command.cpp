@@ -1,0 +1,335 @@
+#include "app/commands/sweep_command.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <cstring>
+#include <set>
+
+#include "app/commands/sweep_runner.h"
+#include "app/commands/sweep_space.h"
+#include "core/hdf5_writer.h"
+#include "core/paths.h"
+#include "core/scenario.h"
+#include "servesim/version.h"
+
+namespace servesim {
+
+namespace {
+
+struct Loaded {
+  SweepConfig config;
+  std::string base_path;
+  std::string yaml;
+};
+
+Loaded load_sweep(const std::string& path) {
+  config::Document doc = config::Document::from_file(path);
+  config::SourceMap map(path);
+  Loaded out;
+  out.config = config::read_root<SweepConfig>(doc, map);
+  const SweepConfig& c = out.config;
+  out.yaml = config::write_yaml(c, false);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (c.base.empty()) map.fail("base", "a sweep needs a base scenario", "set base: a scenario file");
+  out.base_path = resolve_path(dir.empty() ? "." : dir, c.base);
+  if (!std::filesystem::exists(out.base_path))
+    map.fail("base", fmt::format("file '{}' does not exist", out.base_path), "check the path (relative to the sweep file)");
+  if (!SweepStrategyRegistry::instance().contains(c.strategy))
+    map.fail("strategy", fmt::format("unknown strategy '{}'", c.strategy),
+             fmt::format("use one of: {}", fmt::join(SweepStrategyRegistry::instance().names(), ", ")));
+  try {
+    load_scenario_file(out.base_path, c.set);
+  } catch (const ConfigError& e) {
+    map.fail("set", fmt::format("the base scenario with these overrides is invalid: {}", e.what()), "fix the override");
+  }
+  if (c.parameters.empty()) map.fail("parameters", "a sweep needs at least one parameter", "add one");
+  for (size_t i = 0; i < c.parameters.size(); ++i) {
+    const auto& p = c.parameters[i];
+    const std::string at = fmt::format("parameters.{}", i);
+    if (p.key.empty() == p.keys.empty())
+      map.fail(at, "give either key (with values) or keys (with tuples)", "keep one of them");
+    if (!p.key.empty() && p.values.empty()) map.fail(at + ".values", "no values", "list the values");
+    if (!p.keys.empty() && p.tuples.empty()) map.fail(at + ".tuples", "no tuples", "list the combinations");
+    for (size_t k = 0; k < p.tuples.size(); ++k)
+      if (p.tuples[k].size() != p.keys.size())
+        map.fail(fmt::format("{}.tuples.{}", at, k), fmt::format("has {} values for {} keys", p.tuples[k].size(), p.keys.size()),
+                 "give one value per key");
+    // the keys must exist in a scenario: try the first value alone on the base
+    std::vector<std::string> sets = c.set;
+    if (!p.key.empty()) sets.push_back(p.key + "=" + p.values.front());
+    for (size_t k = 0; k < p.keys.size(); ++k) sets.push_back(p.keys[k] + "=" + p.tuples.front()[k]);
+    try {
+      load_scenario_file(out.base_path, sets);
+    } catch (const ConfigError& e) {
+      map.fail(at, fmt::format("its first value does not apply to the base scenario: {}", e.what()),
+               "check the key path (as for --set)");
+    }
+  }
+  return out;
+}
+
+std::string trial_folder(const std::string& output) {
+  std::filesystem::path p(output);
+  return (p.parent_path() / (p.stem().string() + ".trials")).string();
+}
+
+struct TrialSummary {
+  std::uint64_t id;
+  std::vector<size_t> point;
+  Metrics mean, ci;
+  Ranking ranking;
+  double p_sla_miss = 0;
+  int ok = 0;
+};
+
+void write_output(const std::string& path, const Loaded& sweep, const SweepSpace& space,
+                  const std::vector<TrialRun>& runs, const std::vector<TrialSummary>& trials,
+                  const std::vector<std::string>& metric_names) {
+  h5::Handle file = h5::create_file(path);
+  {
+    h5::Handle meta = h5::create_group(file.get(), "meta");
+    h5::write_string_attribute(meta.get(), "servesim_version", kVersion);
+    h5::write_string_attribute(meta.get(), "git_commit", kGitCommit);
+    h5::write_string_attribute(meta.get(), "sweep_yaml", sweep.yaml);
+    h5::write_string_attribute(meta.get(), "base_scenario_yaml",
+                               load_scenario_file(sweep.base_path, sweep.config.set).effective_yaml);
+  }
+  h5::Handle str = h5::vlen_string();
+  // /trials: one row per trial x replication; parameters as text, metrics as float64
+  {
+    const size_t dims = space.dims();
+    const size_t head = 8 + 4 + 4 + 8 + 8 + sizeof(char*) * (2 + dims);
+    const size_t row_bytes = head + 8 * metric_names.size();
+    h5::CompoundType t(row_bytes);
+    t.add("trial", 0, H5T_NATIVE_UINT64);
+    t.add("replication", 8, H5T_NATIVE_INT32);
+    t.add("ok", 12, H5T_NATIVE_INT32);
+    t.add("seed", 16, H5T_NATIVE_UINT64);
+    t.add("wall_s", 24, H5T_NATIVE_DOUBLE);
+    t.add("status", 32, str.get());
+    t.add("error", 32 + sizeof(char*), str.get());
+    std::vector<std::string> labels;
+    for (size_t d = 0; d < dims; ++d) labels.push_back(space.label(d));
+    for (size_t d = 0; d < dims; ++d) t.add(labels[d].c_str(), 32 + sizeof(char*) * (2 + d), str.get());
+    for (size_t m = 0; m < metric_names.size(); ++m) t.add(metric_names[m].c_str(), head + 8 * m, H5T_NATIVE_DOUBLE);
+    std::vector<std::string> texts;  // keeps the strings alive until the write
+    texts.reserve(runs.size() * (2 + dims));
+    std::vector<unsigned char> rows(row_bytes * runs.size(), 0);
+    for (size_t i = 0; i < runs.size(); ++i) {
+      unsigned char* row = rows.data() + i * row_bytes;
+      const TrialRun& r = runs[i];
+      const std::int32_t ok = r.status == "ok";
+      const double wall = r.wall_s;
+      std::memcpy(row, &r.id, 8);
+      std::memcpy(row + 8, &r.replication, 4);
+      std::memcpy(row + 12, &ok, 4);
+      std::memcpy(row + 16, &r.seed, 8);
+      std::memcpy(row + 24, &wall, 8);
+      auto put = [&](size_t offset, std::string s) {
+        texts.push_back(std::move(s));
+        const char* c = texts.back().c_str();
+        std::memcpy(row + offset, &c, sizeof(char*));
+      };
+      put(32, r.status);
+      put(32 + sizeof(char*), r.error);
+      const auto point = space.point(r.id);
+      for (size_t d = 0; d < dims; ++d) put(32 + sizeof(char*) * (2 + d), space.value(d, point[d]));
+      for (size_t m = 0; m < metric_names.size(); ++m) {
+        auto it = r.metrics.find(metric_names[m]);
+        const double v = it == r.metrics.end() ? std::nan("") : it->second;
+        std::memcpy(row + head + 8 * m, &v, 8);
+      }
+    }
+    h5::Table table(file.get(), "trials", t, row_bytes, std::max<size_t>(1, runs.size()));
+    table.append(rows.data(), runs.size());
+  }
+  // /trial_stats: one row per point: ranking, and each metric's mean and 95% CI half-width
+  auto stats_table = [&](const std::string& name, const std::vector<const TrialSummary*>& rows_in,
+                         const std::vector<std::string>& metrics) {
+    const size_t head = 8 + 4 + 4 + 8 + 8 + 8;
+    const size_t row_bytes = head + 16 * metrics.size();
+    h5::CompoundType t(row_bytes);
+    t.add("trial", 0, H5T_NATIVE_UINT64);
+    t.add("feasible", 8, H5T_NATIVE_INT32);
+    t.add("replications_ok", 12, H5T_NATIVE_INT32);
+    t.add("violation", 16, H5T_NATIVE_DOUBLE);
+    t.add("objective", 24, H5T_NATIVE_DOUBLE);
+    t.add("p_sla_miss", 32, H5T_NATIVE_DOUBLE);
+    std::vector<std::string> names;
+    for (const auto& m : metrics) names.push_back(m), names.push_back(m + "_ci95");
+    for (size_t k = 0; k < names.size(); ++k) t.add(names[k].c_str(), head + 8 * k, H5T_NATIVE_DOUBLE);
+    std::vector<unsigned char> rows(row_bytes * rows_in.size(), 0);
+    for (size_t i = 0; i < rows_in.size(); ++i) {
+      const TrialSummary& s = *rows_in[i];
+      unsigned char* row = rows.data() + i * row_bytes;
+      const std::int32_t feasible = s.ranking.feasible, ok = s.ok;
+      const double obj = sweep.config.objective.goal == "max" ? s.ranking.objective : -s.ranking.objective;
+      std::memcpy(row, &s.id, 8);
+      std::memcpy(row + 8, &feasible, 4);
+      std::memcpy(row + 12, &ok, 4);
+      std::memcpy(row + 16, &s.ranking.violation, 8);
+      std::memcpy(row + 24, &obj, 8);
+      std::memcpy(row + 32, &s.p_sla_miss, 8);
+      for (size_t m = 0; m < metrics.size(); ++m) {
+        auto get = [&](const Metrics& from) {
+          auto it = from.find(metrics[m]);
+          return it == from.end() ? std::nan("") : it->second;
+        };
+        const double mean = get(s.mean), ci = get(s.ci);
+        std::memcpy(row + head + 16 * m, &mean, 8);
+        std::memcpy(row + head + 16 * m + 8, &ci, 8);
+      }
+    }
+    h5::Table table(file.get(), name, t, row_bytes, std::max<size_t>(1, rows_in.size()));
+    table.append(rows.data(), rows_in.size());
+  };
+  std::vector<const TrialSummary*> all;
+  for (const auto& s : trials) all.push_back(&s);
+  stats_table("trial_stats", all, metric_names);
+  if (!sweep.config.pareto.empty()) {
+    h5::Handle group = h5::create_group(file.get(), "pareto");
+    for (const auto& pair : sweep.config.pareto) {
+      std::vector<ParetoPoint> points;
+      for (const auto& s : trials)
+        if (s.ranking.feasible && s.mean.count(pair.x.metric) && s.mean.count(pair.y.metric))
+          points.push_back({s.id, s.mean.at(pair.x.metric), s.mean.at(pair.y.metric)});
+      std::vector<const TrialSummary*> front;
+      for (const auto& p : pareto_front(points, pair.x.goal == "max", pair.y.goal == "max"))
+        for (const auto& s : trials)
+          if (s.id == p.id) front.push_back(&s);
+      const std::string name = fmt::format("pareto/{}__{}", pair.x.metric, pair.y.metric);
+      stats_table(name, front, {pair.x.metric, pair.y.metric});
+    }
+  }
+}
+
+}  // namespace
+
+int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
+  Loaded sweep = load_sweep(sweep_path);
+  const SweepConfig& cfg = sweep.config;
+  SweepSpace space(cfg.parameters);
+  const std::string output = options.output.empty() ? fmt::format("results/{}.h5", cfg.name) : options.output;
+  if (options.dry_run) {
+    auto strategy = SweepStrategyRegistry::instance().create(cfg.strategy, SweepStrategyContext{cfg, space});
+    auto points = strategy->next({});
+    std::cout << fmt::format("sweep {}: {} grid points, strategy {} (first batch: {} points x {} replications)\n",
+                             cfg.name, space.size(), cfg.strategy, points.size(), cfg.replications);
+    for (const auto& p : points) std::cout << fmt::format("  t{}: {}\n", space.id(p), fmt::join(space.overrides(p), " "));
+    return 0;
+  }
+  auto parent = std::filesystem::path(output).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw std::runtime_error("cannot find the servesim binary (/proc/self/exe)");
+  self[n] = 0;
+  SweepRunner runner(self, sweep.base_path, cfg.set, trial_folder(output), options.jobs, cfg.timeout.seconds,
+                     options.resume);
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  auto strategy = SweepStrategyRegistry::instance().create(cfg.strategy, SweepStrategyContext{cfg, space});
+  std::map<std::uint64_t, TrialSummary> summaries;
+  std::vector<TrialRun> runs;
+  std::vector<Evaluated> evaluated;
+  for (auto batch = strategy->next(evaluated); !batch.empty(); batch = strategy->next(evaluated)) {
+    std::vector<TrialJob> jobs;
+    for (const auto& p : batch) {
+      const std::uint64_t id = space.id(p);
+      if (summaries.count(id)) continue;  // coordinate descent revisits its current best
+      summaries[id] = TrialSummary{id, p, {}, {}, {}, 0, 0};
+      for (int k = 0; k < cfg.replications; ++k)
+        jobs.push_back({id, k, cfg.seed + static_cast<std::uint64_t>(k), space.overrides(p)});
+    }
+    auto done = runner.run(jobs, [&](size_t d, size_t total) {
+      if (!options.progress) return;
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+      std::fprintf(stderr, "\r[sweep] batch %zu/%zu trials, %zu runs so far, %.0f s   ", d, total,
+                   runner.ran() + runner.reused(), wall);
+    });
+    for (auto& r : done) {
+      add_derived_metrics(r.metrics);
+      runs.push_back(r);
+    }
+    for (const auto& p : batch) {
+      TrialSummary& s = summaries[space.id(p)];
+      if (s.ok > 0 || !s.mean.empty()) {
+        evaluated.push_back({p, s.ranking});
+        continue;
+      }
+      std::map<std::string, std::vector<double>> values;
+      int misses = 0, reps = 0;
+      for (const auto& r : runs) {
+        if (r.id != s.id) continue;
+        ++reps;
+        if (r.status != "ok") {
+          ++misses;
+          continue;
+        }
+        ++s.ok;
+        for (const auto& [k, v] : r.metrics) values[k].push_back(v);
+        if (!rank(cfg, r.metrics).feasible) ++misses;
+      }
+      for (const auto& [k, v] : values) {
+        MeanCi c = mean_ci95(v);
+        s.mean[k] = c.mean;
+        s.ci[k] = c.half_width;
+      }
+      s.p_sla_miss = reps ? static_cast<double>(misses) / reps : std::nan("");
+      s.ranking = s.ok ? rank(cfg, s.mean) : Ranking{false, INFINITY, -INFINITY};
+      evaluated.push_back({p, s.ranking});
+    }
+  }
+  if (options.progress) std::fprintf(stderr, "\n");
+
+  std::set<std::string> names;
+  for (const auto& r : runs)
+    for (const auto& [k, v] : r.metrics) names.insert(k);
+  std::vector<std::string> metric_names(names.begin(), names.end());
+  std::vector<TrialSummary> ordered;
+  for (auto& [id, s] : summaries) ordered.push_back(s);
+  std::sort(ordered.begin(), ordered.end(), [](const TrialSummary& a, const TrialSummary& b) {
+    return better(a.ranking, b.ranking) || (!better(b.ranking, a.ranking) && a.id < b.id);
+  });
+  std::sort(runs.begin(), runs.end(), [](const TrialRun& a, const TrialRun& b) {
+    return a.id != b.id ? a.id < b.id : a.replication < b.replication;
+  });
+  write_output(output, sweep, space, runs, ordered, metric_names);
+
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  size_t failed = 0;
+  for (const auto& r : runs) failed += r.status != "ok";
+  std::cout << fmt::format("sweep       {} ({} strategy): {} points, {} runs ({} ran, {} reused, {} failed) in {:.1f} s "
+                           "wall, {:.1f} runs/min\n",
+                           cfg.name, cfg.strategy, summaries.size(), runs.size(), runner.ran(), runner.reused(), failed,
+                           wall, runner.ran() / std::max(wall, 1e-9) * 60);
+  std::cout << fmt::format("best feasible by {} ({}):\n", cfg.objective.metric, cfg.objective.goal);
+  int shown = 0;
+  for (const auto& s : ordered) {
+    if (!s.ranking.feasible || shown == 5) break;
+    ++shown;
+    std::string params;
+    for (size_t d = 0; d < space.dims(); ++d) params += fmt::format(" {}={}", space.label(d), space.value(d, s.point[d]));
+    auto ci = s.ci.count(cfg.objective.metric) ? s.ci.at(cfg.objective.metric) : std::nan("");
+    std::cout << fmt::format("  t{:<5} {} = {:.4g}{}  gpus {:.0f}  ttft p90 {:.0f} ms  itl p90 {:.1f} ms |{}\n", s.id,
+                             cfg.objective.metric, s.mean.at(cfg.objective.metric),
+                             std::isnan(ci) ? "" : fmt::format(" ± {:.2g}", ci), s.mean.count("gpus") ? s.mean.at("gpus") : 0,
+                             s.mean.count("ttft_p90_s") ? s.mean.at("ttft_p90_s") * 1e3 : std::nan(""),
+                             s.mean.count("itl_p90_s") ? s.mean.at("itl_p90_s") * 1e3 : std::nan(""), params);
+  }
+  if (shown == 0) std::cout << "  none: every trial misses a constraint (see /trial_stats, sorted by violation)\n";
+  std::cout << fmt::format("results     {}\n", output);
+  return 0;
+}
+
+}  // namespace servesim

@@ -1,0 +1,162 @@
+#include "app/commands/sweep_runner.h"
+
+#include <hdf5.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/error.h"
+
+extern char** environ;
+
+namespace servesim {
+
+Metrics read_summary(const std::string& path) {
+  Metrics out;
+  if (!std::filesystem::exists(path)) return out;
+  H5E_BEGIN_TRY {
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+      hid_t d = H5Dopen2(f, "summary", H5P_DEFAULT);
+      if (d >= 0) {
+        hid_t t = H5Dget_type(d);
+        const int n = H5Tget_nmembers(t);
+        std::vector<double> row(static_cast<size_t>(std::max(n, 0)));
+        hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(double) * row.size());
+        std::vector<std::string> names;
+        for (int i = 0; i < n; ++i) {
+          char* name = H5Tget_member_name(t, static_cast<unsigned>(i));
+          names.emplace_back(name);
+          H5free_memory(name);
+          H5Tinsert(mt, names.back().c_str(), sizeof(double) * static_cast<size_t>(i), H5T_NATIVE_DOUBLE);
+        }
+        if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, row.data()) >= 0)
+          for (int i = 0; i < n; ++i) out[names[static_cast<size_t>(i)]] = row[static_cast<size_t>(i)];
+        H5Tclose(mt);
+        H5Tclose(t);
+        H5Dclose(d);
+      }
+      H5Fclose(f);
+    }
+  }
+  H5E_END_TRY;
+  return out;
+}
+
+SweepRunner::SweepRunner(std::string binary, std::string base_scenario, std::vector<std::string> fixed_overrides,
+                         std::string trial_dir, int jobs, double timeout_s, bool resume)
+    : binary_(std::move(binary)),
+      base_(std::move(base_scenario)),
+      fixed_(std::move(fixed_overrides)),
+      dir_(std::move(trial_dir)),
+      jobs_(std::max(1, jobs)),
+      timeout_s_(timeout_s),
+      resume_(resume) {
+  std::filesystem::create_directories(dir_);
+}
+
+std::string SweepRunner::run_file(std::uint64_t id, int replication) const {
+  return fmt::format("{}/t{}_r{}.h5", dir_, id, replication);
+}
+
+namespace {
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+}  // namespace
+
+std::vector<TrialRun> SweepRunner::run(const std::vector<TrialJob>& jobs,
+                                       const std::function<void(size_t, size_t)>& progress) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<TrialRun> out(jobs.size());
+  struct Running {
+    pid_t pid;
+    size_t job;
+    Clock::time_point start;
+  };
+  std::vector<Running> running;
+  size_t next = 0, finished = 0;
+  auto finish = [&](size_t j, const std::string& status, double wall, const std::string& error) {
+    TrialRun& r = out[j];
+    r.id = jobs[j].id;
+    r.replication = jobs[j].replication;
+    r.seed = jobs[j].seed;
+    r.status = status;
+    r.wall_s = wall;
+    r.error = error;
+    if (status == "ok") {
+      r.metrics = read_summary(run_file(r.id, r.replication));
+      if (r.metrics.empty()) r.status = "failed", r.error = "the run wrote no /summary";
+    }
+    ++finished;
+    if (progress) progress(finished, jobs.size());
+  };
+  while (finished < jobs.size()) {
+    while (next < jobs.size() && running.size() < static_cast<size_t>(jobs_)) {
+      const TrialJob& job = jobs[next];
+      const std::string file = run_file(job.id, job.replication);
+      if (resume_ && !read_summary(file).empty()) {
+        ++reused_;
+        finish(next++, "ok", 0, "");
+        continue;
+      }
+      std::vector<std::string> args{binary_, "run", base_, "-q", "-o", file, "--seed", std::to_string(job.seed)};
+      for (const auto& o : fixed_) args.insert(args.end(), {"--set", o});
+      for (const auto& o : job.overrides) args.insert(args.end(), {"--set", o});
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      const std::string log = file.substr(0, file.size() - 3) + ".log";
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+      pid_t pid;
+      const int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environ);
+      posix_spawn_file_actions_destroy(&actions);
+      if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}: {}", binary_, std::strerror(rc)));
+      running.push_back({pid, next++, Clock::now()});
+      ++ran_;
+    }
+    bool reaped = false;
+    for (size_t k = 0; k < running.size();) {
+      int status = 0;
+      const double wall = std::chrono::duration<double>(Clock::now() - running[k].start).count();
+      const pid_t r = waitpid(running[k].pid, &status, WNOHANG);
+      const std::string log = run_file(jobs[running[k].job].id, jobs[running[k].job].replication);
+      const std::string log_path = log.substr(0, log.size() - 3) + ".log";
+      if (r == running[k].pid) {
+        const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        finish(running[k].job, ok ? "ok" : "failed", wall, ok ? "" : last_line(log_path));
+      } else if (wall > timeout_s_) {
+        kill(running[k].pid, SIGKILL);
+        waitpid(running[k].pid, &status, 0);
+        finish(running[k].job, "timeout", wall, fmt::format("killed after {:.0f} s", timeout_s_));
+      } else {
+        ++k;
+        continue;
+      }
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
+      reaped = true;
+    }
+    if (!reaped && !running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return out;
+}
+
+}  // namespace servesim
