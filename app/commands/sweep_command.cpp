@@ -59,6 +59,9 @@ Loaded load_sweep(const std::string& path) {
     if (p.key.empty() == p.keys.empty())
       map.fail(at, "give either key (with values) or keys (with tuples)", "keep one of them");
     if (!p.key.empty() && p.values.empty()) map.fail(at + ".values", "no values", "list the values");
+    for (const auto& k : p.key.empty() ? p.keys : std::vector<std::string>{p.key})
+      if (k == "seed")
+        map.fail(at, "the seed is set per replication (seed + k)", "use replications: K for several seeds");
     if (!p.keys.empty() && p.tuples.empty()) map.fail(at + ".tuples", "no tuples", "list the combinations");
     for (size_t k = 0; k < p.tuples.size(); ++k)
       if (p.tuples[k].size() != p.keys.size())
@@ -114,7 +117,7 @@ void write_output(const std::string& path, const Loaded& sweep, const SweepSpace
     t.add("trial", 0, H5T_NATIVE_UINT64);
     t.add("replication", 8, H5T_NATIVE_INT32);
     t.add("ok", 12, H5T_NATIVE_INT32);
-    t.add("seed", 16, H5T_NATIVE_UINT64);
+    t.add("run_seed", 16, H5T_NATIVE_UINT64);
     t.add("wall_s", 24, H5T_NATIVE_DOUBLE);
     t.add("status", 32, str.get());
     t.add("error", 32 + sizeof(char*), str.get());
