@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/commands/sweep_command.h"
+#include "app/commands/sweep_mpi.h"
 #include "app/commands/sweep_space.h"
 #include "cluster/run.h"
 #include "core/error.h"
@@ -136,6 +137,8 @@ int run_main(int argc, char** argv) {
     print_registry<PredictorRegistry>(std::cout);
     print_registry<PlannerPolicyRegistry>(std::cout);
     print_registry<SweepStrategyRegistry>(std::cout);
+    std::cout << fmt::format("sweep across MPI ranks: {}\n",
+                             SweepRanks::built_with_mpi() ? "yes (mpirun -n N servesim sweep ...)" : "no (built without MPI)");
     std::cout << "GPUs (catalog):\n";
     for (const auto& [name, g] : Catalog::builtin().gpus())
       std::cout << fmt::format("  {:<16} {} ({:g} GiB, {:g} GB/s, {:g} TFLOP/s bf16)\n", name, g.description,

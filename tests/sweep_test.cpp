@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <set>
 
+#include "app/commands/sweep_mpi.h"
 #include "app/commands/sweep_space.h"
 #include "tests/test_util.h"
 
@@ -237,6 +238,47 @@ parameters: [{{key: pools.0.replicaz, values: [1]}}]
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("parameters.0"));
   EXPECT_THAT(r.out, HasSubstr("replicaz"));
+}
+
+// Two MPI ranks (mpirun, Open MPI) share the trials and give the local run's table.
+TEST_F(SweepRun, TwoMpiRanksGiveTheLocalResults) {
+  if (testing::run_servesim("--list").out.find("sweep across MPI ranks: yes") == std::string::npos)
+    GTEST_SKIP() << "built without MPI";
+  if (testing::run_command("command -v mpirun").exit_code != 0) GTEST_SKIP() << "no mpirun";
+  std::string local = dir_.file("local.h5"), mpi = dir_.file("mpi.h5");
+  sweep(quick(), local);
+  // root may run it here (CI containers); LeakSanitizer would only report Open MPI's own state
+  auto r = testing::run_command(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_warn_on_fork=0 ASAN_OPTIONS=detect_leaks=0 "
+      "mpirun -n 2 --oversubscribe " +
+      std::string(SERVESIM_BIN) + " sweep " + quick() + " -o " + mpi);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("2 MPI ranks"));
+  for (const char* m : {"trial", "ok", "output_tokens_per_s", "ttft_p90_s", "gpus", "requests_completed"})
+    EXPECT_EQ(column(local, "/trials", m), column(mpi, "/trials", m)) << m;
+  EXPECT_EQ(column(local, "/trial_stats", "trial"), column(mpi, "/trial_stats", "trial"));
+}
+
+TEST(SweepMpi, ResultsRoundTripThroughTheWireFormat) {
+  TrialRun a;
+  a.id = 42;
+  a.replication = 3;
+  a.seed = 7;
+  a.status = "failed";
+  a.wall_s = 1.0 / 3;
+  a.error = "servesim: input error: x = y";
+  a.reused = true;
+  a.metrics = {{"ttft_p90_s", 0.1 + 0.2}, {"gpus", 8}, {"nan_metric", std::nan("")}};
+  auto back = decode_runs(encode_runs({a, a}));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].id, 42u);
+  EXPECT_EQ(back[1].replication, 3);
+  EXPECT_EQ(back[1].status, "failed");
+  EXPECT_EQ(back[1].error, a.error);
+  EXPECT_TRUE(back[1].reused);
+  EXPECT_EQ(back[1].wall_s, a.wall_s);  // bit-exact
+  EXPECT_EQ(back[1].metrics.at("ttft_p90_s"), 0.1 + 0.2);
+  EXPECT_TRUE(std::isnan(back[1].metrics.at("nan_metric")));
 }
 
 // M/D/1: one worker serving 10 ms requests one at a time, Poisson arrivals at 80% load. The

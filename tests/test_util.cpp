@@ -25,8 +25,10 @@ std::string TempDir::write(const std::string& name, const std::string& text) con
   return p;
 }
 
-CommandResult run_servesim(const std::string& args) {
-  std::string cmd = std::string(SERVESIM_BIN) + " " + args + " 2>&1";
+CommandResult run_servesim(const std::string& args) { return run_command(std::string(SERVESIM_BIN) + " " + args); }
+
+CommandResult run_command(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   CommandResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed");

@@ -27,6 +27,8 @@ struct CommandResult {
 };
 // Runs the servesim binary with the given argument string (shell-quoted by the caller).
 CommandResult run_servesim(const std::string& args);
+// Runs a shell command line (stdout and stderr together).
+CommandResult run_command(const std::string& command);
 
 std::string shared_data(const std::string& relative);  // path under ../shared/data
 bool exists(const std::string& path);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <set>
 
+#include "app/commands/sweep_mpi.h"
 #include "app/commands/sweep_runner.h"
 #include "app/commands/sweep_space.h"
 #include "core/hdf5_writer.h"
@@ -231,6 +232,8 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
     for (const auto& p : points) std::cout << fmt::format("  t{}: {}\n", space.id(p), fmt::join(space.overrides(p), " "));
     return 0;
   }
+  SweepRanks ranks;
+  const bool lead = ranks.rank() == 0;
   auto parent = std::filesystem::path(output).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   char self[4096];
@@ -254,13 +257,16 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
       for (int k = 0; k < cfg.replications; ++k)
         jobs.push_back({id, k, cfg.seed + static_cast<std::uint64_t>(k), space.overrides(p)});
     }
-    auto done = runner.run(jobs, [&](size_t d, size_t total) {
-      if (!options.progress) return;
+    std::vector<TrialJob> mine;  // this rank's share: job i on rank i mod N
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (static_cast<int>(i % static_cast<size_t>(ranks.size())) == ranks.rank()) mine.push_back(jobs[i]);
+    auto done = runner.run(mine, [&](size_t d, size_t total) {
+      if (!options.progress || !lead) return;
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
       std::fprintf(stderr, "\r[sweep] batch %zu/%zu trials, %zu runs so far, %.0f s   ", d, total,
                    runner.ran() + runner.reused(), wall);
     });
-    for (auto& r : done) {
+    for (auto& r : ranks.all_gather(done)) {
       add_derived_metrics(r.metrics);
       runs.push_back(r);
     }
@@ -293,7 +299,7 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
       evaluated.push_back({p, s.ranking});
     }
   }
-  if (options.progress) std::fprintf(stderr, "\n");
+  if (options.progress && lead) std::fprintf(stderr, "\n");
 
   std::set<std::string> names;
   for (const auto& r : runs)
@@ -307,15 +313,17 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
   std::sort(runs.begin(), runs.end(), [](const TrialRun& a, const TrialRun& b) {
     return a.id != b.id ? a.id < b.id : a.replication < b.replication;
   });
+  if (!lead) return 0;  // rank 0 writes and reports
   write_output(output, sweep, space, runs, ordered, metric_names);
 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  size_t failed = 0;
-  for (const auto& r : runs) failed += r.status != "ok";
-  std::cout << fmt::format("sweep       {} ({} strategy): {} points, {} runs ({} ran, {} reused, {} failed) in {:.1f} s "
+  size_t failed = 0, reused = 0;
+  for (const auto& r : runs) failed += r.status != "ok", reused += r.reused;
+  const size_t ran = runs.size() - reused;
+  std::cout << fmt::format("sweep       {} ({} strategy{}): {} points, {} runs ({} ran, {} reused, {} failed) in {:.1f} s "
                            "wall, {:.1f} runs/min\n",
-                           cfg.name, cfg.strategy, summaries.size(), runs.size(), runner.ran(), runner.reused(), failed,
-                           wall, runner.ran() / std::max(wall, 1e-9) * 60);
+                           cfg.name, cfg.strategy, ranks.size() > 1 ? fmt::format(", {} MPI ranks", ranks.size()) : "",
+                           summaries.size(), runs.size(), ran, reused, failed, wall, ran / std::max(wall, 1e-9) * 60);
   std::cout << fmt::format("best feasible by {} ({}):\n", cfg.objective.metric, cfg.objective.goal);
   int shown = 0;
   for (const auto& s : ordered) {

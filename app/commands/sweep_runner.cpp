@@ -112,6 +112,7 @@ std::vector<TrialRun> SweepRunner::run(const std::vector<TrialJob>& jobs,
       const std::string file = run_file(job.id, job.replication);
       if (resume_ && !read_summary(file).empty()) {
         ++reused_;
+        out[next].reused = true;
         finish(next++, "ok", 0, "");
         continue;
       }

@@ -20,6 +20,7 @@ struct TrialRun {
   double wall_s = 0;
   Metrics metrics;
   std::string error;  // the trial's last output line when it did not succeed
+  bool reused = false;  // read back from an earlier sweep's run file (--resume)
 };
 
 struct TrialJob {
