@@ -218,6 +218,27 @@ parameters:
   EXPECT_EQ(testing::read_string_column(f.id, "/trials", "status")[1], "failed");
 }
 
+TEST_F(SweepRun, ATrialOverItsTimeoutIsKilledAndRecorded) {
+  // one trial is a minute of heavy traffic, the other a single request; the limit is 1 s
+  std::string yaml = fmt::format(R"(
+name: slow
+base: {}/scenarios/quickstart.yaml
+timeout: 1s
+parameters:
+  - {{key: workload.max_requests, values: [1, 100000000]}}
+  - {{key: workload.synthetic.duration, values: [100d]}}
+)",
+                                 SERVESIM_SOURCE_DIR);
+  std::string out = dir_.file("slow.h5");
+  auto r = sweep(dir_.write("slow.yaml", yaml), out);
+  EXPECT_THAT(r.out, HasSubstr("(2 ran, 0 reused, 1 failed)"));
+  H5File f(out);
+  EXPECT_EQ(testing::read_string_column(f.id, "/trials", "status"), (std::vector<std::string>{"ok", "timeout"}));
+  auto wall = read_double_column(f.id, "/trials", "wall_s");
+  EXPECT_GE(wall[1], 1.0);
+  EXPECT_LT(wall[1], 30.0);
+}
+
 TEST_F(SweepRun, BadSweepFileIsAClearError) {
   std::string yaml = fmt::format(R"(
 base: {}/scenarios/quickstart.yaml
