@@ -2,7 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -126,6 +128,15 @@ int run_main(int argc, char** argv) {
   sweep->add_flag("--resume", sweep_options.resume, "reuse trial runs already in the trial folder");
   sweep->add_flag("--dry-run", sweep_options.dry_run, "print the first batch of trials and exit");
 
+  std::vector<std::string> report_files;
+  std::string report_dir;
+  auto* report = app.add_subcommand("report", "HTML report with figures of a run or sweep file (Python tools)");
+  report->add_option("file", report_files, "run or sweep HDF5 file")->required()->expected(1);
+  report->add_option("-o,--output", report_dir, "folder for report.html and the figures (default <file>_report)");
+  auto* compare = app.add_subcommand("compare", "the report's figures for several runs overlaid, summaries side by side");
+  compare->add_option("files", report_files, "run HDF5 files")->required()->expected(1, -1);
+  compare->add_option("-o,--output", report_dir, "folder (default results/compare)");
+
   CLI11_PARSE(app, argc, argv);
   check_registries();
 
@@ -150,6 +161,21 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) return print_timing(gpu, model, tp, timing_model, table_path);
+  if (report->parsed() || compare->parsed()) {
+    // the figures are drawn by tools/report.py with Debian's python3-matplotlib and friends
+    std::vector<std::string> args{"/usr/bin/python3", std::string(SERVESIM_SOURCE_DIR) + "/tools/report.py",
+                                  report->parsed() ? "report" : "compare"};
+    args.insert(args.end(), report_files.begin(), report_files.end());
+    if (!report_dir.empty()) args.insert(args.end(), {"-o", report_dir});
+    std::vector<char*> argv_py;
+    for (auto& a : args) argv_py.push_back(a.data());
+    argv_py.push_back(nullptr);
+    std::fflush(stdout);
+    execv(argv_py[0], argv_py.data());
+    throw std::runtime_error(fmt::format("cannot run {} (install python3 with python3-h5py, python3-pandas and "
+                                         "python3-matplotlib): {}",
+                                         args[0], std::strerror(errno)));
+  }
   if (sweep->parsed()) {
     sweep_options.progress = isatty(STDERR_FILENO);
     return run_sweep(sweep_path, sweep_options);
