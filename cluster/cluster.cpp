@@ -7,9 +7,12 @@ namespace servesim {
 Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer)
     : sc_core::sc_module(name), cfg_(scenario.config), tee_(observer, metrics_), observer_(tee_) {
   TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
-  player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_);
+  const auto& loop = cfg_.workload.closed_loop;
+  player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_, loop.concurrency,
+                                          loop.think_time.ns());
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens));
+  if (loop.concurrency > 0) frontend_->notify_ended(player_->ended());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;
   std::vector<const PoolConfig*> worker_pools;

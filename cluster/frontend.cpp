@@ -74,6 +74,7 @@ void Frontend::on_done() {
       --in_system_;
       observer_.on_request_done(*r);
       done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
+      if (ended_) ended_->send(1, 0, 0);
       release(r);
       return;
     }
@@ -87,6 +88,7 @@ void Frontend::on_done() {
     --in_system_;
     observer_.on_request_done(*r);
     done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
+    if (ended_) ended_->send(1, 0, 0);
     release(r);
   });
 }

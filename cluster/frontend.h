@@ -25,6 +25,8 @@ class Frontend : public sc_core::sc_module {
   std::uint64_t arrived() const { return arrived_; }
   std::uint64_t completed() const { return completed_; }
   std::uint64_t failed() const { return failed_; }
+  // Closed-loop workloads: told each time a request ends.
+  void notify_ended(TimedChannel<int>& ended) { ended_ = &ended; }
   // Marks every request still in flight unfinished and reports it (end of a capped run).
   void abandon_in_flight();
 
@@ -39,6 +41,7 @@ class Frontend : public sc_core::sc_module {
   TimedChannel<Request*>& to_router_;
   TimedChannel<Request*>& done_;
   TimedChannel<RouteRelease>& done_to_router_;
+  TimedChannel<int>* ended_ = nullptr;
   RunObserver& observer_;
   std::uint32_t hash_block_tokens_;
 

@@ -133,6 +133,19 @@ struct SyntheticConfig {
   }
 };
 
+// Closed loop, as benchmark clients (AIPerf, genai-perf) run: a fixed number of requests in
+// flight; each that ends starts the next after a think time. Trace timestamps are ignored.
+struct ClosedLoopConfig {
+  int concurrency = 0;  // 0 = open loop (arrivals at the trace's times)
+  Duration think_time{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("concurrency", concurrency,
+            "requests kept in flight (0 = open loop: arrivals at the trace's or generator's times)", at_least(0));
+    v.field("think_time", think_time, "closed loop: from a request's end to the next one's start", at_least(0));
+  }
+};
+
 struct WorkloadConfig {
   std::string source = "synthetic";  // a registered trace format or generator
   std::string path;                  // file sources
@@ -145,6 +158,7 @@ struct WorkloadConfig {
   std::optional<std::int64_t> max_requests;
   Duration spread_equal_timestamps{0.0};  // spread rows sharing a timestamp over this span
   SyntheticConfig synthetic;
+  ClosedLoopConfig closed_loop;
 
   template <class V>
   void visit(V& v) {
@@ -162,6 +176,7 @@ struct WorkloadConfig {
             "spread rows that share a timestamp evenly over this span (quantised traces)",
             at_least(0));
     v.field("synthetic", synthetic, "generator settings, for source=synthetic");
+    v.field("closed_loop", closed_loop, "a fixed concurrency instead of timed arrivals (benchmark clients)");
   }
 };
 

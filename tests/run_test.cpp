@@ -226,3 +226,58 @@ pools: [{engine: {num_gpu_blocks: 100}}]
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// Closed loop (benchmark-client style): exactly `concurrency` requests in flight while the trace
+// lasts; with a think time Z, Little's law over the loop: N = X (R + Z).
+TEST(ClosedLoop, KeepsTheConcurrencyAndObeysLittlesLaw) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: closed
+seed: 4
+workload:
+  max_requests: 3000
+  synthetic:
+    duration: 100d
+    input_length: {dist: uniform, min: 200, max: 2000}
+    output_length: {dist: uniform, min: 20, max: 200}
+  closed_loop: {concurrency: 8}
+pools: [{replicas: 2, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.02, per_decode_seq_ms: 0.2}}}]
+simulation: {sample_interval: 1s}
+)";
+  std::string out = dir.file("closed.h5");
+  auto r = testing::run_servesim("run " + dir.write("closed.yaml", yaml) + " -q -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  {
+    testing::H5File f(out);
+    auto mean = testing::read_double_column(f.id, "/timeseries/cluster", "in_system_mean");
+    auto arrivals = testing::read_double_column(f.id, "/requests", "arrival_s");
+    const double last_arrival = *std::max_element(arrivals.begin(), arrivals.end());
+    auto t = testing::read_double_column(f.id, "/timeseries/cluster", "time_s");
+    int full = 0;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] <= std::floor(last_arrival)) {
+        EXPECT_DOUBLE_EQ(mean[i], 8) << "window ending " << t[i];
+        ++full;
+      }
+    EXPECT_GT(full, 10);
+    // every request starts when another ends: arrivals after the first 8 coincide with completions
+    std::sort(arrivals.begin(), arrivals.end());
+    EXPECT_EQ(arrivals[7], 0);
+    EXPECT_GT(arrivals[8], 0);
+  }
+  // a think time of 0.5 s: N = X (R + Z) over the run
+  std::string out2 = dir.file("think.h5");
+  r = testing::run_servesim("run " + dir.file("closed.yaml") + " -q -o " + out2 +
+                            " --set workload.closed_loop.think_time=500ms");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  testing::H5File f(out2);
+  auto summary = [&](const char* k) { return testing::read_double_column(f.id, "/summary", k).at(0); };
+  const double x = summary("throughput_req_per_s"), rt = summary("e2e_mean_s");
+  EXPECT_NEAR(x * (rt + 0.5), 8, 8 * 0.01);
+}
+
+}  // namespace
+}  // namespace servesim

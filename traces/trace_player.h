@@ -12,14 +12,23 @@ namespace servesim {
 class TracePlayer : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(TracePlayer);
+  // Open loop: each request at its arrival time. Closed loop (concurrency > 0): `concurrency`
+  // requests at once, then one more `think_ns` after each that ends (ended()).
   TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
-              TimedChannel<TraceRequest>& out);
+              TimedChannel<TraceRequest>& out, int concurrency = 0, TimeNs think_ns = 0);
+  // Closed loop: a request ended (completed or failed).
+  TimedChannel<int>& ended() { return ended_; }
   bool exhausted() const { return exhausted_; }
   const TraceSource& source() const { return *source_; }
 
  private:
   void release();
+  void on_ended();
+  void emit(TimeNs delay);
   std::unique_ptr<TraceSource> source_;
+  int concurrency_;
+  TimeNs think_ns_;
+  TimedChannel<int> ended_{"ended"};
   TimedChannel<TraceRequest>& out_;
   std::optional<TraceRequest> pending_;
   bool exhausted_ = false;
