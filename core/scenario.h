@@ -479,6 +479,7 @@ struct PlannerConfig {
   Duration adjustment_interval{60.0};
   Duration scrape_delay{0.0};
   std::optional<int> gpu_budget;
+  Duration scale_down_window{0.0};
   PredictorConfig predictor;
   std::vector<ScriptedStepConfig> scripted;
   LoadPolicyConfig load;
@@ -490,6 +491,10 @@ struct PlannerConfig {
     v.field("scrape_delay", scrape_delay, "age of the metrics the planner sees (a scraper's lag)", at_least(0));
     v.field("gpu_budget", gpu_budget,
             "GPUs the workers may hold at once, starting and draining included (null = no limit)", at_least(1));
+    v.field("scale_down_window", scale_down_window,
+            "scale down only to the highest target proposed within this window (as Kubernetes' HPA "
+            "stabilisation; 0 = follow every proposal)",
+            at_least(0));
     v.field("predictor", predictor, "how the next interval's request rate, ISL and OSL are predicted");
     v.field("scripted", scripted, "scripted: replica targets from given times");
     v.field("load", load, "load: thresholds on queue depth and KV usage");

@@ -131,6 +131,17 @@ void Planner::decide(const PlannerObservation& seen) {
     for (size_t p = target.size(); p-- > 0 && gpus() > *cfg_.planner.gpu_budget;)
       while (target[p] > cfg_.pools[p].lifecycle.min_replicas && gpus() > *cfg_.planner.gpu_budget) --target[p];
   }
+  // stabilisation: a scale-down goes no lower than the highest proposal of the window
+  if (cfg_.planner.scale_down_window.ns() > 0) {
+    const TimeNs now = now_ns(), window = cfg_.planner.scale_down_window.ns();
+    recent_.resize(target.size());
+    for (size_t p = 0; p < target.size(); ++p) {
+      auto& q = recent_[p];
+      q.emplace_back(now, target[p]);
+      while (!q.empty() && q.front().first <= now - window) q.pop_front();
+      for (const auto& [t, proposal] : q) target[p] = std::max(target[p], proposal);
+    }
+  }
   records_.clear();
   for (size_t p = 0; p < d.size(); ++p) {
     if (target[p] != lifecycle_.target(p)) ++scale_events_;

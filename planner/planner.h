@@ -6,6 +6,7 @@
 // lifecycle, which starts and drains workers.
 #include <systemc>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -59,6 +60,7 @@ class Planner : public sc_core::sc_module {
   TimeNs last_scrape_ = 0;
   std::uint64_t scale_events_ = 0;
   std::vector<PlannerRecord> records_;
+  std::vector<std::deque<std::pair<TimeNs, int>>> recent_;  // per pool: (time, bounded proposal) in the window
 };
 
 }  // namespace servesim

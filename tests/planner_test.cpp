@@ -157,6 +157,22 @@ TEST_F(PlannerRun, AStepIsAnsweredWithinAnIntervalAndViolationsEndWithTheNewCapa
   EXPECT_GE(inside, 0.9 * misses);
 }
 
+TEST_F(PlannerRun, ScaleDownWindowKeepsTheHighestRecentProposal) {
+  H5File f(run(kStep, "stabilised", "--set planner.scale_down_window=90s"));
+  auto t = read_double_column(f.id, "/planner", "time_s");
+  auto proposed = read_double_column(f.id, "/planner", "proposed");
+  auto target = read_double_column(f.id, "/planner", "target");
+  int held_up = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    double highest = 0;
+    for (size_t k = 0; k <= i; ++k)
+      if (t[k] > t[i] - 90) highest = std::max(highest, std::clamp(proposed[k], 1.0, 8.0));
+    EXPECT_EQ(target[i], highest) << "at " << t[i] << " s";
+    held_up += target[i] > std::clamp(proposed[i], 1.0, 8.0);
+  }
+  EXPECT_GT(held_up, 0);  // the window did hold some scale-down back
+}
+
 // Two pools share a 4-GPU budget; the script moves the load from a to b at 60 s while a's
 // workers still have requests: b may start only as a's GPUs free up.
 const char* kSwap = R"(
