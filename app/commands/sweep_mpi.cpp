@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/error.h"
+
 #ifdef SERVESIM_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -69,6 +71,11 @@ bool SweepRanks::built_with_mpi() {
 }
 
 SweepRanks::SweepRanks() {
+#ifndef SERVESIM_HAVE_MPI
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"))
+    throw ConfigError("servesim sweep was started by an MPI launcher, but this build has no MPI: every rank would run "
+                      "the whole sweep. Fix: install libopenmpi-dev and rebuild (servesim --list says whether MPI is in)");
+#endif
 #ifdef SERVESIM_HAVE_MPI
   // only under a launcher: a plain run must not pay for (or depend on) MPI start-up
   if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK")) {
