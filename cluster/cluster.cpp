@@ -30,7 +30,6 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       inputs.push_back(&workers_.back()->input());
       roles.push_back(role_of(pool));
       worker_pools.push_back(&pool);
-      gpus_ += pool.tp;
     }
   }
   RouterContext rctx{cfg_.router, cfg_.seed};

@@ -35,7 +35,6 @@ class Cluster : public sc_core::sc_module {
   // Throws InvariantError if a conservation law is broken (call after finish_run()).
   void check_invariants() const;
 
-  std::int32_t gpus() const { return gpus_; }  // of every worker slot
   const Lifecycle& lifecycle() const { return *lifecycle_; }
   const Planner& planner() const { return *planner_; }
   // Engine iterations run so far, all workers (progress, for stall detection).
@@ -63,7 +62,6 @@ class Cluster : public sc_core::sc_module {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<RouterModule> router_;
   std::vector<WorkerSample> worker_samples_;
-  std::int32_t gpus_ = 0;
   bool finished_ = false;
   sc_core::sc_event tick_, report_tick_;
   std::unique_ptr<KvEventBus> kv_bus_;
