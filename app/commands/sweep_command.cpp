@@ -260,11 +260,13 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
     std::vector<TrialJob> mine;  // this rank's share: job i on rank i mod N
     for (size_t i = 0; i < jobs.size(); ++i)
       if (static_cast<int>(i % static_cast<size_t>(ranks.size())) == ranks.rank()) mine.push_back(jobs[i]);
+    const auto batch_start = std::chrono::steady_clock::now();
     auto done = runner.run(mine, [&](size_t d, size_t total) {
       if (!options.progress || !lead) return;
-      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-      std::fprintf(stderr, "\r[sweep] batch %zu/%zu trials, %zu runs so far, %.0f s   ", d, total,
-                   runner.ran() + runner.reused(), wall);
+      auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
+      const double eta = since(batch_start) / static_cast<double>(d) * static_cast<double>(total - d);
+      std::fprintf(stderr, "\r[sweep] %zu/%zu runs of this batch, %zu in all, %.0f s, batch ETA %.0f s   ", d, total,
+                   runner.ran() + runner.reused(), since(wall_start), eta);
     });
     for (auto& r : ranks.all_gather(done)) {
       add_derived_metrics(r.metrics);
