@@ -43,11 +43,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
                                            releases_, inputs, roles);
-  config::SourceMap map(scenario.source_name);
-  placement_ = place_workers(cfg_, map);
   if (is_disaggregated(cfg_)) {
-    fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement_.topology, worker_pools, placement_.gpus, inputs,
-                                         releases_, observer_);
+    const WorkerPlacement& placement = *scenario.placement;  // built by validation
+    fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement.topology, worker_pools,
+                                         placement.gpus, inputs, releases_, observer_);
     for (auto& w : workers_)
       if (roles[static_cast<size_t>(w->id())] != WorkerRole::kAggregated) w->connect_fabric(fabric_->input());
   }

@@ -65,7 +65,6 @@ class Cluster : public sc_core::sc_module {
   bool finished_ = false;
   sc_core::sc_event tick_, report_tick_;
   std::unique_ptr<KvEventBus> kv_bus_;
-  WorkerPlacement placement_;
   std::unique_ptr<KvFabric> fabric_;
   std::vector<LinkSample> link_samples_;
   std::unique_ptr<Lifecycle> lifecycle_;

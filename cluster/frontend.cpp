@@ -71,20 +71,15 @@ void Frontend::on_done() {
   done_.drain([&](Request* r) {
     if (r->status == RequestStatus::kFailed) {  // its worker stopped and it is not retried
       ++failed_;
-      --in_system_;
-      observer_.on_request_done(*r);
-      done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
-      if (ended_) ended_->send(1, 0, 0);
-      release(r);
-      return;
-    }
-    if (r->status != RequestStatus::kCompleted)
+    } else if (r->status != RequestStatus::kCompleted) {
       throw InvariantError(fmt::format("request {} reported done with status {}", r->id,
                                        static_cast<int>(r->status)));
-    if (r->tokens_emitted != r->output_tokens)
+    } else if (r->tokens_emitted != r->output_tokens) {
       throw InvariantError(fmt::format("request {} finished with {} of {} output tokens", r->id,
                                        r->tokens_emitted, r->output_tokens));
-    ++completed_;
+    } else {
+      ++completed_;
+    }
     --in_system_;
     observer_.on_request_done(*r);
     done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);

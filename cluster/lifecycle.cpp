@@ -189,7 +189,7 @@ void Lifecycle::on_ready() {
 
 void Lifecycle::drain_worker(size_t w) {
   if (state_[w] == WorkerState::kStarting) {
-    stop_worker(w, false);
+    stop_worker(w, StopCause::kIdle);
     return;
   }
   account();
@@ -206,23 +206,20 @@ void Lifecycle::drain_worker(size_t w) {
 // (a decode worker's request may still be prefilling elsewhere).
 void Lifecycle::on_idle(std::int32_t worker) {
   const auto w = static_cast<size_t>(worker);
-  if (state_[w] == WorkerState::kDraining && workers_[w]->idle() && router_.routed_to(w) == 0) stop_worker(w, false);
+  if (state_[w] == WorkerState::kDraining && workers_[w]->idle() && router_.routed_to(w) == 0)
+    stop_worker(w, StopCause::kIdle);
 }
 
 void Lifecycle::on_drain_timeout() {
   drain_timeout_.drain([&](Timer t) {
     const auto w = static_cast<size_t>(t.worker);
-    if (generation_[w] != t.generation || state_[w] != WorkerState::kDraining) return;
-    const bool migrate = cfg_.pools[pool_of_[w]].lifecycle.on_drain_timeout == "migrate";
-    for (Request* r : workers_[w]->stop()) {
-      migrate ? ++stats_.migrated : ++stats_.aborted;
-      hand_back(r, migrate);
-    }
-    stop_worker(w, false);
+    if (generation_[w] == t.generation && state_[w] == WorkerState::kDraining) stop_worker(w, StopCause::kDrainTimeout);
   });
 }
 
-void Lifecycle::stop_worker(size_t w, bool failed) {
+// The requests a stopping worker still holds (none when it stopped idle) start over elsewhere or
+// fail, as the cause's setting says.
+void Lifecycle::stop_worker(size_t w, StopCause cause) {
   account();
   const WorkerState was = state_[w];
   if (was == WorkerState::kStopped) return;
@@ -231,12 +228,15 @@ void Lifecycle::stop_worker(size_t w, bool failed) {
   ++generation_[w];
   gpus_ -= cfg_.pools[pool_of_[w]].tp;
   ++stats_.stops;
-  const bool retry = cfg_.failures.on_failure == "retry";
-  for (Request* r : workers_[w]->stop()) {  // empty unless it failed
-    retry ? ++stats_.retried : ++stats_.failed_requests;
+  const bool timed_out = cause == StopCause::kDrainTimeout;
+  const bool retry = timed_out ? cfg_.pools[pool_of_[w]].lifecycle.on_drain_timeout == "migrate"
+                               : cfg_.failures.on_failure == "retry";
+  for (Request* r : workers_[w]->stop()) {
+    if (timed_out) retry ? ++stats_.migrated : ++stats_.aborted;
+    else retry ? ++stats_.retried : ++stats_.failed_requests;
     hand_back(r, retry);
   }
-  if (failed) ++stats_.failures;
+  if (cause == StopCause::kFailure) ++stats_.failures;
   if (!reconciling_)
     for (size_t p = 0; p < targets_.size(); ++p) reconcile(p);  // freed GPUs, or a worker to replace
 }
@@ -267,7 +267,7 @@ void Lifecycle::on_scheduled_failure() {
     int left = f.count;
     for (size_t w : pool_workers_[pool])
       if (left > 0 && (state_[w] == WorkerState::kReady || state_[w] == WorkerState::kDraining)) {
-        stop_worker(w, true);
+        stop_worker(w, StopCause::kFailure);
         --left;
       }
   }
@@ -286,7 +286,7 @@ void Lifecycle::arm_random_failure() {
 
 void Lifecycle::on_random_failure() {
   const size_t w = static_cast<size_t>(uniform01(rng_) * static_cast<double>(workers_.size())) % workers_.size();
-  if (state_[w] == WorkerState::kReady || state_[w] == WorkerState::kDraining) stop_worker(w, true);
+  if (state_[w] == WorkerState::kReady || state_[w] == WorkerState::kDraining) stop_worker(w, StopCause::kFailure);
   arm_random_failure();
 }
 

@@ -58,7 +58,8 @@ class Lifecycle : public sc_core::sc_module {
   void start_of_simulation() override;
   void account();
   void start_worker(size_t w);
-  void stop_worker(size_t w, bool failed);
+  enum class StopCause { kIdle, kFailure, kDrainTimeout };
+  void stop_worker(size_t w, StopCause cause);
   void drain_worker(size_t w);
   void try_pending_starts();
   void reconcile(size_t pool);

@@ -43,7 +43,7 @@ void validate_lengths(const config::SourceMap& map, const std::string& path, con
 }
 
 // Prefill and decode pools come together, hold the same model's KV, and reach each other.
-void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& map) {
+std::shared_ptr<const WorkerPlacement> validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& map) {
   int prefill = -1, decode = -1;
   int workers = 0, entry = 0;
   for (size_t i = 0; i < s.pools.size(); ++i) {
@@ -72,7 +72,7 @@ void validate_disaggregation(const ScenarioConfig& s, const config::SourceMap& m
                fmt::format("'{}' cannot take KV from pools.{}'s '{}'", s.pools[i].model, prefill,
                            s.pools[static_cast<size_t>(prefill)].model),
                "give prefill and decode pools the same model");
-  place_workers(s, map);
+  return std::make_shared<const WorkerPlacement>(place_workers(s, map));
 }
 
 void validate_duration_dist(const config::SourceMap& map, const std::string& path, const DurationDistConfig& d) {
@@ -139,7 +139,8 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
                  "set it to 0 for disaggregated scenarios");
 }
 
-void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::string& base_dir) {
+std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const config::SourceMap& map,
+                                                const std::string& base_dir) {
   const auto& w = s.workload;
   check_registered<TraceRegistry>(map, "workload.source", w.source);
   if (w.source == "synthetic") {
@@ -236,8 +237,9 @@ void validate(const ScenarioConfig& s, const config::SourceMap& map, const std::
                fmt::format("scheduler '{}' cannot serve the {} role (it has no KV hand-off)", p.engine.scheduler, p.role),
                "use scheduler vllm or sglang, or role: aggregated");
   }
-  validate_disaggregation(s, map);
+  auto placement = validate_disaggregation(s, map);
   validate_planner(s, map);
+  return placement;
 }
 
 LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,
@@ -251,7 +253,7 @@ LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>
   out.config = config::read_root<ScenarioConfig>(doc, map);
   out.source_name = doc.name();
   out.base_dir = base_dir;
-  validate(out.config, map, base_dir);
+  out.placement = validate(out.config, map, base_dir);
   out.effective_yaml = config::write_yaml(out.config, false);
   return out;
 }

@@ -3,6 +3,7 @@
 // declaration of its keys, defaults, units, ranges and one-line documentation.
 // Cross-field rules live in validate() (scenario.cpp), the one place configuration is checked.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -591,11 +592,15 @@ inline bool is_disaggregated(const ScenarioConfig& s) {
 }
 
 // A validated scenario with the document it came from (for /meta and error locations).
+struct WorkerPlacement;  // cluster/placement.h
+
 struct LoadedScenario {
   ScenarioConfig config;
   std::string source_name;  // file path or "<string>"
   std::string base_dir;     // relative trace paths resolve against this
   std::string effective_yaml;
+  // The topology and each worker's GPUs, built and checked once by validation.
+  std::shared_ptr<const WorkerPlacement> placement;
 };
 
 // Loads, applies --set overrides, reads, and validates. Throws ConfigError.

@@ -80,18 +80,25 @@ double sla_service_s(WorkerRole role, size_t pool, const SlaTargets& t, const Ca
   return prefill + decode;
 }
 
-double sla_utilisation(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap) {
+namespace {
+// sla_utilisation for a request costing `s` GPU seconds (computed once by the callers).
+double utilisation_for(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap, double s) {
   if (role == WorkerRole::kDecode) return t.max_utilisation;
-  const double s = sla_service_s(role, pool, t, cap);
   const double slack = t.ttft_s - cap.expected_ttft_s(pool, t.isl) * t.p_corr;  // time left to wait
   if (slack <= 0) return std::min(0.05, t.max_utilisation);  // even an idle worker misses: keep queues short
   // M/D/1: mean wait = rho s / (2 (1 - rho)) <= slack  <=>  rho <= 2 slack / (2 slack + s)
   return std::min(t.max_utilisation, 2 * slack / (2 * slack + s));
 }
+}  // namespace
+
+double sla_utilisation(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap) {
+  return utilisation_for(role, pool, t, cap, sla_service_s(role, pool, t, cap));
+}
 
 int sla_replicas(WorkerRole role, size_t pool, const SlaTargets& t, const CapacityModel& cap,
                  double& capacity_req_per_s) {
-  capacity_req_per_s = sla_utilisation(role, pool, t, cap) / sla_service_s(role, pool, t, cap);
+  const double s = sla_service_s(role, pool, t, cap);
+  capacity_req_per_s = utilisation_for(role, pool, t, cap, s) / s;
   if (!(t.rate_req_per_s > 0)) return 0;
   return static_cast<int>(std::ceil(t.rate_req_per_s / capacity_req_per_s - 1e-9));
 }

@@ -83,10 +83,10 @@ bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const
 
 void RouterModule::on_requests() {
   requests_.drain([&](Request* r) { pending_.push_back(r); });
-  const bool reports = cfg_.load_source == "reports";
+  const bool reports = cfg_.load_source == "reports", overlap = uses_overlap();
   while (!pending_.empty()) {
     Request* r = pending_.front();
-    if (policy_->uses_overlap() || (prefill_policy_ && prefill_policy_->uses_overlap())) {
+    if (overlap) {
       keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
       indexer_.overlaps(keys_, now_ns(), overlap_);
       for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
