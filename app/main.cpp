@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
+#include "app/commands/check_silicon_command.h"
 #include "app/commands/sweep_command.h"
 #include "app/commands/sweep_mpi.h"
 #include "app/commands/sweep_space.h"
@@ -45,16 +47,13 @@ void check_registries() {
   SweepStrategyRegistry::instance().check();
 }
 
-int print_timing(const std::string& gpu, const std::string& model, int tp, const std::string& timing_model,
-                 const std::string& table_path) {
-  PoolConfig pool;
-  pool.gpu = gpu;
-  pool.model = model;
-  pool.tp = tp;
-  pool.timing.model = timing_model;
-  pool.timing.table.path = table_path;
+int print_timing(const PoolConfig& pool) {
+  const std::string& gpu = pool.gpu;
+  const std::string& model = pool.model;
+  const std::string& timing_model = pool.timing.model;
+  const int tp = pool.tp;
   const Catalog& c = Catalog::builtin();
-  const ModelSpec& m = c.model(model);
+  const ModelSpec m = c.deployed_model(pool);
   const GpuSpec& g = c.gpu(gpu);
   KvCapacity cap = kv_capacity(pool, c);
   auto t = TimingRegistry::instance().create(timing_model, TimingContext{pool});
@@ -109,14 +108,22 @@ int run_main(int argc, char** argv) {
   validate->add_option("--set", overrides, "override a key (repeatable)");
   validate->add_flag("--dump-config", dump, "also print the effective, fully defaulted scenario as YAML");
 
-  std::string gpu = "h100_sxm", model = "llama-3.1-8b", timing_model = "roofline", table_path;
-  int tp = 1;
+  PoolConfig timing_pool;
   auto* timing = app.add_subcommand("timing", "print prefill and decode latencies of a model on a GPU");
-  timing->add_option("--gpu", gpu, "catalog GPU")->capture_default_str();
-  timing->add_option("--model", model, "catalog model")->capture_default_str();
-  timing->add_option("--tp", tp, "tensor-parallel degree")->capture_default_str()->check(CLI::PositiveNumber);
-  timing->add_option("--timing", timing_model, "timing model (roofline, table)")->capture_default_str();
-  timing->add_option("--table", table_path, "CSV for --timing table");
+  timing->add_option("--gpu", timing_pool.gpu, "catalog GPU")->capture_default_str();
+  timing->add_option("--model", timing_pool.model, "catalog model")->capture_default_str();
+  timing->add_option("--tp", timing_pool.tp, "tensor-parallel degree")->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--precision", timing_pool.precision, "auto | bf16 | fp8 | fp8_block")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8", "fp8_block"}));
+  timing->add_option("--kv-cache-dtype", timing_pool.kv_cache_dtype, "auto | bf16 | fp8")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8"}));
+  timing->add_option("--timing", timing_pool.timing.model, "timing model (servesim --list)")->capture_default_str();
+  timing->add_option("--table", timing_pool.timing.table.path, "CSV for --timing table");
+  timing->add_option("--tables", timing_pool.timing.kernel.tables, "kernel table folder for --timing kernel");
+  timing->add_option("--efficiency", timing_pool.timing.roofline.efficiency, "roofline efficiency entry")
+      ->capture_default_str();
+  timing->add_option("--overhead-ms", timing_pool.timing.kernel.overhead_ms, "kernel: per-iteration overhead")
+      ->capture_default_str();
 
   std::string sweep_path;
   SweepOptions sweep_options;
@@ -127,6 +134,30 @@ int run_main(int argc, char** argv) {
   sweep->add_option("-j,--jobs", sweep_options.jobs, "trials run in parallel")->check(CLI::PositiveNumber);
   sweep->add_flag("--resume", sweep_options.resume, "reuse trial runs already in the trial folder");
   sweep->add_flag("--dry-run", sweep_options.dry_run, "print the first batch of trials and exit");
+
+  CheckSiliconOptions silicon;
+  silicon.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* check = app.add_subcommand(
+      "check-silicon", "predicted vs measured TTFT/TPOT for each row of a measured serving table (closed-loop runs)");
+  check->add_option("csv", silicon.csv, "measured table, e.g. ../shared/data/aiconfigurator/silicon_h100_sxm.csv")
+      ->required();
+  check->add_option("--filter", silicon.filters,
+                    "COLUMN=VALUE[|VALUE...] on id, backend, model_path, system, precision, mode, isl, osl, "
+                    "gemm_quant_mode, concurrency, tp (repeatable; all must hold)");
+  check->add_option("-o,--output", silicon.output, "HDF5 table (the CSV goes next to it)")->capture_default_str();
+  check->add_option("-j,--jobs", silicon.jobs, "rows run in parallel (default: one per core)")->check(CLI::PositiveNumber);
+  check->add_option("--timing", silicon.settings.timing, "kernel | roofline")
+      ->capture_default_str()->check(CLI::IsMember({"kernel", "roofline"}));
+  check->add_option("--tables", silicon.settings.kernel_tables, "kernel table folder (for --timing kernel)");
+  check->add_option("--efficiency", silicon.settings.efficiency, "roofline efficiency entry (for --timing roofline)")
+      ->capture_default_str();
+  check->add_option("--rounds", silicon.settings.rounds, "requests per row = concurrency x rounds")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  check->add_option("--overhead-ms", silicon.settings.overhead_ms,
+                    "per-iteration overhead for --timing kernel (default: the framework's in engines.yaml)");
+  check->add_option("--request-latency-ms", silicon.settings.request_latency_ms,
+                    "frontend latency per request (default: the framework's in engines.yaml)");
+  check->add_option("--timeout", silicon.timeout_s, "seconds per row run")->capture_default_str();
 
   std::vector<std::string> report_files;
   std::string report_dir;
@@ -160,7 +191,7 @@ int run_main(int argc, char** argv) {
                                m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "");
     return 0;
   }
-  if (timing->parsed()) return print_timing(gpu, model, tp, timing_model, table_path);
+  if (timing->parsed()) return print_timing(timing_pool);
   if (report->parsed() || compare->parsed()) {
     // the figures are drawn by tools/report.py with Debian's python3-matplotlib and friends
     std::vector<std::string> args{"/usr/bin/python3", std::string(SERVESIM_SOURCE_DIR) + "/tools/report.py",
@@ -175,6 +206,13 @@ int run_main(int argc, char** argv) {
     throw std::runtime_error(fmt::format("cannot run {} (install python3 with python3-h5py, python3-pandas and "
                                          "python3-matplotlib): {}",
                                          args[0], std::strerror(errno)));
+  }
+  if (check->parsed()) {
+    silicon.progress = isatty(STDERR_FILENO);
+    if (silicon.settings.kernel_tables.empty())
+      silicon.settings.kernel_tables = std::filesystem::path(silicon.csv).parent_path() / "h100_sxm";
+    silicon.settings.kernel_tables = std::filesystem::absolute(silicon.settings.kernel_tables).lexically_normal();
+    return run_check_silicon(silicon);
   }
   if (sweep->parsed()) {
     sweep_options.progress = isatty(STDERR_FILENO);

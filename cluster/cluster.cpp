@@ -9,9 +9,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
   const auto& loop = cfg_.workload.closed_loop;
   player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_, loop.concurrency,
-                                          loop.think_time.ns());
+                                          loop.think_time.ns(), loop.ramp.ns(),
+                                          loop.ramp_phases == "random" ? std::optional(cfg_.seed) : std::nullopt);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
-                                         static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens));
+                                         static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens),
+                                         cfg_.frontend.request_latency.ns());
   if (loop.concurrency > 0) frontend_->notify_ended(player_->ended());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;

@@ -5,14 +5,15 @@ namespace servesim {
 Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
                    TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
                    TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
-                   std::uint32_t hash_block_tokens)
+                   std::uint32_t hash_block_tokens, TimeNs request_latency_ns)
     : sc_core::sc_module(name),
       arrivals_(arrivals),
       to_router_(to_router),
       done_(done),
       done_to_router_(done_to_router),
       observer_(observer),
-      hash_block_tokens_(hash_block_tokens) {
+      hash_block_tokens_(hash_block_tokens),
+      request_latency_ns_(request_latency_ns) {
   SC_METHOD(on_arrivals);
   sensitive << arrivals_.event();
   dont_initialize();
@@ -61,7 +62,7 @@ void Frontend::on_arrivals() {
     ++arrived_;
     ++in_system_;
     observer_.on_arrival(*r);
-    to_router_.send(r, 0, 0);
+    to_router_.send(r, request_latency_ns_, 0);
   });
 }
 

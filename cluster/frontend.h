@@ -18,7 +18,8 @@ class Frontend : public sc_core::sc_module {
   SC_HAS_PROCESS(Frontend);
   Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
            TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
-           TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens);
+           TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens,
+           TimeNs request_latency_ns = 0);
 
   std::int64_t in_system() const { return in_system_; }
   double in_system_area_ns() const;  // integral of in_system up to now
@@ -44,6 +45,7 @@ class Frontend : public sc_core::sc_module {
   TimedChannel<int>* ended_ = nullptr;
   RunObserver& observer_;
   std::uint32_t hash_block_tokens_;
+  TimeNs request_latency_ns_;
 
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is
                                // bounded by the peak number of requests in flight

@@ -53,7 +53,7 @@ const KvFabric::PairRoute& KvFabric::pair_route(std::int32_t from, std::int32_t 
   const PoolConfig& recv = *pools_[static_cast<size_t>(to)];
   const auto& src = gpus_[static_cast<size_t>(from)];
   const auto& dst = gpus_[static_cast<size_t>(to)];
-  std::vector<KvShard> shards = kv_shards(Catalog::builtin().model(send.model), send.tp, recv.tp);
+  std::vector<KvShard> shards = kv_shards(Catalog::builtin().deployed_model(send), send.tp, recv.tp);
   // one shortest-path search per sending rank
   std::map<int, std::vector<std::vector<std::int32_t>>> from_rank;
   for (const KvShard& s : shards) {

@@ -1,5 +1,8 @@
 #include "core/hdf5_writer.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -107,6 +110,32 @@ void Table::append(const void* rows, size_t count) {
   Handle mem_space(check(H5Screate_simple(1, n, nullptr), "H5Screate_simple"), H5Sclose);
   check_status(H5Dwrite(dataset_.get(), type_.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, rows), "H5Dwrite");
   rows_ += count;
+}
+
+void write_columns(hid_t parent, const std::string& name, const Columns& c) {
+  const size_t n = !c.text.empty() ? c.text.front().second.size() : !c.numbers.empty() ? c.numbers.front().second.size() : 0;
+  const size_t row_bytes = sizeof(char*) * c.text.size() + sizeof(double) * c.numbers.size();
+  if (row_bytes == 0) return;
+  Handle str = vlen_string();
+  CompoundType type(row_bytes);
+  for (size_t i = 0; i < c.text.size(); ++i) type.add(c.text[i].first.c_str(), sizeof(char*) * i, str.get());
+  const size_t head = sizeof(char*) * c.text.size();
+  for (size_t i = 0; i < c.numbers.size(); ++i)
+    type.add(c.numbers[i].first.c_str(), head + sizeof(double) * i, H5T_NATIVE_DOUBLE);
+  std::vector<unsigned char> rows(row_bytes * n);
+  for (size_t r = 0; r < n; ++r) {
+    unsigned char* row = rows.data() + r * row_bytes;
+    for (size_t i = 0; i < c.text.size(); ++i) {
+      const char* p = c.text[i].second.at(r).c_str();
+      std::memcpy(row + sizeof(char*) * i, &p, sizeof(char*));
+    }
+    for (size_t i = 0; i < c.numbers.size(); ++i) {
+      const double v = c.numbers[i].second.at(r);
+      std::memcpy(row + head + sizeof(double) * i, &v, sizeof(double));
+    }
+  }
+  Table t(parent, name, type, row_bytes, std::max<size_t>(1, std::min<size_t>(n, 4096)));
+  if (n > 0) t.append(rows.data(), n);
 }
 
 }  // namespace servesim::h5

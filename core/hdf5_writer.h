@@ -64,4 +64,12 @@ Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members
 // A variable-length UTF-8 string type.
 Handle vlen_string();
 
+// A whole table at once from named columns (all of one length): text columns first, then
+// numbers, as one compound dataset.
+struct Columns {
+  std::vector<std::pair<std::string, std::vector<std::string>>> text;
+  std::vector<std::pair<std::string, std::vector<double>>> numbers;
+};
+void write_columns(hid_t parent, const std::string& name, const Columns& columns);
+
 }  // namespace servesim::h5

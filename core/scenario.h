@@ -139,11 +139,20 @@ struct SyntheticConfig {
 struct ClosedLoopConfig {
   int concurrency = 0;  // 0 = open loop (arrivals at the trace's times)
   Duration think_time{0.0};
+  Duration ramp{0.0};
+  std::string ramp_phases = "even";
   template <class V>
   void visit(V& v) {
     v.field("concurrency", concurrency,
             "requests kept in flight (0 = open loop: arrivals at the trace's or generator's times)", at_least(0));
     v.field("think_time", think_time, "closed loop: from a request's end to the next one's start", at_least(0));
+    v.field("ramp", ramp,
+            "closed loop: the first `concurrency` requests start evenly spread over this span (0 = all at once). "
+            "Real clients drift out of lockstep; a ramp of one request's duration starts in that steady state",
+            at_least(0));
+    v.field("ramp_phases", ramp_phases,
+            "closed loop: start times over the ramp: even (evenly spaced) | random (uniform, from the seed)",
+            one_of({"even", "random"}));
   }
 };
 
@@ -221,17 +230,44 @@ struct TableTimingConfig {
   }
 };
 
+// Per-kernel tables measured on a GPU (aiconfigurator's layout), composed into iterations.
+struct KernelTimingConfig {
+  std::string tables;               // aiconfigurator system folder, e.g. ../shared/data/aiconfigurator/h100_sxm
+  std::string framework = "vllm";   // which framework's kernels under it
+  std::string allreduce = "custom";  // custom (vLLM's custom all-reduce, NCCL above its range) | nccl
+  int cuda_graph_max_tokens = 512;  // iterations up to this many tokens replay CUDA graphs
+  std::string extrapolation = "extrapolate";  // error | clamp | extrapolate (log-log), counted
+  double overhead_ms = 0.0;         // per iteration, beyond the kernels (scheduling, sampling)
+  template <class V>
+  void visit(V& v) {
+    v.field("tables", tables,
+            "folder of measured kernel tables (gemm/, attention/, comm/), e.g. "
+            "../shared/data/aiconfigurator/h100_sxm; its sibling <folder>.yaml gives the memory constants");
+    v.field("framework", framework, "kernel set under the folder (vllm)");
+    v.field("allreduce", allreduce, "TP all-reduce kernels: custom (vLLM custom all-reduce, NCCL beyond its range) | nccl",
+            one_of({"custom", "nccl"}));
+    v.field("cuda_graph_max_tokens", cuda_graph_max_tokens,
+            "iterations with at most this many tokens replay CUDA graphs (graph-mode all-reduce)", at_least(0));
+    v.field("extrapolation", extrapolation,
+            "a lookup outside a table: error | clamp (to the edge) | extrapolate (the edge's log-log slope); "
+            "counted and logged", one_of({"error", "clamp", "extrapolate"}));
+    v.field("overhead_ms", overhead_ms, "per-iteration framework time beyond the kernels", at_least(0));
+  }
+};
+
 struct TimingConfig {
   std::string model = "roofline";  // registered timing model
   PolynomialTimingConfig polynomial;
   RooflineTimingConfig roofline;
   TableTimingConfig table;
+  KernelTimingConfig kernel;
   template <class V>
   void visit(V& v) {
     v.field("model", model, "iteration timing model (servesim --list)");
     v.field("polynomial", polynomial, "coefficients, for model=polynomial");
     v.field("roofline", roofline, "settings, for model=roofline (GPU and model from the pool)");
     v.field("table", table, "settings, for model=table");
+    v.field("kernel", kernel, "settings, for model=kernel (GPU, model, tp and precision from the pool)");
   }
 };
 
@@ -333,6 +369,8 @@ struct PoolConfig {
   int tp = 1;  // GPUs per replica
   std::string model = "llama-3.1-8b";  // catalog model
   std::string gpu = "h100_sxm";        // catalog GPU
+  std::string precision = "auto";      // GEMM/weight format; auto = the catalog model's
+  std::string kv_cache_dtype = "auto";  // auto = the catalog model's (bf16 unless it says otherwise)
   EngineConfig engine;
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
@@ -348,6 +386,12 @@ struct PoolConfig {
     v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
     v.field("model", model, "model from the catalog (servesim --list)");
     v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
+    v.field("precision", precision,
+            "weights and GEMMs: auto (the catalog model's) | bf16 | fp8 (per-tensor scales, as vLLM "
+            "--quantization fp8) | fp8_block (block scales, as *-FP8 checkpoints)",
+            one_of({"auto", "bf16", "fp8", "fp8_block"}));
+    v.field("kv_cache_dtype", kv_cache_dtype, "KV cache entries: auto (the catalog model's) | bf16 | fp8",
+            one_of({"auto", "bf16", "fp8"}));
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
@@ -548,12 +592,25 @@ struct OutputConfig {
   }
 };
 
+// The serving frontend between clients and the router (HTTP, tokenisation, request
+// pre-processing): a fixed latency every request spends before it is routed, counted in TTFT.
+struct FrontendConfig {
+  Duration request_latency{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("request_latency", request_latency,
+            "time from a request's arrival to the router (HTTP, tokenisation, pre-processing); part of TTFT",
+            at_least(0));
+  }
+};
+
 struct ScenarioConfig {
   std::string name = "scenario";
   std::uint64_t seed = 1;
   std::string description;
   SimulationConfig simulation;
   WorkloadConfig workload;
+  FrontendConfig frontend;
   RouterConfig router;
   std::vector<PoolConfig> pools{PoolConfig{}};
   TopologyConfig topology;
@@ -570,6 +627,7 @@ struct ScenarioConfig {
     v.field("seed", seed, "seed of every random stream in the run");
     v.field("simulation", simulation, "simulation control");
     v.field("workload", workload, "where requests come from");
+    v.field("frontend", frontend, "the serving frontend in front of the router");
     v.field("router", router, "request routing");
     v.field("pools", pools, "worker pools");
     v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");

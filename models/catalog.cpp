@@ -6,6 +6,7 @@
 namespace servesim {
 
 namespace {
+constexpr double kActivationBytes = 2;  // activations stay bf16 under fp8 weights
 template <class Spec>
 const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, const char* kind) {
   auto it = m.find(name);
@@ -22,6 +23,7 @@ Catalog Catalog::load(const std::string& dir) {
   Catalog c;
   c.gpus_ = load_named_specs<GpuSpec>(dir + "/gpus.yaml");
   c.models_ = load_named_specs<ModelSpec>(dir + "/models.yaml");
+  c.engines_ = load_named_specs<EnginePreset>(dir + "/engines.yaml");
   return c;
 }
 
@@ -37,9 +39,20 @@ const Catalog& Catalog::builtin() {
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }
 const ModelSpec& Catalog::model(const std::string& name) const { return find(models_, name, "model"); }
+const EnginePreset& Catalog::engine(const std::string& name) const { return find(engines_, name, "engine framework"); }
+
+ModelSpec Catalog::deployed_model(const PoolConfig& pool) const {
+  ModelSpec m = model(pool.model);
+  if (pool.precision != "auto") {
+    m.precision = pool.precision;
+    m.dtype_bytes = pool.precision == "bf16" ? 2 : 1;
+  }
+  if (pool.kv_cache_dtype != "auto") m.kv_dtype_bytes = pool.kv_cache_dtype == "fp8" ? 1 : 2;
+  return m;
+}
 
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
-  const ModelSpec& m = catalog.model(pool.model);
+  const ModelSpec m = catalog.deployed_model(pool);
   const GpuSpec& g = catalog.gpu(pool.gpu);
   const auto& e = pool.engine;
   KvCapacity cap;
@@ -49,7 +62,7 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   // the iteration's tokens x (4 hidden-sized + 2 intermediate-sized tensors), plus fp32 logits
   // for max_num_seqs sequences.
   const double per_gpu = static_cast<double>(e.max_num_batched_tokens) *
-                             (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * m.dtype_bytes +
+                             (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes +
                          static_cast<double>(e.max_num_seqs) * m.vocab_size * 4.0;
   cap.activation_bytes = per_gpu * pool.tp;
   const double block_bytes = m.kv_bytes_per_token() * e.block_size;

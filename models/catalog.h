@@ -28,7 +28,9 @@ struct GpuSpec {
 struct ModelSpec {
   std::string hf_id;
   double params_b = 0, active_params_b = 0;  // active 0 = dense (all params active)
-  int dtype_bytes = 2;
+  int dtype_bytes = 2;     // weights as the checkpoint stores them
+  int kv_dtype_bytes = 2;  // KV cache entries (engines default to the activation dtype, bf16)
+  std::string precision = "bf16";  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales)
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   int kv_lora_rank = 0, qk_rope_head_dim = 0;  // MLA
@@ -38,6 +40,8 @@ struct ModelSpec {
     v.field("params_b", params_b, "", config::positive());
     v.field("active_params_b", active_params_b, "", config::at_least(0));
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
+    v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
+    v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -57,8 +61,38 @@ struct ModelSpec {
   double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }
   // Bytes of KV cache per token, summed over layers and heads (before TP sharding).
   double kv_bytes_per_token() const {
-    if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * dtype_bytes;
-    return 2.0 * layers * kv_heads * head_dim * dtype_bytes;
+    if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * kv_dtype_bytes;
+    return 2.0 * layers * kv_heads * head_dim * kv_dtype_bytes;
+  }
+};
+
+// A serving framework's engine defaults (models/catalog/engines.yaml).
+struct EnginePreset {
+  std::string scheduler, source;
+  int block_size = 16, max_num_batched_tokens = 8192, max_num_seqs = 256;
+  double gpu_memory_utilization = 0.9;
+  bool enable_chunked_prefill = true;
+  double iteration_overhead_ms = 0;  // per iteration beyond the GPU kernels (kernel timing model)
+  double request_latency_ms = 0;     // per request before routing (frontend.request_latency)
+  template <class V>
+  void visit(V& v) {
+    v.field("scheduler", scheduler, "");
+    v.field("request_latency_ms", request_latency_ms, "", config::at_least(0));
+    v.field("iteration_overhead_ms", iteration_overhead_ms, "", config::at_least(0));
+    v.field("block_size", block_size, "", config::at_least(1));
+    v.field("max_num_batched_tokens", max_num_batched_tokens, "", config::at_least(1));
+    v.field("max_num_seqs", max_num_seqs, "", config::at_least(1));
+    v.field("gpu_memory_utilization", gpu_memory_utilization, "", config::between(0.05, 1));
+    v.field("enable_chunked_prefill", enable_chunked_prefill, "");
+    v.field("source", source, "");
+  }
+  void apply(EngineConfig& e) const {
+    e.scheduler = scheduler;
+    e.block_size = block_size;
+    e.max_num_batched_tokens = max_num_batched_tokens;
+    e.max_num_seqs = max_num_seqs;
+    e.gpu_memory_utilization = gpu_memory_utilization;
+    e.enable_chunked_prefill = enable_chunked_prefill;
   }
 };
 
@@ -92,12 +126,18 @@ class Catalog {
 
   const GpuSpec& gpu(const std::string& name) const;
   const ModelSpec& model(const std::string& name) const;
+  // The pool's model as deployed: the catalog entry with the pool's precision and
+  // kv_cache_dtype applied (weights, GEMM format and KV bytes follow them).
+  ModelSpec deployed_model(const PoolConfig& pool) const;
   const std::map<std::string, GpuSpec>& gpus() const { return gpus_; }
   const std::map<std::string, ModelSpec>& models() const { return models_; }
+  const std::map<std::string, EnginePreset>& engines() const { return engines_; }
+  const EnginePreset& engine(const std::string& framework) const;
 
  private:
   std::map<std::string, GpuSpec> gpus_;
   std::map<std::string, ModelSpec> models_;
+  std::map<std::string, EnginePreset> engines_;
 };
 
 struct KvCapacity {

@@ -92,8 +92,23 @@ TEST(Catalog, CapacityAndShortfall) {
   }
   p.engine.num_gpu_blocks = 123;
   EXPECT_EQ(kv_capacity(p, Catalog::builtin()).blocks, 123);
-  // DeepSeek-V3's MLA caches 576 values per token per layer
-  EXPECT_DOUBLE_EQ(Catalog::builtin().model("deepseek-v3").kv_bytes_per_token(), 61.0 * 576 * 1);
+  // DeepSeek-V3's MLA caches 576 values per token per layer, bf16 by default (kv_cache_dtype auto)
+  EXPECT_DOUBLE_EQ(Catalog::builtin().model("deepseek-v3").kv_bytes_per_token(), 61.0 * 576 * 2);
+  // fp8 weights halve the weight bytes; an fp8 KV cache halves the bytes per token
+  PoolConfig q;
+  q.model = "llama-3.1-70b";
+  q.tp = 2;
+  const ModelSpec bf16 = Catalog::builtin().deployed_model(q);
+  q.precision = "fp8";
+  q.kv_cache_dtype = "fp8";
+  const ModelSpec fp8 = Catalog::builtin().deployed_model(q);
+  EXPECT_EQ(fp8.precision, "fp8");
+  EXPECT_DOUBLE_EQ(fp8.weight_bytes(), bf16.weight_bytes() / 2);
+  EXPECT_DOUBLE_EQ(fp8.kv_bytes_per_token(), bf16.kv_bytes_per_token() / 2);
+  PoolConfig r = q;
+  r.precision = r.kv_cache_dtype = "bf16";
+  // fp8 frees weight memory and packs twice the tokens per block: more than twice the blocks
+  EXPECT_GT(kv_capacity(q, Catalog::builtin()).blocks, 2 * kv_capacity(r, Catalog::builtin()).blocks);
 }
 
 TEST(Catalog, ScenarioThatDoesNotFitIsAConfigError) {

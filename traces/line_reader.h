@@ -1,9 +1,11 @@
 #pragma once
-// Reads a text file (or a pipe) line by line through one reusable buffer.
+// Reads a text file line by line through one reusable buffer; a path ending in .gz is
+// decompressed on the fly (zlib).
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 namespace servesim {
 
@@ -22,8 +24,10 @@ class LineReader {
   const std::string& path() const { return path_; }
 
  private:
+  ssize_t gz_getline();
   std::string path_;
   std::FILE* file_ = nullptr;
+  void* gz_ = nullptr;  // gzFile when the path ends in .gz
   char* buf_ = nullptr;
   size_t cap_ = 0;
   std::uint64_t line_number_ = 0;

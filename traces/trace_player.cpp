@@ -1,10 +1,19 @@
 #include "traces/trace_player.h"
 
+#include "core/rng.h"
+
 namespace servesim {
 
 TracePlayer::TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
-                         TimedChannel<TraceRequest>& out, int concurrency, TimeNs think_ns)
-    : sc_core::sc_module(name), source_(std::move(source)), concurrency_(concurrency), think_ns_(think_ns), out_(out) {
+                         TimedChannel<TraceRequest>& out, int concurrency, TimeNs think_ns, TimeNs ramp_ns,
+                         std::optional<std::uint64_t> random_ramp_seed)
+    : sc_core::sc_module(name),
+      source_(std::move(source)),
+      concurrency_(concurrency),
+      think_ns_(think_ns),
+      ramp_ns_(ramp_ns),
+      random_ramp_seed_(random_ramp_seed),
+      out_(out) {
   SC_METHOD(release);
   SC_METHOD(on_ended);
   sensitive << ended_.event();
@@ -29,8 +38,11 @@ void TracePlayer::on_ended() {
 }
 
 void TracePlayer::release() {
-  if (concurrency_ > 0) {  // closed loop: the first `concurrency` requests now; the rest as others end
-    for (int k = 0; k < concurrency_ && !exhausted_; ++k) emit(0);
+  if (concurrency_ > 0) {  // closed loop: the first `concurrency` requests over the ramp; the rest as others end
+    Rng rng = make_rng(random_ramp_seed_.value_or(0), "workload.closed_loop.ramp");
+    for (int k = 0; k < concurrency_ && !exhausted_; ++k)
+      emit(random_ramp_seed_ ? static_cast<TimeNs>(uniform01(rng) * static_cast<double>(ramp_ns_))
+                             : ramp_ns_ * k / concurrency_);
     return;
   }
   const TimeNs now = now_ns();

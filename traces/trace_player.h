@@ -13,9 +13,11 @@ class TracePlayer : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(TracePlayer);
   // Open loop: each request at its arrival time. Closed loop (concurrency > 0): `concurrency`
-  // requests at once, then one more `think_ns` after each that ends (ended()).
+  // requests over [0, ramp_ns) (evenly, or uniformly at random from `random_ramp_seed`), then
+  // one more `think_ns` after each that ends (ended()).
   TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
-              TimedChannel<TraceRequest>& out, int concurrency = 0, TimeNs think_ns = 0);
+              TimedChannel<TraceRequest>& out, int concurrency = 0, TimeNs think_ns = 0, TimeNs ramp_ns = 0,
+              std::optional<std::uint64_t> random_ramp_seed = std::nullopt);
   // Closed loop: a request ended (completed or failed).
   TimedChannel<int>& ended() { return ended_; }
   bool exhausted() const { return exhausted_; }
@@ -27,7 +29,8 @@ class TracePlayer : public sc_core::sc_module {
   void emit(TimeNs delay);
   std::unique_ptr<TraceSource> source_;
   int concurrency_;
-  TimeNs think_ns_;
+  TimeNs think_ns_, ramp_ns_;
+  std::optional<std::uint64_t> random_ramp_seed_;
   TimedChannel<int> ended_{"ended"};
   TimedChannel<TraceRequest>& out_;
   std::optional<TraceRequest> pending_;

@@ -255,7 +255,7 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
       if (summaries.count(id)) continue;  // coordinate descent revisits its current best
       summaries[id] = TrialSummary{id, p, {}, {}, {}, 0, 0};
       for (int k = 0; k < cfg.replications; ++k)
-        jobs.push_back({id, k, cfg.seed + static_cast<std::uint64_t>(k), space.overrides(p)});
+        jobs.push_back({id, k, cfg.seed + static_cast<std::uint64_t>(k), space.overrides(p), ""});
     }
     std::vector<TrialJob> mine;  // this rank's share: job i on rank i mod N
     for (size_t i = 0; i < jobs.size(); ++i)

@@ -116,7 +116,7 @@ std::vector<TrialRun> SweepRunner::run(const std::vector<TrialJob>& jobs,
         finish(next++, "ok", 0, "");
         continue;
       }
-      std::vector<std::string> args{binary_, "run", base_, "-q", "-o", file, "--seed", std::to_string(job.seed)};
+      std::vector<std::string> args{binary_, "run", job.scenario.empty() ? base_ : job.scenario, "-q", "-o", file, "--seed", std::to_string(job.seed)};
       for (const auto& o : fixed_) args.insert(args.end(), {"--set", o});
       for (const auto& o : job.overrides) args.insert(args.end(), {"--set", o});
       std::vector<char*> argv;

@@ -28,6 +28,7 @@ struct TrialJob {
   int replication;
   std::uint64_t seed;
   std::vector<std::string> overrides;
+  std::string scenario;  // "" = the runner's base scenario
 };
 
 class SweepRunner {

@@ -1,27 +1,77 @@
 // "roofline": an analytical iteration time from the pool's GPU and model specs and TP degree.
-//   linear layers: max(FLOPs / achieved FLOP/s, weight bytes / achieved bandwidth); MoE reads
-//                  only the experts the batch's tokens are expected to touch
+//   linear layers: per GEMM, max(FLOPs / achieved FLOP/s, bytes / achieved bandwidth) plus a
+//                  fixed kernel latency; MoE runs only the experts the batch is expected to touch
 //   attention:     prefill FLOPs (quadratic in the chunk's context), decode KV bytes read
-//   TP:            two ring all-reduces of the activations per layer over NVLink
+//   elementwise:   norms, rotary, activation: bytes at the achieved bandwidth
+//   TP:            two all-reduces of the activations per layer over NVLink
 //   plus a fixed per-iteration overhead. Efficiency factors come from the catalog (data).
 #include <cmath>
+#include <filesystem>
 
 #include "models/catalog.h"
+#include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
 
+namespace {
+std::map<std::string, RooflineEfficiency> load_efficiencies() {
+  // efficiency.yaml, plus one file per calibrated entry in efficiency/ (what calibrate writes)
+  auto table = load_named_specs<RooflineEfficiency>(catalog_dir() + "/efficiency.yaml");
+  const std::filesystem::path extra = catalog_dir() + "/efficiency";
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(extra, ec))
+    if (e.path().extension() == ".yaml") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (auto& f : files)
+    for (auto& [name, eff] : load_named_specs<RooflineEfficiency>(f.string())) {
+      if (table.count(name))
+        throw ConfigError(fmt::format("{}: efficiency entry '{}' is defined twice in the catalog", f.string(), name));
+      table.emplace(name, eff);
+    }
+  return table;
+}
+}  // namespace
+
 const RooflineEfficiency& roofline_efficiency(const std::string& name) {
-  static const auto table = load_named_specs<RooflineEfficiency>(catalog_dir() + "/efficiency.yaml");
+  static const auto table = load_efficiencies();
   auto it = table.find(name);
   if (it == table.end()) {
     std::vector<std::string> names;
     for (auto& [k, v] : table) names.push_back(k);
-    throw ConfigError(fmt::format("unknown roofline efficiency '{}'; models/catalog/efficiency.yaml has: {}", name,
+    throw ConfigError(fmt::format("unknown roofline efficiency '{}'; models/catalog/efficiency*.yaml have: {}", name,
                                   fmt::join(names, ", ")));
   }
   return it->second;
+}
+
+double RooflineKernels::gemm_s(double m, double n, double k, const std::string& precision) const {
+  const bool fp8 = precision != "bf16" && gpu.fp8_tflops > 0;
+  const double peak = (fp8 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12;
+  const double weight_bytes = n * k * (precision == "bf16" ? 2.0 : 1.0);
+  const double bytes = weight_bytes + (m * k + m * n) * kActivationBytes;
+  return std::max(2.0 * m * n * k / (peak * eff.compute_efficiency), bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency)) +
+         eff.kernel_latency_us * 1e-6;
+}
+
+double RooflineKernels::context_attention_s(double batch, double isl, int heads, int head_dim) const {
+  // causal: isl(isl+1)/2 (query, key) pairs, QK^T and PV at 2 FLOPs per multiply-add
+  const double flops = 4.0 * batch * isl * (isl + 1) / 2 * heads * head_dim;
+  return flops / (gpu.bf16_tflops * 1e12 * eff.attention_efficiency) + eff.kernel_latency_us * 1e-6;
+}
+
+double RooflineKernels::generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim,
+                                               double kv_dtype_bytes) const {
+  const double bytes = batch * kv_len * 2.0 * kv_heads * head_dim * kv_dtype_bytes;
+  return bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency) + eff.kernel_latency_us * 1e-6;
+}
+
+double RooflineKernels::allreduce_s(double bytes, int gpus) const {
+  if (gpus <= 1) return 0;
+  const double ring = 2.0 * (gpus - 1) / gpus * bytes / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
+  return ring + eff.allreduce_latency_us * 1e-6;
 }
 
 RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e)
@@ -29,52 +79,42 @@ RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, con
 
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
+  const RooflineKernels k{g_, e_};
   const double tokens = static_cast<double>(b.prefill_tokens + b.decode_seqs);
-  const double tp = tp_;
-  const double peak = (m_.dtype_bytes == 1 && g_.fp8_tflops > 0 ? g_.fp8_tflops : g_.bf16_tflops) * 1e12;
-  const double bw = g_.hbm_gbps * 1e9;
-  const double h = m_.hidden_size, V = m_.vocab_size, L = m_.layers;
-  // Linear layers. The input embedding is a lookup (no FLOPs, negligible bytes); the LM head
-  // runs only for the sequences that emit a token this iteration.
-  const double embed = V * h;
-  const double lm_tokens = b.decode_seqs + b.prefill_seqs;
-  double flops = 2.0 * tokens * (m_.active_params() - 2 * embed) + 2.0 * lm_tokens * embed;
-  double weight_params = m_.params_b * 1e9 - embed;
-  if (m_.experts > 0) {
-    const double ffn = m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size;
-    const double moe_layers = L - m_.dense_layers;
-    const double expert_params = moe_layers * m_.experts * 3.0 * h * ffn;
-    // expected fraction of experts some token of the batch routes to
-    const double touched = 1.0 - std::pow(1.0 - static_cast<double>(m_.top_k) / m_.experts, tokens);
-    weight_params -= expert_params * (1.0 - touched);
+  const double L = m_.layers;
+  for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, b.decode_seqs + b.prefill_seqs))
+    out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
+  const int heads = std::max(1, m_.heads / tp_);
+  if (b.prefill_seqs > 0) {
+    const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
+    out.attention_s += L * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
   }
-  const double weight_bytes = weight_params * m_.dtype_bytes;
-  out.linear_s = std::max(flops / (tp * peak * e_.compute_efficiency), weight_bytes / (tp * bw * e_.memory_efficiency));
-  // Attention: 2 matmuls (QK^T, PV) of 2 FLOPs per multiply-add per (query, key) pair per head dim.
-  const double per_pair = 4.0 * L * m_.heads * m_.head_dim;
-  const double attn_flops = per_pair * (b.prefill_attention_pairs + static_cast<double>(b.decode_context_tokens));
-  const double kv_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token();
-  out.attention_s = std::max(attn_flops / (tp * peak * e_.attention_efficiency), kv_bytes / (tp * bw * e_.memory_efficiency));
-  if (tp_ > 1) {
-    const double bytes = tokens * h * m_.dtype_bytes;
-    const double ring = 2.0 * (tp - 1) / tp * bytes / (g_.nvlink_gbps * 1e9);
-    out.allreduce_s = 2.0 * L * (ring + e_.allreduce_latency_us * 1e-6);
+  if (b.decode_seqs > 0) {
+    // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
+    const double per_gpu_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() /
+                                 (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
+    out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) + L * e_.kernel_latency_us * 1e-6;
   }
+  if (tokens > 0)
+    out.elementwise_s = L * (tokens * elementwise_bytes_per_token_layer(m_, tp_) / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +
+                             kElementwiseKernelsPerLayer * e_.kernel_latency_us * 1e-6);
+  if (tp_ > 1) out.allreduce_s = 2.0 * L * k.allreduce_s(tokens * m_.hidden_size * kActivationBytes, tp_);
   out.overhead_s = e_.overhead_ms * 1e-3;
   return out;
 }
 
 TimeNs RooflineTiming::iteration_ns(const BatchShape& b) const {
   Breakdown d = breakdown(b);
-  return std::max<TimeNs>(1, s_to_ns(d.linear_s + d.attention_s + d.allreduce_s + d.overhead_s));
+  return std::max<TimeNs>(1, s_to_ns(d.linear_s + d.attention_s + d.elementwise_s + d.allreduce_s + d.overhead_s));
 }
 
 SERVESIM_REGISTER(TimingRegistry, "roofline",
-                  "analytical: GEMM FLOPs vs weight bytes, attention FLOPs vs KV bytes, TP all-reduce, overhead "
-                  "(pool's gpu, model, tp; efficiency factors from the catalog)",
+                  "analytical: per-GEMM FLOPs vs bytes, attention FLOPs vs KV bytes, elementwise bytes, TP all-reduce, "
+                  "overhead (pool's gpu, model, tp, precision; efficiency factors from the catalog)",
                   [](const TimingContext& ctx) {
                     const Catalog& c = Catalog::builtin();
-                    return std::make_unique<RooflineTiming>(c.model(ctx.pool.model), c.gpu(ctx.pool.gpu), ctx.pool.tp,
+                    return std::make_unique<RooflineTiming>(c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
                                                             roofline_efficiency(ctx.pool.timing.roofline.efficiency));
                   })
 

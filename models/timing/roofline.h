@@ -6,17 +6,36 @@
 
 namespace servesim {
 
+// Achieved / peak factors and fixed latencies: data (models/catalog/efficiency*.yaml), fitted to
+// measured kernel tables by `servesim calibrate`.
 struct RooflineEfficiency {
   double memory_efficiency = 0.8, compute_efficiency = 0.7, attention_efficiency = 0.5;
-  double allreduce_latency_us = 10, overhead_ms = 0.5;
+  double kernel_latency_us = 0;                 // fixed cost of every kernel (launch, tail, sync)
+  double allreduce_latency_us = 10;             // per all-reduce
+  double allreduce_bandwidth_efficiency = 1.0;  // achieved / NVLink bandwidth in an all-reduce
+  double overhead_ms = 0.5;                     // per iteration: scheduling, sampling, launch gaps
+  std::string source;                           // where the numbers came from
   template <class V>
   void visit(V& v) {
     v.field("memory_efficiency", memory_efficiency, "", config::between(0.01, 1));
     v.field("compute_efficiency", compute_efficiency, "", config::between(0.01, 1));
     v.field("attention_efficiency", attention_efficiency, "", config::between(0.01, 1));
+    v.field("kernel_latency_us", kernel_latency_us, "", config::at_least(0));
     v.field("allreduce_latency_us", allreduce_latency_us, "", config::at_least(0));
+    v.field("allreduce_bandwidth_efficiency", allreduce_bandwidth_efficiency, "", config::between(0.01, 1));
     v.field("overhead_ms", overhead_ms, "", config::at_least(0));
+    v.field("source", source, "");
   }
+};
+
+// The roofline cost of single kernels, shared by the timing model and `servesim calibrate`.
+struct RooflineKernels {
+  const GpuSpec& gpu;
+  const RooflineEfficiency& eff;
+  double gemm_s(double m, double n, double k, const std::string& precision) const;
+  double context_attention_s(double batch, double isl, int heads, int head_dim) const;
+  double generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim, double kv_dtype_bytes) const;
+  double allreduce_s(double bytes, int gpus) const;
 };
 
 // Named entry of models/catalog/efficiency.yaml (throws ConfigError listing the names).
@@ -26,7 +45,7 @@ class RooflineTiming final : public TimingModel {
  public:
   RooflineTiming(const ModelSpec& model, const GpuSpec& gpu, int tp, const RooflineEfficiency& eff);
   struct Breakdown {
-    double linear_s = 0, attention_s = 0, allreduce_s = 0, overhead_s = 0;
+    double linear_s = 0, attention_s = 0, elementwise_s = 0, allreduce_s = 0, overhead_s = 0;
   };
   Breakdown breakdown(const BatchShape& batch) const;
   TimeNs iteration_ns(const BatchShape& batch) const override;

@@ -30,7 +30,7 @@ class TableTiming final : public TimingModel {
  public:
   TableTiming(const std::string& path, bool extrapolate);
   TimeNs iteration_ns(const BatchShape& b) const override;
-  std::uint64_t extrapolations() const { return extrapolations_; }
+  std::uint64_t extrapolations() const override { return extrapolations_; }
 
  private:
   std::string path_;

@@ -25,6 +25,8 @@ class TimingModel {
  public:
   virtual ~TimingModel() = default;
   virtual TimeNs iteration_ns(const BatchShape& batch) const = 0;
+  // Lookups that fell outside measured data and were clamped or extrapolated.
+  virtual std::uint64_t extrapolations() const { return 0; }
 };
 
 struct TimingContext {

@@ -1,0 +1,244 @@
+#include "app/commands/silicon.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <set>
+
+#include "core/error.h"
+#include "models/catalog.h"
+#include "models/timing/timing_model.h"
+#include "traces/csv_reader.h"
+
+namespace servesim {
+
+namespace {
+
+// An integer column that may be empty (columns of the other mode): `fallback` then.
+int int_or(const CsvReader& csv, size_t col, int fallback) {
+  if (csv.empty(col)) return fallback;
+  const double v = csv.number(col);
+  if (v < 0 || v != std::floor(v))
+    throw InputError(fmt::format("{}:{}: expected a non-negative integer (got {})", csv.path(), csv.line(),
+                                 std::string(csv.field(col))));
+  return static_cast<int>(v);
+}
+
+// "silicon_concurrency=16" inside the free-text source column.
+std::optional<int> source_concurrency(std::string_view source) {
+  const std::string_view key = "silicon_concurrency=";
+  const size_t at = source.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  return std::atoi(std::string(source.substr(at + key.size())).c_str());
+}
+
+}  // namespace
+
+std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
+  CsvReader csv(path);
+  auto col = [&](const char* name) { return csv.column(name); };
+  const size_t id = col("id"), source = col("silicon_data_source"), backend = col("backend"),
+               model = col("model_path"), system = col("system"), precision = col("precision"), mode = col("mode"),
+               isl = col("isl"), osl = col("osl"), gemm = col("gemm_quant_mode"),
+               tp = col("tp_size"), pp = col("pp_size"), adp = col("attention_dp_size"),
+               p_workers = col("prefill_num_workers"), p_tp = col("prefill_tp_size"), p_pp = col("prefill_pp_size"),
+               p_adp = col("prefill_attention_dp_size"), d_workers = col("decode_num_workers"),
+               d_tp = col("decode_tp_size"), d_pp = col("decode_pp_size"), d_adp = col("decode_attention_dp_size"),
+               ttft = col("silicon_ttft_ms"), tpot = col("silicon_tpot_ms");
+  std::vector<SiliconRow> rows;
+  while (csv.next()) {
+    SiliconRow r;
+    r.line = csv.line();
+    r.id = csv.field(id);
+    r.backend = csv.field(backend);
+    r.model_path = csv.field(model);
+    r.system = csv.field(system);
+    r.precision = csv.field(precision);
+    r.mode = csv.field(mode);
+    r.gemm_quant_mode = csv.field(gemm);
+    r.isl = int_or(csv, isl, 0);
+    r.osl = int_or(csv, osl, 0);
+    if (r.isl < 1 || r.osl < 1)
+      throw InputError(fmt::format("{}:{}: isl and osl must be positive integers", path, r.line));
+    if (r.mode != "agg" && r.mode != "disagg")
+      throw InputError(fmt::format("{}:{}: mode must be agg or disagg (got '{}')", path, r.line, r.mode));
+    r.tp = int_or(csv, tp, 0);
+    r.pp = int_or(csv, pp, 1);
+    r.attention_dp = int_or(csv, adp, 1);
+    r.prefill_workers = int_or(csv, p_workers, 0);
+    r.prefill_tp = int_or(csv, p_tp, 0);
+    r.prefill_pp = int_or(csv, p_pp, 1);
+    r.prefill_attention_dp = int_or(csv, p_adp, 1);
+    r.decode_workers = int_or(csv, d_workers, 0);
+    r.decode_tp = int_or(csv, d_tp, 0);
+    r.decode_pp = int_or(csv, d_pp, 1);
+    r.decode_attention_dp = int_or(csv, d_adp, 1);
+    // The client's concurrency: silicon_concurrency=N in the source notes where given; else
+    // batch_size (agg), or the per-worker decode batch times the decode workers (disagg).
+    // Rows without it (Dynamo configuration runs) list per-worker batch sizes but neither the
+    // client's concurrency nor the number of workers: they stay at 0 and are reported as such.
+    const auto c = source_concurrency(csv.field(source));
+    r.concurrency = c ? *c : 0;
+    r.ttft_ms = csv.number(ttft);
+    r.tpot_ms = csv.number(tpot);
+    if (!(r.ttft_ms > 0) || !(r.tpot_ms > 0))
+      throw InputError(fmt::format("{}:{}: silicon_ttft_ms and silicon_tpot_ms must be positive", path, r.line));
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+SiliconFilter parse_silicon_filter(const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    throw ConfigError(fmt::format("--filter '{}': expected COLUMN=VALUE[|VALUE...], e.g. backend=vllm or "
+                                  "model_path=Qwen/Qwen3-32B|meta-llama/Llama-3.1-70B",
+                                  text));
+  SiliconFilter f{text.substr(0, eq), {}};
+  std::string rest = text.substr(eq + 1);
+  size_t start = 0;
+  for (;;) {
+    const size_t bar = rest.find('|', start);
+    f.values.push_back(rest.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+    if (bar == std::string::npos) break;
+    start = bar + 1;
+  }
+  static const std::set<std::string> columns{"id", "backend", "model_path", "system", "precision", "mode",
+                                              "isl", "osl", "gemm_quant_mode", "concurrency", "tp"};
+  if (!columns.count(f.column))
+    throw ConfigError(fmt::format("--filter '{}': unknown column '{}'; filter on one of: {}", text, f.column,
+                                  fmt::join(columns, ", ")));
+  return f;
+}
+
+bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
+  for (const auto& f : filters) {
+    const std::string v = f.column == "id"                ? r.id
+                          : f.column == "backend"         ? r.backend
+                          : f.column == "model_path"      ? r.model_path
+                          : f.column == "system"          ? r.system
+                          : f.column == "precision"       ? r.precision
+                          : f.column == "mode"            ? r.mode
+                          : f.column == "isl"             ? std::to_string(r.isl)
+                          : f.column == "osl"             ? std::to_string(r.osl)
+                          : f.column == "gemm_quant_mode" ? r.gemm_quant_mode
+                          : f.column == "concurrency"     ? std::to_string(r.concurrency)
+                                                          : std::to_string(r.tp);
+    bool any = false;
+    for (const auto& want : f.values) any = any || v == want;
+    if (!any) return false;
+  }
+  return true;
+}
+
+namespace {
+
+std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, const std::string& model,
+                      const std::string& precision, const EnginePreset& e, const SiliconRunSettings& s) {
+  const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
+  std::string timing = s.timing == "kernel"
+                           ? fmt::format("{{model: kernel, kernel: {{tables: '{}', overhead_ms: {}}}}}", s.kernel_tables,
+                                         overhead)
+                           : fmt::format("{{model: roofline, roofline: {{efficiency: {}}}}}", s.efficiency);
+  return fmt::format(
+      "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    model: {}\n    precision: {}\n"
+      "    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
+      "gpu_memory_utilization: {}, enable_chunked_prefill: {}}}\n    timing: {}\n",
+      name, role, replicas, tp, model, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
+      e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
+}
+
+}  // namespace
+
+SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
+  SiliconDeployment d;
+  const Catalog& catalog = Catalog::builtin();
+  for (const auto& [name, m] : catalog.models())
+    if (m.hf_id == r.model_path) d.catalog_model = name;
+  if (d.catalog_model.empty()) {
+    d.unsupported = fmt::format("model {} is not in the catalog (models/catalog/models.yaml)", r.model_path);
+    return d;
+  }
+  // The GEMM format: gemm_quant_mode where given, else the row's precision, else (both empty:
+  // served unquantised) the checkpoint's own.
+  const std::string q = !r.gemm_quant_mode.empty() ? r.gemm_quant_mode
+                        : !r.precision.empty()     ? r.precision
+                                                   : catalog.model(d.catalog_model).precision;
+  if (q == "fp8" || q == "fp8_block") d.precision = q;
+  else if (q == "bf16" || q == "bfloat16" || q == "fp16" || q == "float16") d.precision = "bf16";
+  else {
+    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block are modelled)", q);
+    return d;
+  }
+  if (!catalog.engines().count(r.backend)) {
+    d.unsupported = fmt::format("backend {} has no engine defaults (models/catalog/engines.yaml)", r.backend);
+    return d;
+  }
+  const EnginePreset& e = catalog.engine(r.backend);
+  const bool agg = r.mode == "agg";
+  if (agg ? r.pp > 1 : (r.prefill_pp > 1 || r.decode_pp > 1)) {
+    d.unsupported = "pipeline parallelism (pp > 1) is not modelled";
+    return d;
+  }
+  if (agg ? r.attention_dp > 1 : (r.prefill_attention_dp > 1 || r.decode_attention_dp > 1)) {
+    d.unsupported = "attention data parallelism (attention_dp > 1) is not modelled";
+    return d;
+  }
+  if (r.concurrency < 1) {
+    d.unsupported = "the row gives no client concurrency (silicon_concurrency=N), only per-worker batch sizes";
+    return d;
+  }
+  if (agg ? r.tp < 1 : (r.prefill_tp < 1 || r.decode_tp < 1 || r.prefill_workers < 1 || r.decode_workers < 1)) {
+    d.unsupported = "the row lists no TP size or worker counts";
+    return d;
+  }
+  d.requests = static_cast<std::int64_t>(r.concurrency) * s.rounds;
+  // The client keeps `concurrency` requests in flight; arrivals are generated fast enough that
+  // the closed loop, not the generator, sets the pace.
+  const double duration_s = static_cast<double>(d.requests) / 1000.0 + 10;
+  // Real clients' requests drift out of lockstep (network and tokenizer jitter of more than an
+  // iteration); a closed loop that starts them all at once would prefill them together in every
+  // round. Starting them evenly over one request's estimated duration begins in steady state.
+  PoolConfig probe;
+  probe.model = d.catalog_model;
+  probe.precision = d.precision;
+  probe.tp = agg ? r.tp : r.decode_tp;
+  e.apply(probe.engine);
+  probe.timing.model = s.timing;
+  probe.timing.kernel.tables = s.kernel_tables;
+  probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
+  probe.timing.roofline.efficiency = s.efficiency;
+  double ramp_s = 0;
+  try {
+    auto timing = TimingRegistry::instance().create(s.timing, TimingContext{probe});
+    BatchShape step;
+    step.decode_seqs = std::max(1, r.concurrency / (agg ? 1 : r.decode_workers));
+    step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
+    ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
+  } catch (const std::exception& ex) {
+    d.unsupported = fmt::format("the timing model cannot cost this deployment: {}", ex.what());
+    return d;
+  }
+  std::string y = fmt::format(
+      "# check-silicon: row {} of the silicon table\nname: silicon_check\nseed: {}\n"
+      "frontend: {{request_latency: {}ms}}\n"
+      "workload:\n  source: synthetic\n  max_requests: {}\n  closed_loop: {{concurrency: {}, ramp: {:.6f}s, ramp_phases: {}}}\n"
+      "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
+      "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
+      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency, ramp_s, s.ramp_phases, duration_s, r.isl, r.osl);
+  if (agg) {
+    y += "router: {policy: least_loaded}\npools:\n";
+    y += pool_yaml("agg", "aggregated", 1, r.tp, d.catalog_model, d.precision, e, s);
+    d.gpus = r.tp;
+  } else {
+    // every prompt is prefilled remotely, as the measured deployments do
+    y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";
+    y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, d.catalog_model, d.precision, e, s);
+    y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, d.catalog_model, d.precision, e, s);
+    d.gpus = r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp;
+  }
+  d.scenario_yaml = std::move(y);
+  return d;
+}
+
+}  // namespace servesim

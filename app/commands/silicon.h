@@ -1,0 +1,56 @@
+#pragma once
+// Rows of a measured end-to-end serving table (aiconfigurator's silicon_<system>.csv: TTFT and
+// TPOT of a model, framework, precision and parallel layout at a fixed concurrency and
+// isl/osl), and the servesim deployment each row describes.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace servesim {
+
+struct SiliconRow {
+  std::uint64_t line = 0;
+  std::string id, backend, model_path, system, precision, mode, gemm_quant_mode;
+  int isl = 0, osl = 0, concurrency = 0;
+  int tp = 0, pp = 1, attention_dp = 1;                            // aggregated
+  int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1;  // disaggregated
+  int decode_workers = 0, decode_tp = 0, decode_pp = 1, decode_attention_dp = 1;
+  double ttft_ms = 0, tpot_ms = 0;
+};
+
+// Reads every row; throws InputError naming the file, line and column of a malformed one.
+std::vector<SiliconRow> read_silicon_csv(const std::string& path);
+
+// --filter COLUMN=VALUE[|VALUE...]: a row passes when, for every filter, its column holds one
+// of the values. Throws ConfigError on a malformed filter or an unknown column.
+struct SiliconFilter {
+  std::string column;
+  std::vector<std::string> values;
+};
+SiliconFilter parse_silicon_filter(const std::string& text);
+bool passes(const SiliconRow& row, const std::vector<SiliconFilter>& filters);
+
+// What check-silicon deploys for a row: a scenario as YAML, or why the row cannot be modelled.
+struct SiliconDeployment {
+  std::string catalog_model, precision;  // servesim names
+  std::string scenario_yaml;
+  std::string unsupported;  // non-empty: the reason; scenario_yaml is then empty
+  int gpus = 0;
+  std::int64_t requests = 0;
+};
+
+struct SiliconRunSettings {
+  std::string timing = "kernel";                  // kernel | roofline
+  std::string kernel_tables;                       // absolute folder, for kernel timing
+  std::string efficiency = "default";             // roofline efficiency entry
+  int rounds = 5;                                  // requests = concurrency x rounds
+  std::string ramp_phases = "random";              // the closed loop's start phases: even | random
+  std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
+  std::optional<double> request_latency_ms;        // overrides the framework's request latency
+  std::uint64_t seed = 1;
+};
+
+SiliconDeployment silicon_deployment(const SiliconRow& row, const SiliconRunSettings& settings);
+
+}  // namespace servesim

@@ -1,0 +1,187 @@
+#include "models/timing/kernel.h"
+
+#include <cmath>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include "core/error.h"
+#include "models/timing/model_ops.h"
+
+namespace servesim {
+
+SystemMemory SystemMemory::load(const std::string& tables_dir) {
+  std::string dir = tables_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string path = dir + ".yaml";
+  if (!std::filesystem::exists(path))
+    throw InputError(fmt::format("{}: not found; the kernel timing model reads the system's memory constants "
+                                 "(gpu.mem_bw, mem_bw_empirical_scaling_factor, mem_empirical_constant_latency) from "
+                                 "the YAML file next to its table folder",
+                                 path));
+  try {
+    YAML::Node gpu = YAML::LoadFile(path)["gpu"];
+    SystemMemory m;
+    m.bandwidth_bytes_per_s = gpu["mem_bw"].as<double>();
+    m.efficiency = gpu["mem_bw_empirical_scaling_factor"].as<double>();
+    m.kernel_latency_s = gpu["mem_empirical_constant_latency"].as<double>();
+    if (!(m.bandwidth_bytes_per_s > 0) || !(m.efficiency > 0) || m.kernel_latency_s < 0)
+      throw InputError(fmt::format("{}: gpu memory constants must be positive", path));
+    return m;
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}: cannot read gpu.mem_bw, gpu.mem_bw_empirical_scaling_factor and "
+                                 "gpu.mem_empirical_constant_latency ({})",
+                                 path, e.what()));
+  }
+}
+
+namespace {
+const char* gemm_dtype(const std::string& precision) {
+  return precision == "bf16" ? "bfloat16" : precision == "fp8" ? "fp8" : "fp8_block";
+}
+}  // namespace
+
+KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig& c,
+                           std::shared_ptr<const KernelTables> tables, SystemMemory memory)
+    : m_(m), tp_(tp), c_(c), tables_(std::move(tables)), mem_(memory), policy_(parse_extrapolation(c.extrapolation)) {
+  const std::string where = tables_->dir;
+  auto git = tables_->gemm.find(gemm_dtype(m_.precision));
+  if (git == tables_->gemm.end())
+    throw InputError(fmt::format("{}: no {} GEMM table for precision {}. Fix: choose a precision the tables cover",
+                                 where, gemm_dtype(m_.precision), m_.precision));
+  gemm_ = &git->second;
+  if (m_.kv_lora_rank > 0)
+    throw ConfigError(fmt::format("model {}: the kernel timing model has no MLA attention tables (the {} tables "
+                                  "cover grouped-query attention). Fix: use timing.model: roofline for MLA models",
+                                  m_.hf_id, tables_->framework));
+  if (m_.heads % tp_ != 0)
+    throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
+  const AttentionKey key{m_.heads / tp_, std::max(1, m_.kv_heads / tp_), m_.head_dim,
+                         m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16"};
+  auto find_attention = [&](const std::map<AttentionKey, LogGrid>& t, const char* what) {
+    auto it = t.find(key);
+    if (it == t.end())
+      throw InputError(fmt::format("{}: no {} table for {} query heads, {} KV heads, head dim {}, {} KV cache per GPU "
+                                   "(model {} at tp {}). Fix: measure that shape, or use timing.model: roofline",
+                                   where, what, key.heads, key.kv_heads, key.head_dim, key.kv_dtype, m_.hf_id, tp_));
+    return &it->second;
+  };
+  context_ = find_attention(tables_->context_attention, "context attention");
+  generation_ = find_attention(tables_->generation_attention, "generation attention");
+  if (tp_ > 1) {
+    auto ar = [&](const std::string& impl) -> const LogGrid* {
+      auto it = tables_->allreduce.find({impl, tp_});
+      return it == tables_->allreduce.end() ? nullptr : &it->second;
+    };
+    allreduce_nccl_ = ar("nccl");
+    if (c_.allreduce == "custom") {
+      allreduce_graph_ = ar("custom_graph");
+      allreduce_eager_ = ar("custom_eager");
+    }
+    if (!allreduce_nccl_ && !(allreduce_graph_ && allreduce_eager_))
+      throw InputError(fmt::format("{}: no all-reduce table for {} GPUs", where, tp_));
+  }
+  elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
+}
+
+double KernelTiming::lookup(const LogGrid& grid, const std::vector<double>& x, const std::string& what) const {
+  LogGrid::Result r = grid.at(x, policy_, tables_->dir + " (" + what + ")");
+  if (r.hole)
+    throw InputError(fmt::format("{}: the {} table has a hole around {} and no rule to fill it", tables_->dir, what,
+                                 fmt::join(x, " x ")));
+  if (r.extrapolated && extrapolations_++ == 0)
+    spdlog::warn("{}: a {} lookup ({}) fell outside the measured range and was {} (counted in "
+                 "timing_extrapolations)",
+                 tables_->dir, what, fmt::join(x, " x "), policy_ == Extrapolation::kClamp ? "clamped" : "extrapolated");
+  return r.value;
+}
+
+double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len, const std::string& what) const {
+  LogGrid::Result r = grid.at({batch, len}, policy_, tables_->dir + " (" + what + ")");
+  if (!r.hole) {
+    if (r.extrapolated && extrapolations_++ == 0)
+      spdlog::warn("{}: a {} lookup (batch {:g}, length {:g}) fell outside the measured range (counted in "
+                   "timing_extrapolations)",
+                   tables_->dir, what, batch, len);
+    return r.value;
+  }
+  const auto& batches = grid.axis(0);
+  for (auto it = batches.rbegin(); it != batches.rend(); ++it) {
+    if (*it >= batch) continue;
+    LogGrid::Result s = grid.at({*it, len}, policy_, tables_->dir + " (" + what + ")");
+    if (s.hole) continue;
+    if (extrapolations_++ == 0)
+      spdlog::warn("{}: the {} table stops short of batch {:g} at length {:g}; scaled from batch {:g} (counted in "
+                   "timing_extrapolations)",
+                   tables_->dir, what, batch, len, *it);
+    return s.value * batch / *it;
+  }
+  throw InputError(fmt::format("{}: the {} table has no batch measured at length {:g}", tables_->dir, what, len));
+}
+
+double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
+
+double KernelTiming::allreduce_ms(double elements, bool graph) const {
+  const LogGrid* custom = graph ? allreduce_graph_ : allreduce_eager_;
+  // vLLM's custom all-reduce handles messages up to its buffer; larger ones go to NCCL
+  if (custom && (elements <= custom->axis(0).back() || !allreduce_nccl_)) return lookup(*custom, {elements}, "all-reduce");
+  return lookup(*allreduce_nccl_, {elements}, "nccl all-reduce");
+}
+
+double KernelTiming::linear_ms(std::int64_t tokens) const {
+  const size_t i = static_cast<size_t>(tokens);
+  if (i < linear_cache_.size() && !std::isnan(linear_cache_[i])) return linear_cache_[i];
+  double ms = 0;
+  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0))
+    ms += op.count * gemm_ms(op.m, op.n, op.k);
+  if (i < 65536) {
+    if (linear_cache_.size() <= i) linear_cache_.resize(std::max<size_t>(i + 1, 2 * linear_cache_.size()), std::nan(""));
+    linear_cache_[i] = ms;
+  }
+  return ms;
+}
+
+KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
+  Breakdown out;
+  const std::int64_t tokens = b.prefill_tokens + b.decode_seqs;
+  const double L = m_.layers;
+  if (tokens > 0) {
+    out.gemm_ms = linear_ms(tokens);
+    const double lm_tokens = b.prefill_seqs + b.decode_seqs;
+    if (lm_tokens > 0) out.gemm_ms += gemm_ms(lm_tokens, static_cast<double>(m_.vocab_size) / tp_, m_.hidden_size);
+    out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +
+                              kElementwiseKernelsPerLayer * mem_.kernel_latency_s) * 1e3;
+    if (tp_ > 1)
+      out.allreduce_ms = 2 * L * allreduce_ms(static_cast<double>(tokens) * m_.hidden_size,
+                                              tokens <= c_.cuda_graph_max_tokens);
+  }
+  if (b.prefill_seqs > 0) {
+    // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
+    // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
+    const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
+    out.context_attention_ms = L * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
+  }
+  if (b.decode_seqs > 0) {
+    const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
+    out.generation_attention_ms = L * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
+  }
+  out.overhead_ms = c_.overhead_ms;
+  return out;
+}
+
+TimeNs KernelTiming::iteration_ns(const BatchShape& b) const {
+  return std::max<TimeNs>(1, std::llround(breakdown(b).total_ms() * 1e6));
+}
+
+SERVESIM_REGISTER(TimingRegistry, "kernel",
+                  "measured per-kernel tables (GEMM, context/generation attention, all-reduce; aiconfigurator "
+                  "layout) composed per layer, plus elementwise kernels and a per-iteration overhead",
+                  [](const TimingContext& ctx) {
+                    const auto& k = ctx.pool.timing.kernel;
+                    const std::string dir = ctx.resolve(k.tables);
+                    return std::make_unique<KernelTiming>(Catalog::builtin().deployed_model(ctx.pool), ctx.pool.tp, k,
+                                                          KernelTables::shared(dir, k.framework),
+                                                          SystemMemory::load(dir));
+                  })
+
+}  // namespace servesim

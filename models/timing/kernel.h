@@ -1,0 +1,67 @@
+#pragma once
+// "kernel": an iteration's duration composed from measured per-kernel latencies: the GEMMs of
+// every layer for the batch's tokens, context attention for the prefill chunks, generation
+// attention for the decodes and their KV lengths, the TP all-reduces, memory-bound elementwise
+// kernels, and a per-iteration framework overhead.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/catalog.h"
+#include "models/timing/kernel_tables.h"
+#include "models/timing/timing_model.h"
+
+namespace servesim {
+
+// Memory constants of the system the tables were measured on (<tables>.yaml, aiconfigurator's
+// format): achieved bandwidth for elementwise kernels and their fixed latency.
+struct SystemMemory {
+  double bandwidth_bytes_per_s = 0, efficiency = 1, kernel_latency_s = 0;
+  static SystemMemory load(const std::string& tables_dir);  // throws InputError
+};
+
+class KernelTiming final : public TimingModel {
+ public:
+  KernelTiming(const ModelSpec& model, int tp, const KernelTimingConfig& config,
+               std::shared_ptr<const KernelTables> tables, SystemMemory memory);
+  struct Breakdown {
+    double gemm_ms = 0, context_attention_ms = 0, generation_attention_ms = 0, allreduce_ms = 0, elementwise_ms = 0,
+           overhead_ms = 0;
+    double total_ms() const {
+      return gemm_ms + context_attention_ms + generation_attention_ms + allreduce_ms + elementwise_ms + overhead_ms;
+    }
+  };
+  Breakdown breakdown(const BatchShape& batch) const;
+  TimeNs iteration_ns(const BatchShape& batch) const override;
+  std::uint64_t extrapolations() const override { return extrapolations_; }
+
+  // One GEMM from the table of `dtype` (bfloat16 | fp8 | fp8_block), ms.
+  double gemm_ms(double m, double n, double k) const;
+  double allreduce_ms(double elements, bool graph) const;
+
+ private:
+  double lookup(const LogGrid& grid, const std::vector<double>& x, const std::string& what) const;
+  // Attention is additive over sequences: where the table stops short of a large batch at
+  // this length, the largest measured batch is scaled up linearly (counted).
+  double attention_ms(const LogGrid& grid, double batch, double len, const std::string& what) const;
+  double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
+
+  ModelSpec m_;
+  int tp_;
+  KernelTimingConfig c_;
+  std::shared_ptr<const KernelTables> tables_;
+  SystemMemory mem_;
+  Extrapolation policy_;
+  const LogGrid* gemm_ = nullptr;
+  const LogGrid* context_ = nullptr;
+  const LogGrid* generation_ = nullptr;
+  const LogGrid* allreduce_graph_ = nullptr;
+  const LogGrid* allreduce_eager_ = nullptr;
+  const LogGrid* allreduce_nccl_ = nullptr;
+  double elementwise_bytes_ = 0;
+  mutable std::vector<double> linear_cache_;
+  mutable std::atomic<std::uint64_t> extrapolations_{0};
+};
+
+}  // namespace servesim

@@ -1,0 +1,121 @@
+#include "models/timing/kernel_tables.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+
+#include "core/error.h"
+#include "traces/csv_reader.h"
+
+namespace servesim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// <dir>/<kind>/<framework>/<newest version>/<file>
+std::string table_file(const std::string& dir, const std::string& kind, const std::string& framework,
+                       const std::string& file) {
+  const fs::path base = fs::path(dir) / kind / framework;
+  std::vector<std::string> versions;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(base, ec))
+    if (e.is_directory() && fs::exists(e.path() / file)) versions.push_back(e.path().filename().string());
+  if (versions.empty())
+    throw InputError(fmt::format("{}: no {}/<version>/{} under it. Fix: point timing.kernel.tables at an "
+                                 "aiconfigurator system folder (e.g. ../shared/data/aiconfigurator/h100_sxm)",
+                                 base.string(), framework, file));
+  std::sort(versions.begin(), versions.end());
+  return (base / versions.back() / file).string();
+}
+
+// Attention rows: full-window kernels, preferring `kernel` where a point was measured twice.
+void load_attention(const std::string& path, bool generation, std::map<AttentionKey, LogGrid>& out) {
+  CsvReader csv(path);
+  const size_t batch = csv.column("batch_size"), isl = csv.column("isl"), heads = csv.column("num_heads"),
+               kv = csv.column("num_key_value_heads"), dim = csv.column("head_dim"),
+               kv_dtype = csv.column("kv_cache_dtype"), step = csv.column("step"), window = csv.column("window_size"),
+               source = csv.column("kernel_source"), latency = csv.column("latency");
+  while (csv.next()) {
+    if (csv.number(window) != 0) continue;
+    // FA3 is what vLLM runs on Hopper; the FA4 rows are a side experiment on few shapes.
+    if (csv.field(source).find("fa4") != std::string_view::npos) continue;
+    AttentionKey key{static_cast<int>(csv.number(heads)), static_cast<int>(csv.number(kv)),
+                     static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype))};
+    auto [it, fresh] = out.try_emplace(key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
+    const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
+    it->second.add({csv.number(batch), len}, csv.number(latency));
+  }
+}
+
+}  // namespace
+
+KernelTables KernelTables::load(const std::string& dir, const std::string& framework) {
+  KernelTables t;
+  t.dir = dir;
+  t.framework = framework;
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.tables to an "
+                                 "aiconfigurator system folder such as ../shared/data/aiconfigurator/h100_sxm",
+                                 dir));
+  {
+    const std::string path = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");
+    t.files["gemm"] = path;
+    CsvReader csv(path);
+    const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
+                 latency = csv.column("latency");
+    while (csv.next()) {
+      auto [it, fresh] = t.gemm.try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
+      it->second.add({csv.number(m), csv.number(n), csv.number(k)}, csv.number(latency));
+    }
+  }
+  t.files["context_attention"] = table_file(dir, "attention", framework, "context_attention_perf.csv.gz");
+  load_attention(t.files["context_attention"], false, t.context_attention);
+  t.files["generation_attention"] = table_file(dir, "attention", framework, "generation_attention_perf.csv.gz");
+  load_attention(t.files["generation_attention"], true, t.generation_attention);
+  {
+    const std::string path = table_file(dir, "comm", framework, "custom_allreduce_perf.csv");
+    t.files["custom_allreduce"] = path;
+    CsvReader csv(path);
+    const size_t op = csv.column("op_name"), backend = csv.column("backend"), gpus = csv.column("num_gpus"),
+                 size = csv.column("message_size"), latency = csv.column("latency");
+    while (csv.next()) {
+      if (csv.field(op) != "all_reduce") continue;
+      const std::string impl = csv.field(backend).find("graph") != std::string_view::npos ? "custom_graph" : "custom_eager";
+      auto [it, fresh] = t.allreduce.try_emplace({impl, static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
+      it->second.add({csv.number(size)}, csv.number(latency));
+    }
+  }
+  {
+    const std::string path = table_file(dir, "comm", "nccl", "nccl_perf.csv");
+    t.files["nccl"] = path;
+    CsvReader csv(path);
+    const size_t op = csv.column("op_name"), dtype = csv.column("nccl_dtype"), gpus = csv.column("num_gpus"),
+                 size = csv.column("message_size"), latency = csv.column("latency");
+    while (csv.next()) {
+      if (csv.field(op) != "all_reduce" || csv.field(dtype) != "half") continue;
+      auto [it, fresh] = t.allreduce.try_emplace({"nccl", static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
+      it->second.add({csv.number(size)}, csv.number(latency));
+    }
+  }
+  for (auto* m : {&t.context_attention, &t.generation_attention})
+    for (auto& [k, g] : *m) g.finish();
+  for (auto& [k, g] : t.gemm) g.finish();
+  for (auto& [k, g] : t.allreduce) g.finish();
+  return t;
+}
+
+std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir, const std::string& framework) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, std::string>, std::shared_ptr<const KernelTables>> cache;
+  std::error_code ec;
+  const std::string key = fs::weakly_canonical(dir, ec).string();
+  std::lock_guard lock(mutex);
+  auto& slot = cache[{key.empty() ? dir : key, framework}];
+  if (!slot) slot = std::make_shared<const KernelTables>(load(dir, framework));
+  return slot;
+}
+
+}  // namespace servesim

@@ -1,0 +1,56 @@
+#pragma once
+// A measured latency on an N-dimensional grid (e.g. GEMM m x n x k), interpolated multilinearly
+// in log(coordinate) and log(latency): exact at the grid's points, and exact between them
+// wherever latency is a power law of the coordinates (compute-bound GEMMs, bandwidth-bound
+// copies), which is why kernel tables are read this way.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace servesim {
+
+// Outside the measured range: error, clamp to the edge, or continue the edge cell's log-log
+// slope. Every non-error use is counted by the caller.
+enum class Extrapolation : std::uint8_t { kError, kClamp, kLogLinear };
+Extrapolation parse_extrapolation(const std::string& name);  // error | clamp | extrapolate
+
+class LogGrid {
+ public:
+  LogGrid() = default;
+  explicit LogGrid(std::vector<std::string> axis_names) : names_(std::move(axis_names)) {}
+  // Coordinates and value must be > 0. A repeated point keeps the last value.
+  void add(const std::vector<double>& point, double value);
+  // Sorts the axes and builds the dense table; points not measured stay holes.
+  void finish();
+
+  struct Result {
+    double value = 0;
+    bool extrapolated = false;
+    bool hole = false;  // a cell corner it needs was not measured: value is NaN
+  };
+  // Throws InputError naming `where` when the point is outside the grid under kError.
+  Result at(const std::vector<double>& x, Extrapolation policy, const std::string& where) const;
+
+  size_t dims() const { return names_.size(); }
+  size_t points() const { return count_; }
+  const std::vector<double>& axis(size_t d) const { return axes_[d]; }
+  const std::string& axis_name(size_t d) const { return names_[d]; }
+  // The measured value at grid indices (NaN for a hole).
+  double value(const std::vector<size_t>& index) const;
+  // Every measured point: coordinates and value.
+  struct Point {
+    std::vector<double> x;
+    double value;
+  };
+  std::vector<Point> measured() const;
+
+ private:
+  size_t flat(const std::vector<size_t>& index) const;
+  std::vector<std::string> names_;
+  std::vector<std::vector<double>> axes_;
+  std::vector<std::pair<std::vector<double>, double>> pending_;
+  std::vector<double> log_values_;  // dense, NaN = hole
+  size_t count_ = 0;
+};
+
+}  // namespace servesim

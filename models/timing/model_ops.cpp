@@ -1,0 +1,51 @@
+#include "models/timing/model_ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace servesim {
+
+std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens) {
+  std::vector<GemmOp> ops;
+  const double h = m.hidden_size, t = tp;
+  const double L = m.layers;
+  const double q_width = static_cast<double>(m.heads) * m.head_dim;
+  const double kv_width = static_cast<double>(m.kv_heads) * m.head_dim;
+  if (tokens > 0) {
+    ops.push_back({"qkv_proj", tokens, (q_width + 2 * kv_width) / t, h, L});
+    ops.push_back({"o_proj", tokens, h, q_width / t, L});
+    const double dense_layers = m.experts > 0 ? m.dense_layers : L;
+    if (dense_layers > 0) {
+      ops.push_back({"gate_up_proj", tokens, 2.0 * m.intermediate_size / t, h, dense_layers});
+      ops.push_back({"down_proj", tokens, h, m.intermediate_size / t, dense_layers});
+    }
+    if (m.experts > 0) {
+      const double moe_layers = L - m.dense_layers;
+      const double E = m.experts, ffn = m.moe_intermediate_size > 0 ? m.moe_intermediate_size : m.intermediate_size;
+      // expected experts touched by `tokens` tokens routing to top_k each, and their share
+      const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, tokens));
+      const double per_expert = std::max(1.0, tokens * m.top_k / touched);
+      ops.push_back({"router", tokens, E, h, moe_layers});
+      ops.push_back({"expert_gate_up", per_expert, 2.0 * ffn / t, h, moe_layers * touched});
+      ops.push_back({"expert_down", per_expert, h, ffn / t, moe_layers * touched});
+      if (m.shared_experts > 0) {
+        ops.push_back({"shared_gate_up", tokens, 2.0 * ffn * m.shared_experts / t, h, moe_layers});
+        ops.push_back({"shared_down", tokens, h, ffn * m.shared_experts / t, moe_layers});
+      }
+    }
+  }
+  if (lm_tokens > 0) ops.push_back({"lm_head", lm_tokens, static_cast<double>(m.vocab_size) / t, h, 1});
+  return ops;
+}
+
+double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp) {
+  const double h = m.hidden_size, t = tp;
+  const double qk = (static_cast<double>(m.heads) + m.kv_heads) * m.head_dim / t;
+  const double ffn = (m.experts > 0 && m.moe_intermediate_size > 0 ? m.moe_intermediate_size * m.top_k
+                                                                     : m.intermediate_size) / t;
+  // two fused add+RMSNorm (read x and residual, write both), rotary in place on q and k,
+  // SiLU-and-mul (read gate and up, write one)
+  return kActivationBytes * (2 * 4 * h + 2 * qk + 3 * ffn);
+}
+
+}  // namespace servesim

@@ -1,0 +1,36 @@
+#pragma once
+// The operators of one forward pass of a catalog model on one GPU of a TP group, for a given
+// number of tokens: what both the analytical (roofline) and the measured-kernel (kernel)
+// timing models add up, so that they cost the same work.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "models/catalog.h"
+
+namespace servesim {
+
+// m x n x k GEMM (m tokens, n outputs, k inputs), run `count` times per iteration.
+struct GemmOp {
+  const char* name;
+  double m, n, k, count;
+};
+
+// Linear layers for `tokens` tokens through the model, of which `lm_tokens` emit a token (the
+// LM head runs for those only). TP shards n of QKV/gate-up and k of O/down. MoE layers run
+// each expert the batch is expected to touch on its share of the routed tokens.
+std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens);
+
+// Bytes that memory-bound elementwise kernels (residual add + RMSNorm twice, rotary, SiLU-mul)
+// move per token per layer on one GPU, and how many such kernels a layer launches.
+double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);
+constexpr int kElementwiseKernelsPerLayer = 4;
+
+// The causal prompt length s with s(s+1)/2 = pairs (query, key) pairs: what a prefill chunk
+// after cached tokens costs in attention, as a fresh prompt.
+inline double equivalent_prompt_tokens(double pairs) { return std::max(1.0, (std::sqrt(1.0 + 8.0 * pairs) - 1.0) / 2.0); }
+
+// Activations (and so all-reduce payloads) are bf16 whatever the weight format.
+constexpr double kActivationBytes = 2;
+
+}  // namespace servesim

@@ -1,0 +1,70 @@
+#include "traces/csv_reader.h"
+
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+
+namespace servesim {
+
+namespace {
+void split(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t start = 0;
+  for (;;) {
+    size_t comma = line.find(',', start);
+    out.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+}  // namespace
+
+CsvReader::CsvReader(const std::string& path) : in_(path) {
+  std::string_view line;
+  if (!in_.next(line)) throw InputError(fmt::format("{}: empty file (expected a CSV header)", path));
+  std::vector<std::string_view> h;
+  split(line, h);
+  for (auto f : h) header_.emplace_back(f);
+}
+
+bool CsvReader::has_column(const std::string& name) const {
+  for (auto& h : header_)
+    if (h == name) return true;
+  return false;
+}
+
+size_t CsvReader::column(const std::string& name) const {
+  for (size_t i = 0; i < header_.size(); ++i)
+    if (header_[i] == name) return i;
+  throw InputError(fmt::format("{}: no column '{}' (the header has: {})", in_.path(), name, fmt::join(header_, ", ")));
+}
+
+bool CsvReader::next() {
+  std::string_view line;
+  do {
+    if (!in_.next(line)) return false;
+  } while (line.empty());
+  if (in_.last_line_unterminated())
+    throw InputError(fmt::format("{}:{}: the last line has no newline: the file looks truncated", in_.path(),
+                                 in_.line_number()));
+  row_.assign(line);
+  split(row_, fields_);
+  if (fields_.size() != header_.size())
+    throw InputError(fmt::format("{}:{}: {} fields, the header has {}", in_.path(), in_.line_number(), fields_.size(),
+                                 header_.size()));
+  return true;
+}
+
+double CsvReader::number(size_t col) const {
+  std::string s(fields_[col]);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size())
+    throw InputError(fmt::format("{}:{}: column '{}' must be a number (got '{}')", in_.path(), in_.line_number(),
+                                 header_[col], s));
+  return v;
+}
+
+}  // namespace servesim
