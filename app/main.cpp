@@ -9,6 +9,7 @@
 #include <iostream>
 #include <thread>
 
+#include "app/commands/calibrate_command.h"
 #include "app/commands/check_silicon_command.h"
 #include "app/commands/sweep_command.h"
 #include "app/commands/sweep_mpi.h"
@@ -135,6 +136,25 @@ int run_main(int argc, char** argv) {
   sweep->add_flag("--resume", sweep_options.resume, "reuse trial runs already in the trial folder");
   sweep->add_flag("--dry-run", sweep_options.dry_run, "print the first batch of trials and exit");
 
+  CalibrateOptions calib;
+  auto* calibrate = app.add_subcommand(
+      "calibrate", "fit the roofline model's efficiencies to measured kernel tables (or splitwise-sim times)");
+  calibrate->add_option("--tables", calib.tables, "kernel table folder, e.g. ../shared/data/aiconfigurator/h100_sxm");
+  calibrate->add_option("--framework", calib.framework, "kernel set under --tables")->capture_default_str();
+  calibrate->add_option("--splitwise", calib.splitwise, "splitwise-sim perf_model.csv instead of kernel tables");
+  calibrate->add_option("--splitwise-model", calib.splitwise_model, "model name in that file")->capture_default_str();
+  calibrate->add_option("--splitwise-hardware", calib.splitwise_hardware, "hardware name in that file")
+      ->capture_default_str();
+  calibrate->add_option("--test-tp", calib.test_tp, "splitwise: TP degrees held out of the fit")->capture_default_str();
+  calibrate->add_option("--model", calib.model, "catalog model (splitwise)")->capture_default_str();
+  calibrate->add_option("--gpu", calib.gpu, "catalog GPU")->capture_default_str();
+  calibrate->add_option("--precision", calib.precision, "GEMM format to fit: bf16 | fp8 | fp8_block")
+      ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8", "fp8_block"}));
+  calibrate->add_option("--name", calib.name, "write the fit as this catalog efficiency entry");
+  calibrate->add_option("-o,--output", calib.output, "YAML file (default models/catalog/efficiency/<name>.yaml)");
+  calibrate->add_option("--overhead-ms", calib.overhead_ms, "tables: per-iteration overhead to record")
+      ->capture_default_str();
+
   CheckSiliconOptions silicon;
   silicon.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto* check = app.add_subcommand(
@@ -142,8 +162,9 @@ int run_main(int argc, char** argv) {
   check->add_option("csv", silicon.csv, "measured table, e.g. ../shared/data/aiconfigurator/silicon_h100_sxm.csv")
       ->required();
   check->add_option("--filter", silicon.filters,
-                    "COLUMN=VALUE[|VALUE...] on id, backend, model_path, system, precision, mode, isl, osl, "
-                    "gemm_quant_mode, concurrency, tp (repeatable; all must hold)");
+                    "COLUMN=VALUE[|VALUE...] on id, backend, backend_version, model_path, system, precision, mode, "
+                    "isl, osl, gemm_quant_mode, concurrency, tp, half (odd|even line: a fixed split) (repeatable; "
+                    "all must hold)");
   check->add_option("-o,--output", silicon.output, "HDF5 table (the CSV goes next to it)")->capture_default_str();
   check->add_option("-j,--jobs", silicon.jobs, "rows run in parallel (default: one per core)")->check(CLI::PositiveNumber);
   check->add_option("--timing", silicon.settings.timing, "kernel | roofline")
@@ -207,6 +228,7 @@ int run_main(int argc, char** argv) {
                                          "python3-matplotlib): {}",
                                          args[0], std::strerror(errno)));
   }
+  if (calibrate->parsed()) return run_calibrate(calib);
   if (check->parsed()) {
     silicon.progress = isatty(STDERR_FILENO);
     if (silicon.settings.kernel_tables.empty())

@@ -94,7 +94,7 @@ class PlannerRun : public ::testing::Test {
   testing::CommandResult last_;
 };
 
-// One worker, then five times the traffic from 300 s; a new worker takes 50 + 70 s to start.
+// One worker, then three times the traffic from 300 s; a new worker takes 50 + 70 s to start.
 const char* kStep = R"(
 name: step
 seed: 3
@@ -102,7 +102,7 @@ simulation: {sample_interval: 5s}
 workload:
   synthetic:
     duration: 900s
-    arrival: {process: poisson, schedule: steps, points: [{at: 0s, rate: 5}, {at: 300s, rate: 25}]}
+    arrival: {process: poisson, schedule: steps, points: [{at: 0s, rate: 5}, {at: 300s, rate: 15}]}
     input_length: {dist: lognormal, mean: 2048, std: 1024, max: 8192}
     output_length: {dist: lognormal, mean: 256, std: 128, max: 1024}
 router: {policy: least_loaded}

@@ -166,22 +166,24 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   // The table, as CSV and HDF5.
   const std::string csv_path = (out.parent_path() / (out.stem().string() + ".csv")).string();
   std::ofstream csv(csv_path);
-  csv << "id,line,backend,model_path,mode,precision,catalog_model,isl,osl,concurrency,tp,prefill_workers,prefill_tp,"
+  csv << "id,line,backend,backend_version,engine,model_path,mode,precision,catalog_model,isl,osl,concurrency,tp,prefill_workers,prefill_tp,"
          "decode_workers,decode_tp,gpus,status,reason,measured_ttft_ms,predicted_ttft_ms,ttft_error,measured_tpot_ms,"
          "predicted_tpot_ms,tpot_error,requests_completed,wall_s\n";
   h5::Columns rows;
-  std::vector<std::string> c_id, c_backend, c_model, c_mode, c_precision, c_catalog, c_status, c_reason;
+  std::vector<std::string> c_id, c_backend, c_version, c_engine, c_model, c_mode, c_precision, c_catalog, c_status, c_reason;
   std::vector<double> c_line, c_isl, c_osl, c_conc, c_tp, c_pw, c_ptp, c_dw, c_dtp, c_gpus, c_mttft, c_pttft, c_ettft,
       c_mtpot, c_ptpot, c_etpot, c_done, c_wall;
   for (const auto& r : results) {
     const SiliconRow& s = *r.row;
-    csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                       csv_escape(s.id), s.line, s.backend, s.model_path, s.mode, r.deployment.precision,
+    csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                       csv_escape(s.id), s.line, s.backend, s.backend_version, r.deployment.engine, s.model_path, s.mode, r.deployment.precision,
                        r.deployment.catalog_model, s.isl, s.osl, s.concurrency, s.tp, s.prefill_workers, s.prefill_tp,
                        s.decode_workers, s.decode_tp, r.deployment.gpus, r.status, csv_escape(r.error), s.ttft_ms,
                        r.ttft_ms, r.ttft_error(), s.tpot_ms, r.tpot_ms, r.tpot_error(), r.completed, r.wall_s);
     c_id.push_back(s.id);
     c_backend.push_back(s.backend);
+    c_version.push_back(s.backend_version);
+    c_engine.push_back(r.deployment.engine);
     c_model.push_back(s.model_path);
     c_mode.push_back(s.mode);
     c_precision.push_back(r.deployment.precision);
@@ -207,7 +209,8 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     c_done.push_back(r.completed);
     c_wall.push_back(r.wall_s);
   }
-  rows.text = {{"id", c_id},         {"backend", c_backend}, {"model_path", c_model},
+  rows.text = {{"id", c_id},         {"backend", c_backend}, {"backend_version", c_version},
+               {"engine", c_engine}, {"model_path", c_model},
                {"mode", c_mode},     {"precision", c_precision}, {"catalog_model", c_catalog},
                {"status", c_status}, {"reason", c_reason}};
   rows.numbers = {{"line", c_line},

@@ -38,6 +38,7 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
   CsvReader csv(path);
   auto col = [&](const char* name) { return csv.column(name); };
   const size_t id = col("id"), source = col("silicon_data_source"), backend = col("backend"),
+               version = col("backend_version"),
                model = col("model_path"), system = col("system"), precision = col("precision"), mode = col("mode"),
                isl = col("isl"), osl = col("osl"), gemm = col("gemm_quant_mode"),
                tp = col("tp_size"), pp = col("pp_size"), adp = col("attention_dp_size"),
@@ -51,6 +52,7 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
     r.line = csv.line();
     r.id = csv.field(id);
     r.backend = csv.field(backend);
+    r.backend_version = csv.field(version);
     r.model_path = csv.field(model);
     r.system = csv.field(system);
     r.precision = csv.field(precision);
@@ -103,8 +105,9 @@ SiliconFilter parse_silicon_filter(const std::string& text) {
     if (bar == std::string::npos) break;
     start = bar + 1;
   }
-  static const std::set<std::string> columns{"id", "backend", "model_path", "system", "precision", "mode",
-                                              "isl", "osl", "gemm_quant_mode", "concurrency", "tp"};
+  static const std::set<std::string> columns{"id",   "backend",         "backend_version", "model_path", "system",
+                                              "precision", "mode", "isl", "osl", "gemm_quant_mode",
+                                              "concurrency", "tp", "half"};
   if (!columns.count(f.column))
     throw ConfigError(fmt::format("--filter '{}': unknown column '{}'; filter on one of: {}", text, f.column,
                                   fmt::join(columns, ", ")));
@@ -113,8 +116,11 @@ SiliconFilter parse_silicon_filter(const std::string& text) {
 
 bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
   for (const auto& f : filters) {
+    // half: odd or even line number, a fixed split of the table for fitting and testing
     const std::string v = f.column == "id"                ? r.id
+                          : f.column == "half"            ? std::string(r.line % 2 ? "odd" : "even")
                           : f.column == "backend"         ? r.backend
+                          : f.column == "backend_version" ? r.backend_version
                           : f.column == "model_path"      ? r.model_path
                           : f.column == "system"          ? r.system
                           : f.column == "precision"       ? r.precision
@@ -170,11 +176,14 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block are modelled)", q);
     return d;
   }
-  if (!catalog.engines().count(r.backend)) {
+  // A framework version's own entry (framework@version) where the catalog has one.
+  const std::string versioned = r.backend + "@" + r.backend_version;
+  if (!catalog.engines().count(versioned) && !catalog.engines().count(r.backend)) {
     d.unsupported = fmt::format("backend {} has no engine defaults (models/catalog/engines.yaml)", r.backend);
     return d;
   }
-  const EnginePreset& e = catalog.engine(r.backend);
+  d.engine = catalog.engines().count(versioned) ? versioned : r.backend;
+  const EnginePreset& e = catalog.engine(d.engine);
   const bool agg = r.mode == "agg";
   if (agg ? r.pp > 1 : (r.prefill_pp > 1 || r.decode_pp > 1)) {
     d.unsupported = "pipeline parallelism (pp > 1) is not modelled";

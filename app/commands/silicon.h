@@ -11,7 +11,7 @@ namespace servesim {
 
 struct SiliconRow {
   std::uint64_t line = 0;
-  std::string id, backend, model_path, system, precision, mode, gemm_quant_mode;
+  std::string id, backend, backend_version, model_path, system, precision, mode, gemm_quant_mode;
   int isl = 0, osl = 0, concurrency = 0;
   int tp = 0, pp = 1, attention_dp = 1;                            // aggregated
   int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1;  // disaggregated
@@ -23,7 +23,8 @@ struct SiliconRow {
 std::vector<SiliconRow> read_silicon_csv(const std::string& path);
 
 // --filter COLUMN=VALUE[|VALUE...]: a row passes when, for every filter, its column holds one
-// of the values. Throws ConfigError on a malformed filter or an unknown column.
+// of the values (`half` is odd|even by line number: a fixed split for fitting and testing).
+// Throws ConfigError on a malformed filter or an unknown column.
 struct SiliconFilter {
   std::string column;
   std::vector<std::string> values;
@@ -34,6 +35,7 @@ bool passes(const SiliconRow& row, const std::vector<SiliconFilter>& filters);
 // What check-silicon deploys for a row: a scenario as YAML, or why the row cannot be modelled.
 struct SiliconDeployment {
   std::string catalog_model, precision;  // servesim names
+  std::string engine;                    // the engines.yaml entry used
   std::string scenario_yaml;
   std::string unsupported;  // non-empty: the reason; scenario_yaml is then empty
   int gpus = 0;

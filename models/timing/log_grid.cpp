@@ -127,4 +127,30 @@ LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, 
   return r;
 }
 
+std::vector<std::pair<double, double>> LogGrid::leave_one_out_errors() const {
+  std::vector<std::pair<double, double>> errors;
+  const size_t n = names_.size();
+  std::vector<size_t> idx(n);
+  for (size_t f = 0; f < log_values_.size(); ++f) {
+    if (std::isnan(log_values_[f])) continue;
+    size_t rest = f;
+    for (size_t d = n; d-- > 0;) {
+      idx[d] = rest % axes_[d].size();
+      rest /= axes_[d].size();
+    }
+    for (size_t d = 0; d < n; ++d) {
+      const auto& a = axes_[d];
+      if (idx[d] == 0 || idx[d] + 1 >= a.size()) continue;
+      std::vector<size_t> lo = idx, hi = idx;
+      --lo[d];
+      ++hi[d];
+      const double vl = log_values_[flat(lo)], vh = log_values_[flat(hi)];
+      if (std::isnan(vl) || std::isnan(vh)) continue;
+      const double t = (std::log(a[idx[d]]) - std::log(a[idx[d] - 1])) / (std::log(a[idx[d] + 1]) - std::log(a[idx[d] - 1]));
+      errors.emplace_back(std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]));
+    }
+  }
+  return errors;
+}
+
 }  // namespace servesim

@@ -43,6 +43,9 @@ class LogGrid {
     double value;
   };
   std::vector<Point> measured() const;
+  // Held-out check of the interpolation: every measured point with measured neighbours on both
+  // sides along an axis, predicted from those two alone: (relative error, measured value) pairs.
+  std::vector<std::pair<double, double>> leave_one_out_errors() const;
 
  private:
   size_t flat(const std::vector<size_t>& index) const;

@@ -59,19 +59,21 @@ double RooflineKernels::gemm_s(double m, double n, double k, const std::string& 
 double RooflineKernels::context_attention_s(double batch, double isl, int heads, int head_dim) const {
   // causal: isl(isl+1)/2 (query, key) pairs, QK^T and PV at 2 FLOPs per multiply-add
   const double flops = 4.0 * batch * isl * (isl + 1) / 2 * heads * head_dim;
-  return flops / (gpu.bf16_tflops * 1e12 * eff.attention_efficiency) + eff.kernel_latency_us * 1e-6;
+  return flops / (gpu.bf16_tflops * 1e12 * eff.attention_efficiency) + eff.attention_latency_us * 1e-6;
 }
 
 double RooflineKernels::generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim,
                                                double kv_dtype_bytes) const {
   const double bytes = batch * kv_len * 2.0 * kv_heads * head_dim * kv_dtype_bytes;
-  return bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency) + eff.kernel_latency_us * 1e-6;
+  return bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency) + eff.attention_latency_us * 1e-6;
 }
 
 double RooflineKernels::allreduce_s(double bytes, int gpus) const {
   if (gpus <= 1) return 0;
   const double ring = 2.0 * (gpus - 1) / gpus * bytes / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
-  return ring + eff.allreduce_latency_us * 1e-6;
+  // alpha-beta: a fixed cost (one-shot kernels such as vLLM's custom all-reduce) plus a hop
+  // latency per ring step (NCCL rings), plus the ring's bytes over the achieved bandwidth
+  return ring + (eff.allreduce_latency_us + 2.0 * (gpus - 1) * eff.allreduce_step_latency_us) * 1e-6;
 }
 
 RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e)
@@ -94,7 +96,7 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
     const double per_gpu_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() /
                                  (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
-    out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) + L * e_.kernel_latency_us * 1e-6;
+    out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) + L * e_.attention_latency_us * 1e-6;
   }
   if (tokens > 0)
     out.elementwise_s = L * (tokens * elementwise_bytes_per_token_layer(m_, tp_) / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +

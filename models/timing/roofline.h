@@ -10,8 +10,10 @@ namespace servesim {
 // measured kernel tables by `servesim calibrate`.
 struct RooflineEfficiency {
   double memory_efficiency = 0.8, compute_efficiency = 0.7, attention_efficiency = 0.5;
-  double kernel_latency_us = 0;                 // fixed cost of every kernel (launch, tail, sync)
+  double kernel_latency_us = 0;                 // fixed cost of every GEMM and elementwise kernel
+  double attention_latency_us = 0;              // fixed cost of an attention kernel
   double allreduce_latency_us = 10;             // per all-reduce
+  double allreduce_step_latency_us = 0;         // per ring step: 2 (tp - 1) steps per all-reduce
   double allreduce_bandwidth_efficiency = 1.0;  // achieved / NVLink bandwidth in an all-reduce
   double overhead_ms = 0.5;                     // per iteration: scheduling, sampling, launch gaps
   std::string source;                           // where the numbers came from
@@ -21,7 +23,9 @@ struct RooflineEfficiency {
     v.field("compute_efficiency", compute_efficiency, "", config::between(0.01, 1));
     v.field("attention_efficiency", attention_efficiency, "", config::between(0.01, 1));
     v.field("kernel_latency_us", kernel_latency_us, "", config::at_least(0));
+    v.field("attention_latency_us", attention_latency_us, "", config::at_least(0));
     v.field("allreduce_latency_us", allreduce_latency_us, "", config::at_least(0));
+    v.field("allreduce_step_latency_us", allreduce_step_latency_us, "", config::at_least(0));
     v.field("allreduce_bandwidth_efficiency", allreduce_bandwidth_efficiency, "", config::between(0.01, 1));
     v.field("overhead_ms", overhead_ms, "", config::at_least(0));
     v.field("source", source, "");
