@@ -1,0 +1,243 @@
+// The measured-kernel timing model: log-space grid interpolation, table loading (gz CSV), the
+// composition of an iteration from the real H100 tables in ../shared/data/aiconfigurator.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "core/error.h"
+#include "models/catalog.h"
+#include "models/timing/kernel.h"
+#include "models/timing/log_grid.h"
+#include "models/timing/model_ops.h"
+#include "test_util.h"
+#include "traces/csv_reader.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+
+// latency = 2e-3 * m^0.9 * n^0.5: a power law, which log-log interpolation reproduces exactly
+double power_law(double m, double n) { return 2e-3 * std::pow(m, 0.9) * std::pow(n, 0.5); }
+
+LogGrid power_grid() {
+  LogGrid g({"m", "n"});
+  for (double m : {1.0, 4.0, 16.0, 256.0})
+    for (double n : {128.0, 1024.0, 8192.0}) g.add({m, n}, power_law(m, n));
+  g.finish();
+  return g;
+}
+
+const std::string kTables = testing::shared_data("aiconfigurator/h100_sxm");
+
+void write_gz(const std::string& path, const std::string& text) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(f);
+}
+
+TEST(LogGrid, ExactAtPointsAndForPowerLawsBetweenThem) {
+  LogGrid g = power_grid();
+  EXPECT_EQ(g.points(), 12u);
+  for (const auto& p : g.measured()) {
+    auto r = g.at(p.x, Extrapolation::kError, "t");
+    EXPECT_DOUBLE_EQ(r.value, p.value);
+    EXPECT_FALSE(r.extrapolated);
+  }
+  for (double m : {2.0, 7.5, 100.0})
+    for (double n : {300.0, 5000.0}) EXPECT_NEAR(g.at({m, n}, Extrapolation::kError, "t").value, power_law(m, n), 1e-12);
+}
+
+TEST(LogGrid, MonotoneWhereTheDataIs) {
+  LogGrid g = power_grid();
+  double last = 0;
+  for (double m = 1; m <= 256; m *= 1.07) {
+    const double v = g.at({m, 2000}, Extrapolation::kError, "t").value;
+    EXPECT_GT(v, last);
+    last = v;
+  }
+}
+
+TEST(LogGrid, ExtrapolationIsAnErrorClampOrTheEdgeSlope) {
+  LogGrid g = power_grid();
+  try {
+    g.at({512, 1024}, Extrapolation::kError, "gemm table");
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gemm table"));
+    EXPECT_THAT(e.what(), HasSubstr("m 512 is outside the measured range [1, 256]"));
+  }
+  auto clamped = g.at({512, 1024}, Extrapolation::kClamp, "t");
+  EXPECT_TRUE(clamped.extrapolated);
+  EXPECT_DOUBLE_EQ(clamped.value, power_law(256, 1024));
+  auto slope = g.at({512, 1024}, Extrapolation::kLogLinear, "t");
+  EXPECT_TRUE(slope.extrapolated);
+  EXPECT_NEAR(slope.value, power_law(512, 1024), 1e-12);  // the power law continues
+}
+
+TEST(LogGrid, HolesAreReportedNotInvented) {
+  LogGrid g({"batch", "isl"});
+  g.add({1, 16}, 1.0);
+  g.add({1, 64}, 2.0);
+  g.add({8, 16}, 3.0);  // (8, 64) never measured
+  g.finish();
+  EXPECT_TRUE(g.at({4, 32}, Extrapolation::kError, "t").hole);
+  EXPECT_FALSE(g.at({1, 32}, Extrapolation::kError, "t").hole);  // on the measured edge
+  // leave-one-out needs both neighbours: this grid has no interior point
+  EXPECT_TRUE(g.leave_one_out_errors().empty());
+  // a power law is predicted exactly from its neighbours
+  for (auto [err, value] : power_grid().leave_one_out_errors()) EXPECT_NEAR(err, 0.0, 1e-12) << value;
+}
+
+TEST(CsvReader, ReadsGzipAndNamesBadInput) {
+  testing::TempDir dir;
+  const std::string good = dir.file("t.csv.gz");
+  write_gz(good, "a,b\n1,2\n3,x\n");
+  CsvReader csv(good);
+  ASSERT_TRUE(csv.next());
+  EXPECT_DOUBLE_EQ(csv.number(csv.column("b")), 2);
+  ASSERT_TRUE(csv.next());
+  try {
+    csv.number(csv.column("b"));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("t.csv.gz:3: column 'b' must be a number (got 'x')"));
+  }
+  EXPECT_THROW(csv.column("c"), InputError);
+  write_gz(dir.file("short.csv.gz"), "a,b\n1\n");
+  CsvReader bad(dir.file("short.csv.gz"));
+  EXPECT_THROW(bad.next(), InputError);
+  write_gz(dir.file("cut.csv.gz"), "a,b\n1,2");  // no final newline: truncated
+  CsvReader cut(dir.file("cut.csv.gz"));
+  EXPECT_THROW(cut.next(), InputError);
+  // a gzip stream cut short
+  const std::string full = dir.file("full.csv.gz");
+  std::string big = "a,b\n";
+  for (int i = 0; i < 20000; ++i) big += std::to_string(i) + "," + std::to_string(i * 7 % 13) + "\n";
+  write_gz(full, big);
+  std::ifstream in(full, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(dir.file("trunc.csv.gz"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  CsvReader trunc(dir.file("trunc.csv.gz"));
+  EXPECT_THROW(
+      {
+        while (trunc.next()) {
+        }
+      },
+      InputError);
+}
+
+class KernelTimingH100 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::exists(kTables)) GTEST_SKIP() << "no " << kTables;
+    tables_ = KernelTables::shared(kTables, "vllm");
+  }
+  KernelTiming make(const std::string& model, int tp, const std::string& precision,
+                    const std::string& extrapolation = "extrapolate") {
+    PoolConfig pool;
+    pool.model = model;
+    pool.tp = tp;
+    pool.precision = precision;
+    pool.timing.kernel.tables = kTables;
+    pool.timing.kernel.extrapolation = extrapolation;
+    return KernelTiming(Catalog::builtin().deployed_model(pool), tp, pool.timing.kernel, tables_,
+                        SystemMemory::load(kTables));
+  }
+  std::shared_ptr<const KernelTables> tables_;
+};
+
+TEST_F(KernelTimingH100, GemmLookupsAreTheMeasuredRowsAtTablePoints) {
+  // rows of gemm_perf.csv.gz read back independently of the loader
+  CsvReader csv(tables_->files.at("gemm"));
+  const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
+               lat = csv.column("latency");
+  KernelTiming bf16 = make("llama-3.1-8b", 1, "bf16");
+  int checked = 0;
+  while (csv.next() && checked < 2000) {
+    if (csv.field(dtype) != "bfloat16") continue;
+    EXPECT_NEAR(bf16.gemm_ms(csv.number(m), csv.number(n), csv.number(k)), csv.number(lat), 1e-12 * csv.number(lat));
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2000);
+  EXPECT_EQ(bf16.extrapolations(), 0u);
+}
+
+TEST_F(KernelTimingH100, AnIterationIsTheSumOfItsLayersKernels) {
+  KernelTiming t = make("llama-3.1-70b", 4, "fp8");
+  const ModelSpec m = [] {
+    PoolConfig p;
+    p.model = "llama-3.1-70b";
+    p.precision = "fp8";
+    return Catalog::builtin().deployed_model(p);
+  }();
+  BatchShape decode;
+  decode.decode_seqs = 32;
+  decode.decode_context_tokens = 32 * 2048;
+  auto d = t.breakdown(decode);
+  double gemm = 0;
+  for (const GemmOp& op : iteration_gemms(m, 4, 32, 32)) gemm += op.count * t.gemm_ms(op.m, op.n, op.k);
+  EXPECT_NEAR(d.gemm_ms, gemm, 1e-9);
+  // 80 layers x the generation-attention row for 16 query / 2 KV heads per GPU
+  const auto& grid = tables_->generation_attention.at(AttentionKey{16, 2, 128, "bfloat16"});
+  EXPECT_NEAR(d.generation_attention_ms, 80 * grid.at({32, 2048}, Extrapolation::kError, "").value, 1e-9);
+  // two custom all-reduces of 32 tokens x 8192 hidden per layer (CUDA-graph sized)
+  EXPECT_NEAR(d.allreduce_ms, 160 * t.allreduce_ms(32.0 * 8192, true), 1e-9);
+  EXPECT_DOUBLE_EQ(d.context_attention_ms, 0);
+  EXPECT_NEAR(ns_to_s(t.iteration_ns(decode)) * 1e3, d.total_ms(), 1e-6);
+  // decode of a 70B fp8 model on TP4 streams ~17.6 GB per GPU: no faster than HBM allows
+  EXPECT_GT(d.gemm_ms, 70.6e9 / 4 / 3.35e12 * 1e3);
+  // fp8 GEMMs beat bf16 ones on this memory-bound shape
+  KernelTiming bf16 = make("llama-3.1-70b", 4, "bf16");
+  EXPECT_LT(d.gemm_ms, bf16.breakdown(decode).gemm_ms);
+}
+
+TEST_F(KernelTimingH100, OutOfRangeLookupsAreCountedOrRejected) {
+  BatchShape longest;  // a 32k-token prompt: past the context-attention table's 16k
+  longest.prefill_seqs = 1;
+  longest.prefill_tokens = 32768;
+  longest.prefill_attention_pairs = 32768.0 * 32769 / 2;
+  KernelTiming lenient = make("llama-3.1-8b", 1, "bf16");
+  EXPECT_GT(lenient.iteration_ns(longest), 0);
+  EXPECT_GT(lenient.extrapolations(), 0u);
+  KernelTiming strict = make("llama-3.1-8b", 1, "bf16", "error");
+  try {
+    strict.iteration_ns(longest);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("outside the measured range"));
+  }
+}
+
+TEST_F(KernelTimingH100, UncoveredShapesAreConfigurationErrors) {
+  PoolConfig pool;
+  pool.model = "deepseek-v3";
+  pool.tp = 8;
+  pool.timing.kernel.tables = kTables;
+  try {
+    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel, tables_, SystemMemory::load(kTables));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("MLA"));
+  }
+  testing::TempDir dir;
+  EXPECT_THROW(SystemMemory::load(dir.file("nowhere")), InputError);
+  EXPECT_THROW(KernelTables::load(dir.path(), "vllm"), InputError);
+}
+
+TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {
+  const Catalog& c = Catalog::builtin();
+  EXPECT_EQ(c.engine("vllm").block_size, 16);
+  EXPECT_EQ(c.engine("sglang").block_size, 1);
+  EXPECT_EQ(c.engine("sglang").scheduler, "sglang");
+  EXPECT_EQ(c.engine("trtllm").block_size, 32);
+  EXPECT_FALSE(c.engine("trtllm").enable_chunked_prefill);
+  EXPECT_THROW(c.engine("llama.cpp"), ConfigError);
+}
+
+}  // namespace
+}  // namespace servesim
