@@ -1,0 +1,274 @@
+// `servesim calibrate` and `servesim check-silicon`, end to end through the CLI: a round trip on
+// synthetic kernel tables made from known efficiency factors, the splitwise-sim fit's held-out
+// error, and check-silicon on a fixture of real measured rows plus a regression bound on the
+// real vLLM Llama-3.1-70B rows.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "app/commands/silicon.h"
+#include "core/error.h"
+#include "core/scenario.h"
+#include "models/catalog.h"
+#include "models/timing/roofline.h"
+#include "test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::H5File;
+using testing::read_double_column;
+using testing::read_string_column;
+
+const std::string kTables = testing::shared_data("aiconfigurator/h100_sxm");
+const std::string kSilicon = testing::shared_data("aiconfigurator/silicon_h100_sxm.csv");
+const std::string kFixture = std::string(SERVESIM_SOURCE_DIR) + "/tests/data/silicon_h100_sxm_fixture.csv";
+
+void write_gz(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(f);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+// An aiconfigurator-layout table folder whose every latency is the roofline's under `truth`.
+void synthetic_tables(const std::string& dir, const RooflineEfficiency& truth) {
+  const GpuSpec& gpu = Catalog::builtin().gpu("h100_sxm");
+  const RooflineKernels k{gpu, truth};
+  std::ostringstream gemm;
+  gemm << "framework,version,device,op_name,kernel_source,gemm_dtype,m,n,k,latency\n";
+  for (double m : {1, 4, 16, 64, 256, 1024, 4096, 16384})
+    for (double n : {512, 2048, 8192, 28672})
+      for (double kk : {512, 4096, 8192})
+        gemm << fmt::format("VLLM,0,H100,gemm,linear,bfloat16,{},{},{},{:.9g}\n", m, n, kk,
+                            k.gemm_s(m, n, kk, "bf16") * 1e3);
+  write_gz(dir + "/gemm/vllm/0/gemm_perf.csv.gz", gemm.str());
+  const std::string head =
+      "framework,version,device,op_name,kernel_source,batch_size,isl,num_heads,num_key_value_heads,head_dim,"
+      "beam_width,attn_dtype,kv_cache_dtype,step,window_size,latency\n";
+  std::ostringstream ctx, gen;
+  ctx << head;
+  gen << head;
+  for (int b : {1, 4, 16, 64})
+    for (int isl : {16, 128, 1024, 4096, 16384}) {
+      ctx << fmt::format("VLLM,0,H100,context_attention,fa3,{},{},32,8,128,1,bfloat16,bfloat16,0,0,{:.9g}\n", b, isl,
+                         k.context_attention_s(b, isl, 32, 128) * 1e3);
+      gen << fmt::format("VLLM,0,H100,generation_attention,fa3,{},1,32,8,128,1,bfloat16,bfloat16,{},0,{:.9g}\n", b,
+                         isl - 1, k.generation_attention_s(b, isl, 8, 128, 2.0) * 1e3);
+    }
+  write_gz(dir + "/attention/vllm/0/context_attention_perf.csv.gz", ctx.str());
+  write_gz(dir + "/attention/vllm/0/generation_attention_perf.csv.gz", gen.str());
+  std::ostringstream ar, nccl;
+  ar << "framework,version,device,op_name,kernel_source,allreduce_dtype,num_gpus,message_size,latency,backend\n";
+  nccl << "framework,version,device,op_name,kernel_source,nccl_dtype,num_gpus,message_size,latency\n";
+  for (int g : {2, 4, 8})
+    for (double e = 1024; e <= 64.0 * 1024 * 1024; e *= 4) {
+      const double ms = k.allreduce_s(e * 2, g) * 1e3;
+      ar << fmt::format("vLLM,0,H100,all_reduce,vLLM_custom_graph,bfloat16,{},{},{:.9g},vllm_graph\n", g, e, ms);
+      nccl << fmt::format("TRTLLM,0,H100,all_reduce,NCCL,half,{},{},{:.9g}\n", g, e, ms);
+    }
+  write_text(dir + "/comm/vllm/0/custom_allreduce_perf.csv", ar.str());
+  write_text(dir + "/comm/nccl/0/nccl_perf.csv", nccl.str());
+}
+
+TEST(Calibrate, RecoversKnownEfficienciesFromSyntheticTables) {
+  testing::TempDir dir;
+  RooflineEfficiency truth;
+  truth.compute_efficiency = 0.62;
+  truth.memory_efficiency = 0.74;
+  truth.kernel_latency_us = 4.5;
+  truth.attention_efficiency = 0.41;
+  truth.attention_latency_us = 12;
+  truth.allreduce_latency_us = 6;
+  truth.allreduce_step_latency_us = 0.8;
+  truth.allreduce_bandwidth_efficiency = 0.7;
+  synthetic_tables(dir.file("sys"), truth);
+  const std::string out = dir.file("fit.yaml");
+  auto r = testing::run_servesim("calibrate --tables " + dir.file("sys") + " --name synth -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  YAML::Node e = YAML::LoadFile(out)["synth"];
+  ASSERT_TRUE(e) << r.out;
+  auto near = [&](const char* key, double want) {
+    EXPECT_NEAR(e[key].as<double>(), want, 0.02 * want) << key << "\n" << r.out;
+  };
+  near("compute_efficiency", truth.compute_efficiency);
+  near("memory_efficiency", truth.memory_efficiency);
+  near("kernel_latency_us", truth.kernel_latency_us);
+  near("attention_efficiency", truth.attention_efficiency);
+  near("attention_latency_us", truth.attention_latency_us);
+  near("allreduce_latency_us", truth.allreduce_latency_us);
+  near("allreduce_step_latency_us", truth.allreduce_step_latency_us);
+  near("allreduce_bandwidth_efficiency", truth.allreduce_bandwidth_efficiency);
+  // the tables are the model: every class fits exactly, the kernel model interpolates them
+  EXPECT_THAT(r.out, HasSubstr("gemm (bfloat16)"));
+  EXPECT_THAT(r.out, HasSubstr("kernel model, held out"));
+}
+
+TEST(Calibrate, BadInvocationsAreClearErrors) {
+  testing::TempDir dir;
+  auto none = testing::run_servesim("calibrate");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.out, HasSubstr("exactly one of --tables"));
+  auto missing = testing::run_servesim("calibrate --tables " + dir.file("nope"));
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_THAT(missing.out, HasSubstr("kernel table folder not found"));
+}
+
+// Held-out error of a figure printed by calibrate ("  <label>   points  MAPE% ...").
+double printed_mape(const std::string& out, const std::string& label) {
+  std::smatch m;
+  const std::regex line(label + R"(\s+(\d+)\s+([0-9.]+)%)");
+  if (!std::regex_search(out, m, line)) return NAN;
+  return std::stod(m[2]) / 100;
+}
+
+TEST(Calibrate, SplitwiseLlama2DecodeIsReproducedOnAHeldOutTpDegree) {
+  const std::string sw = testing::shared_data("splitwise_sim/perf_model.csv");
+  if (!testing::exists(sw)) GTEST_SKIP() << "no " << sw;
+  auto r = testing::run_servesim("calibrate --splitwise " + sw + " --model llama-2-70b --test-tp 4");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  // regression bounds around the measured 4.7% (decode) and 15.5% (prefill) on TP 4
+  EXPECT_LT(printed_mape(r.out, "held out: decode per iteration"), 0.08) << r.out;
+  EXPECT_LT(printed_mape(r.out, R"(held out: prefill \(batch x prompt\))"), 0.20) << r.out;
+}
+
+TEST(CheckSilicon, RowsBecomeTheDeploymentsTheyList) {
+  auto rows = read_silicon_csv(kFixture);
+  ASSERT_EQ(rows.size(), 7u);
+  SiliconRunSettings s;
+  s.timing = "roofline";  // no tables needed to build the scenario
+  std::map<std::string, SiliconDeployment> by_model;
+  int unsupported = 0;
+  for (const auto& r : rows) {
+    SiliconDeployment d = silicon_deployment(r, s);
+    if (!d.unsupported.empty()) {
+      ++unsupported;
+      continue;
+    }
+    LoadedScenario sc = load_scenario_string(d.scenario_yaml, "row");
+    const auto& cfg = sc.config;
+    EXPECT_EQ(cfg.workload.closed_loop.concurrency, r.concurrency);
+    EXPECT_EQ(*cfg.workload.max_requests, static_cast<std::int64_t>(r.concurrency) * s.rounds);
+    EXPECT_EQ(cfg.workload.synthetic.input_length.value, r.isl);
+    EXPECT_EQ(cfg.workload.synthetic.output_length.value, r.osl);
+    ASSERT_EQ(cfg.pools.size(), 1u);
+    EXPECT_EQ(cfg.pools[0].tp, r.tp);
+    EXPECT_EQ(cfg.pools[0].engine.scheduler, Catalog::builtin().engine(r.backend).scheduler);
+    EXPECT_EQ(cfg.pools[0].engine.block_size, Catalog::builtin().engine(r.backend).block_size);
+    by_model[d.catalog_model + "/" + d.precision + "/" + d.engine] = d;
+  }
+  EXPECT_EQ(unsupported, 3);
+  EXPECT_TRUE(by_model.count("llama-3.1-70b/fp8/vllm"));       // gemm_quant_mode fp8
+  EXPECT_TRUE(by_model.count("qwen3-32b/bf16/vllm@0.12.0"));   // no precision given: the checkpoint's
+  EXPECT_TRUE(by_model.count("qwen3-32b/bf16/sglang"));
+
+  // a disaggregated row: prefill and decode pools with the listed workers, every prompt remote
+  SiliconRow d = rows[1];
+  d.mode = "disagg";
+  d.concurrency = 64;
+  d.prefill_workers = 2;
+  d.prefill_tp = 2;
+  d.decode_workers = 1;
+  d.decode_tp = 4;
+  SiliconDeployment dd = silicon_deployment(d, s);
+  ASSERT_TRUE(dd.unsupported.empty()) << dd.unsupported;
+  EXPECT_EQ(dd.gpus, 8);
+  const auto& cfg = load_scenario_string(dd.scenario_yaml, "disagg").config;
+  ASSERT_EQ(cfg.pools.size(), 2u);
+  EXPECT_EQ(cfg.pools[0].role, "prefill");
+  EXPECT_EQ(cfg.pools[0].replicas, 2);
+  EXPECT_EQ(cfg.pools[1].role, "decode");
+  EXPECT_EQ(cfg.pools[1].tp, 4);
+  EXPECT_EQ(cfg.router.max_local_prefill_length, 0);
+}
+
+TEST(CheckSilicon, FiltersAreCheckedAndApplied) {
+  EXPECT_THROW(parse_silicon_filter("backend"), ConfigError);
+  EXPECT_THROW(parse_silicon_filter("colour=red"), ConfigError);
+  auto rows = read_silicon_csv(kFixture);
+  auto f = parse_silicon_filter("backend=vllm|sglang");
+  int pass = 0;
+  for (const auto& r : rows) pass += passes(r, {f, parse_silicon_filter("model_path=meta-llama/Llama-3.1-70B")});
+  EXPECT_EQ(pass, 2);
+  testing::TempDir dir;
+  const std::string bad = dir.write("bad.csv", "id,backend\nx,vllm\n");
+  EXPECT_THROW(read_silicon_csv(bad), InputError);  // names the missing column
+}
+
+TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
+  if (!testing::exists(kTables)) GTEST_SKIP() << "no " << kTables;
+  testing::TempDir dir;
+  const std::string out = dir.file("check.h5");
+  auto r = testing::run_servesim("check-silicon " + kFixture + " --tables " + kTables + " -j 2 -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("attention data parallelism (attention_dp > 1) is not modelled"));
+  EXPECT_THAT(r.out, HasSubstr("MiniMaxAI/MiniMax-M2.5 is not in the catalog"));
+  EXPECT_THAT(r.out, HasSubstr("no client concurrency"));
+  H5File f(out);
+  ASSERT_GE(f.id, 0);
+  EXPECT_EQ(testing::dataset_rows(f.id, "/rows"), 7u);
+  auto status = read_string_column(f.id, "/rows", "status");
+  auto measured = read_double_column(f.id, "/rows", "measured_tpot_ms");
+  auto predicted = read_double_column(f.id, "/rows", "predicted_tpot_ms");
+  auto error = read_double_column(f.id, "/rows", "tpot_error");
+  auto done = read_double_column(f.id, "/rows", "requests_completed");
+  auto conc = read_double_column(f.id, "/rows", "concurrency");
+  int ok = 0;
+  for (size_t i = 0; i < status.size(); ++i) {
+    if (status[i] != "ok") {
+      EXPECT_EQ(status[i], "unsupported");
+      EXPECT_TRUE(std::isnan(predicted[i]));
+      continue;
+    }
+    ++ok;
+    EXPECT_NEAR(error[i], predicted[i] / measured[i] - 1, 1e-12);
+    EXPECT_EQ(done[i], 5 * conc[i]);  // every request of the closed loop finished
+    EXPECT_LT(std::abs(error[i]), 0.5) << i;
+  }
+  EXPECT_EQ(ok, 4);
+  auto groups = read_string_column(f.id, "/groups", "backend");
+  EXPECT_EQ(groups.size(), 3u);  // (sglang, qwen3), (vllm, llama), (vllm, qwen3)
+  // the same table as CSV
+  std::ifstream csv(dir.file("check.csv"));
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_THAT(header, HasSubstr("measured_ttft_ms,predicted_ttft_ms,ttft_error,measured_tpot_ms,predicted_tpot_ms"));
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 7);
+}
+
+TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
+  if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
+  testing::TempDir dir;
+  const std::string out = dir.file("llama.h5");
+  auto r = testing::run_servesim("check-silicon " + kSilicon + " --tables " + kTables +
+                                 " --filter backend=vllm --filter model_path=meta-llama/Llama-3.1-70B -j 2 -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5File f(out);
+  auto rows = read_double_column(f.id, "/groups", "rows");
+  auto tpot = read_double_column(f.id, "/groups", "tpot_mape");
+  auto ttft = read_double_column(f.id, "/groups", "ttft_mape");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], 45);
+  // loose regression bounds around the measured 3.9% (TPOT) and 21% (TTFT)
+  EXPECT_LT(tpot[0], 0.08);
+  EXPECT_LT(ttft[0], 0.35);
+}
+
+}  // namespace
+}  // namespace servesim
