@@ -279,5 +279,68 @@ simulation: {sample_interval: 1s}
   EXPECT_NEAR(x * (rt + 0.5), 8, 8 * 0.01);
 }
 
+TEST(Run, ClosedLoopRampSpreadsTheFirstRequests) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: ramp
+seed: 9
+workload:
+  max_requests: 40
+  synthetic:
+    duration: 100d
+    input_length: {dist: fixed, value: 512}
+    output_length: {dist: fixed, value: 2000}  # ~10 s each: longer than the ramp
+  closed_loop: {concurrency: 8, ramp: 4s}
+pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01}}}]
+)";
+  const std::string path = dir.write("ramp.yaml", yaml);
+  auto first_arrivals = [&](const std::string& sets) {
+    const std::string out = dir.file("r.h5");
+    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(out);
+    auto a = testing::read_double_column(f.id, "/requests", "arrival_s");
+    std::sort(a.begin(), a.end());
+    return std::vector<double>(a.begin(), a.begin() + 8);
+  };
+  auto even = first_arrivals("");
+  for (int k = 0; k < 8; ++k) EXPECT_NEAR(even[k], 0.5 * k, 1e-9);  // 4 s / 8
+  auto random = first_arrivals("--set workload.closed_loop.ramp_phases=random");
+  EXPECT_EQ(random, first_arrivals("--set workload.closed_loop.ramp_phases=random"));  // from the seed
+  EXPECT_NE(random, even);
+  for (double t : random) EXPECT_LT(t, 4.0);
+  EXPECT_NE(random, first_arrivals("--set workload.closed_loop.ramp_phases=random --seed 10"));
+}
+
+TEST(Run, FrontendLatencyAddsToEveryTtftAndNothingElse) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: fe
+seed: 2
+workload:
+  max_requests: 1
+  synthetic:
+    duration: 10s
+    arrival: {process: constant, rate: 1}
+    input_length: {dist: fixed, value: 1000}
+    output_length: {dist: fixed, value: 10}
+pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01}}}]
+)";
+  const std::string path = dir.write("fe.yaml", yaml);
+  auto run = [&](const std::string& sets) {
+    const std::string out = dir.file("fe.h5");
+    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(out);
+    return std::pair(testing::read_double_column(f.id, "/requests", "ttft_s").at(0),
+                     testing::read_double_column(f.id, "/requests", "mean_itl_s").at(0));
+  };
+  auto [ttft, itl] = run("");
+  EXPECT_NEAR(ttft, 0.005 + 1000 * 0.01e-3, 1e-9);  // one prefill iteration
+  auto [ttft2, itl2] = run("--set frontend.request_latency=25ms");
+  EXPECT_NEAR(ttft2 - ttft, 0.025, 1e-9);
+  EXPECT_DOUBLE_EQ(itl2, itl);
+}
+
 }  // namespace
 }  // namespace servesim
