@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include "core/rng.h"
+#include "models/timing/kernel.h"
 #include "models/timing/roofline.h"
 #include "tests/engine_harness.h"
 
@@ -43,6 +44,44 @@ void BM_VllmOneWorker(benchmark::State& state) {
   state.counters["peak_decode_batch"] = static_cast<double>(peak_batch);
 }
 BENCHMARK(BM_VllmOneWorker)->Arg(100'000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// The cost of pricing one iteration: roofline (arithmetic) against kernel (table lookups).
+// Decode batches of varying size and context, with a prefill chunk every 8th iteration.
+const std::string kTables = std::string(SERVESIM_SOURCE_DIR) + "/../shared/data/aiconfigurator/h100_sxm";
+
+std::unique_ptr<TimingModel> timing_for(const std::string& name) {
+  PoolConfig pool;
+  pool.model = "llama-3.1-70b";
+  pool.tp = 4;
+  pool.precision = "fp8";
+  pool.timing.model = name;
+  pool.timing.kernel.tables = kTables;
+  return TimingRegistry::instance().create(name, TimingContext{pool});
+}
+
+void BM_IterationCost(benchmark::State& state, const std::string& name) {
+  auto t = timing_for(name);
+  std::vector<BatchShape> shapes;
+  Rng rng = make_rng(2, "bench.shapes");
+  for (int i = 0; i < 4096; ++i) {
+    BatchShape b;
+    b.decode_seqs = 1 + static_cast<std::int32_t>(rng() % 256);
+    b.decode_context_tokens = b.decode_seqs * static_cast<std::int64_t>(256 + rng() % 8000);
+    if (i % 8 == 0) {
+      b.prefill_seqs = 1;
+      b.prefill_tokens = 1 + static_cast<std::int64_t>(rng() % 8000);
+      b.prefill_attention_pairs = static_cast<double>(b.prefill_tokens) * (b.prefill_tokens + 1) / 2;
+    }
+    shapes.push_back(b);
+  }
+  size_t i = 0;
+  TimeNs sum = 0;
+  for (auto _ : state) sum += t->iteration_ns(shapes[i++ % shapes.size()]);
+  benchmark::DoNotOptimize(sum);
+  state.counters["iterations_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_IterationCost, roofline, std::string("roofline"));
+BENCHMARK_CAPTURE(BM_IterationCost, kernel, std::string("kernel"));
 
 }  // namespace
 }  // namespace servesim

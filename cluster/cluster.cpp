@@ -149,6 +149,12 @@ std::uint64_t Cluster::iterations() const {
   return n;
 }
 
+std::uint64_t Cluster::timing_extrapolations() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += w->timing_extrapolations();
+  return n;
+}
+
 void Cluster::check_invariants() const {
   const auto arrived = frontend_->arrived(), completed = frontend_->completed(), failed = frontend_->failed();
   const auto in_flight = static_cast<std::uint64_t>(frontend_->in_system());

@@ -39,6 +39,8 @@ class Cluster : public sc_core::sc_module {
   const Planner& planner() const { return *planner_; }
   // Engine iterations run so far, all workers (progress, for stall detection).
   std::uint64_t iterations() const;
+  // Timing lookups outside measured data (clamped or extrapolated), all workers.
+  std::uint64_t timing_extrapolations() const;
   std::size_t num_workers() const { return workers_.size(); }
   const Frontend& frontend() const { return *frontend_; }
   const TraceSource& trace() const { return player_->source(); }

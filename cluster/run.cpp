@@ -85,6 +85,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   result.inputs.scale_events = cluster.planner().scale_events();
   result.inputs.underprovisioned_s = cluster.lifecycle().underprovisioned_s();
   result.inputs.worker_failures = cluster.lifecycle().stats().failures;
+  result.inputs.timing_extrapolations = cluster.timing_extrapolations();
   result.inputs.arrived = cluster.frontend().arrived();
   result.inputs.trace_rows_skipped = cluster.trace().stats().rows_skipped;
   recorder.finish(result.inputs);

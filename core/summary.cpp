@@ -85,6 +85,7 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("scale_events", static_cast<double>(in.scale_events));
   add("underprovisioned_s", in.underprovisioned_s);
   add("worker_failures", static_cast<double>(in.worker_failures));
+  add("timing_extrapolations", static_cast<double>(in.timing_extrapolations));
   add("sim_speedup", in.wall_s > 0 ? in.sim_end_s / in.wall_s : std::nan(""));
   add("requests_per_wall_s", in.wall_s > 0 ? static_cast<double>(completed_ + unfinished_) / in.wall_s : std::nan(""));
   return m;
@@ -105,6 +106,9 @@ std::string SummaryStats::table(const Inputs& in) const {
   if (get("requests_failed") + get("request_retries") + get("worker_failures") > 0)
     out += fmt::format("failures    {:.0f} workers died; {:.0f} requests failed, {:.0f} retries\n", get("worker_failures"),
                        get("requests_failed"), get("request_retries"));
+  if (get("timing_extrapolations") > 0)
+    out += fmt::format("timing      {:.0f} iterations priced outside the measured tables (clamped or extrapolated)\n",
+                       get("timing_extrapolations"));
   out += fmt::format("simulated   {:.1f} s in {:.2f} s wall ({:.0f}x real time, {:.0f} requests/wall s)\n",
                      get("sim_time_s"), get("wall_time_s"), get("sim_speedup"), get("requests_per_wall_s"));
   out += fmt::format("throughput  {:.2f} req/s, {:.0f} output tok/s, {:.0f} input tok/s\n",

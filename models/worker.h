@@ -56,6 +56,7 @@ class Worker : public sc_core::sc_module {
   // Requests that reach a stopped worker (sent before it stopped) go back through this.
   void set_on_bounce(std::function<void(Request*)> f) { on_bounce_ = std::move(f); }
   std::uint64_t iterations() const { return iterations_; }
+  std::uint64_t timing_extrapolations() const { return timing_->extrapolations(); }
   std::uint64_t kv_events_published() const { return kv_events_published_; }
 
  private:

@@ -229,6 +229,27 @@ TEST_F(KernelTimingH100, UncoveredShapesAreConfigurationErrors) {
   EXPECT_THROW(KernelTables::load(dir.path(), "vllm"), InputError);
 }
 
+TEST_F(KernelTimingH100, ExtrapolationsAreCountedInTheRunSummary) {
+  testing::TempDir dir;
+  const std::string scenario = std::string(SERVESIM_SOURCE_DIR) + "/scenarios/benchmark_llama70b_fp8.yaml";
+  auto inside = testing::run_servesim("run " + scenario + " -q -o " + dir.file("a.h5"));
+  ASSERT_EQ(inside.exit_code, 0) << inside.out;
+  EXPECT_THAT(inside.out, ::testing::Not(HasSubstr("outside the measured tables")));
+  // Qwen3-32B's LM head at TP 2 is a 75,968-wide GEMM: past the table's widest (65,536)
+  auto outside = testing::run_servesim("run " + scenario + " -q -o " + dir.file("b.h5") +
+                                       " --set pools.0.model=qwen3-32b --set pools.0.tp=2");
+  ASSERT_EQ(outside.exit_code, 0) << outside.out;
+  EXPECT_THAT(outside.out, HasSubstr("outside the measured tables"));
+  testing::H5File f(dir.file("b.h5"));
+  EXPECT_GT(testing::read_double_column(f.id, "/summary", "timing_extrapolations").at(0), 0);
+  // and as an error when asked
+  auto strict = testing::run_servesim("run " + scenario + " -q -o " + dir.file("c.h5") +
+                                      " --set pools.0.model=qwen3-32b --set pools.0.tp=2"
+                                      " --set pools.0.timing.kernel.extrapolation=error");
+  EXPECT_EQ(strict.exit_code, 3);
+  EXPECT_THAT(strict.out, HasSubstr("n 75968 is outside the measured range"));
+}
+
 TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {
   const Catalog& c = Catalog::builtin();
   EXPECT_EQ(c.engine("vllm").block_size, 16);
