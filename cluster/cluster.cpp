@@ -10,7 +10,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   const auto& loop = cfg_.workload.closed_loop;
   player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_, loop.concurrency,
                                           loop.think_time.ns(), loop.ramp.ns(),
-                                          loop.ramp_phases == "random" ? std::optional(cfg_.seed) : std::nullopt);
+                                          loop.ramp_phases == "random" ? std::optional(cfg_.seed) : std::nullopt,
+                                          TracePlayer::Desync{loop.desync.ns(), cfg_.seed});
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens),
                                          cfg_.frontend.request_latency.ns());

@@ -141,6 +141,7 @@ struct ClosedLoopConfig {
   Duration think_time{0.0};
   Duration ramp{0.0};
   std::string ramp_phases = "even";
+  Duration desync{0.0};
   template <class V>
   void visit(V& v) {
     v.field("concurrency", concurrency,
@@ -153,6 +154,11 @@ struct ClosedLoopConfig {
     v.field("ramp_phases", ramp_phases,
             "closed loop: start times over the ramp: even (evenly spaced) | random (uniform, from the seed)",
             one_of({"even", "random"}));
+    v.field("desync", desync,
+            "closed loop: the requests that follow the first `concurrency` to end each wait a further uniform "
+            "random delay in [0, desync): a burst start (as benchmark clients do) that then drifts out of "
+            "lockstep, as real clients do (0 = never)",
+            at_least(0));
   }
 };
 

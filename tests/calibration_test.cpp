@@ -236,7 +236,7 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
     }
     ++ok;
     EXPECT_NEAR(error[i], predicted[i] / measured[i] - 1, 1e-12);
-    EXPECT_EQ(done[i], 5 * conc[i]);  // every request of the closed loop finished
+    EXPECT_EQ(done[i], 10 * conc[i]);  // every request of the closed loop finished (10 rounds)
     EXPECT_LT(std::abs(error[i]), 0.5) << i;
   }
   EXPECT_EQ(ok, 4);
@@ -265,9 +265,9 @@ TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
   auto ttft = read_double_column(f.id, "/groups", "ttft_mape");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0], 45);
-  // loose regression bounds around the measured 3.9% (TPOT) and 21% (TTFT)
+  // loose regression bounds around the measured 3.6% (TPOT) and 26% (TTFT)
   EXPECT_LT(tpot[0], 0.08);
-  EXPECT_LT(ttft[0], 0.35);
+  EXPECT_LT(ttft[0], 0.40);
 }
 
 }  // namespace

@@ -6,13 +6,15 @@ namespace servesim {
 
 TracePlayer::TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
                          TimedChannel<TraceRequest>& out, int concurrency, TimeNs think_ns, TimeNs ramp_ns,
-                         std::optional<std::uint64_t> random_ramp_seed)
+                         std::optional<std::uint64_t> random_ramp_seed, Desync desync)
     : sc_core::sc_module(name),
       source_(std::move(source)),
       concurrency_(concurrency),
       think_ns_(think_ns),
       ramp_ns_(ramp_ns),
       random_ramp_seed_(random_ramp_seed),
+      desync_ns_(desync.ns),
+      desync_rng_(make_rng(desync.seed, "workload.closed_loop.desync")),
       out_(out) {
   SC_METHOD(release);
   SC_METHOD(on_ended);
@@ -33,7 +35,13 @@ void TracePlayer::emit(TimeNs delay) {
 
 void TracePlayer::on_ended() {
   ended_.drain([&](int) {
-    if (!exhausted_) emit(think_ns_);
+    if (exhausted_) return;
+    TimeNs delay = think_ns_;
+    if (desync_ns_ > 0 && first_wave_ended_ < concurrency_) {  // the burst's successors: random phases
+      ++first_wave_ended_;
+      delay += static_cast<TimeNs>(uniform01(desync_rng_) * static_cast<double>(desync_ns_));
+    }
+    emit(delay);
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "core/rng.h"
 #include "core/sim.h"
 #include "traces/trace_source.h"
 
@@ -14,10 +15,15 @@ class TracePlayer : public sc_core::sc_module {
   SC_HAS_PROCESS(TracePlayer);
   // Open loop: each request at its arrival time. Closed loop (concurrency > 0): `concurrency`
   // requests over [0, ramp_ns) (evenly, or uniformly at random from `random_ramp_seed`), then
-  // one more `think_ns` after each that ends (ended()).
+  // one more `think_ns` after each that ends (ended()). With a desync span, the successors of
+  // the first `concurrency` requests to end wait a further uniform random delay in [0, span).
+  struct Desync {
+    TimeNs ns = 0;
+    std::uint64_t seed = 0;
+  };
   TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
               TimedChannel<TraceRequest>& out, int concurrency = 0, TimeNs think_ns = 0, TimeNs ramp_ns = 0,
-              std::optional<std::uint64_t> random_ramp_seed = std::nullopt);
+              std::optional<std::uint64_t> random_ramp_seed = std::nullopt, Desync desync = Desync{0, 0});
   // Closed loop: a request ended (completed or failed).
   TimedChannel<int>& ended() { return ended_; }
   bool exhausted() const { return exhausted_; }
@@ -31,6 +37,9 @@ class TracePlayer : public sc_core::sc_module {
   int concurrency_;
   TimeNs think_ns_, ramp_ns_;
   std::optional<std::uint64_t> random_ramp_seed_;
+  TimeNs desync_ns_;
+  Rng desync_rng_;
+  int first_wave_ended_ = 0;
   TimedChannel<int> ended_{"ended"};
   TimedChannel<TraceRequest>& out_;
   std::optional<TraceRequest> pending_;

@@ -206,8 +206,9 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // the closed loop, not the generator, sets the pace.
   const double duration_s = static_cast<double>(d.requests) / 1000.0 + 10;
   // Real clients' requests drift out of lockstep (network and tokenizer jitter of more than an
-  // iteration); a closed loop that starts them all at once would prefill them together in every
-  // round. Starting them evenly over one request's estimated duration begins in steady state.
+  // iteration); a deterministic closed loop started at once would prefill them together in every
+  // round. Spreading starts (or the first wave's successors) over one request's estimated
+  // duration reaches the steady state of randomly phased requests.
   PoolConfig probe;
   probe.model = d.catalog_model;
   probe.precision = d.precision;
@@ -231,10 +232,12 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   std::string y = fmt::format(
       "# check-silicon: row {} of the silicon table\nname: silicon_check\nseed: {}\n"
       "frontend: {{request_latency: {}ms}}\n"
-      "workload:\n  source: synthetic\n  max_requests: {}\n  closed_loop: {{concurrency: {}, ramp: {:.6f}s, ramp_phases: {}}}\n"
+      "workload:\n  source: synthetic\n  max_requests: {}\n  closed_loop: {{concurrency: {}, {}}}\n"
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
-      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency, ramp_s, s.ramp_phases, duration_s, r.isl, r.osl);
+      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
+      s.start == "burst" ? fmt::format("desync: {:.6f}s", ramp_s) : fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s),
+      duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
     y += pool_yaml("agg", "aggregated", 1, r.tp, d.catalog_model, d.precision, e, s);

@@ -46,8 +46,10 @@ struct SiliconRunSettings {
   std::string timing = "kernel";                  // kernel | roofline
   std::string kernel_tables;                       // absolute folder, for kernel timing
   std::string efficiency = "default";             // roofline efficiency entry
-  int rounds = 5;                                  // requests = concurrency x rounds
-  std::string ramp_phases = "random";              // the closed loop's start phases: even | random
+  int rounds = 10;                                 // requests = concurrency x rounds
+  // How the client starts: burst (all at once, as benchmark clients do, the successors of that
+  // first wave then drifting to random phases) | ramp (starts at random phases: steady state only)
+  std::string start = "burst";
   std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
   std::optional<double> request_latency_ms;        // overrides the framework's request latency
   std::uint64_t seed = 1;
