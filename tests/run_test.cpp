@@ -342,5 +342,41 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
   EXPECT_DOUBLE_EQ(itl2, itl);
 }
 
+TEST(Run, ClosedLoopDesyncStartsInABurstThenSpreadsTheSuccessors) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: desync
+seed: 11
+workload:
+  max_requests: 64
+  synthetic:
+    duration: 100d
+    input_length: {dist: fixed, value: 512}
+    output_length: {dist: fixed, value: 200}
+  closed_loop: {concurrency: 8, desync: 3s}
+pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01}}}]
+)";
+  const std::string path = dir.write("desync.yaml", yaml);
+  auto arrivals = [&](const std::string& sets) {
+    const std::string out = dir.file("d.h5");
+    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(out);
+    auto a = testing::read_double_column(f.id, "/requests", "arrival_s");
+    std::sort(a.begin(), a.end());
+    return a;
+  };
+  auto a = arrivals("");
+  for (int k = 0; k < 8; ++k) EXPECT_EQ(a[k], 0);  // the burst
+  // the burst's 8 requests end together (same lengths, one batch) at about 1 s; their
+  // successors spread over the next 3 s instead of arriving together
+  std::vector<double> next(a.begin() + 8, a.begin() + 16);
+  EXPECT_GT(next.back() - next.front(), 1.0);
+  EXPECT_LT(next.back() - next.front(), 3.0);
+  auto lockstep = arrivals("--set workload.closed_loop.desync=0s");
+  EXPECT_EQ(lockstep[8], lockstep[15]);  // without it they stay in lockstep
+  EXPECT_EQ(a, arrivals(""));            // the same seed, the same phases
+}
+
 }  // namespace
 }  // namespace servesim
