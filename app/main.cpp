@@ -169,7 +169,8 @@ int run_main(int argc, char** argv) {
   check->add_option("-j,--jobs", silicon.jobs, "rows run in parallel (default: one per core)")->check(CLI::PositiveNumber);
   check->add_option("--timing", silicon.settings.timing, "kernel | roofline")
       ->capture_default_str()->check(CLI::IsMember({"kernel", "roofline"}));
-  check->add_option("--tables", silicon.settings.kernel_tables, "kernel table folder (for --timing kernel)");
+  check->add_option("--tables", silicon.settings.kernel_tables,
+                    "kernel table folder for --timing kernel (default: h100_sxm next to the CSV)");
   check->add_option("--efficiency", silicon.settings.efficiency, "roofline efficiency entry (for --timing roofline)")
       ->capture_default_str();
   check->add_option("--rounds", silicon.settings.rounds, "requests per row = concurrency x rounds")

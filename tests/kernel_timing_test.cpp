@@ -250,6 +250,21 @@ TEST_F(KernelTimingH100, ExtrapolationsAreCountedInTheRunSummary) {
   EXPECT_THAT(strict.out, HasSubstr("n 75968 is outside the measured range"));
 }
 
+TEST_F(KernelTimingH100, ABenchmarkRunIsBitIdenticalForTheSameSeed) {
+  testing::TempDir dir;
+  const std::string scenario = std::string(SERVESIM_SOURCE_DIR) + "/scenarios/benchmark_llama70b_fp8.yaml";
+  auto bytes = [&](const std::string& name, const std::string& sets) {
+    auto r = testing::run_servesim("run " + scenario + " -q -o " + dir.file(name) + " " + sets);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(dir.file(name));
+    return testing::read_raw(f.id, "/requests");
+  };
+  const auto a = bytes("a.h5", ""), b = bytes("b.h5", "");
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, bytes("c.h5", "--seed 2"));  // the seed moves the desynchronised phases
+}
+
 TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {
   const Catalog& c = Catalog::builtin();
   EXPECT_EQ(c.engine("vllm").block_size, 16);

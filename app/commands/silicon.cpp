@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <set>
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "models/catalog.h"
@@ -219,6 +220,13 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   probe.timing.roofline.efficiency = s.efficiency;
   double ramp_s = 0;
+  // the probe only sizes the ramp: its lookups outside the tables are the row's run to report
+  const auto log_level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::err);
+  struct Restore {
+    spdlog::level::level_enum level;
+    ~Restore() { spdlog::set_level(level); }
+  } restore{log_level};
   try {
     auto timing = TimingRegistry::instance().create(s.timing, TimingContext{probe});
     BatchShape step;
