@@ -219,6 +219,16 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
       if (!std::filesystem::exists(t))
         map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
     }
+    if (p.expert_parallel > 1 && catalog.models().count(p.model)) {
+      const ModelSpec& m = catalog.model(p.model);
+      if (m.experts == 0)
+        map.fail(base + ".expert_parallel", fmt::format("{} is a dense model: it has no experts to split", p.model),
+                 "leave expert_parallel at 1");
+      else if (p.tp % p.expert_parallel != 0 || m.experts % p.expert_parallel != 0)
+        map.fail(base + ".expert_parallel",
+                 fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
+                 "choose a divisor of both");
+    }
     if (p.timing.model == "kernel") {
       if (p.timing.kernel.tables.empty())
         map.fail(base + ".timing.kernel.tables", "the kernel timing model needs a folder of kernel tables",

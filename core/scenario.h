@@ -377,6 +377,7 @@ struct PoolConfig {
   std::string gpu = "h100_sxm";        // catalog GPU
   std::string precision = "auto";      // GEMM/weight format; auto = the catalog model's
   std::string kv_cache_dtype = "auto";  // auto = the catalog model's (bf16 unless it says otherwise)
+  int expert_parallel = 1;             // MoE: experts split over this many of the tp GPUs
   EngineConfig engine;
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
@@ -398,6 +399,10 @@ struct PoolConfig {
             one_of({"auto", "bf16", "fp8", "fp8_block"}));
     v.field("kv_cache_dtype", kv_cache_dtype, "KV cache entries: auto (the catalog model's) | bf16 | fp8",
             one_of({"auto", "bf16", "fp8"}));
+    v.field("expert_parallel", expert_parallel,
+            "MoE models: the experts are split over this many of the worker's tp GPUs (each expert then "
+            "sharded over tp / expert_parallel); must divide tp and the expert count",
+            at_least(1));
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");

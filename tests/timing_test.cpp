@@ -2,7 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/scenario.h"
 #include "models/catalog.h"
+#include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
 #include "models/timing/table.h"
 #include "tests/test_util.h"
@@ -73,6 +75,35 @@ TEST(Roofline, MoeReadsOnlyTouchedExperts) {
   const double all_s = c.model("mixtral-8x7b").weight_bytes() / (2 * c.gpu("h100_sxm").hbm_gbps * 1e9 * 0.8);
   EXPECT_LT(small.linear_s, 0.6 * all_s);
   EXPECT_GE(big.linear_s, 0.95 * all_s);
+}
+
+TEST(Roofline, ExpertParallelismKeepsTheBytesAndFusesTheExperts) {
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec m = c.model("qwen3-235b-a22b-fp8");
+  RooflineEfficiency eff = roofline_efficiency("default");
+  eff.kernel_latency_us = 5;
+  // a GPU of TP 4 holds a quarter of every expert (EP 1) or every one of a quarter of them (EP 4):
+  // the same bytes; either way the experts of a layer run as one fused kernel (one latency)
+  for (int ep : {1, 4}) {
+    double fused = 0, separate = 0;
+    const RooflineKernels k{c.gpu("h100_sxm"), eff};
+    for (const GemmOp& op : iteration_gemms(m, 4, 128, 0, ep)) {
+      if (op.group <= 0) continue;
+      fused += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m.precision);
+      separate += op.count * k.gemm_s(op.m, op.n, op.k, m.precision);
+    }
+    EXPECT_LT(fused, separate) << ep;
+  }
+  auto d1 = RooflineTiming(m, c.gpu("h100_sxm"), 4, eff, 1).breakdown(decode(128, 1024));
+  auto d4 = RooflineTiming(m, c.gpu("h100_sxm"), 4, eff, 4).breakdown(decode(128, 1024));
+  EXPECT_NEAR(d4.linear_s, d1.linear_s, 0.05 * d1.linear_s);
+  // and validation: only MoE models, only layouts that divide
+  auto bad = [](const std::string& model, int tp, int ep) {
+    return load_scenario_string(fmt::format("pools: [{{model: {}, tp: {}, expert_parallel: {}}}]", model, tp, ep), "t");
+  };
+  EXPECT_THROW(bad("llama-3.1-70b", 4, 2), ConfigError);
+  EXPECT_THROW(bad("qwen3-235b-a22b-fp8", 4, 3), ConfigError);
+  EXPECT_NO_THROW(bad("qwen3-235b-a22b-fp8", 4, 4));
 }
 
 TEST(Catalog, CapacityAndShortfall) {

@@ -46,7 +46,8 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
                p_workers = col("prefill_num_workers"), p_tp = col("prefill_tp_size"), p_pp = col("prefill_pp_size"),
                p_adp = col("prefill_attention_dp_size"), d_workers = col("decode_num_workers"),
                d_tp = col("decode_tp_size"), d_pp = col("decode_pp_size"), d_adp = col("decode_attention_dp_size"),
-               ttft = col("silicon_ttft_ms"), tpot = col("silicon_tpot_ms");
+               ttft = col("silicon_ttft_ms"), tpot = col("silicon_tpot_ms"), ep = col("moe_ep_size"),
+               p_ep = col("prefill_moe_ep_size"), d_ep = col("decode_moe_ep_size");
   std::vector<SiliconRow> rows;
   while (csv.next()) {
     SiliconRow r;
@@ -76,6 +77,10 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
     r.decode_tp = int_or(csv, d_tp, 0);
     r.decode_pp = int_or(csv, d_pp, 1);
     r.decode_attention_dp = int_or(csv, d_adp, 1);
+    // 0 in some rows means "not used": one expert group
+    r.moe_ep = std::max(1, int_or(csv, ep, 1));
+    r.prefill_moe_ep = std::max(1, int_or(csv, p_ep, 1));
+    r.decode_moe_ep = std::max(1, int_or(csv, d_ep, 1));
     // The client's concurrency: silicon_concurrency=N in the source notes where given; else
     // batch_size (agg), or the per-worker decode batch times the decode workers (disagg).
     // Rows without it (Dynamo configuration runs) list per-worker batch sizes but neither the
@@ -140,18 +145,19 @@ bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
 
 namespace {
 
-std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, const std::string& model,
-                      const std::string& precision, const EnginePreset& e, const SiliconRunSettings& s) {
+std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
+                      const std::string& model, const std::string& precision, const EnginePreset& e,
+                      const SiliconRunSettings& s) {
   const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   std::string timing = s.timing == "kernel"
                            ? fmt::format("{{model: kernel, kernel: {{tables: '{}', overhead_ms: {}}}}}", s.kernel_tables,
                                          overhead)
                            : fmt::format("{{model: roofline, roofline: {{efficiency: {}}}}}", s.efficiency);
   return fmt::format(
-      "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    model: {}\n    precision: {}\n"
-      "    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
+      "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    expert_parallel: {}\n    model: {}\n"
+      "    precision: {}\n    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
       "gpu_memory_utilization: {}, enable_chunked_prefill: {}}}\n    timing: {}\n",
-      name, role, replicas, tp, model, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
+      name, role, replicas, tp, ep, model, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
       e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
@@ -194,6 +200,14 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "attention data parallelism (attention_dp > 1) is not modelled";
     return d;
   }
+  const ModelSpec& spec = catalog.model(d.catalog_model);
+  for (auto [ep, tp] : {std::pair(r.moe_ep, r.tp), std::pair(r.prefill_moe_ep, r.prefill_tp),
+                        std::pair(r.decode_moe_ep, r.decode_tp)})
+    if (ep > 1 && (spec.experts == 0 || tp % ep != 0 || spec.experts % ep != 0)) {
+      d.unsupported = fmt::format("expert parallelism {} over tp {} ({} experts) is not a layout servesim models", ep,
+                                  tp, spec.experts);
+      return d;
+    }
   if (r.concurrency < 1) {
     d.unsupported = "the row gives no client concurrency (silicon_concurrency=N), only per-worker batch sizes";
     return d;
@@ -214,6 +228,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.model = d.catalog_model;
   probe.precision = d.precision;
   probe.tp = agg ? r.tp : r.decode_tp;
+  probe.expert_parallel = agg ? r.moe_ep : r.decode_moe_ep;
   e.apply(probe.engine);
   probe.timing.model = s.timing;
   probe.timing.kernel.tables = s.kernel_tables;
@@ -248,13 +263,15 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
-    y += pool_yaml("agg", "aggregated", 1, r.tp, d.catalog_model, d.precision, e, s);
+    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, e, s);
     d.gpus = r.tp;
   } else {
     // every prompt is prefilled remotely, as the measured deployments do
     y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";
-    y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, d.catalog_model, d.precision, e, s);
-    y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, d.catalog_model, d.precision, e, s);
+    y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, r.prefill_moe_ep, d.catalog_model,
+                   d.precision, e, s);
+    y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, r.decode_moe_ep, d.catalog_model, d.precision,
+                   e, s);
     d.gpus = r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp;
   }
   d.scenario_yaml = std::move(y);

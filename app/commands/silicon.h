@@ -13,9 +13,9 @@ struct SiliconRow {
   std::uint64_t line = 0;
   std::string id, backend, backend_version, model_path, system, precision, mode, gemm_quant_mode;
   int isl = 0, osl = 0, concurrency = 0;
-  int tp = 0, pp = 1, attention_dp = 1;                            // aggregated
-  int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1;  // disaggregated
-  int decode_workers = 0, decode_tp = 0, decode_pp = 1, decode_attention_dp = 1;
+  int tp = 0, pp = 1, attention_dp = 1, moe_ep = 1;  // aggregated
+  int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1, prefill_moe_ep = 1;
+  int decode_workers = 0, decode_tp = 0, decode_pp = 1, decode_attention_dp = 1, decode_moe_ep = 1;
   double ttft_ms = 0, tpot_ms = 0;
 };
 

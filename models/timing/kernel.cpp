@@ -1,5 +1,6 @@
 #include "models/timing/kernel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <spdlog/spdlog.h>
@@ -42,8 +43,8 @@ const char* gemm_dtype(const std::string& precision) {
 }  // namespace
 
 KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig& c,
-                           std::shared_ptr<const KernelTables> tables, SystemMemory memory)
-    : m_(m), tp_(tp), c_(c), tables_(std::move(tables)), mem_(memory), policy_(parse_extrapolation(c.extrapolation)) {
+                           std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep)
+    : m_(m), tp_(tp), ep_(ep), c_(c), tables_(std::move(tables)), mem_(memory), policy_(parse_extrapolation(c.extrapolation)) {
   const std::string where = tables_->dir;
   auto git = tables_->gemm.find(gemm_dtype(m_.precision));
   if (git == tables_->gemm.end())
@@ -132,8 +133,19 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
   const size_t i = static_cast<size_t>(tokens);
   if (i < linear_cache_.size() && !std::isnan(linear_cache_[i])) return linear_cache_[i];
   double ms = 0;
-  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0))
-    ms += op.count * gemm_ms(op.m, op.n, op.k);
+  const double widest = gemm_->axis(1).back();
+  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
+    if (op.group <= 0) {
+      ms += op.count * gemm_ms(op.m, op.n, op.k);
+      continue;
+    }
+    // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
+    // widest measured GEMM bounds how many experts one lookup may stand for.
+    const double layers = op.count / op.group;
+    const double per_lookup = std::clamp(std::floor(widest / op.n), 1.0, std::ceil(op.group));
+    const double width = std::min(op.group, per_lookup);
+    ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
+  }
   if (i < 65536) {
     if (linear_cache_.size() <= i) linear_cache_.resize(std::max<size_t>(i + 1, 2 * linear_cache_.size()), std::nan(""));
     linear_cache_[i] = ms;
@@ -181,7 +193,7 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                     const std::string dir = ctx.resolve(k.tables);
                     return std::make_unique<KernelTiming>(Catalog::builtin().deployed_model(ctx.pool), ctx.pool.tp, k,
                                                           KernelTables::shared(dir, k.framework),
-                                                          SystemMemory::load(dir));
+                                                          SystemMemory::load(dir), ctx.pool.expert_parallel);
                   })
 
 }  // namespace servesim

@@ -24,7 +24,7 @@ struct SystemMemory {
 class KernelTiming final : public TimingModel {
  public:
   KernelTiming(const ModelSpec& model, int tp, const KernelTimingConfig& config,
-               std::shared_ptr<const KernelTables> tables, SystemMemory memory);
+               std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep = 1);
   struct Breakdown {
     double gemm_ms = 0, context_attention_ms = 0, generation_attention_ms = 0, allreduce_ms = 0, elementwise_ms = 0,
            overhead_ms = 0;
@@ -48,7 +48,7 @@ class KernelTiming final : public TimingModel {
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
 
   ModelSpec m_;
-  int tp_;
+  int tp_, ep_;
   KernelTimingConfig c_;
   std::shared_ptr<const KernelTables> tables_;
   SystemMemory mem_;

@@ -5,7 +5,7 @@
 
 namespace servesim {
 
-std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens) {
+std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep) {
   std::vector<GemmOp> ops;
   const double h = m.hidden_size, t = tp;
   const double L = m.layers;
@@ -25,9 +25,10 @@ std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, d
       // expected experts touched by `tokens` tokens routing to top_k each, and their share
       const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, tokens));
       const double per_expert = std::max(1.0, tokens * m.top_k / touched);
+      const double local = touched / ep, expert_tp = t / ep;  // this GPU's share of them
       ops.push_back({"router", tokens, E, h, moe_layers});
-      ops.push_back({"expert_gate_up", per_expert, 2.0 * ffn / t, h, moe_layers * touched});
-      ops.push_back({"expert_down", per_expert, h, ffn / t, moe_layers * touched});
+      ops.push_back({"expert_gate_up", per_expert, 2.0 * ffn / expert_tp, h, moe_layers * local, local});
+      ops.push_back({"expert_down", per_expert, h, ffn / expert_tp, moe_layers * local, local});
       if (m.shared_experts > 0) {
         ops.push_back({"shared_gate_up", tokens, 2.0 * ffn * m.shared_experts / t, h, moe_layers});
         ops.push_back({"shared_down", tokens, h, ffn * m.shared_experts / t, moe_layers});

@@ -10,16 +10,21 @@
 
 namespace servesim {
 
-// m x n x k GEMM (m tokens, n outputs, k inputs), run `count` times per iteration.
+// m x n x k GEMM (m tokens, n outputs, k inputs), run `count` times per iteration. Expert GEMMs
+// of one layer run as one fused (grouped) kernel over `group` experts: it streams every
+// expert's weights and does every expert's FLOPs, like one m x (group * n) x k GEMM, and pays one
+// launch, not `group`.
 struct GemmOp {
   const char* name;
   double m, n, k, count;
+  double group = 0;  // experts per layer in one fused kernel (0: a plain GEMM)
 };
 
 // Linear layers for `tokens` tokens through the model, of which `lm_tokens` emit a token (the
-// LM head runs for those only). TP shards n of QKV/gate-up and k of O/down. MoE layers run
-// each expert the batch is expected to touch on its share of the routed tokens.
-std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens);
+// LM head runs for those only). TP shards n of QKV/gate-up and k of O/down. MoE layers run the
+// experts the batch is expected to touch on their share of the routed tokens; with expert
+// parallelism `ep`, a GPU holds experts / ep experts, sharded over tp / ep GPUs each.
+std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1);
 
 // Bytes that memory-bound elementwise kernels (residual add + RMSNorm twice, rotary, SiLU-mul)
 // move per token per layer on one GPU, and how many such kernels a layer launches.

@@ -76,16 +76,20 @@ double RooflineKernels::allreduce_s(double bytes, int gpus) const {
   return ring + (eff.allreduce_latency_us + 2.0 * (gpus - 1) * eff.allreduce_step_latency_us) * 1e-6;
 }
 
-RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e)
-    : m_(m), g_(g), tp_(tp), e_(e) {}
+RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e, int ep)
+    : m_(m), g_(g), tp_(tp), e_(e), ep_(ep) {}
 
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
   const RooflineKernels k{g_, e_};
   const double tokens = static_cast<double>(b.prefill_tokens + b.decode_seqs);
   const double L = m_.layers;
-  for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, b.decode_seqs + b.prefill_seqs))
-    out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, b.decode_seqs + b.prefill_seqs, ep_)) {
+    if (op.group > 0)  // one fused kernel per layer over the touched experts
+      out.linear_s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m_.precision);
+    else
+      out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  }
   // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
   const int heads = std::max(1, m_.heads / tp_);
   if (b.prefill_seqs > 0) {
@@ -117,7 +121,8 @@ SERVESIM_REGISTER(TimingRegistry, "roofline",
                   [](const TimingContext& ctx) {
                     const Catalog& c = Catalog::builtin();
                     return std::make_unique<RooflineTiming>(c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
-                                                            roofline_efficiency(ctx.pool.timing.roofline.efficiency));
+                                                            roofline_efficiency(ctx.pool.timing.roofline.efficiency),
+                                                            ctx.pool.expert_parallel);
                   })
 
 }  // namespace servesim

@@ -47,7 +47,7 @@ const RooflineEfficiency& roofline_efficiency(const std::string& name);
 
 class RooflineTiming final : public TimingModel {
  public:
-  RooflineTiming(const ModelSpec& model, const GpuSpec& gpu, int tp, const RooflineEfficiency& eff);
+  RooflineTiming(const ModelSpec& model, const GpuSpec& gpu, int tp, const RooflineEfficiency& eff, int ep = 1);
   struct Breakdown {
     double linear_s = 0, attention_s = 0, elementwise_s = 0, allreduce_s = 0, overhead_s = 0;
   };
@@ -59,6 +59,7 @@ class RooflineTiming final : public TimingModel {
   GpuSpec g_;
   int tp_;
   RooflineEfficiency e_;
+  int ep_;
 };
 
 }  // namespace servesim
