@@ -107,7 +107,7 @@ std::string SummaryStats::table(const Inputs& in) const {
     out += fmt::format("failures    {:.0f} workers died; {:.0f} requests failed, {:.0f} retries\n", get("worker_failures"),
                        get("requests_failed"), get("request_retries"));
   if (get("timing_extrapolations") > 0)
-    out += fmt::format("timing      {:.0f} iterations priced outside the measured tables (clamped or extrapolated)\n",
+    out += fmt::format("timing      {:.0f} lookups outside the measured tables (clamped or extrapolated)\n",
                        get("timing_extrapolations"));
   out += fmt::format("simulated   {:.1f} s in {:.2f} s wall ({:.0f}x real time, {:.0f} requests/wall s)\n",
                      get("sim_time_s"), get("wall_time_s"), get("sim_speedup"), get("requests_per_wall_s"));

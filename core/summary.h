@@ -32,7 +32,7 @@ class SummaryStats {
     std::uint64_t scale_events = 0;  // planner decisions that changed a pool's target
     double underprovisioned_s = 0;   // time some pool had fewer ready workers than its target
     std::uint64_t worker_failures = 0;
-    std::uint64_t timing_extrapolations = 0;  // timing lookups outside measured data
+    std::uint64_t timing_extrapolations = 0;  // timing-table lookups outside measured data
   };
   // (name, value, unit) rows in a stable order; names carry their unit suffix.
   std::vector<std::pair<std::string, double>> metrics(const Inputs& in) const;

@@ -85,8 +85,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
 }
 
-double KernelTiming::lookup(const LogGrid& grid, const std::vector<double>& x, const std::string& what) const {
-  LogGrid::Result r = grid.at(x, policy_, tables_->dir + " (" + what + ")");
+double KernelTiming::lookup(const LogGrid& grid, const std::vector<double>& x, const char* what) const {
+  LogGrid::Result r = grid.at(x, policy_, tables_->dir, what);
   if (r.hole)
     throw InputError(fmt::format("{}: the {} table has a hole around {} and no rule to fill it", tables_->dir, what,
                                  fmt::join(x, " x ")));
@@ -97,8 +97,8 @@ double KernelTiming::lookup(const LogGrid& grid, const std::vector<double>& x, c
   return r.value;
 }
 
-double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len, const std::string& what) const {
-  LogGrid::Result r = grid.at({batch, len}, policy_, tables_->dir + " (" + what + ")");
+double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len, const char* what) const {
+  LogGrid::Result r = grid.at({batch, len}, policy_, tables_->dir, what);
   if (!r.hole) {
     if (r.extrapolated && extrapolations_++ == 0)
       spdlog::warn("{}: a {} lookup (batch {:g}, length {:g}) fell outside the measured range (counted in "
@@ -109,7 +109,7 @@ double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len,
   const auto& batches = grid.axis(0);
   for (auto it = batches.rbegin(); it != batches.rend(); ++it) {
     if (*it >= batch) continue;
-    LogGrid::Result s = grid.at({*it, len}, policy_, tables_->dir + " (" + what + ")");
+    LogGrid::Result s = grid.at({*it, len}, policy_, tables_->dir, what);
     if (s.hole) continue;
     if (extrapolations_++ == 0)
       spdlog::warn("{}: the {} table stops short of batch {:g} at length {:g}; scaled from batch {:g} (counted in "

@@ -34,6 +34,7 @@ class KernelTiming final : public TimingModel {
   };
   Breakdown breakdown(const BatchShape& batch) const;
   TimeNs iteration_ns(const BatchShape& batch) const override;
+  // Lookups outside the tables; shapes memoised (the linear layers by token count) count once.
   std::uint64_t extrapolations() const override { return extrapolations_; }
 
   // One GEMM from the table of `dtype` (bfloat16 | fp8 | fp8_block), ms.
@@ -41,10 +42,10 @@ class KernelTiming final : public TimingModel {
   double allreduce_ms(double elements, bool graph) const;
 
  private:
-  double lookup(const LogGrid& grid, const std::vector<double>& x, const std::string& what) const;
+  double lookup(const LogGrid& grid, const std::vector<double>& x, const char* what) const;
   // Attention is additive over sequences: where the table stops short of a large batch at
   // this length, the largest measured batch is scaled up linearly (counted).
-  double attention_ms(const LogGrid& grid, double batch, double len, const std::string& what) const;
+  double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
 
   ModelSpec m_;

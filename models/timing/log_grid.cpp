@@ -70,7 +70,9 @@ std::vector<LogGrid::Point> LogGrid::measured() const {
   return out;
 }
 
-LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, const std::string& where) const {
+LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, std::string_view table,
+                            std::string_view what) const {
+  auto where = [&] { return what.empty() ? std::string(table) : fmt::format("{} ({})", table, what); };
   const size_t n = names_.size();
   Result r;
   // Per axis: the lower index of the cell and the weight of the upper corner (in log space).
@@ -79,13 +81,13 @@ LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, 
   for (size_t d = 0; d < n; ++d) {
     const auto& a = axes_[d];
     const double v = x[d];
-    if (!(v > 0)) throw InputError(fmt::format("{}: {} must be positive (got {:g})", where, names_[d], v));
+    if (!(v > 0)) throw InputError(fmt::format("{}: {} must be positive (got {:g})", where(), names_[d], v));
     const bool outside = v < a.front() || v > a.back();
     if (outside) {
       if (policy == Extrapolation::kError)
         throw InputError(fmt::format("{}: {} {:g} is outside the measured range [{:g}, {:g}]. Fix: measure it, or "
                                      "set the timing model's extrapolation to clamp or extrapolate (counted)",
-                                     where, names_[d], v, a.front(), a.back()));
+                                     where(), names_[d], v, a.front(), a.back()));
       r.extrapolated = true;
     }
     if (a.size() == 1) {

@@ -5,6 +5,7 @@
 // copies), which is why kernel tables are read this way.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace servesim {
@@ -28,8 +29,9 @@ class LogGrid {
     bool extrapolated = false;
     bool hole = false;  // a cell corner it needs was not measured: value is NaN
   };
-  // Throws InputError naming `where` when the point is outside the grid under kError.
-  Result at(const std::vector<double>& x, Extrapolation policy, const std::string& where) const;
+  // Throws InputError naming `table` and `what` when the point is outside the grid under kError.
+  Result at(const std::vector<double>& x, Extrapolation policy, std::string_view table,
+            std::string_view what = {}) const;
 
   size_t dims() const { return names_.size(); }
   size_t points() const { return count_; }
