@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -32,14 +31,6 @@ const std::string kTables = testing::shared_data("aiconfigurator/h100_sxm");
 const std::string kSilicon = testing::shared_data("aiconfigurator/silicon_h100_sxm.csv");
 const std::string kFixture = std::string(SERVESIM_SOURCE_DIR) + "/tests/data/silicon_h100_sxm_fixture.csv";
 
-void write_gz(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
-  gzclose(f);
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path) << text;
@@ -56,7 +47,7 @@ void synthetic_tables(const std::string& dir, const RooflineEfficiency& truth) {
       for (double kk : {512, 4096, 8192})
         gemm << fmt::format("VLLM,0,H100,gemm,linear,bfloat16,{},{},{},{:.9g}\n", m, n, kk,
                             k.gemm_s(m, n, kk, "bf16") * 1e3);
-  write_gz(dir + "/gemm/vllm/0/gemm_perf.csv.gz", gemm.str());
+  testing::write_gz(dir + "/gemm/vllm/0/gemm_perf.csv.gz", gemm.str());
   const std::string head =
       "framework,version,device,op_name,kernel_source,batch_size,isl,num_heads,num_key_value_heads,head_dim,"
       "beam_width,attn_dtype,kv_cache_dtype,step,window_size,latency\n";
@@ -70,8 +61,8 @@ void synthetic_tables(const std::string& dir, const RooflineEfficiency& truth) {
       gen << fmt::format("VLLM,0,H100,generation_attention,fa3,{},1,32,8,128,1,bfloat16,bfloat16,{},0,{:.9g}\n", b,
                          isl - 1, k.generation_attention_s(b, isl, 8, 128, 2.0) * 1e3);
     }
-  write_gz(dir + "/attention/vllm/0/context_attention_perf.csv.gz", ctx.str());
-  write_gz(dir + "/attention/vllm/0/generation_attention_perf.csv.gz", gen.str());
+  testing::write_gz(dir + "/attention/vllm/0/context_attention_perf.csv.gz", ctx.str());
+  testing::write_gz(dir + "/attention/vllm/0/generation_attention_perf.csv.gz", gen.str());
   std::ostringstream ar, nccl;
   ar << "framework,version,device,op_name,kernel_source,allreduce_dtype,num_gpus,message_size,latency,backend\n";
   nccl << "framework,version,device,op_name,kernel_source,nccl_dtype,num_gpus,message_size,latency\n";

@@ -2,7 +2,6 @@
 // composition of an iteration from the real H100 tables in ../shared/data/aiconfigurator.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <fstream>
@@ -32,13 +31,6 @@ LogGrid power_grid() {
 }
 
 const std::string kTables = testing::shared_data("aiconfigurator/h100_sxm");
-
-void write_gz(const std::string& path, const std::string& text) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
-  gzclose(f);
-}
 
 TEST(LogGrid, ExactAtPointsAndForPowerLawsBetweenThem) {
   LogGrid g = power_grid();
@@ -96,7 +88,7 @@ TEST(LogGrid, HolesAreReportedNotInvented) {
 TEST(CsvReader, ReadsGzipAndNamesBadInput) {
   testing::TempDir dir;
   const std::string good = dir.file("t.csv.gz");
-  write_gz(good, "a,b\n1,2\n3,x\n");
+  testing::write_gz(good, "a,b\n1,2\n3,x\n");
   CsvReader csv(good);
   ASSERT_TRUE(csv.next());
   EXPECT_DOUBLE_EQ(csv.number(csv.column("b")), 2);
@@ -108,17 +100,17 @@ TEST(CsvReader, ReadsGzipAndNamesBadInput) {
     EXPECT_THAT(e.what(), HasSubstr("t.csv.gz:3: column 'b' must be a number (got 'x')"));
   }
   EXPECT_THROW(csv.column("c"), InputError);
-  write_gz(dir.file("short.csv.gz"), "a,b\n1\n");
+  testing::write_gz(dir.file("short.csv.gz"), "a,b\n1\n");
   CsvReader bad(dir.file("short.csv.gz"));
   EXPECT_THROW(bad.next(), InputError);
-  write_gz(dir.file("cut.csv.gz"), "a,b\n1,2");  // no final newline: truncated
+  testing::write_gz(dir.file("cut.csv.gz"), "a,b\n1,2");  // no final newline: truncated
   CsvReader cut(dir.file("cut.csv.gz"));
   EXPECT_THROW(cut.next(), InputError);
   // a gzip stream cut short
   const std::string full = dir.file("full.csv.gz");
   std::string big = "a,b\n";
   for (int i = 0; i < 20000; ++i) big += std::to_string(i) + "," + std::to_string(i * 7 % 13) + "\n";
-  write_gz(full, big);
+  testing::write_gz(full, big);
   std::ifstream in(full, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   std::ofstream(dir.file("trunc.csv.gz"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);

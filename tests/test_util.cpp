@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 namespace servesim::testing {
 
@@ -134,6 +135,15 @@ std::string read_string_attribute(hid_t file, const std::string& object, const s
   H5Tclose(t);
   H5Aclose(a);
   return out;
+}
+
+void write_gz(const std::string& path, const std::string& text) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  gzFile f = gzopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("cannot write " + path);
+  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(f);
 }
 
 }  // namespace servesim::testing

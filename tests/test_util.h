@@ -31,6 +31,8 @@ CommandResult run_servesim(const std::string& args);
 CommandResult run_command(const std::string& command);
 
 std::string shared_data(const std::string& relative);  // path under ../shared/data
+// Writes `text` gzip-compressed (creating parent folders), as the measured tables are stored.
+void write_gz(const std::string& path, const std::string& text);
 bool exists(const std::string& path);
 
 // A file opened read-only for the test's lifetime (id < 0 if it did not open).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "traces/bad_line.h"
+#include "traces/csv_reader.h"
 #include "traces/line_reader.h"
 #include "traces/trace_source.h"
 
@@ -102,16 +103,7 @@ class AzureCsvSource final : public TraceSource {
   TraceStats stats() const override { return {rows_, bad_.skipped(), 0}; }
 
  private:
-  void split(std::string_view line) {
-    cells_.clear();
-    size_t start = 0;
-    while (true) {
-      size_t comma = line.find(',', start);
-      cells_.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
-  }
+  void split(std::string_view line) { split_commas(line, cells_); }
 
   bool parse(std::string_view line, TraceRequest& r, std::string& error) {
     split(line);

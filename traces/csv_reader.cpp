@@ -8,8 +8,7 @@
 
 namespace servesim {
 
-namespace {
-void split(std::string_view line, std::vector<std::string_view>& out) {
+void split_commas(std::string_view line, std::vector<std::string_view>& out) {
   out.clear();
   size_t start = 0;
   for (;;) {
@@ -19,13 +18,12 @@ void split(std::string_view line, std::vector<std::string_view>& out) {
     start = comma + 1;
   }
 }
-}  // namespace
 
 CsvReader::CsvReader(const std::string& path) : in_(path) {
   std::string_view line;
   if (!in_.next(line)) throw InputError(fmt::format("{}: empty file (expected a CSV header)", path));
   std::vector<std::string_view> h;
-  split(line, h);
+  split_commas(line, h);
   for (auto f : h) header_.emplace_back(f);
 }
 
@@ -50,7 +48,7 @@ bool CsvReader::next() {
     throw InputError(fmt::format("{}:{}: the last line has no newline: the file looks truncated", in_.path(),
                                  in_.line_number()));
   row_.assign(line);
-  split(row_, fields_);
+  split_commas(row_, fields_);
   if (fields_.size() != header_.size())
     throw InputError(fmt::format("{}:{}: {} fields, the header has {}", in_.path(), in_.line_number(), fields_.size(),
                                  header_.size()));

@@ -9,6 +9,9 @@
 
 namespace servesim {
 
+// Splits a line at every comma (no quoting) into views of it.
+void split_commas(std::string_view line, std::vector<std::string_view>& out);
+
 class CsvReader {
  public:
   explicit CsvReader(const std::string& path);  // reads the header; throws InputError

@@ -236,11 +236,7 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
   const bool lead = ranks.rank() == 0;
   auto parent = std::filesystem::path(output).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) throw std::runtime_error("cannot find the servesim binary (/proc/self/exe)");
-  self[n] = 0;
-  SweepRunner runner(self, sweep.base_path, cfg.set, trial_folder(output), options.jobs, cfg.timeout.seconds,
+  SweepRunner runner(servesim_binary(), sweep.base_path, cfg.set, trial_folder(output), options.jobs, cfg.timeout.seconds,
                      options.resume);
 
   const auto wall_start = std::chrono::steady_clock::now();

@@ -22,6 +22,14 @@ extern char** environ;
 
 namespace servesim {
 
+std::string servesim_binary() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw std::runtime_error("cannot find the servesim binary (/proc/self/exe)");
+  self[n] = '\0';
+  return self;
+}
+
 Metrics read_summary(const std::string& path) {
   Metrics out;
   if (!std::filesystem::exists(path)) return out;

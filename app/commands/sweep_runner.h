@@ -52,6 +52,9 @@ class SweepRunner {
   size_t ran_ = 0, reused_ = 0;
 };
 
+// The path of the running servesim binary (trials run it again); throws if it cannot be found.
+std::string servesim_binary();
+
 // The /summary row of a run file, by metric name (empty if the file has none: unfinished).
 Metrics read_summary(const std::string& path);
 
