@@ -1,12 +1,11 @@
 #include "app/commands/check_silicon_command.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 
@@ -46,14 +45,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::string self_binary() {
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) throw std::runtime_error("cannot find the servesim binary (/proc/self/exe)");
-  self[n] = '\0';
-  return self;
 }
 
 std::string csv_escape(const std::string& s) {
@@ -97,7 +88,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     jobs.push_back({r.row->line, 0, o.settings.seed, {}, yaml.string()});
     job_row.push_back(i);
   }
-  SweepRunner runner(self_binary(), "", {}, runs.string(), o.jobs, o.timeout_s, false);
+  SweepRunner runner(servesim_binary(), "", {}, runs.string(), o.jobs, o.timeout_s, false);
   auto progress = [&](size_t done, size_t total) {
     if (o.progress) std::cerr << fmt::format("\rcheck-silicon: {}/{} rows run", done, total) << std::flush;
   };
@@ -141,102 +132,77 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   }
   std::cout << fmt::format("\n{:<8} {:<28} {:<7} {:>5} {:>10} {:>12} {:>10} {:>12}\n", "backend", "model", "mode", "rows",
                            "TTFT MAPE", "TTFT median", "TPOT MAPE", "TPOT median");
-  h5::Columns group_cols;
-  std::vector<std::string> gb, gm, gmode;
-  std::vector<double> gn, gtm, gtmed, gpm, gpmed;
+  h5::Columns group_cols{{{"backend", {}}, {"model_path", {}}, {"mode", {}}},
+                         {{"rows", {}}, {"ttft_mape", {}}, {"ttft_median_ape", {}}, {"tpot_mape", {}},
+                          {"tpot_median_ape", {}}}};
   for (const auto& [key, g] : groups) {
     const auto& [backend, model, mode] = key;
+    const std::vector<double> figures{static_cast<double>(g.ttft_ape.size()), mean(g.ttft_ape), median(g.ttft_ape),
+                                      mean(g.tpot_ape), median(g.tpot_ape)};
     std::cout << fmt::format("{:<8} {:<28} {:<7} {:>5} {:>9.1f}% {:>11.1f}% {:>9.1f}% {:>11.1f}%\n", backend, model, mode,
-                             g.ttft_ape.size(), 100 * mean(g.ttft_ape), 100 * median(g.ttft_ape),
-                             100 * mean(g.tpot_ape), 100 * median(g.tpot_ape));
-    gb.push_back(backend);
-    gm.push_back(model);
-    gmode.push_back(mode);
-    gn.push_back(static_cast<double>(g.ttft_ape.size()));
-    gtm.push_back(mean(g.ttft_ape));
-    gtmed.push_back(median(g.ttft_ape));
-    gpm.push_back(mean(g.tpot_ape));
-    gpmed.push_back(median(g.tpot_ape));
+                             g.ttft_ape.size(), 100 * figures[1], 100 * figures[2], 100 * figures[3], 100 * figures[4]);
+    for (size_t i = 0; const std::string& text : {backend, model, mode}) group_cols.text[i++].second.push_back(text);
+    for (size_t i = 0; i < figures.size(); ++i) group_cols.numbers[i].second.push_back(figures[i]);
   }
   if (!unsupported.empty()) {
     std::cout << "\nrows not modelled:\n";
     for (const auto& [reason, n] : unsupported) std::cout << fmt::format("  {:>4}  {}\n", n, reason);
   }
 
-  // The table, as CSV and HDF5.
+  // The table: one list of columns, written as HDF5 and as CSV in the same order.
+  using Text = std::function<std::string(const RowResult&)>;
+  using Number = std::function<double(const RowResult&)>;
+  const std::vector<std::pair<const char*, Text>> text_columns{
+      {"id", [](const RowResult& r) { return r.row->id; }},
+      {"backend", [](const RowResult& r) { return r.row->backend; }},
+      {"backend_version", [](const RowResult& r) { return r.row->backend_version; }},
+      {"engine", [](const RowResult& r) { return r.deployment.engine; }},
+      {"model_path", [](const RowResult& r) { return r.row->model_path; }},
+      {"mode", [](const RowResult& r) { return r.row->mode; }},
+      {"precision", [](const RowResult& r) { return r.deployment.precision; }},
+      {"catalog_model", [](const RowResult& r) { return r.deployment.catalog_model; }},
+      {"status", [](const RowResult& r) { return r.status; }},
+      {"reason", [](const RowResult& r) { return r.error; }}};
+  const std::vector<std::pair<const char*, Number>> number_columns{
+      {"line", [](const RowResult& r) { return static_cast<double>(r.row->line); }},
+      {"isl", [](const RowResult& r) { return r.row->isl; }},
+      {"osl", [](const RowResult& r) { return r.row->osl; }},
+      {"concurrency", [](const RowResult& r) { return r.row->concurrency; }},
+      {"tp", [](const RowResult& r) { return r.row->tp; }},
+      {"prefill_workers", [](const RowResult& r) { return r.row->prefill_workers; }},
+      {"prefill_tp", [](const RowResult& r) { return r.row->prefill_tp; }},
+      {"decode_workers", [](const RowResult& r) { return r.row->decode_workers; }},
+      {"decode_tp", [](const RowResult& r) { return r.row->decode_tp; }},
+      {"gpus", [](const RowResult& r) { return r.deployment.gpus; }},
+      {"measured_ttft_ms", [](const RowResult& r) { return r.row->ttft_ms; }},
+      {"predicted_ttft_ms", [](const RowResult& r) { return r.ttft_ms; }},
+      {"ttft_error", [](const RowResult& r) { return r.ttft_error(); }},
+      {"measured_tpot_ms", [](const RowResult& r) { return r.row->tpot_ms; }},
+      {"predicted_tpot_ms", [](const RowResult& r) { return r.tpot_ms; }},
+      {"tpot_error", [](const RowResult& r) { return r.tpot_error(); }},
+      {"requests_completed", [](const RowResult& r) { return r.completed; }},
+      {"wall_s", [](const RowResult& r) { return r.wall_s; }}};
+  h5::Columns rows;
+  for (const auto& [name, get] : text_columns) {
+    rows.text.push_back({name, {}});
+    for (const auto& r : results) rows.text.back().second.push_back(get(r));
+  }
+  for (const auto& [name, get] : number_columns) {
+    rows.numbers.push_back({name, {}});
+    for (const auto& r : results) rows.numbers.back().second.push_back(get(r));
+  }
   const std::string csv_path = (out.parent_path() / (out.stem().string() + ".csv")).string();
   std::ofstream csv(csv_path);
-  csv << "id,line,backend,backend_version,engine,model_path,mode,precision,catalog_model,isl,osl,concurrency,tp,prefill_workers,prefill_tp,"
-         "decode_workers,decode_tp,gpus,status,reason,measured_ttft_ms,predicted_ttft_ms,ttft_error,measured_tpot_ms,"
-         "predicted_tpot_ms,tpot_error,requests_completed,wall_s\n";
-  h5::Columns rows;
-  std::vector<std::string> c_id, c_backend, c_version, c_engine, c_model, c_mode, c_precision, c_catalog, c_status, c_reason;
-  std::vector<double> c_line, c_isl, c_osl, c_conc, c_tp, c_pw, c_ptp, c_dw, c_dtp, c_gpus, c_mttft, c_pttft, c_ettft,
-      c_mtpot, c_ptpot, c_etpot, c_done, c_wall;
-  for (const auto& r : results) {
-    const SiliconRow& s = *r.row;
-    csv << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                       csv_escape(s.id), s.line, s.backend, s.backend_version, r.deployment.engine, s.model_path, s.mode, r.deployment.precision,
-                       r.deployment.catalog_model, s.isl, s.osl, s.concurrency, s.tp, s.prefill_workers, s.prefill_tp,
-                       s.decode_workers, s.decode_tp, r.deployment.gpus, r.status, csv_escape(r.error), s.ttft_ms,
-                       r.ttft_ms, r.ttft_error(), s.tpot_ms, r.tpot_ms, r.tpot_error(), r.completed, r.wall_s);
-    c_id.push_back(s.id);
-    c_backend.push_back(s.backend);
-    c_version.push_back(s.backend_version);
-    c_engine.push_back(r.deployment.engine);
-    c_model.push_back(s.model_path);
-    c_mode.push_back(s.mode);
-    c_precision.push_back(r.deployment.precision);
-    c_catalog.push_back(r.deployment.catalog_model);
-    c_status.push_back(r.status);
-    c_reason.push_back(r.error);
-    c_line.push_back(static_cast<double>(s.line));
-    c_isl.push_back(s.isl);
-    c_osl.push_back(s.osl);
-    c_conc.push_back(s.concurrency);
-    c_tp.push_back(s.tp);
-    c_pw.push_back(s.prefill_workers);
-    c_ptp.push_back(s.prefill_tp);
-    c_dw.push_back(s.decode_workers);
-    c_dtp.push_back(s.decode_tp);
-    c_gpus.push_back(r.deployment.gpus);
-    c_mttft.push_back(s.ttft_ms);
-    c_pttft.push_back(r.ttft_ms);
-    c_ettft.push_back(r.ttft_error());
-    c_mtpot.push_back(s.tpot_ms);
-    c_ptpot.push_back(r.tpot_ms);
-    c_etpot.push_back(r.tpot_error());
-    c_done.push_back(r.completed);
-    c_wall.push_back(r.wall_s);
+  std::vector<std::string> header;
+  for (const auto& [name, values] : rows.text) header.push_back(name);
+  for (const auto& [name, values] : rows.numbers) header.push_back(name);
+  csv << fmt::format("{}\n", fmt::join(header, ","));
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::vector<std::string> cells;
+    for (const auto& [name, values] : rows.text) cells.push_back(csv_escape(values[i]));
+    for (const auto& [name, values] : rows.numbers) cells.push_back(fmt::format("{}", values[i]));
+    csv << fmt::format("{}\n", fmt::join(cells, ","));
   }
-  rows.text = {{"id", c_id},         {"backend", c_backend}, {"backend_version", c_version},
-               {"engine", c_engine}, {"model_path", c_model},
-               {"mode", c_mode},     {"precision", c_precision}, {"catalog_model", c_catalog},
-               {"status", c_status}, {"reason", c_reason}};
-  rows.numbers = {{"line", c_line},
-                  {"isl", c_isl},
-                  {"osl", c_osl},
-                  {"concurrency", c_conc},
-                  {"tp", c_tp},
-                  {"prefill_workers", c_pw},
-                  {"prefill_tp", c_ptp},
-                  {"decode_workers", c_dw},
-                  {"decode_tp", c_dtp},
-                  {"gpus", c_gpus},
-                  {"measured_ttft_ms", c_mttft},
-                  {"predicted_ttft_ms", c_pttft},
-                  {"ttft_error", c_ettft},
-                  {"measured_tpot_ms", c_mtpot},
-                  {"predicted_tpot_ms", c_ptpot},
-                  {"tpot_error", c_etpot},
-                  {"requests_completed", c_done},
-                  {"wall_s", c_wall}};
-  group_cols.text = {{"backend", gb}, {"model_path", gm}, {"mode", gmode}};
-  group_cols.numbers = {{"rows", gn},
-                        {"ttft_mape", gtm},
-                        {"ttft_median_ape", gtmed},
-                        {"tpot_mape", gpm},
-                        {"tpot_median_ape", gpmed}};
   h5::Handle file = h5::create_file(o.output);
   h5::write_columns(file.get(), "rows", rows);
   h5::write_columns(file.get(), "groups", group_cols);

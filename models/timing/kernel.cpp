@@ -85,25 +85,26 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
 }
 
-double KernelTiming::lookup(const LogGrid& grid, const std::vector<double>& x, const char* what) const {
+double KernelTiming::lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what) const {
   LogGrid::Result r = grid.at(x, policy_, tables_->dir, what);
   if (r.hole)
     throw InputError(fmt::format("{}: the {} table has a hole around {} and no rule to fill it", tables_->dir, what,
                                  fmt::join(x, " x ")));
-  if (r.extrapolated && extrapolations_++ == 0)
-    spdlog::warn("{}: a {} lookup ({}) fell outside the measured range and was {} (counted in "
-                 "timing_extrapolations)",
-                 tables_->dir, what, fmt::join(x, " x "), policy_ == Extrapolation::kClamp ? "clamped" : "extrapolated");
+  if (r.extrapolated)
+    count_extrapolation([&] {
+      return fmt::format("a {} lookup ({}) fell outside the measured range and was {}", what, fmt::join(x, " x "),
+                         policy_ == Extrapolation::kClamp ? "clamped" : "extrapolated");
+    });
   return r.value;
 }
 
 double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len, const char* what) const {
   LogGrid::Result r = grid.at({batch, len}, policy_, tables_->dir, what);
   if (!r.hole) {
-    if (r.extrapolated && extrapolations_++ == 0)
-      spdlog::warn("{}: a {} lookup (batch {:g}, length {:g}) fell outside the measured range (counted in "
-                   "timing_extrapolations)",
-                   tables_->dir, what, batch, len);
+    if (r.extrapolated)
+      count_extrapolation([&] {
+        return fmt::format("a {} lookup (batch {:g}, length {:g}) fell outside the measured range", what, batch, len);
+      });
     return r.value;
   }
   const auto& batches = grid.axis(0);
@@ -111,10 +112,10 @@ double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len,
     if (*it >= batch) continue;
     LogGrid::Result s = grid.at({*it, len}, policy_, tables_->dir, what);
     if (s.hole) continue;
-    if (extrapolations_++ == 0)
-      spdlog::warn("{}: the {} table stops short of batch {:g} at length {:g}; scaled from batch {:g} (counted in "
-                   "timing_extrapolations)",
-                   tables_->dir, what, batch, len, *it);
+    count_extrapolation([&] {
+      return fmt::format("the {} table stops short of batch {:g} at length {:g}; scaled from batch {:g}", what, batch,
+                         len, *it);
+    });
     return s.value * batch / *it;
   }
   throw InputError(fmt::format("{}: the {} table has no batch measured at length {:g}", tables_->dir, what, len));

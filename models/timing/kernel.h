@@ -4,6 +4,8 @@
 // attention for the decodes and their KV lengths, the TP all-reduces, memory-bound elementwise
 // kernels, and a per-iteration framework overhead.
 #include <atomic>
+#include <initializer_list>
+#include <spdlog/spdlog.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +44,12 @@ class KernelTiming final : public TimingModel {
   double allreduce_ms(double elements, bool graph) const;
 
  private:
-  double lookup(const LogGrid& grid, const std::vector<double>& x, const char* what) const;
+  double lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what) const;
+  // Counts a lookup outside the tables; the first one per model is logged with `message()`.
+  template <class Message>
+  void count_extrapolation(const Message& message) const {
+    if (extrapolations_++ == 0) spdlog::warn("{}: {} (counted in timing_extrapolations)", tables_->dir, message());
+  }
   // Attention is additive over sequences: where the table stops short of a large batch at
   // this length, the largest measured batch is scaled up linearly (counted).
   double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;

@@ -1,6 +1,8 @@
 #include "models/timing/log_grid.h"
 
 #include <algorithm>
+#include <array>
+#include <stdexcept>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -13,6 +15,11 @@ Extrapolation parse_extrapolation(const std::string& name) {
   if (name == "clamp") return Extrapolation::kClamp;
   if (name == "extrapolate") return Extrapolation::kLogLinear;
   throw ConfigError(fmt::format("extrapolation must be error | clamp | extrapolate (got '{}')", name));
+}
+
+LogGrid::LogGrid(std::vector<std::string> axis_names) : names_(std::move(axis_names)) {
+  if (names_.empty() || names_.size() > kMaxDims)
+    throw std::invalid_argument(fmt::format("a LogGrid has 1 to {} axes", kMaxDims));
 }
 
 void LogGrid::add(const std::vector<double>& point, double value) {
@@ -38,20 +45,20 @@ void LogGrid::finish() {
   for (auto& [p, v] : pending_) {
     for (size_t d = 0; d < p.size(); ++d)
       idx[d] = static_cast<size_t>(std::lower_bound(axes_[d].begin(), axes_[d].end(), p[d]) - axes_[d].begin());
-    log_values_[flat(idx)] = std::log(v);
+    log_values_[flat(idx.data())] = std::log(v);
   }
   count_ = static_cast<size_t>(std::count_if(log_values_.begin(), log_values_.end(), [](double v) { return !std::isnan(v); }));
   pending_.clear();
   pending_.shrink_to_fit();
 }
 
-size_t LogGrid::flat(const std::vector<size_t>& index) const {
+size_t LogGrid::flat(const size_t* index) const {
   size_t f = 0;
-  for (size_t d = 0; d < index.size(); ++d) f = f * axes_[d].size() + index[d];
+  for (size_t d = 0; d < names_.size(); ++d) f = f * axes_[d].size() + index[d];
   return f;
 }
 
-double LogGrid::value(const std::vector<size_t>& index) const { return std::exp(log_values_[flat(index)]); }
+double LogGrid::value(const std::vector<size_t>& index) const { return std::exp(log_values_[flat(index.data())]); }
 
 std::vector<LogGrid::Point> LogGrid::measured() const {
   std::vector<Point> out;
@@ -70,14 +77,15 @@ std::vector<LogGrid::Point> LogGrid::measured() const {
   return out;
 }
 
-LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, std::string_view table,
+LogGrid::Result LogGrid::at(std::span<const double> x, Extrapolation policy, std::string_view table,
                             std::string_view what) const {
   auto where = [&] { return what.empty() ? std::string(table) : fmt::format("{} ({})", table, what); };
   const size_t n = names_.size();
   Result r;
+  if (x.size() != n) throw std::invalid_argument(fmt::format("{}: {} coordinates for {} axes", table, x.size(), n));
   // Per axis: the lower index of the cell and the weight of the upper corner (in log space).
-  std::vector<size_t> lo(n);
-  std::vector<double> w(n);
+  std::array<size_t, kMaxDims> lo{};
+  std::array<double, kMaxDims> w{};
   for (size_t d = 0; d < n; ++d) {
     const auto& a = axes_[d];
     const double v = x[d];
@@ -104,7 +112,7 @@ LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, 
   }
   // Sum over the 2^n corners of the cell.
   double log_value = 0;
-  std::vector<size_t> idx(n);
+  std::array<size_t, kMaxDims> idx{};
   for (size_t corner = 0; corner < (size_t{1} << n); ++corner) {
     double weight = 1;
     for (size_t d = 0; d < n; ++d) {
@@ -117,7 +125,7 @@ LogGrid::Result LogGrid::at(const std::vector<double>& x, Extrapolation policy, 
       weight *= upper ? w[d] : 1 - w[d];
     }
     if (weight == 0) continue;
-    const double lv = log_values_[flat(idx)];
+    const double lv = log_values_[flat(idx.data())];
     if (std::isnan(lv)) {
       r.hole = true;
       r.value = std::nan("");
@@ -146,7 +154,7 @@ std::vector<std::pair<double, double>> LogGrid::leave_one_out_errors() const {
       std::vector<size_t> lo = idx, hi = idx;
       --lo[d];
       ++hi[d];
-      const double vl = log_values_[flat(lo)], vh = log_values_[flat(hi)];
+      const double vl = log_values_[flat(lo.data())], vh = log_values_[flat(hi.data())];
       if (std::isnan(vl) || std::isnan(vh)) continue;
       const double t = (std::log(a[idx[d]]) - std::log(a[idx[d] - 1])) / (std::log(a[idx[d] + 1]) - std::log(a[idx[d] - 1]));
       errors.emplace_back(std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]));

@@ -4,6 +4,8 @@
 // wherever latency is a power law of the coordinates (compute-bound GEMMs, bandwidth-bound
 // copies), which is why kernel tables are read this way.
 #include <cstdint>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +20,7 @@ Extrapolation parse_extrapolation(const std::string& name);  // error | clamp | 
 class LogGrid {
  public:
   LogGrid() = default;
-  explicit LogGrid(std::vector<std::string> axis_names) : names_(std::move(axis_names)) {}
+  explicit LogGrid(std::vector<std::string> axis_names);
   // Coordinates and value must be > 0. A repeated point keeps the last value.
   void add(const std::vector<double>& point, double value);
   // Sorts the axes and builds the dense table; points not measured stay holes.
@@ -30,8 +32,14 @@ class LogGrid {
     bool hole = false;  // a cell corner it needs was not measured: value is NaN
   };
   // Throws InputError naming `table` and `what` when the point is outside the grid under kError.
-  Result at(const std::vector<double>& x, Extrapolation policy, std::string_view table,
+  // Allocates nothing: the timing model calls it every iteration.
+  Result at(std::span<const double> x, Extrapolation policy, std::string_view table,
             std::string_view what = {}) const;
+  Result at(std::initializer_list<double> x, Extrapolation policy, std::string_view table,
+            std::string_view what = {}) const {
+    return at(std::span<const double>(x.begin(), x.size()), policy, table, what);
+  }
+  static constexpr size_t kMaxDims = 4;
 
   size_t dims() const { return names_.size(); }
   size_t points() const { return count_; }
@@ -50,7 +58,7 @@ class LogGrid {
   std::vector<std::pair<double, double>> leave_one_out_errors() const;
 
  private:
-  size_t flat(const std::vector<size_t>& index) const;
+  size_t flat(const size_t* index) const;
   std::vector<std::string> names_;
   std::vector<std::vector<double>> axes_;
   std::vector<std::pair<std::vector<double>, double>> pending_;
