@@ -6,10 +6,14 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <numeric>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "app/commands/silicon.h"
@@ -132,9 +136,13 @@ TEST(Calibrate, SplitwiseLlama2DecodeIsReproducedOnAHeldOutTpDegree) {
   if (!testing::exists(sw)) GTEST_SKIP() << "no " << sw;
   auto r = testing::run_servesim("calibrate --splitwise " + sw + " --model llama-2-70b --test-tp 4");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  // regression bounds around the measured 4.7% (decode) and 15.5% (prefill) on TP 4
-  EXPECT_LT(printed_mape(r.out, "held out: decode per iteration"), 0.08) << r.out;
-  EXPECT_LT(printed_mape(r.out, R"(held out: prefill \(batch x prompt\))"), 0.20) << r.out;
+  // the issue's 15% target on both; measured 7.2% (decode) and 10.6% (prefill) on TP 4
+  EXPECT_LT(printed_mape(r.out, "held out: decode per iteration"), 0.15) << r.out;
+  EXPECT_LT(printed_mape(r.out, R"(held out: prefill \(batch x prompt\))"), 0.15) << r.out;
+  // the one broken configuration (faster than half its batch) is named and left out, not fitted
+  EXPECT_NE(r.out.find("left out: TP 2 batch 64 x 512 tokens"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("left out: TP 4"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("left out: TP 8"), std::string::npos) << r.out;
 }
 
 TEST(CheckSilicon, RowsBecomeTheDeploymentsTheyList) {
@@ -198,6 +206,58 @@ TEST(CheckSilicon, FiltersAreCheckedAndApplied) {
   testing::TempDir dir;
   const std::string bad = dir.write("bad.csv", "id,backend\nx,vllm\n");
   EXPECT_THROW(read_silicon_csv(bad), InputError);  // names the missing column
+}
+
+// How the client starts, run for real: the vLLM Llama-3.1-70B row of 8192-token prompts at
+// concurrency 4 (each prompt fills a whole 8192-token iteration, so arrivals that coincide queue).
+TEST(CheckSilicon, StartModesSetHowTheClosedLoopBegins) {
+  auto rows = read_silicon_csv(kFixture);
+  const SiliconRow& row = rows[6];
+  ASSERT_EQ(row.isl, 8192);
+  ASSERT_EQ(row.concurrency, 4);
+  SiliconRunSettings s;
+  s.timing = "roofline";
+  testing::TempDir dir;
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> runs;  // arrival, ttft
+  for (const std::string start : {"burst", "ramp", "lockstep"}) {
+    s.start = start;
+    SiliconDeployment d = silicon_deployment(row, s);
+    ASSERT_TRUE(d.unsupported.empty()) << d.unsupported;
+    const auto& loop = load_scenario_string(d.scenario_yaml, start).config.workload.closed_loop;
+    EXPECT_EQ(loop.concurrency, 4);
+    EXPECT_EQ(loop.ramp.seconds > 0, start == "ramp") << start;
+    EXPECT_EQ(loop.desync.seconds > 0, start == "burst") << start;
+    const std::string yaml = dir.write(start + ".yaml", d.scenario_yaml), out = dir.file(start + ".h5");
+    auto r = testing::run_servesim("run " + yaml + " -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    H5File f(out);
+    runs[start] = {read_double_column(f.id, "/requests", "arrival_s"), read_double_column(f.id, "/requests", "ttft_s")};
+    ASSERT_EQ(runs[start].first.size(), 40u);
+  }
+  const auto& [burst_arrival, burst_ttft] = runs["burst"];
+  const auto& [ramp_arrival, ramp_ttft] = runs["ramp"];
+  const auto& [lock_arrival, lock_ttft] = runs["lockstep"];
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(burst_arrival[i], 0.0);
+    EXPECT_EQ(lock_arrival[i], 0.0);
+  }
+  // ramp: the first wave already at distinct phases
+  EXPECT_EQ(std::set<double>(ramp_arrival.begin(), ramp_arrival.begin() + 4).size(), 4u);
+  // the first wave of a burst queues: the four prompts finish one iteration after another
+  std::vector<double> wave(lock_ttft.begin(), lock_ttft.begin() + 4);
+  std::sort(wave.begin(), wave.end());
+  EXPECT_GT(wave[3], 3 * wave[0]);
+  // lockstep: no jitter, so from the second round on every round repeats the one before it
+  for (size_t i = 8; i < 40; ++i) EXPECT_NEAR(lock_ttft[i], lock_ttft[i - 4], 1e-9) << i;
+  // burst: the first wave's successors drift to random phases, where these prompts (0.37 s each,
+  // one per 11 s request) rarely meet; lockstep keeps them queued behind each other
+  auto after_first_wave = [](const std::vector<double>& v) {
+    return std::accumulate(v.begin() + 4, v.end(), 0.0) / static_cast<double>(v.size() - 4);
+  };
+  EXPECT_LT(after_first_wave(burst_ttft), 0.75 * after_first_wave(lock_ttft));
+  EXPECT_LT(after_first_wave(ramp_ttft), 0.75 * after_first_wave(lock_ttft));
+  s.start = "sideways";
+  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {

@@ -163,6 +163,15 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
 
 }  // namespace
 
+namespace {
+std::string start_yaml(const std::string& start, double ramp_s) {
+  if (start == "burst") return fmt::format("desync: {:.6f}s", ramp_s);
+  if (start == "ramp") return fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s);
+  if (start == "lockstep") return "desync: 0s";
+  throw ConfigError(fmt::format("check-silicon start '{}' is not one of burst, ramp, lockstep", start));
+}
+}  // namespace
+
 SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
   SiliconDeployment d;
   const Catalog& catalog = Catalog::builtin();
@@ -259,7 +268,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
       r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
-      s.start == "burst" ? fmt::format("desync: {:.6f}s", ramp_s) : fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s),
+      start_yaml(s.start, ramp_s),
       duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";

@@ -49,6 +49,7 @@ struct SiliconRunSettings {
   int rounds = 10;                                 // requests = concurrency x rounds
   // How the client starts: burst (all at once, as benchmark clients do, the successors of that
   // first wave then drifting to random phases) | ramp (starts at random phases: steady state only)
+  // | lockstep (all at once, successors without jitter: the first wave's pattern repeats every round)
   std::string start = "burst";
   std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
   std::optional<double> request_latency_ms;        // overrides the framework's request latency
