@@ -176,10 +176,11 @@ int run_main(int argc, char** argv) {
   check->add_option("--rounds", silicon.settings.rounds, "requests per row = concurrency x rounds")
       ->capture_default_str()->check(CLI::PositiveNumber);
   check->add_option("--start", silicon.settings.start,
-                    "burst: all requests at once, as benchmark clients start, their successors at random phases | "
+                    "how the client phases its requests (default: the framework's client_start in engines.yaml): "
+                    "burst: all at once, as benchmark clients start, their successors at random phases | "
                     "ramp: random phases from the start (steady state only) | lockstep: all at once, successors "
                     "without jitter, so the first wave's pattern repeats every round")
-      ->capture_default_str()->check(CLI::IsMember({"burst", "ramp", "lockstep"}));
+      ->check(CLI::IsMember({"burst", "ramp", "lockstep"}));
   check->add_option("--overhead-ms", silicon.settings.overhead_ms,
                     "per-iteration overhead for --timing kernel (default: the framework's in engines.yaml)");
   check->add_option("--request-latency-ms", silicon.settings.request_latency_ms,

@@ -74,11 +74,14 @@ struct EnginePreset {
   bool enable_chunked_prefill = true;
   double iteration_overhead_ms = 0;  // per iteration beyond the GPU kernels (kernel timing model)
   double request_latency_ms = 0;     // per request before routing (frontend.request_latency)
+  // How the measured benchmark client's requests were phased (check-silicon's default --start)
+  std::string client_start = "burst";
   template <class V>
   void visit(V& v) {
     v.field("scheduler", scheduler, "");
     v.field("request_latency_ms", request_latency_ms, "", config::at_least(0));
     v.field("iteration_overhead_ms", iteration_overhead_ms, "", config::at_least(0));
+    v.field("client_start", client_start, "", config::one_of({"burst", "ramp", "lockstep"}));
     v.field("block_size", block_size, "", config::at_least(1));
     v.field("max_num_batched_tokens", max_num_batched_tokens, "", config::at_least(1));
     v.field("max_num_seqs", max_num_seqs, "", config::at_least(1));

@@ -10,6 +10,7 @@
 
 #include "app/commands/nelder_mead.h"
 #include "core/error.h"
+#include "core/sample_stats.h"
 #include "models/catalog.h"
 #include "models/timing/kernel_tables.h"
 #include "models/timing/model_ops.h"
@@ -45,7 +46,7 @@ ErrorStats stats(std::vector<double> ape, const std::vector<double>& measured = 
   for (double& e : ape) sum += (e = std::abs(e));
   std::sort(ape.begin(), ape.end());
   s.mape = sum / static_cast<double>(ape.size());
-  s.median_ape = ape[ape.size() / 2];
+  s.median_ape = sample_median(ape);
   s.p90_ape = ape[std::min(ape.size() - 1, static_cast<size_t>(0.9 * static_cast<double>(ape.size())))];
   return s;
 }
@@ -267,17 +268,13 @@ int calibrate_splitwise(const CalibrateOptions& o) {
   pool.precision = o.precision;
   const ModelSpec m = cat.deployed_model(pool);
   const GpuSpec& gpu = cat.gpu(o.gpu);
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   // A prefill that takes less time than the same prompts at half the batch is a broken
   // measurement, not a behaviour to fit (the table's TP 2, batch 64 runs take 360 ms against
   // 2,398 ms at batch 32): such configurations are left out of fitting and testing, and listed.
   std::vector<Key> broken;
   for (const auto& [k, times] : runs) {
     auto half = runs.find(Key{k.tp, k.prompt, k.batch / 2, k.tokens});
-    if (k.batch > 1 && half != runs.end() && median(times.first) < median(half->second.first))
+    if (k.batch > 1 && half != runs.end() && sample_median(times.first) < sample_median(half->second.first))
       broken.push_back(k);
   }
   std::vector<Sample> train, test_prefill, test_decode, train_prefill, train_decode;
@@ -294,10 +291,10 @@ int calibrate_splitwise(const CalibrateOptions& o) {
     BatchShape decode;
     decode.decode_seqs = k.batch;
     decode.decode_context_tokens = static_cast<std::int64_t>(b * (p + out / 2));  // mean over the generation
-    Sample sp{median(times.first) * 1e-3, [m, &gpu, t, prefill](const RooflineEfficiency& f) {
+    Sample sp{sample_median(times.first) * 1e-3, [m, &gpu, t, prefill](const RooflineEfficiency& f) {
                 return ns_to_s(RooflineTiming(m, gpu, t, f).iteration_ns(prefill));
               }};
-    Sample sd{median(times.second) * 1e-3, [m, &gpu, t, decode](const RooflineEfficiency& f) {
+    Sample sd{sample_median(times.second) * 1e-3, [m, &gpu, t, decode](const RooflineEfficiency& f) {
                 return ns_to_s(RooflineTiming(m, gpu, t, f).iteration_ns(decode));
               }};
     const bool held_out = std::find(o.test_tp.begin(), o.test_tp.end(), t) != o.test_tp.end();
@@ -327,7 +324,7 @@ int calibrate_splitwise(const CalibrateOptions& o) {
       e.allreduce_step_latency_us);
   for (const Key& b : broken)
     std::cout << fmt::format("  left out: TP {} batch {} x {} tokens: its prefill ({:.0f} ms) is faster than at batch {}\n",
-                             b.tp, b.batch, b.prompt, median(runs[b].first), b.batch / 2);
+                             b.tp, b.batch, b.prompt, sample_median(runs[b].first), b.batch / 2);
   print_header("error against the median of splitwise-sim's repeated runs");
   const ErrorStats trp = fit_stats(train_prefill, e), trd = fit_stats(train_decode, e),
                    tep = fit_stats(test_prefill, e), ted = fit_stats(test_decode, e);

@@ -12,6 +12,7 @@
 #include "app/commands/sweep_runner.h"
 #include "core/error.h"
 #include "core/hdf5_writer.h"
+#include "core/sample_stats.h"
 #include "servesim/version.h"
 
 namespace servesim {
@@ -34,18 +35,6 @@ struct Group {
   std::vector<double> ttft_ape, tpot_ape;
 };
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? std::nan("") : s / static_cast<double>(v.size());
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 std::string csv_escape(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -137,8 +126,8 @@ int run_check_silicon(const CheckSiliconOptions& o) {
                           {"tpot_median_ape", {}}}};
   for (const auto& [key, g] : groups) {
     const auto& [backend, model, mode] = key;
-    const std::vector<double> figures{static_cast<double>(g.ttft_ape.size()), mean(g.ttft_ape), median(g.ttft_ape),
-                                      mean(g.tpot_ape), median(g.tpot_ape)};
+    const std::vector<double> figures{static_cast<double>(g.ttft_ape.size()), sample_mean(g.ttft_ape),
+                                      sample_median(g.ttft_ape), sample_mean(g.tpot_ape), sample_median(g.tpot_ape)};
     std::cout << fmt::format("{:<8} {:<28} {:<7} {:>5} {:>9.1f}% {:>11.1f}% {:>9.1f}% {:>11.1f}%\n", backend, model, mode,
                              g.ttft_ape.size(), 100 * figures[1], 100 * figures[2], 100 * figures[3], 100 * figures[4]);
     for (size_t i = 0; const std::string& text : {backend, model, mode}) group_cols.text[i++].second.push_back(text);

@@ -268,7 +268,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
       r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
-      start_yaml(s.start, ramp_s),
+      start_yaml(s.start ? *s.start : e.client_start, ramp_s),
       duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";

@@ -50,7 +50,8 @@ struct SiliconRunSettings {
   // How the client starts: burst (all at once, as benchmark clients do, the successors of that
   // first wave then drifting to random phases) | ramp (starts at random phases: steady state only)
   // | lockstep (all at once, successors without jitter: the first wave's pattern repeats every round)
-  std::string start = "burst";
+  // (unset: the framework's client_start in engines.yaml)
+  std::optional<std::string> start;
   std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
   std::optional<double> request_latency_ms;        // overrides the framework's request latency
   std::uint64_t seed = 1;
