@@ -81,10 +81,10 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
     r.moe_ep = std::max(1, int_or(csv, ep, 1));
     r.prefill_moe_ep = std::max(1, int_or(csv, p_ep, 1));
     r.decode_moe_ep = std::max(1, int_or(csv, d_ep, 1));
-    // The client's concurrency: silicon_concurrency=N in the source notes where given; else
-    // batch_size (agg), or the per-worker decode batch times the decode workers (disagg).
-    // Rows without it (Dynamo configuration runs) list per-worker batch sizes but neither the
-    // client's concurrency nor the number of workers: they stay at 0 and are reported as such.
+    // The client's concurrency: silicon_concurrency=N in the source notes. Rows without it (the
+    // Dynamo configuration runs, 4000 x 1000) list only per-worker batch sizes, which in that
+    // family are not the client's concurrency (its gpt-oss rows give both: concurrency = batch x
+    // TP), and taken as such they predict TPOT 2-4x the measured: they stay at 0 and are reported.
     const auto c = source_concurrency(csv.field(source));
     r.concurrency = c ? *c : 0;
     r.ttft_ms = csv.number(ttft);

@@ -137,8 +137,8 @@ LogGrid::Result LogGrid::at(std::span<const double> x, Extrapolation policy, std
   return r;
 }
 
-std::vector<std::pair<double, double>> LogGrid::leave_one_out_errors() const {
-  std::vector<std::pair<double, double>> errors;
+std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
+  std::vector<HeldOut> errors;
   const size_t n = names_.size();
   std::vector<size_t> idx(n);
   for (size_t f = 0; f < log_values_.size(); ++f) {
@@ -157,7 +157,7 @@ std::vector<std::pair<double, double>> LogGrid::leave_one_out_errors() const {
       const double vl = log_values_[flat(lo.data())], vh = log_values_[flat(hi.data())];
       if (std::isnan(vl) || std::isnan(vh)) continue;
       const double t = (std::log(a[idx[d]]) - std::log(a[idx[d] - 1])) / (std::log(a[idx[d] + 1]) - std::log(a[idx[d] - 1]));
-      errors.emplace_back(std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]));
+      errors.push_back({std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]), d});
     }
   }
   return errors;

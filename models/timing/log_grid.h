@@ -54,8 +54,13 @@ class LogGrid {
   };
   std::vector<Point> measured() const;
   // Held-out check of the interpolation: every measured point with measured neighbours on both
-  // sides along an axis, predicted from those two alone: (relative error, measured value) pairs.
-  std::vector<std::pair<double, double>> leave_one_out_errors() const;
+  // sides along an axis, predicted from those two alone.
+  struct HeldOut {
+    double error;     // predicted / measured - 1
+    double measured;  // the point's value
+    size_t axis;      // the axis it was predicted along
+  };
+  std::vector<HeldOut> leave_one_out_errors() const;
 
  private:
   size_t flat(const size_t* index) const;
