@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -112,27 +113,62 @@ void Table::append(const void* rows, size_t count) {
   rows_ += count;
 }
 
+size_t Columns::rows() const {
+  size_t n = 0;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    const size_t k = std::visit([](const auto& v) { return v.size(); }, columns_[i].second);
+    if (i > 0 && k != n)
+      throw std::logic_error("h5::Columns: column '" + columns_[i].first + "' has " + std::to_string(k) +
+                             " rows, the ones before it " + std::to_string(n));
+    n = k;
+  }
+  return n;
+}
+
+namespace {
+template <class T>
+constexpr size_t field_bytes() {
+  return std::is_same_v<T, std::string> ? sizeof(char*) : sizeof(T);
+}
+template <class T>
+hid_t field_type(hid_t str) {
+  if constexpr (std::is_same_v<T, std::string>) return str;
+  else if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, std::int32_t>) return H5T_NATIVE_INT32;
+  else return H5T_NATIVE_UINT64;
+}
+}  // namespace
+
 void write_columns(hid_t parent, const std::string& name, const Columns& c) {
-  const size_t n = !c.text.empty() ? c.text.front().second.size() : !c.numbers.empty() ? c.numbers.front().second.size() : 0;
-  const size_t row_bytes = sizeof(char*) * c.text.size() + sizeof(double) * c.numbers.size();
+  const size_t n = c.rows();
+  std::vector<size_t> offset;
+  size_t row_bytes = 0;
+  for (const auto& [field, values] : c.columns()) {
+    offset.push_back(row_bytes);
+    row_bytes += std::visit([](const auto& v) { return field_bytes<typename std::decay_t<decltype(v)>::value_type>(); },
+                            values);
+  }
   if (row_bytes == 0) return;
   Handle str = vlen_string();
   CompoundType type(row_bytes);
-  for (size_t i = 0; i < c.text.size(); ++i) type.add(c.text[i].first.c_str(), sizeof(char*) * i, str.get());
-  const size_t head = sizeof(char*) * c.text.size();
-  for (size_t i = 0; i < c.numbers.size(); ++i)
-    type.add(c.numbers[i].first.c_str(), head + sizeof(double) * i, H5T_NATIVE_DOUBLE);
   std::vector<unsigned char> rows(row_bytes * n);
-  for (size_t r = 0; r < n; ++r) {
-    unsigned char* row = rows.data() + r * row_bytes;
-    for (size_t i = 0; i < c.text.size(); ++i) {
-      const char* p = c.text[i].second.at(r).c_str();
-      std::memcpy(row + sizeof(char*) * i, &p, sizeof(char*));
-    }
-    for (size_t i = 0; i < c.numbers.size(); ++i) {
-      const double v = c.numbers[i].second.at(r);
-      std::memcpy(row + head + sizeof(double) * i, &v, sizeof(double));
-    }
+  for (size_t i = 0; i < c.columns().size(); ++i) {
+    const auto& [field, values] = c.columns()[i];
+    std::visit(
+        [&](const auto& v) {
+          using T = typename std::decay_t<decltype(v)>::value_type;
+          type.add(field.c_str(), offset[i], field_type<T>(str.get()));
+          for (size_t r = 0; r < n; ++r) {
+            unsigned char* at = rows.data() + r * row_bytes + offset[i];
+            if constexpr (std::is_same_v<T, std::string>) {
+              const char* p = v[r].c_str();  // the strings outlive the write
+              std::memcpy(at, &p, sizeof(char*));
+            } else {
+              std::memcpy(at, &v[r], sizeof(T));
+            }
+          }
+        },
+        values);
   }
   Table t(parent, name, type, row_bytes, std::max<size_t>(1, std::min<size_t>(n, 4096)));
   if (n > 0) t.append(rows.data(), n);

@@ -4,8 +4,10 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace servesim::h5 {
@@ -64,11 +66,23 @@ Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members
 // A variable-length UTF-8 string type.
 Handle vlen_string();
 
-// A whole table at once from named columns (all of one length): text columns first, then
-// numbers, as one compound dataset.
-struct Columns {
-  std::vector<std::pair<std::string, std::vector<std::string>>> text;
-  std::vector<std::pair<std::string, std::vector<double>>> numbers;
+// A whole table at once from named columns (all of one length), as one compound dataset with
+// the fields in the order they were added: text (variable-length UTF-8), float64, int32, uint64.
+class Columns {
+ public:
+  using Values = std::variant<std::vector<std::string>, std::vector<double>, std::vector<std::int32_t>,
+                              std::vector<std::uint64_t>>;
+  // A new, empty column of T, to fill (it stays where it is as more columns are added).
+  template <class T>
+  std::vector<T>& add(std::string name) {
+    columns_.emplace_back(std::move(name), std::vector<T>{});
+    return std::get<std::vector<T>>(columns_.back().second);
+  }
+  const std::deque<std::pair<std::string, Values>>& columns() const { return columns_; }
+  size_t rows() const;  // throws std::logic_error when the columns differ in length
+
+ private:
+  std::deque<std::pair<std::string, Values>> columns_;
 };
 void write_columns(hid_t parent, const std::string& name, const Columns& columns);
 

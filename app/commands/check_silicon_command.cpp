@@ -121,17 +121,20 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   }
   std::cout << fmt::format("\n{:<8} {:<28} {:<7} {:>5} {:>10} {:>12} {:>10} {:>12}\n", "backend", "model", "mode", "rows",
                            "TTFT MAPE", "TTFT median", "TPOT MAPE", "TPOT median");
-  h5::Columns group_cols{{{"backend", {}}, {"model_path", {}}, {"mode", {}}},
-                         {{"rows", {}}, {"ttft_mape", {}}, {"ttft_median_ape", {}}, {"tpot_mape", {}},
-                          {"tpot_median_ape", {}}}};
+  h5::Columns group_cols;
+  std::vector<std::vector<std::string>*> group_text;
+  for (const char* name : {"backend", "model_path", "mode"}) group_text.push_back(&group_cols.add<std::string>(name));
+  std::vector<std::vector<double>*> group_figures;
+  for (const char* name : {"rows", "ttft_mape", "ttft_median_ape", "tpot_mape", "tpot_median_ape"})
+    group_figures.push_back(&group_cols.add<double>(name));
   for (const auto& [key, g] : groups) {
     const auto& [backend, model, mode] = key;
     const std::vector<double> figures{static_cast<double>(g.ttft_ape.size()), sample_mean(g.ttft_ape),
                                       sample_median(g.ttft_ape), sample_mean(g.tpot_ape), sample_median(g.tpot_ape)};
     std::cout << fmt::format("{:<8} {:<28} {:<7} {:>5} {:>9.1f}% {:>11.1f}% {:>9.1f}% {:>11.1f}%\n", backend, model, mode,
                              g.ttft_ape.size(), 100 * figures[1], 100 * figures[2], 100 * figures[3], 100 * figures[4]);
-    for (size_t i = 0; const std::string& text : {backend, model, mode}) group_cols.text[i++].second.push_back(text);
-    for (size_t i = 0; i < figures.size(); ++i) group_cols.numbers[i].second.push_back(figures[i]);
+    for (size_t i = 0; const std::string& text : {backend, model, mode}) group_text[i++]->push_back(text);
+    for (size_t i = 0; i < figures.size(); ++i) group_figures[i]->push_back(figures[i]);
   }
   if (!unsupported.empty()) {
     std::cout << "\nrows not modelled:\n";
@@ -173,23 +176,27 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"wall_s", [](const RowResult& r) { return r.wall_s; }}};
   h5::Columns rows;
   for (const auto& [name, get] : text_columns) {
-    rows.text.push_back({name, {}});
-    for (const auto& r : results) rows.text.back().second.push_back(get(r));
+    auto& column = rows.add<std::string>(name);
+    for (const auto& r : results) column.push_back(get(r));
   }
   for (const auto& [name, get] : number_columns) {
-    rows.numbers.push_back({name, {}});
-    for (const auto& r : results) rows.numbers.back().second.push_back(get(r));
+    auto& column = rows.add<double>(name);
+    for (const auto& r : results) column.push_back(get(r));
   }
   const std::string csv_path = (out.parent_path() / (out.stem().string() + ".csv")).string();
   std::ofstream csv(csv_path);
   std::vector<std::string> header;
-  for (const auto& [name, values] : rows.text) header.push_back(name);
-  for (const auto& [name, values] : rows.numbers) header.push_back(name);
+  for (const auto& [name, values] : rows.columns()) header.push_back(name);
   csv << fmt::format("{}\n", fmt::join(header, ","));
   for (size_t i = 0; i < results.size(); ++i) {
     std::vector<std::string> cells;
-    for (const auto& [name, values] : rows.text) cells.push_back(csv_escape(values[i]));
-    for (const auto& [name, values] : rows.numbers) cells.push_back(fmt::format("{}", values[i]));
+    for (const auto& [name, values] : rows.columns())
+      cells.push_back(std::visit(
+          [i](const auto& v) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(v[i])>, std::string>) return csv_escape(v[i]);
+            else return fmt::format("{}", v[i]);
+          },
+          values));
     csv << fmt::format("{}\n", fmt::join(cells, ","));
   }
   h5::Handle file = h5::create_file(o.output);

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <cstring>
 #include <set>
 
 #include "app/commands/sweep_mpi.h"
@@ -108,94 +107,69 @@ void write_output(const std::string& path, const Loaded& sweep, const SweepSpace
     h5::write_string_attribute(meta.get(), "base_scenario_yaml",
                                load_scenario_file(sweep.base_path, sweep.config.set).effective_yaml);
   }
-  h5::Handle str = h5::vlen_string();
   // /trials: one row per trial x replication; parameters as text, metrics as float64
   {
-    const size_t dims = space.dims();
-    const size_t head = 8 + 4 + 4 + 8 + 8 + sizeof(char*) * (2 + dims);
-    const size_t row_bytes = head + 8 * metric_names.size();
-    h5::CompoundType t(row_bytes);
-    t.add("trial", 0, H5T_NATIVE_UINT64);
-    t.add("replication", 8, H5T_NATIVE_INT32);
-    t.add("ok", 12, H5T_NATIVE_INT32);
-    t.add("run_seed", 16, H5T_NATIVE_UINT64);
-    t.add("wall_s", 24, H5T_NATIVE_DOUBLE);
-    t.add("status", 32, str.get());
-    t.add("error", 32 + sizeof(char*), str.get());
-    std::vector<std::string> labels;
-    for (size_t d = 0; d < dims; ++d) labels.push_back(space.label(d));
-    for (size_t d = 0; d < dims; ++d) t.add(labels[d].c_str(), 32 + sizeof(char*) * (2 + d), str.get());
-    for (size_t m = 0; m < metric_names.size(); ++m) t.add(metric_names[m].c_str(), head + 8 * m, H5T_NATIVE_DOUBLE);
-    std::vector<std::string> texts;  // keeps the strings alive until the write
-    texts.reserve(runs.size() * (2 + dims));
-    std::vector<unsigned char> rows(row_bytes * runs.size(), 0);
-    for (size_t i = 0; i < runs.size(); ++i) {
-      unsigned char* row = rows.data() + i * row_bytes;
-      const TrialRun& r = runs[i];
-      const std::int32_t ok = r.status == "ok";
-      const double wall = r.wall_s;
-      std::memcpy(row, &r.id, 8);
-      std::memcpy(row + 8, &r.replication, 4);
-      std::memcpy(row + 12, &ok, 4);
-      std::memcpy(row + 16, &r.seed, 8);
-      std::memcpy(row + 24, &wall, 8);
-      auto put = [&](size_t offset, std::string s) {
-        texts.push_back(std::move(s));
-        const char* c = texts.back().c_str();
-        std::memcpy(row + offset, &c, sizeof(char*));
-      };
-      put(32, r.status);
-      put(32 + sizeof(char*), r.error);
+    h5::Columns c;
+    auto& trial = c.add<std::uint64_t>("trial");
+    auto& replication = c.add<std::int32_t>("replication");
+    auto& ok = c.add<std::int32_t>("ok");
+    auto& run_seed = c.add<std::uint64_t>("run_seed");
+    auto& wall_s = c.add<double>("wall_s");
+    auto& status = c.add<std::string>("status");
+    auto& error = c.add<std::string>("error");
+    std::vector<std::vector<std::string>*> params;
+    for (size_t d = 0; d < space.dims(); ++d) params.push_back(&c.add<std::string>(space.label(d)));
+    std::vector<std::vector<double>*> metrics;
+    for (const auto& m : metric_names) metrics.push_back(&c.add<double>(m));
+    for (const TrialRun& r : runs) {
+      trial.push_back(r.id);
+      replication.push_back(r.replication);
+      ok.push_back(r.status == "ok");
+      run_seed.push_back(r.seed);
+      wall_s.push_back(r.wall_s);
+      status.push_back(r.status);
+      error.push_back(r.error);
       const auto point = space.point(r.id);
-      for (size_t d = 0; d < dims; ++d) put(32 + sizeof(char*) * (2 + d), space.value(d, point[d]));
+      for (size_t d = 0; d < params.size(); ++d) params[d]->push_back(space.value(d, point[d]));
       for (size_t m = 0; m < metric_names.size(); ++m) {
         auto it = r.metrics.find(metric_names[m]);
-        const double v = it == r.metrics.end() ? std::nan("") : it->second;
-        std::memcpy(row + head + 8 * m, &v, 8);
+        metrics[m]->push_back(it == r.metrics.end() ? std::nan("") : it->second);
       }
     }
-    h5::Table table(file.get(), "trials", t, row_bytes, std::max<size_t>(1, runs.size()));
-    table.append(rows.data(), runs.size());
+    h5::write_columns(file.get(), "trials", c);
   }
   // /trial_stats: one row per point: ranking, and each metric's mean and 95% CI half-width
   auto stats_table = [&](const std::string& name, const std::vector<const TrialSummary*>& rows_in,
-                         const std::vector<std::string>& metrics) {
-    const size_t head = 8 + 4 + 4 + 8 + 8 + 8;
-    const size_t row_bytes = head + 16 * metrics.size();
-    h5::CompoundType t(row_bytes);
-    t.add("trial", 0, H5T_NATIVE_UINT64);
-    t.add("feasible", 8, H5T_NATIVE_INT32);
-    t.add("replications_ok", 12, H5T_NATIVE_INT32);
-    t.add("violation", 16, H5T_NATIVE_DOUBLE);
-    t.add("objective", 24, H5T_NATIVE_DOUBLE);
-    t.add("p_sla_miss", 32, H5T_NATIVE_DOUBLE);
-    std::vector<std::string> names;
-    for (const auto& m : metrics) names.push_back(m), names.push_back(m + "_ci95");
-    for (size_t k = 0; k < names.size(); ++k) t.add(names[k].c_str(), head + 8 * k, H5T_NATIVE_DOUBLE);
-    std::vector<unsigned char> rows(row_bytes * rows_in.size(), 0);
-    for (size_t i = 0; i < rows_in.size(); ++i) {
-      const TrialSummary& s = *rows_in[i];
-      unsigned char* row = rows.data() + i * row_bytes;
-      const std::int32_t feasible = s.ranking.feasible, ok = s.ok;
-      const double obj = sweep.config.objective.goal == "max" ? s.ranking.objective : -s.ranking.objective;
-      std::memcpy(row, &s.id, 8);
-      std::memcpy(row + 8, &feasible, 4);
-      std::memcpy(row + 12, &ok, 4);
-      std::memcpy(row + 16, &s.ranking.violation, 8);
-      std::memcpy(row + 24, &obj, 8);
-      std::memcpy(row + 32, &s.p_sla_miss, 8);
-      for (size_t m = 0; m < metrics.size(); ++m) {
+                         const std::vector<std::string>& metric_list) {
+    h5::Columns c;
+    auto& trial = c.add<std::uint64_t>("trial");
+    auto& feasible = c.add<std::int32_t>("feasible");
+    auto& replications_ok = c.add<std::int32_t>("replications_ok");
+    auto& violation = c.add<double>("violation");
+    auto& objective = c.add<double>("objective");
+    auto& p_sla_miss = c.add<double>("p_sla_miss");
+    std::vector<std::pair<std::vector<double>*, std::vector<double>*>> mean_ci;
+    for (const auto& m : metric_list) {
+      auto* mean = &c.add<double>(m);
+      mean_ci.emplace_back(mean, &c.add<double>(m + "_ci95"));
+    }
+    for (const TrialSummary* s : rows_in) {
+      trial.push_back(s->id);
+      feasible.push_back(s->ranking.feasible);
+      replications_ok.push_back(s->ok);
+      violation.push_back(s->ranking.violation);
+      objective.push_back(sweep.config.objective.goal == "max" ? s->ranking.objective : -s->ranking.objective);
+      p_sla_miss.push_back(s->p_sla_miss);
+      for (size_t m = 0; m < metric_list.size(); ++m) {
         auto get = [&](const Metrics& from) {
-          auto it = from.find(metrics[m]);
+          auto it = from.find(metric_list[m]);
           return it == from.end() ? std::nan("") : it->second;
         };
-        const double mean = get(s.mean), ci = get(s.ci);
-        std::memcpy(row + head + 16 * m, &mean, 8);
-        std::memcpy(row + head + 16 * m + 8, &ci, 8);
+        mean_ci[m].first->push_back(get(s->mean));
+        mean_ci[m].second->push_back(get(s->ci));
       }
     }
-    h5::Table table(file.get(), name, t, row_bytes, std::max<size_t>(1, rows_in.size()));
-    table.append(rows.data(), rows_in.size());
+    h5::write_columns(file.get(), name, c);
   };
   std::vector<const TrialSummary*> all;
   for (const auto& s : trials) all.push_back(&s);

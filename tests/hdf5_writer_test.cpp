@@ -1,0 +1,84 @@
+// h5::Columns / write_columns: typed columns land as one compound dataset, fields in the order
+// added with their own HDF5 classes, and read back exactly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/hdf5_writer.h"
+#include "test_util.h"
+
+namespace servesim {
+namespace {
+
+TEST(Hdf5Columns, MixedColumnsRoundTripInTheOrderAdded) {
+  testing::TempDir dir;
+  const std::string path = dir.file("t.h5");
+  {
+    h5::Columns c;
+    auto& id = c.add<std::uint64_t>("id");
+    auto& name = c.add<std::string>("name");
+    auto& ok = c.add<std::int32_t>("ok");
+    auto& x = c.add<double>("x");
+    auto& more = c.add<std::string>("more");  // a column added after the others leaves them in place
+    const std::uint64_t big = (std::uint64_t{1} << 40) + 3;
+    id = {big, 7};
+    name = {"alpha", "b,\"c\""};
+    ok = {1, -2};
+    x = {0.25, std::numeric_limits<double>::quiet_NaN()};
+    more = {"", "z"};
+    EXPECT_EQ(c.rows(), 2u);
+    h5::Handle file = h5::create_file(path);
+    h5::write_columns(file.get(), "table", c);
+  }
+  testing::H5File f(path);
+  ASSERT_GE(f.id, 0);
+  EXPECT_EQ(testing::dataset_rows(f.id, "/table"), 2u);
+  EXPECT_EQ(testing::read_double_column(f.id, "/table", "id"),
+            (std::vector<double>{static_cast<double>((std::uint64_t{1} << 40) + 3), 7}));
+  EXPECT_EQ(testing::read_string_column(f.id, "/table", "name"), (std::vector<std::string>{"alpha", "b,\"c\""}));
+  EXPECT_EQ(testing::read_double_column(f.id, "/table", "ok"), (std::vector<double>{1, -2}));
+  auto x = testing::read_double_column(f.id, "/table", "x");
+  EXPECT_EQ(x[0], 0.25);
+  EXPECT_TRUE(std::isnan(x[1]));
+  EXPECT_EQ(testing::read_string_column(f.id, "/table", "more"), (std::vector<std::string>{"", "z"}));
+
+  // the file's own type: fields in order, each with its class and size
+  hid_t set = H5Dopen2(f.id, "/table", H5P_DEFAULT);
+  hid_t type = H5Dget_type(set);
+  ASSERT_EQ(H5Tget_nmembers(type), 5);
+  const std::vector<std::string> names{"id", "name", "ok", "x", "more"};
+  const std::vector<H5T_class_t> classes{H5T_INTEGER, H5T_STRING, H5T_INTEGER, H5T_FLOAT, H5T_STRING};
+  for (unsigned i = 0; i < 5; ++i) {
+    char* n = H5Tget_member_name(type, i);
+    EXPECT_EQ(std::string(n), names[i]);
+    H5free_memory(n);
+    EXPECT_EQ(H5Tget_member_class(type, i), classes[i]) << names[i];
+  }
+  hid_t id_type = H5Tget_member_type(type, 0), ok_type = H5Tget_member_type(type, 2);
+  EXPECT_EQ(H5Tget_size(id_type), 8u);
+  EXPECT_EQ(H5Tget_sign(id_type), H5T_SGN_NONE);
+  EXPECT_EQ(H5Tget_size(ok_type), 4u);
+  EXPECT_EQ(H5Tget_sign(ok_type), H5T_SGN_2);
+  H5Tclose(id_type);
+  H5Tclose(ok_type);
+  H5Tclose(type);
+  H5Dclose(set);
+}
+
+TEST(Hdf5Columns, ColumnsOfDifferentLengthsAreRefused) {
+  h5::Columns c;
+  c.add<double>("a") = {1, 2, 3};
+  c.add<std::string>("b") = {"x"};
+  EXPECT_THROW(c.rows(), std::logic_error);
+  testing::TempDir dir;
+  h5::Handle file = h5::create_file(dir.file("t.h5"));
+  EXPECT_THROW(h5::write_columns(file.get(), "table", c), std::logic_error);
+}
+
+}  // namespace
+}  // namespace servesim
