@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "app/commands/nelder_mead.h"
 #include "core/error.h"
@@ -279,17 +280,15 @@ int calibrate_splitwise(const CalibrateOptions& o) {
   // A prefill that takes less time than the same prompts at half the batch is a broken
   // measurement, not a behaviour to fit (the table's TP 2, batch 64 runs take 360 ms against
   // 2,398 ms at batch 32): such configurations are left out of fitting and testing, and listed.
-  std::vector<Key> broken;
+  std::set<Key> broken;
   for (const auto& [k, times] : runs) {
     auto half = runs.find(Key{k.tp, k.prompt, k.batch / 2, k.tokens});
     if (k.batch > 1 && half != runs.end() && sample_median(times.first) < sample_median(half->second.first))
-      broken.push_back(k);
+      broken.insert(k);
   }
   std::vector<Sample> train, test_prefill, test_decode, train_prefill, train_decode;
   for (const auto& [k, times] : runs) {
-    if (std::find_if(broken.begin(), broken.end(), [&](const Key& b) { return !(b < k) && !(k < b); }) !=
-        broken.end())
-      continue;
+    if (broken.count(k)) continue;
     const int t = k.tp;
     const double b = k.batch, p = k.prompt, out = k.tokens;
     BatchShape prefill;

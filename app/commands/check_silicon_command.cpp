@@ -8,6 +8,8 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <type_traits>
+#include <variant>
 
 #include "app/commands/sweep_runner.h"
 #include "core/error.h"
@@ -34,7 +36,6 @@ struct RowResult {
 struct Group {
   std::vector<double> ttft_ape, tpot_ape;
 };
-
 
 std::string csv_escape(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;

@@ -161,15 +161,13 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
       e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
-}  // namespace
-
-namespace {
 std::string start_yaml(const std::string& start, double ramp_s) {
   if (start == "burst") return fmt::format("desync: {:.6f}s", ramp_s);
   if (start == "ramp") return fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s);
   if (start == "lockstep") return "desync: 0s";
   throw ConfigError(fmt::format("check-silicon start '{}' is not one of burst, ramp, lockstep", start));
 }
+
 }  // namespace
 
 SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
