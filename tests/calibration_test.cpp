@@ -289,6 +289,8 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   auto error = read_double_column(f.id, "/rows", "tpot_error");
   auto done = read_double_column(f.id, "/rows", "requests_completed");
   auto conc = read_double_column(f.id, "/rows", "concurrency");
+  auto backend = read_string_column(f.id, "/rows", "backend");
+  auto start = read_string_column(f.id, "/rows", "client_start");
   int ok = 0;
   for (size_t i = 0; i < status.size(); ++i) {
     if (status[i] != "ok") {
@@ -297,6 +299,8 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
       continue;
     }
     ++ok;
+    // each row records the client start it ran with: its framework's (engines.yaml)
+    EXPECT_EQ(start[i], backend[i] == "sglang" ? "lockstep" : "burst") << backend[i];
     EXPECT_NEAR(error[i], predicted[i] / measured[i] - 1, 1e-12);
     EXPECT_EQ(done[i], 10 * conc[i]);  // every request of the closed loop finished (10 rounds)
     EXPECT_LT(std::abs(error[i]), 0.5) << i;

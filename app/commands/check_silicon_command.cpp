@@ -150,6 +150,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"backend", [](const RowResult& r) { return r.row->backend; }},
       {"backend_version", [](const RowResult& r) { return r.row->backend_version; }},
       {"engine", [](const RowResult& r) { return r.deployment.engine; }},
+      {"client_start", [](const RowResult& r) { return r.deployment.client_start; }},
       {"model_path", [](const RowResult& r) { return r.row->model_path; }},
       {"mode", [](const RowResult& r) { return r.row->mode; }},
       {"precision", [](const RowResult& r) { return r.deployment.precision; }},

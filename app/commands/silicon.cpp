@@ -259,6 +259,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = fmt::format("the timing model cannot cost this deployment: {}", ex.what());
     return d;
   }
+  d.client_start = s.start ? *s.start : e.client_start;
   std::string y = fmt::format(
       "# check-silicon: row {} of the silicon table\nname: silicon_check\nseed: {}\n"
       "frontend: {{request_latency: {}ms}}\n"
@@ -266,7 +267,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
       r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
-      start_yaml(s.start ? *s.start : e.client_start, ramp_s),
+      start_yaml(d.client_start, ramp_s),
       duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";

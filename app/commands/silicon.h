@@ -36,6 +36,7 @@ bool passes(const SiliconRow& row, const std::vector<SiliconFilter>& filters);
 struct SiliconDeployment {
   std::string catalog_model, precision;  // servesim names
   std::string engine;                    // the engines.yaml entry used
+  std::string client_start;              // burst | ramp | lockstep, as run
   std::string scenario_yaml;
   std::string unsupported;  // non-empty: the reason; scenario_yaml is then empty
   int gpus = 0;
