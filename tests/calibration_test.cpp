@@ -318,45 +318,44 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   EXPECT_EQ(lines, 7);
 }
 
+// check-silicon over the real H100 rows that pass `filters`, which must form one (backend, model,
+// mode) group: that group's row count and TTFT and TPOT MAPE.
+struct GroupFigures {
+  double rows = 0, ttft_mape = 0, tpot_mape = 0;
+};
+GroupFigures check_one_group(const std::string& filters) {
+  testing::TempDir dir;
+  const std::string out = dir.file("check.h5");
+  auto r = testing::run_servesim("check-silicon " + kSilicon + " --tables " + kTables + " " + filters + " -j 2 -o " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  H5File f(out);
+  auto rows = read_double_column(f.id, "/groups", "rows");
+  EXPECT_EQ(rows.size(), 1u) << r.out;
+  if (rows.size() != 1) return {};
+  return {rows[0], read_double_column(f.id, "/groups", "ttft_mape")[0],
+          read_double_column(f.id, "/groups", "tpot_mape")[0]};
+}
+
 // SGLang's rows run with its client_start (lockstep) and fitted overheads from the odd lines: a
 // regression bound on held-out even lines (TP 4, SGLang 0.5.1).
 TEST(CheckSilicon, SglangHeldOutRowsStayWithinTheirMeasuredError) {
   if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
-  testing::TempDir dir;
-  const std::string out = dir.file("sglang.h5");
-  auto r = testing::run_servesim("check-silicon " + kSilicon + " --tables " + kTables +
-                                 " --filter backend=sglang --filter backend_version=0.5.1.post1 --filter tp=4"
-                                 " --filter half=even -j 2 -o " +
-                                 out);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  H5File f(out);
-  auto rows = read_double_column(f.id, "/groups", "rows");
-  auto tpot = read_double_column(f.id, "/groups", "tpot_mape");
-  auto ttft = read_double_column(f.id, "/groups", "ttft_mape");
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0], 14);
+  const GroupFigures g = check_one_group(
+      "--filter backend=sglang --filter backend_version=0.5.1.post1 --filter tp=4 --filter half=even");
+  EXPECT_EQ(g.rows, 14);
   // loose regression bounds around the measured 5.0% (TPOT) and 5.9% (TTFT); started as a burst
   // that drifts to random phases (--start burst), the same rows miss TTFT by 20.1%
-  EXPECT_LT(tpot[0], 0.08);
-  EXPECT_LT(ttft[0], 0.12);
+  EXPECT_LT(g.tpot_mape, 0.08);
+  EXPECT_LT(g.ttft_mape, 0.12);
 }
 
 TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
   if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
-  testing::TempDir dir;
-  const std::string out = dir.file("llama.h5");
-  auto r = testing::run_servesim("check-silicon " + kSilicon + " --tables " + kTables +
-                                 " --filter backend=vllm --filter model_path=meta-llama/Llama-3.1-70B -j 2 -o " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  H5File f(out);
-  auto rows = read_double_column(f.id, "/groups", "rows");
-  auto tpot = read_double_column(f.id, "/groups", "tpot_mape");
-  auto ttft = read_double_column(f.id, "/groups", "ttft_mape");
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0], 45);
+  const GroupFigures g = check_one_group("--filter backend=vllm --filter model_path=meta-llama/Llama-3.1-70B");
+  EXPECT_EQ(g.rows, 45);
   // loose regression bounds around the measured 3.6% (TPOT) and 26% (TTFT)
-  EXPECT_LT(tpot[0], 0.08);
-  EXPECT_LT(ttft[0], 0.40);
+  EXPECT_LT(g.tpot_mape, 0.08);
+  EXPECT_LT(g.ttft_mape, 0.40);
 }
 
 }  // namespace

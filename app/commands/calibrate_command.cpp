@@ -124,17 +124,13 @@ void write_entry(const CalibrateOptions& o, const RooflineEfficiency& e, const s
   std::cout << fmt::format("\nwrote {} (entry '{}'; use it as timing.roofline.efficiency: {})\n", path, o.name, o.name);
 }
 
-const char* table_dtype(const std::string& precision) {
-  return precision == "bf16" ? "bfloat16" : precision == "fp8" ? "fp8" : "fp8_block";
-}
-
 int calibrate_kernels(const CalibrateOptions& o) {
   const KernelTables t = KernelTables::load(o.tables, o.framework);
   const GpuSpec& gpu = Catalog::builtin().gpu(o.gpu);
   RooflineEfficiency e;
   e.overhead_ms = o.overhead_ms;
-  auto it = t.gemm.find(table_dtype(o.precision));
-  if (it == t.gemm.end()) throw InputError(fmt::format("{}: no {} GEMM table", o.tables, table_dtype(o.precision)));
+  auto it = t.gemm.find(gemm_table_dtype(o.precision));
+  if (it == t.gemm.end()) throw InputError(fmt::format("{}: no {} GEMM table", o.tables, gemm_table_dtype(o.precision)));
 
   std::vector<Sample> gemm, context, generation, allreduce;
   const std::string precision = o.precision;
@@ -192,7 +188,7 @@ int calibrate_kernels(const CalibrateOptions& o) {
                          o.framework);
 
   std::cout << fmt::format("roofline fitted to {} ({} kernels, {} GEMMs) on {}\n", o.tables, o.framework,
-                           table_dtype(o.precision), o.gpu);
+                           gemm_table_dtype(o.precision), o.gpu);
   std::cout << fmt::format(
       "  compute_efficiency {:.3f}  memory_efficiency {:.3f}  kernel_latency_us {:.2f}\n"
       "  attention_efficiency {:.3f}  attention_latency_us {:.2f}\n"
@@ -202,7 +198,7 @@ int calibrate_kernels(const CalibrateOptions& o) {
   print_header("roofline fit error per operator class (|predicted / measured - 1|)");
   const ErrorStats g = fit_stats(gemm, e), c = fit_stats(context, e), d = fit_stats(generation, e),
                    a = fit_stats(allreduce, e);
-  print_stats(fmt::format("gemm ({})", table_dtype(o.precision)), g);
+  print_stats(fmt::format("gemm ({})", gemm_table_dtype(o.precision)), g);
   print_stats("context attention (bf16 KV)", c);
   print_stats("generation attention (bf16 KV; not fitted)", d);
   print_stats("all-reduce (custom, CUDA graph)", a);

@@ -36,20 +36,14 @@ SystemMemory SystemMemory::load(const std::string& tables_dir) {
   }
 }
 
-namespace {
-const char* gemm_dtype(const std::string& precision) {
-  return precision == "bf16" ? "bfloat16" : precision == "fp8" ? "fp8" : "fp8_block";
-}
-}  // namespace
-
 KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig& c,
                            std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep)
     : m_(m), tp_(tp), ep_(ep), c_(c), tables_(std::move(tables)), mem_(memory), policy_(parse_extrapolation(c.extrapolation)) {
   const std::string where = tables_->dir;
-  auto git = tables_->gemm.find(gemm_dtype(m_.precision));
+  auto git = tables_->gemm.find(gemm_table_dtype(m_.precision));
   if (git == tables_->gemm.end())
     throw InputError(fmt::format("{}: no {} GEMM table for precision {}. Fix: choose a precision the tables cover",
-                                 where, gemm_dtype(m_.precision), m_.precision));
+                                 where, gemm_table_dtype(m_.precision), m_.precision));
   gemm_ = &git->second;
   if (m_.kv_lora_rank > 0)
     throw ConfigError(fmt::format("model {}: the kernel timing model has no MLA attention tables (the {} tables "

@@ -23,9 +23,12 @@ struct AttentionKey {
   bool operator<(const AttentionKey& o) const { return tie() < o.tie(); }
 };
 
+// The GEMM table that prices a servesim precision (bf16 | fp8 | fp8_block): bfloat16 | fp8 | fp8_block.
+const char* gemm_table_dtype(const std::string& precision);
+
 struct KernelTables {
   std::string dir, framework;
-  std::map<std::string, LogGrid> gemm;                // by dtype (bfloat16 | fp8 | fp8_block): m, n, k
+  std::map<std::string, LogGrid> gemm;                // by gemm_table_dtype(): m, n, k
   std::map<AttentionKey, LogGrid> context_attention;  // batch, isl (full-window kernels only)
   std::map<AttentionKey, LogGrid> generation_attention;  // batch, kv_len
   // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl.

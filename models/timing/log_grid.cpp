@@ -58,18 +58,21 @@ size_t LogGrid::flat(const size_t* index) const {
   return f;
 }
 
+void LogGrid::unflat(size_t f, size_t* index) const {
+  for (size_t d = names_.size(); d-- > 0;) {
+    index[d] = f % axes_[d].size();
+    f /= axes_[d].size();
+  }
+}
+
 double LogGrid::value(const std::vector<size_t>& index) const { return std::exp(log_values_[flat(index.data())]); }
 
 std::vector<LogGrid::Point> LogGrid::measured() const {
   std::vector<Point> out;
   std::vector<size_t> idx(names_.size(), 0);
   for (size_t f = 0; f < log_values_.size(); ++f) {
-    size_t rest = f;
-    for (size_t d = names_.size(); d-- > 0;) {
-      idx[d] = rest % axes_[d].size();
-      rest /= axes_[d].size();
-    }
     if (std::isnan(log_values_[f])) continue;
+    unflat(f, idx.data());
     Point p{std::vector<double>(names_.size()), std::exp(log_values_[f])};
     for (size_t d = 0; d < names_.size(); ++d) p.x[d] = axes_[d][idx[d]];
     out.push_back(std::move(p));
@@ -143,11 +146,7 @@ std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
   std::vector<size_t> idx(n);
   for (size_t f = 0; f < log_values_.size(); ++f) {
     if (std::isnan(log_values_[f])) continue;
-    size_t rest = f;
-    for (size_t d = n; d-- > 0;) {
-      idx[d] = rest % axes_[d].size();
-      rest /= axes_[d].size();
-    }
+    unflat(f, idx.data());
     for (size_t d = 0; d < n; ++d) {
       const auto& a = axes_[d];
       if (idx[d] == 0 || idx[d] + 1 >= a.size()) continue;

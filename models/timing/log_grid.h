@@ -64,6 +64,7 @@ class LogGrid {
 
  private:
   size_t flat(const size_t* index) const;
+  void unflat(size_t flat_index, size_t* index) const;  // flat()'s inverse
   std::vector<std::string> names_;
   std::vector<std::vector<double>> axes_;
   std::vector<std::pair<std::vector<double>, double>> pending_;
