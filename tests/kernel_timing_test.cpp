@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -91,6 +92,59 @@ TEST(LogGrid, HolesAreReportedNotInvented) {
   EXPECT_EQ(axes.size(), power_grid().dims());  // held out along every axis
 }
 
+// Aligned rows (multiples of 16) follow one power law, the rows one past them another, twice as
+// slow: the shape of the GEMM tables' m axis.
+double aligned_law(double m, double n) { return power_law(m, n) * (std::fmod(m, 16) == 0 ? 1.0 : 2.0); }
+
+LogGrid aligned_grid(bool split) {
+  LogGrid g({"m", "n"});
+  if (split) g.align_axis(0, 16);
+  for (double m : {1.0, 8.0, 16.0, 17.0, 256.0, 257.0, 512.0, 513.0, 1024.0, 1025.0, 4096.0})
+    for (double n : {128.0, 1024.0}) g.add({m, n}, aligned_law(m, n));
+  g.finish();
+  return g;
+}
+
+TEST(LogGrid, AnAlignedAxisIsReadWithinTheQuerysClass) {
+  const LogGrid g = aligned_grid(true), plain = aligned_grid(false);
+  for (const auto& p : g.measured()) EXPECT_DOUBLE_EQ(g.at(p.x, Extrapolation::kError, "t").value, p.value);
+  // inside a class's bracket both series are power laws, so each is read exactly
+  for (double m : {300.0, 700.0, 1000.0, 320.0, 768.0, 992.0})
+    for (double n : {128.0, 500.0})
+      EXPECT_NEAR(g.at({m, n}, Extrapolation::kError, "t").value / aligned_law(m, n), 1.0, 1e-12) << m << " x " << n;
+  // without the split, an unaligned m between 257 and 512 is read off the aligned 512 point
+  EXPECT_LT(plain.at({300, 128}, Extrapolation::kError, "t").value, 0.9 * aligned_law(300, 128));
+  // beyond its class's last point (1025) an unaligned m is read off the whole axis
+  const double beyond = g.at({2001, 128}, Extrapolation::kError, "t").value;
+  EXPECT_DOUBLE_EQ(beyond, plain.at({2001, 128}, Extrapolation::kError, "t").value);
+  EXPECT_GT(beyond, aligned_law(1025, 128));
+  EXPECT_LT(beyond, aligned_law(4096, 128));
+  // held out within classes, every point of the two power laws is predicted exactly; across them not
+  const auto split_errors = g.leave_one_out_errors();
+  EXPECT_FALSE(split_errors.empty());
+  for (auto [err, value, axis] : split_errors) EXPECT_NEAR(err, 0.0, 1e-12) << value << " along " << axis;
+  double worst = 0;
+  for (auto [err, value, axis] : plain.leave_one_out_errors()) worst = std::max(worst, std::abs(err));
+  EXPECT_GT(worst, 0.3);
+  EXPECT_THROW(LogGrid({"m"}).align_axis(1, 16), std::invalid_argument);
+  EXPECT_THROW(LogGrid({"m"}).align_axis(0, 1), std::invalid_argument);
+}
+
+TEST(LogGrid, AClassCellWithAHoleFallsBackToTheWholeAxis) {
+  LogGrid g({"m", "n"});
+  g.align_axis(0, 16);
+  for (double m : {16.0, 17.0, 32.0, 33.0})
+    for (double n : {1.0, 2.0})
+      if (!(m == 33 && n == 2)) g.add({m, n}, m * n);
+  g.finish();
+  // unaligned 20 at n 1.5 needs (33, 2), a hole; the whole axis's cell (17, 32) is complete
+  const auto r = g.at({20, 1.5}, Extrapolation::kError, "t");
+  EXPECT_FALSE(r.hole);
+  EXPECT_GT(r.value, 17 * 1.0);
+  EXPECT_LT(r.value, 32 * 2.0);
+  EXPECT_TRUE(g.at({33, 1.5}, Extrapolation::kError, "t").hole);  // no cell around it is complete
+}
+
 TEST(CsvReader, ReadsGzipAndNamesBadInput) {
   testing::TempDir dir;
   const std::string good = dir.file("t.csv.gz");
@@ -163,6 +217,24 @@ TEST_F(KernelTimingH100, GemmLookupsAreTheMeasuredRowsAtTablePoints) {
   }
   EXPECT_EQ(checked, 2000);
   EXPECT_EQ(bf16.extrapolations(), 0u);
+}
+
+TEST_F(KernelTimingH100, RowsOffTheAlignmentReadTheOnePastSeries) {
+  // fp8 at n = k = 8192, from the file: m = 2304 and 2560 (aligned), 2305 and 2561 (one past)
+  CsvReader csv(tables_->files.at("gemm"));
+  const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
+               lat = csv.column("latency");
+  std::map<double, double> row;
+  while (csv.next())
+    if (csv.field(dtype) == "fp8" && csv.number(n) == 8192 && csv.number(k) == 8192) row[csv.number(m)] = csv.number(lat);
+  ASSERT_EQ(row.count(2304) + row.count(2305) + row.count(2560) + row.count(2561), 4u);
+  KernelTiming fp8 = make("llama-3.1-8b", 1, "fp8");
+  const double aligned = fp8.gemm_ms(2400, 8192, 8192), unaligned = fp8.gemm_ms(2401, 8192, 8192);
+  EXPECT_GT(aligned, row[2304]);
+  EXPECT_LT(aligned, row[2560]);
+  EXPECT_GT(unaligned, row[2305]);
+  EXPECT_LT(unaligned, row[2561]);
+  EXPECT_GT(unaligned, 1.2 * aligned);  // the file's one-past rows run 25-35% slower here
 }
 
 TEST_F(KernelTimingH100, AnIterationIsTheSumOfItsLayersKernels) {

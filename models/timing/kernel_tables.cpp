@@ -18,6 +18,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The GEMM tables sample m at multiples of 16 and one past them (256, 257, 512, 513, ...), and the
+// two series differ by up to 2x: rows that are not a multiple of 16 run other kernel code. Any m
+// that is not a multiple of 16 is read from the one-past series, as the nearest measured case.
+constexpr double kGemmRowAlignment = 16;
+
 // <dir>/<kind>/<framework>/<newest version>/<file>
 std::string table_file(const std::string& dir, const std::string& kind, const std::string& framework,
                        const std::string& file) {
@@ -72,6 +77,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
                  latency = csv.column("latency");
     while (csv.next()) {
       auto [it, fresh] = t.gemm.try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
+      if (fresh) it->second.align_axis(0, kGemmRowAlignment);
       it->second.add({csv.number(m), csv.number(n), csv.number(k)}, csv.number(latency));
     }
   }

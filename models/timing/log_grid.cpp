@@ -20,6 +20,13 @@ Extrapolation parse_extrapolation(const std::string& name) {
 LogGrid::LogGrid(std::vector<std::string> axis_names) : names_(std::move(axis_names)) {
   if (names_.empty() || names_.size() > kMaxDims)
     throw std::invalid_argument(fmt::format("a LogGrid has 1 to {} axes", kMaxDims));
+  align_.assign(names_.size(), 0);
+}
+
+void LogGrid::align_axis(size_t axis, double modulus) {
+  if (axis >= names_.size() || !(modulus > 1))
+    throw std::invalid_argument(fmt::format("align_axis: axis {} of {}, modulus {:g} (needs > 1)", axis, names_.size(), modulus));
+  align_[axis] = modulus;
 }
 
 void LogGrid::add(const std::vector<double>& point, double value) {
@@ -47,6 +54,14 @@ void LogGrid::finish() {
       idx[d] = static_cast<size_t>(std::lower_bound(axes_[d].begin(), axes_[d].end(), p[d]) - axes_[d].begin());
     log_values_[flat(idx.data())] = std::log(v);
   }
+  classes_.assign(names_.size(), {});
+  for (size_t d = 0; d < names_.size(); ++d)
+    for (size_t i = 0; i < axes_[d].size(); ++i) {
+      const double c = axes_[d][i];
+      auto add_to = [&](AxisClass& k) { k.coords.push_back(c), k.index.push_back(i); };
+      add_to(classes_[d][kAll]);
+      if (align_[d] > 0) add_to(classes_[d][own_class(d, c)]);
+    }
   count_ = static_cast<size_t>(std::count_if(log_values_.begin(), log_values_.end(), [](double v) { return !std::isnan(v); }));
   pending_.clear();
   pending_.shrink_to_fit();
@@ -86,58 +101,90 @@ LogGrid::Result LogGrid::at(std::span<const double> x, Extrapolation policy, std
   const size_t n = names_.size();
   Result r;
   if (x.size() != n) throw std::invalid_argument(fmt::format("{}: {} coordinates for {} axes", table, x.size(), n));
-  // Per axis: the lower index of the cell and the weight of the upper corner (in log space).
-  std::array<size_t, kMaxDims> lo{};
-  std::array<double, kMaxDims> w{};
   for (size_t d = 0; d < n; ++d) {
     const auto& a = axes_[d];
     const double v = x[d];
     if (!(v > 0)) throw InputError(fmt::format("{}: {} must be positive (got {:g})", where(), names_[d], v));
-    const bool outside = v < a.front() || v > a.back();
-    if (outside) {
+    if (v < a.front() || v > a.back()) {
       if (policy == Extrapolation::kError)
         throw InputError(fmt::format("{}: {} {:g} is outside the measured range [{:g}, {:g}]. Fix: measure it, or "
                                      "set the timing model's extrapolation to clamp or extrapolate (counted)",
                                      where(), names_[d], v, a.front(), a.back()));
       r.extrapolated = true;
     }
+  }
+  std::array<size_t, kMaxDims> lo{}, hi{};
+  std::array<double, kMaxDims> w{};
+  const bool clamp = policy == Extrapolation::kClamp;
+  cell(x, true, clamp, lo.data(), hi.data(), w.data());
+  double log_value = log_at(lo.data(), hi.data(), w.data());
+  // A class's cell may have a hole where the whole axis has none.
+  if (std::isnan(log_value) && std::any_of(align_.begin(), align_.end(), [](double m) { return m > 0; })) {
+    cell(x, false, clamp, lo.data(), hi.data(), w.data());
+    log_value = log_at(lo.data(), hi.data(), w.data());
+  }
+  if (std::isnan(log_value)) {
+    r.hole = true;
+    r.value = std::nan("");
+    return r;
+  }
+  r.value = std::exp(log_value);
+  return r;
+}
+
+size_t LogGrid::own_class(size_t axis, double coordinate) const {
+  if (align_[axis] <= 0) return kAll;
+  return std::fmod(coordinate, align_[axis]) == 0 ? kAligned : kUnaligned;
+}
+
+const LogGrid::AxisClass& LogGrid::class_of(size_t axis, double coordinate) const {
+  const auto& k = classes_[axis];
+  const AxisClass& own = k[own_class(axis, coordinate)];
+  // A class that does not bracket the coordinate gives way to the whole axis.
+  if (own.coords.size() < 2 || coordinate < own.coords.front() || coordinate > own.coords.back()) return k[kAll];
+  return own;
+}
+
+void LogGrid::cell(std::span<const double> x, bool classes, bool clamp, size_t* lo, size_t* hi, double* w) const {
+  for (size_t d = 0; d < names_.size(); ++d) {
+    const AxisClass& k = classes ? class_of(d, x[d]) : classes_[d][kAll];
+    const auto& a = k.coords;
     if (a.size() == 1) {
-      lo[d] = 0;
+      lo[d] = hi[d] = k.index[0];
       w[d] = 0;
       continue;
     }
-    size_t i = static_cast<size_t>(std::upper_bound(a.begin(), a.end(), v) - a.begin());
+    size_t i = static_cast<size_t>(std::upper_bound(a.begin(), a.end(), x[d]) - a.begin());
     i = std::clamp<size_t>(i, 1, a.size() - 1) - 1;
-    lo[d] = i;
-    double t = (std::log(v) - std::log(a[i])) / (std::log(a[i + 1]) - std::log(a[i]));
-    if (outside && policy == Extrapolation::kClamp) t = std::clamp(t, 0.0, 1.0);
+    lo[d] = k.index[i];
+    hi[d] = k.index[i + 1];
+    double t = (std::log(x[d]) - std::log(a[i])) / (std::log(a[i + 1]) - std::log(a[i]));
+    if (clamp) t = std::clamp(t, 0.0, 1.0);
     w[d] = t;
   }
-  // Sum over the 2^n corners of the cell.
+}
+
+double LogGrid::log_at(const size_t* lo, const size_t* hi, const double* w) const {
+  const size_t n = names_.size();
   double log_value = 0;
   std::array<size_t, kMaxDims> idx{};
   for (size_t corner = 0; corner < (size_t{1} << n); ++corner) {
     double weight = 1;
     for (size_t d = 0; d < n; ++d) {
       const bool upper = (corner >> d) & 1;
-      if (axes_[d].size() == 1 && upper) {
+      if (upper && hi[d] == lo[d]) {
         weight = 0;
         break;
       }
-      idx[d] = lo[d] + (upper ? 1 : 0);
+      idx[d] = upper ? hi[d] : lo[d];
       weight *= upper ? w[d] : 1 - w[d];
     }
     if (weight == 0) continue;
     const double lv = log_values_[flat(idx.data())];
-    if (std::isnan(lv)) {
-      r.hole = true;
-      r.value = std::nan("");
-      return r;
-    }
+    if (std::isnan(lv)) return lv;
     log_value += weight * lv;
   }
-  r.value = std::exp(log_value);
-  return r;
+  return log_value;
 }
 
 std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
@@ -148,14 +195,16 @@ std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
     if (std::isnan(log_values_[f])) continue;
     unflat(f, idx.data());
     for (size_t d = 0; d < n; ++d) {
-      const auto& a = axes_[d];
-      if (idx[d] == 0 || idx[d] + 1 >= a.size()) continue;
+      const double c = axes_[d][idx[d]];
+      const AxisClass& k = classes_[d][own_class(d, c)];
+      const size_t j = static_cast<size_t>(std::lower_bound(k.coords.begin(), k.coords.end(), c) - k.coords.begin());
+      if (j == 0 || j + 1 >= k.coords.size()) continue;
       std::vector<size_t> lo = idx, hi = idx;
-      --lo[d];
-      ++hi[d];
+      lo[d] = k.index[j - 1];
+      hi[d] = k.index[j + 1];
       const double vl = log_values_[flat(lo.data())], vh = log_values_[flat(hi.data())];
       if (std::isnan(vl) || std::isnan(vh)) continue;
-      const double t = (std::log(a[idx[d]]) - std::log(a[idx[d] - 1])) / (std::log(a[idx[d] + 1]) - std::log(a[idx[d] - 1]));
+      const double t = (std::log(c) - std::log(k.coords[j - 1])) / (std::log(k.coords[j + 1]) - std::log(k.coords[j - 1]));
       errors.push_back({std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]), d});
     }
   }
