@@ -147,7 +147,7 @@ TEST(Calibrate, SplitwiseLlama2DecodeIsReproducedOnAHeldOutTpDegree) {
 
 TEST(CheckSilicon, RowsBecomeTheDeploymentsTheyList) {
   auto rows = read_silicon_csv(kFixture);
-  ASSERT_EQ(rows.size(), 7u);
+  ASSERT_EQ(rows.size(), 8u);
   SiliconRunSettings s;
   s.timing = "roofline";  // no tables needed to build the scenario
   std::map<std::string, SiliconDeployment> by_model;
@@ -178,6 +178,12 @@ TEST(CheckSilicon, RowsBecomeTheDeploymentsTheyList) {
   EXPECT_TRUE(by_model.count("llama-3.1-70b/fp8/vllm"));       // gemm_quant_mode fp8
   EXPECT_TRUE(by_model.count("qwen3-32b/bf16/vllm@0.12.0"));   // no precision given: the checkpoint's
   EXPECT_TRUE(by_model.count("qwen3-32b/bf16/sglang"));
+  // an MoE row: the row's GEMM format (fp8, not the checkpoint's fp8_block), experts over 4 GPUs,
+  // and the framework version's own engine entry
+  ASSERT_TRUE(by_model.count("minimax-m2.5/fp8/vllm@0.18.0"));
+  EXPECT_EQ(load_scenario_string(by_model["minimax-m2.5/fp8/vllm@0.18.0"].scenario_yaml, "moe")
+                .config.pools[0].expert_parallel,
+            4);
   // SGLang's measured TTFT is that of requests in step; vLLM's of requests drifting apart
   EXPECT_EQ(load_scenario_string(by_model["qwen3-32b/bf16/sglang"].scenario_yaml, "sglang")
                 .config.workload.closed_loop.desync.seconds,
@@ -278,11 +284,11 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   auto r = testing::run_servesim("check-silicon " + kFixture + " --tables " + kTables + " -j 2 -o " + out);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("attention data parallelism (attention_dp > 1) is not modelled"));
-  EXPECT_THAT(r.out, HasSubstr("MiniMaxAI/MiniMax-M2.5 is not in the catalog"));
+  EXPECT_THAT(r.out, HasSubstr("openai/gpt-oss-120b is not in the catalog"));
   EXPECT_THAT(r.out, HasSubstr("no client concurrency"));
   H5File f(out);
   ASSERT_GE(f.id, 0);
-  EXPECT_EQ(testing::dataset_rows(f.id, "/rows"), 7u);
+  EXPECT_EQ(testing::dataset_rows(f.id, "/rows"), 8u);
   auto status = read_string_column(f.id, "/rows", "status");
   auto measured = read_double_column(f.id, "/rows", "measured_tpot_ms");
   auto predicted = read_double_column(f.id, "/rows", "predicted_tpot_ms");
@@ -290,6 +296,7 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   auto done = read_double_column(f.id, "/rows", "requests_completed");
   auto conc = read_double_column(f.id, "/rows", "concurrency");
   auto backend = read_string_column(f.id, "/rows", "backend");
+  auto engine = read_string_column(f.id, "/rows", "engine");
   auto start = read_string_column(f.id, "/rows", "client_start");
   int ok = 0;
   for (size_t i = 0; i < status.size(); ++i) {
@@ -300,14 +307,14 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
     }
     ++ok;
     // each row records the client start it ran with: its framework's (engines.yaml)
-    EXPECT_EQ(start[i], backend[i] == "sglang" ? "lockstep" : "burst") << backend[i];
+    EXPECT_EQ(start[i], backend[i] == "sglang" || engine[i] == "vllm@0.18.0" ? "lockstep" : "burst") << engine[i];
     EXPECT_NEAR(error[i], predicted[i] / measured[i] - 1, 1e-12);
     EXPECT_EQ(done[i], 10 * conc[i]);  // every request of the closed loop finished (10 rounds)
     EXPECT_LT(std::abs(error[i]), 0.5) << i;
   }
-  EXPECT_EQ(ok, 4);
+  EXPECT_EQ(ok, 5);
   auto groups = read_string_column(f.id, "/groups", "backend");
-  EXPECT_EQ(groups.size(), 3u);  // (sglang, qwen3), (vllm, llama), (vllm, qwen3)
+  EXPECT_EQ(groups.size(), 4u);  // (sglang, qwen3), (vllm, llama), (vllm, minimax), (vllm, qwen3)
   // the same table as CSV
   std::ifstream csv(dir.file("check.csv"));
   std::string header;
@@ -315,7 +322,7 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   EXPECT_THAT(header, HasSubstr("measured_ttft_ms,predicted_ttft_ms,ttft_error,measured_tpot_ms,predicted_tpot_ms"));
   int lines = 0;
   for (std::string l; std::getline(csv, l);) ++lines;
-  EXPECT_EQ(lines, 7);
+  EXPECT_EQ(lines, 8);
 }
 
 // check-silicon over the real H100 rows that pass `filters`, which must form one (backend, model,
@@ -356,6 +363,17 @@ TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
   // loose regression bounds around the measured 3.6% (TPOT) and 26% (TTFT)
   EXPECT_LT(g.tpot_mape, 0.08);
   EXPECT_LT(g.ttft_mape, 0.40);
+}
+
+// An MoE model priced with its own framework's kernel tables: vLLM 0.18 MiniMax-M2.5 (256 experts,
+// top 8, expert parallelism 4), the held-out half of its rows (the engine entry was fitted on the other).
+TEST(CheckSilicon, VllmMoeHeldOutRowsStayWithinTheirMeasuredError) {
+  if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
+  const GroupFigures g = check_one_group("--filter model_path=MiniMaxAI/MiniMax-M2.5 --filter half=even");
+  EXPECT_EQ(g.rows, 8);
+  // loose regression bounds around the measured 7.4% (TPOT) and 31.6% (TTFT)
+  EXPECT_LT(g.tpot_mape, 0.12);
+  EXPECT_LT(g.ttft_mape, 0.45);
 }
 
 }  // namespace
