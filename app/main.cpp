@@ -215,8 +215,9 @@ int run_main(int argc, char** argv) {
                                g.memory_gib, g.hbm_gbps, g.bf16_tflops);
     std::cout << "models (catalog):\n";
     for (const auto& [name, m] : Catalog::builtin().models())
-      std::cout << fmt::format("  {:<16} {} ({:g}B params{})\n", name, m.hf_id, m.params_b,
-                               m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "");
+      std::cout << fmt::format("  {:<16} {} ({:g}B params{}){}\n", name, m.hf_id, m.params_b,
+                               m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "",
+                               m.same_architecture.empty() ? "" : fmt::format("; also {}", fmt::join(m.same_architecture, ", ")));
     return 0;
   }
   if (timing->parsed()) return print_timing(timing_pool);

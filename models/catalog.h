@@ -1,9 +1,11 @@
 #pragma once
 // The catalog: GPU and model specifications as data (models/catalog/*.yaml), and what follows
 // from them: weight bytes, KV bytes per token, and a worker's KV-cache capacity.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/scenario.h"
@@ -27,6 +29,7 @@ struct GpuSpec {
 
 struct ModelSpec {
   std::string hf_id;
+  std::vector<std::string> same_architecture;  // other checkpoints' ids with identical shapes
   double params_b = 0, active_params_b = 0;  // active 0 = dense (all params active)
   int dtype_bytes = 2;     // weights as the checkpoint stores them
   int kv_dtype_bytes = 2;  // KV cache entries (engines default to the activation dtype, bf16)
@@ -37,6 +40,7 @@ struct ModelSpec {
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
+    v.field("same_architecture", same_architecture, "");
     v.field("params_b", params_b, "", config::positive());
     v.field("active_params_b", active_params_b, "", config::at_least(0));
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
@@ -56,6 +60,9 @@ struct ModelSpec {
     v.field("dense_layers", dense_layers, "", config::at_least(0));
     v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
     v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
+  }
+  bool is_checkpoint(const std::string& id) const {
+    return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
   double weight_bytes() const { return params_b * 1e9 * dtype_bytes; }
   double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }

@@ -210,6 +210,15 @@ TEST(CheckSilicon, RowsBecomeTheDeploymentsTheyList) {
   EXPECT_EQ(cfg.pools[1].role, "decode");
   EXPECT_EQ(cfg.pools[1].tp, 4);
   EXPECT_EQ(cfg.router.max_local_prefill_length, 0);
+
+  // another checkpoint of a catalog architecture (DeepSeek-R1 has DeepSeek-V3's) is matched to
+  // it; a disaggregated row without worker counts says so
+  SiliconRow r1 = d;
+  r1.model_path = "deepseek-ai/DeepSeek-R1";
+  r1.prefill_workers = 0;
+  SiliconDeployment rd = silicon_deployment(r1, s);
+  EXPECT_EQ(rd.catalog_model, "deepseek-v3");
+  EXPECT_THAT(rd.unsupported, HasSubstr("no prefill or decode worker counts"));
 }
 
 TEST(CheckSilicon, FiltersAreCheckedAndApplied) {

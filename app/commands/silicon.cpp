@@ -174,7 +174,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   SiliconDeployment d;
   const Catalog& catalog = Catalog::builtin();
   for (const auto& [name, m] : catalog.models())
-    if (m.hf_id == r.model_path) d.catalog_model = name;
+    if (m.is_checkpoint(r.model_path)) d.catalog_model = name;
   if (d.catalog_model.empty()) {
     d.unsupported = fmt::format("model {} is not in the catalog (models/catalog/models.yaml)", r.model_path);
     return d;
@@ -219,8 +219,12 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "the row gives no client concurrency (silicon_concurrency=N), only per-worker batch sizes";
     return d;
   }
-  if (agg ? r.tp < 1 : (r.prefill_tp < 1 || r.decode_tp < 1 || r.prefill_workers < 1 || r.decode_workers < 1)) {
-    d.unsupported = "the row lists no TP size or worker counts";
+  if (agg ? r.tp < 1 : (r.prefill_tp < 1 || r.decode_tp < 1)) {
+    d.unsupported = "the row lists no TP size";
+    return d;
+  }
+  if (!agg && (r.prefill_workers < 1 || r.decode_workers < 1)) {
+    d.unsupported = "the row lists no prefill or decode worker counts (prefill_num_workers, decode_num_workers)";
     return d;
   }
   d.requests = static_cast<std::int64_t>(r.concurrency) * s.rounds;
