@@ -134,6 +134,28 @@ double printed_mape(const std::string& out, const std::string& label) {
   return mape_percent / 100;
 }
 
+TEST(Calibrate, TheKernelModelHoldsOutWithinFivePercentInsideOneKernel) {
+  if (!testing::exists(kTables)) GTEST_SKIP() << "no " << kTables;
+  auto r = testing::run_servesim("calibrate --tables " + kTables);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  // regression bounds on the 5% target: 4.7% within one kernel, 5.2% with the block-fp8
+  // predictions across vLLM's kernel switches, when this was written
+  EXPECT_LT(printed_mape(r.out, "all tables, within one kernel"), 0.05) << r.out;
+  EXPECT_LT(printed_mape(r.out, "all tables, and across kernel switches"), 0.055) << r.out;
+  EXPECT_GT(printed_mape(r.out, "across a kernel switch"), 0.2) << r.out;
+  // each table is read with the interpolant that holds out better
+  for (const char* line : {"context attention ", "generation attention ", "all-reduce ", "gemm bfloat16 "}) {
+    const size_t at = r.out.rfind(line);  // the comparison table comes last
+    ASSERT_NE(at, std::string::npos) << line;
+    std::istringstream cols(r.out.substr(at + std::string(line).size()));
+    double linear = 0, cubic = 0;
+    char pct = 0;
+    ASSERT_TRUE(cols >> linear >> pct >> cubic >> pct) << line;
+    const bool attention_or_comm = std::string(line) != "gemm bfloat16 ";
+    EXPECT_EQ(cubic < linear, attention_or_comm) << line << linear << " " << cubic;
+  }
+}
+
 TEST(Calibrate, SplitwiseLlama2DecodeIsReproducedOnAHeldOutTpDegree) {
   const std::string sw = testing::shared_data("splitwise_sim/perf_model.csv");
   if (!testing::exists(sw)) GTEST_SKIP() << "no " << sw;

@@ -10,6 +10,30 @@
 
 namespace servesim {
 
+namespace {
+
+// The Fritsch-Carlson slope at a point between a secant d0 over h0 before it and d1 over h1 after:
+// zero at a local extremum, else their weighted harmonic mean, which keeps the cubic monotone.
+double monotone_slope(double h0, double d0, double h1, double d1) {
+  if (!(d0 * d1 > 0)) return 0;
+  const double w1 = 2 * h1 + h0, w2 = h1 + 2 * h0;
+  return (w1 + w2) / (w1 / d0 + w2 / d1);
+}
+
+// The cubic Hermite through (x1, y1) and (x2, y2), read at x. The slope at each end comes from the
+// point beyond it (x0, y0 before; x3, y3 after) where there is one (y not NaN), else it is the
+// cell's own secant.
+double monotone_cubic(double x0, double y0, double x1, double y1, double x2, double y2, double x3, double y3,
+                      double x) {
+  const double h = x2 - x1, d = (y2 - y1) / h;
+  const double m1 = std::isnan(y0) ? d : monotone_slope(x1 - x0, (y1 - y0) / (x1 - x0), h, d);
+  const double m2 = std::isnan(y3) ? d : monotone_slope(h, d, x3 - x2, (y3 - y2) / (x3 - x2));
+  const double t = (x - x1) / h, t2 = t * t, t3 = t2 * t;
+  return (2 * t3 - 3 * t2 + 1) * y1 + (t3 - 2 * t2 + t) * h * m1 + (3 * t2 - 2 * t3) * y2 + (t3 - t2) * h * m2;
+}
+
+}  // namespace
+
 Extrapolation parse_extrapolation(const std::string& name) {
   if (name == "error") return Extrapolation::kError;
   if (name == "clamp") return Extrapolation::kClamp;
@@ -21,6 +45,7 @@ LogGrid::LogGrid(std::vector<std::string> axis_names) : names_(std::move(axis_na
   if (names_.empty() || names_.size() > kMaxDims)
     throw std::invalid_argument(fmt::format("a LogGrid has 1 to {} axes", kMaxDims));
   align_.assign(names_.size(), 0);
+  interpolation_.assign(names_.size(), Interpolation::kLinear);
 }
 
 void LogGrid::align_axis(size_t axis, double modulus) {
@@ -29,17 +54,28 @@ void LogGrid::align_axis(size_t axis, double modulus) {
   align_[axis] = modulus;
 }
 
-void LogGrid::add(const std::vector<double>& point, double value) {
+void LogGrid::interpolate_axis(size_t axis, Interpolation how) {
+  if (axis >= names_.size())
+    throw std::invalid_argument(fmt::format("interpolate_axis: axis {} of {}", axis, names_.size()));
+  interpolation_[axis] = how;
+}
+
+void LogGrid::add(const std::vector<double>& point, double value, std::string_view regime) {
   if (point.size() != names_.size() || !(value > 0))
     throw InputError(fmt::format("grid point needs {} coordinates and a positive value", names_.size()));
   for (double c : point)
     if (!(c > 0)) throw InputError(fmt::format("grid coordinates must be positive (got {:g})", c));
-  pending_.emplace_back(point, value);
+  auto known = std::find(regime_names_.begin(), regime_names_.end(), regime);
+  if (known == regime_names_.end()) {
+    if (regime_names_.size() > UINT16_MAX) throw InputError("a grid holds at most 65536 regimes (kernels)");
+    known = regime_names_.insert(known, std::string(regime));
+  }
+  pending_.push_back({point, value, static_cast<std::uint16_t>(known - regime_names_.begin())});
 }
 
 void LogGrid::finish() {
   axes_.assign(names_.size(), {});
-  for (auto& [p, v] : pending_)
+  for (auto& [p, v, regime] : pending_)
     for (size_t d = 0; d < p.size(); ++d) axes_[d].push_back(p[d]);
   size_t total = 1;
   for (auto& a : axes_) {
@@ -48,17 +84,19 @@ void LogGrid::finish() {
     total *= a.size();
   }
   log_values_.assign(pending_.empty() ? 0 : total, std::nan(""));
+  regimes_.assign(log_values_.size(), 0);
   std::vector<size_t> idx(names_.size());
-  for (auto& [p, v] : pending_) {
+  for (auto& [p, v, regime] : pending_) {
     for (size_t d = 0; d < p.size(); ++d)
       idx[d] = static_cast<size_t>(std::lower_bound(axes_[d].begin(), axes_[d].end(), p[d]) - axes_[d].begin());
     log_values_[flat(idx.data())] = std::log(v);
+    regimes_[flat(idx.data())] = regime;
   }
   classes_.assign(names_.size(), {});
   for (size_t d = 0; d < names_.size(); ++d)
     for (size_t i = 0; i < axes_[d].size(); ++i) {
       const double c = axes_[d][i];
-      auto add_to = [&](AxisClass& k) { k.coords.push_back(c), k.index.push_back(i); };
+      auto add_to = [&](AxisClass& k) { k.coords.push_back(c), k.log_coords.push_back(std::log(c)), k.index.push_back(i); };
       add_to(classes_[d][kAll]);
       if (align_[d] > 0) add_to(classes_[d][own_class(d, c)]);
     }
@@ -113,15 +151,15 @@ LogGrid::Result LogGrid::at(std::span<const double> x, Extrapolation policy, std
       r.extrapolated = true;
     }
   }
-  std::array<size_t, kMaxDims> lo{}, hi{};
-  std::array<double, kMaxDims> w{};
+  std::array<AxisCell, kMaxDims> cells{};
+  std::array<size_t, kMaxDims> index{};
   const bool clamp = policy == Extrapolation::kClamp;
-  cell(x, true, clamp, lo.data(), hi.data(), w.data());
-  double log_value = log_at(lo.data(), hi.data(), w.data());
+  cell(x, true, clamp, cells.data());
+  double log_value = log_at(cells.data(), 0, index.data());
   // A class's cell may have a hole where the whole axis has none.
   if (std::isnan(log_value) && std::any_of(align_.begin(), align_.end(), [](double m) { return m > 0; })) {
-    cell(x, false, clamp, lo.data(), hi.data(), w.data());
-    log_value = log_at(lo.data(), hi.data(), w.data());
+    cell(x, false, clamp, cells.data());
+    log_value = log_at(cells.data(), 0, index.data());
   }
   if (std::isnan(log_value)) {
     r.hole = true;
@@ -145,52 +183,60 @@ const LogGrid::AxisClass& LogGrid::class_of(size_t axis, double coordinate) cons
   return own;
 }
 
-void LogGrid::cell(std::span<const double> x, bool classes, bool clamp, size_t* lo, size_t* hi, double* w) const {
+void LogGrid::cell(std::span<const double> x, bool classes, bool clamp, AxisCell* cells) const {
   for (size_t d = 0; d < names_.size(); ++d) {
     const AxisClass& k = classes ? class_of(d, x[d]) : classes_[d][kAll];
     const auto& a = k.coords;
+    AxisCell& c = cells[d];
+    c = AxisCell{};
     if (a.size() == 1) {
-      lo[d] = hi[d] = k.index[0];
-      w[d] = 0;
+      c.lo = c.hi = k.index[0];
       continue;
     }
     size_t i = static_cast<size_t>(std::upper_bound(a.begin(), a.end(), x[d]) - a.begin());
     i = std::clamp<size_t>(i, 1, a.size() - 1) - 1;
-    lo[d] = k.index[i];
-    hi[d] = k.index[i + 1];
-    double t = (std::log(x[d]) - std::log(a[i])) / (std::log(a[i + 1]) - std::log(a[i]));
-    if (clamp) t = std::clamp(t, 0.0, 1.0);
-    w[d] = t;
-  }
-}
-
-double LogGrid::log_at(const size_t* lo, const size_t* hi, const double* w) const {
-  const size_t n = names_.size();
-  double log_value = 0;
-  std::array<size_t, kMaxDims> idx{};
-  for (size_t corner = 0; corner < (size_t{1} << n); ++corner) {
-    double weight = 1;
-    for (size_t d = 0; d < n; ++d) {
-      const bool upper = (corner >> d) & 1;
-      if (upper && hi[d] == lo[d]) {
-        weight = 0;
-        break;
-      }
-      idx[d] = upper ? hi[d] : lo[d];
-      weight *= upper ? w[d] : 1 - w[d];
+    c.lo = k.index[i];
+    c.hi = k.index[i + 1];
+    c.log_lo = k.log_coords[i];
+    c.log_hi = k.log_coords[i + 1];
+    c.log_x = std::log(x[d]);
+    c.w = (c.log_x - c.log_lo) / (c.log_hi - c.log_lo);
+    if (clamp) c.w = std::clamp(c.w, 0.0, 1.0);
+    c.cubic = interpolation_[d] == Interpolation::kMonotoneCubic;
+    if (c.cubic && i > 0) {
+      c.has_before = true;
+      c.before = k.index[i - 1];
+      c.log_before = k.log_coords[i - 1];
     }
-    if (weight == 0) continue;
-    const double lv = log_values_[flat(idx.data())];
-    if (std::isnan(lv)) return lv;
-    log_value += weight * lv;
+    if (c.cubic && i + 2 < a.size()) {
+      c.has_after = true;
+      c.after = k.index[i + 2];
+      c.log_after = k.log_coords[i + 2];
+    }
   }
-  return log_value;
 }
 
-std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
+double LogGrid::log_at(const AxisCell* cells, size_t d, size_t* index) const {
+  if (d == names_.size()) return log_values_[flat(index)];
+  const AxisCell& c = cells[d];
+  auto at_index = [&](size_t i) {
+    index[d] = i;
+    return log_at(cells, d + 1, index);
+  };
+  if (c.hi == c.lo || c.w == 0) return at_index(c.lo);
+  if (c.w == 1) return at_index(c.hi);
+  const double y1 = at_index(c.lo), y2 = at_index(c.hi);
+  if (std::isnan(y1) || std::isnan(y2)) return std::nan("");
+  if (!c.cubic || c.w < 0 || c.w > 1) return (1 - c.w) * y1 + c.w * y2;
+  const double y0 = c.has_before ? at_index(c.before) : std::nan("");
+  const double y3 = c.has_after ? at_index(c.after) : std::nan("");
+  return monotone_cubic(c.log_before, y0, c.log_lo, y1, c.log_hi, y2, c.log_after, y3, c.log_x);
+}
+
+std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors(std::optional<Interpolation> read_as) const {
   std::vector<HeldOut> errors;
   const size_t n = names_.size();
-  std::vector<size_t> idx(n);
+  std::vector<size_t> idx(n), other(n);
   for (size_t f = 0; f < log_values_.size(); ++f) {
     if (std::isnan(log_values_[f])) continue;
     unflat(f, idx.data());
@@ -199,13 +245,29 @@ std::vector<LogGrid::HeldOut> LogGrid::leave_one_out_errors() const {
       const AxisClass& k = classes_[d][own_class(d, c)];
       const size_t j = static_cast<size_t>(std::lower_bound(k.coords.begin(), k.coords.end(), c) - k.coords.begin());
       if (j == 0 || j + 1 >= k.coords.size()) continue;
-      std::vector<size_t> lo = idx, hi = idx;
-      lo[d] = k.index[j - 1];
-      hi[d] = k.index[j + 1];
-      const double vl = log_values_[flat(lo.data())], vh = log_values_[flat(hi.data())];
+      bool across = false;
+      // The log value at the class's position `pos` along d, NaN for a hole or none there.
+      auto value_at = [&](size_t pos) {
+        if (pos >= k.coords.size()) return std::nan("");
+        other = idx;
+        other[d] = k.index[pos];
+        const size_t g = flat(other.data());
+        if (!std::isnan(log_values_[g]) && regimes_[g] != regimes_[f]) across = true;
+        return log_values_[g];
+      };
+      const double vl = value_at(j - 1), vh = value_at(j + 1);
       if (std::isnan(vl) || std::isnan(vh)) continue;
-      const double t = (std::log(c) - std::log(k.coords[j - 1])) / (std::log(k.coords[j + 1]) - std::log(k.coords[j - 1]));
-      errors.push_back({std::exp((1 - t) * vl + t * vh - log_values_[f]) - 1, std::exp(log_values_[f]), d});
+      double predicted;
+      if (read_as.value_or(interpolation_[d]) == Interpolation::kMonotoneCubic) {
+        const double v0 = j >= 2 ? value_at(j - 2) : std::nan(""), v3 = value_at(j + 2);
+        predicted = monotone_cubic(j >= 2 ? k.log_coords[j - 2] : 0, v0, k.log_coords[j - 1], vl,
+                                   k.log_coords[j + 1], vh, j + 2 < k.coords.size() ? k.log_coords[j + 2] : 0, v3,
+                                   k.log_coords[j]);
+      } else {
+        const double t = (k.log_coords[j] - k.log_coords[j - 1]) / (k.log_coords[j + 1] - k.log_coords[j - 1]);
+        predicted = (1 - t) * vl + t * vh;
+      }
+      errors.push_back({std::exp(predicted - log_values_[f]) - 1, std::exp(log_values_[f]), d, across});
     }
   }
   return errors;
