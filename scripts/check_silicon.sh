@@ -12,7 +12,7 @@ mkdir -p "$out"
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv" -o "$out/all.h5" | tee "$out/all.txt"
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv" --filter half=even \
   --filter 'model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5' \
-  -o "$out/held_out.h5" | tail -n 12 | tee "$out/held_out.txt"
+  -o "$out/held_out.h5" | sed -n '/^backend /,$p' | tee "$out/held_out.txt"
 for p in bf16 fp8 fp8_block; do
   "$bin" calibrate --tables "$data/aiconfigurator/h100_sxm" --precision $p -o "$out/efficiency_$p.yaml" \
     --name h100_sxm_vllm_$p | tee "$out/calibrate_$p.txt"

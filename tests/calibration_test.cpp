@@ -347,8 +347,11 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
     EXPECT_LT(std::abs(error[i]), 0.5) << i;
   }
   EXPECT_EQ(ok, 5);
+  // grouped by framework version too: (sglang 0.5.1, qwen3), (vllm -, llama), (vllm 0.12, qwen3), (vllm 0.18, minimax)
   auto groups = read_string_column(f.id, "/groups", "backend");
-  EXPECT_EQ(groups.size(), 4u);  // (sglang, qwen3), (vllm, llama), (vllm, minimax), (vllm, qwen3)
+  EXPECT_EQ(groups, (std::vector<std::string>{"sglang", "vllm", "vllm", "vllm"}));
+  EXPECT_EQ(read_string_column(f.id, "/groups", "backend_version"),
+            (std::vector<std::string>{"0.5.1.post1", "", "0.12.0", "0.18.0"}));
   // the same table as CSV
   std::ifstream csv(dir.file("check.csv"));
   std::string header;
@@ -359,8 +362,8 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   EXPECT_EQ(lines, 8);
 }
 
-// check-silicon over the real H100 rows that pass `filters`, which must form one (backend, model,
-// mode) group: that group's row count and TTFT and TPOT MAPE.
+// check-silicon over the real H100 rows that pass `filters`, which must form one (backend, version,
+// model, mode) group: that group's row count and TTFT and TPOT MAPE.
 struct GroupFigures {
   double rows = 0, ttft_mape = 0, tpot_mape = 0;
 };
@@ -378,16 +381,16 @@ GroupFigures check_one_group(const std::string& filters) {
 }
 
 // SGLang's rows run with its client_start (lockstep) and fitted overheads from the odd lines: a
-// regression bound on held-out even lines (TP 4, SGLang 0.5.1).
+// regression bound on the held-out even lines of SGLang 0.5.1 (TP 2, 4 and 8).
 TEST(CheckSilicon, SglangHeldOutRowsStayWithinTheirMeasuredError) {
   if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
-  const GroupFigures g = check_one_group(
-      "--filter backend=sglang --filter backend_version=0.5.1.post1 --filter tp=4 --filter half=even");
-  EXPECT_EQ(g.rows, 14);
-  // loose regression bounds around the measured 5.0% (TPOT) and 5.9% (TTFT); started as a burst
-  // that drifts to random phases (--start burst), the same rows miss TTFT by 20.1%
-  EXPECT_LT(g.tpot_mape, 0.08);
-  EXPECT_LT(g.ttft_mape, 0.12);
+  const GroupFigures g =
+      check_one_group("--filter backend=sglang --filter backend_version=0.5.1.post1 --filter half=even");
+  EXPECT_EQ(g.rows, 39);
+  // the targets (10% TPOT, 15% TTFT) as bounds around the measured 5.1% and 10.8%; started
+  // as a burst that drifts to random phases (--start burst), the same rows miss TTFT by 28.6%
+  EXPECT_LT(g.tpot_mape, 0.10);
+  EXPECT_LT(g.ttft_mape, 0.15);
 }
 
 TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {

@@ -99,10 +99,11 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     r.completed = ran[j].metrics["requests_completed"];
   }
 
-  // Per row, then MAPE by (backend, model, mode).
+  // Per row, then MAPE by (backend, version, model, mode): framework versions differ in defaults
+  // and kernels (SGLang 0.5.8 at TP 1 queues where 0.5.1 does not), so they are not pooled.
   std::cout << fmt::format("{:<52} {:>5} {:>5} {:>4} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7}\n", "row", "isl", "osl",
                            "conc", "TTFT ms", "sim", "err", "TPOT ms", "sim", "err");
-  std::map<std::tuple<std::string, std::string, std::string>, Group> groups;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, Group> groups;
   std::map<std::string, int> unsupported;
   for (const auto& r : results) {
     if (r.status == "unsupported") {
@@ -116,25 +117,27 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     std::cout << fmt::format("{:<52} {:>5} {:>5} {:>4} {:>9.1f} {:>9.1f} {:>+6.1f}% {:>8.2f} {:>8.2f} {:>+6.1f}%\n",
                              r.row->id.substr(0, 52), r.row->isl, r.row->osl, r.row->concurrency, r.row->ttft_ms,
                              r.ttft_ms, 100 * r.ttft_error(), r.row->tpot_ms, r.tpot_ms, 100 * r.tpot_error());
-    Group& g = groups[{r.row->backend, r.row->model_path, r.row->mode}];
+    Group& g = groups[{r.row->backend, r.row->backend_version, r.row->model_path, r.row->mode}];
     g.ttft_ape.push_back(std::abs(r.ttft_error()));
     g.tpot_ape.push_back(std::abs(r.tpot_error()));
   }
-  std::cout << fmt::format("\n{:<8} {:<28} {:<7} {:>5} {:>10} {:>12} {:>10} {:>12}\n", "backend", "model", "mode", "rows",
-                           "TTFT MAPE", "TTFT median", "TPOT MAPE", "TPOT median");
+  std::cout << fmt::format("\n{:<8} {:<12} {:<32} {:<7} {:>5} {:>10} {:>12} {:>10} {:>12}\n", "backend", "version",
+                           "model", "mode", "rows", "TTFT MAPE", "TTFT median", "TPOT MAPE", "TPOT median");
   h5::Columns group_cols;
   std::vector<std::vector<std::string>*> group_text;
-  for (const char* name : {"backend", "model_path", "mode"}) group_text.push_back(&group_cols.add<std::string>(name));
+  for (const char* name : {"backend", "backend_version", "model_path", "mode"})
+    group_text.push_back(&group_cols.add<std::string>(name));
   std::vector<std::vector<double>*> group_figures;
   for (const char* name : {"rows", "ttft_mape", "ttft_median_ape", "tpot_mape", "tpot_median_ape"})
     group_figures.push_back(&group_cols.add<double>(name));
   for (const auto& [key, g] : groups) {
-    const auto& [backend, model, mode] = key;
+    const auto& [backend, version, model, mode] = key;
     const std::vector<double> figures{static_cast<double>(g.ttft_ape.size()), sample_mean(g.ttft_ape),
                                       sample_median(g.ttft_ape), sample_mean(g.tpot_ape), sample_median(g.tpot_ape)};
-    std::cout << fmt::format("{:<8} {:<28} {:<7} {:>5} {:>9.1f}% {:>11.1f}% {:>9.1f}% {:>11.1f}%\n", backend, model, mode,
-                             g.ttft_ape.size(), 100 * figures[1], 100 * figures[2], 100 * figures[3], 100 * figures[4]);
-    for (size_t i = 0; const std::string& text : {backend, model, mode}) group_text[i++]->push_back(text);
+    std::cout << fmt::format("{:<8} {:<12} {:<32} {:<7} {:>5} {:>9.1f}% {:>11.1f}% {:>9.1f}% {:>11.1f}%\n", backend,
+                             version.empty() ? "-" : version, model, mode, g.ttft_ape.size(), 100 * figures[1],
+                             100 * figures[2], 100 * figures[3], 100 * figures[4]);
+    for (size_t i = 0; const std::string& text : {backend, version, model, mode}) group_text[i++]->push_back(text);
     for (size_t i = 0; i < figures.size(); ++i) group_figures[i]->push_back(figures[i]);
   }
   if (!unsupported.empty()) {
