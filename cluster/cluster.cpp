@@ -136,7 +136,9 @@ void Cluster::final_sample() {
   if (now_ns() > last_sample_ns_) sample();
 }
 
-bool Cluster::drained() const { return player_->exhausted() && frontend_->in_system() == 0; }
+bool Cluster::drained() const {
+  return player_->exhausted() && frontend_->arrived() == player_->sent() && frontend_->in_system() == 0;
+}
 
 void Cluster::finish_run() {
   if (finished_) return;

@@ -28,6 +28,7 @@ void TracePlayer::emit(TimeNs delay) {
   if (!pending_) pending_ = source_->next();
   if (pending_) {
     out_.send(std::move(*pending_), delay, 0);
+    ++sent_;
     pending_ = source_->next();
   }
   exhausted_ = !pending_;
@@ -58,6 +59,7 @@ void TracePlayer::release() {
   // everything due now goes out in this activation, in trace order
   while (pending_ && s_to_ns(pending_->arrival_s) <= now) {
     out_.send(std::move(*pending_), 0, 0);
+    ++sent_;
     pending_ = source_->next();
   }
   if (!pending_) {

@@ -27,6 +27,9 @@ class TracePlayer : public sc_core::sc_module {
   // Closed loop: a request ended (completed or failed).
   TimedChannel<int>& ended() { return ended_; }
   bool exhausted() const { return exhausted_; }
+  // Requests sent so far. One sent is in transit (a closed loop's think time or desync delay, or
+  // the delta before delivery) until the frontend counts it as arrived, so the run is not over.
+  std::uint64_t sent() const { return sent_; }
   const TraceSource& source() const { return *source_; }
 
  private:
@@ -44,6 +47,7 @@ class TracePlayer : public sc_core::sc_module {
   TimedChannel<TraceRequest>& out_;
   std::optional<TraceRequest> pending_;
   bool exhausted_ = false;
+  std::uint64_t sent_ = 0;
 };
 
 }  // namespace servesim
