@@ -97,6 +97,12 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     r.ttft_ms = ran[j].metrics["ttft_mean_s"] * 1e3;
     r.tpot_ms = ran[j].metrics["tpot_mean_s"] * 1e3;
     r.completed = ran[j].metrics["requests_completed"];
+    // a mean over fewer requests than the closed loop sent is not the row's benchmark
+    if (r.completed != static_cast<double>(r.deployment.requests)) {
+      r.status = "incomplete";
+      r.error = fmt::format("{:g} of {} requests completed", r.completed, r.deployment.requests);
+      ++failures;
+    }
   }
 
   // Per row, then MAPE by (backend, version, model, mode): framework versions differ in defaults
