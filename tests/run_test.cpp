@@ -204,39 +204,6 @@ TEST_F(RunTest, ProgressLineOnlyOnATerminal) {
   EXPECT_THAT(last_.out, ::testing::Not(HasSubstr("[servesim]")));  // stderr is a pipe here
 }
 
-// The run ends when the last request has finished, not while one is still on its way: a closed
-// loop of at most `concurrency` requests sends them all before any arrives, and a desynced
-// successor can be in transit while the system is empty. Both once ended the run early, silently.
-TEST(Run, EveryRequestSentArrivesAndEnds) {
-  testing::TempDir dir;
-  const char* yaml = R"(
-name: in_transit
-seed: 3
-workload:
-  max_requests: 8
-  synthetic:
-    duration: 100d
-    input_length: {dist: fixed, value: 512}
-    output_length: {dist: fixed, value: 20}
-  closed_loop: {concurrency: 8}
-pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01}}}]
-)";
-  const std::string path = dir.write("t.yaml", yaml);
-  auto completed = [&](const std::string& sets) {
-    const std::string out = dir.file("t.h5");
-    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    testing::H5File f(out);
-    return testing::read_double_column(f.id, "/summary", "requests_completed").at(0);
-  };
-  EXPECT_EQ(completed(""), 8);  // the whole trace in the first wave
-  EXPECT_EQ(completed("--set workload.max_requests=3"), 3);
-  // the first wave ends together (about 0.2 s) and its successors wait up to 5 s: the system is
-  // empty while they are on their way
-  EXPECT_EQ(completed("--set workload.max_requests=16 --set workload.closed_loop.desync=5s"), 16);
-  EXPECT_EQ(completed("--set workload.max_requests=16 --set workload.closed_loop.think_time=2s"), 16);
-}
-
 }  // namespace
 }  // namespace servesim
 
@@ -262,6 +229,14 @@ pools: [{engine: {num_gpu_blocks: 100}}]
 
 namespace servesim {
 namespace {
+
+// Runs the scenario at `path` with `sets` (--set overrides) and returns its run file.
+std::string run_scenario(testing::TempDir& dir, const std::string& path, const std::string& sets) {
+  const std::string out = dir.file("run.h5");
+  auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return out;
+}
 
 // Closed loop (benchmark-client style): exactly `concurrency` requests in flight while the trace
 // lasts; with a think time Z, Little's law over the loop: N = X (R + Z).
@@ -328,10 +303,7 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
 )";
   const std::string path = dir.write("ramp.yaml", yaml);
   auto first_arrivals = [&](const std::string& sets) {
-    const std::string out = dir.file("r.h5");
-    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    testing::H5File f(out);
+    testing::H5File f(run_scenario(dir, path, sets));
     auto a = testing::read_double_column(f.id, "/requests", "arrival_s");
     std::sort(a.begin(), a.end());
     return std::vector<double>(a.begin(), a.begin() + 8);
@@ -361,10 +333,7 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
 )";
   const std::string path = dir.write("fe.yaml", yaml);
   auto run = [&](const std::string& sets) {
-    const std::string out = dir.file("fe.h5");
-    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    testing::H5File f(out);
+    testing::H5File f(run_scenario(dir, path, sets));
     return std::pair(testing::read_double_column(f.id, "/requests", "ttft_s").at(0),
                      testing::read_double_column(f.id, "/requests", "mean_itl_s").at(0));
   };
@@ -391,10 +360,7 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
 )";
   const std::string path = dir.write("desync.yaml", yaml);
   auto arrivals = [&](const std::string& sets) {
-    const std::string out = dir.file("d.h5");
-    auto r = testing::run_servesim("run " + path + " -q -o " + out + " " + sets);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    testing::H5File f(out);
+    testing::H5File f(run_scenario(dir, path, sets));
     auto a = testing::read_double_column(f.id, "/requests", "arrival_s");
     std::sort(a.begin(), a.end());
     return a;
@@ -409,6 +375,36 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
   auto lockstep = arrivals("--set workload.closed_loop.desync=0s");
   EXPECT_EQ(lockstep[8], lockstep[15]);  // without it they stay in lockstep
   EXPECT_EQ(a, arrivals(""));            // the same seed, the same phases
+}
+
+// The run ends when the last request has finished, not while one is still on its way: a closed
+// loop of at most `concurrency` requests sends them all before any arrives, and a desynced
+// successor can be in transit while the system is empty. Both once ended the run early, silently.
+TEST(Run, EveryRequestSentArrivesAndEnds) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: in_transit
+seed: 3
+workload:
+  max_requests: 8
+  synthetic:
+    duration: 100d
+    input_length: {dist: fixed, value: 512}
+    output_length: {dist: fixed, value: 20}
+  closed_loop: {concurrency: 8}
+pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01}}}]
+)";
+  const std::string path = dir.write("t.yaml", yaml);
+  auto completed = [&](const std::string& sets) {
+    testing::H5File f(run_scenario(dir, path, sets));
+    return testing::read_double_column(f.id, "/summary", "requests_completed").at(0);
+  };
+  EXPECT_EQ(completed(""), 8);  // the whole trace in the first wave
+  EXPECT_EQ(completed("--set workload.max_requests=3"), 3);
+  // the first wave ends together (about 0.2 s) and its successors wait up to 5 s: the system is
+  // empty while they are on their way
+  EXPECT_EQ(completed("--set workload.max_requests=16 --set workload.closed_loop.desync=5s"), 16);
+  EXPECT_EQ(completed("--set workload.max_requests=16 --set workload.closed_loop.think_time=2s"), 16);
 }
 
 }  // namespace
