@@ -263,13 +263,11 @@ int run_main(int argc, char** argv) {
   if (dump) return 0;
 
   if (output.empty()) output = fmt::format("results/{}.h5", scenario.config.name);
-  auto parent = std::filesystem::path(output).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
   RunOptions options{output, !quiet && isatty(STDERR_FILENO)};
   RunResult result = run_scenario(scenario, options);
   std::cout << fmt::format("scenario    {} (seed {})\n", scenario.config.name, scenario.config.seed)
             << result.summary_table << fmt::format("results     {}\n", output);
-  return 0;
+  return result.stop_signal ? 128 + result.stop_signal : 0;
 }
 
 }  // namespace
@@ -283,6 +281,9 @@ int main(int argc, char** argv) {
   } catch (const servesim::InputError& e) {
     std::fprintf(stderr, "servesim: input error: %s\n", e.what());
     return 3;
+  } catch (const servesim::OutputError& e) {
+    std::fprintf(stderr, "servesim: output error: %s\n", e.what());
+    return 5;
   } catch (const servesim::InvariantError& e) {
     std::fprintf(stderr, "servesim: internal error (a simulation invariant failed; please report it): %s\n", e.what());
     return 4;

@@ -68,6 +68,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, releases_, to_router_, done_);
   planner_ = std::make_unique<Planner>("planner", cfg_, scenario.base_dir, *lifecycle_, worker_ptrs, metrics_, observer_,
                                        [this] { return drained(); });
+  planner_->set_idle_check([this] { return idle(); });
   worker_samples_.resize(workers_.size());
   // the run ends with its last request, not at the next sampler tick
   router_->set_on_idle([this] {
@@ -76,6 +77,33 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   SC_METHOD(sample);
   sensitive << tick_;
   dont_initialize();
+  SC_METHOD(wake);
+  sensitive << arrivals_.event();
+  dont_initialize();
+}
+
+// Nothing in the system, nothing in transit, no worker changing state: samples would all be
+// empty, so the sampler and load reports sleep until the next arrival (an idle gap costs O(1)).
+bool Cluster::idle() const {
+  if (frontend_->in_system() != 0 || frontend_->arrived() != player_->sent()) return false;
+  for (size_t p = 0; p < cfg_.pools.size(); ++p)
+    if (lifecycle_->count(p, WorkerState::kStarting) || lifecycle_->count(p, WorkerState::kDraining)) return false;
+  return !fabric_ || fabric_->stats().active == 0;
+}
+
+void Cluster::wake() {
+  planner_->wake();
+  if (sampler_asleep_) {
+    sampler_asleep_ = false;
+    const TimeNs interval = cfg_.simulation.sample_interval.ns(), now = now_ns();
+    const TimeNs next = last_sample_ns_ + ((now - last_sample_ns_) / interval + 1) * interval;
+    if (next - interval > last_sample_ns_) observer_.on_resume(next - interval);
+    tick_.notify(ns_time(next - now));
+  }
+  if (reports_asleep_) {
+    reports_asleep_ = false;
+    report_tick_.notify(sc_core::SC_ZERO_TIME);
+  }
 }
 
 void Cluster::start_of_simulation() {
@@ -90,7 +118,9 @@ void Cluster::report_loads() {
     router_->load_reports().send(LoadReport{w->id(), l.waiting + l.running, l.kv_blocks_used},
                                  cfg_.router.load_report_latency.ns(), static_cast<std::uint32_t>(w->id()));
   }
-  if (!drained()) report_tick_.notify(ns_time(cfg_.router.load_report_interval.ns()));
+  if (drained()) return;
+  if (idle()) reports_asleep_ = true;
+  else report_tick_.notify(ns_time(cfg_.router.load_report_interval.ns()));
 }
 
 ClusterGauges Cluster::gauges() const {
@@ -129,7 +159,9 @@ void Cluster::sample() {
     observer_.on_links(now_ns(), link_samples_);
   }
   last_sample_ns_ = now_ns();
-  if (!drained()) tick_.notify(ns_time(cfg_.simulation.sample_interval.ns()));
+  if (drained()) return;
+  if (idle()) sampler_asleep_ = true;
+  else tick_.notify(ns_time(cfg_.simulation.sample_interval.ns()));
 }
 
 void Cluster::final_sample() {

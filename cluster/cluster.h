@@ -49,6 +49,8 @@ class Cluster : public sc_core::sc_module {
  private:
   void sample();
   void report_loads();
+  void wake();
+  bool idle() const;
   void start_of_simulation() override;
 
   const ScenarioConfig& cfg_;
@@ -73,6 +75,7 @@ class Cluster : public sc_core::sc_module {
   std::unique_ptr<Planner> planner_;
   std::vector<PoolSample> pool_samples_;
   TimeNs last_sample_ns_ = 0;
+  bool sampler_asleep_ = false, reports_asleep_ = false;
 };
 
 }  // namespace servesim

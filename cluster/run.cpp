@@ -1,16 +1,63 @@
 #include "cluster/run.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 
 #include "cluster/cluster.h"
+#include "core/paths.h"
+#include "core/result_file.h"
 #include "core/run_recorder.h"
 
 namespace servesim {
 
 namespace {
 constexpr TimeNs kSliceNs = kNsPerSecond;  // simulated time between progress/flush checks
+
+// SIGINT/SIGTERM: the first asks the run loop to stop at the end of its slice (flush, summary,
+// exit 130/143); a second one exits at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) _exit(128 + sig);
+  g_stop_signal = sig;
 }
+
+// Installs the handlers for the run's lifetime and restores the previous ones.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  int received() const { return g_stop_signal; }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+// The files a run reads, which its output must never overwrite.
+std::vector<std::string> input_files(const LoadedScenario& scenario) {
+  std::vector<std::string> in{scenario.source_name};
+  const auto& w = scenario.config.workload;
+  if (!w.path.empty()) in.push_back(resolve_path(scenario.base_dir, w.path));
+  for (const auto* d : {&w.synthetic.input_length, &w.synthetic.output_length})
+    if (!d->path.empty()) in.push_back(resolve_path(scenario.base_dir, d->path));
+  for (const auto& pool : scenario.config.pools)
+    if (!pool.timing.table.path.empty()) in.push_back(resolve_path(scenario.base_dir, pool.timing.table.path));
+  return in;
+}
+}  // namespace
 
 namespace {
 // sc_start, with an error thrown inside a process given back its own kind (see core/error.h).
@@ -29,7 +76,12 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   const auto wall_start = std::chrono::steady_clock::now();
   auto wall_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
 
-  RunRecorder recorder(scenario, options.output_path);
+  std::unique_ptr<ResultFile> out_file;
+  if (!options.output_path.empty())
+    out_file = std::make_unique<ResultFile>(options.output_path, input_files(scenario),
+                                            scenario.config.output.flush_interval.seconds);
+  StopSignals signals;
+  RunRecorder recorder(scenario, out_file ? out_file->working_path() : std::string(), out_file.get());
   Cluster cluster("cluster", scenario, recorder);
   const auto& sim = scenario.config.simulation;
   const TimeNs cap = sim.max_time ? sim.max_time->ns() : -1;
@@ -42,13 +94,18 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   std::uint64_t progress_mark = 0;
   TimeNs progress_at = 0;
   start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
-  while (!cluster.drained() && sc_core::sc_pending_activity()) {
+  while (!cluster.drained() && sc_core::sc_pending_activity() && !signals.received()) {
     // A slice reaches at least the next event: with SC_EXIT_ON_STARVATION an empty window
     // would not move time. Starvation stops time at the last event, the run's true end.
     const auto next = static_cast<TimeNs>(sc_core::sc_time_to_pending_activity().value());
     TimeNs slice = std::max(kSliceNs, next);
-    if (cap >= 0) slice = std::min(slice, cap - now_ns());
-    if (slice <= 0) break;
+    if (cap >= 0 && slice >= cap - now_ns()) {
+      // the cap ends the run: run to it exactly (SC_EXIT_ON_STARVATION would stop short of a
+      // cap that falls between events, and the loop would never get there)
+      if (cap - now_ns() <= 0) break;
+      start(ns_time(cap - now_ns()), sc_core::SC_RUN_TO_TIME);
+      break;
+    }
     start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
     recorder.maybe_flush();
     const std::uint64_t mark = cluster.frontend().arrived() + cluster.frontend().completed() + cluster.iterations();
@@ -69,10 +126,20 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   if (printed) std::fprintf(stderr, "\n");
 
   const bool capped = cap >= 0 && now_ns() >= cap;
-  if (!capped && !cluster.drained())
+  const int signal = signals.received();
+  if (!capped && !signal && !cluster.drained())
     throw InvariantError(fmt::format("the simulation stalled at {:.3f} s with {} requests in flight and nothing "
                                      "scheduled (a request waits forever)",
                                      ns_to_s(now_ns()), cluster.frontend().in_system()));
+  if (!signal && cluster.frontend().arrived() == 0) {
+    const TraceStats ts = cluster.trace().stats();
+    const auto& w = scenario.config.workload;
+    throw InputError(fmt::format(
+        "{}: no requests: the workload produced none ({} rows read, {} malformed rows skipped, {} outside the time "
+        "window). Fix: check the trace file and workload.start/end/max_requests",
+        w.path.empty() ? fmt::format("workload '{}'", w.source) : resolve_path(scenario.base_dir, w.path), ts.rows_read,
+        ts.rows_skipped, ts.rows_filtered));
+  }
   cluster.final_sample();
   cluster.finish_run();
   cluster.check_invariants();
@@ -88,7 +155,10 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   result.inputs.timing_extrapolations = cluster.timing_extrapolations();
   result.inputs.arrived = cluster.frontend().arrived();
   result.inputs.trace_rows_skipped = cluster.trace().stats().rows_skipped;
+  result.inputs.status = signal ? "interrupted" : capped && !cluster.drained() ? "max_time" : "completed";
+  result.stop_signal = signal;
   recorder.finish(result.inputs);
+  if (out_file) out_file->commit();
   result.summary_table = recorder.summary().table(result.inputs);
   result.metrics = recorder.summary().metrics(result.inputs);
   return result;

@@ -9,7 +9,7 @@
 namespace servesim {
 
 struct RunOptions {
-  std::string output_path;  // "" = write no HDF5 file
+  std::string output_path;  // "" = write no HDF5 file; written through a ResultFile (core/result_file.h)
   bool progress = false;    // a progress line on stderr (the CLI enables it on a TTY)
 };
 
@@ -17,6 +17,7 @@ struct RunResult {
   SummaryStats::Inputs inputs;
   std::string summary_table;
   std::vector<std::pair<std::string, double>> metrics;
+  int stop_signal = 0;  // SIGINT/SIGTERM that stopped the run early (0 = none)
 };
 
 // Once per process: SystemC cannot elaborate twice.

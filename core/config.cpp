@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <unordered_map>
 #include <limits>
 #include <sstream>
 
@@ -42,19 +44,130 @@ void SourceMap::fail(const std::string& path, const std::string& message,
   fail_at(at(path), path, message, fix);
 }
 
+namespace {
+// yaml-cpp keeps both entries of a repeated key and a lookup sees the first: a silent wrong value.
+void reject_duplicate_keys(const YAML::Node& n, const std::string& name) {
+  if (n.IsSequence()) {
+    for (const auto& item : n) reject_duplicate_keys(item, name);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::unordered_map<std::string, YAML::Mark> seen;
+  for (const auto& kv : n) {
+    if (kv.first.IsScalar()) {
+      auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
+      if (!fresh)
+        throw ConfigError(fmt::format("{}:{}:{}: key '{}' appears twice in one mapping (first at line {}). Fix: keep "
+                                      "one of them",
+                                      name, kv.first.Mark().line + 1, kv.first.Mark().column + 1,
+                                      quote_text(kv.first.Scalar()), it->second.line + 1));
+    }
+    reject_duplicate_keys(kv.second, name);
+  }
+}
+
+// An upper bound on how deep the text nests: flow brackets outside quotes and comments, and per
+// line its indentation plus its block indicators ("- - - x" nests three times). yaml-cpp parses
+// recursively, so nesting far beyond any scenario's would overflow its stack.
+// A quote opens a quoted scalar only where a scalar starts (an apostrophe inside plain text, as in
+// "it's", does not).
+bool starts_scalar(const std::string& text, std::size_t i) {
+  while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == '\t')) --i;
+  if (i == 0) return true;
+  const char p = text[i - 1];
+  return p == '\n' || p == ':' || p == '-' || p == '?' || p == '[' || p == '{' || p == ',';
+}
+
+std::size_t nesting_bound(const std::string& text) {
+  std::size_t depth = 0, worst = 0;
+  char quote = 0;
+  bool comment = false, line_start = true;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (line_start && !quote) {  // indentation, then a leading run of "- ", "? ", ": "
+      std::size_t j = i, level = 0;
+      while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j, ++level;
+      while (j + 1 < text.size() && (text[j] == '-' || text[j] == '?' || text[j] == ':') &&
+             (text[j + 1] == ' ' || text[j + 1] == '\t')) {
+        level += 2;
+        j += 2;
+        while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j, ++level;
+      }
+      worst = std::max(worst, level + depth);
+      line_start = false;
+    }
+    const char c = text[i];
+    if (c == '\n') {
+      comment = false;
+      line_start = true;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) comment = true;
+    else if ((c == '"' || c == '\'') && starts_scalar(text, i)) quote = c;
+    else if (c == '[' || c == '{') worst = std::max(worst, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0) --depth;
+  }
+  return worst;
+}
+
+// True when the text holds something besides blank lines, comments and document markers.
+bool has_content(const std::string& text) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    std::string t = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    if (t != "---" && t != "..." && t != "~" && t != "null" && t != "{}") return true;
+  }
+  return false;
+}
+}  // namespace
+
 Document Document::from_string(const std::string& text, const std::string& name) {
   Document d;
   d.name_ = name;
+  constexpr std::size_t kMaxNesting = 1000;
+  if (nesting_bound(text) > kMaxNesting)
+    throw ConfigError(fmt::format("{}: the YAML nests more than {} levels deep. Fix: a scenario needs a few levels; "
+                                  "check for runaway brackets or list markers",
+                                  name, kMaxNesting));
   try {
     d.root_ = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(fmt::format("{}:{}:{}: malformed YAML: {}. Fix: check indentation, colons and quotes on that line.",
                                   name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
+  if (d.root_.IsDefined() && !d.root_.IsNull() && !d.root_.IsMap())
+    throw ConfigError(fmt::format("{}:{}:{}: a scenario is a mapping of keys (name:, workload:, pools:, ...), but the "
+                                  "file holds {}. Fix: write 'key: value' lines",
+                                  name, d.root_.Mark().line + 1, d.root_.Mark().column + 1,
+                                  type_name_of_yaml(d.root_)));
+  if ((!d.root_.IsDefined() || d.root_.IsNull()) && has_content(text))
+    throw ConfigError(fmt::format("{}: the file is not a YAML mapping of keys (it parses as empty, e.g. a stray ',' "
+                                  "or '-'). Fix: write 'key: value' lines",
+                                  name));
+  reject_duplicate_keys(d.root_, name);
   return d;
 }
 
 Document Document::from_file(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw ConfigError(fmt::format("{}: cannot open scenario file ({}). Fix: check the path.", path,
+                                  ec ? ec.message() : "no such file"));
+  if (std::filesystem::is_directory(st))
+    throw ConfigError(fmt::format("{}: is a directory, not a scenario file. Fix: name a YAML file in it, e.g. {}/{}",
+                                  path, path.ends_with("/") ? path.substr(0, path.size() - 1) : path, "quickstart.yaml"));
+  if (!std::filesystem::is_regular_file(st))
+    throw ConfigError(fmt::format("{}: is not a regular file. Fix: name a scenario YAML file", path));
+  if (std::filesystem::file_size(path, ec) > (64u << 20))
+    throw ConfigError(fmt::format("{}: over 64 MiB: not a scenario file. Fix: check the path", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(fmt::format("{}: cannot open scenario file. Fix: check the path.", path));
   std::stringstream ss;

@@ -1,6 +1,10 @@
 #include "core/hdf5_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <type_traits>
 
@@ -47,8 +51,13 @@ Handle create_file(const std::string& path) {
   // the writer only changes it at flush points, so what they see is consistent.
   Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
   check_status(H5Pset_file_locking(fapl.get(), false, true), "H5Pset_file_locking");
+  // open() first, for the system's own reason when the path cannot be written
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("{}: cannot create the HDF5 output file ({})", path, std::strerror(errno)));
+  ::close(fd);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  if (f < 0) throw std::runtime_error(fmt::format("{}: cannot create the HDF5 output file (does its folder exist?)", path));
+  if (f < 0) throw std::runtime_error(fmt::format("{}: cannot create the HDF5 output file", path));
   return Handle(f, H5Fclose);
 }
 
@@ -153,7 +162,8 @@ void write_columns(hid_t parent, const std::string& name, const Columns& c) {
   CompoundType type(row_bytes);
   std::vector<unsigned char> rows(row_bytes * n);
   for (size_t i = 0; i < c.columns().size(); ++i) {
-    const auto& [field, values] = c.columns()[i];
+    const std::string& field = c.columns()[i].first;  // not a structured binding: clang 14 lambdas cannot capture one
+    const auto& values = c.columns()[i].second;
     std::visit(
         [&](const auto& v) {
           using T = typename std::decay_t<decltype(v)>::value_type;

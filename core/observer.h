@@ -85,6 +85,8 @@ class RunObserver {
   virtual void on_fabric_path(std::int32_t /*path*/, const std::string& /*text*/) {}
   virtual void on_planner(std::span<const PlannerRecord>) {}
   virtual void on_pools(TimeNs /*now*/, std::span<const PoolSample>) {}
+  // Sampling resumes after an idle stretch; the next window starts at `window_start`.
+  virtual void on_resume(TimeNs /*window_start*/) {}
 };
 
 // Passes every observation to two observers (the recorder and the planner's metrics scraper).
@@ -105,6 +107,7 @@ class ObserverTee final : public RunObserver {
   void on_fabric_path(std::int32_t p, const std::string& t) override { a_.on_fabric_path(p, t), b_.on_fabric_path(p, t); }
   void on_planner(std::span<const PlannerRecord> r) override { a_.on_planner(r), b_.on_planner(r); }
   void on_pools(TimeNs now, std::span<const PoolSample> p) override { a_.on_pools(now, p), b_.on_pools(now, p); }
+  void on_resume(TimeNs t) override { a_.on_resume(t), b_.on_resume(t); }
 
  private:
   RunObserver &a_, &b_;

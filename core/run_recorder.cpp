@@ -202,9 +202,10 @@ std::string utc_now() {
 }
 }  // namespace
 
-RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path)
+RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path, ResultFile* snapshots)
     : scenario_(scenario),
       path_(path),
+      snapshots_(snapshots),
       summary_(scenario.config.slo),
       last_flush_(std::chrono::steady_clock::now()),
       flush_every_s_(scenario.config.output.flush_interval.seconds) {
@@ -229,6 +230,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024);
   workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  if (snapshots_) snapshots_->snapshot();
 }
 
 RunRecorder::~RunRecorder() = default;
@@ -480,7 +482,15 @@ void RunRecorder::flush() {
   cluster_rows_.clear();
   worker_rows_.clear();
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
+  if (snapshots_) snapshots_->snapshot();
   last_flush_ = std::chrono::steady_clock::now();
+}
+
+// The sampler slept through an idle stretch (nothing in the system): the next window starts at
+// the grid point before the arrival that woke it; the empty windows in between are not written.
+void RunRecorder::on_resume(TimeNs window_start) {
+  window_start_ = window_start;
+  links_window_start_ = window_start;
 }
 
 void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
@@ -493,6 +503,7 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   for (auto& [k, v] : metrics) values.push_back(v);
   h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1);
   summary.append(values.data(), 1);
+  h5::write_string_attribute(summary.id(), "status", inputs.status);
   if (links_) {
     h5::Handle group(H5Gopen2(file_.get(), "links", H5P_DEFAULT), H5Gclose);
     write_text_table(group.get(), "paths", "path", "route", paths_);

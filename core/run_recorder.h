@@ -11,6 +11,7 @@
 
 #include "core/hdf5_writer.h"
 #include "core/observer.h"
+#include "core/result_file.h"
 #include "core/scenario.h"
 #include "core/summary.h"
 
@@ -79,8 +80,9 @@ struct WorkerRow {
 
 class RunRecorder : public RunObserver {
  public:
-  // `path` empty: keep the summary only, write no file.
-  RunRecorder(const LoadedScenario& scenario, const std::string& path);
+  // `path` empty: keep the summary only, write no file. `snapshots` (optional): copies the file
+  // after each flush, the first right after the empty datasets are created (kill safety).
+  RunRecorder(const LoadedScenario& scenario, const std::string& path, ResultFile* snapshots = nullptr);
   ~RunRecorder() override;
 
   void on_arrival(const Request&) override;
@@ -93,6 +95,7 @@ class RunRecorder : public RunObserver {
   void on_fabric_path(std::int32_t path, const std::string& text) override;
   void on_planner(std::span<const PlannerRecord> records) override;
   void on_pools(TimeNs now, std::span<const PoolSample> pools) override;
+  void on_resume(TimeNs window_start) override;
 
   // Writes buffered rows and flushes if the wall-clock flush interval has passed.
   void maybe_flush();
@@ -105,6 +108,7 @@ class RunRecorder : public RunObserver {
 
   const LoadedScenario& scenario_;
   std::string path_;
+  ResultFile* snapshots_ = nullptr;
   SummaryStats summary_;
   std::chrono::steady_clock::time_point last_flush_;
   double flush_every_s_;

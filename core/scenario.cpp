@@ -75,6 +75,71 @@ std::shared_ptr<const WorkerPlacement> validate_disaggregation(const ScenarioCon
   return std::make_shared<const WorkerPlacement>(place_workers(s, map));
 }
 
+// Sizes and event rates that would take unbounded memory or time (a typo such as replicas: 1e9 or
+// sample_interval: 1us) are rejected before anything is built; the bounds are in docs/limits.md.
+void validate_scale(const ScenarioConfig& s, const config::SourceMap& map) {
+  if (s.simulation.skip_scale_checks) return;
+  constexpr double kMaxWorkers = 10'000, kMaxGpus = 100'000, kMaxRowsPerSimS = 100'000, kMaxRows = 2e9;
+  constexpr double kMaxPlannerTicksPerSimS = 1'000, kMaxReportsPerSimS = 1e6, kMaxFailuresPerWorkerHour = 3'600;
+  const std::string fix_tail = "or set simulation.skip_scale_checks: true if the run really needs it";
+  double workers = 0, gpus = 0;
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const double slots = worker_slots(s.pools[i]);
+    workers += slots;
+    gpus += slots * s.pools[i].tp;
+    if (workers > kMaxWorkers)
+      map.fail(fmt::format("pools.{}.{}", i, s.pools[i].replicas >= s.pools[i].lifecycle.max_replicas.value_or(0)
+                                                 ? "replicas"
+                                                 : "lifecycle.max_replicas"),
+               fmt::format("the pools would build {:.0f} workers, above the bound of {:.0f}", workers, kMaxWorkers),
+               "lower it, " + fix_tail);
+  }
+  if (gpus > kMaxGpus)
+    map.fail("pools", fmt::format("the pools would use {:.0f} GPUs, above the bound of {:.0f}", gpus, kMaxGpus),
+             "lower replicas or tp, " + fix_tail);
+  double topo_gpus = 0;
+  for (size_t i = 0; i < s.topology.nodes.size(); ++i) {
+    topo_gpus += s.topology.nodes[i].gpus;
+    if (topo_gpus > kMaxGpus)
+      map.fail(fmt::format("topology.nodes.{}.gpus", i),
+               fmt::format("the topology would hold {:.0f} GPUs, above the bound of {:.0f}", topo_gpus, kMaxGpus),
+               "lower it, " + fix_tail);
+  }
+  const double sample_s = s.simulation.sample_interval.seconds;
+  const double rows_per_s = (1 + workers + static_cast<double>(s.pools.size())) / sample_s;
+  if (rows_per_s > kMaxRowsPerSimS)
+    map.fail("simulation.sample_interval",
+             fmt::format("{} with {:.0f} workers writes {:.3g} time-series rows per simulated second, above the bound "
+                         "of {:.0f}",
+                         format_duration(s.simulation.sample_interval), workers, rows_per_s, kMaxRowsPerSimS),
+             "raise it, " + fix_tail);
+  if (s.simulation.max_time && rows_per_s * s.simulation.max_time->seconds > kMaxRows)
+    map.fail("simulation.sample_interval",
+             fmt::format("{} over max_time {} writes {:.3g} time-series rows, above the bound of {:.3g}",
+                         format_duration(s.simulation.sample_interval), format_duration(*s.simulation.max_time),
+                         rows_per_s * s.simulation.max_time->seconds, kMaxRows),
+             "raise it, " + fix_tail);
+  if (1 / s.planner.adjustment_interval.seconds > kMaxPlannerTicksPerSimS)
+    map.fail("planner.adjustment_interval",
+             fmt::format("{} is {:.3g} planner decisions per simulated second, above the bound of {:.0f}",
+                         format_duration(s.planner.adjustment_interval), 1 / s.planner.adjustment_interval.seconds,
+                         kMaxPlannerTicksPerSimS),
+             "raise it, " + fix_tail);
+  if (s.router.load_source == "reports" && workers / s.router.load_report_interval.seconds > kMaxReportsPerSimS)
+    map.fail("router.load_report_interval",
+             fmt::format("{} with {:.0f} workers is {:.3g} load reports per simulated second, above the bound of {:.3g}",
+                         format_duration(s.router.load_report_interval), workers,
+                         workers / s.router.load_report_interval.seconds, kMaxReportsPerSimS),
+             "raise it, " + fix_tail);
+  if (s.failures.rate_per_worker_hour > kMaxFailuresPerWorkerHour)
+    map.fail("failures.rate_per_worker_hour",
+             fmt::format("{:g} failures per worker-hour (one every {:.3g} s) is above the bound of {:.0f}: workers "
+                         "would die faster than they start",
+                         s.failures.rate_per_worker_hour, 3600 / s.failures.rate_per_worker_hour,
+                         kMaxFailuresPerWorkerHour),
+             "lower it, " + fix_tail);
+}
+
 void validate_duration_dist(const config::SourceMap& map, const std::string& path, const DurationDistConfig& d) {
   if (d.dist == "uniform" && d.max.seconds < d.min.seconds)
     map.fail(path + ".max", "the upper bound is below the lower bound", "raise max or lower min");
@@ -141,6 +206,7 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
 
 std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const config::SourceMap& map,
                                                 const std::string& base_dir) {
+  validate_scale(s, map);
   const auto& w = s.workload;
   check_registered<TraceRegistry>(map, "workload.source", w.source);
   if (w.source == "synthetic") {

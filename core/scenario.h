@@ -582,12 +582,16 @@ struct SloConfig {
 struct SimulationConfig {
   std::optional<Duration> max_time;  // simulated-time cap
   Duration sample_interval{1.0};
+  bool skip_scale_checks = false;  // accept sizes and event rates beyond docs/limits.md
   template <class V>
   void visit(V& v) {
     v.field("max_time", max_time, "stop the simulation at this simulated time (null = run to the end)",
             positive());
     v.field("sample_interval", sample_interval, "interval of /timeseries and /workers samples",
             config::greater_than(0));
+    v.field("skip_scale_checks", skip_scale_checks,
+            "accept a scenario beyond the sanity bounds on workers, GPUs, rows and events per simulated second "
+            "(docs/limits.md), for a run known to need it");
   }
 };
 

@@ -100,6 +100,9 @@ std::string SummaryStats::table(const Inputs& in) const {
   };
   auto ms = [](double s) { return std::isnan(s) ? std::string("-") : fmt::format("{:.1f}", s * 1e3); };
   std::string out;
+  if (in.status != "completed")
+    out += fmt::format("status      {} at {:.3f} s simulated{}\n", in.status, in.sim_end_s,
+                       in.status == "interrupted" ? " (stopped by a signal; the results hold what ran)" : "");
   out += fmt::format("requests    {:.0f} completed, {:.0f} unfinished, {:.0f} arrived ({:.0f} trace rows skipped)\n",
                      get("requests_completed"), get("requests_unfinished"), get("requests_arrived"),
                      get("trace_rows_skipped"));

@@ -33,6 +33,7 @@ class SummaryStats {
     double underprovisioned_s = 0;   // time some pool had fewer ready workers than its target
     std::uint64_t worker_failures = 0;
     std::uint64_t timing_extrapolations = 0;  // timing-table lookups outside measured data
+    std::string status = "completed";         // completed | max_time | interrupted
   };
   // (name, value, unit) rows in a stable order; names carry their unit suffix.
   std::vector<std::pair<std::string, double>> metrics(const Inputs& in) const;

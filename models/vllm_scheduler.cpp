@@ -10,10 +10,19 @@
 // preempted by recompute: its blocks are freed and it re-enters the queue at its place, later
 // re-prefilling its prompt and the tokens it had produced.
 //
+// Under memory pressure the "sglang" style does what SGLang's scheduler does: admission is
+// conservative (a request is admitted only when its whole remaining prompt plus its clipped output
+// fits beside what the running requests are estimated to still need, their remaining outputs
+// weighted by new_token_ratio), and a decode step that finds no free block retracts decoding
+// requests (fewest output tokens first, longest prompt among ties), which keep their cached
+// prefix and re-enter the queue; new_token_ratio then rises to what the survivors imply and
+// decays again step by step. Constants are SGLang's defaults (kSg* below).
+//
 // Cost: a plain decode step is O(1). A decoding sequence's token count is implicit
 // (e0 + steps since s0); the steps at which it finishes or crosses a block boundary sit in
 // min-heaps (stale entries skipped by a generation number); the decode context sum is an
 // aggregate. Only prefilling sequences, finishes, block boundaries and preemptions cost work.
+#include <algorithm>
 #include <optional>
 #include <queue>
 #include <set>
@@ -28,7 +37,14 @@ namespace {
 struct SchedulerStyle {
   bool mixed_batches = true;  // vLLM: decodes and prefill chunks share an iteration
   bool longest_prefix_first = false;  // SGLang's LPM: admit the longest cached prefix first
+  bool retract_decodes = false;       // SGLang: conservative admission, retraction under pressure
 };
+
+// SGLang's defaults (python/sglang/srt/managers/scheduler.py and global_config.py): init ratio
+// 0.7, minimum 0.7 x 0.14, decayed to it over 600 decode steps; output estimates clipped at 4096
+// tokens; a retraction assumes 20 more steps for the survivors.
+constexpr double kSgInitRatio = 0.7, kSgMinRatio = 0.7 * 0.14, kSgDecaySteps = 600;
+constexpr std::int64_t kSgClipOutputTokens = 4096, kSgRetractSteps = 20;
 
 class VllmScheduler final : public EngineScheduler {
  public:
@@ -58,6 +74,8 @@ class VllmScheduler final : public EngineScheduler {
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
+    if (style_.retract_decodes) reserved_tokens_ = reserved_by_running(s);
+    retracted_ = false;
     // Unmixed (SGLang): an iteration is all prefill when some prefill can run, else all decode.
     run_decodes_ = style_.mixed_batches || !prefill_possible();
     // 1. decodes crossing a block boundary at this step get their block (preempting if needed)
@@ -69,6 +87,7 @@ class VllmScheduler final : public EngineScheduler {
       if (!grow_to(q, context_at(q, s))) continue;  // q itself was preempted
       push_boundary(q);
     }
+    if (retracted_) raise_new_token_ratio(s);
     std::int64_t budget = cfg_.max_num_batched_tokens - (run_decodes_ ? n_decoding_ : 0);
     if (!style_.mixed_batches && run_decodes_) budget = 0;
     // 2. running prefills continue, oldest first
@@ -101,6 +120,7 @@ class VllmScheduler final : public EngineScheduler {
       if (!a) break;
       const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
       waiting_.erase(key(q));
+      if (style_.retract_decodes) reserved_tokens_ += future_tokens(q, cached, q->req->tokens_emitted);
       for (std::int64_t i = 0; i < cached_blocks; ++i)
         q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
       for (std::int64_t i = 0; i < a->fresh; ++i) q->blocks.push_back(cache_.allocate());
@@ -178,7 +198,11 @@ class VllmScheduler final : public EngineScheduler {
       prefilling_[keep++] = q;
     }
     prefilling_.resize(keep);
-    if (planned_decodes_ > 0) ++step_;  // the decode clock moves only when decodes ran
+    if (planned_decodes_ > 0) {
+      ++step_;  // the decode clock moves only when decodes ran
+      if (style_.retract_decodes && !retracted_)
+        new_token_ratio_ = std::max(kSgMinRatio, new_token_ratio_ - (kSgInitRatio - kSgMinRatio) / kSgDecaySteps);
+    }
   }
 
   EngineLoad load() const override {
@@ -364,7 +388,57 @@ class VllmScheduler final : public EngineScheduler {
     a.fresh = blocks_for(a.cached_blocks * block_ + a.chunk) - a.cached_blocks;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, a.cached_blocks) - a.fresh;
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
+    if (style_.retract_decodes && !running_.empty()) {
+      // the whole prompt and its clipped output must fit beside what the running requests will need
+      const double room = static_cast<double>((free_after + a.fresh) * block_) - reserved_tokens_;
+      const std::int64_t cached = a.cached_blocks * block_;
+      const double need = static_cast<double>(q->target - cached) +
+                          static_cast<double>(std::min(remaining_output(q), kSgClipOutputTokens));
+      if (need > room) return std::nullopt;
+    }
     return a;
+  }
+
+  std::int64_t remaining_output(const Seq* q) const {
+    return q->prefill_only ? 0 : static_cast<std::int64_t>(q->req->output_tokens) - q->req->tokens_emitted;
+  }
+  // Tokens a running request is estimated to still need: the rest of its prompt, and its clipped
+  // remaining output weighted by new_token_ratio (SGLang's PrefillAdder reservation).
+  double future_tokens(const Seq* q, std::int64_t computed, std::int64_t emitted) const {
+    const std::int64_t out = q->prefill_only ? 0 : static_cast<std::int64_t>(q->req->output_tokens) - emitted;
+    return static_cast<double>(std::max<std::int64_t>(0, q->target - computed)) +
+           new_token_ratio_ * static_cast<double>(std::clamp<std::int64_t>(out, 0, kSgClipOutputTokens));
+  }
+  double reserved_by_running(std::int64_t s) const {
+    double total = 0;
+    for (const auto& [k, q] : running_)
+      total += q->state == Seq::kDecode ? future_tokens(q, q->target, q->e0 + (s - q->s0))
+                                        : future_tokens(q, q->computed, q->req->tokens_emitted);
+    return total;
+  }
+  // After a retraction: the ratio the survivors' progress implies (SGLang's retract_decode).
+  void raise_new_token_ratio(std::int64_t s) {
+    double decoded = 0, wanted = 0, n = 0;
+    for (const auto& [k, q] : running_) {
+      if (q->state != Seq::kDecode) continue;
+      decoded += static_cast<double>(q->e0 + (s - q->s0));
+      wanted += static_cast<double>(q->req->output_tokens);
+      ++n;
+    }
+    if (wanted > 0) new_token_ratio_ = std::min(1.0, (decoded + static_cast<double>(kSgRetractSteps) * n) / wanted);
+  }
+  // SGLang's retraction order: the decoding request with the fewest output tokens, the longest
+  // prompt among ties; a prefilling request only when none decodes.
+  Seq* retraction_victim(std::int64_t s) const {
+    Seq* best = nullptr;
+    std::int64_t best_out = 0;
+    for (const auto& [k, q] : running_) {
+      if (q->state != Seq::kDecode) continue;
+      const std::int64_t out = q->e0 + (s - q->s0);
+      if (!best || out < best_out || (out == best_out && q->req->input_tokens > best->req->input_tokens))
+        best = q, best_out = out;
+    }
+    return best ? best : std::prev(running_.end())->second;
   }
 
   bool batch_has_prefill() const {
@@ -394,8 +468,9 @@ class VllmScheduler final : public EngineScheduler {
         q->blocks.push_back(b);
         continue;
       }
-      Seq* victim = std::prev(running_.end())->second;
+      Seq* victim = style_.retract_decodes ? retraction_victim(step_) : std::prev(running_.end())->second;
       preempt(victim);
+      retracted_ = true;
       if (victim == q) return false;
     }
     return true;
@@ -476,6 +551,9 @@ class VllmScheduler final : public EngineScheduler {
 
   static constexpr size_t kLpmMaxQueue = 128;
   SchedulerStyle style_;
+  double new_token_ratio_ = kSgInitRatio;
+  double reserved_tokens_ = 0;  // SGLang admission: tokens the running requests are estimated to need
+  bool retracted_ = false;      // this iteration preempted (retracted) a request
   bool run_decodes_ = true;
   const EngineConfig& cfg_;
   std::int32_t worker_;
@@ -504,9 +582,10 @@ SERVESIM_REGISTER(SchedulerRegistry, "vllm",
                   [](const SchedulerContext& ctx) { return std::make_unique<VllmScheduler>(ctx, SchedulerStyle{}); })
 SERVESIM_REGISTER(SchedulerRegistry, "sglang",
                   "SGLang-style: prefill and decode in separate iterations (prefill first), longest-prefix-match "
-                  "admission for queues up to 128, same paged KV cache and preemption",
+                  "admission for queues up to 128, conservative admission by new-token ratio, retraction of "
+                  "decoding requests under KV pressure",
                   [](const SchedulerContext& ctx) {
-                    return std::make_unique<VllmScheduler>(ctx, SchedulerStyle{false, true});
+                    return std::make_unique<VllmScheduler>(ctx, SchedulerStyle{false, true, true});
                   })
 
 }  // namespace servesim

@@ -25,6 +25,7 @@ void Worker::step() {
     busy_ = false;
     ++iterations_;
     observer_.on_iteration(id_, iteration_len_, batch_, result_);
+    check_progress();
     for (Request* r : result_.finished) done_.send(r, 0, static_cast<std::uint32_t>(id_));
     for (Request* r : result_.prefilled)
       fabric().send(FabricMsg{FabricMsg::Kind::kPrefilled, r, 0}, 0, static_cast<std::uint32_t>(id_));
@@ -47,6 +48,24 @@ void Worker::step() {
   }
   publish_kv_events();
   if (on_idle_ && idle()) on_idle_(id_);
+}
+
+// Livelock: iterations that emit no token and finish no prompt while requests wait. A legitimate
+// run of them only computes prompt chunks, at least one token an iteration, so it is shorter than
+// the longest request this worker has seen; past that (plus a margin) the engine is spinning.
+void Worker::check_progress() {
+  if (result_.tokens_emitted > 0 || !result_.finished.empty() || !result_.prefilled.empty()) {
+    barren_iterations_ = 0;
+    return;
+  }
+  if (++barren_iterations_ <= kBarrenMargin + longest_request_tokens_) return;
+  const EngineLoad l = scheduler_->load();
+  throw InvariantError(fmt::format(
+      "worker {} livelocked: {} iterations in a row emitted no token while {} requests wait and {} run; KV {} of {} "
+      "blocks in use ({:.1f}%); held {}, incoming {}",
+      id_, barren_iterations_, l.waiting, l.running, l.kv_blocks_used, l.kv_blocks_total,
+      l.kv_blocks_total ? 100.0 * static_cast<double>(l.kv_blocks_used) / static_cast<double>(l.kv_blocks_total) : 0.0,
+      l.held, l.incoming));
 }
 
 void Worker::publish_kv_events() {
@@ -86,6 +105,9 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
     on_bounce_(m.request);
     return;
   }
+  if (m.kind == WorkerMsg::Kind::kRun || m.kind == WorkerMsg::Kind::kPrefill)
+    longest_request_tokens_ = std::max<std::uint64_t>(
+        longest_request_tokens_, std::uint64_t{m.request->input_tokens} + m.request->output_tokens);
   switch (m.kind) {
     case WorkerMsg::Kind::kRun: scheduler_->enqueue(m.request, now, EngineJob::kFull); break;
     case WorkerMsg::Kind::kPrefill: scheduler_->enqueue(m.request, now, EngineJob::kPrefillOnly); break;

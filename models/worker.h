@@ -83,6 +83,9 @@ class Worker : public sc_core::sc_module {
   TimeNs iteration_end_ = 0, iteration_len_ = 0;
   BatchShape batch_;
   IterationResult result_;
+  void check_progress();
+  static constexpr std::uint64_t kBarrenMargin = 10'000;
+  std::uint64_t barren_iterations_ = 0, longest_request_tokens_ = 0;
   std::uint64_t iterations_ = 0;
   std::uint64_t kv_events_published_ = 0;
 };

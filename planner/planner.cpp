@@ -102,7 +102,19 @@ void Planner::on_tick() {
     obs.pools.push_back(po);
   }
   observations_.send(std::move(obs), cfg_.planner.scrape_delay.ns(), 0);
-  if (!drained_()) tick_.notify(ns_time(cfg_.planner.adjustment_interval.ns()));
+  if (drained_()) return;
+  if (cfg_.planner.policy == "static" && idle_ && idle_()) {
+    asleep_ = true;
+    return;
+  }
+  tick_.notify(ns_time(cfg_.planner.adjustment_interval.ns()));
+}
+
+void Planner::wake() {
+  if (!asleep_) return;
+  asleep_ = false;
+  const TimeNs interval = cfg_.planner.adjustment_interval.ns(), now = now_ns();
+  tick_.notify(ns_time(last_scrape_ + ((now - last_scrape_) / interval + 1) * interval - now));
 }
 
 void Planner::on_observation() {

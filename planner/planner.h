@@ -40,6 +40,11 @@ class Planner : public sc_core::sc_module {
           std::vector<Worker*> workers, PlannerMetrics& metrics, RunObserver& observer, std::function<bool()> drained);
 
   std::uint64_t scale_events() const { return scale_events_; }
+  // Sleep through idle time: a planner whose policy never acts ("static") stops ticking while
+  // `idle` holds after a tick; wake() (on the next arrival) resumes it on its tick grid. Policies
+  // that act on quiet windows keep ticking.
+  void set_idle_check(std::function<bool()> idle) { idle_ = std::move(idle); }
+  void wake();
 
  private:
   void start_of_simulation() override;
@@ -53,6 +58,8 @@ class Planner : public sc_core::sc_module {
   PlannerMetrics& metrics_;
   RunObserver& observer_;
   std::function<bool()> drained_;
+  std::function<bool()> idle_;
+  bool asleep_ = false;
   std::unique_ptr<PlannerPolicy> policy_;
   std::unique_ptr<LoadPredictor> requests_, isl_, osl_;
   TimedChannel<PlannerObservation> observations_{"observations"};

@@ -71,6 +71,7 @@ class AzureCsvSource final : public TraceSource {
     if (!reader_.next(header))
       throw InputError(fmt::format("{}: empty file; expected a header TIMESTAMP,ContextTokens,GeneratedTokens",
                                    reader_.path()));
+    if (!reader_.problem().empty()) throw InputError(fmt::format("{}:1: header: {}", reader_.path(), reader_.problem()));
     split(header);
     for (size_t i = 0; i < cells_.size(); ++i) {
       std::string_view c = cells_[i];
@@ -80,7 +81,7 @@ class AzureCsvSource final : public TraceSource {
     }
     if (col_ts_ < 0 || col_in_ < 0 || col_out_ < 0)
       throw InputError(fmt::format("{}:1: header must name TIMESTAMP, ContextTokens and GeneratedTokens (got '{}')",
-                                   reader_.path(), header));
+                                   reader_.path(), quote_text(header)));
     columns_ = cells_.size();
   }
 
@@ -90,7 +91,8 @@ class AzureCsvSource final : public TraceSource {
       if (line.empty()) continue;
       std::string error;
       TraceRequest r;
-      if (parse(line, r, error)) {
+      if (!reader_.problem().empty()) error = reader_.problem();
+      else if (parse(line, r, error)) {
         ++rows_;
         return r;
       }
@@ -113,23 +115,30 @@ class AzureCsvSource final : public TraceSource {
     }
     WallTime ts;
     if (!parse_timestamp(cells_[col_ts_], ts)) {
-      error = fmt::format("TIMESTAMP '{}' is not 'YYYY-MM-DD HH:MM:SS.fraction'", cells_[col_ts_]);
+      error = fmt::format("TIMESTAMP '{}' is not 'YYYY-MM-DD HH:MM:SS.fraction'", quote_text(cells_[col_ts_]));
       return false;
     }
     std::int64_t in, out;
-    if (!to_number(cells_[col_in_], in) || in <= 0) {
-      error = fmt::format("ContextTokens '{}' must be a positive integer", cells_[col_in_]);
+    if (!to_number(cells_[col_in_], in) || in <= 0 || in > kMaxTokens) {
+      error = fmt::format("ContextTokens '{}' must be an integer in [1, {}]", quote_text(cells_[col_in_]), kMaxTokens);
       return false;
     }
-    if (!to_number(cells_[col_out_], out) || out <= 0) {
-      error = fmt::format("GeneratedTokens '{}' must be a positive integer", cells_[col_out_]);
+    if (!to_number(cells_[col_out_], out) || out <= 0 || out > kMaxTokens) {
+      error = fmt::format("GeneratedTokens '{}' must be an integer in [1, {}]", quote_text(cells_[col_out_]),
+                          kMaxTokens);
       return false;
     }
     if (!origin_) origin_ = ts;
     double rel = static_cast<double>(ts.whole - origin_->whole) + (ts.frac - origin_->frac);
     if (rel < last_s_) {
       error = fmt::format("TIMESTAMP '{}' is earlier than the previous row's; traces must be sorted by time",
-                          cells_[col_ts_]);
+                          quote_text(cells_[col_ts_]));
+      return false;
+    }
+    if (rel > kMaxTraceTimeS) {
+      error = fmt::format("TIMESTAMP '{}' is {:.3g} s after the first row's, beyond the {:g} s (about 190 years) a "
+                          "trace may span",
+                          quote_text(cells_[col_ts_]), rel, kMaxTraceTimeS);
       return false;
     }
     last_s_ = rel;

@@ -26,7 +26,8 @@ class MooncakeJsonlSource final : public TraceSource {
       if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
       std::string error;
       TraceRequest r;
-      if (parse(line, r, error)) {
+      if (!reader_.problem().empty()) error = reader_.problem();
+      else if (parse(line, r, error)) {
         ++rows_;
         return r;
       }
@@ -44,7 +45,8 @@ class MooncakeJsonlSource final : public TraceSource {
     padded_.resize(line.size() + simdjson::SIMDJSON_PADDING);
     simdjson::dom::element doc;
     auto err = parser_.parse(reinterpret_cast<const uint8_t*>(padded_.data()), line.size(), false).get(doc);
-    if (err) return fail(error, fmt::format("not valid JSON ({})", simdjson::error_message(err)));
+    if (err)
+      return fail(error, fmt::format("not valid JSON ({}): '{}'", simdjson::error_message(err), quote_text(line)));
     simdjson::dom::object obj;
     if (doc.get_object().get(obj)) return fail(error, "expected a JSON object");
     bool have_ts = false, have_in = false, have_out = false;
@@ -74,6 +76,8 @@ class MooncakeJsonlSource final : public TraceSource {
       } else if (key == "priority") {
         std::int64_t prio;
         if (value.get_int64().get(prio)) return fail(error, "field 'priority' must be an integer");
+        if (prio < kMinPriority || prio > kMaxPriority)
+          return fail(error, fmt::format("field 'priority' {} is outside [{}, {}]", prio, kMinPriority, kMaxPriority));
         r.priority = static_cast<std::int32_t>(prio);
       }
       // other fields (session ids, metadata) are ignored
@@ -82,9 +86,13 @@ class MooncakeJsonlSource final : public TraceSource {
     if (!have_in) return fail(error, "missing field 'input_length'");
     if (!have_out) return fail(error, "missing field 'output_length'");
     if (ts_ms < 0) return fail(error, fmt::format("negative timestamp {}", ts_ms));
-    if (in <= 0) return fail(error, fmt::format("input_length must be positive (got {})", in));
-    if (out <= 0) return fail(error, fmt::format("output_length must be positive (got {})", out));
-    if (in > 100'000'000 || out > 100'000'000) return fail(error, "token count above 100M");
+    if (ts_ms > kMaxTraceTimeS * 1e3)
+      return fail(error, fmt::format("field 'timestamp' {:g} ms is outside [0, {:g}] ms (about 190 years)", ts_ms,
+                                     kMaxTraceTimeS * 1e3));
+    if (in <= 0 || in > kMaxTokens)
+      return fail(error, fmt::format("field 'input_length' {} is outside [1, {}]", in, kMaxTokens));
+    if (out <= 0 || out > kMaxTokens)
+      return fail(error, fmt::format("field 'output_length' {} is outside [1, {}]", out, kMaxTokens));
     if (ts_ms < last_ms_)
       return fail(error, fmt::format("timestamp {} ms is earlier than the previous row's {} ms; traces must be sorted by time",
                                      ts_ms, last_ms_));

@@ -22,6 +22,11 @@ class KnobbedSource final : public TraceSource {
     TraceRequest r = std::move(bin_.front());
     bin_.pop_front();
     r.arrival_s = (r.arrival_s - cfg_.start.seconds) * cfg_.time_scale / cfg_.rate_scale;
+    if (!(r.arrival_s <= kMaxTraceTimeS))
+      throw InputError(fmt::format(
+          "workload: request {} arrives at {:.4g} s after time_scale {:g} and rate_scale {:g}, beyond the {:g} s "
+          "(about 190 years) a run may span. Fix: lower workload.time_scale or raise workload.rate_scale",
+          emitted_, r.arrival_s, cfg_.time_scale, cfg_.rate_scale, kMaxTraceTimeS));
     ++emitted_;
     return r;
   }

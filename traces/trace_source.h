@@ -12,6 +12,12 @@
 
 namespace servesim {
 
+// The ranges every trace format enforces (docs/limits.md); a row outside them is a bad line.
+inline constexpr std::int64_t kMaxTokens = 100'000'000;  // input or output tokens of one request
+// Arrival times after the workload's scaling: simulated time is int64 nanoseconds (292 years).
+inline constexpr double kMaxTraceTimeS = 6e9;
+inline constexpr std::int64_t kMinPriority = -1'000'000'000, kMaxPriority = 1'000'000'000;
+
 struct TraceRequest {
   double arrival_s = 0;  // seconds from the start of the run (after scaling knobs)
   std::uint32_t input_tokens = 0;

@@ -29,6 +29,7 @@ struct RowResult {
   std::string status;  // ok | failed | timeout | unsupported
   std::string error;
   double ttft_ms = std::nan(""), tpot_ms = std::nan(""), completed = std::nan(""), wall_s = std::nan("");
+  double extrapolations = std::nan("");  // the run's timing lookups outside the measured tables
   double ttft_error() const { return (ttft_ms - row->ttft_ms) / row->ttft_ms; }
   double tpot_error() const { return (tpot_ms - row->tpot_ms) / row->tpot_ms; }
 };
@@ -97,6 +98,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     r.ttft_ms = ran[j].metrics["ttft_mean_s"] * 1e3;
     r.tpot_ms = ran[j].metrics["tpot_mean_s"] * 1e3;
     r.completed = ran[j].metrics["requests_completed"];
+    r.extrapolations = ran[j].metrics["timing_extrapolations"];
     // a mean over fewer requests than the closed loop sent is not the row's benchmark
     if (r.completed != static_cast<double>(r.deployment.requests)) {
       r.status = "incomplete";
@@ -164,6 +166,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"mode", [](const RowResult& r) { return r.row->mode; }},
       {"precision", [](const RowResult& r) { return r.deployment.precision; }},
       {"catalog_model", [](const RowResult& r) { return r.deployment.catalog_model; }},
+      {"gpu", [](const RowResult& r) { return r.deployment.gpu; }},
       {"status", [](const RowResult& r) { return r.status; }},
       {"reason", [](const RowResult& r) { return r.error; }}};
   const std::vector<std::pair<const char*, Number>> number_columns{
@@ -184,6 +187,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"predicted_tpot_ms", [](const RowResult& r) { return r.tpot_ms; }},
       {"tpot_error", [](const RowResult& r) { return r.tpot_error(); }},
       {"requests_completed", [](const RowResult& r) { return r.completed; }},
+      {"timing_extrapolations", [](const RowResult& r) { return r.extrapolations; }},
       {"wall_s", [](const RowResult& r) { return r.wall_s; }}};
   h5::Columns rows;
   for (const auto& [name, get] : text_columns) {
@@ -221,6 +225,9 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   h5::write_string_attribute(file.get(), "servesim_version", std::string(kVersion) + " (" + kGitCommit + ")");
   std::cout << fmt::format("\nresults     {} and {} (scenarios and run files in {})\n", o.output, csv_path,
                            runs.string());
+  if (jobs.empty())
+    throw InputError(fmt::format("{}: none of the {} selected rows could be modelled (reasons above)", o.csv,
+                                 results.size()));
   return failures > 0 ? 1 : 0;
 }
 

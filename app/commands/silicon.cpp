@@ -1,5 +1,11 @@
 #include "app/commands/silicon.h"
 
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <tuple>
+#include <vector>
+
 #include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -48,6 +54,10 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
                d_tp = col("decode_tp_size"), d_pp = col("decode_pp_size"), d_adp = col("decode_attention_dp_size"),
                ttft = col("silicon_ttft_ms"), tpot = col("silicon_tpot_ms"), ep = col("moe_ep_size"),
                p_ep = col("prefill_moe_ep_size"), d_ep = col("decode_moe_ep_size");
+  // moe_tp columns are optional: older tables lack them
+  const auto opt_col = [&](const char* name) { return csv.has_column(name) ? std::optional(csv.column(name)) : std::nullopt; };
+  const auto moe_tp = opt_col("moe_tp_size"), p_moe_tp = opt_col("prefill_moe_tp_size"),
+             d_moe_tp = opt_col("decode_moe_tp_size");
   std::vector<SiliconRow> rows;
   while (csv.next()) {
     SiliconRow r;
@@ -81,6 +91,10 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
     r.moe_ep = std::max(1, int_or(csv, ep, 1));
     r.prefill_moe_ep = std::max(1, int_or(csv, p_ep, 1));
     r.decode_moe_ep = std::max(1, int_or(csv, d_ep, 1));
+    const auto moe_tp_or_0 = [&](const std::optional<size_t>& c) { return c ? std::max(0, int_or(csv, *c, 0)) : 0; };
+    r.moe_tp = moe_tp_or_0(moe_tp);
+    r.prefill_moe_tp = moe_tp_or_0(p_moe_tp);
+    r.decode_moe_tp = moe_tp_or_0(d_moe_tp);
     // The client's concurrency: silicon_concurrency=N in the source notes. Rows without it (the
     // Dynamo configuration runs, 4000 x 1000) list only per-worker batch sizes, which in that
     // family are not the client's concurrency (its gpt-oss rows give both: concurrency = batch x
@@ -146,8 +160,8 @@ bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
 namespace {
 
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
-                      const std::string& model, const std::string& precision, const EnginePreset& e,
-                      const SiliconRunSettings& s) {
+                      const std::string& model, const std::string& precision, const std::string& gpu,
+                      const EnginePreset& e, const SiliconRunSettings& s) {
   const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   std::string timing = s.timing == "kernel"
                            ? fmt::format("{{model: kernel, kernel: {{tables: '{}', overhead_ms: {}}}}}", s.kernel_tables,
@@ -155,9 +169,9 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
                            : fmt::format("{{model: roofline, roofline: {{efficiency: {}}}}}", s.efficiency);
   return fmt::format(
       "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    expert_parallel: {}\n    model: {}\n"
-      "    precision: {}\n    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
+      "    gpu: {}\n    precision: {}\n    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
       "gpu_memory_utilization: {}, enable_chunked_prefill: {}}}\n    timing: {}\n",
-      name, role, replicas, tp, ep, model, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
+      name, role, replicas, tp, ep, model, gpu, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
       e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
@@ -170,9 +184,36 @@ std::string start_yaml(const std::string& start, double ramp_s) {
 
 }  // namespace
 
+// The catalog GPU of a table's `system` (aiconfigurator names them h100_sxm, h200_sxm, b200_sxm,
+// ...; the catalog h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
+std::optional<std::string> catalog_gpu(const std::string& system) {
+  const auto& gpus = Catalog::builtin().gpus();
+  if (gpus.count(system)) return system;
+  for (const char* suffix : {"_sxm", "_pcie", "_nvl"})
+    if (system.ends_with(suffix) && gpus.count(system.substr(0, system.size() - std::strlen(suffix))))
+      return system.substr(0, system.size() - std::strlen(suffix));
+  return std::nullopt;
+}
+
 SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
   SiliconDeployment d;
   const Catalog& catalog = Catalog::builtin();
+  if (const auto gpu = catalog_gpu(r.system)) {
+    d.gpu = *gpu;
+  } else {
+    d.unsupported = fmt::format("system '{}' has no GPU in the catalog (models/catalog/gpus.yaml; servesim --list)",
+                                r.system.empty() ? "(empty)" : r.system);
+    return d;
+  }
+  // kernel timing prices the system whose tables it reads: another system's rows are not its to model
+  if (s.timing == "kernel" && !s.kernel_tables.empty()) {
+    const std::string tables_system = std::filesystem::path(s.kernel_tables).filename().string();
+    if (catalog_gpu(tables_system) && catalog_gpu(tables_system) != d.gpu) {
+      d.unsupported = fmt::format("system {}: the kernel tables are {}'s (--tables {})", r.system, tables_system,
+                                  s.kernel_tables);
+      return d;
+    }
+  }
   for (const auto& [name, m] : catalog.models())
     if (m.is_checkpoint(r.model_path)) d.catalog_model = name;
   if (d.catalog_model.empty()) {
@@ -215,6 +256,17 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
                                   tp, spec.experts);
       return d;
     }
+  // an MoE model's expert layers split over moe_tp x moe_ep = tp GPUs (dense rows list moe_tp 1)
+  using Layout = std::tuple<int, int, int>;
+  const std::vector<Layout> layouts = agg ? std::vector<Layout>{{r.moe_tp, r.moe_ep, r.tp}}
+                                          : std::vector<Layout>{{r.prefill_moe_tp, r.prefill_moe_ep, r.prefill_tp},
+                                                                {r.decode_moe_tp, r.decode_moe_ep, r.decode_tp}};
+  for (auto [moe_tp, ep, tp] : layouts)
+    if (spec.experts > 0 && moe_tp > 0 && tp > 0 && moe_tp * ep != tp) {
+      d.unsupported = fmt::format("MoE layout moe_tp {} x moe_ep {} != tp {} is not a layout servesim models", moe_tp,
+                                  ep, tp);
+      return d;
+    }
   if (r.concurrency < 1) {
     d.unsupported = "the row gives no client concurrency (silicon_concurrency=N), only per-worker batch sizes";
     return d;
@@ -236,6 +288,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // round. Spreading starts (or the first wave's successors) over one request's estimated
   // duration reaches the steady state of randomly phased requests.
   PoolConfig probe;
+  probe.gpu = d.gpu;
   probe.model = d.catalog_model;
   probe.precision = d.precision;
   probe.tp = agg ? r.tp : r.decode_tp;
@@ -275,15 +328,15 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       duration_s, r.isl, r.osl);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
-    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, e, s);
+    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, d.gpu, e, s);
     d.gpus = r.tp;
   } else {
     // every prompt is prefilled remotely, as the measured deployments do
     y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";
     y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, r.prefill_moe_ep, d.catalog_model,
-                   d.precision, e, s);
+                   d.precision, d.gpu, e, s);
     y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, r.decode_moe_ep, d.catalog_model, d.precision,
-                   e, s);
+                   d.gpu, e, s);
     d.gpus = r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp;
   }
   d.scenario_yaml = std::move(y);

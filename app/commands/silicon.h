@@ -16,6 +16,7 @@ struct SiliconRow {
   int tp = 0, pp = 1, attention_dp = 1, moe_ep = 1;  // aggregated
   int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1, prefill_moe_ep = 1;
   int decode_workers = 0, decode_tp = 0, decode_pp = 1, decode_attention_dp = 1, decode_moe_ep = 1;
+  int moe_tp = 0, prefill_moe_tp = 0, decode_moe_tp = 0;  // 0: not given (moe_tp_size columns are optional)
   double ttft_ms = 0, tpot_ms = 0;
 };
 
@@ -35,6 +36,7 @@ bool passes(const SiliconRow& row, const std::vector<SiliconFilter>& filters);
 // What check-silicon deploys for a row: a scenario as YAML, or why the row cannot be modelled.
 struct SiliconDeployment {
   std::string catalog_model, precision;  // servesim names
+  std::string gpu;                       // catalog GPU of the row's system
   std::string engine;                    // the engines.yaml entry used
   std::string client_start;              // burst | ramp | lockstep, as run
   std::string scenario_yaml;

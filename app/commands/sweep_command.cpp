@@ -285,6 +285,9 @@ int run_sweep(const std::string& sweep_path, const SweepOptions& options) {
   std::sort(runs.begin(), runs.end(), [](const TrialRun& a, const TrialRun& b) {
     return a.id != b.id ? a.id < b.id : a.replication < b.replication;
   });
+  if (runner.stale() > 0)
+    std::fprintf(stderr, "sweep: --resume reran %zu trial files that came from a different scenario or were "
+                 "interrupted\n", runner.stale());
   if (!lead) return 0;  // rank 0 writes and reports
   write_output(output, sweep, space, runs, ordered, metric_names);
 

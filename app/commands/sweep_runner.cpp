@@ -2,7 +2,7 @@
 
 #include <hdf5.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/scenario.h"
 
 extern char** environ;
 
@@ -74,11 +75,73 @@ SweepRunner::SweepRunner(std::string binary, std::string base_scenario, std::vec
   std::filesystem::create_directories(dir_);
 }
 
+std::string read_meta_text(const std::string& path, const char* object, const char* attribute) {
+  std::string out;
+  H5E_BEGIN_TRY {
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+      if (H5Aexists_by_name(f, object, attribute, H5P_DEFAULT) > 0) {
+        hid_t a = H5Aopen_by_name(f, object, attribute, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t t = H5Aget_type(a);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5T_CSET_UTF8);
+        char* text = nullptr;
+        if (H5Tis_variable_str(t) > 0 && H5Aread(a, mt, &text) >= 0 && text) {
+          out = text;
+          H5free_memory(text);
+        }
+        H5Tclose(mt);
+        H5Tclose(t);
+        H5Aclose(a);
+      }
+      H5Fclose(f);
+    }
+  }
+  H5E_END_TRY;
+  return out;
+}
+
+// A finished trial file is reused only when it ran to the end (not interrupted) and from the very
+// scenario this job would run now: the effective YAML (seed included) must match byte for byte.
+bool SweepRunner::reusable(const std::string& file, const TrialJob& job) {
+  if (read_summary(file).empty()) return false;
+  const std::string status = read_meta_text(file, "summary", "status");
+  if (status != "completed" && status != "max_time") {
+    ++stale_;
+    return false;
+  }
+  std::vector<std::string> overrides = fixed_;
+  overrides.insert(overrides.end(), job.overrides.begin(), job.overrides.end());
+  const std::string expected =
+      load_scenario_file(job.scenario.empty() ? base_ : job.scenario, overrides, job.seed).effective_yaml;
+  if (read_meta_text(file, "meta", "scenario_yaml") == expected) return true;
+  ++stale_;
+  return false;
+}
+
 std::string SweepRunner::run_file(std::uint64_t id, int replication) const {
   return fmt::format("{}/t{}_r{}.h5", dir_, id, replication);
 }
 
 namespace {
+// Starts one trial run with its output in `log`. The child dies with the sweep: SIGTERM when the
+// sweep ends for any reason (kill -9 included), so no trial outlives it to race a later --resume.
+pid_t spawn_trial(const std::string& binary, const std::vector<char*>& argv, const std::string& log) {
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("cannot start {}: {}", binary, std::strerror(errno)));
+  if (pid == 0) {  // the child: async-signal-safe calls only
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);  // the sweep died before the line above
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(127);
+    execve(binary.c_str(), argv.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
 std::string last_line(const std::string& path) {
   std::ifstream in(path);
   std::string line, last;
@@ -118,7 +181,7 @@ std::vector<TrialRun> SweepRunner::run(const std::vector<TrialJob>& jobs,
     while (next < jobs.size() && running.size() < static_cast<size_t>(jobs_)) {
       const TrialJob& job = jobs[next];
       const std::string file = run_file(job.id, job.replication);
-      if (resume_ && !read_summary(file).empty()) {
+      if (resume_ && reusable(file, job)) {
         ++reused_;
         out[next].reused = true;
         finish(next++, "ok", 0, "");
@@ -130,15 +193,8 @@ std::vector<TrialRun> SweepRunner::run(const std::vector<TrialJob>& jobs,
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      posix_spawn_file_actions_t actions;
-      posix_spawn_file_actions_init(&actions);
       const std::string log = file.substr(0, file.size() - 3) + ".log";
-      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-      pid_t pid;
-      const int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environ);
-      posix_spawn_file_actions_destroy(&actions);
-      if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}: {}", binary_, std::strerror(rc)));
+      const pid_t pid = spawn_trial(binary_, argv, log);
       running.push_back({pid, next++, Clock::now()});
       ++ran_;
     }

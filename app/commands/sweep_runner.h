@@ -40,6 +40,8 @@ class SweepRunner {
                             const std::function<void(size_t, size_t)>& progress = {});
   size_t ran() const { return ran_; }
   size_t reused() const { return reused_; }
+  // Trial files found but not reused because their scenario differs from the job's (--resume).
+  size_t stale() const { return stale_; }
   std::string run_file(std::uint64_t id, int replication) const;
 
  private:
@@ -49,7 +51,8 @@ class SweepRunner {
   int jobs_;
   double timeout_s_;
   bool resume_;
-  size_t ran_ = 0, reused_ = 0;
+  bool reusable(const std::string& file, const TrialJob& job);
+  size_t ran_ = 0, reused_ = 0, stale_ = 0;
 };
 
 // The path of the running servesim binary (trials run it again); throws if it cannot be found.

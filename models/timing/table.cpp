@@ -73,6 +73,7 @@ TableTiming::TableTiming(const std::string& path, bool extrapolate) : path_(path
   std::string_view line;
   bool header = false;
   while (in.next(line)) {
+    if (!in.problem().empty()) throw InputError(fmt::format("{}:{}: {}", path, in.line_number(), in.problem()));
     if (line.empty() || line.front() == '#') continue;
     if (!header) {
       if (line != "phase,batch,tokens,latency_ms")
@@ -87,7 +88,7 @@ TableTiming::TableTiming(const std::string& path, bool extrapolate) : path_(path
     if (std::sscanf(s.c_str(), "%15[^,],%lf,%lf,%lf%n", phase, &b, &t, &ms, &consumed) != 4 ||
         consumed != static_cast<int>(s.size()) || b < 1 || t < 0 || !(ms > 0))
       throw InputError(fmt::format("{}:{}: expected phase,batch>=1,tokens>=0,latency_ms>0 (got '{}')", path,
-                                   in.line_number(), s));
+                                   in.line_number(), quote_text(s)));
     std::string p(phase);
     if (p == "prefill") prefill_.add(b, t, ms);
     else if (p == "decode") decode_.add(b, t, ms);

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan, folder build-fuzz/) and runs each for
+# FUZZ_SECONDS (default 60) from the seed corpora in fuzz/corpus and scenarios/. A crash, a
+# sanitizer report, an input slower than 1 s, or memory above 2 GB fails the script; the input
+# that did it is kept in build-fuzz/findings/. Two targets run at a time.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+seconds="${FUZZ_SECONDS:-60}"
+bash "$root/scripts/deps.sh"
+if ! command -v clang++ >/dev/null; then
+  echo "servesim: installing clang (libFuzzer)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang >&2
+fi
+dir="$root/build-fuzz"
+# -O1 -g0: a quick build; the sanitizers and coverage do the work
+CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" \
+  -DSERVESIM_FUZZ=ON -DSERVESIM_BENCH=OFF >/dev/null
+targets=(mooncake_jsonl azure_csv scenario)
+cmake --build "$dir" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" -- --no-print-directory >&2
+mkdir -p "$dir/findings"
+run() {
+  local t="$1" seeds
+  case "$t" in
+    scenario) seeds="$root/scenarios" ;;
+    *) seeds="$root/fuzz/corpus/$t" ;;
+  esac
+  local corpus="$dir/corpus/$t"
+  mkdir -p "$corpus"
+  # -timeout: an input slower than 1 s is a hang; -rss_limit_mb: runaway memory is a finding
+  if "$dir/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -max_len=65536 \
+       -artifact_prefix="$dir/findings/$t-" -print_final_stats=1 "$corpus" "$seeds" >"$dir/fuzz_$t.log" 2>&1; then
+    echo "fuzz_$t: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$dir/fuzz_$t.log"), $(ls "$corpus" | wc -l) inputs in the corpus, no finding"
+  else
+    echo "fuzz_$t: FAILED"; tail -n 60 "$dir/fuzz_$t.log"; return 1
+  fi
+}
+status=0
+jobs_max="$(nproc)"
+pids=()
+for t in "${targets[@]}"; do
+  run "$t" > "$dir/fuzz_$t.summary" 2>&1 &
+  pids+=($!)
+  while (( $(jobs -rp | wc -l) >= jobs_max )); do sleep 1; done
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || status=1
+  cat "$dir/fuzz_${targets[$i]}.summary"
+done
+if (( status == 0 )); then echo "fuzzing: ${#targets[@]} targets, ${seconds} s each, no finding"; else echo "fuzzing found a failure"; fi
+exit $status
