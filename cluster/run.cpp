@@ -131,6 +131,10 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
     throw InvariantError(fmt::format("the simulation stalled at {:.3f} s with {} requests in flight and nothing "
                                      "scheduled (a request waits forever)",
                                      ns_to_s(now_ns()), cluster.frontend().in_system()));
+  if (!signal && capped && cluster.frontend().arrived() == 0)
+    throw ConfigError(fmt::format("simulation.max_time: no request arrived in the {:.6g} s the run was allowed. Fix: "
+                                  "raise simulation.max_time (or check the workload's start)",
+                                  ns_to_s(cap)));
   if (!signal && cluster.frontend().arrived() == 0) {
     const TraceStats ts = cluster.trace().stats();
     const auto& w = scenario.config.workload;

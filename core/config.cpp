@@ -54,7 +54,11 @@ void reject_duplicate_keys(const YAML::Node& n, const std::string& name) {
   if (!n.IsMap()) return;
   std::unordered_map<std::string, YAML::Mark> seen;
   for (const auto& kv : n) {
-    if (kv.first.IsScalar()) {
+    if (!kv.first.IsScalar())  // "? [a, b]: x", "? a: b", ": x": no scenario key looks like that
+      throw ConfigError(fmt::format("{}:{}:{}: a key must be a plain name, not {}. Fix: write 'name: value'", name,
+                                    kv.first.Mark().line + 1, kv.first.Mark().column + 1,
+                                    kv.first.IsNull() ? "empty" : type_name_of_yaml(kv.first)));
+    {
       auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
       if (!fresh)
         throw ConfigError(fmt::format("{}:{}:{}: key '{}' appears twice in one mapping (first at line {}). Fix: keep "
@@ -191,6 +195,7 @@ void Document::apply_override(const std::string& assignment, const YAML::Node& d
   } catch (const YAML::Exception& e) {
     throw ConfigError(fmt::format("--set {}: the value is not valid YAML ({})", assignment, e.msg));
   }
+  reject_duplicate_keys(value, "--set " + assignment);
   std::vector<std::string> parts;
   std::stringstream ss(path);
   for (std::string p; std::getline(ss, p, '.');) {
@@ -311,7 +316,12 @@ Location Reader::location_of(const YAML::Node& child, const std::string& key) co
 void Reader::finish() {
   if (!node_.IsMap()) return;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
-    std::string key = it->first.as<std::string>();
+    if (!it->first.IsScalar()) {
+      Location loc{doc_->name(), it->first.Mark().line + 1, it->first.Mark().column + 1, {}};
+      fail_at(loc, path_, fmt::format("a key must be a plain name, not {}", type_name_of_yaml(it->first)),
+              "write 'name: value'");
+    }
+    std::string key = it->first.Scalar();
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
     Location loc{doc_->name(), -1, -1, {}};
     auto m = it->first.Mark();

@@ -203,8 +203,7 @@ std::string utc_now() {
 }  // namespace
 
 RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path, ResultFile* snapshots)
-    : scenario_(scenario),
-      path_(path),
+    : path_(path),
       snapshots_(snapshots),
       summary_(scenario.config.slo),
       last_flush_(std::chrono::steady_clock::now()),

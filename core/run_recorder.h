@@ -106,7 +106,6 @@ class RunRecorder : public RunObserver {
  private:
   void flush();
 
-  const LoadedScenario& scenario_;
   std::string path_;
   ResultFile* snapshots_ = nullptr;
   SummaryStats summary_;

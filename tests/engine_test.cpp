@@ -298,3 +298,33 @@ TEST(SglangEngine, NoChunkingNeverPlansAPrefillItCannotAdmit) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// SGLang under KV pressure: A decodes alone while the new-token ratio decays (0.7 -> ~0.4 after
+// 300 steps), so B is admitted against A's discounted remaining output; both then outgrow the
+// 40-block cache. SGLang retracts the decoding request with the fewest output tokens (B), which
+// keeps its prefix, re-enters the queue and finishes after A: nothing is lost, nothing stalls.
+TEST(SglangEngine, RetractsTheDecodeWithFewestOutputTokensAndFinishesEveryRequest) {
+  PoolConfig p;
+  p.engine.scheduler = "sglang";
+  p.engine.max_num_seqs = 8;
+  p.engine.max_num_batched_tokens = 512;
+  p.engine.watermark = 0;
+  std::vector<Request> rs{testing::make_request(0, 0, 16, 500), testing::make_request(1, 300'000'000, 16, 200)};
+  auto run = testing::run_engine(p, 40, rs, [](const BatchShape&) { return 1'000'000; });
+  const Request &a = run.requests[0], &b = run.requests[1];
+  EXPECT_EQ(a.preemptions, 0u);
+  EXPECT_EQ(b.preemptions, 1u) << "the cache was not over-committed, or the wrong request was retracted";
+  EXPECT_EQ(a.tokens_emitted, 500u);
+  EXPECT_EQ(b.tokens_emitted, 200u);
+  EXPECT_GT(b.first_token_ns, 300'000'000);
+  EXPECT_GT(b.finish_ns, a.finish_ns);
+  // prefill and decode never share an iteration, before or after the retraction
+  for (const auto& batch : run.batches) EXPECT_FALSE(batch.prefill_seqs > 0 && batch.decode_seqs > 0);
+}
+
+}  // namespace
+}  // namespace servesim
+

@@ -13,7 +13,7 @@
 namespace servesim {
 
 namespace {
-constexpr std::size_t kChunkBytes = std::size_t{1} << 18;
+constexpr std::size_t kChunkBytes = std::size_t{1} << 16;
 constexpr std::size_t kQuotedPrefix = 200;
 
 const char* file_kind(mode_t m) {
