@@ -136,9 +136,8 @@ ResultFile::ResultFile(std::string target, const std::vector<std::string>& input
     if (attempt == 100) throw OutputError(fmt::format("{}: cannot take the lock {}", target_, lock_path_));
   }
   const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(lock_fd_, 0) == 0 && ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
-    // the pid is only a courtesy in the error above; the lock itself holds
-  }
+  // the pid only makes a second writer's error friendlier; the lock holds without it
+  if (::ftruncate(lock_fd_, 0) == 0) (void)!::pwrite(lock_fd_, pid.data(), pid.size(), 0);
   const std::string name = t.filename().string();
   remove_stale_working_files(dir, name);
   working_ = (dir / ("." + name + "." + pid + ".tmp")).string();

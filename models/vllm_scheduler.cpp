@@ -74,7 +74,8 @@ class VllmScheduler final : public EngineScheduler {
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
-    if (style_.retract_decodes) reserved_tokens_ = reserved_by_running(s);
+    // O(running): paid only when a request waits to be admitted
+    if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
     retracted_ = false;
     // Unmixed (SGLang): an iteration is all prefill when some prefill can run, else all decode.
     run_decodes_ = style_.mixed_batches || !prefill_possible();

@@ -103,7 +103,7 @@ void Planner::on_tick() {
   }
   observations_.send(std::move(obs), cfg_.planner.scrape_delay.ns(), 0);
   if (drained_()) return;
-  if (cfg_.planner.policy == "static" && idle_ && idle_()) {
+  if (!policy_->acts() && idle_ && idle_()) {
     asleep_ = true;
     return;
   }

@@ -40,9 +40,9 @@ class Planner : public sc_core::sc_module {
           std::vector<Worker*> workers, PlannerMetrics& metrics, RunObserver& observer, std::function<bool()> drained);
 
   std::uint64_t scale_events() const { return scale_events_; }
-  // Sleep through idle time: a planner whose policy never acts ("static") stops ticking while
-  // `idle` holds after a tick; wake() (on the next arrival) resumes it on its tick grid. Policies
-  // that act on quiet windows keep ticking.
+  // Sleep through idle time: a planner whose policy never acts (PlannerPolicy::acts(), "static")
+  // stops ticking while `idle` holds after a tick; wake() (on the next arrival) resumes it on its
+  // tick grid. Policies that act on quiet windows keep ticking.
   void set_idle_check(std::function<bool()> idle) { idle_ = std::move(idle); }
   void wake();
 

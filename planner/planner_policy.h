@@ -52,6 +52,8 @@ class PlannerPolicy {
   virtual ~PlannerPolicy() = default;
   // One decision per pool, in pool order; `now` is the decision time.
   virtual std::vector<PoolDecision> decide(TimeNs now, const PlannerObservation& seen, const PlannerForecast& next) = 0;
+  // False for a policy that never changes a target: the planner then sleeps through idle time.
+  virtual bool acts() const { return true; }
 };
 
 struct PlannerPolicyContext {

@@ -20,6 +20,7 @@ class StaticPolicy final : public PlannerPolicy {
   std::vector<PoolDecision> decide(TimeNs, const PlannerObservation& seen, const PlannerForecast&) override {
     return keep(seen);
   }
+  bool acts() const override { return false; }
 };
 
 class ScriptedPolicy final : public PlannerPolicy {

@@ -46,6 +46,25 @@ CommandResult run_command(const std::string& command) {
 std::string shared_data(const std::string& relative) { return std::string(SERVESIM_SHARED_DATA) + "/" + relative; }
 bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
+hsize_t rows_if_readable(const std::string& path, const std::string& dataset) {
+  hsize_t rows = 0;
+  H5E_BEGIN_TRY {
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+      hid_t d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT);
+      if (d >= 0) {
+        hid_t s = H5Dget_space(d);
+        H5Sget_simple_extent_dims(s, &rows, nullptr);
+        H5Sclose(s);
+        H5Dclose(d);
+      }
+      H5Fclose(f);
+    }
+  }
+  H5E_END_TRY;
+  return rows;
+}
+
 hsize_t dataset_rows(hid_t file, const std::string& name) {
   hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
   if (d < 0) throw std::runtime_error("no dataset " + name);

@@ -46,6 +46,10 @@ struct H5File {
   hid_t id;
 };
 
+// Rows of `dataset` in a file that may not exist yet or be mid-write (0 when it does not open):
+// for polling a live run's snapshot.
+hsize_t rows_if_readable(const std::string& path, const std::string& dataset);
+
 // HDF5 read-back helpers (C API).
 hsize_t dataset_rows(hid_t file, const std::string& name);
 std::vector<std::string> compound_fields(hid_t file, const std::string& name);
