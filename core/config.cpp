@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <limits>
 #include <sstream>
 
@@ -46,33 +47,35 @@ void SourceMap::fail(const std::string& path, const std::string& message,
 
 namespace {
 // yaml-cpp keeps both entries of a repeated key and a lookup sees the first: a silent wrong value.
-void reject_duplicate_keys(const YAML::Node& n, const std::string& name) {
+// An alias is the node it names, so each node is checked once (by its position in the text):
+// nested aliases (a "billion laughs" file) cost their size in the text, not their expansion.
+void reject_duplicate_keys(const YAML::Node& n, const std::string& name, std::unordered_set<int>& seen_nodes) {
+  if (!n.IsMap() && !n.IsSequence()) return;
+  if (n.Mark().pos >= 0 && !seen_nodes.insert(n.Mark().pos).second) return;
   if (n.IsSequence()) {
-    for (const auto& item : n) reject_duplicate_keys(item, name);
+    for (const auto& item : n) reject_duplicate_keys(item, name, seen_nodes);
     return;
   }
-  if (!n.IsMap()) return;
   std::unordered_map<std::string, YAML::Mark> seen;
   for (const auto& kv : n) {
     if (!kv.first.IsScalar())  // "? [a, b]: x", "? a: b", ": x": no scenario key looks like that
       throw ConfigError(fmt::format("{}:{}:{}: a key must be a plain name, not {}. Fix: write 'name: value'", name,
                                     kv.first.Mark().line + 1, kv.first.Mark().column + 1,
                                     kv.first.IsNull() ? "empty" : type_name_of_yaml(kv.first)));
-    {
-      auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
-      if (!fresh)
-        throw ConfigError(fmt::format("{}:{}:{}: key '{}' appears twice in one mapping (first at line {}). Fix: keep "
-                                      "one of them",
-                                      name, kv.first.Mark().line + 1, kv.first.Mark().column + 1,
-                                      quote_text(kv.first.Scalar()), it->second.line + 1));
-    }
-    reject_duplicate_keys(kv.second, name);
+    const auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
+    if (!fresh)
+      throw ConfigError(fmt::format("{}:{}:{}: key '{}' appears twice in one mapping (first at line {}). Fix: keep "
+                                    "one of them",
+                                    name, kv.first.Mark().line + 1, kv.first.Mark().column + 1,
+                                    quote_text(kv.first.Scalar()), it->second.line + 1));
+    reject_duplicate_keys(kv.second, name, seen_nodes);
   }
 }
+void reject_duplicate_keys(const YAML::Node& n, const std::string& name) {
+  std::unordered_set<int> seen_nodes;
+  reject_duplicate_keys(n, name, seen_nodes);
+}
 
-// An upper bound on how deep the text nests: flow brackets outside quotes and comments, and per
-// line its indentation plus its block indicators ("- - - x" nests three times). yaml-cpp parses
-// recursively, so nesting far beyond any scenario's would overflow its stack.
 // A quote opens a quoted scalar only where a scalar starts (an apostrophe inside plain text, as in
 // "it's", does not).
 bool starts_scalar(const std::string& text, std::size_t i) {
@@ -82,6 +85,9 @@ bool starts_scalar(const std::string& text, std::size_t i) {
   return p == '\n' || p == ':' || p == '-' || p == '?' || p == '[' || p == '{' || p == ',';
 }
 
+// An upper bound on how deep the text nests: flow brackets outside quotes and comments, and per
+// line its indentation plus its block indicators ("- - - x" nests three times). yaml-cpp parses
+// recursively, so nesting far beyond any scenario's would overflow its stack.
 std::size_t nesting_bound(const std::string& text) {
   std::size_t depth = 0, worst = 0;
   char quote = 0;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages servesim needs, only those that are missing.
+# Installs the Debian packages servesim needs, only those that are missing. Arguments name more
+# packages a caller needs beside them (scripts/fuzz.sh: clang and its runtimes).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libsystemc-dev libyaml-cpp-dev libhdf5-dev hdf5-tools libboost-graph-dev
       libsimdjson-dev libcli11-dev zlib1g-dev libfmt-dev libspdlog-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libopenmpi-dev openmpi-bin   # MPI: optional for the build (sweeps across ranks), installed so it is tested
-      python3-h5py python3-pandas python3-matplotlib)  # tools/: the analysis and report tools
+      python3-h5py python3-pandas python3-matplotlib  # tools/: the analysis and report tools
+      "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

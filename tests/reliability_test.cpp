@@ -307,6 +307,15 @@ TEST_F(Reliability, YamlDuplicateKeysStrayContentAndDirectoriesAreErrors) {
     EXPECT_EQ(r.exit_code, 2) << text << ": " << r.out;
     EXPECT_THAT(r.out, HasSubstr("odd.yaml")) << text;
   }
+  // a "billion laughs" of aliases is checked in the size of its text, not of its expansion
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    bomb += fmt::format("a{}: &a{} [", i, i);
+    for (int k = 0; k < 9; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    bomb += "]\n";
+  }
+  r = servesim("validate " + dir_.write("bomb.yaml", bomb + "description: *a9\n"), 20);
+  EXPECT_EQ(r.exit_code, 2) << r.out.substr(0, 500);
   // runaway nesting would overflow the YAML parser's stack
   r = servesim("validate " + dir_.write("deep.yaml", std::string(100'000, '[')));
   EXPECT_EQ(r.exit_code, 2) << r.out.substr(0, 500);
