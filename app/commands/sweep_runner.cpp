@@ -75,6 +75,8 @@ SweepRunner::SweepRunner(std::string binary, std::string base_scenario, std::vec
   std::filesystem::create_directories(dir_);
 }
 
+namespace {
+// A string attribute of a run file ("" when the file, object or attribute is missing).
 std::string read_meta_text(const std::string& path, const char* object, const char* attribute) {
   std::string out;
   H5E_BEGIN_TRY {
@@ -101,6 +103,7 @@ std::string read_meta_text(const std::string& path, const char* object, const ch
   H5E_END_TRY;
   return out;
 }
+}  // namespace
 
 // A finished trial file is reused only when it ran to the end (not interrupted) and from the very
 // scenario this job would run now: the effective YAML (seed included) must match byte for byte.
