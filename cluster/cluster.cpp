@@ -1,5 +1,6 @@
 #include "cluster/cluster.h"
 
+#include "core/time_grid.h"
 #include "models/catalog.h"
 
 namespace servesim {
@@ -96,7 +97,7 @@ void Cluster::wake() {
   if (sampler_asleep_) {
     sampler_asleep_ = false;
     const TimeNs interval = cfg_.simulation.sample_interval.ns(), now = now_ns();
-    const TimeNs next = last_sample_ns_ + ((now - last_sample_ns_) / interval + 1) * interval;
+    const TimeNs next = next_on_grid(last_sample_ns_, interval, now);
     if (next - interval > last_sample_ns_) observer_.on_resume(next - interval);
     tick_.notify(ns_time(next - now));
   }

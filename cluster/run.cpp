@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -57,9 +56,7 @@ std::vector<std::string> input_files(const LoadedScenario& scenario) {
     if (!pool.timing.table.path.empty()) in.push_back(resolve_path(scenario.base_dir, pool.timing.table.path));
   return in;
 }
-}  // namespace
 
-namespace {
 // sc_start, with an error thrown inside a process given back its own kind (see core/error.h).
 void start(const sc_core::sc_time& t, sc_core::sc_starvation_policy p = sc_core::SC_RUN_TO_TIME) {
   try {

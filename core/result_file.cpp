@@ -83,13 +83,14 @@ void remove_stale_working_files(const fs::path& dir, const std::string& name) {
   }
 }
 
-}  // namespace
-
-bool ResultFile::same_file(const std::string& a, const std::string& b) {
+// The same file (an existing one by inode, else by canonical path).
+bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
   if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
   return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
 }
+
+}  // namespace
 
 ResultFile::ResultFile(std::string target, const std::vector<std::string>& inputs, double min_snapshot_interval_s)
     : target_(std::move(target)), min_interval_s_(min_snapshot_interval_s) {

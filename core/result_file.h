@@ -33,9 +33,6 @@ class ResultFile {
   // Call after the working file is closed: it becomes the target; the partial goes away.
   void commit();
 
-  // Resolves `-o` paths the way the refusal compares them (exposed for tests and the sweep).
-  static bool same_file(const std::string& a, const std::string& b);
-
  private:
   void copy_to_partial();
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/time_grid.h"
+
 namespace servesim {
 
 void PlannerMetrics::on_arrival(const Request& r) {
@@ -114,7 +116,7 @@ void Planner::wake() {
   if (!asleep_) return;
   asleep_ = false;
   const TimeNs interval = cfg_.planner.adjustment_interval.ns(), now = now_ns();
-  tick_.notify(ns_time(last_scrape_ + ((now - last_scrape_) / interval + 1) * interval - now));
+  tick_.notify(ns_time(next_on_grid(last_scrape_, interval, now) - now));
 }
 
 void Planner::on_observation() {

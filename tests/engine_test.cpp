@@ -307,13 +307,8 @@ namespace {
 // 40-block cache. SGLang retracts the decoding request with the fewest output tokens (B), which
 // keeps its prefix, re-enters the queue and finishes after A: nothing is lost, nothing stalls.
 TEST(SglangEngine, RetractsTheDecodeWithFewestOutputTokensAndFinishesEveryRequest) {
-  PoolConfig p;
-  p.engine.scheduler = "sglang";
-  p.engine.max_num_seqs = 8;
-  p.engine.max_num_batched_tokens = 512;
-  p.engine.watermark = 0;
   std::vector<Request> rs{testing::make_request(0, 0, 16, 500), testing::make_request(1, 300'000'000, 16, 200)};
-  auto run = testing::run_engine(p, 40, rs, [](const BatchShape&) { return 1'000'000; });
+  auto run = testing::run_engine(sglang_pool(8, 512), 40, rs, [](const BatchShape&) { return 1'000'000; });
   const Request &a = run.requests[0], &b = run.requests[1];
   EXPECT_EQ(a.preemptions, 0u);
   EXPECT_EQ(b.preemptions, 1u) << "the cache was not over-committed, or the wrong request was retracted";

@@ -71,7 +71,7 @@ class AzureCsvSource final : public TraceSource {
     if (!reader_.next(header))
       throw InputError(fmt::format("{}: empty file; expected a header TIMESTAMP,ContextTokens,GeneratedTokens",
                                    reader_.path()));
-    if (!reader_.problem().empty()) throw InputError(fmt::format("{}:1: header: {}", reader_.path(), reader_.problem()));
+    reader_.throw_if_problem();
     split(header);
     for (size_t i = 0; i < cells_.size(); ++i) {
       std::string_view c = cells_[i];

@@ -22,7 +22,7 @@ void split_commas(std::string_view line, std::vector<std::string_view>& out) {
 CsvReader::CsvReader(const std::string& path) : in_(path) {
   std::string_view line;
   if (!in_.next(line)) throw InputError(fmt::format("{}: empty file (expected a CSV header)", path));
-  if (!in_.problem().empty()) throw InputError(fmt::format("{}:1: header: {}", path, in_.problem()));
+  in_.throw_if_problem();
   std::vector<std::string_view> h;
   split_commas(line, h);
   for (auto f : h) header_.emplace_back(f);
@@ -45,7 +45,7 @@ bool CsvReader::next() {
   do {
     if (!in_.next(line)) return false;
   } while (line.empty());
-  if (!in_.problem().empty()) throw InputError(fmt::format("{}:{}: {}", in_.path(), in_.line_number(), in_.problem()));
+  in_.throw_if_problem();
   if (in_.last_line_unterminated())
     throw InputError(fmt::format("{}:{}: the last line has no newline: the file looks truncated", in_.path(),
                                  in_.line_number()));

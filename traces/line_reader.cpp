@@ -20,7 +20,6 @@ const char* file_kind(mode_t m) {
   if (S_ISDIR(m)) return "a directory";
   if (S_ISCHR(m)) return "a character device";
   if (S_ISBLK(m)) return "a block device";
-  if (S_ISFIFO(m)) return "a pipe (FIFO)";
   if (S_ISSOCK(m)) return "a socket";
   return "not a regular file";
 }
@@ -149,6 +148,10 @@ bool LineReader::next(std::string_view& line) {
     problem_ = fmt::format("the line holds a NUL byte at column {} (binary data in a text file?): '{}'",
                            line.find('\0') + 1, quote_text(line));
   return true;
+}
+
+void LineReader::throw_if_problem() const {
+  if (!problem_.empty()) throw InputError(fmt::format("{}:{}: {}", path_, line_number_, problem_));
 }
 
 void LineReader::check_line_endings(std::string_view line) {

@@ -29,6 +29,8 @@ class LineReader {
   bool next(std::string_view& line);
   // Why the last line returned is unusable ("" when it is fine): too long, or a NUL byte.
   const std::string& problem() const { return problem_; }
+  // For readers that fail on any such line: throws InputError "path:line: problem".
+  void throw_if_problem() const;
   std::uint64_t line_number() const { return line_number_; }
   // True when the last line returned had no terminating newline (a truncated file).
   bool last_line_unterminated() const { return unterminated_; }

@@ -175,15 +175,6 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
       e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
-std::string start_yaml(const std::string& start, double ramp_s) {
-  if (start == "burst") return fmt::format("desync: {:.6f}s", ramp_s);
-  if (start == "ramp") return fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s);
-  if (start == "lockstep") return "desync: 0s";
-  throw ConfigError(fmt::format("check-silicon start '{}' is not one of burst, ramp, lockstep", start));
-}
-
-}  // namespace
-
 // The catalog GPU of a table's `system` (aiconfigurator names them h100_sxm, h200_sxm, b200_sxm,
 // ...; the catalog h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
 std::optional<std::string> catalog_gpu(const std::string& system) {
@@ -194,6 +185,15 @@ std::optional<std::string> catalog_gpu(const std::string& system) {
       return system.substr(0, system.size() - std::strlen(suffix));
   return std::nullopt;
 }
+
+std::string start_yaml(const std::string& start, double ramp_s) {
+  if (start == "burst") return fmt::format("desync: {:.6f}s", ramp_s);
+  if (start == "ramp") return fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s);
+  if (start == "lockstep") return "desync: 0s";
+  throw ConfigError(fmt::format("check-silicon start '{}' is not one of burst, ramp, lockstep", start));
+}
+
+}  // namespace
 
 SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
   SiliconDeployment d;
@@ -208,7 +208,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // kernel timing prices the system whose tables it reads: another system's rows are not its to model
   if (s.timing == "kernel" && !s.kernel_tables.empty()) {
     const std::string tables_system = std::filesystem::path(s.kernel_tables).filename().string();
-    if (catalog_gpu(tables_system) && catalog_gpu(tables_system) != d.gpu) {
+    const auto tables_gpu = catalog_gpu(tables_system);
+    if (tables_gpu && tables_gpu != d.gpu) {
       d.unsupported = fmt::format("system {}: the kernel tables are {}'s (--tables {})", r.system, tables_system,
                                   s.kernel_tables);
       return d;

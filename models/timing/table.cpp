@@ -73,7 +73,7 @@ TableTiming::TableTiming(const std::string& path, bool extrapolate) : path_(path
   std::string_view line;
   bool header = false;
   while (in.next(line)) {
-    if (!in.problem().empty()) throw InputError(fmt::format("{}:{}: {}", path, in.line_number(), in.problem()));
+    in.throw_if_problem();
     if (line.empty() || line.front() == '#') continue;
     if (!header) {
       if (line != "phase,batch,tokens,latency_ms")
