@@ -14,6 +14,7 @@
 #include "app/commands/sweep_command.h"
 #include "app/commands/sweep_mpi.h"
 #include "app/commands/sweep_space.h"
+#include "app/suite/suite_command.h"
 #include "cluster/run.h"
 #include "core/error.h"
 #include "core/scenario.h"
@@ -136,12 +137,22 @@ int run_main(int argc, char** argv) {
   sweep->add_flag("--resume", sweep_options.resume, "reuse trial runs already in the trial folder");
   sweep->add_flag("--dry-run", sweep_options.dry_run, "print the first batch of trials and exit");
 
+  std::string suite_path;
+  SuiteOptions suite_options;
+  auto* suite = app.add_subcommand("suite", "run a suite of scenarios and check their recorded expectations");
+  suite->add_option("suite", suite_path, "suite YAML file (scenarios/suites/)")->required();
+  suite->add_option("-o,--output", suite_options.output,
+                    "HDF5 output (default results/<suite name>.h5; run files in <output stem>.runs/)");
+  suite->add_option("-j,--jobs", suite_options.jobs, "runs in parallel")->check(CLI::PositiveNumber);
+  suite->add_flag("--update", suite_options.update,
+                  "rewrite the suite file's recorded values from these results (review the diff)");
+
   CalibrateOptions calib;
   auto* calibrate = app.add_subcommand(
       "calibrate", "fit the roofline model's efficiencies to measured kernel tables (or splitwise-sim times)");
-  calibrate->add_option("--tables", calib.tables, "kernel table folder, e.g. ../shared/data/aiconfigurator/h100_sxm");
+  calibrate->add_option("--tables", calib.tables, "kernel table folder, e.g. data/aiconfigurator/h100_sxm");
   calibrate->add_option("--framework", calib.framework, "kernel set under --tables")->capture_default_str();
-  calibrate->add_option("--splitwise", calib.splitwise, "splitwise-sim perf_model.csv instead of kernel tables");
+  calibrate->add_option("--splitwise", calib.splitwise, "splitwise-sim perf_model.csv.gz instead of kernel tables");
   calibrate->add_option("--splitwise-model", calib.splitwise_model, "model name in that file")->capture_default_str();
   calibrate->add_option("--splitwise-hardware", calib.splitwise_hardware, "hardware name in that file")
       ->capture_default_str();
@@ -159,7 +170,7 @@ int run_main(int argc, char** argv) {
   silicon.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto* check = app.add_subcommand(
       "check-silicon", "predicted vs measured TTFT/TPOT for each row of a measured serving table (closed-loop runs)");
-  check->add_option("csv", silicon.csv, "measured table, e.g. ../shared/data/aiconfigurator/silicon_h100_sxm.csv")
+  check->add_option("csv", silicon.csv, "measured table, e.g. data/aiconfigurator/silicon_h100_sxm.csv.gz")
       ->required();
   check->add_option("--filter", silicon.filters,
                     "COLUMN=VALUE[|VALUE...] on id, backend, backend_version, model_path, system, precision, mode, "
@@ -243,6 +254,10 @@ int run_main(int argc, char** argv) {
       silicon.settings.kernel_tables = std::filesystem::path(silicon.csv).parent_path() / "h100_sxm";
     silicon.settings.kernel_tables = std::filesystem::absolute(silicon.settings.kernel_tables).lexically_normal();
     return run_check_silicon(silicon);
+  }
+  if (suite->parsed()) {
+    suite_options.progress = isatty(STDERR_FILENO);
+    return run_suite(suite_path, suite_options);
   }
   if (sweep->parsed()) {
     sweep_options.progress = isatty(STDERR_FILENO);

@@ -47,7 +47,7 @@ BENCHMARK(BM_VllmOneWorker)->Arg(100'000)->Unit(benchmark::kMillisecond)->Iterat
 
 // The cost of pricing one iteration: roofline (arithmetic) against kernel (table lookups).
 // Decode batches of varying size and context, with a prefill chunk every 8th iteration.
-const std::string kTables = std::string(SERVESIM_SOURCE_DIR) + "/../shared/data/aiconfigurator/h100_sxm";
+const std::string kTables = std::string(SERVESIM_SOURCE_DIR) + "/data/aiconfigurator/h100_sxm";
 
 std::unique_ptr<TimingModel> timing_for(const std::string& name) {
   PoolConfig pool;

@@ -298,7 +298,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
     if (p.timing.model == "kernel") {
       if (p.timing.kernel.tables.empty())
         map.fail(base + ".timing.kernel.tables", "the kernel timing model needs a folder of kernel tables",
-                 "set timing.kernel.tables (e.g. ../shared/data/aiconfigurator/h100_sxm)");
+                 "set timing.kernel.tables (e.g. data/aiconfigurator/h100_sxm)");
       else if (!std::filesystem::is_directory(resolve_path(base_dir, p.timing.kernel.tables)))
         map.fail(base + ".timing.kernel.tables",
                  fmt::format("folder '{}' does not exist", resolve_path(base_dir, p.timing.kernel.tables)),

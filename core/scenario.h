@@ -238,7 +238,7 @@ struct TableTimingConfig {
 
 // Per-kernel tables measured on a GPU (aiconfigurator's layout), composed into iterations.
 struct KernelTimingConfig {
-  std::string tables;               // aiconfigurator system folder, e.g. ../shared/data/aiconfigurator/h100_sxm
+  std::string tables;               // aiconfigurator system folder, e.g. data/aiconfigurator/h100_sxm
   std::string framework = "vllm";   // which framework's kernels under it
   std::string allreduce = "custom";  // custom (vLLM's custom all-reduce, NCCL above its range) | nccl
   int cuda_graph_max_tokens = 512;  // iterations up to this many tokens replay CUDA graphs
@@ -248,7 +248,7 @@ struct KernelTimingConfig {
   void visit(V& v) {
     v.field("tables", tables,
             "folder of measured kernel tables (gemm/, attention/, comm/), e.g. "
-            "../shared/data/aiconfigurator/h100_sxm; its sibling <folder>.yaml gives the memory constants");
+            "data/aiconfigurator/h100_sxm; its sibling <folder>.yaml gives the memory constants");
     v.field("framework", framework, "kernel set under the folder (vllm)");
     v.field("allreduce", allreduce, "TP all-reduce kernels: custom (vLLM custom all-reduce, NCCL beyond its range) | nccl",
             one_of({"custom", "nccl"}));

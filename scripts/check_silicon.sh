@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# Predicted vs measured TTFT and TPOT for the H100 serving results in ../shared/data
-# (aiconfigurator's silicon_h100_sxm.csv), all rows and the held-out half; the roofline's
+# Predicted vs measured TTFT and TPOT for the H100 serving results in data/
+# (aiconfigurator's silicon_h100_sxm.csv.gz), all rows and the held-out half; the roofline's
 # calibration from the kernel tables; the splitwise-sim check. Writes results/check_silicon/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/servesim"
 [ -x "$bin" ] || "$root/scripts/build.sh"
-data="$root/../shared/data"
+data="$root/data"
 out="$root/results/check_silicon"
 mkdir -p "$out"
-"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv" -o "$out/all.h5" | tee "$out/all.txt"
-"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv" --filter half=even \
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" -o "$out/all.h5" | tee "$out/all.txt"
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter half=even \
   --filter 'model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5' \
   -o "$out/held_out.h5" | sed -n '/^backend /,$p' | tee "$out/held_out.txt"
 for p in bf16 fp8 fp8_block; do
   "$bin" calibrate --tables "$data/aiconfigurator/h100_sxm" --precision $p -o "$out/efficiency_$p.yaml" \
     --name h100_sxm_vllm_$p | tee "$out/calibrate_$p.txt"
 done
-"$bin" calibrate --splitwise "$data/splitwise_sim/perf_model.csv" --model llama-2-70b \
+"$bin" calibrate --splitwise "$data/splitwise_sim/perf_model.csv.gz" --model llama-2-70b \
   -o "$out/efficiency_splitwise.yaml" --name splitwise_llama2_70b_h100 | tee "$out/calibrate_splitwise.txt"

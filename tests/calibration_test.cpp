@@ -30,8 +30,8 @@ using testing::H5File;
 using testing::read_double_column;
 using testing::read_string_column;
 
-const std::string kTables = testing::shared_data("aiconfigurator/h100_sxm");
-const std::string kSilicon = testing::shared_data("aiconfigurator/silicon_h100_sxm.csv");
+const std::string kTables = testing::data_file("aiconfigurator/h100_sxm");
+const std::string kSilicon = testing::data_file("aiconfigurator/silicon_h100_sxm.csv.gz");
 const std::string kFixture = std::string(SERVESIM_SOURCE_DIR) + "/tests/data/silicon_h100_sxm_fixture.csv";
 
 void write_text(const std::string& path, const std::string& text) {
@@ -135,7 +135,6 @@ double printed_mape(const std::string& out, const std::string& label) {
 }
 
 TEST(Calibrate, TheKernelModelHoldsOutWithinFivePercentInsideOneKernel) {
-  if (!testing::exists(kTables)) GTEST_SKIP() << "no " << kTables;
   auto r = testing::run_servesim("calibrate --tables " + kTables);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   // regression bounds on the 5% target: 4.7% within one kernel, 5.2% with the block-fp8
@@ -157,8 +156,7 @@ TEST(Calibrate, TheKernelModelHoldsOutWithinFivePercentInsideOneKernel) {
 }
 
 TEST(Calibrate, SplitwiseLlama2DecodeIsReproducedOnAHeldOutTpDegree) {
-  const std::string sw = testing::shared_data("splitwise_sim/perf_model.csv");
-  if (!testing::exists(sw)) GTEST_SKIP() << "no " << sw;
+  const std::string sw = testing::data_file("splitwise_sim/perf_model.csv.gz");
   auto r = testing::run_servesim("calibrate --splitwise " + sw + " --model llama-2-70b --test-tp 4");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   // the 15% target on both; measured 7.2% (decode) and 10.6% (prefill) on TP 4
@@ -312,7 +310,6 @@ TEST(CheckSilicon, StartModesSetHowTheClosedLoopBegins) {
 }
 
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
-  if (!testing::exists(kTables)) GTEST_SKIP() << "no " << kTables;
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");
   auto r = testing::run_servesim("check-silicon " + kFixture + " --tables " + kTables + " -j 2 -o " + out);
@@ -383,7 +380,6 @@ GroupFigures check_one_group(const std::string& filters) {
 // SGLang's rows run with its client_start (lockstep) and fitted overheads from the odd lines: a
 // regression bound on the held-out even lines of SGLang 0.5.1 (TP 2, 4 and 8).
 TEST(CheckSilicon, SglangHeldOutRowsStayWithinTheirMeasuredError) {
-  if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
   const GroupFigures g =
       check_one_group("--filter backend=sglang --filter backend_version=0.5.1.post1 --filter half=even");
   EXPECT_EQ(g.rows, 39);
@@ -394,7 +390,6 @@ TEST(CheckSilicon, SglangHeldOutRowsStayWithinTheirMeasuredError) {
 }
 
 TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
-  if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
   const GroupFigures g = check_one_group("--filter backend=vllm --filter model_path=meta-llama/Llama-3.1-70B");
   EXPECT_EQ(g.rows, 45);
   // loose regression bounds around the measured 3.6% (TPOT) and 26% (TTFT)
@@ -405,7 +400,6 @@ TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
 // An MoE model priced with its own framework's kernel tables: vLLM 0.18 MiniMax-M2.5 (256 experts,
 // top 8, expert parallelism 4), the held-out half of its rows (the engine entry was fitted on the other).
 TEST(CheckSilicon, VllmMoeHeldOutRowsStayWithinTheirMeasuredError) {
-  if (!testing::exists(kTables) || !testing::exists(kSilicon)) GTEST_SKIP() << "no aiconfigurator data";
   const GroupFigures g = check_one_group("--filter model_path=MiniMaxAI/MiniMax-M2.5 --filter half=even");
   EXPECT_EQ(g.rows, 8);
   // loose regression bounds around the measured 7.4% (TPOT) and 31.6% (TTFT)

@@ -369,7 +369,6 @@ TEST_F(ShippedScenario, TransferCostFollowsEachNetworksBandwidth) {
 
 // Same GPU budget in every split; every request served once in each.
 TEST_F(ShippedScenario, DisaggVsAggKeepsTheGpuBudget) {
-  if (!testing::exists(testing::shared_data("mooncake/conversation_trace.jsonl"))) GTEST_SKIP() << "no shared data";
   const char* variants[] = {"--set pools.0.replicas=6 --set pools.1.replicas=0 --set pools.2.replicas=0", "",
                             "--set pools.0.replicas=0 --set pools.1.replicas=4 --set pools.2.replicas=2",
                             "--set pools.0.replicas=0 --set pools.1.replicas=2 --set pools.2.replicas=4"};

@@ -34,8 +34,6 @@ TEST(Docs, EveryShippedScenarioValidates) {
   for (const auto& e : std::filesystem::directory_iterator(std::string(SERVESIM_SOURCE_DIR) + "/scenarios")) {
     if (e.path().extension() != ".yaml") continue;
     std::string text = slurp(e.path().string());
-    if (text.find("../../shared/data") != std::string::npos && !testing::exists(testing::shared_data("SOURCES.md")))
-      continue;  // needs the shared data next to the checkout
     const bool is_sweep = text.find("\nbase:") != std::string::npos;  // a sweep file: check it by a dry run
     auto r = testing::run_servesim((is_sweep ? "sweep --dry-run " : "validate ") + e.path().string());
     EXPECT_EQ(r.exit_code, 0) << e.path() << ": " << r.out;

@@ -114,8 +114,7 @@ TEST(KvRoutingE2E, ApproximateModeLearnsFromItsOwnDecisions) {
 }
 
 TEST(KvRoutingE2E, MooncakeKvAwareBeatsRoundRobin) {
-  std::string trace = testing::shared_data("mooncake/conversation_trace.jsonl");
-  if (!testing::exists(trace)) GTEST_SKIP() << "no " << trace;
+  std::string trace = testing::data_file("mooncake/conversation_trace.jsonl.gz");
   testing::TempDir dir;
   std::string scn = std::string(SERVESIM_SOURCE_DIR) + "/scenarios/kv_routing.yaml";
   auto summary = [&](const std::string& policy) {

@@ -178,8 +178,7 @@ TEST_F(RunTest, KilledRunLeavesAReadableFile) {
 }
 
 TEST_F(RunTest, RealTracesRunEndToEnd) {
-  std::string mooncake = testing::shared_data("mooncake/conversation_trace.jsonl");
-  if (!testing::exists(mooncake)) GTEST_SKIP();
+  std::string mooncake = testing::data_file("mooncake/conversation_trace.jsonl.gz");
   std::string out = run(fmt::format(R"(
 name: mooncake
 workload: {{source: mooncake_jsonl, path: {}, max_requests: 2000, spread_equal_timestamps: 3s}}

@@ -43,7 +43,7 @@ CommandResult run_command(const std::string& command) {
   return r;
 }
 
-std::string shared_data(const std::string& relative) { return std::string(SERVESIM_SHARED_DATA) + "/" + relative; }
+std::string data_file(const std::string& relative) { return std::string(SERVESIM_DATA_DIR) + "/" + relative; }
 bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
 hsize_t rows_if_readable(const std::string& path, const std::string& dataset) {

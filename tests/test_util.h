@@ -30,7 +30,7 @@ CommandResult run_servesim(const std::string& args);
 // Runs a shell command line (stdout and stderr together).
 CommandResult run_command(const std::string& command);
 
-std::string shared_data(const std::string& relative);  // path under ../shared/data
+std::string data_file(const std::string& relative);  // path under data/
 // Writes `text` gzip-compressed (creating parent folders), as the measured tables are stored.
 void write_gz(const std::string& path, const std::string& text);
 bool exists(const std::string& path);

@@ -1,5 +1,5 @@
 // Trace readers, knobs and generators, on small files the tests write and on the real
-// traces in ../shared/data.
+// traces in data/.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -111,8 +111,7 @@ TEST(MooncakeJsonl, UnsortedAndTruncatedFilesAreBadLines) {
 }
 
 TEST(MooncakeJsonl, RealConversationTrace) {
-  std::string path = testing::shared_data("mooncake/conversation_trace.jsonl");
-  if (!testing::exists(path)) GTEST_SKIP() << "no " << path;
+  std::string path = testing::data_file("mooncake/conversation_trace.jsonl.gz");
   auto rows = read_all(file_workload("mooncake_jsonl", path));
   ASSERT_EQ(rows.size(), 12031u);  // SOURCES.md
   std::uint64_t starts_with_zero = 0;
@@ -171,8 +170,7 @@ TEST(AzureCsv, BadLinesAndHeaders) {
 }
 
 TEST(AzureCsv, RealCodeTrace) {
-  std::string path = testing::shared_data("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
-  if (!testing::exists(path)) GTEST_SKIP() << "no " << path;
+  std::string path = testing::data_file("azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz");
   auto rows = read_all(file_workload("azure_csv", path));
   EXPECT_EQ(rows.size(), 8819u);  // SOURCES.md
   EXPECT_GT(rows.back().arrival_s, 50 * 60.0);  // ~57 min
@@ -384,8 +382,7 @@ TEST(Synthetic, LengthDistributions) {
 }
 
 TEST(Synthetic, EmpiricalLengthsFromARealTrace) {
-  std::string path = testing::shared_data("azure_llm_2023/AzureLLMInferenceTrace_code.csv");
-  if (!testing::exists(path)) GTEST_SKIP();
+  std::string path = testing::data_file("azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz");
   auto w = synthetic(100, 100);
   w.synthetic.output_length.dist = "empirical";
   w.synthetic.output_length.path = path;

@@ -1,5 +1,5 @@
 #pragma once
-// A headered CSV file without quoting (the measurement tables in ../shared/data), read row by
+// A headered CSV file without quoting (the measurement tables in data/), read row by
 // row with fields found by column name. Errors name the file, line and column.
 #include <string>
 #include <string_view>

@@ -53,7 +53,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   if (o.settings.rounds < 1) throw ConfigError("--rounds must be at least 1");
   if (o.settings.timing == "kernel" && !fs::is_directory(o.settings.kernel_tables))
     throw ConfigError(fmt::format("--tables '{}': not a folder of kernel tables. Fix: pass an aiconfigurator system "
-                                  "folder such as ../shared/data/aiconfigurator/h100_sxm",
+                                  "folder such as data/aiconfigurator/h100_sxm",
                                   o.settings.kernel_tables));
   const std::vector<SiliconRow> all = read_silicon_csv(o.csv);
   std::vector<RowResult> results;

@@ -42,7 +42,7 @@ std::string table_file(const std::string& dir, const std::string& kind, const st
     if (e.is_directory() && fs::exists(e.path() / file)) versions.push_back(e.path().filename().string());
   if (versions.empty())
     throw InputError(fmt::format("{}: no {}/<version>/{} under it. Fix: point timing.kernel.tables at an "
-                                 "aiconfigurator system folder (e.g. ../shared/data/aiconfigurator/h100_sxm)",
+                                 "aiconfigurator system folder (e.g. data/aiconfigurator/h100_sxm)",
                                  base.string(), framework, file));
   std::sort(versions.begin(), versions.end());
   return (base / versions.back() / file).string();
@@ -78,7 +78,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
   t.framework = framework;
   if (!fs::is_directory(dir))
     throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.tables to an "
-                                 "aiconfigurator system folder such as ../shared/data/aiconfigurator/h100_sxm",
+                                 "aiconfigurator system folder such as data/aiconfigurator/h100_sxm",
                                  dir));
   {
     const std::string path = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");

@@ -1,6 +1,6 @@
 #pragma once
 // Per-kernel latency tables measured on one GPU system, in aiconfigurator's layout
-// (../shared/data/aiconfigurator/<system>/):
+// (data/aiconfigurator/<system>/):
 //   gemm/<framework>/<version>/gemm_perf.csv.gz                      m x n x k per GEMM dtype
 //   attention/<framework>/<version>/context_attention_perf.csv.gz    batch x prompt length
 //   attention/<framework>/<version>/generation_attention_perf.csv.gz batch x KV length
