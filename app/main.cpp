@@ -146,6 +146,8 @@ int run_main(int argc, char** argv) {
   suite->add_option("-j,--jobs", suite_options.jobs, "runs in parallel")->check(CLI::PositiveNumber);
   suite->add_flag("--update", suite_options.update,
                   "rewrite the suite file's recorded values from these results (review the diff)");
+  suite->add_flag("--markdown", suite_options.markdown,
+                  "print the recorded values as markdown tables (what scripts/regen_docs.sh puts in the README); runs nothing");
 
   CalibrateOptions calib;
   auto* calibrate = app.add_subcommand(

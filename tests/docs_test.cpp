@@ -53,3 +53,41 @@ TEST(Docs, QuickstartRunsAndPrintsItsSummary) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// The README's result tables are the suites' recorded values, verbatim (scripts/regen_docs.sh).
+TEST(Docs, ReadmeResultTablesAreTheSuitesRecordedValues) {
+  const std::string root = SERVESIM_SOURCE_DIR;
+  auto r = testing::run_servesim("suite " + root + "/scenarios/suites/studies.yaml --markdown");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string readme = slurp(root + "/README.md");
+  size_t blocks = 0;
+  for (size_t at = r.out.find("<!-- suite "); at != std::string::npos; at = r.out.find("<!-- suite ", at + 1)) {
+    const size_t end = r.out.find("<!-- /suite -->", at);
+    ASSERT_NE(end, std::string::npos);
+    const std::string block = r.out.substr(at, end - at);
+    EXPECT_NE(readme.find(block), std::string::npos)
+        << "README.md's table differs from the suite's recorded values: run scripts/regen_docs.sh\n" << block;
+    ++blocks;
+  }
+  EXPECT_GE(blocks, 5u);
+  // and every suite table in the README comes from a suite
+  size_t in_readme = 0;
+  for (size_t at = readme.find("<!-- suite "); at != std::string::npos; at = readme.find("<!-- suite ", at + 1)) ++in_readme;
+  EXPECT_EQ(in_readme, blocks);
+}
+
+// The repository stands alone: no tracked file points at a path outside it.
+TEST(Docs, NothingPointsOutsideTheRepository) {
+  const std::string root = SERVESIM_SOURCE_DIR;
+  auto r = testing::run_command("cd " + root + " && git ls-files -z | xargs -0 grep -l -I -e '\\.\\./shared' -e '\\.\\./\\.\\./\\.\\./' -- 2>/dev/null || true");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::istringstream files(r.out);
+  for (std::string f; std::getline(files, f);)
+    if (f != "tests/docs_test.cpp") ADD_FAILURE() << f << " points outside the repository";  // this file names the patterns
+}
+
+}  // namespace
+}  // namespace servesim

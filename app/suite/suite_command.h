@@ -9,6 +9,7 @@ struct SuiteOptions {
   std::string output;  // default results/<suite name>.h5; run files in <output stem>.runs/
   int jobs = 1;
   bool update = false;  // rewrite recorded values from this run's results
+  bool markdown = false;  // print the recorded values as docs tables and run nothing
   bool progress = false;
 };
 

@@ -55,6 +55,7 @@ struct SuiteExpectConfig {
 
 struct SuiteRunConfig {
   std::string name;
+  std::string group;                // docs table it belongs to (default: name up to its first '_')
   std::string scenario;             // relative to the suite file
   std::vector<std::string> set;     // --set KEY=VALUE
   std::uint64_t seed = 1;
@@ -63,6 +64,7 @@ struct SuiteRunConfig {
   template <class V>
   void visit(V& v) {
     v.field("name", name, "the run's name (unique in the suite; checks refer to it)");
+    v.field("group", group, "the docs table it belongs to (default: the name up to its first '_')");
     v.field("scenario", scenario, "scenario file, relative to the suite file");
     v.field("set", set, "overrides, as --set KEY=VALUE");
     v.field("seed", seed, "seed of replication 0; replication k runs with seed + k");
