@@ -306,7 +306,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
     }
     if (p.timing.model == "roofline") {
       try {
-        roofline_efficiency(p.timing.roofline.efficiency);
+        roofline_efficiency(p.timing.roofline.efficiency, base_dir);
       } catch (const ConfigError& e) {
         map.fail(base + ".timing.roofline.efficiency", e.what(), "");
       }

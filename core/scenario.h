@@ -218,10 +218,12 @@ struct PolynomialTimingConfig {
 };
 
 struct RooflineTimingConfig {
-  std::string efficiency = "default";  // entry of models/catalog/efficiency.yaml
+  std::string efficiency = "default";  // catalog entry name, or a FILE.yaml calibrate wrote
   template <class V>
   void visit(V& v) {
-    v.field("efficiency", efficiency, "efficiency factors: an entry of models/catalog/efficiency.yaml");
+    v.field("efficiency", efficiency,
+            "efficiency factors: an entry name (models/catalog/efficiency*.yaml, then the folders of "
+            "SERVESIM_CATALOG_PATH), or a FILE.yaml written by servesim calibrate -o (relative to the scenario)");
   }
 };
 

@@ -409,3 +409,47 @@ TEST(CheckSilicon, VllmMoeHeldOutRowsStayWithinTheirMeasuredError) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// What calibrate writes is usable without copying it into the catalog: by path from a scenario
+// (relative to the scenario's folder), or by name from a folder on SERVESIM_CATALOG_PATH.
+TEST(CatalogPath, ACalibratedFileIsUsableByPathAndByName) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("mycat/efficiency"));
+  const std::string out = dir.file("mycat/efficiency/slow_h100.yaml");
+  auto r = testing::run_servesim("calibrate --splitwise " + testing::data_file("splitwise_sim/perf_model.csv.gz") +
+                                 " --model llama-2-70b --name slow_h100 -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto scenario = [&](const std::string& efficiency) {
+    return dir.write("s.yaml", fmt::format(R"(
+workload: {{synthetic: {{duration: 20s, arrival: {{rate: 2}}, input_length: {{dist: fixed, value: 1000}}, output_length: {{dist: fixed, value: 50}}}}}}
+pools: [{{model: llama-3.1-8b, gpu: h100_sxm, timing: {{model: roofline, roofline: {{efficiency: {}}}}}}}]
+)",
+                                           efficiency));
+  };
+  auto itl = [&](const std::string& env, const std::string& efficiency) {
+    const std::string h5 = dir.file("s.h5");
+    auto run = testing::run_command(env + " " + std::string(SERVESIM_BIN) + " run " + scenario(efficiency) + " -q -o " + h5);
+    EXPECT_EQ(run.exit_code, 0) << efficiency << ": " << run.out;
+    testing::H5File f(h5);
+    return testing::read_double_column(f.id, "/summary", "itl_mean_s").at(0);
+  };
+  const double by_path = itl("", "mycat/efficiency/slow_h100.yaml");
+  const double by_name = itl("SERVESIM_CATALOG_PATH=" + dir.file("mycat"), "slow_h100");
+  const double builtin = itl("", "default");
+  EXPECT_EQ(by_path, by_name);
+  EXPECT_NE(by_path, builtin);
+  // not on the path: a clear error naming the key, the search path and the file form
+  auto missing = testing::run_servesim("validate " + scenario("slow_h100"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_THAT(missing.out, ::testing::HasSubstr("timing.roofline.efficiency"));
+  EXPECT_THAT(missing.out, ::testing::HasSubstr("SERVESIM_CATALOG_PATH"));
+  auto no_file = testing::run_servesim("validate " + scenario("nowhere.yaml"));
+  EXPECT_EQ(no_file.exit_code, 2) << no_file.out;
+  EXPECT_THAT(no_file.out, ::testing::HasSubstr("does not exist"));
+}
+
+}  // namespace
+}  // namespace servesim

@@ -86,7 +86,8 @@ TEST(Docs, NothingPointsOutsideTheRepository) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   std::istringstream files(r.out);
   for (std::string f; std::getline(files, f);)
-    if (f != "tests/docs_test.cpp") ADD_FAILURE() << f << " points outside the repository";  // this file names the patterns
+    // this test names the patterns; CI checks that ../shared is absent
+    if (f != "tests/docs_test.cpp" && f != ".ci/run") ADD_FAILURE() << f << " points outside the repository";
 }
 
 }  // namespace

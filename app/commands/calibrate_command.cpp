@@ -121,7 +121,9 @@ void write_entry(const CalibrateOptions& o, const RooflineEfficiency& e, const s
       << fmt::format("  allreduce_bandwidth_efficiency: {:.4f}\n  overhead_ms: {:.4f}\n", e.allreduce_bandwidth_efficiency,
                      e.overhead_ms)
       << fmt::format("  source: \"{}\"\n", e.source);
-  std::cout << fmt::format("\nwrote {} (entry '{}'; use it as timing.roofline.efficiency: {})\n", path, o.name, o.name);
+  std::cout << fmt::format("\nwrote {} (entry '{}'; use it as timing.roofline.efficiency: {} when the file is in the "
+                           "catalog or a folder of SERVESIM_CATALOG_PATH, or by path: timing.roofline.efficiency: {})\n",
+                           path, o.name, o.name, path);
 }
 
 int calibrate_kernels(const CalibrateOptions& o) {

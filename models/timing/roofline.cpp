@@ -6,7 +6,10 @@
 //   TP:            two all-reduces of the activations per layer over NVLink
 //   plus a fixed per-iteration overhead. Efficiency factors come from the catalog (data).
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+
+#include "core/paths.h"
 
 #include "models/catalog.h"
 #include "models/timing/model_ops.h"
@@ -16,33 +19,71 @@
 namespace servesim {
 
 namespace {
-std::map<std::string, RooflineEfficiency> load_efficiencies() {
-  // efficiency.yaml, plus one file per calibrated entry in efficiency/ (what calibrate writes)
-  auto table = load_named_specs<RooflineEfficiency>(catalog_dir() + "/efficiency.yaml");
-  const std::filesystem::path extra = catalog_dir() + "/efficiency";
+// efficiency.yaml and efficiency/*.yaml (what calibrate writes) of one catalog folder, into `table`
+void add_catalog_folder(const std::string& dir, bool required, std::map<std::string, RooflineEfficiency>& table) {
   std::vector<std::filesystem::path> files;
+  if (required || std::filesystem::exists(dir + "/efficiency.yaml")) files.push_back(dir + "/efficiency.yaml");
+  std::vector<std::filesystem::path> extra;
   std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(extra, ec))
-    if (e.path().extension() == ".yaml") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  for (auto& e : std::filesystem::directory_iterator(dir + "/efficiency", ec))
+    if (e.path().extension() == ".yaml") extra.push_back(e.path());
+  std::sort(extra.begin(), extra.end());
+  files.insert(files.end(), extra.begin(), extra.end());
   for (auto& f : files)
     for (auto& [name, eff] : load_named_specs<RooflineEfficiency>(f.string())) {
       if (table.count(name))
-        throw ConfigError(fmt::format("{}: efficiency entry '{}' is defined twice in the catalog", f.string(), name));
+        throw ConfigError(fmt::format("{}: efficiency entry '{}' is defined twice on the catalog path", f.string(), name));
       table.emplace(name, eff);
     }
+}
+
+std::map<std::string, RooflineEfficiency> load_efficiencies() {
+  std::map<std::string, RooflineEfficiency> table;
+  add_catalog_folder(catalog_dir(), true, table);
+  if (const char* path = std::getenv("SERVESIM_CATALOG_PATH")) {
+    std::string dirs = path;
+    for (size_t start = 0; start <= dirs.size();) {
+      size_t end = dirs.find(':', start);
+      if (end == std::string::npos) end = dirs.size();
+      const std::string dir = dirs.substr(start, end - start);
+      if (!dir.empty()) {
+        if (!std::filesystem::is_directory(dir))
+          throw ConfigError(fmt::format("SERVESIM_CATALOG_PATH names '{}', which is not a folder", dir));
+        add_catalog_folder(dir, false, table);
+      }
+      start = end + 1;
+    }
+  }
   return table;
+}
+
+const RooflineEfficiency& efficiency_file(const std::string& path) {
+  static std::map<std::string, RooflineEfficiency> loaded;  // one process, one scenario: a small cache
+  auto it = loaded.find(path);
+  if (it != loaded.end()) return it->second;
+  if (!std::filesystem::is_regular_file(path))
+    throw ConfigError(fmt::format("efficiency file '{}' does not exist (a path ending in .yaml is read as a file "
+                                  "servesim calibrate -o wrote, relative to the scenario's folder)",
+                                  path));
+  auto entries = load_named_specs<RooflineEfficiency>(path);
+  if (entries.size() != 1)
+    throw ConfigError(fmt::format("{}: holds {} efficiency entries; a file given by path must hold exactly one", path,
+                                  entries.size()));
+  return loaded.emplace(path, entries.begin()->second).first->second;
 }
 }  // namespace
 
-const RooflineEfficiency& roofline_efficiency(const std::string& name) {
+const RooflineEfficiency& roofline_efficiency(const std::string& name, const std::string& base_dir) {
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".yaml") == 0)
+    return efficiency_file(resolve_path(base_dir, name));
   static const auto table = load_efficiencies();
   auto it = table.find(name);
   if (it == table.end()) {
     std::vector<std::string> names;
     for (auto& [k, v] : table) names.push_back(k);
-    throw ConfigError(fmt::format("unknown roofline efficiency '{}'; models/catalog/efficiency*.yaml have: {}", name,
-                                  fmt::join(names, ", ")));
+    throw ConfigError(fmt::format("unknown roofline efficiency '{}'; the catalog path (models/catalog/efficiency*.yaml, "
+                                  "then SERVESIM_CATALOG_PATH) has: {}; or give a file: timing.roofline.efficiency: FILE.yaml",
+                                  name, fmt::join(names, ", ")));
   }
   return it->second;
 }
@@ -121,7 +162,7 @@ SERVESIM_REGISTER(TimingRegistry, "roofline",
                   [](const TimingContext& ctx) {
                     const Catalog& c = Catalog::builtin();
                     return std::make_unique<RooflineTiming>(c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
-                                                            roofline_efficiency(ctx.pool.timing.roofline.efficiency),
+                                                            roofline_efficiency(ctx.pool.timing.roofline.efficiency, ctx.base_dir),
                                                             ctx.pool.expert_parallel);
                   })
 

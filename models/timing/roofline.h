@@ -42,8 +42,10 @@ struct RooflineKernels {
   double allreduce_s(double bytes, int gpus) const;
 };
 
-// Named entry of models/catalog/efficiency.yaml (throws ConfigError listing the names).
-const RooflineEfficiency& roofline_efficiency(const std::string& name);
+// An efficiency entry by name (the built-in catalog's efficiency.yaml and efficiency/*.yaml, then
+// the same files in each folder of SERVESIM_CATALOG_PATH, ':'-separated), or by path: a value
+// ending in .yaml is a file `servesim calibrate -o FILE` wrote (one entry), relative to base_dir.
+const RooflineEfficiency& roofline_efficiency(const std::string& name_or_path, const std::string& base_dir = ".");
 
 class RooflineTiming final : public TimingModel {
  public:
