@@ -149,6 +149,9 @@ TEST(Suite, BadSuiteFilesNameTheKeyAndTheFix) {
       {"runs: [{name: a, scenario: q.yaml, expect: [{metric: check_nonsense, value: 0}]}]\n", "unknown run-file check"},
       {"runs: [{name: a, scenario: q.yaml, expect: [{metric: x, reference: {formula: mg1}}]}]\n", "must be one of"},
       {"runs: [{name: a, scenario: q.yaml, typo: 1}]\n", "typo"},
+      // found before anything runs: the queue is unstable at 50 req/s x 0.1 s
+      {"runs: [{name: a, scenario: q.yaml, expect: [{metric: queue_mean_s, reference: {formula: md1_wait, service_s: 0.1}}]}]\n",
+       "runs.0.expect.0.reference"},
   };
   for (const auto& c : cases) {
     const std::string suite = dir.write("bad.yaml", c.yaml);

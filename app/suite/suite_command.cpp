@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -32,6 +33,7 @@ struct LoadedSuite {
   std::string path, dir, yaml;
   config::SourceMap map;
   std::vector<std::string> scenario_paths;  // per run, resolved
+  std::map<std::pair<size_t, size_t>, double> references;  // (run, expectation) -> computed value
 };
 
 bool known_metric(const std::string& m) {
@@ -43,7 +45,7 @@ bool known_metric(const std::string& m) {
 
 LoadedSuite load_suite(const std::string& path) {
   config::Document doc = config::Document::from_file(path);
-  LoadedSuite s{{}, path, "", "", config::SourceMap(path), {}};
+  LoadedSuite s{{}, path, "", "", config::SourceMap(path), {}, {}};
   s.config = config::read_root<SuiteConfig>(doc, s.map);
   s.yaml = config::write_yaml(s.config, false);
   const std::string dir = std::filesystem::path(path).parent_path().string();
@@ -60,8 +62,9 @@ LoadedSuite load_suite(const std::string& path) {
     const std::string scenario = resolve_path(s.dir, r.scenario);
     if (!std::filesystem::is_regular_file(scenario))
       s.map.fail(at + ".scenario", fmt::format("file '{}' does not exist", scenario), "check the path (relative to the suite file)");
+    std::optional<LoadedScenario> loaded;
     try {
-      load_scenario_file(scenario, r.set, r.seed);
+      loaded = load_scenario_file(scenario, r.set, r.seed);
     } catch (const ConfigError& e) {
       s.map.fail(at + ".set", fmt::format("the scenario with these overrides is invalid: {}", e.what()), "fix the override");
     }
@@ -79,6 +82,13 @@ LoadedSuite load_suite(const std::string& path) {
         s.map.fail(ej + ".ci", "a replication interval needs at least 2 replications", "set replications: 5 (or more)");
       if (!e.bound.empty() && !e.value && !e.reference)
         s.map.fail(ej + ".bound", "bound applies to a value or a reference", "use min/max for constants");
+      if (e.reference) {  // computed before anything runs, so a formula that does not apply fails at once
+        try {
+          s.references[{i, j}] = reference_value(*e.reference, *loaded);
+        } catch (const ConfigError& err) {
+          s.map.fail(ej + ".reference", err.what(), "fix the reference's parameters or the run's overrides");
+        }
+      }
     }
   }
   for (size_t i = 0; i < c.checks.size(); ++i) {
@@ -114,7 +124,7 @@ std::string number(double v) {
   return fmt::format("{:.6g}", v);
 }
 
-Verdict judge(const SuiteRunConfig& run, const SuiteExpectConfig& e, const RunStats& stats, const LoadedScenario& scenario) {
+Verdict judge(const SuiteRunConfig& run, const SuiteExpectConfig& e, const RunStats& stats, double reference) {
   Verdict v{run.name, e.metric, "", "", std::nan(""), std::nan(""), std::nan(""), false, ""};
   auto it = stats.metrics.find(e.metric);
   if (!stats.errors.empty()) {
@@ -135,7 +145,7 @@ Verdict judge(const SuiteRunConfig& run, const SuiteExpectConfig& e, const RunSt
   }
   if (e.reference) {
     v.kind = e.reference->formula;
-    v.expected = reference_value(*e.reference, scenario);
+    v.expected = reference;
   } else {
     v.kind = "recorded";
     v.expected = *e.value;
@@ -376,8 +386,10 @@ int run_suite(const std::string& suite_path, const SuiteOptions& options) {
   std::vector<Verdict> verdicts;
   for (size_t i = 0; i < cfg.runs.size(); ++i) {
     const auto& run = cfg.runs[i];
-    const LoadedScenario scenario = load_scenario_file(s.scenario_paths[i], run.set, run.seed);
-    for (const auto& e : run.expect) verdicts.push_back(judge(run, e, stats.at(run.name), scenario));
+    for (size_t j = 0; j < run.expect.size(); ++j) {
+      auto ref = s.references.find({i, j});
+      verdicts.push_back(judge(run, run.expect[j], stats.at(run.name), ref == s.references.end() ? std::nan("") : ref->second));
+    }
     if (run.expect.empty() && !stats.at(run.name).errors.empty())
       verdicts.push_back({run.name, "-", "run", "", std::nan(""), std::nan(""), std::nan(""), false,
                           "run failed: " + stats.at(run.name).errors.front()});
