@@ -43,7 +43,7 @@ class Cluster : public sc_core::sc_module {
   std::uint64_t timing_extrapolations() const;
   std::size_t num_workers() const { return workers_.size(); }
   const Frontend& frontend() const { return *frontend_; }
-  const TraceSource& trace() const { return player_->source(); }
+  const TraceSource& trace_source() const { return player_->source(); }
   ClusterGauges gauges() const;
 
  private:

@@ -133,7 +133,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
                                   "raise simulation.max_time (or check the workload's start)",
                                   ns_to_s(cap)));
   if (!signal && cluster.frontend().arrived() == 0) {
-    const TraceStats ts = cluster.trace().stats();
+    const TraceStats ts = cluster.trace_source().stats();
     const auto& w = scenario.config.workload;
     throw InputError(fmt::format(
         "{}: no requests: the workload produced none ({} rows read, {} malformed rows skipped, {} outside the time "
@@ -155,7 +155,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   result.inputs.worker_failures = cluster.lifecycle().stats().failures;
   result.inputs.timing_extrapolations = cluster.timing_extrapolations();
   result.inputs.arrived = cluster.frontend().arrived();
-  result.inputs.trace_rows_skipped = cluster.trace().stats().rows_skipped;
+  result.inputs.trace_rows_skipped = cluster.trace_source().stats().rows_skipped;
   result.inputs.status = signal ? "interrupted" : capped && !cluster.drained() ? "max_time" : "completed";
   result.stop_signal = signal;
   recorder.finish(result.inputs);

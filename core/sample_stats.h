@@ -3,6 +3,7 @@
 // metrics over many requests use Histogram instead.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <vector>
 
 namespace servesim {
@@ -21,6 +22,18 @@ inline double sample_median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The two-sided 95% Student t quantile (the 97.5% point) for `dof` degrees of freedom: exact
+// table to 30, then the Cornish–Fisher expansion about the normal's 1.95996 (error < 1e-3).
+inline double student_t_975(std::size_t dof) {
+  static constexpr double kT[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                  2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                  2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (dof == 0) return std::nan("");
+  if (dof <= 30) return kT[dof - 1];
+  const double z = 1.959964, v = static_cast<double>(dof);
+  return z + (z * z * z + z) / (4 * v) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
 }
 
 }  // namespace servesim

@@ -29,9 +29,17 @@ void SummaryStats::add_request(const Request& r) {
   cached_tokens_ += r.cached_tokens;
   preemptions_ += r.preemptions;
   ttft_.add(r.ttft_s());
+  ttft_batches_.add(r.ttft_s());
   e2e_.add(r.e2e_s());
-  if (r.scheduled_ns >= 0) queue_.add(ns_to_s(r.scheduled_ns - r.arrival_ns));
-  if (r.mean_itl_s() >= 0) tpot_.add(r.mean_itl_s());
+  e2e_batches_.add(r.e2e_s());
+  if (r.scheduled_ns >= 0) {
+    queue_.add(ns_to_s(r.scheduled_ns - r.arrival_ns));
+    queue_batches_.add(ns_to_s(r.scheduled_ns - r.arrival_ns));
+  }
+  if (r.mean_itl_s() >= 0) {
+    tpot_.add(r.mean_itl_s());
+    tpot_batches_.add(r.mean_itl_s());
+  }
   if (meets_slo(r)) ++good_;
   if (r.route == RequestRoute::kRemotePrefill) {
     ++remote_prefills_;
@@ -88,6 +96,23 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("timing_extrapolations", static_cast<double>(in.timing_extrapolations));
   add("sim_speedup", in.wall_s > 0 ? in.sim_end_s / in.wall_s : std::nan(""));
   add("requests_per_wall_s", in.wall_s > 0 ? static_cast<double>(completed_ + unfinished_) / in.wall_s : std::nan(""));
+  // 95% intervals from this run alone, beside each mean and percentile above
+  auto ci = [&](const char* name, const LogHistogram& h, const BatchMeans& b) {
+    auto both = [&](const std::string& stat, BatchMeans::Interval i) {
+      add(fmt::format("{}_{}_ci95_low_s", name, stat), i.low);
+      add(fmt::format("{}_{}_ci95_high_s", name, stat), i.high);
+    };
+    both("mean", b.mean_ci95());
+    both("p50", b.quantile_ci95(0.50, h.quantile(0.50)));
+    both("p90", b.quantile_ci95(0.90, h.quantile(0.90)));
+    both("p99", b.quantile_ci95(0.99, h.quantile(0.99)));
+  };
+  ci("ttft", ttft_, ttft_batches_);
+  ci("itl", itl_, itl_batches_);
+  ci("tpot", tpot_, tpot_batches_);
+  ci("e2e", e2e_, e2e_batches_);
+  ci("queue", queue_, queue_batches_);
+  add("ci_warmup_requests", static_cast<double>(ttft_batches_.warmup_observations()));
   return m;
 }
 
@@ -121,6 +146,12 @@ std::string SummaryStats::table(const Inputs& in) const {
     out += fmt::format("{:<10} {:>10} {:>10} {:>10} {:>10}\n", k, ms(get(fmt::format("{}_mean_s", k))),
                        ms(get(fmt::format("{}_p50_s", k))), ms(get(fmt::format("{}_p90_s", k))),
                        ms(get(fmt::format("{}_p99_s", k))));
+  auto interval = [&](const std::string& key) {
+    const double lo = get(key + "_ci95_low_s"), hi = get(key + "_ci95_high_s");
+    return std::isnan(lo) ? std::string("-") : fmt::format("{:.1f}-{:.1f}", lo * 1e3, hi * 1e3);
+  };
+  out += fmt::format("95% CI ms   ttft mean {} p99 {}; e2e mean {} p99 {} (batch means over this run)\n",
+                     interval("ttft_mean"), interval("ttft_p99"), interval("e2e_mean"), interval("e2e_p99"));
   out += fmt::format("goodput     {:.2f} req/s meeting TTFT <= {} ms and ITL <= {} ms ({:.1f}% of requests)\n",
                      get("goodput_req_per_s"), get("slo_ttft_s") * 1e3, get("slo_itl_s") * 1e3,
                      get("slo_attainment") * 100);

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/batch_means.h"
 #include "core/histogram.h"
 #include "core/request.h"
 #include "core/scenario.h"
@@ -15,7 +16,10 @@ class SummaryStats {
  public:
   explicit SummaryStats(const SloConfig& slo) : slo_(slo) {}
   void add_request(const Request& r);
-  void add_itl(double iteration_s, std::uint64_t decode_tokens) { itl_.add(iteration_s, decode_tokens); }
+  void add_itl(double iteration_s, std::uint64_t decode_tokens) {
+    itl_.add(iteration_s, decode_tokens);
+    itl_batches_.add(iteration_s, static_cast<double>(decode_tokens));
+  }
   bool meets_slo(const Request& r) const;
   void add_transfer(double duration_s, double bytes) {
     transfer_.add(duration_s);
@@ -42,6 +46,8 @@ class SummaryStats {
  private:
   SloConfig slo_;
   LogHistogram ttft_, itl_, tpot_, e2e_, queue_, transfer_, reserve_wait_;
+  // single-run 95% intervals of the latency means and percentiles (core/batch_means.h)
+  BatchMeans ttft_batches_, itl_batches_, tpot_batches_, e2e_batches_, queue_batches_;
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   double transfer_bytes_ = 0;
   std::uint64_t completed_ = 0, unfinished_ = 0, failed_ = 0, good_ = 0, retries_ = 0;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/sample_stats.h"
 
 namespace servesim {
 
@@ -125,12 +126,7 @@ MeanCi mean_ci95(const std::vector<double>& v) {
   if (v.size() < 2) return {mean, std::nan("")};
   double ss = 0;
   for (double x : v) ss += (x - mean) * (x - mean);
-  // two-sided 97.5% Student t quantiles for 1..30 degrees of freedom, then the normal's
-  static constexpr double kT[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                  2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                                  2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-  const size_t dof = v.size() - 1;
-  const double t = dof <= 30 ? kT[dof - 1] : 1.960;
+  const double t = student_t_975(v.size() - 1);
   return {mean, t * std::sqrt(ss / (n - 1) / n)};
 }
 
