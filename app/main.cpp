@@ -17,7 +17,7 @@
 #include "app/suite/suite_command.h"
 #include "cluster/run.h"
 #include "core/error.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/timing_model.h"

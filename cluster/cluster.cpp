@@ -67,7 +67,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   std::vector<Worker*> worker_ptrs;
   for (auto& w : workers_) worker_ptrs.push_back(w.get());
   lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, releases_, to_router_, done_);
-  planner_ = std::make_unique<Planner>("planner", cfg_, scenario.base_dir, *lifecycle_, worker_ptrs, metrics_, observer_,
+  planner_ = std::make_unique<Planner>("planner", planner_scope(cfg_), scenario.base_dir, *lifecycle_, worker_ptrs, metrics_, observer_,
                                        [this] { return drained(); });
   planner_->set_idle_check([this] { return idle(); });
   worker_samples_.resize(workers_.size());

@@ -14,12 +14,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cluster/fabric.h"
+#include "fabric/fabric.h"
 #include "cluster/kv_layout.h"
-#include "cluster/topology.h"
+#include "fabric/topology.h"
 #include "core/messages.h"
 #include "core/observer.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "core/sim.h"
 
 namespace servesim {

@@ -15,7 +15,7 @@
 #include "core/messages.h"
 #include "core/observer.h"
 #include "core/rng.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "core/sim.h"
 #include "models/worker.h"
 #include "router/router_module.h"

@@ -9,7 +9,7 @@
 #include "cluster/cluster.h"
 #include "core/paths.h"
 #include "core/result_file.h"
-#include "core/run_recorder.h"
+#include "cluster/run_recorder.h"
 
 namespace servesim {
 

@@ -3,7 +3,7 @@
 // HDF5 flushes, the max_time cap), checks the invariants, and writes the summary.
 #include <string>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "core/summary.h"
 
 namespace servesim {

@@ -5,8 +5,8 @@
 #include <span>
 #include <string>
 
+#include "core/iteration.h"
 #include "core/request.h"
-#include "models/engine_scheduler.h"
 
 namespace servesim {
 

@@ -8,7 +8,7 @@
 #include "core/batch_means.h"
 #include "core/histogram.h"
 #include "core/request.h"
-#include "core/scenario.h"
+#include "core/slo_config.h"
 
 namespace servesim {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -6,7 +6,7 @@
 #include <exception>
 
 #include "core/error.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "fuzz/fuzz_input.h"
 #include "traces/trace_source.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/scenario.h"
+#include "models/pool_config.h"
 
 namespace servesim {
 

@@ -7,34 +7,19 @@
 #include <optional>
 #include <vector>
 
+#include "core/iteration.h"
 #include "core/registry.h"
 #include "core/request.h"
-#include "core/scenario.h"
+#include "models/pool_config.h"
 #include "models/kv_cache.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
 
-struct EngineLoad {
-  std::int32_t waiting = 0;
-  std::int32_t running = 0;
-  std::int64_t kv_blocks_used = 0;
-  std::int64_t kv_blocks_total = 0;  // 0 when the scheduler models no KV cache
-  std::int32_t held = 0;      // prefilled, KV held until its transfer leaves (prefill role)
-  std::int32_t incoming = 0;  // room reserved, KV on its way (decode role)
-};
-
 // What a worker is asked to do with a request.
 enum class EngineJob : std::uint8_t {
   kFull,         // prefill, then decode every output token
   kPrefillOnly,  // compute the prompt, then hold its KV blocks until release_prefilled()
-};
-
-struct IterationResult {
-  std::vector<Request*> finished;  // completed in this iteration (status set, finish stamped)
-  std::vector<Request*> prefilled;  // kPrefillOnly jobs whose prompt is done (KV held)
-  std::int32_t tokens_emitted = 0;  // output tokens produced by the iteration
-  std::int32_t decode_tokens = 0;   // of which by sequences past their first token (ITL samples)
 };
 
 class EngineScheduler {

@@ -7,7 +7,7 @@
 
 namespace servesim {
 
-TimingCapacityModel::TimingCapacityModel(const ScenarioConfig& s, const std::string& base_dir) : s_(s) {
+TimingCapacityModel::TimingCapacityModel(PlannerScope s, const std::string& base_dir) : s_(s) {
   for (const auto& p : s.pools) {
     timing_.push_back(TimingRegistry::instance().create(p.timing.model, TimingContext{p, base_dir}));
     kv_tokens_.push_back(static_cast<double>(kv_capacity(p, Catalog::builtin()).blocks) * p.engine.block_size);

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/scenario.h"
+#include "planner/planner_config.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -27,7 +27,7 @@ class CapacityModel {
 // From each pool's configured timing model and engine.
 class TimingCapacityModel final : public CapacityModel {
  public:
-  TimingCapacityModel(const ScenarioConfig& s, const std::string& base_dir);
+  TimingCapacityModel(PlannerScope s, const std::string& base_dir);
   double prefill_tokens_per_s(size_t pool, double isl, double ttft_s) const override;
   double decode_tokens_per_s(size_t pool, double context, double itl_s) const override;
   double expected_ttft_s(size_t pool, double isl) const override;
@@ -35,7 +35,7 @@ class TimingCapacityModel final : public CapacityModel {
 
  private:
   double prefill_batch_s(size_t pool, double isl, int batch) const;
-  const ScenarioConfig& s_;
+  PlannerScope s_;
   std::vector<std::unique_ptr<TimingModel>> timing_;
   std::vector<double> kv_tokens_;
 };

@@ -45,7 +45,7 @@ void PlannerMetrics::scrape(PlannerObservation& obs) {
   ttft_.clear();
 }
 
-Planner::Planner(sc_core::sc_module_name name, const ScenarioConfig& cfg, const std::string& base_dir,
+Planner::Planner(sc_core::sc_module_name name, PlannerScope cfg, const std::string& base_dir,
                  Lifecycle& lifecycle, std::vector<Worker*> workers, PlannerMetrics& metrics, RunObserver& observer,
                  std::function<bool()> drained)
     : sc_core::sc_module(name),

@@ -36,7 +36,7 @@ class PlannerMetrics final : public RunObserver {
 class Planner : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Planner);
-  Planner(sc_core::sc_module_name name, const ScenarioConfig& cfg, const std::string& base_dir, Lifecycle& lifecycle,
+  Planner(sc_core::sc_module_name name, PlannerScope cfg, const std::string& base_dir, Lifecycle& lifecycle,
           std::vector<Worker*> workers, PlannerMetrics& metrics, RunObserver& observer, std::function<bool()> drained);
 
   std::uint64_t scale_events() const { return scale_events_; }
@@ -52,7 +52,7 @@ class Planner : public sc_core::sc_module {
   void on_observation();
   void decide(const PlannerObservation& seen);
 
-  const ScenarioConfig& cfg_;
+  PlannerScope cfg_;
   Lifecycle& lifecycle_;
   std::vector<Worker*> workers_;
   PlannerMetrics& metrics_;

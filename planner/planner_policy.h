@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/registry.h"
-#include "core/scenario.h"
+#include "planner/planner_config.h"
 #include "core/units.h"
 
 namespace servesim {
@@ -57,7 +57,7 @@ class PlannerPolicy {
 };
 
 struct PlannerPolicyContext {
-  const ScenarioConfig& scenario;
+  PlannerScope scenario;
   std::string base_dir;
 };
 

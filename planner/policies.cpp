@@ -25,7 +25,7 @@ class StaticPolicy final : public PlannerPolicy {
 
 class ScriptedPolicy final : public PlannerPolicy {
  public:
-  explicit ScriptedPolicy(const ScenarioConfig& s) : s_(s) {}
+  explicit ScriptedPolicy(PlannerScope s) : s_(s) {}
   std::vector<PoolDecision> decide(TimeNs now, const PlannerObservation& seen, const PlannerForecast&) override {
     std::vector<PoolDecision> out = keep(seen);
     // the latest step at or before now, per pool
@@ -41,12 +41,12 @@ class ScriptedPolicy final : public PlannerPolicy {
   }
 
  private:
-  const ScenarioConfig& s_;
+  PlannerScope s_;
 };
 
 class LoadPolicy final : public PlannerPolicy {
  public:
-  explicit LoadPolicy(const ScenarioConfig& s) : cfg_(s.planner.load), last_(s.pools.size(), -1) {}
+  explicit LoadPolicy(PlannerScope s) : cfg_(s.planner.load), last_(s.pools.size(), -1) {}
   std::vector<PoolDecision> decide(TimeNs now, const PlannerObservation& seen, const PlannerForecast&) override {
     std::vector<PoolDecision> out = keep(seen);
     for (size_t i = 0; i < seen.pools.size(); ++i) {
@@ -111,7 +111,7 @@ class SlaPolicy final : public PlannerPolicy {
     }
   }
 
-  const ScenarioConfig& s_;
+  PlannerScope s_;
   TimingCapacityModel cap_;
   std::vector<double> p_corr_, d_corr_;
 };

@@ -13,6 +13,7 @@
 #include "core/messages.h"
 #include "core/sim.h"
 #include "models/kv_cache.h"
+#include "models/pool_config.h"
 #include "router/kv_indexer.h"
 #include "router/router_policy.h"
 

@@ -6,7 +6,7 @@
 
 #include "core/registry.h"
 #include "core/request.h"
-#include "core/scenario.h"
+#include "router/router_config.h"
 
 namespace servesim {
 

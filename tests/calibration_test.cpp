@@ -17,7 +17,7 @@
 
 #include "app/commands/silicon.h"
 #include "core/error.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "models/catalog.h"
 #include "models/timing/roofline.h"
 #include "test_util.h"

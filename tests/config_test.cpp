@@ -2,7 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "tests/test_util.h"
 
 namespace servesim {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "models/engine_scheduler.h"
 
 namespace servesim::testing {

@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "cluster/fabric.h"
+#include "fabric/fabric.h"
 
 namespace servesim {
 namespace {

@@ -16,7 +16,7 @@
 #include "models/timing/log_grid.h"
 #include "models/timing/model_ops.h"
 #include "test_util.h"
-#include "traces/csv_reader.h"
+#include "core/csv_reader.h"
 
 namespace servesim {
 namespace {

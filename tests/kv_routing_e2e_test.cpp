@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "tests/test_util.h"
 #include "traces/trace_source.h"
 

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <map>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "planner/capacity.h"
 #include "tests/test_util.h"
 
@@ -65,7 +65,7 @@ pools:
     timing: {model: polynomial, polynomial: {constant_ms: 5, per_prefill_token_ms: 0.01, per_decode_seq_ms: 0.1}}
 )",
                                 "cap.yaml");
-  TimingCapacityModel cap(s.config, ".");
+  TimingCapacityModel cap(planner_scope(s.config), ".");
   // a 10 ms step fits 50 sequences: 50 tokens every 10 ms
   EXPECT_NEAR(cap.decode_tokens_per_s(0, 1000, 0.010), 5000, 1e-6);
   EXPECT_NEAR(cap.expected_itl_s(0, 50, 1000), 0.010, 1e-12);

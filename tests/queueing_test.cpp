@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "cluster/run.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 namespace {

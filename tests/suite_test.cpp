@@ -8,7 +8,7 @@
 
 #include "app/suite/closed_forms.h"
 #include "app/suite/references.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "tests/test_util.h"
 
 namespace servesim {

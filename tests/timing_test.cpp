@@ -2,7 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "models/catalog.h"
 #include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"

@@ -2,7 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "cluster/topology.h"
+#include "fabric/topology.h"
 
 namespace servesim {
 namespace {

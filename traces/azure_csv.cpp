@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "traces/bad_line.h"
-#include "traces/csv_reader.h"
-#include "traces/line_reader.h"
+#include "core/csv_reader.h"
+#include "core/line_reader.h"
 #include "traces/trace_source.h"
 
 namespace servesim {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "core/scenario.h"
+#include "traces/workload_config.h"
 
 namespace servesim {
 

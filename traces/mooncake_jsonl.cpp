@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "traces/bad_line.h"
-#include "traces/line_reader.h"
+#include "core/line_reader.h"
 #include "traces/trace_source.h"
 
 namespace servesim {

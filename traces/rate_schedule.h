@@ -3,7 +3,7 @@
 // unit-mean renewal process in "operational time" maps to arrivals with that rate profile.
 #include <vector>
 
-#include "core/scenario.h"
+#include "traces/workload_config.h"
 
 namespace servesim {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/registry.h"
-#include "core/scenario.h"
+#include "traces/workload_config.h"
 
 namespace servesim {
 

@@ -16,7 +16,7 @@
 #include "models/timing/kernel_tables.h"
 #include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
-#include "traces/csv_reader.h"
+#include "core/csv_reader.h"
 
 namespace servesim {
 

@@ -15,7 +15,7 @@
 #include "core/error.h"
 #include "models/catalog.h"
 #include "models/timing/timing_model.h"
-#include "traces/csv_reader.h"
+#include "core/csv_reader.h"
 
 namespace servesim {
 

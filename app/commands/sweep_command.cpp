@@ -19,7 +19,7 @@
 #include "app/commands/sweep_space.h"
 #include "core/hdf5_writer.h"
 #include "core/paths.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "servesim/version.h"
 
 namespace servesim {

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 
 extern char** environ;
 

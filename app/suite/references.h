@@ -3,7 +3,7 @@
 // forms from the run's arrival rate and service time, and the exact prefix-reuse bound of the
 // run's own trace. Never read from a simulation output.
 #include "app/suite/suite_config.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

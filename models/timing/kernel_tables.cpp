@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "traces/csv_reader.h"
+#include "core/csv_reader.h"
 
 namespace servesim {
 

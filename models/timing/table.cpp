@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "traces/line_reader.h"
+#include "core/line_reader.h"
 
 namespace servesim {
 

@@ -4,22 +4,12 @@
 #include <string>
 
 #include "core/paths.h"
+#include "core/iteration.h"
 #include "core/registry.h"
-#include "core/scenario.h"
+#include "models/pool_config.h"
 #include "core/units.h"
 
 namespace servesim {
-
-// What an iteration computes. Attention work of a prefill chunk of c new tokens after k
-// cached/earlier tokens is c*k + c*(c+1)/2 (token, context-token) pairs.
-struct BatchShape {
-  std::int32_t prefill_seqs = 0;
-  std::int64_t prefill_tokens = 0;
-  double prefill_attention_pairs = 0;
-  std::int32_t decode_seqs = 0;
-  std::int64_t decode_context_tokens = 0;  // sum of KV lengths read by the decodes
-  bool empty() const { return prefill_seqs == 0 && decode_seqs == 0; }
-};
 
 class TimingModel {
  public:

@@ -1,4 +1,4 @@
-#include "cluster/fabric.h"
+#include "fabric/fabric.h"
 
 #include <algorithm>
 #include <cmath>

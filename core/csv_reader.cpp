@@ -1,4 +1,4 @@
-#include "traces/csv_reader.h"
+#include "core/csv_reader.h"
 
 #include <cstdlib>
 #include <fmt/format.h>

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "cluster/fabric.h"
+#include "fabric/fabric.h"
 #include "core/config.h"
-#include "core/topology_config.h"
+#include "fabric/topology_config.h"
 
 namespace servesim {
 

@@ -1,4 +1,4 @@
-#include "core/run_recorder.h"
+#include "cluster/run_recorder.h"
 
 #include <algorithm>
 #include <cmath>

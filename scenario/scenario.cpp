@@ -1,9 +1,9 @@
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 
 #include <filesystem>
 #include <set>
 
-#include "cluster/placement.h"
+#include "scenario/placement.h"
 #include "core/paths.h"
 #include "models/catalog.h"
 #include "planner/planner_policy.h"

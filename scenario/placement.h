@@ -4,8 +4,8 @@
 #include <memory>
 #include <vector>
 
-#include "cluster/topology.h"
-#include "core/scenario.h"
+#include "fabric/topology.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

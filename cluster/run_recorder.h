@@ -12,7 +12,7 @@
 #include "core/hdf5_writer.h"
 #include "core/observer.h"
 #include "core/result_file.h"
-#include "core/scenario.h"
+#include "scenario/scenario.h"
 #include "core/summary.h"
 
 namespace servesim {

@@ -1,6 +1,6 @@
 #pragma once
 // The network description of a scenario's `topology` section (built into a graph by
-// cluster/topology.h). Bandwidths are per direction; every link is full duplex.
+// fabric/topology.h). Bandwidths are per direction; every link is full duplex.
 #include <string>
 #include <vector>
 

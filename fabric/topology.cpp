@@ -1,4 +1,4 @@
-#include "cluster/topology.h"
+#include "fabric/topology.h"
 
 #include <boost/graph/dijkstra_shortest_paths.hpp>
 

@@ -1,4 +1,4 @@
-#include "core/topology_config.h"
+#include "fabric/topology_config.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "cluster/placement.h"
+#include "scenario/placement.h"
 
 namespace servesim {
 

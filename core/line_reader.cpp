@@ -1,4 +1,4 @@
-#include "traces/line_reader.h"
+#include "core/line_reader.h"
 
 #include <sys/stat.h>
 #include <zlib.h>

@@ -1,0 +1,245 @@
+#pragma once
+// A pool of workers as a scenario declares it: model, GPU, parallelism, the engine's scheduler
+// limits, its timing model, and the lifecycle of its workers.
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/units.h"
+
+namespace servesim {
+
+using config::at_least;
+using config::between;
+using config::one_of;
+using config::positive;
+
+// Fitted-coefficient iteration time, in ms:
+//   t = constant + per_prefill_token * P + per_prefill_token_context * sum(chunk * context)
+//     + per_decode_seq * D + per_decode_context_token * sum(decode context)
+struct PolynomialTimingConfig {
+  double constant_ms = 5.0;
+  double per_prefill_token_ms = 0.0;
+  double per_prefill_attention_ms = 0.0;  // per token x context token (quadratic attention)
+  double per_decode_seq_ms = 0.0;
+  double per_decode_context_token_ms = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v.field("constant_ms", constant_ms, "ms per iteration", at_least(0));
+    v.field("per_prefill_token_ms", per_prefill_token_ms, "ms per prefill token", at_least(0));
+    v.field("per_prefill_attention_ms", per_prefill_attention_ms,
+            "ms per (prefill token x context token)", at_least(0));
+    v.field("per_decode_seq_ms", per_decode_seq_ms, "ms per decoding sequence", at_least(0));
+    v.field("per_decode_context_token_ms", per_decode_context_token_ms,
+            "ms per context token read by decode", at_least(0));
+  }
+};
+
+struct RooflineTimingConfig {
+  std::string efficiency = "default";  // catalog entry name, or a FILE.yaml calibrate wrote
+  template <class V>
+  void visit(V& v) {
+    v.field("efficiency", efficiency,
+            "efficiency factors: an entry name (models/catalog/efficiency*.yaml, then the folders of "
+            "SERVESIM_CATALOG_PATH), or a FILE.yaml written by servesim calibrate -o (relative to the scenario)");
+  }
+};
+
+struct TableTimingConfig {
+  std::string path;            // CSV: phase,batch,tokens,latency_ms
+  bool extrapolate = false;    // outside the grid: error (false) or clamp-and-count (true)
+  template <class V>
+  void visit(V& v) {
+    v.field("path", path, "CSV of measured latencies: phase (prefill|decode), batch, tokens, latency_ms");
+    v.field("extrapolate", extrapolate,
+            "outside the measured grid: false = error, true = use the nearest grid edge and count it");
+  }
+};
+
+// Per-kernel tables measured on a GPU (aiconfigurator's layout), composed into iterations.
+struct KernelTimingConfig {
+  std::string tables;               // aiconfigurator system folder, e.g. data/aiconfigurator/h100_sxm
+  std::string framework = "vllm";   // which framework's kernels under it
+  std::string allreduce = "custom";  // custom (vLLM's custom all-reduce, NCCL above its range) | nccl
+  int cuda_graph_max_tokens = 512;  // iterations up to this many tokens replay CUDA graphs
+  std::string extrapolation = "extrapolate";  // error | clamp | extrapolate (log-log), counted
+  double overhead_ms = 0.0;         // per iteration, beyond the kernels (scheduling, sampling)
+  template <class V>
+  void visit(V& v) {
+    v.field("tables", tables,
+            "folder of measured kernel tables (gemm/, attention/, comm/), e.g. "
+            "data/aiconfigurator/h100_sxm; its sibling <folder>.yaml gives the memory constants");
+    v.field("framework", framework, "kernel set under the folder (vllm)");
+    v.field("allreduce", allreduce, "TP all-reduce kernels: custom (vLLM custom all-reduce, NCCL beyond its range) | nccl",
+            one_of({"custom", "nccl"}));
+    v.field("cuda_graph_max_tokens", cuda_graph_max_tokens,
+            "iterations with at most this many tokens replay CUDA graphs (graph-mode all-reduce)", at_least(0));
+    v.field("extrapolation", extrapolation,
+            "a lookup outside a table: error | clamp (to the edge) | extrapolate (the edge's log-log slope); "
+            "counted and logged", one_of({"error", "clamp", "extrapolate"}));
+    v.field("overhead_ms", overhead_ms, "per-iteration framework time beyond the kernels", at_least(0));
+  }
+};
+
+struct TimingConfig {
+  std::string model = "roofline";  // registered timing model
+  PolynomialTimingConfig polynomial;
+  RooflineTimingConfig roofline;
+  TableTimingConfig table;
+  KernelTimingConfig kernel;
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "iteration timing model (servesim --list)");
+    v.field("polynomial", polynomial, "coefficients, for model=polynomial");
+    v.field("roofline", roofline, "settings, for model=roofline (GPU and model from the pool)");
+    v.field("table", table, "settings, for model=table");
+    v.field("kernel", kernel, "settings, for model=kernel (GPU, model, tp and precision from the pool)");
+  }
+};
+
+struct EngineConfig {
+  std::string scheduler = "vllm";  // registered engine scheduler
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 8192;
+  int block_size = 16;                      // tokens per KV block
+  std::optional<std::int64_t> num_gpu_blocks;  // KV blocks per worker; null = from GPU memory
+  double gpu_memory_utilization = 0.9;
+  double watermark = 0.01;                  // fraction of blocks kept free when admitting
+  std::string policy = "fcfs";              // fcfs | priority
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
+  template <class V>
+  void visit(V& v) {
+    v.field("scheduler", scheduler, "engine scheduler (servesim --list)");
+    v.field("max_num_seqs", max_num_seqs, "most sequences running at once", at_least(1));
+    v.field("max_num_batched_tokens", max_num_batched_tokens, "token budget of one iteration",
+            at_least(1));
+    v.field("block_size", block_size, "tokens per KV-cache block", at_least(1));
+    v.field("num_gpu_blocks", num_gpu_blocks,
+            "KV-cache blocks per worker (null = derived from GPU memory, model and gpu_memory_utilization)",
+            at_least(1));
+    v.field("gpu_memory_utilization", gpu_memory_utilization,
+            "fraction of GPU memory the engine may use (weights + activations + KV cache)", between(0.05, 1.0));
+    v.field("watermark", watermark, "fraction of KV blocks kept free when admitting a new request",
+            between(0, 0.5));
+    v.field("policy", policy, "admission order: fcfs | priority (lower trace priority first)",
+            one_of({"fcfs", "priority"}));
+    v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
+    v.field("enable_chunked_prefill", enable_chunked_prefill,
+            "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");
+  }
+};
+
+// A random duration: fixed, uniform [min, max], or lognormal with the given mean and std.
+struct DurationDistConfig {
+  std::string dist = "fixed";
+  Duration value{60.0};
+  Duration min{0.0}, max{0.0};
+  Duration mean{60.0}, std{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("dist", dist, "fixed | uniform | lognormal", one_of({"fixed", "uniform", "lognormal"}));
+    v.field("value", value, "fixed: the duration", at_least(0));
+    v.field("min", min, "uniform: lower bound", at_least(0));
+    v.field("max", max, "uniform: upper bound", at_least(0));
+    v.field("mean", mean, "lognormal: mean", at_least(0));
+    v.field("std", std, "lognormal: standard deviation", at_least(0));
+  }
+};
+
+struct StartupPhaseConfig : DurationDistConfig {
+  std::string name;
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "phase name (scheduling, image_pull, weight_load, warmup, ...)");
+    DurationDistConfig::visit(v);
+  }
+};
+
+// Time from a worker's start to its registration with the router: one distribution, or the
+// sum of phases when `phases` is given.
+struct StartupConfig : DurationDistConfig {
+  std::vector<StartupPhaseConfig> phases;
+  StartupConfig() { value = Duration{0.0}; }
+  template <class V>
+  void visit(V& v) {
+    DurationDistConfig::visit(v);
+    v.field("phases", phases, "a sum of phases, each a distribution (replaces the fields above when given)");
+  }
+};
+
+struct LifecycleConfig {
+  int min_replicas = 0;
+  std::optional<int> max_replicas;  // null = replicas
+  StartupConfig startup;
+  std::optional<Duration> drain_timeout;  // null = wait for the last request
+  std::string on_drain_timeout = "migrate";
+  template <class V>
+  void visit(V& v) {
+    v.field("min_replicas", min_replicas, "the planner keeps at least this many", at_least(0));
+    v.field("max_replicas", max_replicas, "the planner runs at most this many (null = replicas)", at_least(0));
+    v.field("startup", startup, "latency from start to ready (GPUs count from the start)");
+    v.field("drain_timeout", drain_timeout,
+            "a draining worker stops after this even with requests left (null = when its last request ends)",
+            at_least(0));
+    v.field("on_drain_timeout", on_drain_timeout,
+            "what happens to the requests left at the drain timeout: migrate (start over elsewhere) | abort",
+            one_of({"migrate", "abort"}));
+  }
+};
+
+struct PoolConfig {
+  std::string name = "workers";
+  std::string role = "aggregated";
+  int replicas = 1;
+  int tp = 1;  // GPUs per replica
+  std::string model = "llama-3.1-8b";  // catalog model
+  std::string gpu = "h100_sxm";        // catalog GPU
+  std::string precision = "auto";      // GEMM/weight format; auto = the catalog model's
+  std::string kv_cache_dtype = "auto";  // auto = the catalog model's (bf16 unless it says otherwise)
+  int expert_parallel = 1;             // MoE: experts split over this many of the tp GPUs
+  EngineConfig engine;
+  TimingConfig timing;
+  std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
+  LifecycleConfig lifecycle;
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "pool name, used in results");
+    v.field("role", role,
+            "aggregated (prefill and decode on one worker) | prefill (computes prompts, sends their KV to a decode "
+            "worker) | decode (receives KV and generates; may prefill short prompts itself)",
+            one_of({"aggregated", "prefill", "decode"}));
+    v.field("replicas", replicas, "workers serving at the start (0: none)", at_least(0));
+    v.field("tp", tp, "tensor-parallel degree: GPUs per worker", at_least(1));
+    v.field("model", model, "model from the catalog (servesim --list)");
+    v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
+    v.field("precision", precision,
+            "weights and GEMMs: auto (the catalog model's) | bf16 | fp8 (per-tensor scales, as vLLM "
+            "--quantization fp8) | fp8_block (block scales, as *-FP8 checkpoints)",
+            one_of({"auto", "bf16", "fp8", "fp8_block"}));
+    v.field("kv_cache_dtype", kv_cache_dtype, "KV cache entries: auto (the catalog model's) | bf16 | fp8",
+            one_of({"auto", "bf16", "fp8"}));
+    v.field("expert_parallel", expert_parallel,
+            "MoE models: the experts are split over this many of the worker's tp GPUs (each expert then "
+            "sharded over tp / expert_parallel); must divide tp and the expert count",
+            at_least(1));
+    v.field("engine", engine, "engine scheduler knobs");
+    v.field("timing", timing, "iteration timing model");
+    v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
+    v.field("devices", devices,
+            "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
+  }
+};
+
+enum class WorkerRole : std::uint8_t { kAggregated, kPrefill, kDecode };
+inline WorkerRole role_of(const PoolConfig& p) {
+  return p.role == "prefill" ? WorkerRole::kPrefill : p.role == "decode" ? WorkerRole::kDecode : WorkerRole::kAggregated;
+}
+
+// Workers a pool may run at once: its replicas, or the planner's maximum when that is higher.
+inline int worker_slots(const PoolConfig& p) { return std::max(p.replicas, p.lifecycle.max_replicas.value_or(p.replicas)); }
+
+}  // namespace servesim

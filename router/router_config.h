@@ -1,0 +1,59 @@
+#pragma once
+// The router section of a scenario: policy, KV indexer, load source and disaggregation rules.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "core/units.h"
+
+namespace servesim {
+
+using config::at_least;
+using config::between;
+using config::one_of;
+using config::positive;
+
+struct RouterConfig {
+  std::string policy = "round_robin";
+  double overlap_score_weight = 1.0;
+  double router_temperature = 0.0;
+  std::string indexer = "events";  // events | approximate
+  Duration kv_event_latency{0.0};
+  Duration approx_ttl{120.0};
+  std::string load_source = "router";  // router | reports
+  Duration load_report_interval{1.0};
+  Duration load_report_latency{0.0};
+  int max_local_prefill_length = 0;
+  std::optional<int> max_prefill_queue;
+  template <class V>
+  void visit(V& v) {
+    v.field("policy", policy, "routing policy (servesim --list)");
+    v.field("overlap_score_weight", overlap_score_weight,
+            "kv_aware: weight of the blocks to prefill against the worker's active blocks", at_least(0));
+    v.field("router_temperature", router_temperature,
+            "kv_aware: 0 picks the cheapest worker; > 0 samples a softmax over normalised costs", at_least(0));
+    v.field("indexer", indexer,
+            "what feeds the prefix indexer: events (workers' KV events) | approximate (own decisions, with a TTL)",
+            one_of({"events", "approximate"}));
+    v.field("kv_event_latency", kv_event_latency, "delay of KV events from a worker to the router", at_least(0));
+    v.field("approx_ttl", approx_ttl, "approximate indexer: how long a routed prefix is assumed cached",
+            config::greater_than(0));
+    v.field("load_source", load_source,
+            "worker load the router sees: router (its own bookkeeping) | reports (periodic worker reports)",
+            one_of({"router", "reports"}));
+    v.field("load_report_interval", load_report_interval, "reports: interval of worker load reports",
+            config::greater_than(0));
+    v.field("load_report_latency", load_report_latency, "reports: delay of a load report", at_least(0));
+    v.field("max_local_prefill_length", max_local_prefill_length,
+            "disaggregated: a decode worker prefills a prompt itself when its uncached part is shorter than this "
+            "(tokens; 0 = always remote)",
+            at_least(0));
+    v.field("max_prefill_queue", max_prefill_queue,
+            "disaggregated: prefill locally on the decode worker while more than this many requests wait for or "
+            "run prefill on the prefill pools (null = no limit)",
+            at_least(0));
+  }
+};
+
+}  // namespace servesim

@@ -1,0 +1,172 @@
+#pragma once
+// The scenario: every knob of a run, as typed structs, composed from the parts' own sections
+// (traces/workload_config.h, models/pool_config.h, router/router_config.h,
+// planner/planner_config.h, core/slo_config.h, fabric/topology_config.h) plus the cluster-level
+// ones below. Each struct's `visit` is the single declaration of its keys, defaults, units,
+// ranges and one-line documentation. Cross-field rules live in validate() (scenario.cpp), the
+// one place configuration is checked. This layer sits between the parts and the cluster.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/slo_config.h"
+#include "fabric/topology_config.h"
+#include "core/units.h"
+#include "models/pool_config.h"
+#include "planner/planner_config.h"
+#include "router/router_config.h"
+#include "traces/workload_config.h"
+
+namespace servesim {
+
+using config::at_least;
+using config::between;
+using config::one_of;
+using config::positive;
+
+struct FailureEventConfig {
+  Duration at{0.0};
+  std::string pool;
+  int count = 1;
+  template <class V>
+  void visit(V& v) {
+    v.field("at", at, "when", at_least(0));
+    v.field("pool", pool, "which pool loses workers");
+    v.field("count", count, "how many of its serving workers die", at_least(1));
+  }
+};
+
+struct FailureConfig {
+  double rate_per_worker_hour = 0;
+  std::vector<FailureEventConfig> schedule;
+  std::string on_failure = "retry";
+  template <class V>
+  void visit(V& v) {
+    v.field("rate_per_worker_hour", rate_per_worker_hour,
+            "random failures: each serving worker dies at this Poisson rate", at_least(0));
+    v.field("schedule", schedule, "failures at given times");
+    v.field("on_failure", on_failure,
+            "requests on a dead worker: retry (start over on another worker) | fail (counted, not retried)",
+            one_of({"retry", "fail"}));
+  }
+};
+
+struct KvTransferConfig {
+  std::string overlap = "none";  // none | layerwise
+  template <class V>
+  void visit(V& v) {
+    v.field("overlap", overlap,
+            "none: the KV moves after the prompt is computed | layerwise: each layer's KV streams out while the "
+            "later layers compute (the decode worker reserves room when the prompt's last iteration starts)",
+            one_of({"none", "layerwise"}));
+  }
+};
+
+struct SimulationConfig {
+  std::optional<Duration> max_time;  // simulated-time cap
+  Duration sample_interval{1.0};
+  bool skip_scale_checks = false;  // accept sizes and event rates beyond docs/limits.md
+  template <class V>
+  void visit(V& v) {
+    v.field("max_time", max_time, "stop the simulation at this simulated time (null = run to the end)",
+            positive());
+    v.field("sample_interval", sample_interval, "interval of /timeseries and /workers samples",
+            config::greater_than(0));
+    v.field("skip_scale_checks", skip_scale_checks,
+            "accept a scenario beyond the sanity bounds on workers, GPUs, rows and events per simulated second "
+            "(docs/limits.md), for a run known to need it");
+  }
+};
+
+struct OutputConfig {
+  Duration flush_interval{2.0};  // wall-clock time between HDF5 flushes
+  bool requests = true;          // write /requests
+  template <class V>
+  void visit(V& v) {
+    v.field("flush_interval", flush_interval,
+            "wall-clock time between HDF5 flushes (a killed run keeps what was flushed)",
+            positive());
+    v.field("requests", requests, "write one /requests row per request");
+  }
+};
+
+// The serving frontend between clients and the router (HTTP, tokenisation, request
+// pre-processing): a fixed latency every request spends before it is routed, counted in TTFT.
+struct FrontendConfig {
+  Duration request_latency{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("request_latency", request_latency,
+            "time from a request's arrival to the router (HTTP, tokenisation, pre-processing); part of TTFT",
+            at_least(0));
+  }
+};
+
+struct ScenarioConfig {
+  std::string name = "scenario";
+  std::uint64_t seed = 1;
+  std::string description;
+  SimulationConfig simulation;
+  WorkloadConfig workload;
+  FrontendConfig frontend;
+  RouterConfig router;
+  std::vector<PoolConfig> pools{PoolConfig{}};
+  TopologyConfig topology;
+  KvTransferConfig kv_transfer;
+  PlannerConfig planner;
+  FailureConfig failures;
+  SloConfig slo;
+  OutputConfig output;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "scenario name");
+    v.field("description", description, "free text");
+    v.field("seed", seed, "seed of every random stream in the run");
+    v.field("simulation", simulation, "simulation control");
+    v.field("workload", workload, "where requests come from");
+    v.field("frontend", frontend, "the serving frontend in front of the router");
+    v.field("router", router, "request routing");
+    v.field("pools", pools, "worker pools");
+    v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");
+    v.field("kv_transfer", kv_transfer, "how prefill workers hand KV to decode workers");
+    v.field("planner", planner, "autoscaling planner");
+    v.field("failures", failures, "worker failures");
+    v.field("slo", slo, "service-level objectives (goodput)");
+    v.field("output", output, "HDF5 output");
+  }
+};
+
+// Whether any pool serves in the disaggregated roles (prefill and decode).
+// Workers a pool may ever run (SystemC modules are built once, before the run).
+inline PlannerScope planner_scope(const ScenarioConfig& s) { return {s.planner, s.pools, s.slo}; }
+
+inline bool is_disaggregated(const ScenarioConfig& s) {
+  for (const auto& p : s.pools)
+    if (role_of(p) != WorkerRole::kAggregated && worker_slots(p) > 0) return true;
+  return false;
+}
+
+// A validated scenario with the document it came from (for /meta and error locations).
+struct WorkerPlacement;  // scenario/placement.h
+
+struct LoadedScenario {
+  ScenarioConfig config;
+  std::string source_name;  // file path or "<string>"
+  std::string base_dir;     // relative trace paths resolve against this
+  std::string effective_yaml;
+  // The topology and each worker's GPUs, built and checked once by validation.
+  std::shared_ptr<const WorkerPlacement> placement;
+};
+
+// Loads, applies --set overrides, reads, and validates. Throws ConfigError.
+LoadedScenario load_scenario_file(const std::string& path, const std::vector<std::string>& overrides,
+                                  std::optional<std::uint64_t> seed_override = std::nullopt);
+LoadedScenario load_scenario_string(const std::string& yaml, const std::string& name,
+                                    const std::vector<std::string>& overrides = {},
+                                    const std::string& base_dir = ".");
+
+}  // namespace servesim
