@@ -91,6 +91,12 @@ int run_main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   bool list = false;
   app.add_flag("--list", list, "list every registered trace format, router policy, engine scheduler and timing model");
+  std::vector<std::string> catalogs;
+  app.add_option("--catalog", catalogs,
+                 "a folder laid out as models/catalog (gpus.yaml, models.yaml, engines.yaml, efficiency*.yaml) "
+                 "searched after the built-in catalog; repeatable; also SERVESIM_CATALOG_PATH")
+      ->check(CLI::ExistingDirectory);
+  app.fallthrough();
 
   std::string scenario_path, output;
   std::vector<std::string> overrides;
@@ -211,6 +217,7 @@ int run_main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   check_registries();
+  for (const auto& dir : catalogs) add_catalog_folder(dir);
 
   if (list) {
     print_registry<TraceRegistry>(std::cout);

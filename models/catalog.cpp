@@ -19,11 +19,11 @@ const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, 
 }
 }  // namespace
 
-Catalog Catalog::load(const std::string& dir) {
+Catalog Catalog::load() {
   Catalog c;
-  c.gpus_ = load_named_specs<GpuSpec>(dir + "/gpus.yaml");
-  c.models_ = load_named_specs<ModelSpec>(dir + "/models.yaml");
-  c.engines_ = load_named_specs<EnginePreset>(dir + "/engines.yaml");
+  c.gpus_ = load_from_search_path<GpuSpec>("gpus.yaml", true);
+  c.models_ = load_from_search_path<ModelSpec>("models.yaml", true);
+  c.engines_ = load_from_search_path<EnginePreset>("engines.yaml", true);
   return c;
 }
 
@@ -32,9 +32,41 @@ std::string catalog_dir() {
   return env ? env : SERVESIM_SOURCE_DIR "/models/catalog";
 }
 
+std::vector<std::string> catalog_search_path() {
+  std::vector<std::string> out{catalog_dir()};
+  const char* env = std::getenv("SERVESIM_CATALOG_PATH");
+  const std::string dirs = env ? env : "";
+  for (size_t start = 0; start < dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty()) {
+      if (!std::filesystem::is_directory(dir))
+        throw ConfigError(fmt::format("the catalog path (SERVESIM_CATALOG_PATH or --catalog) names '{}', which is not "
+                                      "a folder. Fix: give a folder laid out as models/catalog",
+                                      dir));
+      out.push_back(dir);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+void add_catalog_folder(const std::string& dir) {
+  const std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
+  for (const auto& d : catalog_search_path())
+    if (d == abs) return;
+  const char* env = std::getenv("SERVESIM_CATALOG_PATH");
+  const std::string value = env && *env ? std::string(env) + ":" + abs : abs;
+  setenv("SERVESIM_CATALOG_PATH", value.c_str(), 1);
+}
+
 const Catalog& Catalog::builtin() {
-  static const Catalog c = load(catalog_dir());
-  return c;
+  static std::map<std::vector<std::string>, Catalog> loaded;  // one per search path seen
+  const auto path = catalog_search_path();
+  auto it = loaded.find(path);
+  if (it == loaded.end()) it = loaded.emplace(path, load()).first;
+  return it->second;
 }
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }

@@ -3,6 +3,7 @@
 // from them: weight bytes, KV bytes per token, and a worker's KV-cache capacity.
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -109,6 +110,19 @@ struct EnginePreset {
 // The folder of the shipped catalog (SERVESIM_CATALOG_DIR overrides it).
 std::string catalog_dir();
 
+// The catalog search path: the built-in folder, then each folder of SERVESIM_CATALOG_PATH
+// (':'-separated), which `--catalog DIR` and a scenario's own `catalog/` folder extend. Each
+// folder may hold gpus.yaml, models.yaml, engines.yaml, efficiency.yaml and efficiency/*.yaml
+// (the built-in one holds all); an entry name defined in two folders is an error naming both
+// files. The path lives in the environment so that the runs a sweep or suite starts inherit it.
+// Throws ConfigError for a path entry that is not a folder.
+std::vector<std::string> catalog_search_path();
+// Appends `dir` (made absolute) to SERVESIM_CATALOG_PATH unless it is already there.
+void add_catalog_folder(const std::string& dir);
+// Every entry of `file` (one of the catalog's YAML files) in each folder of the search path, merged.
+template <class Spec>
+std::map<std::string, Spec> load_from_search_path(const std::string& file, bool builtin_required);
+
 // Reads a YAML file mapping names to specs (each a visitable struct), rejecting unknown keys.
 template <class Spec>
 std::map<std::string, Spec> load_named_specs(const std::string& path) {
@@ -127,11 +141,31 @@ std::map<std::string, Spec> load_named_specs(const std::string& path) {
   return out;
 }
 
+template <class Spec>
+std::map<std::string, Spec> load_from_search_path(const std::string& file, bool builtin_required) {
+  std::map<std::string, Spec> out;
+  std::map<std::string, std::string> defined_in;
+  const auto path = catalog_search_path();
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string f = path[i] + "/" + file;
+    if (!(i == 0 && builtin_required) && !std::filesystem::exists(f)) continue;
+    for (auto& [name, spec] : load_named_specs<Spec>(f)) {
+      auto [it, fresh] = defined_in.emplace(name, f);
+      if (!fresh)
+        throw ConfigError(fmt::format("{}: entry '{}' is already defined in {} on the catalog path; rename one", f, name,
+                                      it->second));
+      out.emplace(name, std::move(spec));
+    }
+  }
+  return out;
+}
+
 class Catalog {
  public:
-  // Loads models/catalog/{gpus,models}.yaml from `dir` (throws ConfigError naming the file).
-  static Catalog load(const std::string& dir);
-  // The catalog shipped with servesim (SERVESIM_CATALOG_DIR overrides its folder).
+  // Loads gpus.yaml, models.yaml and engines.yaml from every folder of the search path (throws
+  // ConfigError naming the file).
+  static Catalog load();
+  // The catalog of the current search path, loaded once per distinct path.
   static const Catalog& builtin();
 
   const GpuSpec& gpu(const std::string& name) const;

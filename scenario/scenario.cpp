@@ -329,6 +329,8 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
 
 LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>& overrides,
                            const std::string& base_dir) {
+  // a scenario's own catalog/ folder joins the catalog path (and so the runs it starts)
+  if (std::filesystem::is_directory(base_dir + "/catalog")) add_catalog_folder(base_dir + "/catalog");
   if (!overrides.empty()) {
     const YAML::Node defaults = YAML::Load(config::write_yaml(ScenarioConfig{}, false));
     for (const auto& o : overrides) doc.apply_override(o, defaults);

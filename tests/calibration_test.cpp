@@ -453,3 +453,52 @@ pools: [{{model: llama-3.1-8b, gpu: h100_sxm, timing: {{model: roofline, rooflin
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// GPUs, models and engines come from the whole catalog path too: --catalog DIR, SERVESIM_CATALOG_PATH,
+// or a catalog/ folder beside the scenario; a name defined twice on the path is an error.
+TEST(CatalogPath, AFolderAddsAGpuByFlagByEnvironmentAndBesideTheScenario) {
+  testing::TempDir dir;
+  YAML::Node builtin = YAML::LoadFile(std::string(SERVESIM_SOURCE_DIR) + "/models/catalog/gpus.yaml");
+  YAML::Node mine;
+  mine["my_gpu"] = builtin["h100_sxm"];
+  YAML::Emitter e;
+  e << mine;
+  std::filesystem::create_directories(dir.file("cat"));
+  std::filesystem::create_directories(dir.file("beside/catalog"));
+  std::filesystem::create_directories(dir.file("dup"));
+  dir.write("cat/gpus.yaml", e.c_str());
+  dir.write("beside/catalog/gpus.yaml", e.c_str());
+  YAML::Node dup;
+  dup["h100_sxm"] = builtin["h100_sxm"];
+  YAML::Emitter d;
+  d << dup;
+  dir.write("dup/gpus.yaml", d.c_str());
+  const char* yaml = R"(
+workload: {synthetic: {duration: 10s, arrival: {rate: 1}, input_length: {dist: fixed, value: 100}, output_length: {dist: fixed, value: 10}}}
+pools: [{model: llama-3.1-8b, gpu: my_gpu}]
+)";
+  const std::string plain = dir.write("s.yaml", yaml), beside = dir.write("beside/s.yaml", yaml);
+  auto r = testing::run_servesim("validate " + plain);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("unknown GPU 'my_gpu'"));
+  r = testing::run_servesim("--catalog " + dir.file("cat") + " validate " + plain);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = testing::run_servesim("validate " + plain + " --catalog " + dir.file("cat"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = testing::run_command("SERVESIM_CATALOG_PATH=" + dir.file("cat") + " " + std::string(SERVESIM_BIN) + " validate " + plain);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = testing::run_servesim("run " + beside + " -q -o " + dir.file("beside.h5"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = testing::run_servesim("--catalog " + dir.file("dup") + " validate " + plain);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("already defined"));
+  r = testing::run_command("SERVESIM_CATALOG_PATH=" + dir.file("nowhere") + " " + std::string(SERVESIM_BIN) + " validate " + plain);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("not a folder"));
+}
+
+}  // namespace
+}  // namespace servesim

@@ -19,40 +19,22 @@
 namespace servesim {
 
 namespace {
-// efficiency.yaml and efficiency/*.yaml (what calibrate writes) of one catalog folder, into `table`
-void add_catalog_folder(const std::string& dir, bool required, std::map<std::string, RooflineEfficiency>& table) {
-  std::vector<std::filesystem::path> files;
-  if (required || std::filesystem::exists(dir + "/efficiency.yaml")) files.push_back(dir + "/efficiency.yaml");
-  std::vector<std::filesystem::path> extra;
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(dir + "/efficiency", ec))
-    if (e.path().extension() == ".yaml") extra.push_back(e.path());
-  std::sort(extra.begin(), extra.end());
-  files.insert(files.end(), extra.begin(), extra.end());
-  for (auto& f : files)
-    for (auto& [name, eff] : load_named_specs<RooflineEfficiency>(f.string())) {
-      if (table.count(name))
-        throw ConfigError(fmt::format("{}: efficiency entry '{}' is defined twice on the catalog path", f.string(), name));
-      table.emplace(name, eff);
-    }
-}
-
+// efficiency.yaml and efficiency/*.yaml (what calibrate writes) of every folder on the catalog path
 std::map<std::string, RooflineEfficiency> load_efficiencies() {
-  std::map<std::string, RooflineEfficiency> table;
-  add_catalog_folder(catalog_dir(), true, table);
-  if (const char* path = std::getenv("SERVESIM_CATALOG_PATH")) {
-    std::string dirs = path;
-    for (size_t start = 0; start <= dirs.size();) {
-      size_t end = dirs.find(':', start);
-      if (end == std::string::npos) end = dirs.size();
-      const std::string dir = dirs.substr(start, end - start);
-      if (!dir.empty()) {
-        if (!std::filesystem::is_directory(dir))
-          throw ConfigError(fmt::format("SERVESIM_CATALOG_PATH names '{}', which is not a folder", dir));
-        add_catalog_folder(dir, false, table);
+  auto table = load_from_search_path<RooflineEfficiency>("efficiency.yaml", true);
+  std::map<std::string, std::string> defined_in;
+  for (const auto& dir : catalog_search_path()) {
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(dir + "/efficiency", ec))
+      if (e.path().extension() == ".yaml") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (auto& f : files)
+      for (auto& [name, eff] : load_named_specs<RooflineEfficiency>(f.string())) {
+        if (table.count(name))
+          throw ConfigError(fmt::format("{}: efficiency entry '{}' is defined twice on the catalog path", f.string(), name));
+        table.emplace(name, eff);
       }
-      start = end + 1;
-    }
   }
   return table;
 }
@@ -76,7 +58,11 @@ const RooflineEfficiency& efficiency_file(const std::string& path) {
 const RooflineEfficiency& roofline_efficiency(const std::string& name, const std::string& base_dir) {
   if (name.size() > 5 && name.compare(name.size() - 5, 5, ".yaml") == 0)
     return efficiency_file(resolve_path(base_dir, name));
-  static const auto table = load_efficiencies();
+  static std::map<std::vector<std::string>, std::map<std::string, RooflineEfficiency>> loaded;  // per search path
+  const auto path = catalog_search_path();
+  auto at = loaded.find(path);
+  if (at == loaded.end()) at = loaded.emplace(path, load_efficiencies()).first;
+  const auto& table = at->second;
   auto it = table.find(name);
   if (it == table.end()) {
     std::vector<std::string> names;
