@@ -10,13 +10,13 @@
 #include "cluster/kv_event_bus.h"
 #include "cluster/kv_fabric.h"
 #include "cluster/lifecycle.h"
-#include "planner/planner.h"
-#include "scenario/placement.h"
 #include "core/observer.h"
-#include "scenario/scenario.h"
 #include "core/sim.h"
 #include "models/worker.h"
+#include "planner/planner.h"
 #include "router/router_module.h"
+#include "scenario/placement.h"
+#include "scenario/scenario.h"
 #include "traces/trace_player.h"
 
 namespace servesim {

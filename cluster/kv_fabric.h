@@ -14,13 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fabric/fabric.h"
 #include "cluster/kv_layout.h"
-#include "fabric/topology.h"
 #include "core/messages.h"
 #include "core/observer.h"
-#include "scenario/scenario.h"
 #include "core/sim.h"
+#include "fabric/fabric.h"
+#include "fabric/topology.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

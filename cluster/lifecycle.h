@@ -15,10 +15,10 @@
 #include "core/messages.h"
 #include "core/observer.h"
 #include "core/rng.h"
-#include "scenario/scenario.h"
 #include "core/sim.h"
 #include "models/worker.h"
 #include "router/router_module.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

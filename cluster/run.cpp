@@ -7,9 +7,9 @@
 #include <cstdio>
 
 #include "cluster/cluster.h"
+#include "cluster/run_recorder.h"
 #include "core/paths.h"
 #include "core/result_file.h"
-#include "cluster/run_recorder.h"
 
 namespace servesim {
 

@@ -3,8 +3,8 @@
 // HDF5 flushes, the max_time cap), checks the invariants, and writes the summary.
 #include <string>
 
-#include "scenario/scenario.h"
 #include "core/summary.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

@@ -12,8 +12,8 @@
 #include "core/hdf5_writer.h"
 #include "core/observer.h"
 #include "core/result_file.h"
-#include "scenario/scenario.h"
 #include "core/summary.h"
+#include "scenario/scenario.h"
 
 namespace servesim {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "fabric/fabric.h"
 #include "core/config.h"
+#include "fabric/fabric.h"
 #include "fabric/topology_config.h"
 
 namespace servesim {

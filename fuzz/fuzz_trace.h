@@ -6,8 +6,8 @@
 #include <exception>
 
 #include "core/error.h"
-#include "scenario/scenario.h"
 #include "fuzz/fuzz_input.h"
+#include "scenario/scenario.h"
 #include "traces/trace_source.h"
 
 namespace servesim::fuzz {

@@ -10,8 +10,8 @@
 #include "core/iteration.h"
 #include "core/registry.h"
 #include "core/request.h"
-#include "models/pool_config.h"
 #include "models/kv_cache.h"
+#include "models/pool_config.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {

@@ -4,8 +4,8 @@
 #include <memory>
 #include <vector>
 
-#include "planner/planner_config.h"
 #include "models/timing/timing_model.h"
+#include "planner/planner_config.h"
 
 namespace servesim {
 

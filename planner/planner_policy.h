@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "core/registry.h"
-#include "planner/planner_config.h"
 #include "core/units.h"
+#include "planner/planner_config.h"
 
 namespace servesim {
 

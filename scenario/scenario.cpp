@@ -3,14 +3,14 @@
 #include <filesystem>
 #include <set>
 
-#include "scenario/placement.h"
 #include "core/paths.h"
 #include "models/catalog.h"
-#include "planner/planner_policy.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/roofline.h"
 #include "models/timing/timing_model.h"
+#include "planner/planner_policy.h"
 #include "router/router_policy.h"
+#include "scenario/placement.h"
 #include "traces/trace_source.h"
 
 namespace servesim {

@@ -13,8 +13,8 @@
 
 #include "core/config.h"
 #include "core/slo_config.h"
-#include "fabric/topology_config.h"
 #include "core/units.h"
+#include "fabric/topology_config.h"
 #include "models/pool_config.h"
 #include "planner/planner_config.h"
 #include "router/router_config.h"

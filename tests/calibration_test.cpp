@@ -17,9 +17,9 @@
 
 #include "app/commands/silicon.h"
 #include "core/error.h"
-#include "scenario/scenario.h"
 #include "models/catalog.h"
 #include "models/timing/roofline.h"
+#include "scenario/scenario.h"
 #include "test_util.h"
 
 namespace servesim {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "scenario/scenario.h"
 #include "models/engine_scheduler.h"
+#include "scenario/scenario.h"
 
 namespace servesim::testing {
 

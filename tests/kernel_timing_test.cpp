@@ -10,13 +10,13 @@
 #include <optional>
 #include <set>
 
+#include "core/csv_reader.h"
 #include "core/error.h"
 #include "models/catalog.h"
 #include "models/timing/kernel.h"
 #include "models/timing/log_grid.h"
 #include "models/timing/model_ops.h"
 #include "test_util.h"
-#include "core/csv_reader.h"
 
 namespace servesim {
 namespace {

@@ -11,8 +11,8 @@
 #include <cmath>
 #include <map>
 
-#include "scenario/scenario.h"
 #include "planner/capacity.h"
+#include "scenario/scenario.h"
 #include "tests/test_util.h"
 
 namespace servesim {

@@ -2,11 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "scenario/scenario.h"
 #include "models/catalog.h"
 #include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
 #include "models/timing/table.h"
+#include "scenario/scenario.h"
 #include "tests/test_util.h"
 
 namespace servesim {

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "traces/bad_line.h"
 #include "core/csv_reader.h"
 #include "core/line_reader.h"
+#include "traces/bad_line.h"
 #include "traces/trace_source.h"
 
 namespace servesim {

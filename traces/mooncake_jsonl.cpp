@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "traces/bad_line.h"
 #include "core/line_reader.h"
+#include "traces/bad_line.h"
 #include "traces/trace_source.h"
 
 namespace servesim {

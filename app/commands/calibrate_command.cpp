@@ -10,13 +10,13 @@
 #include <set>
 
 #include "app/commands/nelder_mead.h"
+#include "core/csv_reader.h"
 #include "core/error.h"
 #include "core/sample_stats.h"
 #include "models/catalog.h"
 #include "models/timing/kernel_tables.h"
 #include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
-#include "core/csv_reader.h"
 
 namespace servesim {
 

@@ -12,10 +12,10 @@
 #include <set>
 #include <spdlog/spdlog.h>
 
+#include "core/csv_reader.h"
 #include "core/error.h"
 #include "models/catalog.h"
 #include "models/timing/timing_model.h"
-#include "core/csv_reader.h"
 
 namespace servesim {
 

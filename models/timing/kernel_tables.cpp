@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <mutex>
 
-#include "core/error.h"
 #include "core/csv_reader.h"
+#include "core/error.h"
 
 namespace servesim {
 

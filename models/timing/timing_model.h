@@ -3,11 +3,11 @@
 #include <cstdint>
 #include <string>
 
-#include "core/paths.h"
 #include "core/iteration.h"
+#include "core/paths.h"
 #include "core/registry.h"
-#include "models/pool_config.h"
 #include "core/units.h"
+#include "models/pool_config.h"
 
 namespace servesim {
 
