@@ -55,7 +55,7 @@ std::vector<std::string> catalog_search_path() {
 void add_catalog_folder(const std::string& dir) {
   const std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
   for (const auto& d : catalog_search_path())
-    if (d == abs) return;
+    if (std::filesystem::absolute(d).lexically_normal().string() == abs) return;  // a relative entry too
   const char* env = std::getenv("SERVESIM_CATALOG_PATH");
   const std::string value = env && *env ? std::string(env) + ":" + abs : abs;
   setenv("SERVESIM_CATALOG_PATH", value.c_str(), 1);

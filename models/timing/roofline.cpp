@@ -22,7 +22,6 @@ namespace {
 // efficiency.yaml and efficiency/*.yaml (what calibrate writes) of every folder on the catalog path
 std::map<std::string, RooflineEfficiency> load_efficiencies() {
   auto table = load_from_search_path<RooflineEfficiency>("efficiency.yaml", true);
-  std::map<std::string, std::string> defined_in;
   for (const auto& dir : catalog_search_path()) {
     std::vector<std::filesystem::path> files;
     std::error_code ec;
