@@ -108,7 +108,6 @@ LoadedSuite load_suite(const std::string& path) {
 struct RunStats {
   std::map<std::string, MeanCi> metrics;
   std::vector<std::string> errors;  // failed replications
-  double wall_s = 0;
 };
 
 struct Verdict {
@@ -363,7 +362,6 @@ int run_suite(const std::string& suite_path, const SuiteOptions& options) {
   std::map<std::string, RunStats> stats;
   for (auto& r : runs) {
     RunStats& st = stats[cfg.runs[r.id].name];
-    st.wall_s += r.wall_s;
     if (r.status != "ok") {
       st.errors.push_back(fmt::format("replication {}: {} {}", r.replication, r.status, r.error));
       continue;
