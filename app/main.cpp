@@ -16,6 +16,7 @@
 #include "app/commands/sweep_space.h"
 #include "app/suite/suite_command.h"
 #include "cluster/run.h"
+#include "live/live_run.h"
 #include "core/error.h"
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
@@ -206,6 +207,42 @@ int run_main(int argc, char** argv) {
                     "frontend latency per request (default: the framework's in engines.yaml)");
   check->add_option("--timeout", silicon.timeout_s, "seconds per row run")->capture_default_str();
 
+  live::LiveOptions live_options;
+  auto* live_cmd = app.add_subcommand(
+      "live", "serve a scenario's simulated cluster live: OpenAI-compatible API, /metrics, KV events (docs/live.md)");
+  live_cmd->add_option("scenario", scenario_path, "scenario YAML file")->required();
+  live_cmd->add_option("--set", overrides, "override a key (repeatable)");
+  live_cmd->add_option("--host", live_options.server.host, "address to listen on")->capture_default_str();
+  live_cmd->add_option("--port", live_options.server.port, "HTTP port (0: any free port, printed at start)")
+      ->capture_default_str()->check(CLI::Range(0, 65535));
+  live_cmd->add_option("--speedup", live_options.speedup,
+                       "simulated seconds per wall second (1 = real time)")->capture_default_str();
+  live_cmd->add_option("-o,--output", output, "HDF5 output file, written at exit (default results/<name>.live.h5)");
+  live_cmd->add_option("--api-key", live_options.server.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
+  live_cmd->add_option("--kv-events", live_options.kv.endpoint,
+                       "publish vLLM-format KV events on this ZeroMQ endpoint, e.g. tcp://127.0.0.1:5557");
+  live_cmd->add_option("--kv-events-replay", live_options.kv.replay_endpoint,
+                       "ZeroMQ ROUTER endpoint answering replay requests for buffered KV event batches");
+  live_cmd->add_flag("--kv-events-map-format", live_options.kv.map_format,
+                     "encode events as maps tagged by \"type\" (newest vLLM) instead of arrays");
+  live_cmd->add_flag("--replay-workload", live_options.replay_workload,
+                     "also play the scenario's workload as background traffic");
+  live_cmd->add_option("--duration", live_options.duration_s, "stop after this many wall seconds (default: at SIGINT/SIGTERM)");
+  live_cmd->add_option("--max-body-bytes", live_options.server.max_body_bytes, "largest request body")
+      ->capture_default_str();
+  live_cmd->add_option("--max-concurrent", live_options.server.max_concurrent, "API requests in flight (more: 429)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  live_cmd->add_option("--max-prompt-tokens", live_options.server.limits.max_prompt_tokens, "longest prompt (more: 400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  live_cmd->add_option("--max-tokens-limit", live_options.server.limits.max_tokens, "largest max_tokens a request may ask")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  live_cmd->add_option("--default-max-tokens", live_options.server.limits.default_max_tokens,
+                       "output tokens of a request that gives no max_tokens")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  live_cmd->add_option("--lag-warn", live_options.lag_warn_s, "warn when the simulation lags the wall clock by this many seconds")
+      ->capture_default_str();
+  live_cmd->add_option("--ready-file", live_options.ready_file, "write the listening port here once serving");
+
   std::vector<std::string> report_files;
   std::string report_dir;
   auto* report = app.add_subcommand("report", "HTML report with figures of a run or sweep file (Python tools)");
@@ -271,6 +308,12 @@ int run_main(int argc, char** argv) {
   if (sweep->parsed()) {
     sweep_options.progress = isatty(STDERR_FILENO);
     return run_sweep(sweep_path, sweep_options);
+  }
+  if (live_cmd->parsed()) {
+    LoadedScenario scenario = load_scenario_file(scenario_path, overrides, seed);
+    live_options.output_path = output.empty() ? fmt::format("results/{}.live.h5", scenario.config.name) : output;
+    if (output == "none") live_options.output_path.clear();
+    return live::run_live(scenario, live_options);
   }
   if (!run->parsed() && !validate->parsed()) {
     std::cout << app.help();

@@ -5,11 +5,26 @@
 
 namespace servesim {
 
-Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer)
-    : sc_core::sc_module(name), cfg_(scenario.config), tee_(observer, metrics_), observer_(tee_) {
+namespace {
+// Live mode without background traffic: every request comes from outside.
+// Live aborts sort after the router's messages due at the same instant.
+constexpr std::uint32_t kAbortSender = 0xFFFF0000u;
+
+class NoRequests final : public TraceSource {
+ public:
+  std::optional<TraceRequest> next() override { return std::nullopt; }
+  TraceStats stats() const override { return {}; }
+};
+}  // namespace
+
+Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer,
+                 ClusterMode mode)
+    : sc_core::sc_module(name), cfg_(scenario.config), mode_(mode), tee_(observer, metrics_), observer_(tee_) {
   TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
   const auto& loop = cfg_.workload.closed_loop;
-  player_ = std::make_unique<TracePlayer>("trace", make_trace_source(tctx), arrivals_, loop.concurrency,
+  std::unique_ptr<TraceSource> source =
+      mode_.replay_workload ? make_trace_source(tctx) : std::make_unique<NoRequests>();
+  player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, loop.concurrency,
                                           loop.think_time.ns(), loop.ramp.ns(),
                                           loop.ramp_phases == "random" ? std::optional(cfg_.seed) : std::nullopt,
                                           TracePlayer::Desync{loop.desync.ns(), cfg_.seed});
@@ -55,9 +70,15 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       if (roles[static_cast<size_t>(w->id())] != WorkerRole::kAggregated) w->connect_fabric(fabric_->input());
   }
   // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
+  std::vector<KvEventSink*> kv_sinks;
   if (cfg_.router.indexer == "events" && router_->uses_overlap()) {
     kv_bus_ = std::make_unique<KvEventBus>("kv_bus", router_->kv_events(), cfg_.router.kv_event_latency.ns());
-    for (auto& w : workers_) w->kv_events.bind(*kv_bus_);
+    kv_sinks.push_back(kv_bus_.get());
+  }
+  if (mode_.kv_sink) kv_sinks.push_back(mode_.kv_sink);
+  if (!kv_sinks.empty()) {
+    kv_fanout_ = std::make_unique<KvEventFanout>("kv_fanout", std::move(kv_sinks));
+    for (auto& w : workers_) w->kv_events.bind(*kv_fanout_);
   }
   if (cfg_.router.load_source == "reports") {
     SC_METHOD(report_loads);
@@ -86,7 +107,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
 // Nothing in the system, nothing in transit, no worker changing state: samples would all be
 // empty, so the sampler and load reports sleep until the next arrival (an idle gap costs O(1)).
 bool Cluster::idle() const {
-  if (frontend_->in_system() != 0 || frontend_->arrived() != player_->sent()) return false;
+  if (frontend_->in_system() != 0 || frontend_->arrived() != player_->sent() + injected_) return false;
   for (size_t p = 0; p < cfg_.pools.size(); ++p)
     if (lifecycle_->count(p, WorkerState::kStarting) || lifecycle_->count(p, WorkerState::kDraining)) return false;
   return !fabric_ || fabric_->stats().active == 0;
@@ -170,7 +191,26 @@ void Cluster::final_sample() {
 }
 
 bool Cluster::drained() const {
-  return player_->exhausted() && frontend_->arrived() == player_->sent() && frontend_->in_system() == 0;
+  return !mode_.open_ended && player_->exhausted() && frontend_->arrived() == player_->sent() + injected_ &&
+         frontend_->in_system() == 0;
+}
+
+void Cluster::inject(TraceRequest request, TimeNs delay_ns) {
+  ++injected_;
+  arrivals_.send(std::move(request), delay_ns, 1);  // sender 1: after the trace's arrivals at the same instant
+}
+
+bool Cluster::abort_client(std::uint64_t client_id) {
+  Request* r = frontend_->find_client_request(client_id);
+  if (!r) return false;
+  if (r->worker >= 0)
+    workers_[static_cast<size_t>(r->worker)]->input().send(WorkerMsg{WorkerMsg::Kind::kAbort, r}, 0, kAbortSender);
+  return true;
+}
+
+void Cluster::progress(std::vector<EngineScheduler::TokenProgress>& out) const {
+  out.clear();
+  for (const auto& w : workers_) w->progress(out);
 }
 
 void Cluster::finish_run() {
@@ -192,11 +232,12 @@ std::uint64_t Cluster::timing_extrapolations() const {
 }
 
 void Cluster::check_invariants() const {
-  const auto arrived = frontend_->arrived(), completed = frontend_->completed(), failed = frontend_->failed();
+  const auto arrived = frontend_->arrived(), completed = frontend_->completed(), failed = frontend_->failed(),
+             aborted = frontend_->aborted();
   const auto in_flight = static_cast<std::uint64_t>(frontend_->in_system());
-  if (completed + failed + in_flight != arrived)
-    throw InvariantError(fmt::format("requests: {} arrived but {} completed + {} failed + {} in flight", arrived,
-                                     completed, failed, in_flight));
+  if (completed + failed + aborted + in_flight != arrived)
+    throw InvariantError(fmt::format("requests: {} arrived but {} completed + {} failed + {} aborted + {} in flight",
+                                     arrived, completed, failed, aborted, in_flight));
   if (lifecycle_->gpus_in_use() > cfg_.planner.gpu_budget.value_or(lifecycle_->gpus_in_use()))
     throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", lifecycle_->gpus_in_use(),
                                      *cfg_.planner.gpu_budget));

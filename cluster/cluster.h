@@ -21,10 +21,28 @@
 
 namespace servesim {
 
+// How the cluster is driven: a workload to its end (run), or open-ended with requests injected
+// from outside (live).
+struct ClusterMode {
+  bool open_ended = false;         // never drains: whoever drives the kernel decides when it ends
+  bool replay_workload = true;     // play the scenario's workload (in live mode: background traffic)
+  KvEventSink* kv_sink = nullptr;  // also receives every worker's KV events
+};
+
 class Cluster : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Cluster);
-  Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer);
+  Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer,
+          ClusterMode mode = {});
+
+  // Live mode, from a process inside the kernel. inject(): a request arrives `delay_ns` from now
+  // (its client_id set). abort_client(): asks the worker holding that client's request to drop it; false once
+  // the request has ended (call again until then: it may still be on its way to a worker).
+  void inject(TraceRequest request, TimeNs delay_ns = 0);
+  bool abort_client(std::uint64_t client_id);
+  // Live mode, between kernel slices: each running request's output tokens so far.
+  void progress(std::vector<EngineScheduler::TokenProgress>& out) const;
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
   // True when the trace is exhausted and every request has finished.
   bool drained() const;
@@ -54,6 +72,9 @@ class Cluster : public sc_core::sc_module {
   void start_of_simulation() override;
 
   const ScenarioConfig& cfg_;
+  ClusterMode mode_;
+  std::uint64_t injected_ = 0;
+  std::unique_ptr<KvEventFanout> kv_fanout_;
   PlannerMetrics metrics_;
   ObserverTee tee_;
   RunObserver& observer_;  // the tee: the recorder and the planner's scraper

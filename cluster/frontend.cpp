@@ -55,10 +55,12 @@ void Frontend::on_arrivals() {
     r->arrival_ns = now;
     r->input_tokens = t.input_tokens;
     r->output_tokens = t.output_tokens;
-    r->hash_block_tokens = hash_block_tokens_;
+    r->hash_block_tokens = t.hash_block_tokens ? t.hash_block_tokens : hash_block_tokens_;
     r->hash_ids = std::move(t.hash_ids);
     r->session_id = t.session_id;
     r->priority = t.priority;
+    r->client_id = t.client_id;
+    if (t.client_id) by_client_.emplace(t.client_id, r);
     ++arrived_;
     ++in_system_;
     observer_.on_arrival(*r);
@@ -72,6 +74,8 @@ void Frontend::on_done() {
   done_.drain([&](Request* r) {
     if (r->status == RequestStatus::kFailed) {  // its worker stopped and it is not retried
       ++failed_;
+    } else if (r->status == RequestStatus::kAborted) {  // its client went away
+      ++aborted_;
     } else if (r->status != RequestStatus::kCompleted) {
       throw InvariantError(fmt::format("request {} reported done with status {}", r->id,
                                        static_cast<int>(r->status)));
@@ -83,6 +87,7 @@ void Frontend::on_done() {
     }
     --in_system_;
     observer_.on_request_done(*r);
+    if (r->client_id) by_client_.erase(r->client_id);
     done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
     if (ended_) ended_->send(1, 0, 0);
     release(r);

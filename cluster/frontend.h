@@ -4,6 +4,7 @@
 #include <systemc>
 
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include "core/observer.h"
@@ -26,6 +27,12 @@ class Frontend : public sc_core::sc_module {
   std::uint64_t arrived() const { return arrived_; }
   std::uint64_t completed() const { return completed_; }
   std::uint64_t failed() const { return failed_; }
+  std::uint64_t aborted() const { return aborted_; }
+  // Live mode: the request in flight that came from this HTTP request (nullptr once it ended).
+  Request* find_client_request(std::uint64_t client_id) const {
+    auto it = by_client_.find(client_id);
+    return it == by_client_.end() ? nullptr : it->second;
+  }
   // Closed-loop workloads: told each time a request ends.
   void notify_ended(TimedChannel<int>& ended) { ended_ = &ended; }
   // Marks every request still in flight unfinished and reports it (end of a capped run).
@@ -50,7 +57,8 @@ class Frontend : public sc_core::sc_module {
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is
                                // bounded by the peak number of requests in flight
   std::vector<Request*> free_;
-  std::uint64_t next_id_ = 0, arrived_ = 0, completed_ = 0, failed_ = 0;
+  std::unordered_map<std::uint64_t, Request*> by_client_;  // live requests in flight (empty for traces)
+  std::uint64_t next_id_ = 0, arrived_ = 0, completed_ = 0, failed_ = 0, aborted_ = 0;
   std::int64_t in_system_ = 0;
   double area_ns_ = 0;
   TimeNs area_at_ = 0;

@@ -21,4 +21,19 @@ class KvEventBus : public sc_core::sc_module, public KvEventSink {
   TimeNs latency_;
 };
 
+// Workers bind one KV-event port: this passes their events to every sink that wants them (the
+// router's bus, live mode's publisher).
+class KvEventFanout : public sc_core::sc_module, public KvEventSink {
+ public:
+  KvEventFanout(sc_core::sc_module_name name, std::vector<KvEventSink*> sinks)
+      : sc_core::sc_module(name), sinks_(std::move(sinks)) {}
+  void publish(std::int32_t worker, std::vector<KvEvent>&& events) override {
+    for (size_t i = 0; i + 1 < sinks_.size(); ++i) sinks_[i]->publish(worker, std::vector<KvEvent>(events));
+    sinks_.back()->publish(worker, std::move(events));
+  }
+
+ private:
+  std::vector<KvEventSink*> sinks_;
+};
+
 }  // namespace servesim

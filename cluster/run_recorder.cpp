@@ -218,7 +218,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "scenario_yaml", scenario.effective_yaml);
   h5::write_int_attribute(meta.get(), "seed", static_cast<std::int64_t>(scenario.config.seed));
   h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
-  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}});
+  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}, {"aborted", 4}});
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get()),

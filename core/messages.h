@@ -14,6 +14,7 @@ struct WorkerMsg {
     kReserve,  // make room for the request's KV, then tell the fabric how many blocks to send
     kLand,     // the KV has arrived: continue with decode
     kRelease,  // the KV has left: free the blocks held for it
+    kAbort,    // the client went away: drop the request at the next iteration boundary, if it is here
   };
   Kind kind = Kind::kRun;
   Request* request = nullptr;

@@ -19,6 +19,7 @@ enum class RequestStatus : std::int8_t {
   kCompleted = 1,
   kUnfinished = 2,  // the simulation stopped (max_time) before it ended
   kFailed = 3,      // its worker died or drained out under it, and it was not retried
+  kAborted = 4,     // its client went away (live mode): the engine dropped it and freed its KV
 };
 
 struct Request {
@@ -30,6 +31,7 @@ struct Request {
   std::vector<std::uint64_t> hash_ids;
   std::uint64_t session_id = 0;
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
+  std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
 
   TimeNs routed_ns = -1;
   TimeNs scheduled_ns = -1;    // first admitted to a batch
@@ -62,6 +64,7 @@ struct Request {
     fresh.hash_ids = std::move(hash_ids);
     fresh.session_id = session_id;
     fresh.priority = priority;
+    fresh.client_id = client_id;
     fresh.preemptions = preemptions;
     fresh.retries = retries + 1;
     *this = std::move(fresh);

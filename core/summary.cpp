@@ -19,6 +19,10 @@ void SummaryStats::add_request(const Request& r) {
     ++failed_;
     return;
   }
+  if (r.status == RequestStatus::kAborted) {  // its client went away (live mode)
+    ++aborted_;
+    return;
+  }
   if (r.status != RequestStatus::kCompleted) {
     ++unfinished_;
     return;
@@ -56,6 +60,7 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("requests_completed", static_cast<double>(completed_));
   add("requests_unfinished", static_cast<double>(unfinished_));
   add("requests_failed", static_cast<double>(failed_));
+  add("requests_aborted", static_cast<double>(aborted_));
   add("request_retries", static_cast<double>(retries_));
   add("trace_rows_skipped", static_cast<double>(in.trace_rows_skipped));
   add("sim_time_s", in.sim_end_s);
@@ -77,7 +82,7 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   pct("queue", queue_);
   add("slo_ttft_s", slo_.ttft.seconds);
   add("slo_itl_s", slo_.itl.seconds);
-  const double ended = static_cast<double>(completed_ + unfinished_ + failed_);
+  const double ended = static_cast<double>(completed_ + unfinished_ + failed_ + aborted_);
   add("slo_attainment", ended > 0 ? static_cast<double>(good_) / ended : std::nan(""));
   add("goodput_req_per_s", static_cast<double>(good_) / T);
   add("prefix_hit_rate", input_tokens_ ? static_cast<double>(cached_tokens_) / static_cast<double>(input_tokens_) : 0.0);

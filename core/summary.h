@@ -50,7 +50,7 @@ class SummaryStats {
   BatchMeans ttft_batches_, itl_batches_, tpot_batches_, e2e_batches_, queue_batches_;
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   double transfer_bytes_ = 0;
-  std::uint64_t completed_ = 0, unfinished_ = 0, failed_ = 0, good_ = 0, retries_ = 0;
+  std::uint64_t completed_ = 0, unfinished_ = 0, failed_ = 0, aborted_ = 0, good_ = 0, retries_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };
 

@@ -2,6 +2,7 @@
 // FCFS admission up to max_num_seqs and the token budget; a whole prompt is prefilled in one
 // iteration (as the batch's only prefill if it exceeds the budget); every running sequence decodes one token per
 // iteration. No KV cache limit, no prefix caching. Per-iteration cost is O(running).
+#include <algorithm>
 #include <deque>
 #include <vector>
 
@@ -72,6 +73,21 @@ class BasicScheduler final : public EngineScheduler {
     prefilling_.clear();
   }
 
+  void progress(std::vector<TokenProgress>& out) const override {
+    for (const Request* r : running_) out.push_back({r, r->tokens_emitted});
+  }
+
+  bool abort(Request* r) override {  // between iterations: prefilling_ is empty
+    for (auto* list : {&waiting_, &running_}) {
+      auto it = std::find(list->begin(), list->end(), r);
+      if (it != list->end()) {
+        list->erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
   EngineLoad load() const override {
     return {static_cast<std::int32_t>(waiting_.size()),
             static_cast<std::int32_t>(running_.size() + prefilling_.size()), 0, 0};
@@ -87,7 +103,8 @@ class BasicScheduler final : public EngineScheduler {
   int max_seqs_;
   std::int64_t budget_;
   std::deque<Request*> waiting_;
-  std::vector<Request*> running_, prefilling_;
+  std::deque<Request*> running_;
+  std::vector<Request*> prefilling_;
 };
 
 }  // namespace

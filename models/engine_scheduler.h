@@ -36,6 +36,19 @@ class EngineScheduler {
   virtual std::vector<Request*> reset() = 0;
   // KV-cache changes since the last call (empty for schedulers without a prefix cache).
   virtual std::vector<KvEvent> take_kv_events() { return {}; }
+  // The chain keys of the blocks its prefix cache holds now (empty without one).
+  virtual std::vector<std::uint64_t> cached_block_keys() const { return {}; }
+
+  // Live mode. progress(): the output tokens each running request has produced so far (an
+  // engine may keep decoding counts implicit; this makes them explicit between iterations).
+  // abort(): drops r between iterations, freeing its blocks, if r waits or runs here; false if
+  // not (finished, not arrived yet, or a disaggregated hand-off in progress: try again later).
+  struct TokenProgress {
+    const Request* request;
+    std::uint32_t tokens;
+  };
+  virtual void progress(std::vector<TokenProgress>& out) const = 0;
+  virtual bool abort(Request* r) = 0;
 
   // Disaggregated serving. A prefill worker runs kPrefillOnly jobs and frees their blocks on
   // release_prefilled(). A decode worker reserve()s blocks for a prompt's KV (reusing what its

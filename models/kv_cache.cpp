@@ -96,13 +96,20 @@ KvCache::BlockId KvCache::allocate() {
   return id;
 }
 
-void KvCache::register_full(BlockId id, std::uint64_t key) {
+void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
   Block& b = blocks_[static_cast<size_t>(id)];
   if (b.keyed || by_key_.find(key) >= 0) return;  // a twin computed concurrently keeps the key
   b.key = key;
   b.keyed = true;
   by_key_.insert(key, id);
-  events_.push_back({KvEvent::Kind::kStored, key});
+  events_.push_back({KvEvent::Kind::kStored, key, parent});
+}
+
+std::vector<std::uint64_t> KvCache::resident_keys() const {
+  std::vector<std::uint64_t> keys;
+  for (const Block& b : blocks_)
+    if (b.keyed) keys.push_back(b.key);
+  return keys;
 }
 
 void KvCache::release(BlockId id) {

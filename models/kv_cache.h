@@ -15,6 +15,7 @@ struct KvEvent {
   enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
   Kind kind;
   std::uint64_t key;  // the block's chain key (0 for kCleared)
+  std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
 };
 
 // Key -> block map for the prefix cache: open addressing with linear probing and
@@ -63,10 +64,12 @@ class KvCache {
   // A fresh block (evicting the least recently used cached one if needed); -1 if none is free.
   BlockId allocate();
   // Registers a now-full block under its chain key (no-op if another block holds that key).
-  void register_full(BlockId block, std::uint64_t key);
+  void register_full(BlockId block, std::uint64_t key, std::uint64_t parent = 0);
   // Drops one reference; the last one frees the block (cached blocks stay resident).
   void release(BlockId block);
 
+  // The chain keys of every resident block (in use or evictable), in block order.
+  std::vector<std::uint64_t> resident_keys() const;
   // Events since the last call, in order.
   std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
 

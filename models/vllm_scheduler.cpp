@@ -268,6 +268,34 @@ class VllmScheduler final : public EngineScheduler {
     return events;
   }
 
+  std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }
+
+  void progress(std::vector<TokenProgress>& out) const override {
+    for (const auto& [k, q] : running_)
+      out.push_back({q->req, q->state == Seq::kDecode ? static_cast<std::uint32_t>(q->e0 + (step_ - q->s0))
+                                                      : q->req->tokens_emitted});
+  }
+
+  // Called between iterations only (the worker defers it while one runs), so no planned batch
+  // refers to q. A prefill-only job, a held or incoming KV hand-off, or a landed sequence stays:
+  // the fabric owns those steps; the request is dropped once it waits or runs on its decode worker.
+  bool abort(Request* r) override {
+    Seq* q = nullptr;
+    for (const auto* set : {&waiting_, &running_})
+      for (const auto& [k, s] : *set)
+        if (s->req == r) q = s;
+    if (!q || q->prefill_only) return false;
+    if (q->state == Seq::kDecode) leave_decoding(q, step_);
+    if (auto it = std::find(prefilling_.begin(), prefilling_.end(), q); it != prefilling_.end()) prefilling_.erase(it);
+    waiting_.erase(key(q));
+    running_.erase(key(q));
+    ++q->gen;  // its heap entries go stale
+    release_blocks(q);
+    q->state = Seq::kDone;
+    free_seqs_.push_back(q);
+    return true;
+  }
+
   std::vector<Request*> reset() override {
     std::vector<Request*> out;
     free_seqs_.clear();
@@ -512,7 +540,8 @@ class VllmScheduler final : public EngineScheduler {
     const std::int64_t full = std::min<std::int64_t>(std::min<std::int64_t>(q->computed, q->req->input_tokens) / block_,
                                                      static_cast<std::int64_t>(q->keys.size()));
     for (; q->registered < full; ++q->registered)
-      cache_.register_full(q->blocks[static_cast<size_t>(q->registered)], q->keys[static_cast<size_t>(q->registered)]);
+      cache_.register_full(q->blocks[static_cast<size_t>(q->registered)], q->keys[static_cast<size_t>(q->registered)],
+                           q->registered ? q->keys[static_cast<size_t>(q->registered - 1)] : 0);
   }
 
   void enter_decoding(Seq* q, std::int64_t s0) {

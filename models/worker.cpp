@@ -31,6 +31,7 @@ void Worker::step() {
       fabric().send(FabricMsg{FabricMsg::Kind::kPrefilled, r, 0}, 0, static_cast<std::uint32_t>(id_));
   }
   input_.drain([&](WorkerMsg&& m) { accept(m, now); });
+  if (!busy_ && !aborts_.empty()) apply_aborts(now);
   try_reservations(now);
   if (!busy_ && scheduler_->plan(now, batch_)) {
     iteration_len_ = timing_->iteration_ns(batch_);
@@ -88,6 +89,7 @@ std::vector<Request*> Worker::stop() {
     iteration_done_.cancel();
     busy_ = false;
   }
+  aborts_.clear();  // the requests go back with the rest; their clients' aborts are re-sent
   std::vector<Request*> lost = scheduler_->reset();
   lost.insert(lost.end(), reservations_.begin(), reservations_.end());
   reservations_.clear();
@@ -99,6 +101,7 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
   if (stopped_) {
     // a request routed just before the worker stopped goes back to be routed again; a KV
     // hand-off never reaches a stopped worker (it stops only when nothing routed to it is left)
+    if (m.kind == WorkerMsg::Kind::kAbort) return;  // it left with the engine's state (stop())
     const bool new_work = m.kind == WorkerMsg::Kind::kRun || m.kind == WorkerMsg::Kind::kPrefill;
     if (!on_bounce_ || !new_work)
       throw InvariantError(fmt::format("worker {} is stopped but was sent request {}", id_, m.request->id));
@@ -117,7 +120,20 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
       break;
     case WorkerMsg::Kind::kLand: scheduler_->land(m.request, now); break;
     case WorkerMsg::Kind::kRelease: scheduler_->release_prefilled(m.request); break;
+    case WorkerMsg::Kind::kAbort: aborts_.push_back(m.request); break;
   }
+}
+
+// As vLLM does, an abort takes effect between iterations: the request leaves the engine, its
+// blocks are freed, and it is reported done (aborted) with the tokens it had produced.
+void Worker::apply_aborts(TimeNs now) {
+  for (Request* r : aborts_) {
+    if (r->status != RequestStatus::kInFlight || !scheduler_->abort(r)) continue;
+    r->status = RequestStatus::kAborted;
+    r->finish_ns = now;
+    done_.send(r, 0, static_cast<std::uint32_t>(id_));
+  }
+  aborts_.clear();
 }
 
 // Blocks free up only when an iteration ends, so retrying at each step is enough.

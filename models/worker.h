@@ -58,12 +58,17 @@ class Worker : public sc_core::sc_module {
   std::uint64_t iterations() const { return iterations_; }
   std::uint64_t timing_extrapolations() const { return timing_->extrapolations(); }
   std::uint64_t kv_events_published() const { return kv_events_published_; }
+  // Live mode (read between kernel slices): output tokens of the requests running here, and the
+  // chain keys of the blocks its prefix cache holds.
+  void progress(std::vector<EngineScheduler::TokenProgress>& out) const { scheduler_->progress(out); }
+  std::vector<std::uint64_t> cached_block_keys() const { return scheduler_->cached_block_keys(); }
 
  private:
   void step();
   void accept(const WorkerMsg& m, TimeNs now);
   void try_reservations(TimeNs now);
   void publish_kv_events();
+  void apply_aborts(TimeNs now);
   TimedChannel<FabricMsg>& fabric();
 
   std::int32_t id_, pool_;
@@ -73,6 +78,7 @@ class Worker : public sc_core::sc_module {
   TimedChannel<FabricMsg>* fabric_ = nullptr;
   std::deque<Request*> reservations_;
   std::vector<Request*> completing_;
+  std::vector<Request*> aborts_;  // asked for while an iteration runs: applied when it ends
   std::function<void(std::int32_t)> on_idle_;
   std::function<void(Request*)> on_bounce_;
   bool stopped_ = false;  // KV waiting for room here, first come first served

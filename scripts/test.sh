@@ -4,6 +4,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(bash "$root/scripts/build.sh")"
+# the OpenAI Node SDK for Live.Clients, pinned by tests/live/package-lock.json
+if [ ! -d "$root/tests/live/node_modules/openai" ] || [ "$root/tests/live/package-lock.json" -nt "$root/tests/live/node_modules" ]; then
+  (cd "$root/tests/live" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 log="$dir/ctest.log"

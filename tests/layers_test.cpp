@@ -23,6 +23,7 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
     {"planner", {"core", "models", "traces"}},
     {"scenario", {"core", "fabric", "traces", "models", "router", "planner"}},
     {"cluster", {"core", "fabric", "traces", "models", "router", "planner", "scenario"}},
+    {"live", {"core", "fabric", "traces", "models", "router", "planner", "scenario", "cluster"}},
 };
 
 // The planner's SystemC module drives the cluster's lifecycle: it belongs to the cluster layer.

@@ -177,6 +177,8 @@ class SpinScheduler final : public EngineScheduler {
   void complete(TimeNs, IterationResult& out) override { out = {}; }
   EngineLoad load() const override { return {static_cast<std::int32_t>(waiting_.size()), 0, 7, 10, 0, 0}; }
   std::vector<Request*> reset() override { return std::exchange(waiting_, {}); }
+  void progress(std::vector<TokenProgress>&) const override {}
+  bool abort(Request*) override { return false; }
 
  private:
   std::vector<Request*> waiting_;
