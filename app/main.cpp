@@ -241,6 +241,10 @@ int run_main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   live_cmd->add_option("--lag-warn", live_options.lag_warn_s, "warn when the simulation lags the wall clock by this many seconds")
       ->capture_default_str();
+  live_cmd->add_option("--per-worker-ports", live_options.per_worker_ports,
+                       "worker i also serves its own vLLM-like endpoint (completions, /metrics, /health) on BASE + i, "
+                       "for an outside router")
+      ->check(CLI::Range(1, 65535));
   live_cmd->add_option("--ready-file", live_options.ready_file, "write the listening port here once serving");
 
   std::vector<std::string> report_files;

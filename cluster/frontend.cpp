@@ -60,6 +60,7 @@ void Frontend::on_arrivals() {
     r->session_id = t.session_id;
     r->priority = t.priority;
     r->client_id = t.client_id;
+    r->pinned_worker = t.pinned_worker;
     if (t.client_id) by_client_.emplace(t.client_id, r);
     ++arrived_;
     ++in_system_;

@@ -32,6 +32,7 @@ struct Request {
   std::uint64_t session_id = 0;
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
   std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
+  std::int32_t pinned_worker = -1;  // live mode: sent to this worker's own endpoint (-1 = the router picks)
 
   TimeNs routed_ns = -1;
   TimeNs scheduled_ns = -1;    // first admitted to a batch
@@ -65,6 +66,7 @@ struct Request {
     fresh.session_id = session_id;
     fresh.priority = priority;
     fresh.client_id = client_id;
+    fresh.pinned_worker = pinned_worker;
     fresh.preemptions = preemptions;
     fresh.retries = retries + 1;
     *this = std::move(fresh);

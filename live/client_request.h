@@ -16,6 +16,7 @@ struct ClientRequest {
   ResponseHead head;
   double wall_arrival_s = 0;  // seconds since the live run started, when the server took it
   std::uint32_t prompt_tokens = 0;
+  std::int32_t pinned_worker = -1;  // came through this worker's own endpoint
 
   std::mutex mu;
   std::condition_variable cv;

@@ -183,6 +183,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   // live prompts hash at the finest block size, so every shared engine block is found
   std::vector<std::string> models, names;
   std::vector<std::int32_t> block_sizes;
+  std::vector<const PoolConfig*> pool_of_worker;
   std::int32_t hash_block = 0;
   std::uint64_t max_request_tokens = 0;
   for (const PoolConfig& pool : cfg.pools) {
@@ -191,7 +192,10 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
     const auto tokens = static_cast<std::uint64_t>(kv_capacity(pool, Catalog::builtin()).blocks) *
                         static_cast<std::uint64_t>(pool.engine.block_size);
     max_request_tokens = max_request_tokens ? std::min(max_request_tokens, tokens) : tokens;
-    for (int k = 0; k < worker_slots(pool); ++k) block_sizes.push_back(pool.engine.block_size);
+    for (int k = 0; k < worker_slots(pool); ++k) {
+      block_sizes.push_back(pool.engine.block_size);
+      pool_of_worker.push_back(&pool);
+    }
   }
   Gateway gateway("live_gateway", static_cast<std::uint32_t>(hash_block), options.speedup);
   ObserverTee to_metrics(recorder, metrics);
@@ -231,6 +235,30 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   hooks.metrics = [&] { return tasks.call([&] { return metrics.render(cluster, ns_to_s(now_ns())); }); };
   hooks.wall_s = wall_s;
   LiveServer server(server_options, hooks);
+  // --per-worker-ports: each worker's own endpoint, ready while the lifecycle says so
+  const size_t n_workers = cluster.num_workers();
+  auto worker_ready = std::make_unique<std::atomic<bool>[]>(n_workers);
+  std::vector<std::unique_ptr<LiveServer>> worker_servers;
+  if (options.per_worker_ports > 0) {
+    if (options.per_worker_ports + static_cast<int>(n_workers) - 1 > 65535)
+      throw ConfigError(fmt::format("--per-worker-ports {}: {} workers need ports up to {}, above 65535",
+                                    options.per_worker_ports, n_workers, options.per_worker_ports + n_workers - 1));
+    for (size_t i = 0; i < n_workers; ++i) {
+      ServerOptions wo = server_options;
+      wo.port = options.per_worker_ports + static_cast<int>(i);
+      wo.worker = static_cast<std::int32_t>(i);
+      wo.serves_completions = role_of(*pool_of_worker[i]) != WorkerRole::kPrefill;
+      ServerHooks wh = hooks;
+      wh.metrics = [&, i] {
+        return tasks.call([&, i] { return metrics.render(cluster, ns_to_s(now_ns()), static_cast<std::int32_t>(i)); });
+      };
+      wh.ready = [&worker_ready, i] { return worker_ready[i].load(); };
+      worker_servers.push_back(std::make_unique<LiveServer>(wo, wh));
+    }
+  }
+  auto publish_worker_states = [&] {
+    for (size_t i = 0; i < n_workers; ++i) worker_ready[i] = cluster.lifecycle().state(i) == WorkerState::kReady;
+  };
   // whatever happens, no HTTP thread is left waiting for a request that will never end
   struct EndOpen {
     Gateway& g;
@@ -246,9 +274,14 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   } end_open{gateway, tasks};
 
   start_kernel(sc_core::SC_ZERO_TIME);  // elaborate
+  publish_worker_states();
   server.start();
-  std::printf("servesim live: http://%s:%d (speedup %g, %zu workers, models %s)%s\n", server_options.host.c_str(),
+  for (auto& ws : worker_servers) ws->start();
+  std::printf("servesim live: http://%s:%d (speedup %g, %zu workers, models %s)%s%s\n", server_options.host.c_str(),
               server.port(), options.speedup, cluster.num_workers(), fmt::format("{}", fmt::join(models, ", ")).c_str(),
+              worker_servers.empty() ? ""
+                                     : fmt::format("; worker endpoints on ports {}-{}", options.per_worker_ports,
+                                                   options.per_worker_ports + static_cast<int>(n_workers) - 1).c_str(),
               kv ? fmt::format("; KV events on {}", options.kv.endpoint).c_str() : "");
   std::fflush(stdout);
   if (!options.ready_file.empty()) std::ofstream(options.ready_file) << server.port() << "\n";
@@ -263,6 +296,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
     const TimeNs before = now_ns();
     start_kernel(target > before ? ns_time(target - before) : sc_core::SC_ZERO_TIME);
     gateway.publish_progress();
+    publish_worker_states();
     if (kv) {
       kv->flush(epoch_s());
       kv->serve_replay();
@@ -297,19 +331,24 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   // Shutdown: no new requests; those that raced in arrive; every open one ends (streams close
   // with finish_reason "abort" and [DONE]); the file gets what ran.
   server.stop_accepting();
+  for (auto& ws : worker_servers) ws->stop_accepting();
   start_kernel(sc_core::SC_ZERO_TIME);
   gateway.publish_progress();
   cluster.final_sample();
   cluster.finish_run();
   gateway.end_all(ns_to_s(now_ns()));
   for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-       server.in_flight() > 0 && std::chrono::steady_clock::now() < until;) {
+       std::chrono::steady_clock::now() < until;) {
+    int open = server.in_flight();
+    for (auto& ws : worker_servers) open += ws->in_flight();
+    if (open == 0) break;
     tasks.run_pending();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   tasks.close();
   tasks.run_pending();
   server.stop();
+  for (auto& ws : worker_servers) ws->stop();
   if (kv) kv->flush(epoch_s());
   cluster.check_invariants();
   sigaction(SIGINT, &old_int, nullptr);

@@ -20,6 +20,7 @@ struct LiveOptions {
   double duration_s = 0;         // stop after this many wall seconds (0: at SIGINT/SIGTERM)
   double lag_warn_s = 0.25;      // warn when an event is published this late (wall seconds)
   std::string ready_file;        // written with the port once the endpoint listens (for scripts)
+  int per_worker_ports = 0;      // > 0: worker i also serves its own endpoint on this port + i
 };
 
 int run_live(const LoadedScenario& scenario, const LiveOptions& options);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -38,7 +40,9 @@ LiveServer::LiveServer(ServerOptions options, ServerHooks hooks)
       created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                    .count()) {
   httplib::Server& s = *server_;
-  const int threads = options_.max_concurrent + 16;  // a thread per open connection; the rest for /metrics, /health
+  // a thread per open connection, the rest for /metrics and /health; a worker's own endpoint gets
+  // fewer (an outside router spreads the load over them)
+  const int threads = (options_.worker < 0 ? options_.max_concurrent : std::min(options_.max_concurrent, 64)) + 16;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_payload_max_length(options_.max_body_bytes);
   s.set_keep_alive_max_count(10000);
@@ -66,7 +70,7 @@ LiveServer::LiveServer(ServerOptions options, ServerHooks hooks)
     send_error(res, ApiError{500, what, "internal_server_error", "", ""});
   });
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    res.status = accepting_ ? 200 : 503;
+    res.status = accepting_ && (!hooks_.ready || hooks_.ready()) ? 200 : 503;
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(hooks_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
@@ -98,6 +102,9 @@ void LiveServer::start() {
   s.set_socket_options([&listen_fd](socket_t fd) {
     int yes = 1;  // SO_REUSEADDR, not the library's SO_REUSEPORT: a second server on this port must fail
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    // no Nagle (accepted sockets inherit it): a response's small last write would otherwise wait
+    // for the client's delayed ACK, 40 ms a request
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     listen_fd = fd;
   });
   if (options_.port == 0) {
@@ -124,6 +131,15 @@ void LiveServer::handle_completion(const void* request, void* response, ApiKind 
   const auto& req = *static_cast<const httplib::Request*>(request);
   auto& res = *static_cast<httplib::Response*>(response);
   if (!accepting_) return send_error(res, ApiError{503, "the server is shutting down", "service_unavailable", "", ""});
+  if (!options_.serves_completions)
+    return send_error(res, ApiError{400,
+                                    fmt::format("worker {} is a prefill worker: send completions to the cluster's "
+                                                "endpoint or a decode worker's",
+                                                options_.worker),
+                                    "invalid_request_error", "", ""});
+  if (hooks_.ready && !hooks_.ready())
+    return send_error(res, ApiError{503, fmt::format("worker {} is not ready (starting, draining or stopped)", options_.worker),
+                                    "service_unavailable", "", ""});
   auto parsed = parse_request(req.body, kind, options_.limits, options_.models);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   // the slot is held until the response has been sent to the end (or the client left)
@@ -135,10 +151,12 @@ void LiveServer::handle_completion(const void* request, void* response, ApiKind 
                                     "rate_limit_error", "", "too_many_requests"});
   }
   struct Slot {
-    std::atomic<int>& n;
+    explicit Slot(std::atomic<int>& count) : n(count) {}
+    Slot(const Slot&) = delete;  // one slot, released once
     ~Slot() { --n; }
+    std::atomic<int>& n;
   };
-  auto slot = std::make_shared<Slot>(in_flight_);  // built in place: a copy would release it twice
+  auto slot = std::make_shared<Slot>(in_flight_);
 
   auto c = std::make_shared<ClientRequest>();
   c->client_id = next_client_id_++;
@@ -148,6 +166,7 @@ void LiveServer::handle_completion(const void* request, void* response, ApiKind 
                              std::chrono::system_clock::now().time_since_epoch()).count()};
   const auto prompt_tokens = static_cast<std::uint32_t>(c->api.prompt.size());
   c->prompt_tokens = prompt_tokens;
+  c->pinned_worker = options_.worker;
   c->wall_arrival_s = hooks_.wall_s();
   hooks_.submit(c);
   ++served_;

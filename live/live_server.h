@@ -27,6 +27,10 @@ struct ServerOptions {
   int max_concurrent = 512;  // API requests in flight; more get 429
   ApiLimits limits;
   std::vector<std::string> models;
+  // One worker's own endpoint (--per-worker-ports): completions go to that worker; /metrics shows
+  // its series; /health answers 503 unless it is ready. -1: the cluster's frontend.
+  std::int32_t worker = -1;
+  bool serves_completions = true;  // false for a prefill worker's endpoint (metrics and health only)
 };
 
 struct ServerHooks {
@@ -34,6 +38,7 @@ struct ServerHooks {
   std::function<void(std::uint64_t client_id)> abort;          // its client went away
   std::function<std::string()> metrics;                        // /metrics text (runs on the simulation thread)
   std::function<double()> wall_s;                               // seconds since the live run started
+  std::function<bool()> ready;  // may requests be sent here now (null: always while serving)
 };
 
 class LiveServer {

@@ -97,7 +97,13 @@ void RouterModule::on_requests() {
         views_[i].active_tokens = own_[i].active_tokens;
         views_[i].active_blocks = own_[i].active_blocks;
       }
-    const size_t d = pick(*policy_, *r, blocks_of(r->input_tokens), entry_);
+    // a request sent to one worker's own endpoint goes there while it takes requests (the external
+    // router that chose it saw it ready); otherwise, like any other, where the policy picks
+    const auto pinned = static_cast<size_t>(r->pinned_worker);
+    const size_t d = r->pinned_worker >= 0 && pinned < workers_.size() && accepting_[pinned] &&
+                             roles_[pinned] != WorkerRole::kPrefill
+                         ? pinned
+                         : pick(*policy_, *r, blocks_of(r->input_tokens), entry_);
     if (d == workers_.size()) return;  // no worker takes requests now: wait for one (set_accepting)
     pending_.pop_front();
     route(r, d);

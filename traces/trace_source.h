@@ -27,6 +27,7 @@ struct TraceRequest {
   std::int32_t priority = 0;            // lower is served first under engine.policy: priority
   std::uint64_t client_id = 0;          // live mode: the HTTP request it came from (0 = a trace row)
   std::uint32_t hash_block_tokens = 0;  // tokens per hash id when not the workload's (live prompts)
+  std::int32_t pinned_worker = -1;      // live mode: the worker whose own endpoint took it
 };
 
 struct TraceStats {
