@@ -181,7 +181,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   LiveMetrics metrics(cfg);
 
   // live prompts hash at the finest block size, so every shared engine block is found
-  std::vector<std::string> models, names;
+  std::vector<std::string> models;
   std::vector<std::int32_t> block_sizes;
   std::vector<const PoolConfig*> pool_of_worker;
   std::int32_t hash_block = 0;
@@ -204,8 +204,8 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   ClusterMode mode{true, options.replay_workload, nullptr};
   std::vector<std::string> worker_names;
   if (!options.kv.endpoint.empty()) {
-    // worker names are known only once the cluster exists; the publisher binds its socket first
-    // so a bad endpoint fails before anything runs
+    // the cluster's worker names (it names them so); the socket binds before anything runs, so a
+    // bad endpoint fails at once
     for (const PoolConfig& pool : cfg.pools)
       for (int k = 0; k < worker_slots(pool); ++k) worker_names.push_back(fmt::format("{}_{}", pool.name, k));
     kv = std::make_unique<KvPublisher>(options.kv, worker_names, block_sizes);
@@ -288,7 +288,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
 
   LogHistogram lag;
   TimeNs due_ns = -1;  // the next event's simulated time, when the loop last slept
-  double last_warn = -1e9, worst_recent = 0;
+  double last_warn = -1e9;
   const double ns_per_wall_s = options.speedup * 1e9;
   auto stop_requested = [&] { return g_stop_signal != 0 || (options.duration_s > 0 && wall_s() >= options.duration_s); };
   while (!stop_requested()) {
@@ -306,7 +306,6 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
       const double late = std::max(0.0, wall_s() - static_cast<double>(due_ns) / ns_per_wall_s);
       lag.add(late);
       metrics.observe_lag(late);
-      worst_recent = std::max(worst_recent, late);
       if (late > options.lag_warn_s && wall_s() - last_warn > 10) {
         last_warn = wall_s();
         std::fprintf(stderr,

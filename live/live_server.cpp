@@ -85,10 +85,10 @@ LiveServer::LiveServer(ServerOptions options, ServerHooks hooks)
     if (authorised(req, res)) res.set_content(models_body(options_.models, created_), "application/json");
   });
   s.Post("/v1/completions", [this, authorised](const httplib::Request& req, httplib::Response& res) {
-    if (authorised(req, res)) handle_completion(&req, &res, ApiKind::kCompletion);
+    if (authorised(req, res)) handle_completion(req, res, ApiKind::kCompletion);
   });
   s.Post("/v1/chat/completions", [this, authorised](const httplib::Request& req, httplib::Response& res) {
-    if (authorised(req, res)) handle_completion(&req, &res, ApiKind::kChat);
+    if (authorised(req, res)) handle_completion(req, res, ApiKind::kChat);
   });
 }
 
@@ -123,14 +123,12 @@ void LiveServer::start() {
 
 void LiveServer::stop() {
   accepting_ = false;
+  closing_ = true;
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void LiveServer::handle_completion(const void* request, void* response, ApiKind kind) {
-  const auto& req = *static_cast<const httplib::Request*>(request);
-  auto& res = *static_cast<httplib::Response*>(response);
-  if (!accepting_) return send_error(res, ApiError{503, "the server is shutting down", "service_unavailable", "", ""});
+void LiveServer::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {  if (!accepting_) return send_error(res, ApiError{503, "the server is shutting down", "service_unavailable", "", ""});
   if (!options_.serves_completions)
     return send_error(res, ApiError{400,
                                     fmt::format("worker {} is a prefill worker: send completions to the cluster's "
@@ -173,8 +171,12 @@ void LiveServer::handle_completion(const void* request, void* response, ApiKind 
 
   if (!c->api.stream) {
     std::unique_lock lock(c->mu);
-    c->cv.wait(lock, [&] { return c->ended; });  // the run ends every open request before it stops
+    // the run ends every open request before it stops the server; one that raced past the
+    // shutdown into the simulation's inbox too late is answered here
+    while (!c->ended && !closing_) c->cv.wait_for(lock, kKeepAlive);
     c->wall_finish_s = hooks_.wall_s();
+    if (!c->ended)
+      return send_error(res, ApiError{503, "the server is shutting down", "service_unavailable", "", ""});
     if (c->tokens > 0) c->wall_first_token_s = c->wall_last_token_s = c->wall_finish_s;
     if (c->status != RequestStatus::kCompleted)
       return send_error(res, ApiError{503, "the request did not complete: the server is shutting down",
@@ -207,6 +209,12 @@ void LiveServer::handle_completion(const void* request, void* response, ApiKind 
         while (true) {
           if (!c->cv.wait_for(lock, kKeepAlive, [&] { return c->tokens > *sent || c->ended; })) {
             lock.unlock();
+            if (closing_) {  // see the non-streaming case
+              write(token_chunk(kind, c->head, "", "abort"));
+              write(std::string(kDoneEvent));
+              sink.done();
+              return true;
+            }
             if (!write(": keep-alive\n\n")) return gone();
             lock.lock();
             continue;

@@ -15,7 +15,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace servesim::live {
 
@@ -55,13 +57,14 @@ class LiveServer {
   std::uint64_t requests_served() const { return served_; }
 
  private:
-  void handle_completion(const void* req, void* res, ApiKind kind);
+  void handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind);
   ServerOptions options_;
   ServerHooks hooks_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> closing_{false};  // stop() began: a request not ended by now never will be
   std::atomic<int> in_flight_{0};
   std::atomic<std::uint64_t> next_client_id_{1}, served_{0};
   std::int64_t created_ = 0;

@@ -2,6 +2,8 @@
 # Regenerates what the docs copy from the code and the suites (tests/docs_test.cpp fails when
 # either drifts): docs/scenario-reference.yaml from the scenario declarations, and the README's
 # result tables (<!-- suite NAME/GROUP --> blocks) from the recorded values of scenarios/suites/.
+# --live also reruns servesim live's load test (tests/live/load_test.py, ~30 s) and puts the lines
+# it prints in docs/live.md's <!-- live load --> block.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/servesim"
@@ -29,3 +31,16 @@ def splice(m):
 text = re.sub(r"<!-- suite (\S+?)(?::[^>]*)? -->\n.*?<!-- /suite -->", splice, text, flags=re.S)
 open(readme_path, "w").write(text)
 PY
+if [ "${1:-}" = "--live" ]; then
+  SERVESIM_BIN="$bin" SERVESIM_SOURCE_DIR="$root" /usr/bin/python3 "$root/tests/live/load_test.py" > "$tmp/live.txt"
+  /usr/bin/python3 - "$root/docs/live.md" "$tmp/live.txt" <<'PY'
+import re, sys
+doc, lines = sys.argv[1], [l for l in open(sys.argv[2]).read().splitlines() if l.startswith("speedup")]
+text = open(doc).read()
+block = "<!-- live load -->\n```\n" + "\n".join(lines) + "\n```\n<!-- /live load -->"
+new, n = re.subn(r"<!-- live load -->\n.*?<!-- /live load -->", lambda m: block, text, flags=re.S)
+if n != 1 or not lines:
+    sys.exit("docs/live.md: no <!-- live load --> block, or the load test printed nothing")
+open(doc, "w").write(new)
+PY
+fi

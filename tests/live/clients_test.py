@@ -10,7 +10,7 @@ import h5py
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SOURCE, Live, check_stream, sse_events  # noqa: E402
+from harness import SCENARIO, SERVESIM, Live, check_stream, sse_events  # noqa: E402
 
 MODEL = "llama-3.1-8b"
 
@@ -198,6 +198,11 @@ def api_key_check():
             next(s.iter_lines())
             error_of(http.post("/v1/completions", json={"prompt": "y"}, headers={"Authorization": "Bearer sekret"}),
                      429, code="too_many_requests")
+        # a second server on a taken port, and a bad speedup: exit 2 naming the fix, at once
+        for extra, words in ((["--port", str(live.port)], "cannot listen"), (["--speedup", "0"], "--speedup")):
+            bad = subprocess.run([SERVESIM, "live", SCENARIO, "-o", "none", *extra], capture_output=True, text=True,
+                                 timeout=30)
+            assert bad.returncode == 2 and words in bad.stderr, (bad.returncode, bad.stderr)
         assert live.stop() == 0
 
 
