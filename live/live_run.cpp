@@ -290,7 +290,15 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   TimeNs due_ns = -1;  // the next event's simulated time, when the loop last slept
   double last_warn = -1e9;
   const double ns_per_wall_s = options.speedup * 1e9;
-  auto stop_requested = [&] { return g_stop_signal != 0 || (options.duration_s > 0 && wall_s() >= options.duration_s); };
+  // simulated time is int64 ns (292 years); a run at a high speedup stops before it wraps
+  constexpr double kMaxSimS = 6e9;
+  auto stop_requested = [&] {
+    if (wall_s() * options.speedup >= kMaxSimS) {
+      std::fprintf(stderr, "servesim live: simulated time reached %.0f s, the most it can hold; stopping\n", kMaxSimS);
+      return true;
+    }
+    return g_stop_signal != 0 || (options.duration_s > 0 && wall_s() >= options.duration_s);
+  };
   while (!stop_requested()) {
     const auto target = static_cast<TimeNs>(wall_s() * ns_per_wall_s);
     const TimeNs before = now_ns();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <cmath>
 #include <limits>
 
 #include "live/tokenizer.h"
@@ -27,8 +28,8 @@ std::variant<std::optional<std::uint64_t>, ApiError> count_field(const simdjson:
   if (v.get_uint64().get(u) == simdjson::SUCCESS) return std::optional<std::uint64_t>{u};
   if (v.get_int64().get(i) == simdjson::SUCCESS)
     return bad(name, fmt::format("'{}' must be a non-negative integer, got {}", name, i));
-  double d = 0;
-  if (v.get_double().get(d) == simdjson::SUCCESS && d >= 0 && d == static_cast<double>(static_cast<std::uint64_t>(d)))
+  double d = 0;  // a whole number written as 8.0 (some clients send floats); beyond 2^53 it is no count
+  if (v.get_double().get(d) == simdjson::SUCCESS && d >= 0 && d <= 9007199254740992.0 && d == std::floor(d))
     return std::optional<std::uint64_t>{static_cast<std::uint64_t>(d)};
   return bad(name, fmt::format("'{}' must be a non-negative integer", name));
 }

@@ -80,6 +80,9 @@ TEST(LiveApi, BadRequestsNameTheParameterAndStatus) {
   EXPECT_EQ(err(R"({"prompt":"x","max_tokens":0})").param, "max_tokens");
   EXPECT_EQ(err(R"({"prompt":"x","max_tokens":-1})").param, "max_tokens");
   EXPECT_EQ(err(R"({"prompt":"x","max_tokens":2.5})").param, "max_tokens");
+  EXPECT_EQ(ok(R"({"prompt":"x","max_tokens":8.0})").max_tokens, 8u);
+  EXPECT_EQ(err(R"({"prompt":"x","max_tokens":1e300})").param, "max_tokens");  // a fuzz finding: no UB cast
+  EXPECT_EQ(err(R"({"prompt":[[]],"num_prompt_tokens":6.2e104})").param, "num_prompt_tokens");
   EXPECT_EQ(err(R"({"prompt":"x","max_tokens":"9"})").param, "max_tokens");
   EXPECT_EQ(err(R"({"prompt":"x","max_completion_tokens":99999999})").param, "max_completion_tokens");
   EXPECT_EQ(err(R"({"prompt":"x","max_tokens":4,"min_tokens":5})").param, "min_tokens");
