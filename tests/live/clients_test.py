@@ -2,6 +2,7 @@
 Loopback only; a bounded number of requests. Run by ctest (Live.Clients)."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,15 @@ def main():
         error_of(http.post("/v1/completions", json={"prompt": "x" * 600_000}), 400, code="context_length_exceeded")
         error_of(http.post("/v1/completions", content=b"x" * (17 << 20)), 413)
         error_of(http.get("/v1/nothing"), 404)
+        # malformed HTTP on a raw socket: an error status, and the server goes on serving
+        for raw in (b"GARBAGE\r\n\r\n", b"POST /v1/completions HTTP/1.1\r\nContent-Length: nope\r\n\r\n{}",
+                    b"POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"\x00\xff" * 64):
+            with socket.create_connection(("127.0.0.1", live.port), timeout=10) as s:
+                s.sendall(raw)
+                s.shutdown(socket.SHUT_WR)
+                reply = s.recv(200)
+            assert reply == b"" or reply.startswith(b"HTTP/1.1 4"), (raw, reply)
+        assert http.get("/health").status_code == 200
 
         # a client that hangs up mid-stream: the engine drops its request and frees its blocks
         req = {"prompt": "a long answer please", "max_tokens": 4000, "stream": True}

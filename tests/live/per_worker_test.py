@@ -5,6 +5,8 @@ outside router can do the routing. Requests sent to a worker's port run on that 
 import os
 import socket
 import sys
+import tempfile
+import time
 
 import h5py
 import httpx
@@ -61,5 +63,56 @@ def main():
     print(f"Live.PerWorker: worker endpoints on {base}-{base + 3}; 3 requests ran on the worker they were sent to")
 
 
+PLANNED = """name: live_planned
+seed: 7
+simulation: {sample_interval: 1s}
+workload:
+  source: synthetic
+  synthetic:
+    duration: 60s
+    arrival: {process: poisson, rate: 1}
+    input_length: {dist: fixed, value: 100}
+    output_length: {dist: fixed, value: 10}
+router: {policy: least_loaded}
+pools:
+  - name: agg
+    replicas: 1
+    model: llama-3.1-8b
+    gpu: h100_sxm
+    lifecycle: {max_replicas: 2, startup: {dist: fixed, value: 1s}}
+planner:
+  policy: scripted
+  adjustment_interval: 500ms
+  scripted: [{at: 2s, pool: agg, replicas: 2}, {at: 5s, pool: agg, replicas: 1}]
+slo: {ttft: 1s, itl: 50ms}
+"""
+
+
+def planner_scales():
+    """A planner starts a worker and later drains one: its endpoint's /health follows."""
+    base = free_base(2)
+    path = os.path.join(tempfile.mkdtemp(prefix="servesim-planned-"), "planned.yaml")
+    with open(path, "w") as f:
+        f.write(PLANNED)
+    seen = []
+    with Live("--per-worker-ports", str(base), scenario=path) as live, httpx.Client(timeout=10) as http:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 8:
+            states = tuple(http.get(f"http://127.0.0.1:{base + i}/health").status_code for i in range(2))
+            if not seen or seen[-1][1] != states:
+                seen.append((round(time.monotonic() - t0, 2), states))
+            time.sleep(0.05)
+        assert live.stop() == 0, live.output()
+    phases = [s for _, s in seen]
+    # one ready; then both (started at 2 s, ready a second later); then one again (drained at 5 s)
+    assert phases[0] == (200, 503) and (200, 200) in phases and phases[-1] in ((200, 503), (503, 200)), seen
+    up = next(t for t, s in seen if s == (200, 200))
+    down = next(t for t, s in seen if t > up and s != (200, 200))
+    assert 2.5 <= up <= 4.0 and 4.5 <= down <= 6.5, seen
+    print(f"Live.PerWorker: a planner started worker 1 (its /health 200 at {up:.2f} s wall) and drained one "
+          f"(at {down:.2f} s): {seen}")
+
+
 if __name__ == "__main__":
     main()
+    planner_scales()
