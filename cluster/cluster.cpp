@@ -43,7 +43,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       SchedulerContext sctx{pool, id, kv_blocks};
       TimingContext timing_ctx{pool, scenario.base_dir};
       workers_.push_back(std::make_unique<Worker>(
-          fmt::format("{}_{}", pool.name, k).c_str(), id, static_cast<std::int32_t>(p),
+          worker_name(pool, k).c_str(), id, static_cast<std::int32_t>(p),
           SchedulerRegistry::instance().create(pool.engine.scheduler, sctx),
           TimingRegistry::instance().create(pool.timing.model, timing_ctx), done_, observer_));
       inputs.push_back(&workers_.back()->input());

@@ -29,7 +29,6 @@ struct ClientRequest {
   double sim_arrival_s = -1, sim_first_token_s = -1, sim_finish_s = -1;
   // written by the HTTP thread
   double wall_first_token_s = -1, wall_last_token_s = -1, wall_finish_s = -1;  // when sent
-  bool client_gone = false;
 };
 
 }  // namespace servesim::live

@@ -50,7 +50,6 @@ class Gateway : public sc_core::sc_module, public RunObserver {
   void publish_progress();
   // Ends every client request still open (the run is stopping); returns how many.
   std::size_t end_all(double sim_now_s);
-  std::size_t open() const { return active_.size(); }
   // Every client request that ended, in the order they ended (/live/requests; read its HTTP
   // thread's fields only once the server has stopped).
   const std::vector<std::shared_ptr<ClientRequest>>& ended() const { return ended_; }

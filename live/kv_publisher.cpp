@@ -106,10 +106,13 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
     auto key = [&](const char* k) {
       if (map) pk.pack(std::string_view(k));
     };
+    auto begin = [&](std::uint32_t fields, const char* tag) {  // the tag is the first element, or "type"
+      map ? pk.pack_map(fields) : pk.pack_array(fields);
+      key("type");
+      pk.pack(std::string_view(tag));
+    };
     if (g.kind == KvEvent::Kind::kStored) {
-      map ? pk.pack_map(8) : pk.pack_array(8);
-      if (map) pk.pack(std::string_view("type"));
-      pk.pack(std::string_view("BlockStored"));
+      begin(8, "BlockStored");
       key("block_hashes");
       pk.pack(g.hashes);
       key("parent_block_hash");
@@ -126,17 +129,13 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
       key("lora_name");
       pk.pack_nil();
     } else if (g.kind == KvEvent::Kind::kRemoved) {
-      map ? pk.pack_map(3) : pk.pack_array(3);
-      if (map) pk.pack(std::string_view("type"));
-      pk.pack(std::string_view("BlockRemoved"));
+      begin(3, "BlockRemoved");
       key("block_hashes");
       pk.pack(g.hashes);
       key("medium");
       pk.pack(std::string_view("GPU"));
     } else {
-      map ? pk.pack_map(1) : pk.pack_array(1);
-      if (map) pk.pack(std::string_view("type"));
-      pk.pack(std::string_view("AllBlocksCleared"));
+      begin(1, "AllBlocksCleared");
     }
   }
   return std::string(buf.data(), buf.size());

@@ -1,15 +1,12 @@
 #include "live/live_metrics.h"
 
-#include <fmt/format.h>
-
-
 namespace servesim::live {
 
 LiveMetrics::LiveMetrics(const ScenarioConfig& cfg) : cfg_(cfg) {
   for (const PoolConfig& pool : cfg.pools)
     for (int k = 0; k < worker_slots(pool); ++k) {
       PerWorker w;
-      w.name = fmt::format("{}_{}", pool.name, k);  // as the cluster names its workers
+      w.name = worker_name(pool, k);
       w.pool = pool.name;
       w.model = pool.model;
       workers_.push_back(std::move(w));

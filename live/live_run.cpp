@@ -181,7 +181,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   LiveMetrics metrics(cfg);
 
   // live prompts hash at the finest block size, so every shared engine block is found
-  std::vector<std::string> models;
+  std::vector<std::string> models, worker_names;
   std::vector<std::int32_t> block_sizes;
   std::vector<const PoolConfig*> pool_of_worker;
   std::int32_t hash_block = 0;
@@ -193,6 +193,7 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
                         static_cast<std::uint64_t>(pool.engine.block_size);
     max_request_tokens = max_request_tokens ? std::min(max_request_tokens, tokens) : tokens;
     for (int k = 0; k < worker_slots(pool); ++k) {
+      worker_names.push_back(worker_name(pool, k));
       block_sizes.push_back(pool.engine.block_size);
       pool_of_worker.push_back(&pool);
     }
@@ -202,12 +203,8 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   ObserverTee observers(to_metrics, gateway);
   std::unique_ptr<KvPublisher> kv;
   ClusterMode mode{true, options.replay_workload, nullptr};
-  std::vector<std::string> worker_names;
   if (!options.kv.endpoint.empty()) {
-    // the cluster's worker names (it names them so); the socket binds before anything runs, so a
-    // bad endpoint fails at once
-    for (const PoolConfig& pool : cfg.pools)
-      for (int k = 0; k < worker_slots(pool); ++k) worker_names.push_back(fmt::format("{}_{}", pool.name, k));
+    // the socket binds before anything runs, so a bad endpoint fails at once
     kv = std::make_unique<KvPublisher>(options.kv, worker_names, block_sizes);
     mode.kv_sink = kv.get();
     gateway.on_submit = [&kv, hash_block](const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& ids) {

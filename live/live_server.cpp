@@ -194,10 +194,6 @@ void LiveServer::handle_completion(const httplib::Request& req, httplib::Respons
       "text/event-stream", [this, c, kind, sent, started, prompt_tokens, slot](size_t, httplib::DataSink& sink) {
         auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
         auto gone = [&] {
-          {
-            std::lock_guard lock(c->mu);
-            c->client_gone = true;
-          }
           if (hooks_.abort) hooks_.abort(c->client_id);
           return false;
         };

@@ -241,5 +241,7 @@ inline WorkerRole role_of(const PoolConfig& p) {
 
 // Workers a pool may run at once: its replicas, or the planner's maximum when that is higher.
 inline int worker_slots(const PoolConfig& p) { return std::max(p.replicas, p.lifecycle.max_replicas.value_or(p.replicas)); }
+// The name of a pool's k-th worker slot (its SystemC module, metric labels, KV-event topic).
+inline std::string worker_name(const PoolConfig& p, int k) { return p.name + "_" + std::to_string(k); }
 
 }  // namespace servesim
