@@ -19,7 +19,16 @@ class NoRequests final : public TraceSource {
 
 Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer,
                  ClusterMode mode)
-    : sc_core::sc_module(name), cfg_(scenario.config), mode_(mode), tee_(observer, metrics_), observer_(tee_) {
+    : sc_core::sc_module(name),
+      cfg_(scenario.config),
+      mode_(std::move(mode)),
+      metrics_(cfg_.slo, [&] {
+        size_t n = 0;
+        for (const auto& p : cfg_.pools) n += static_cast<size_t>(worker_slots(p));
+        return n;
+      }()),
+      tee_(observer, metrics_),
+      observer_(tee_) {
   TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
   const auto& loop = cfg_.workload.closed_loop;
   std::unique_ptr<TraceSource> source =
@@ -61,7 +70,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   router_ = std::make_unique<RouterModule>("router", cfg_.router,
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
-                                           releases_, inputs, roles);
+                                           releases_, worker_states_, inputs, roles);
   if (is_disaggregated(cfg_)) {
     const WorkerPlacement& placement = *scenario.placement;  // built by validation
     fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement.topology, worker_pools,
@@ -87,9 +96,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   }
   std::vector<Worker*> worker_ptrs;
   for (auto& w : workers_) worker_ptrs.push_back(w.get());
-  lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, releases_, to_router_, done_);
-  planner_ = std::make_unique<Planner>("planner", planner_scope(cfg_), scenario.base_dir, *lifecycle_, worker_ptrs, metrics_, observer_,
-                                       [this] { return drained(); });
+  lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, scale_commands_, worker_states_,
+                                           releases_, to_router_, done_, observer_);
+  planner_ = std::make_unique<Planner>("planner", planner_scope(cfg_), scenario.base_dir, *this, scale_commands_,
+                                       metrics_, observer_, [this] { return drained(); }, mode_.planner);
   planner_->set_idle_check([this] { return idle(); });
   worker_samples_.resize(workers_.size());
   // the run ends with its last request, not at the next sampler tick
@@ -143,6 +153,46 @@ void Cluster::report_loads() {
   if (drained()) return;
   if (idle()) reports_asleep_ = true;
   else report_tick_.notify(ns_time(cfg_.router.load_report_interval.ns()));
+}
+
+PoolStatus Cluster::pool_status(size_t pool) const {
+  PoolStatus s;
+  s.ready = lifecycle_->count(pool, WorkerState::kReady);
+  s.starting = lifecycle_->count(pool, WorkerState::kStarting);
+  s.draining = lifecycle_->count(pool, WorkerState::kDraining);
+  s.target = lifecycle_->target(pool);
+  s.failures = lifecycle_->failures(pool);
+  for (const auto& w : workers_) {
+    if (static_cast<size_t>(w->pool()) != pool) continue;
+    const WorkerState st = lifecycle_->state(static_cast<size_t>(w->id()));
+    if (st != WorkerState::kReady && st != WorkerState::kDraining) continue;
+    const EngineLoad l = w->load();
+    s.waiting += l.waiting + l.incoming;
+    s.running += l.running;
+    s.kv_usage_sum += l.kv_blocks_total ? static_cast<double>(l.kv_blocks_used) / static_cast<double>(l.kv_blocks_total) : 0;
+    ++s.serving;
+  }
+  return s;
+}
+
+void Cluster::worker_status(std::vector<WorkerStatus>& out) const {
+  out.clear();
+  std::vector<int> k(cfg_.pools.size(), 0);
+  for (const auto& w : workers_) {
+    const auto pool = static_cast<size_t>(w->pool());
+    WorkerStatus s;
+    s.id = w->id();
+    s.pool = w->pool();
+    s.name = worker_name(cfg_.pools[pool], k[pool]++);
+    switch (lifecycle_->state(static_cast<size_t>(w->id()))) {
+      case WorkerState::kStopped: s.state = "stopped"; break;
+      case WorkerState::kStarting: s.state = "starting"; break;
+      case WorkerState::kReady: s.state = "ready"; break;
+      case WorkerState::kDraining: s.state = "draining"; break;
+    }
+    s.load = w->load();
+    out.push_back(std::move(s));
+  }
 }
 
 ClusterGauges Cluster::gauges() const {

@@ -27,9 +27,11 @@ struct ClusterMode {
   bool open_ended = false;         // never drains: whoever drives the kernel decides when it ends
   bool replay_workload = true;     // play the scenario's workload (in live mode: background traffic)
   KvEventSink* kv_sink = nullptr;  // also receives every worker's KV events
+  InProcessPlanner planner;        // planner.external.connect: inprocess:// (the Python API)
 };
 
-class Cluster : public sc_core::sc_module {
+// The cluster is also what the planner observes (ClusterView): pools by state and load.
+class Cluster : public sc_core::sc_module, public ClusterView {
  public:
   SC_HAS_PROCESS(Cluster);
   Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer,
@@ -55,6 +57,7 @@ class Cluster : public sc_core::sc_module {
 
   const Lifecycle& lifecycle() const { return *lifecycle_; }
   const Planner& planner() const { return *planner_; }
+  Planner& planner() { return *planner_; }
   // Engine iterations run so far, all workers (progress, for stall detection).
   std::uint64_t iterations() const;
   // Timing lookups outside measured data (clamped or extrapolated), all workers.
@@ -63,6 +66,11 @@ class Cluster : public sc_core::sc_module {
   const Frontend& frontend() const { return *frontend_; }
   const TraceSource& trace_source() const { return player_->source(); }
   ClusterGauges gauges() const;
+
+  // ClusterView
+  PoolStatus pool_status(size_t pool) const override;
+  std::int32_t gpus_in_use() const override { return lifecycle_->gpus_in_use(); }
+  void worker_status(std::vector<WorkerStatus>& out) const override;
 
  private:
   void sample();
@@ -82,6 +90,8 @@ class Cluster : public sc_core::sc_module {
   TimedChannel<Request*> to_router_{"to_router"};
   TimedChannel<Request*> done_{"done"};
   TimedChannel<RouteRelease> releases_{"releases"};
+  TimedChannel<ScaleCommand> scale_commands_{"scale_commands"};  // planner -> lifecycle
+  TimedChannel<WorkerStateMsg> worker_states_{"worker_states"};  // lifecycle -> router
   std::unique_ptr<TracePlayer> player_;
   std::unique_ptr<Frontend> frontend_;
   std::vector<std::unique_ptr<Worker>> workers_;

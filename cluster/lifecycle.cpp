@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/distributions.h"
+#include "models/duration_sample.h"
 
 namespace servesim {
 
@@ -12,24 +13,39 @@ constexpr std::uint32_t kSender = 2;  // on channels the frontend (0) and KV fab
 }
 
 Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, std::vector<Worker*> workers,
-                     RouterModule& router, TimedChannel<RouteRelease>& releases, TimedChannel<Request*>& requeue,
-                     TimedChannel<Request*>& failed)
+                     RouterModule& router, TimedChannel<ScaleCommand>& commands,
+                     TimedChannel<WorkerStateMsg>& to_router, TimedChannel<RouteRelease>& releases,
+                     TimedChannel<Request*>& requeue, TimedChannel<Request*>& failed, RunObserver& observer)
     : sc_core::sc_module(name),
       cfg_(cfg),
       workers_(std::move(workers)),
       router_(router),
+      commands_(commands),
+      to_router_(to_router),
+      observer_(observer),
       releases_(releases),
       requeue_(requeue),
       failed_(failed),
       pool_workers_(cfg.pools.size()),
       state_(workers_.size(), WorkerState::kStopped),
       generation_(workers_.size(), 0),
-      rng_(make_rng(cfg.seed, "lifecycle")) {
+      rng_(make_rng(cfg.seed, "lifecycle")),
+      drain_known_(workers_.size(), 0),
+      published_until_(workers_.size(), 0),
+      pool_failures_(cfg.pools.size(), 0),
+      discovery_rng_(make_rng(cfg.seed, "lifecycle.discovery")) {
   for (Worker* w : workers_) {
     pool_of_.push_back(static_cast<size_t>(w->pool()));
     pool_workers_[static_cast<size_t>(w->pool())].push_back(static_cast<size_t>(w->id()));
     w->set_on_idle([this](std::int32_t id) { on_idle(id); });
-    w->set_on_bounce([this](Request* r) { hand_back(r, true); });
+    w->set_on_bounce([this, id = w->id()](Request* r) {
+      // connection refused: the router stops sending there at once, then routes the request again
+      const auto k = static_cast<size_t>(id);
+      to_router_.send(WorkerStateMsg{id, WorkerStateKind::kUnreachable}, 0, kSender);
+      observer_.on_control(ControlRecord{ns_to_s(now_ns()), ns_to_s(now_ns()), static_cast<std::int32_t>(pool_of_[k]),
+                                         id, -1, static_cast<std::int32_t>(ControlKind::kUnreachable)});
+      hand_back(r, true);
+    });
   }
   router_.set_on_release([this](std::int32_t w) { on_idle(w); });
   for (const auto& p : cfg.pools) targets_.push_back(p.replicas);
@@ -40,12 +56,17 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
       state_[w] = WorkerState::kReady;
       gpus_ += cfg.pools[p].tp;
       peak_gpus_ = gpus_;
-      router_.set_accepting(w, true);
     }
   for (size_t w = 0; w < workers_.size(); ++w)
     if (state_[w] == WorkerState::kStopped) workers_[w]->mark_stopped();
   SC_METHOD(on_ready);
   sensitive << ready_.event();
+  dont_initialize();
+  SC_METHOD(on_commands);
+  sensitive << commands_.event();
+  dont_initialize();
+  SC_METHOD(on_discovered);
+  sensitive << discovered_.event();
   dont_initialize();
   SC_METHOD(on_drain_timeout);
   sensitive << drain_timeout_.event();
@@ -59,6 +80,9 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
 }
 
 void Lifecycle::start_of_simulation() {
+  // the fleet the scenario starts with is known to the router from the start
+  for (size_t w = 0; w < workers_.size(); ++w)
+    if (state_[w] == WorkerState::kReady) publish(w, WorkerStateKind::kReady, true);
   const auto& schedule = cfg_.failures.schedule;
   for (size_t k = 0; k < schedule.size(); ++k) failure_order_.push_back(k);
   std::stable_sort(failure_order_.begin(), failure_order_.end(),
@@ -99,11 +123,52 @@ bool Lifecycle::settled() const {
   return true;
 }
 
-void Lifecycle::set_target(size_t pool, int target) {
+void Lifecycle::on_commands() {
+  commands_.drain([&](ScaleCommand&& c) { set_target(static_cast<size_t>(c.pool), c.target, c.drain); });
+}
+
+void Lifecycle::set_target(size_t pool, int target, const std::vector<std::int32_t>& drain) {
   account();
   const auto& lc = cfg_.pools[pool].lifecycle;
   targets_[pool] = std::clamp(target, lc.min_replicas, static_cast<int>(pool_workers_[pool].size()));
+  int serving = count(pool, WorkerState::kStarting) + count(pool, WorkerState::kReady);
+  for (std::int32_t w : drain) {
+    const auto k = static_cast<size_t>(w);
+    if (serving <= targets_[pool]) break;
+    if (k >= workers_.size() || pool_of_[k] != pool)
+      throw InvariantError(fmt::format("scale command for pool {} drains worker {} of another pool", pool, w));
+    if (state_[k] != WorkerState::kReady && state_[k] != WorkerState::kStarting) continue;
+    reconciling_ = true;
+    drain_worker(k);
+    reconciling_ = false;
+    --serving;
+  }
   reconcile(pool);
+}
+
+void Lifecycle::publish(size_t w, WorkerStateKind kind, bool at_once) {
+  const TimeNs now = now_ns();
+  const TimeNs delay = at_once ? 0 : s_to_ns(sample_duration_s(cfg_.planner.discovery_delay, discovery_rng_));
+  const TimeNs due = std::max(now + delay, published_until_[w]);
+  published_until_[w] = due;
+  to_router_.send(WorkerStateMsg{static_cast<std::int32_t>(w), kind}, due - now, kSender);
+  if (kind == WorkerStateKind::kDraining)
+    discovered_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, due - now, kSender);
+  static constexpr ControlKind kinds[] = {ControlKind::kReady, ControlKind::kDraining, ControlKind::kStopped,
+                                          ControlKind::kFailed, ControlKind::kUnreachable};
+  observer_.on_control(ControlRecord{ns_to_s(now), ns_to_s(due), static_cast<std::int32_t>(pool_of_[w]),
+                                     static_cast<std::int32_t>(w), -1,
+                                     static_cast<std::int32_t>(kinds[static_cast<size_t>(kind)])});
+}
+
+// The router has seen the drain: from now on nothing new is routed there, so it may stop.
+void Lifecycle::on_discovered() {
+  discovered_.drain([&](Timer t) {
+    const auto w = static_cast<size_t>(t.worker);
+    if (generation_[w] != t.generation || state_[w] != WorkerState::kDraining) return;
+    drain_known_[w] = 1;
+    on_idle(t.worker);
+  });
 }
 
 void Lifecycle::reconcile(size_t pool) {
@@ -148,18 +213,9 @@ void Lifecycle::reconcile_pool(size_t pool) {
 }
 
 TimeNs Lifecycle::sample_startup(const StartupConfig& s) {
-  auto one = [&](const DurationDistConfig& d) -> double {
-    if (d.dist == "uniform") return d.min.seconds + (d.max.seconds - d.min.seconds) * uniform01(rng_);
-    if (d.dist == "lognormal") {
-      if (d.std.seconds <= 0) return d.mean.seconds;
-      const double s2 = std::log1p(d.std.seconds * d.std.seconds / (d.mean.seconds * d.mean.seconds));
-      return std::exp(std::log(d.mean.seconds) - s2 / 2 + std::sqrt(s2) * sample_standard_normal(rng_));
-    }
-    return d.value.seconds;
-  };
   double total = 0;
-  if (s.phases.empty()) total = one(s);
-  for (const auto& phase : s.phases) total += one(phase);
+  if (s.phases.empty()) total = sample_duration_s(s, rng_);
+  for (const auto& phase : s.phases) total += sample_duration_s(phase, rng_);
   return s_to_ns(total);
 }
 
@@ -173,7 +229,8 @@ void Lifecycle::start_worker(size_t w) {
   if (cfg_.planner.gpu_budget && gpus_ > *cfg_.planner.gpu_budget)
     throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", gpus_, *cfg_.planner.gpu_budget));
   ++stats_.starts;
-  workers_[w]->start();
+  // the worker takes requests only once ready: until then what reaches its slot (sent to the
+  // worker that failed there, before the router heard) bounces
   ready_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, sample_startup(pool.lifecycle.startup), kSender);
 }
 
@@ -183,7 +240,8 @@ void Lifecycle::on_ready() {
     if (generation_[w] != t.generation || state_[w] != WorkerState::kStarting) return;
     account();
     state_[w] = WorkerState::kReady;
-    router_.set_accepting(w, true);
+    workers_[w]->start();
+    publish(w, WorkerStateKind::kReady);
   });
 }
 
@@ -195,18 +253,19 @@ void Lifecycle::drain_worker(size_t w) {
   account();
   state_[w] = WorkerState::kDraining;
   ++generation_[w];
-  router_.set_accepting(w, false);
+  drain_known_[w] = 0;
+  publish(w, WorkerStateKind::kDraining);
   const auto& lc = cfg_.pools[pool_of_[w]].lifecycle;
   if (lc.drain_timeout)
     drain_timeout_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, lc.drain_timeout->ns(), kSender);
   on_idle(static_cast<std::int32_t>(w));
 }
 
-// A draining worker stops once it holds nothing and nothing routed to it is still on its way
-// (a decode worker's request may still be prefilling elsewhere).
+// A draining worker stops once the router knows it drains, it holds nothing and nothing routed
+// to it is still on its way (a decode worker's request may still be prefilling elsewhere).
 void Lifecycle::on_idle(std::int32_t worker) {
   const auto w = static_cast<size_t>(worker);
-  if (state_[w] == WorkerState::kDraining && workers_[w]->idle() && router_.routed_to(w) == 0)
+  if (state_[w] == WorkerState::kDraining && drain_known_[w] && workers_[w]->idle() && router_.routed_to(w) == 0)
     stop_worker(w, StopCause::kIdle);
 }
 
@@ -223,8 +282,11 @@ void Lifecycle::stop_worker(size_t w, StopCause cause) {
   account();
   const WorkerState was = state_[w];
   if (was == WorkerState::kStopped) return;
-  router_.set_accepting(w, false);
   state_[w] = WorkerState::kStopped;
+  if (cause == StopCause::kFailure) ++pool_failures_[pool_of_[w]];
+  // a start cancelled before it was ever announced needs no message
+  if (was != WorkerState::kStarting)
+    publish(w, cause == StopCause::kFailure ? WorkerStateKind::kFailed : WorkerStateKind::kStopped);
   ++generation_[w];
   gpus_ -= cfg_.pools[pool_of_[w]].tp;
   ++stats_.stops;

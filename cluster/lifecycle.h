@@ -1,7 +1,11 @@
 #pragma once
 // Worker lifecycle: stopped -> starting -> ready -> draining -> stopped. A pool's workers are
-// built once (worker_slots); the lifecycle moves them between states to reach the planner's
-// targets. GPUs count from the moment a worker starts starting until it stops; a start that would
+// built once (worker_slots); the lifecycle moves them between states to reach the targets the
+// planner's ScaleCommand messages carry (they land an actuation delay after the decision). Each
+// state change reaches the router as a WorkerStateMsg a discovery delay later: until then the
+// router keeps sending to a draining worker, which serves what it gets and stops only once the
+// router knows; a request sent to a worker that is gone bounces, the router marks the worker
+// unreachable, and the request is routed again. GPUs count from the moment a worker starts starting until it stops; a start that would
 // exceed the GPU budget waits for GPUs to free up. A ready worker registers with the router; a
 // draining one takes no new requests and stops when idle (or at its drain timeout, its requests
 // then migrated or aborted). Failures kill serving workers; their requests are retried elsewhere
@@ -34,12 +38,12 @@ class Lifecycle : public sc_core::sc_module {
   SC_HAS_PROCESS(Lifecycle);
   // `requeue`: start a request over (to the router); `fail`: end it as failed (to the frontend).
   Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, std::vector<Worker*> workers,
-            RouterModule& router, TimedChannel<RouteRelease>& releases, TimedChannel<Request*>& requeue,
-            TimedChannel<Request*>& failed);
+            RouterModule& router, TimedChannel<ScaleCommand>& commands, TimedChannel<WorkerStateMsg>& to_router,
+            TimedChannel<RouteRelease>& releases, TimedChannel<Request*>& requeue, TimedChannel<Request*>& failed,
+            RunObserver& observer);
 
-  // Starts or drains workers of `pool` until `target` serve (ready + starting), within the bounds.
-  void set_target(size_t pool, int target);
   int target(size_t pool) const { return targets_.at(pool); }
+  std::uint64_t failures(size_t pool) const { return pool_failures_.at(pool); }
   int count(size_t pool, WorkerState s) const;
   WorkerState state(size_t worker) const { return state_.at(worker); }
   std::int32_t gpus_in_use() const { return gpus_; }
@@ -56,6 +60,13 @@ class Lifecycle : public sc_core::sc_module {
     std::uint64_t generation;  // a timer of an earlier state is ignored
   };
   void start_of_simulation() override;
+  void on_commands();
+  // Starts or drains workers of `pool` until `target` serve (ready + starting), within the bounds;
+  // `drain`: workers to drain first.
+  void set_target(size_t pool, int target, const std::vector<std::int32_t>& drain);
+  // Tells the router of a state change, a discovery delay from now (never before an earlier one).
+  void publish(size_t w, WorkerStateKind kind, bool at_once = false);
+  void on_discovered();
   void account();
   void start_worker(size_t w);
   enum class StopCause { kIdle, kFailure, kDrainTimeout };
@@ -76,6 +87,9 @@ class Lifecycle : public sc_core::sc_module {
   const ScenarioConfig& cfg_;
   std::vector<Worker*> workers_;
   RouterModule& router_;
+  TimedChannel<ScaleCommand>& commands_;
+  TimedChannel<WorkerStateMsg>& to_router_;
+  RunObserver& observer_;
   TimedChannel<RouteRelease>& releases_;
   TimedChannel<Request*>& requeue_;
   TimedChannel<Request*>& failed_;
@@ -91,6 +105,11 @@ class Lifecycle : public sc_core::sc_module {
   TimeNs area_at_ = 0;
   Rng rng_;
   TimedChannel<Timer> ready_{"ready"}, drain_timeout_{"drain_timeout"};
+  TimedChannel<Timer> discovered_{"discovered"};  // the router has seen a worker's drain
+  std::vector<char> drain_known_;                   // per worker: the router knows it drains
+  std::vector<TimeNs> published_until_;             // per worker: the latest state message's arrival
+  std::vector<std::uint64_t> pool_failures_;
+  Rng discovery_rng_;
   std::vector<size_t> failure_order_;  // failures.schedule by time
   size_t next_failure_ = 0;
   sc_core::sc_event failure_tick_, random_failure_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <limits>
 
 #include "cluster/cluster.h"
 #include "cluster/run_recorder.h"
@@ -68,62 +69,84 @@ void start(const sc_core::sc_time& t, sc_core::sc_starvation_policy p = sc_core:
 }
 }  // namespace
 
-RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options) {
+ScenarioRun::ScenarioRun(const LoadedScenario& scenario, const RunOptions& options, ClusterMode mode)
+    : scenario_(scenario), options_(options), wall_start_(std::chrono::steady_clock::now()) {
   configure_kernel();
-  const auto wall_start = std::chrono::steady_clock::now();
-  auto wall_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
-
-  std::unique_ptr<ResultFile> out_file;
   if (!options.output_path.empty())
-    out_file = std::make_unique<ResultFile>(options.output_path, input_files(scenario),
-                                            scenario.config.output.flush_interval.seconds);
-  StopSignals signals;
-  RunRecorder recorder(scenario, out_file ? out_file->working_path() : std::string(), out_file.get());
-  Cluster cluster("cluster", scenario, recorder);
+    out_file_ = std::make_unique<ResultFile>(options.output_path, input_files(scenario),
+                                             scenario.config.output.flush_interval.seconds);
+  recorder_ = std::make_unique<RunRecorder>(scenario, out_file_ ? out_file_->working_path() : std::string(),
+                                            out_file_.get());
+  cluster_ = std::make_unique<Cluster>("cluster", scenario, *recorder_, std::move(mode));
   const auto& sim = scenario.config.simulation;
-  const TimeNs cap = sim.max_time ? sim.max_time->ns() : -1;
-
-  double last_progress = 0;
-  bool printed = false;
+  cap_ = sim.max_time ? sim.max_time->ns() : -1;
   // Stall watchdog: the planner ticks forever, so "nothing pending" no longer marks a stall;
   // requests in flight while no request ends, arrives or computes for this long do.
-  const TimeNs stall_after = std::max<TimeNs>(3600 * kNsPerSecond, 20 * scenario.config.planner.adjustment_interval.ns());
-  std::uint64_t progress_mark = 0;
-  TimeNs progress_at = 0;
+  stall_after_ = std::max<TimeNs>(3600 * kNsPerSecond, 20 * scenario.config.planner.adjustment_interval.ns());
   start(sc_core::SC_ZERO_TIME);  // elaborate and run the initialisation phase
-  while (!cluster.drained() && sc_core::sc_pending_activity() && !signals.received()) {
+}
+
+ScenarioRun::~ScenarioRun() = default;
+
+bool ScenarioRun::advance(TimeNs until_ns) {
+  Cluster& cluster = *cluster_;
+  auto wall_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count(); };
+  while (!over_ && now_ns() < until_ns) {
+    if (cluster.drained() || !sc_core::sc_pending_activity() || (options_.stop_on_signals && g_stop_signal)) {
+      over_ = true;
+      break;
+    }
     // A slice reaches at least the next event: with SC_EXIT_ON_STARVATION an empty window
     // would not move time. Starvation stops time at the last event, the run's true end.
     const auto next = static_cast<TimeNs>(sc_core::sc_time_to_pending_activity().value());
     TimeNs slice = std::max(kSliceNs, next);
-    if (cap >= 0 && slice >= cap - now_ns()) {
+    if (cap_ >= 0 && slice >= cap_ - now_ns()) {
       // the cap ends the run: run to it exactly (SC_EXIT_ON_STARVATION would stop short of a
       // cap that falls between events, and the loop would never get there)
-      if (cap - now_ns() <= 0) break;
-      start(ns_time(cap - now_ns()), sc_core::SC_RUN_TO_TIME);
+      if (until_ns < cap_) {
+        start(ns_time(until_ns - now_ns()), sc_core::SC_RUN_TO_TIME);
+        continue;
+      }
+      if (cap_ - now_ns() > 0) start(ns_time(cap_ - now_ns()), sc_core::SC_RUN_TO_TIME);
+      over_ = true;
       break;
     }
-    start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
-    recorder.maybe_flush();
+    if (slice >= until_ns - now_ns()) {
+      // the caller's stop: run to it exactly, events due then included
+      start(ns_time(until_ns - now_ns()), sc_core::SC_RUN_TO_TIME);
+    } else {
+      start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);
+    }
+    recorder_->maybe_flush();
     const std::uint64_t mark = cluster.frontend().arrived() + cluster.frontend().completed() + cluster.iterations();
-    if (mark != progress_mark || cluster.frontend().in_system() == 0) {
-      progress_mark = mark;
-      progress_at = now_ns();
-    } else if (now_ns() - progress_at > stall_after) {
+    if (mark != progress_mark_ || cluster.frontend().in_system() == 0) {
+      progress_mark_ = mark;
+      progress_at_ = now_ns();
+    } else if (now_ns() - progress_at_ > stall_after_) {
+      over_ = true;
       break;
     }
-    if (options.progress && wall_s() > 2.0 && wall_s() - last_progress >= 0.5) {
-      last_progress = wall_s();
+    if (options_.progress && wall_s() > 2.0 && wall_s() - last_progress_ >= 0.5) {
+      last_progress_ = wall_s();
       std::fprintf(stderr, "\r[servesim] sim %.1f s | %llu done, %lld in flight | %.0fx real time   ",
                    ns_to_s(now_ns()), static_cast<unsigned long long>(cluster.frontend().completed()),
-                   static_cast<long long>(cluster.frontend().in_system()), ns_to_s(now_ns()) / last_progress);
-      printed = true;
+                   static_cast<long long>(cluster.frontend().in_system()), ns_to_s(now_ns()) / last_progress_);
+      printed_ = true;
     }
   }
-  if (printed) std::fprintf(stderr, "\n");
+  if (!over_ && (cluster.drained() || !sc_core::sc_pending_activity())) over_ = true;
+  return !over_;
+}
 
+RunResult ScenarioRun::finish() {
+  if (finished_) throw InvariantError("a run is finished once");
+  finished_ = true;
+  Cluster& cluster = *cluster_;
+  const auto& scenario = scenario_;
+  if (printed_) std::fprintf(stderr, "\n");
+  const TimeNs cap = cap_;
   const bool capped = cap >= 0 && now_ns() >= cap;
-  const int signal = signals.received();
+  const int signal = options_.stop_on_signals ? g_stop_signal : 0;
   if (!capped && !signal && !cluster.drained())
     throw InvariantError(fmt::format("the simulation stalled at {:.3f} s with {} requests in flight and nothing "
                                      "scheduled (a request waits forever)",
@@ -147,7 +170,7 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
 
   RunResult result;
   result.inputs.sim_end_s = ns_to_s(now_ns());
-  result.inputs.wall_s = wall_s();
+  result.inputs.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
   result.inputs.gpus = cluster.lifecycle().peak_gpus();
   result.inputs.gpu_hours = cluster.lifecycle().gpu_seconds() / 3600.0;
   result.inputs.scale_events = cluster.planner().scale_events();
@@ -158,11 +181,18 @@ RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options
   result.inputs.trace_rows_skipped = cluster.trace_source().stats().rows_skipped;
   result.inputs.status = signal ? "interrupted" : capped && !cluster.drained() ? "max_time" : "completed";
   result.stop_signal = signal;
-  recorder.finish(result.inputs);
-  if (out_file) out_file->commit();
-  result.summary_table = recorder.summary().table(result.inputs);
-  result.metrics = recorder.summary().metrics(result.inputs);
+  recorder_->finish(result.inputs);
+  if (out_file_) out_file_->commit();
+  result.summary_table = recorder_->summary().table(result.inputs);
+  result.metrics = recorder_->summary().metrics(result.inputs);
   return result;
+}
+
+RunResult run_scenario(const LoadedScenario& scenario, const RunOptions& options) {
+  StopSignals signals;
+  ScenarioRun run(scenario, options);
+  run.advance(std::numeric_limits<TimeNs>::max());
+  return run.finish();
 }
 
 }  // namespace servesim

@@ -96,6 +96,8 @@ h5::CompoundType planner_type() {
   F(predicted_osl, H5T_NATIVE_DOUBLE);
   F(capacity_req_per_s, H5T_NATIVE_DOUBLE);
   F(correction, H5T_NATIVE_DOUBLE);
+  F(actuation_delay_s, H5T_NATIVE_DOUBLE);
+  F(lands_s, H5T_NATIVE_DOUBLE);
   F(proposed, H5T_NATIVE_INT32);
   F(target, H5T_NATIVE_INT32);
   F(ready, H5T_NATIVE_INT32);
@@ -103,6 +105,19 @@ h5::CompoundType planner_type() {
   F(draining, H5T_NATIVE_INT32);
   F(gpus_in_use, H5T_NATIVE_INT32);
   F(gpu_budget, H5T_NATIVE_INT32);
+#undef F
+  return t;
+}
+
+h5::CompoundType control_type(hid_t kind) {
+  h5::CompoundType t(sizeof(ControlRecord));
+#define F(name, type) t.add(#name, HOFFSET(ControlRecord, name), type)
+  F(sent_s, H5T_NATIVE_DOUBLE);
+  F(lands_s, H5T_NATIVE_DOUBLE);
+  F(kind, kind);
+  F(pool, H5T_NATIVE_INT32);
+  F(worker, H5T_NATIVE_INT32);
+  F(target, H5T_NATIVE_INT32);
 #undef F
   return t;
 }
@@ -227,6 +242,10 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
   pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024);
   planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024);
+  h5::Handle control_kind = h5::int32_enum({{"scale", 0}, {"ready", 1}, {"draining", 2}, {"stopped", 3}, {"failed", 4},
+                                            {"unreachable", 5}});
+  control_ = std::make_unique<h5::Table>(file_.get(), "control_plane", control_type(control_kind.get()),
+                                         sizeof(ControlRecord), 1024);
   workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   if (snapshots_) snapshots_->snapshot();
@@ -441,6 +460,8 @@ void RunRecorder::on_planner(std::span<const PlannerRecord> records) {
   planner_rows_.insert(planner_rows_.end(), records.begin(), records.end());
 }
 
+void RunRecorder::on_control(const ControlRecord& c) { control_rows_.push_back(c); }
+
 void RunRecorder::on_pools(TimeNs now, std::span<const PoolSample> pools) {
   for (const auto& p : pools) {
     PoolRow row{};
@@ -474,6 +495,8 @@ void RunRecorder::flush() {
   planner_->append(planner_rows_.data(), planner_rows_.size());
   pool_rows_.clear();
   planner_rows_.clear();
+  control_->append(control_rows_.data(), control_rows_.size());
+  control_rows_.clear();
   if (links_) links_->append(link_rows_.data(), link_rows_.size());
   transfer_rows_.clear();
   link_rows_.clear();
@@ -514,6 +537,7 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   links_.reset();
   pools_.reset();
   planner_.reset();
+  control_.reset();
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   file_ = h5::Handle();
 }

@@ -95,6 +95,7 @@ class RunRecorder : public RunObserver {
   void on_fabric_path(std::int32_t path, const std::string& text) override;
   void on_planner(std::span<const PlannerRecord> records) override;
   void on_pools(TimeNs now, std::span<const PoolSample> pools) override;
+  void on_control(const ControlRecord& c) override;
   void on_resume(TimeNs window_start) override;
 
   // Writes buffered rows and flushes if the wall-clock flush interval has passed.
@@ -113,9 +114,10 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_, pools_, planner_;
+  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_, pools_, planner_, control_;
   std::vector<PoolRow> pool_rows_;
   std::vector<PlannerRecord> planner_rows_;
+  std::vector<ControlRecord> control_rows_;
   std::vector<RequestRow> request_rows_;
   std::vector<TransferRow> transfer_rows_;
   std::vector<LinkRow> link_rows_;

@@ -96,6 +96,12 @@ Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members
   return t;
 }
 
+Handle int32_enum(const std::vector<std::pair<const char*, std::int32_t>>& members) {
+  Handle t(check(H5Tenum_create(H5T_NATIVE_INT32), "H5Tenum_create"), H5Tclose);
+  for (const auto& [name, v] : members) check_status(H5Tenum_insert(t.get(), name, &v), "H5Tenum_insert");
+  return t;
+}
+
 Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
              size_t chunk_rows)
     : type_(check(H5Tcopy(type.get()), "H5Tcopy"), H5Tclose), row_bytes_(row_bytes) {

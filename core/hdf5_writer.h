@@ -63,6 +63,7 @@ class Table {
 
 // An HDF5 enum type over int8 (for status columns).
 Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members);
+Handle int32_enum(const std::vector<std::pair<const char*, std::int32_t>>& members);
 // A variable-length UTF-8 string type.
 Handle vlen_string();
 

@@ -1,6 +1,7 @@
 #pragma once
 // Messages between the cluster's modules (carried by TimedChannel).
 #include <cstdint>
+#include <vector>
 
 #include "core/request.h"
 
@@ -38,6 +39,34 @@ struct RouteRelease {
   std::int32_t worker = -1;
   std::int64_t tokens = 0;
   bool prefill_only = false;  // a prefill worker's share ended; the request itself goes on
+};
+
+}  // namespace servesim
+
+namespace servesim {
+
+// Planner -> lifecycle: bring a pool to `target` serving workers (ready + starting), draining the
+// listed workers first when it scales down. Lands `actuation delay` after the decision.
+struct ScaleCommand {
+  std::int32_t pool = 0;
+  std::int32_t target = 0;
+  std::vector<std::int32_t> drain;  // worker ids (whole-cluster numbering)
+  TimeNs decided_ns = 0;
+};
+
+// Lifecycle -> router: a worker's state as service discovery publishes it, a discovery delay
+// after it changed (the router keeps its old view until then).
+enum class WorkerStateKind : std::uint8_t {
+  kReady,        // takes requests
+  kDraining,     // finishes what it holds, takes no new ones
+  kStopped,      // gone (drained out, start cancelled)
+  kFailed,       // died
+  kUnreachable,  // the router's own finding: a request bounced off it (connection refused)
+};
+
+struct WorkerStateMsg {
+  std::int32_t worker = -1;
+  WorkerStateKind state = WorkerStateKind::kReady;
 };
 
 }  // namespace servesim

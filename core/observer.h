@@ -59,7 +59,18 @@ struct PlannerRecord {
   double observed_requests, observed_isl, observed_osl, observed_ttft_p50_s, observed_itl_mean_s;
   double predicted_requests, predicted_isl, predicted_osl;
   double capacity_req_per_s, correction;
+  double actuation_delay_s;  // the decision's time in transit to the lifecycle
+  double lands_s;            // when the lifecycle acts on it (time_s + actuation_delay_s)
   std::int32_t pool, proposed, target, ready, starting, draining, gpus_in_use, gpu_budget;
+};
+
+// One control-plane message (planner -> lifecycle, lifecycle -> router), as sent.
+enum class ControlKind : std::int8_t { kScale = 0, kReady, kDraining, kStopped, kFailed, kUnreachable };
+struct ControlRecord {
+  double sent_s = 0, lands_s = 0;
+  std::int32_t pool = -1, worker = -1;  // worker -1: a whole pool (kScale)
+  std::int32_t target = -1;             // kScale: the replica target
+  std::int32_t kind = 0;                // ControlKind
 };
 
 // A pool's workers by state, at a sample time.
@@ -85,6 +96,7 @@ class RunObserver {
   virtual void on_fabric_path(std::int32_t /*path*/, const std::string& /*text*/) {}
   virtual void on_planner(std::span<const PlannerRecord>) {}
   virtual void on_pools(TimeNs /*now*/, std::span<const PoolSample>) {}
+  virtual void on_control(const ControlRecord&) {}
   // Sampling resumes after an idle stretch; the next window starts at `window_start`.
   virtual void on_resume(TimeNs /*window_start*/) {}
 };
@@ -107,6 +119,7 @@ class ObserverTee final : public RunObserver {
   void on_fabric_path(std::int32_t p, const std::string& t) override { a_.on_fabric_path(p, t), b_.on_fabric_path(p, t); }
   void on_planner(std::span<const PlannerRecord> r) override { a_.on_planner(r), b_.on_planner(r); }
   void on_pools(TimeNs now, std::span<const PoolSample> p) override { a_.on_pools(now, p), b_.on_pools(now, p); }
+  void on_control(const ControlRecord& c) override { a_.on_control(c), b_.on_control(c); }
   void on_resume(TimeNs t) override { a_.on_resume(t), b_.on_resume(t); }
 
  private:

@@ -202,7 +202,9 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   ObserverTee to_metrics(recorder, metrics);
   ObserverTee observers(to_metrics, gateway);
   std::unique_ptr<KvPublisher> kv;
-  ClusterMode mode{true, options.replay_workload, nullptr};
+  ClusterMode mode;
+  mode.open_ended = true;
+  mode.replay_workload = options.replay_workload;
   if (!options.kv.endpoint.empty()) {
     // the socket binds before anything runs, so a bad endpoint fails at once
     kv = std::make_unique<KvPublisher>(options.kv, worker_names, block_sizes);

@@ -219,24 +219,6 @@ std::variant<ApiRequest, ApiError> parse_request(std::string_view body, ApiKind 
   return r;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 namespace {
 std::string opt_string(const std::string& s) { return s.empty() ? "null" : "\"" + json_escape(s) + "\""; }
 std::string finish_json(std::string_view reason) {

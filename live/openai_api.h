@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/json_text.h"
+
 namespace servesim::live {
 
 enum class ApiKind : std::uint8_t { kCompletion, kChat };
@@ -42,7 +44,6 @@ struct ApiError {
 std::variant<ApiRequest, ApiError> parse_request(std::string_view body, ApiKind kind, const ApiLimits& limits,
                                                  const std::vector<std::string>& models);
 
-std::string json_escape(std::string_view s);  // the inside of a JSON string literal
 std::string error_body(const ApiError& e);
 
 struct Usage {

@@ -64,6 +64,35 @@ struct SlaPolicyConfig {
   }
 };
 
+// A planner outside servesim, spoken to in JSON lines (docs/planner_protocol.md): a child process
+// on its stdin/stdout, or a ZeroMQ REP socket somewhere else.
+struct ExternalPlannerConfig {
+  std::string command;
+  std::string connect;
+  Duration timeout{30.0};
+  bool worker_metrics = false;
+  int max_queries = 10000;
+  template <class V>
+  void visit(V& v) {
+    v.field("command", command,
+            "shell command starting the planner (run with sh -c in the scenario's folder); it reads observations "
+            "on stdin and writes decisions on stdout, one JSON object per line");
+    v.field("connect", connect, "or: a ZeroMQ REP endpoint the planner listens on (tcp://host:port)");
+    v.field("timeout", timeout, "wall time the planner may take to answer one message before the run ends",
+            config::greater_than(0));
+    v.field("worker_metrics", worker_metrics,
+            "also send each worker's forward-pass metrics (iterations, scheduled prefill/decode tokens, queue)");
+    v.field("max_queries", max_queries, "capacity queries the planner may ask per tick", at_least(0));
+  }
+};
+
+// A delay that defaults to none.
+inline DurationDistConfig no_delay() {
+  DurationDistConfig d;
+  d.value = Duration{0.0};
+  return d;
+}
+
 struct PlannerConfig {
   std::string policy = "static";
   Duration adjustment_interval{60.0};
@@ -74,6 +103,9 @@ struct PlannerConfig {
   std::vector<ScriptedStepConfig> scripted;
   LoadPolicyConfig load;
   SlaPolicyConfig sla;
+  ExternalPlannerConfig external;
+  DurationDistConfig actuation_delay = no_delay();
+  DurationDistConfig discovery_delay = no_delay();
   template <class V>
   void visit(V& v) {
     v.field("policy", policy, "autoscaling policy (servesim --list)");
@@ -89,6 +121,13 @@ struct PlannerConfig {
     v.field("scripted", scripted, "scripted: replica targets from given times");
     v.field("load", load, "load: thresholds on queue depth and KV usage");
     v.field("sla", sla, "sla: replicas from the capacity that meets the slo targets");
+    v.field("external", external, "external: a planner process spoken to over the JSON-lines protocol");
+    v.field("actuation_delay", actuation_delay,
+            "time from a planner decision to the lifecycle acting on it (the orchestrator's API latency): "
+            "fixed | uniform | lognormal, as a start-up phase");
+    v.field("discovery_delay", discovery_delay,
+            "time from a worker's state change (ready, draining, stopped, failed) to the router seeing it "
+            "(service discovery, e.g. Kubernetes endpoint propagation)");
   }
 };
 
@@ -97,6 +136,7 @@ struct PlannerScope {
   const PlannerConfig& planner;
   const std::vector<PoolConfig>& pools;
   const SloConfig& slo;
+  std::uint64_t seed = 0;
 };
 
 }  // namespace servesim

@@ -11,7 +11,7 @@ namespace {
 
 std::vector<PoolDecision> keep(const PlannerObservation& seen) {
   std::vector<PoolDecision> out;
-  for (const auto& p : seen.pools) out.push_back({p.target});
+  for (const auto& p : seen.pools) out.push_back(PoolDecision::keep(p.target));
   return out;
 }
 

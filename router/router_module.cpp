@@ -5,7 +5,8 @@ namespace servesim {
 RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
                            std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                            TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
-                           std::vector<TimedChannel<WorkerMsg>*> workers, std::vector<WorkerRole> roles)
+                           TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
+                           std::vector<WorkerRole> roles)
     : sc_core::sc_module(name),
       cfg_(cfg),
       policy_(std::move(policy)),
@@ -13,6 +14,7 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
       block_size_(block_size),
       requests_(requests),
       releases_(releases),
+      worker_states_(worker_states),
       workers_(std::move(workers)),
       roles_(std::move(roles)),
       indexer_(static_cast<std::int32_t>(workers_.size())) {
@@ -26,7 +28,8 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   views_ = own_;
   accepting_.assign(workers_.size(), 0);
   SC_METHOD(on_requests);
-  sensitive << requests_.event() << kick_;
+  // one process for both, state changes first: what a request sees never depends on process order
+  sensitive << requests_.event() << worker_states_.event();
   dont_initialize();
   SC_METHOD(on_releases);
   sensitive << releases_.event();
@@ -59,9 +62,10 @@ size_t RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t r
   return candidate_ids_[k];
 }
 
-void RouterModule::set_accepting(size_t worker, bool accepting) {
-  accepting_.at(worker) = accepting;
-  if (accepting && !pending_.empty()) kick_.notify(sc_core::SC_ZERO_TIME);
+void RouterModule::apply_worker_states() {
+  worker_states_.drain([&](WorkerStateMsg m) {
+    accepting_.at(static_cast<size_t>(m.worker)) = m.state == WorkerStateKind::kReady;
+  });
 }
 
 void RouterModule::occupy(size_t worker, std::int64_t tokens) {
@@ -82,6 +86,7 @@ bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const
 }
 
 void RouterModule::on_requests() {
+  apply_worker_states();
   requests_.drain([&](Request* r) { pending_.push_back(r); });
   const bool reports = cfg_.load_source == "reports", overlap = uses_overlap();
   while (!pending_.empty()) {
@@ -104,7 +109,7 @@ void RouterModule::on_requests() {
                              roles_[pinned] != WorkerRole::kPrefill
                          ? pinned
                          : pick(*policy_, *r, blocks_of(r->input_tokens), entry_);
-    if (d == workers_.size()) return;  // no worker takes requests now: wait for one (set_accepting)
+    if (d == workers_.size()) return;  // no worker takes requests now: wait for one to be ready
     pending_.pop_front();
     route(r, d);
   }

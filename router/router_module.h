@@ -46,7 +46,8 @@ class RouterModule : public sc_core::sc_module {
   RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
                std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
-               std::vector<TimedChannel<WorkerMsg>*> workers, std::vector<WorkerRole> roles);
+               TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
+               std::vector<WorkerRole> roles);
 
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
@@ -56,8 +57,9 @@ class RouterModule : public sc_core::sc_module {
   RouterStats stats() const {
     return {kv_events_applied_, indexer_.entries(), load_reports_applied_, remote_prefills_, local_prefills_};
   }
-  // Whether a worker takes new requests (ready, not draining). All start not accepting.
-  void set_accepting(size_t worker, bool accepting);
+  // Whether the router sends new requests to a worker: it is ready as far as the router has heard
+  // (worker state messages, service discovery) and no request bounced off it since.
+  bool accepting(size_t worker) const { return accepting_.at(worker) != 0; }
   // Requests the router has sent to a worker and not yet seen end there (remote prefills included).
   std::int32_t routed_to(size_t worker) const { return own_.at(worker).active_seqs; }
   // Called for each worker the router sees a request leave (after its bookkeeping is updated).
@@ -69,6 +71,7 @@ class RouterModule : public sc_core::sc_module {
 
  private:
   void on_requests();
+  void apply_worker_states();
   void route(Request* r, size_t first_choice);
   void on_releases();
   void on_kv_events();
@@ -85,6 +88,7 @@ class RouterModule : public sc_core::sc_module {
   std::int32_t block_size_;
   TimedChannel<Request*>& requests_;
   TimedChannel<RouteRelease>& releases_;
+  TimedChannel<WorkerStateMsg>& worker_states_;
   TimedChannel<KvEventBatch> kv_events_{"kv_events"};
   TimedChannel<LoadReport> load_reports_{"load_reports"};
   std::vector<TimedChannel<WorkerMsg>*> workers_;
@@ -94,7 +98,6 @@ class RouterModule : public sc_core::sc_module {
   std::vector<size_t> candidate_ids_;
   std::vector<char> accepting_;
   std::deque<Request*> pending_;
-  sc_core::sc_event kick_;
   std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   std::vector<WorkerView> own_;    // the router's bookkeeping

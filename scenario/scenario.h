@@ -142,7 +142,7 @@ struct ScenarioConfig {
 
 // Whether any pool serves in the disaggregated roles (prefill and decode).
 // Workers a pool may ever run (SystemC modules are built once, before the run).
-inline PlannerScope planner_scope(const ScenarioConfig& s) { return {s.planner, s.pools, s.slo}; }
+inline PlannerScope planner_scope(const ScenarioConfig& s) { return {s.planner, s.pools, s.slo, s.seed}; }
 
 inline bool is_disaggregated(const ScenarioConfig& s) {
   for (const auto& p : s.pools)

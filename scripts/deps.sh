@@ -6,6 +6,7 @@ pkgs=(build-essential cmake pkg-config git
       libsystemc-dev libyaml-cpp-dev libhdf5-dev hdf5-tools libboost-graph-dev
       libsimdjson-dev libcli11-dev zlib1g-dev libfmt-dev libspdlog-dev
       libcpp-httplib-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev  # servesim live
+      pybind11-dev python3-dev  # the Python API (import servesim)
       libgtest-dev libgmock-dev libbenchmark-dev
       libopenmpi-dev openmpi-bin   # MPI: optional for the build (sweeps across ranks), installed so it is tested
       python3-h5py python3-pandas python3-matplotlib  # tools/: the analysis and report tools
