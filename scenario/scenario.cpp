@@ -181,13 +181,10 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
              "raise gpu_budget or lower replicas");
   validate_duration_dist(map, "planner.actuation_delay", pl.actuation_delay);
   validate_duration_dist(map, "planner.discovery_delay", pl.discovery_delay);
-  const bool external = pl.policy == "external";
-  if (external && pl.external.command.empty() == pl.external.connect.empty())
+  // (like load: and sla:, an external: section may stay while another policy is tried)
+  if (pl.policy == "external" && pl.external.command.empty() == pl.external.connect.empty())
     map.fail("planner.external", "policy external needs exactly one of command and connect",
              "set planner.external.command (a child process) or planner.external.connect (tcp://host:port)");
-  if (!external && (!pl.external.command.empty() || !pl.external.connect.empty()))
-    map.fail("planner.external", fmt::format("read only by policy external, not '{}'", pl.policy),
-             "remove planner.external or set planner.policy: external");
   if (!pl.scripted.empty() && pl.policy != "scripted")
     map.fail("planner.scripted", fmt::format("a script is read only by policy scripted, not '{}'", pl.policy),
              "remove planner.scripted or set planner.policy: scripted");

@@ -44,3 +44,21 @@ if n != 1 or not lines:
 open(doc, "w").write(new)
 PY
 fi
+# docs/planner_protocol.md's example messages: the hello and first observation of a real run
+# (scenarios/planner_external.yaml, one worker's forward-pass metrics shown)
+"$bin" run "$root/scenarios/planner_external.yaml" -q -o "$tmp/protocol.h5" --set "planner.external.worker_metrics=true" \
+  --set "planner.external.command=/usr/bin/python3 $root/tests/planners/recording_planner.py $tmp/messages.jsonl" >/dev/null
+/usr/bin/python3 - "$root/docs/planner_protocol.md" "$tmp/messages.jsonl" <<'PY'
+import json, re, sys
+doc, log = sys.argv[1], open(sys.argv[2]).read().splitlines()
+hello, obs = json.loads(log[0]), json.loads(log[1])
+obs.pop("expected_ttft_s_512")  # the recording planner's own note
+obs["workers"] = obs["workers"][:1]
+text = open(doc).read()
+for name, message in (("hello", hello), ("observation", obs)):
+    block = f"<!-- planner {name} -->\n```json\n{json.dumps(message, indent=1)}\n```\n<!-- /planner -->"
+    text, n = re.subn(rf"<!-- planner {name} -->\n.*?<!-- /planner -->", lambda m: block, text, flags=re.S)
+    if n != 1:
+        sys.exit(f"docs/planner_protocol.md: no <!-- planner {name} --> block")
+open(doc, "w").write(text)
+PY

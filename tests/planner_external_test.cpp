@@ -214,7 +214,6 @@ TEST(ExternalPlanner, BadConfigurationIsExit2) {
       {"  policy: external", "policy external needs exactly one of command and connect"},
       {"  policy: external\n  external: {command: a, connect: \"tcp://127.0.0.1:1\"}",
        "policy external needs exactly one of command and connect"},
-      {"  policy: sla\n  external: {command: a}", "read only by policy external, not 'sla'"},
       {"  policy: external\n  external: {connect: \"inprocess://\"}", "inprocess:// is for planners given to the Python API"},
       {"  policy: external\n  external: {command: a, timeout: 0s}", "planner.external.timeout"},
       {"  discovery_delay: {dist: uniform, min: 5s, max: 1s}", "planner.discovery_delay.max"},
