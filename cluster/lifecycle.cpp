@@ -40,10 +40,7 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
     w->set_on_idle([this](std::int32_t id) { on_idle(id); });
     w->set_on_bounce([this, id = w->id()](Request* r) {
       // connection refused: the router stops sending there at once, then routes the request again
-      const auto k = static_cast<size_t>(id);
-      to_router_.send(WorkerStateMsg{id, WorkerStateKind::kUnreachable}, 0, kSender);
-      observer_.on_control(ControlRecord{ns_to_s(now_ns()), ns_to_s(now_ns()), static_cast<std::int32_t>(pool_of_[k]),
-                                         id, -1, static_cast<std::int32_t>(ControlKind::kUnreachable)});
+      publish(static_cast<size_t>(id), WorkerStateKind::kUnreachable, true);
       hand_back(r, true);
     });
   }
@@ -149,8 +146,9 @@ void Lifecycle::set_target(size_t pool, int target, const std::vector<std::int32
 void Lifecycle::publish(size_t w, WorkerStateKind kind, bool at_once) {
   const TimeNs now = now_ns();
   const TimeNs delay = at_once ? 0 : s_to_ns(sample_duration_s(cfg_.planner.discovery_delay, discovery_rng_));
-  const TimeNs due = std::max(now + delay, published_until_[w]);
-  published_until_[w] = due;
+  // discovery never reorders a worker's states; the router's own finding (at once) is not discovery
+  const TimeNs due = at_once ? now : std::max(now + delay, published_until_[w]);
+  if (!at_once) published_until_[w] = due;
   to_router_.send(WorkerStateMsg{static_cast<std::int32_t>(w), kind}, due - now, kSender);
   if (kind == WorkerStateKind::kDraining)
     discovered_.send(Timer{static_cast<std::int32_t>(w), generation_[w]}, due - now, kSender);

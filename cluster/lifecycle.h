@@ -64,7 +64,8 @@ class Lifecycle : public sc_core::sc_module {
   // Starts or drains workers of `pool` until `target` serve (ready + starting), within the bounds;
   // `drain`: workers to drain first.
   void set_target(size_t pool, int target, const std::vector<std::int32_t>& drain);
-  // Tells the router of a state change, a discovery delay from now (never before an earlier one).
+  // Tells the router of a state change, a discovery delay from now (never before an earlier one),
+  // or `at_once` (the starting fleet; a bounce, which the router finds itself).
   void publish(size_t w, WorkerStateKind kind, bool at_once = false);
   void on_discovered();
   void account();

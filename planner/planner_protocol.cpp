@@ -14,6 +14,8 @@ namespace {
 
 std::string str(std::string_view s) { return "\"" + json_escape(s) + "\""; }
 std::string num(double v) { return json_number(v); }
+// Seconds as a planner reads them: 120 s is 120, not ns_to_s's 120.00000000000001.
+std::string seconds(TimeNs t) { return json_number(static_cast<double>(t) / 1e9); }
 
 }  // namespace
 
@@ -62,7 +64,7 @@ std::string planner_observation(std::uint64_t tick, TimeNs now, const PlannerObs
       R"("ttft_s":{{"mean":{},"p50":{},"p90":{},"p99":{}}},"itl_s":{{"mean":{},"p50":{},"p90":{},"p99":{}}},)"
       R"("output_tokens_per_s":{},"prefix_hit_rate":{},"slo_attainment":{}}},)"
       R"("gpus_in_use":{},"gpu_budget":{},"pools":[{}]{}}})",
-      kPlannerProtocolVersion, tick, num(ns_to_s(now)), num(ns_to_s(o.window_end_ns)), num(o.interval_s),
+      kPlannerProtocolVersion, tick, seconds(now), seconds(o.window_end_ns), num(o.interval_s),
       num(o.requests), num(o.completions), num(o.mean_isl), num(o.mean_osl), num(o.ttft_mean_s), num(o.ttft_p50_s),
       num(o.ttft_p90_s), num(o.ttft_p99_s), num(o.itl_mean_s), num(o.itl_p50_s), num(o.itl_p90_s), num(o.itl_p99_s),
       num(o.output_tokens_per_s), num(o.prefix_hit_rate), num(o.slo_attainment), o.gpus_in_use,

@@ -48,7 +48,8 @@ def run(binary, traffic, planner, delay, startup):
 
 def same_run(a, b):
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        return all(fa[d][()].tobytes() == fb[d][()].tobytes() for d in ("requests", "planner", "control_plane"))
+        shared = [d for d in ("requests", "planner", "control_plane", "timeseries/pools") if d in fa and d in fb]
+        return all(fa[d][()].tobytes() == fb[d][()].tobytes() for d in shared)
 
 
 def main(argv):

@@ -156,6 +156,20 @@ def main():
         in_child("callback_raises", scenario, os.path.join(d, "raises.h5"))
         print("ok: a planner callback's own exception reaches the caller")
 
+        # more than one simulation from one process: each in a child of its own
+        import servesim
+        a = servesim.run_in_subprocess(scenario, overrides={"planner.policy": "static"}, seed=2)
+        b = servesim.run_in_subprocess(scenario, overrides={"planner.policy": "static"}, seed=2)
+        wall = ("wall_time_s", "sim_speedup", "requests_per_wall_s")
+        a, b = ({k: v for k, v in x.items() if k not in wall} for x in (a, b))
+        assert json.dumps(a) == json.dumps(b) and a["requests_completed"] > 1000, (a, b)
+        try:
+            servesim.run_in_subprocess(scenario, overrides={"pools.0.replicas": 99})
+            raise AssertionError("an invalid override was accepted")
+        except servesim.ConfigError as e:
+            assert "pools.0" in str(e), e
+        print("ok: run_in_subprocess() runs one simulation per child, errors come back as themselves")
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
