@@ -3,7 +3,8 @@
 (0.2 req/s on one worker) with a planner tick every second (3,600 ticks), run with a built-in
 policy that keeps every target (scripted, no steps), a trivial planner over JSON lines as a
 child process (examples/planners/servesim_planner.py serve()), and the same planner in process
-through the Python API. Per-tick cost = (wall - built-in wall) / ticks; best of three runs each.
+through the Python API. Per-tick cost = (wall - built-in wall) / ticks, each against the built-in policy run the same
+way (the CLI; Simulation.finish() in Python); best of three runs each.
     bench/planner_overhead.py [build-dir]      (default build/)
 """
 import os
@@ -37,7 +38,8 @@ serve(lambda obs, query: {{}})
 IN_PROCESS = f"""import sys, time
 sys.path.insert(0, {os.path.join(BUILD, 'python')!r})
 import servesim
-sim = servesim.Simulation(sys.argv[1], planner=lambda obs, query: {{}}, output=sys.argv[1] + ".py.h5")
+planner = (lambda obs, query: {{}}) if sys.argv[2] == "callback" else None
+sim = servesim.Simulation(sys.argv[1], planner=planner, output=sys.argv[1] + ".py.h5")
 t = time.perf_counter()
 sim.finish()
 print(time.perf_counter() - t)
@@ -72,15 +74,19 @@ def main():
         python_start = best(lambda: (lambda t: (subprocess.run(["/usr/bin/python3", "-c", "pass"], check=True),
                                                  time.perf_counter() - t)[1])(time.perf_counter()))
 
-        def inproc():
-            r = subprocess.run(["/usr/bin/python3", in_process, scenario], check=True, capture_output=True, text=True)
-            return float(r.stdout.strip())
-        inproc_wall = best(inproc)
+        def inproc(kind):
+            def once():
+                r = subprocess.run(["/usr/bin/python3", in_process, scenario, kind], check=True, capture_output=True,
+                                   text=True)
+                return float(r.stdout.strip())
+            return once
+        inproc_base = best(inproc("builtin"))
+        inproc_wall = best(inproc("callback"))
         print(f"built-in policy:        {builtin:.3f} s wall for {TICKS} ticks (the simulation alone)")
         print(f"JSON lines, child:      {child:.3f} s -> {(child - builtin - python_start) / TICKS * 1e6:.0f} us per tick "
               f"(python3 start-up, {python_start * 1e3:.0f} ms, not counted)")
-        print(f"in process (Python API): {inproc_wall:.3f} s (finish() alone) -> "
-              f"{(inproc_wall - builtin) / TICKS * 1e6:.0f} us per tick")
+        print(f"in process (Python API): {inproc_wall:.3f} s in finish() against {inproc_base:.3f} s with the "
+              f"built-in policy -> {(inproc_wall - inproc_base) / TICKS * 1e6:.0f} us per tick")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ bool ScenarioRun::advance(TimeNs until_ns) {
       break;
     }
     if (slice >= until_ns - now_ns()) {
-      // the caller's stop: run to it exactly, events due then included
+      // the caller's stop: run to it exactly (events due then run on the next call)
       start(ns_time(until_ns - now_ns()), sc_core::SC_RUN_TO_TIME);
     } else {
       start(ns_time(slice), sc_core::SC_EXIT_ON_STARVATION);

@@ -90,16 +90,21 @@ void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value)
   check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), "H5Awrite");
 }
 
-Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members) {
-  Handle t(check(H5Tenum_create(H5T_NATIVE_INT8), "H5Tenum_create"), H5Tclose);
+namespace {
+template <class T>
+Handle enum_of(hid_t base, const std::vector<std::pair<const char*, T>>& members) {
+  Handle t(check(H5Tenum_create(base), "H5Tenum_create"), H5Tclose);
   for (const auto& [name, v] : members) check_status(H5Tenum_insert(t.get(), name, &v), "H5Tenum_insert");
   return t;
 }
+}  // namespace
+
+Handle int8_enum(const std::vector<std::pair<const char*, std::int8_t>>& members) {
+  return enum_of(H5T_NATIVE_INT8, members);
+}
 
 Handle int32_enum(const std::vector<std::pair<const char*, std::int32_t>>& members) {
-  Handle t(check(H5Tenum_create(H5T_NATIVE_INT32), "H5Tenum_create"), H5Tclose);
-  for (const auto& [name, v] : members) check_status(H5Tenum_insert(t.get(), name, &v), "H5Tenum_insert");
-  return t;
+  return enum_of(H5T_NATIVE_INT32, members);
 }
 
 Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,

@@ -41,17 +41,12 @@ struct RouteRelease {
   bool prefill_only = false;  // a prefill worker's share ended; the request itself goes on
 };
 
-}  // namespace servesim
-
-namespace servesim {
-
 // Planner -> lifecycle: bring a pool to `target` serving workers (ready + starting), draining the
 // listed workers first when it scales down. Lands `actuation delay` after the decision.
 struct ScaleCommand {
   std::int32_t pool = 0;
   std::int32_t target = 0;
   std::vector<std::int32_t> drain;  // worker ids (whole-cluster numbering)
-  TimeNs decided_ns = 0;
 };
 
 // Lifecycle -> router: a worker's state as service discovery publishes it, a discovery delay

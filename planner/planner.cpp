@@ -171,7 +171,7 @@ TimeNs Planner::send(size_t pool, int target, std::vector<std::int32_t> drain) {
   const TimeNs now = now_ns();
   const TimeNs delay = s_to_ns(sample_duration_s(cfg_.planner.actuation_delay, rng_));
   const auto p = static_cast<std::int32_t>(pool);
-  commands_.send(ScaleCommand{p, target, std::move(drain), now}, delay, 0);
+  commands_.send(ScaleCommand{p, target, std::move(drain)}, delay, 0);
   observer_.on_control(ControlRecord{ns_to_s(now), ns_to_s(now + delay), p, -1, target,
                                      static_cast<std::int32_t>(ControlKind::kScale)});
   return delay;

@@ -50,7 +50,7 @@ class Simulation {
     return !run_->over();
   }
 
-  double time_s() const { return ns_to_s(now_ns()); }
+  double time_s() const { return static_cast<double>(now_ns()) / 1e9; }
   bool running() const { return run_ && !run_->over(); }
 
   std::string observe() {
@@ -81,6 +81,7 @@ class Simulation {
     finished_ = true;
     summary_ = r.metrics;
     table_ = r.summary_table;
+    run_.reset();  // the planner gets its bye now, while it is still ours to call
     planner_ = py::none();
     return summary_;
   }
@@ -114,6 +115,7 @@ class Simulation {
   }
 
   std::string call_planner(const std::string& message, const PlannerAsk& ask) {
+    if (planner_.is_none()) return "";  // a bye after the planner was let go
     try {
       py::object ask_py = ask ? py::cpp_function([ask](const std::string& q) { return ask(q); }) : py::none().cast<py::object>();
       return planner_(message, ask_py).cast<std::string>();
