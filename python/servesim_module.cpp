@@ -30,7 +30,6 @@ class Simulation {
       throw std::runtime_error(
           "servesim.Simulation: one simulation per Python process (SystemC elaborates once per process). Run each "
           "Simulation in its own process: multiprocessing (spawn), or servesim.run_in_subprocess()");
-    g_elaborated = true;
     std::vector<std::string> sets = overrides;
     ClusterMode mode;
     if (!planner.is_none()) {
@@ -41,6 +40,7 @@ class Simulation {
     }
     scenario_ = std::make_unique<LoadedScenario>(load_scenario_file(path, sets, seed));
     RunOptions options{output, false, false};
+    g_elaborated = true;  // a scenario that did not load left SystemC untouched: another may be tried
     run_ = std::make_unique<ScenarioRun>(*scenario_, options, std::move(mode));
   }
 
