@@ -4,7 +4,6 @@
 // timing models, as the built-in sla policy reads them.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cstdio>
 
 #include "core/error.h"

@@ -25,10 +25,11 @@ namespace servesim {
 // What the scraper accumulates between scrapes (a RunObserver fed by the cluster).
 class PlannerMetrics final : public RunObserver {
  public:
+  // `slo`: what SLO attainment is measured against; `workers`: worker slots, cluster-wide.
+  PlannerMetrics(const SloConfig& slo, size_t workers) : slo_(slo), forward_(workers) {}
   void on_arrival(const Request& r) override;
   void on_request_done(const Request& r) override;
   void on_iteration(std::int32_t worker, TimeNs duration, const BatchShape& b, const IterationResult& res) override;
-  PlannerMetrics(const SloConfig& slo, size_t workers) : slo_(slo), forward_(workers) {}
   // Fills the window's traffic fields of `obs` and (when `reset`) starts a new window.
   void scrape(PlannerObservation& obs, bool reset = true);
   struct ForwardPasses {

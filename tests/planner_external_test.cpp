@@ -163,13 +163,17 @@ TEST(ExternalPlanner, ObservationsCarryTheDocumentedFieldsAndADrainListDrainsTha
   EXPECT_TRUE(drained);
 }
 
-TEST(ExternalPlanner, APlannerBehindZeroMqAnswersOverTcp) {
+TEST(ExternalPlanner, APlannerBehindZeroMqAnswersAndQueriesOverTcp) {
   testing::TempDir d;
-  // a trivial planner (keeps every target) on a REP socket; it exits after bye
+  // a planner on a REP socket that asks one capacity query per tick and scales to 3 after 100 s;
+  // it exits after bye
   const std::string py = d.write("rep.py", fmt::format(R"(import sys
 sys.path.insert(0, "{}/examples/planners")
 from servesim_planner import serve_zmq
-serve_zmq(lambda obs, query: {{"agg": 3}} if obs["time_s"] > 100 else {{}}, "tcp://127.0.0.1:" + sys.argv[1])
+def decide(obs, query):
+    assert query([{{"op": "expected_ttft_s", "pool": "agg", "isl": 512}}])[0] > 0
+    return {{"agg": 3}} if obs["time_s"] > 100 else {{}}
+serve_zmq(decide, "tcp://127.0.0.1:" + sys.argv[1])
 )",
                                                        kSource));
   const int port = 25000 + static_cast<int>(::getpid() % 5000);

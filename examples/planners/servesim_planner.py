@@ -55,15 +55,16 @@ def serve(planner, stdin=sys.stdin, stdout=sys.stdout):
 
 
 def serve_zmq(planner, endpoint):
-    """Answers servesim on a ZeroMQ REP socket (planner.external.connect: tcp://host:port).
-    Capacity queries need the request/reply turn, so over ZeroMQ a planner may not query."""
+    """Answers servesim on a ZeroMQ REP socket (planner.external.connect: tcp://host:port). A query
+    is the reply to servesim's request; its answers come back as servesim's next request."""
     import zmq  # Debian: python3-zmq
 
     socket = zmq.Context.instance().socket(zmq.REP)
     socket.bind(endpoint)
 
-    def ask(_line):
-        raise RuntimeError("capacity queries are not available over ZeroMQ: run the planner as a command")
+    def ask(line):
+        socket.send_string(line)
+        return socket.recv_string()
 
     while True:
         reply = _reply_to(planner, json.loads(socket.recv()), ask)
