@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "core/sample_stats.h"
 #include "servesim/version.h"
 
 namespace servesim {
@@ -333,17 +334,9 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   double itl_sum = 0, itl_n = 0;
   for (auto [d, n] : w_itl_) itl_sum += d * n, itl_n += n;
   row.itl_mean_s = itl_n > 0 ? itl_sum / itl_n : std::nan("");
-  if (itl_n > 0) {  // weighted p99: each iteration counts once per token it produced
-    std::sort(w_itl_.begin(), w_itl_.end());
-    double target = std::ceil(0.99 * itl_n), seen = 0;
-    for (auto [d, n] : w_itl_)
-      if ((seen += n) >= target) {
-        row.itl_p99_s = d;
-        break;
-      }
-  } else {
-    row.itl_p99_s = std::nan("");
-  }
+  // weighted p99: each iteration counts once per token it produced
+  const double itl_target = std::ceil(0.99 * itl_n);
+  row.itl_p99_s = itl_n > 0 ? weighted_select(w_itl_, [&](double seen) { return seen >= itl_target; }) : std::nan("");
   row.output_tokens_per_s = interval > 0 ? static_cast<double>(w_tokens_) / interval : 0;
   row.goodput_req_per_s = interval > 0 ? static_cast<double>(w_good_) / interval : 0;
   row.workers_ready = g.workers_ready;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace servesim {
@@ -34,6 +35,40 @@ inline double student_t_975(std::size_t dof) {
   if (dof <= 30) return kT[dof - 1];
   const double z = 1.959964, v = static_cast<double>(dof);
   return z + (z * z * z + z) / (4 * v) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * v * v);
+}
+
+// Of (value, weight) pairs, the value at which the weight summed in ascending value order first
+// satisfies `reached` (a test monotone in the sum, e.g. `sum >= 0.99 * total`): the smallest
+// value x whose weight at or below x is reached. The largest value if it never is; NaN for no
+// pairs. Reorders v. A quickselect, expected O(n) where sorting is O(n log n); pairs of equal value
+// need no order among themselves, so the answer is the one the sorted scan gives.
+template <class Weight, class Reached>
+double weighted_select(std::vector<std::pair<double, Weight>>& v, Reached reached) {
+  if (v.empty()) return std::nan("");
+  auto lo = v.begin(), hi = v.end();
+  double below = 0;  // weight of the values below [lo, hi), all smaller than those in it
+  while (hi - lo > 16) {
+    const double a = lo->first, b = (lo + (hi - lo) / 2)->first, c = (hi - 1)->first;
+    const double pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));  // median of three
+    const auto equal = std::partition(lo, hi, [&](const auto& p) { return p.first < pivot; });
+    const auto above = std::partition(equal, hi, [&](const auto& p) { return p.first == pivot; });
+    double less = 0, same = 0;
+    for (auto it = lo; it != equal; ++it) less += static_cast<double>(it->second);
+    for (auto it = equal; it != above; ++it) same += static_cast<double>(it->second);
+    if (equal != lo && reached(below + less)) {
+      hi = equal;
+    } else if (reached(below + less + same)) {
+      return pivot;
+    } else {
+      below += less + same;
+      lo = above;
+      if (lo == hi) return std::max_element(v.begin(), v.end())->first;
+    }
+  }
+  std::sort(lo, hi);
+  for (auto it = lo; it != hi; ++it)
+    if (reached(below += static_cast<double>(it->second))) return it->first;
+  return std::max_element(v.begin(), v.end())->first;
 }
 
 }  // namespace servesim

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/sample_stats.h"
 #include "core/time_grid.h"
 #include "models/duration_sample.h"
 
@@ -48,14 +49,7 @@ double quantile(std::vector<double>& v, double q) {
 
 // The q-quantile of step times weighted by the tokens each gave (what a per-token ITL histogram shows).
 double weighted_quantile(std::vector<std::pair<double, double>>& v, double total, double q) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  double seen = 0;
-  for (const auto& [x, w] : v) {
-    seen += w;
-    if (seen > q * total) return x;
-  }
-  return v.back().first;
+  return weighted_select(v, [&](double seen) { return seen > q * total; });
 }
 }  // namespace
 

@@ -1,95 +1,162 @@
 #include "router/kv_indexer.h"
 
-#include "core/rng.h"
+#include <algorithm>
+#include <bit>
+
+#include "core/error.h"
 
 namespace servesim {
 
 namespace {
 constexpr size_t kNpos = static_cast<size_t>(-1);
+constexpr size_t kInitialRows = 1024;
+}  // namespace
+
+KvIndexer::KvIndexer(std::int32_t workers)
+    : workers_(workers), words_(static_cast<size_t>(std::max(workers, 1) + 63) / 64), stride_(1 + words_) {
+  resize(kInitialRows);
 }
 
-KvIndexer::KvIndexer(std::int32_t workers) : workers_(workers), slots_(1024), mask_(1023) {}
-
-size_t KvIndexer::home(std::uint64_t key, std::int32_t worker) const {
-  return static_cast<size_t>(splitmix64(key ^ (static_cast<std::uint64_t>(worker) + 1) * 0x9E3779B97F4A7C15ull)) & mask_;
-}
-
-size_t KvIndexer::find(std::uint64_t key, std::int32_t worker) const {
-  for (size_t i = home(key, worker);; i = (i + 1) & mask_) {
-    const Slot& s = slots_[i];
-    if (s.worker < 0) return kNpos;
-    if (s.key == key && s.worker == worker) return i;
+void KvIndexer::resize(size_t rows) {
+  std::vector<std::uint64_t> old;
+  old.swap(table_);
+  std::vector<TimeNs> old_expires;
+  old_expires.swap(expires_);
+  const size_t old_rows = rows_;
+  rows_ = rows;
+  mask_ = rows - 1;
+  shift_ = 64 - std::countr_zero(rows);
+  table_.assign(rows * stride_, 0);
+  if (!old_expires.empty()) expires_.assign(rows * static_cast<size_t>(workers_), -1);
+  keys_ = 0;
+  for (size_t i = 0; i < old_rows; ++i) {
+    const std::uint64_t* r = &old[i * stride_];
+    if (r[0] == 0) continue;
+    const size_t j = insert_row(r[0]);
+    std::copy(r + 1, r + stride_, row(j) + 1);
+    if (!old_expires.empty())
+      std::copy_n(&old_expires[i * static_cast<size_t>(workers_)], workers_, &expires_[j * static_cast<size_t>(workers_)]);
   }
 }
 
-void KvIndexer::grow() {
-  std::vector<Slot> old;
-  old.swap(slots_);
-  slots_.assign(old.size() * 2, Slot{});
-  mask_ = slots_.size() - 1;
-  size_ = 0;
-  for (const Slot& s : old)
-    if (s.worker >= 0) store(s.worker, s.key, s.expires_ns);
-}
-
-void KvIndexer::store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns) {
-  if (size_t i = find(key, worker); i != kNpos) {
-    slots_[i].expires_ns = expires_ns;  // refreshed
-    return;
+size_t KvIndexer::find(std::uint64_t key) const {
+  for (size_t i = home(key);; i = (i + 1) & mask_) {
+    const std::uint64_t k = table_[i * stride_];
+    if (k == key) return i;
+    if (k == 0) return kNpos;
   }
-  if (static_cast<size_t>(size_ + 1) * 2 > slots_.size()) grow();
-  size_t i = home(key, worker);
-  while (slots_[i].worker >= 0) i = (i + 1) & mask_;
-  slots_[i] = Slot{key, worker, expires_ns};
-  ++size_;
 }
 
-void KvIndexer::erase_at(size_t i) {
-  // backward-shift deletion keeps every probe run unbroken
-  for (size_t j = (i + 1) & mask_; slots_[j].worker >= 0; j = (j + 1) & mask_) {
-    size_t h = home(slots_[j].key, slots_[j].worker);
-    bool movable = i <= j ? (h <= i || h > j) : (h <= i && h > j);
-    if (movable) {
-      slots_[i] = slots_[j];
+size_t KvIndexer::insert_row(std::uint64_t key) {
+  size_t i = home(key);
+  for (;; i = (i + 1) & mask_) {
+    const std::uint64_t k = table_[i * stride_];
+    if (k == key) return i;
+    if (k == 0) break;
+  }
+  table_[i * stride_] = key;
+  ++keys_;
+  return i;
+}
+
+void KvIndexer::erase_row(size_t i) {
+  const auto w = static_cast<size_t>(workers_);
+  // backward shift: later rows of the probe run move into the hole, so no run is ever broken
+  for (size_t j = (i + 1) & mask_; table_[j * stride_] != 0; j = (j + 1) & mask_) {
+    const size_t h = home(table_[j * stride_]);
+    if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+      std::copy_n(row(j), stride_, row(i));
+      if (!expires_.empty()) std::copy_n(&expires_[j * w], w, &expires_[i * w]);
       i = j;
     }
   }
-  slots_[i] = Slot{};
-  --size_;
+  std::fill_n(row(i), stride_, 0);
+  if (!expires_.empty()) std::fill_n(&expires_[i * w], w, -1);
+  --keys_;
+}
+
+void KvIndexer::store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns) {
+  if (key == 0) throw InvariantError("KV indexer: block key 0 is reserved");
+  if ((keys_ + 1) * 2 > rows_) resize(rows_ * 2);  // load factor <= 1/2
+  if (expires_ns >= 0 && expires_.empty()) expires_.assign(rows_ * static_cast<size_t>(workers_), -1);
+  const size_t i = insert_row(key);
+  std::uint64_t& word = row(i)[1 + static_cast<size_t>(worker) / 64];
+  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
+  if (!(word & bit)) ++pairs_;
+  word |= bit;
+  if (!expires_.empty()) expires_[i * static_cast<size_t>(workers_) + static_cast<size_t>(worker)] = expires_ns;
 }
 
 void KvIndexer::remove(std::int32_t worker, std::uint64_t key) {
-  if (size_t i = find(key, worker); i != kNpos) erase_at(i);
+  const size_t i = find(key);
+  if (i == kNpos) return;
+  std::uint64_t* r = row(i);
+  std::uint64_t& word = r[1 + static_cast<size_t>(worker) / 64];
+  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
+  if (!(word & bit)) return;
+  word &= ~bit;
+  --pairs_;
+  if (std::all_of(r + 1, r + stride_, [](std::uint64_t x) { return x == 0; })) erase_row(i);
 }
 
 void KvIndexer::clear(std::int32_t worker) {
-  std::vector<Slot> keep;
-  for (const Slot& s : slots_)
-    if (s.worker >= 0 && s.worker != worker) keep.push_back(s);
-  std::fill(slots_.begin(), slots_.end(), Slot{});
-  size_ = 0;
-  for (const Slot& s : keep) store(s.worker, s.key, s.expires_ns);
+  const size_t word = 1 + static_cast<size_t>(worker) / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
+  for (size_t i = 0; i < rows_; ++i) {
+    std::uint64_t* r = row(i);
+    if (r[0] == 0 || !(r[word] & bit)) continue;
+    r[word] &= ~bit;
+    --pairs_;
+    if (std::all_of(r + 1, r + stride_, [](std::uint64_t x) { return x == 0; })) r[0] = 0;  // dropped below
+  }
+  resize(rows_);  // rehash: rows emptied above broke probe runs
 }
 
 bool KvIndexer::holds(std::int32_t worker, std::uint64_t key, TimeNs now) const {
-  size_t i = find(key, worker);
-  return i != kNpos && (slots_[i].expires_ns < 0 || slots_[i].expires_ns > now);
+  const size_t i = find(key);
+  if (i == kNpos || !(row(i)[1 + static_cast<size_t>(worker) / 64] >> (worker % 64) & 1)) return false;
+  if (expires_.empty()) return true;
+  const TimeNs e = expires_[i * static_cast<size_t>(workers_) + static_cast<size_t>(worker)];
+  return e < 0 || e > now;
+}
+
+void KvIndexer::live_workers(size_t i, TimeNs now, std::uint64_t* mask) const {
+  const std::uint64_t* r = row(i);
+  for (size_t k = 0; k < words_; ++k) {
+    std::uint64_t m = mask[k] & r[1 + k];
+    if (!expires_.empty())
+      for (std::uint64_t bits = m; bits; bits &= bits - 1) {
+        const size_t w = 64 * k + static_cast<size_t>(std::countr_zero(bits));
+        const TimeNs e = expires_[i * static_cast<size_t>(workers_) + w];
+        if (e >= 0 && e <= now) m &= ~(std::uint64_t{1} << (w % 64));
+      }
+    mask[k] = m;
+  }
 }
 
 void KvIndexer::overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::vector<std::int64_t>& overlap) const {
   overlap.assign(static_cast<size_t>(workers_), 0);
-  active_.clear();
-  for (std::int32_t w = 0; w < workers_; ++w) active_.push_back(w);
-  for (size_t i = 0; i < keys.size() && !active_.empty(); ++i) {
-    next_.clear();
-    for (std::int32_t w : active_) {
-      if (holds(w, keys[i], now)) {
-        next_.push_back(w);
-        overlap[static_cast<size_t>(w)] = static_cast<std::int64_t>(i) + 1;
-      }
+  if (workers_ == 0) return;
+  active_.assign(words_, ~std::uint64_t{0});
+  if (workers_ % 64) active_.back() = (std::uint64_t{1} << (workers_ % 64)) - 1;
+  size_t matched = 0;  // every still-active worker holds keys[0, matched)
+  for (; matched < keys.size(); ++matched) {
+    const size_t i = find(keys[matched]);
+    if (i == kNpos) break;
+    held_ = active_;
+    live_workers(i, now, held_.data());
+    bool any = false;
+    for (size_t k = 0; k < words_; ++k) {
+      for (std::uint64_t dropped = active_[k] & ~held_[k]; dropped; dropped &= dropped - 1)
+        overlap[64 * k + static_cast<size_t>(std::countr_zero(dropped))] = static_cast<std::int64_t>(matched);
+      any |= held_[k] != 0;
     }
-    active_.swap(next_);
+    active_.swap(held_);
+    if (!any) return;
   }
+  for (size_t k = 0; k < words_; ++k)
+    for (std::uint64_t bits = active_[k]; bits; bits &= bits - 1)
+      overlap[64 * k + static_cast<size_t>(std::countr_zero(bits))] = static_cast<std::int64_t>(matched);
 }
 
 }  // namespace servesim

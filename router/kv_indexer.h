@@ -1,11 +1,10 @@
 #pragma once
 // The router's picture of which worker caches which prompt blocks. Block keys are chained
-// (each encodes its whole prefix, see prompt_block_keys), so a set of (key, worker) pairs is
-// equivalent to a radix tree over block-hash chains: a request's overlap with a worker is the
-// number of its leading keys that worker holds, found in one walk over the keys that drops
-// workers at their first miss: O(prefix length x workers still matching), never O(workers x
-// blocks). Fed only by KV events (stored / removed / cleared), or, in approximate mode, by the
-// router's own decisions with a time-to-live.
+// (each encodes its whole prefix, see prompt_block_keys), so a map from key to the set of workers
+// holding it is equivalent to a radix tree over block-hash chains: a request's overlap with every
+// worker is found in one walk over its keys, one lookup per key, that stops once no worker still
+// matches: O(prefix length + workers), never O(workers x blocks). Fed only by KV events (stored /
+// removed / cleared), or, in approximate mode, by the router's own decisions with a time-to-live.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -18,7 +17,8 @@ class KvIndexer {
  public:
   explicit KvIndexer(std::int32_t workers);
 
-  // `expires_ns` < 0: held until removed (event-fed); otherwise forgotten at that time.
+  // Keys are nonzero (chain keys are). `expires_ns` < 0: held until removed (event-fed);
+  // otherwise forgotten at that time.
   void store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns = -1);
   void remove(std::int32_t worker, std::uint64_t key);
   void clear(std::int32_t worker);
@@ -27,24 +27,32 @@ class KvIndexer {
   // overlap[w] = leading keys of `keys` that worker w holds at time `now`.
   void overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::vector<std::int64_t>& overlap) const;
 
-  std::int64_t entries() const { return size_; }  // (key, worker) pairs held
+  std::int64_t entries() const { return pairs_; }  // (key, worker) pairs held
 
  private:
-  struct Slot {
-    std::uint64_t key = 0;
-    std::int32_t worker = -1;  // -1: empty
-    TimeNs expires_ns = -1;
-  };
-  size_t home(std::uint64_t key, std::int32_t worker) const;
-  size_t find(std::uint64_t key, std::int32_t worker) const;  // slot index or npos
-  void erase_at(size_t i);
-  void grow();
+  // Open addressing with linear probing and backward-shift deletion over rows of
+  // [key, worker bits...] in one flat array (one cache line per probe for up to 64 workers);
+  // key 0 marks an empty row. Expiry times, per (row, worker), exist only once a TTL is used.
+  std::uint64_t* row(size_t i) { return &table_[i * stride_]; }
+  const std::uint64_t* row(size_t i) const { return &table_[i * stride_]; }
+  size_t home(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+  size_t find(std::uint64_t key) const;  // row index or npos
+  size_t insert_row(std::uint64_t key);  // the key's row, added empty if absent
+  void erase_row(size_t i);
+  void resize(size_t rows);
+  // the workers of row i that hold its key at `now`, ANDed into `mask`
+  void live_workers(size_t i, TimeNs now, std::uint64_t* mask) const;
 
   std::int32_t workers_;
-  std::vector<Slot> slots_;
-  size_t mask_;
-  std::int64_t size_ = 0;
-  mutable std::vector<std::int32_t> active_, next_;
+  size_t words_;   // 64-worker words per row
+  size_t stride_;  // 1 + words_
+  std::vector<std::uint64_t> table_;
+  std::vector<TimeNs> expires_;  // rows x workers when TTLs are in use, else empty
+  size_t rows_ = 0, mask_ = 0;
+  int shift_ = 0;
+  size_t keys_ = 0;         // rows in use
+  std::int64_t pairs_ = 0;  // worker bits set
+  mutable std::vector<std::uint64_t> active_, held_;
 };
 
 }  // namespace servesim

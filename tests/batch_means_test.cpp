@@ -7,10 +7,45 @@
 #include <random>
 
 #include "core/batch_means.h"
+#include "core/sample_stats.h"
 #include "tests/test_util.h"
 
 namespace servesim {
 namespace {
+
+// The quickselect against the definition (sort by value, scan the running weight), on samples
+// with many ties (a few distinct step times, as a steady batch gives) and with none.
+TEST(WeightedSelect, EqualsTheSortedScan) {
+  std::mt19937_64 rng(3);
+  for (int trial = 0; trial < 400; ++trial) {
+    const size_t n = 1 + rng() % 300;
+    const int distinct = trial % 2 ? 5 : 1'000'000;
+    std::vector<std::pair<double, std::int32_t>> v;
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      v.emplace_back(static_cast<double>(rng() % static_cast<std::uint64_t>(distinct)) * 1e-3,
+                     static_cast<std::int32_t>(1 + rng() % 200));
+      total += v.back().second;
+    }
+    for (double q : {0.0001, 0.5, 0.9, 0.99, 1.0}) {
+      const double target = std::ceil(q * total);
+      auto sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      double seen = 0, expected = std::nan("");
+      for (auto [x, w] : sorted)
+        if ((seen += w) >= target) {
+          expected = x;
+          break;
+        }
+      auto work = v;
+      ASSERT_EQ(weighted_select(work, [&](double s) { return s >= target; }), expected) << trial << " q " << q;
+    }
+    auto work = v;  // never reached: the largest value
+    EXPECT_EQ(weighted_select(work, [](double) { return false; }), std::max_element(v.begin(), v.end())->first);
+  }
+  std::vector<std::pair<double, double>> none;
+  EXPECT_TRUE(std::isnan(weighted_select(none, [](double) { return true; })));
+}
 
 TEST(BatchMeans, BatchesDoubleAndStayBetweenKAnd2K) {
   BatchMeans b;

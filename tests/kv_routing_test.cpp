@@ -67,6 +67,47 @@ TEST(KvIndexer, ApproximateEntriesExpire) {
   EXPECT_EQ(overlaps(idx, {5, 6}, 150), (std::vector<std::int64_t>{0, 1}));
 }
 
+// More workers than one 64-bit word holds, TTL and event-fed entries mixed, clears: every
+// overlap the indexer reports equals the one counted key by key from a plain reference set.
+TEST(KvIndexer, OverlapsMatchAReferenceAcrossWordsOfWorkers) {
+  constexpr std::int32_t kWorkers = 130;
+  KvIndexer idx(kWorkers);
+  std::map<std::pair<std::int32_t, std::uint64_t>, TimeNs> ref;  // (worker, key) -> expiry (-1: none)
+  std::uint64_t x = 7;
+  auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull; };
+  const std::vector<std::uint64_t> chain = {11, 12, 13, 14, 15, 16, 17, 18};
+  for (int step = 0; step < 60000; ++step) {
+    const auto w = static_cast<std::int32_t>((next() >> 33) % kWorkers);
+    // mostly a prefix of one chain, so overlaps are long and many workers share keys
+    const std::uint64_t key = (next() >> 40) % 4 ? chain[(x >> 20) % chain.size()] : (x >> 30) % 300 + 100;
+    const TimeNs expires = (x >> 10) % 3 == 0 ? static_cast<TimeNs>((x >> 12) % 1000) : -1;
+    if (ref.count({w, key}) && (x >> 8) % 2) {
+      idx.remove(w, key);
+      ref.erase({w, key});
+    } else {
+      idx.store(w, key, expires);
+      ref[{w, key}] = expires;
+    }
+    if (step % 15000 == 7) {
+      const auto c = static_cast<std::int32_t>(step % kWorkers);
+      idx.clear(c);
+      std::erase_if(ref, [&](auto& e) { return e.first.first == c; });
+    }
+    if (step % 500 == 0) {
+      const TimeNs now = static_cast<TimeNs>(next() >> 54);
+      std::vector<std::int64_t> expected(kWorkers, 0);
+      for (std::int32_t v = 0; v < kWorkers; ++v)
+        for (std::uint64_t k : chain) {
+          auto it = ref.find({v, k});
+          if (it == ref.end() || (it->second >= 0 && it->second <= now)) break;
+          ++expected[static_cast<size_t>(v)];
+        }
+      ASSERT_EQ(overlaps(idx, chain, now), expected) << "step " << step;
+    }
+  }
+  EXPECT_EQ(idx.entries(), static_cast<std::int64_t>(ref.size()));
+}
+
 std::unique_ptr<RouterPolicy> kv_aware(double weight, double temperature, std::uint64_t seed = 1) {
   static RouterConfig cfg;  // the policy copies what it needs
   cfg.policy = "kv_aware";
