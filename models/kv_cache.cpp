@@ -24,11 +24,13 @@ std::int32_t BlockKeyMap::find(std::uint64_t key) const {
   }
 }
 
-void BlockKeyMap::insert(std::uint64_t key, std::int32_t value) {
+bool BlockKeyMap::try_insert(std::uint64_t key, std::int32_t value) {
   size_t i = slot(key);
-  while (slots_[i].key != 0) i = (i + 1) & mask_;
+  for (; slots_[i].key != 0; i = (i + 1) & mask_)
+    if (slots_[i].key == key) return false;
   slots_[i] = {key, value};
   ++size_;
+  return true;
 }
 
 void BlockKeyMap::erase(std::uint64_t key) {
@@ -53,25 +55,27 @@ KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size)
   for (std::int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
 }
 
-std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys) const {
+std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys, std::vector<BlockId>* blocks) const {
+  if (blocks) blocks->clear();
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {
-    if (by_key_.find(k) < 0) break;
+    const BlockId id = by_key_.find(k);
+    if (id < 0) break;
+    if (blocks) blocks->push_back(id);
     ++n;
   }
   return n;
 }
 
-std::int64_t KvCache::evictable_in_prefix(std::span<const std::uint64_t> keys, std::int64_t n) const {
+std::int64_t KvCache::evictable(std::span<const BlockId> blocks) const {
   std::int64_t e = 0;
-  for (std::int64_t i = 0; i < n; ++i) e += blocks_[static_cast<size_t>(by_key_.find(keys[static_cast<size_t>(i)]))].refs == 0;
+  for (BlockId id : blocks) e += blocks_[static_cast<size_t>(id)].refs == 0;
   return e;
 }
 
-KvCache::BlockId KvCache::acquire_cached(std::uint64_t key) {
-  const BlockId id = by_key_.find(key);
-  if (id < 0) throw InvariantError("KV cache: acquire_cached on a key that is not resident");
+KvCache::BlockId KvCache::acquire(BlockId id) {
   Block& b = blocks_[static_cast<size_t>(id)];
+  if (!b.keyed) throw InvariantError("KV cache: acquire of a block that holds no cached prefix");
   if (b.refs == 0) lru_remove(id);
   ++b.refs;
   return id;
@@ -96,12 +100,40 @@ KvCache::BlockId KvCache::allocate() {
   return id;
 }
 
+namespace {
+// Hash-table lookups of a run of blocks are independent: each starts this many steps ahead, so
+// their memory latencies overlap instead of adding up (the tables outgrow the CPU's caches).
+constexpr size_t kLookAhead = 8;
+}  // namespace
+
+void KvCache::allocate(std::int64_t n, std::vector<BlockId>& out) {
+  BlockId scout = -1;  // the next eviction victim whose key lookup has not been started
+  size_t started = 0;  // evictions whose lookups are under way
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (free_.empty()) {
+      if (started == 0) scout = lru_head_;
+      // victims leave from the head in list order, so the walk ahead stays valid
+      for (; scout >= 0 && started < kLookAhead; ++started, scout = blocks_[static_cast<size_t>(scout)].next)
+        by_key_.prefetch(blocks_[static_cast<size_t>(scout)].key);
+      if (started > 0) --started;
+    }
+    out.push_back(allocate());
+  }
+}
+
+void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent) {
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (i + kLookAhead < keys.size()) by_key_.prefetch(keys[i + kLookAhead]);
+    register_full(blocks[i], keys[i], parent);
+    parent = keys[i];
+  }
+}
+
 void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.keyed || by_key_.find(key) >= 0) return;  // a twin computed concurrently keeps the key
+  if (b.keyed || !by_key_.try_insert(key, id)) return;  // a twin computed concurrently keeps the key
   b.key = key;
   b.keyed = true;
-  by_key_.insert(key, id);
   events_.push_back({KvEvent::Kind::kStored, key, parent});
 }
 

@@ -25,8 +25,10 @@ class BlockKeyMap {
  public:
   explicit BlockKeyMap(std::int64_t max_entries);
   std::int32_t find(std::uint64_t key) const;  // -1 if absent
-  void insert(std::uint64_t key, std::int32_t value);  // key must be absent
+  bool try_insert(std::uint64_t key, std::int32_t value);  // false (and no change) if the key is present
   void erase(std::uint64_t key);                       // key must be present
+  // Starts loading the key's slot, so a lookup a few steps later does not wait on memory.
+  void prefetch(std::uint64_t key) const { __builtin_prefetch(&slots_[slot(key)]); }
   std::int64_t size() const { return size_; }
 
  private:
@@ -55,16 +57,21 @@ class KvCache {
   std::int64_t used_blocks() const { return num_blocks() - free_blocks(); }
   std::int64_t cached_blocks() const { return by_key_.size(); }
 
-  // How many leading keys are resident (in use or evictable).
-  std::int64_t match_prefix(std::span<const std::uint64_t> keys) const;
-  // Of the first n keys (all resident), how many sit unused in the evictable LRU list.
-  std::int64_t evictable_in_prefix(std::span<const std::uint64_t> keys, std::int64_t n) const;
-  // Takes a reference on the resident block with this key (which match_prefix found).
-  BlockId acquire_cached(std::uint64_t key);
+  // How many leading keys are resident (in use or evictable); their blocks go to `blocks` when
+  // given (one lookup per key, so admitting the prefix need not look the keys up again).
+  std::int64_t match_prefix(std::span<const std::uint64_t> keys, std::vector<BlockId>* blocks = nullptr) const;
+  // Of these resident blocks, how many sit unused in the evictable LRU list.
+  std::int64_t evictable(std::span<const BlockId> blocks) const;
+  // Takes a reference on a resident block (one match_prefix found).
+  BlockId acquire(BlockId block);
   // A fresh block (evicting the least recently used cached one if needed); -1 if none is free.
   BlockId allocate();
+  // n fresh blocks appended to `out`, as n calls of allocate() (the caller checked they fit).
+  void allocate(std::int64_t n, std::vector<BlockId>& out);
   // Registers a now-full block under its chain key (no-op if another block holds that key).
   void register_full(BlockId block, std::uint64_t key, std::uint64_t parent = 0);
+  // register_full of blocks[i] under keys[i] in order, the chain continuing from `parent`.
+  void register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent);
   // Drops one reference; the last one frees the block (cached blocks stay resident).
   void release(BlockId block);
 

@@ -122,9 +122,8 @@ class VllmScheduler final : public EngineScheduler {
       const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
       waiting_.erase(key(q));
       if (style_.retract_decodes) reserved_tokens_ += future_tokens(q, cached, q->req->tokens_emitted);
-      for (std::int64_t i = 0; i < cached_blocks; ++i)
-        q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
-      for (std::int64_t i = 0; i < a->fresh; ++i) q->blocks.push_back(cache_.allocate());
+      for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
+      cache_.allocate(a->fresh, q->blocks);
       q->computed = cached;
       q->registered = cached_blocks;
       if (q->req->scheduled_ns < 0) {
@@ -218,18 +217,17 @@ class VllmScheduler final : public EngineScheduler {
     std::vector<std::uint64_t> keys;
     if (cfg_.enable_prefix_caching) keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_);
     // every prompt token's KV is needed here, so any full cached block saves its transfer
-    const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys);
+    const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys, &hits_);
     const std::int64_t cached_blocks = std::min<std::int64_t>(hit, r->input_tokens / block_);
     const std::int64_t fresh = blocks_for(r->input_tokens) - cached_blocks;
-    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(keys, cached_blocks) - fresh;
+    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(cached_blocks)) - fresh;
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
     Seq* q = alloc_seq();
     q->req = r;
     q->prio = cfg_.policy == "priority" ? r->priority : 0;
     q->keys = std::move(keys);
-    for (std::int64_t i = 0; i < cached_blocks; ++i)
-      q->blocks.push_back(cache_.acquire_cached(q->keys[static_cast<size_t>(i)]));
-    for (std::int64_t i = 0; i < fresh; ++i) q->blocks.push_back(cache_.allocate());
+    for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
+    cache_.allocate(fresh, q->blocks);
     q->registered = cached_blocks;
     q->state = Seq::kIncoming;
     parked_.emplace(r, q);
@@ -405,7 +403,7 @@ class VllmScheduler final : public EngineScheduler {
   // budget runs only as the iteration's first prefill. An idle engine ignores the watermark,
   // so a request that fits is never left waiting forever.
   std::optional<Admission> plan_admission(const Seq* q, std::int64_t budget, bool first_prefill) const {
-    const std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
+    const std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys, &hits_);
     Admission a{};
     a.cached_blocks = std::min(hit, (q->target - 1) / block_);
     const std::int64_t remaining = q->target - a.cached_blocks * block_;
@@ -415,7 +413,7 @@ class VllmScheduler final : public EngineScheduler {
       a.chunk = remaining;
     }
     a.fresh = blocks_for(a.cached_blocks * block_ + a.chunk) - a.cached_blocks;
-    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable_in_prefix(q->keys, a.cached_blocks) - a.fresh;
+    const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(a.cached_blocks)) - a.fresh;
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
     if (style_.retract_decodes && !running_.empty()) {
       // the whole prompt and its clipped output must fit beside what the running requests will need
@@ -539,9 +537,11 @@ class VllmScheduler final : public EngineScheduler {
   void register_prompt_blocks(Seq* q) {
     const std::int64_t full = std::min<std::int64_t>(std::min<std::int64_t>(q->computed, q->req->input_tokens) / block_,
                                                      static_cast<std::int64_t>(q->keys.size()));
-    for (; q->registered < full; ++q->registered)
-      cache_.register_full(q->blocks[static_cast<size_t>(q->registered)], q->keys[static_cast<size_t>(q->registered)],
-                           q->registered ? q->keys[static_cast<size_t>(q->registered - 1)] : 0);
+    if (q->registered >= full) return;
+    const auto from = static_cast<size_t>(q->registered), n = static_cast<size_t>(full - q->registered);
+    cache_.register_chain(std::span(q->blocks).subspan(from, n), std::span(q->keys).subspan(from, n),
+                          from ? q->keys[from - 1] : 0);
+    q->registered = full;
   }
 
   void enter_decoding(Seq* q, std::int64_t s0) {
@@ -589,6 +589,12 @@ class VllmScheduler final : public EngineScheduler {
   std::int32_t worker_;
   std::int32_t block_;
   KvCache cache_;
+  // the resident blocks of the prefix last matched (plan_admission, reserve): admission takes
+  // its leading ones without looking their keys up again
+  mutable std::vector<KvCache::BlockId> hits_;
+  std::span<const KvCache::BlockId> prefix_hits(std::int64_t n) const {
+    return std::span<const KvCache::BlockId>(hits_).first(static_cast<size_t>(n));
+  }
   std::int64_t watermark_blocks_;
   std::int64_t step_ = 0;
   std::uint64_t next_order_ = 0;

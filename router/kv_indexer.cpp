@@ -112,6 +112,19 @@ void KvIndexer::clear(std::int32_t worker) {
   resize(rows_);  // rehash: rows emptied above broke probe runs
 }
 
+void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events) {
+  constexpr size_t kLookAhead = 8;  // lookups started ahead, so their memory latencies overlap
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i + kLookAhead < events.size()) __builtin_prefetch(row(home(events[i + kLookAhead].key)));
+    const KvEvent& e = events[i];
+    switch (e.kind) {
+      case KvEvent::Kind::kStored: store(worker, e.key); break;
+      case KvEvent::Kind::kRemoved: remove(worker, e.key); break;
+      case KvEvent::Kind::kCleared: clear(worker); break;
+    }
+  }
+}
+
 bool KvIndexer::holds(std::int32_t worker, std::uint64_t key, TimeNs now) const {
   const size_t i = find(key);
   if (i == kNpos || !(row(i)[1 + static_cast<size_t>(worker) / 64] >> (worker % 64) & 1)) return false;

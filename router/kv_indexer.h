@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/units.h"
+#include "models/kv_cache.h"
 
 namespace servesim {
 
@@ -22,6 +23,8 @@ class KvIndexer {
   void store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns = -1);
   void remove(std::int32_t worker, std::uint64_t key);
   void clear(std::int32_t worker);
+  // One worker's KV events in order (each as store, remove or clear; the lookups overlapped).
+  void apply(std::int32_t worker, std::span<const KvEvent> events);
   bool holds(std::int32_t worker, std::uint64_t key, TimeNs now) const;
 
   // overlap[w] = leading keys of `keys` that worker w holds at time `now`.

@@ -168,14 +168,8 @@ void RouterModule::on_releases() {
 
 void RouterModule::on_kv_events() {
   kv_events_.drain([&](KvEventBatch&& batch) {
-    for (const KvEvent& e : batch.events) {
-      switch (e.kind) {
-        case KvEvent::Kind::kStored: indexer_.store(batch.worker, e.key); break;
-        case KvEvent::Kind::kRemoved: indexer_.remove(batch.worker, e.key); break;
-        case KvEvent::Kind::kCleared: indexer_.clear(batch.worker); break;
-      }
-      ++kv_events_applied_;
-    }
+    indexer_.apply(batch.worker, batch.events);
+    kv_events_applied_ += batch.events.size();
   });
 }
 

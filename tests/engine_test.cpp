@@ -28,13 +28,17 @@ TEST(KvCache, PrefixReuseRefcountsAndLruEviction) {
   c.register_full(a, 11);
   c.register_full(b, 12);
   std::vector<std::uint64_t> keys{11, 12, 13};
-  EXPECT_EQ(c.match_prefix(keys), 2);
-  EXPECT_EQ(c.acquire_cached(11), a);  // shared: two references
+  std::vector<KvCache::BlockId> hits;
+  EXPECT_EQ(c.match_prefix(keys, &hits), 2);
+  EXPECT_EQ(hits, (std::vector<KvCache::BlockId>{a, b}));
+  EXPECT_EQ(c.evictable(hits), 0);  // both in use
+  EXPECT_EQ(c.acquire(hits[0]), a);  // shared: two references
   c.release(a);
   c.release(a);
   c.release(b);
   EXPECT_EQ(c.free_blocks(), 4);  // unused cached blocks count as free...
-  EXPECT_EQ(c.match_prefix(keys), 2);  // ...but stay resident
+  EXPECT_EQ(c.match_prefix(keys, &hits), 2);  // ...but stay resident
+  EXPECT_EQ(c.evictable(hits), 2);
   // a was released before b: it is the least recently used and goes first
   auto ev = c.take_events();
   ASSERT_EQ(ev.size(), 2u);
@@ -202,11 +206,13 @@ TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndErases) {
     std::uint64_t key = ((rng() % 3000) << 20 | (rng() % 64)) + 1;
     if (ref.count(key)) {
       ASSERT_EQ(m.find(key), ref[key]);
+      ASSERT_FALSE(m.try_insert(key, -7));  // present: unchanged
+      ASSERT_EQ(m.find(key), ref[key]);
       m.erase(key);
       ref.erase(key);
     } else if (ref.size() < 1000) {
       auto v = static_cast<std::int32_t>(rng() % 100000);
-      m.insert(key, v);
+      ASSERT_TRUE(m.try_insert(key, v));
       ref[key] = v;
     }
     ASSERT_EQ(m.size(), static_cast<std::int64_t>(ref.size()));
