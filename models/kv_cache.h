@@ -78,7 +78,11 @@ class KvCache {
   // The chain keys of every resident block (in use or evictable), in block order.
   std::vector<std::uint64_t> resident_keys() const;
   // Events since the last call, in order.
-  std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
+  std::vector<KvEvent> take_events() {
+    std::vector<KvEvent> next;
+    next.reserve(events_.capacity());  // as many as last time, without growing step by step
+    return std::exchange(events_, std::move(next));
+  }
 
  private:
   struct Block {

@@ -489,6 +489,9 @@ class VllmScheduler final : public EngineScheduler {
   // Grows q's block table to hold `tokens`, preempting the newest running sequences as needed.
   // False if q itself had to be preempted.
   bool grow_to(Seq* q, std::int64_t tokens) {
+    // what the free blocks cover at once, then one at a time with preemptions
+    const std::int64_t need = blocks_for(tokens) - static_cast<std::int64_t>(q->blocks.size());
+    if (need > 0) cache_.allocate(std::min(need, cache_.free_blocks()), q->blocks);
     while (static_cast<std::int64_t>(q->blocks.size()) < blocks_for(tokens)) {
       KvCache::BlockId b = cache_.allocate();
       if (b >= 0) {

@@ -5,8 +5,8 @@
 
 namespace servesim {
 
-std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep) {
-  std::vector<GemmOp> ops;
+GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep) {
+  GemmOps ops;
   const double h = m.hidden_size, t = tp;
   const double L = m.layers;
   const double q_width = static_cast<double>(m.heads) * m.head_dim;

@@ -3,7 +3,9 @@
 // number of tokens: what both the analytical (roofline) and the measured-kernel (kernel)
 // timing models add up, so that they cost the same work.
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstddef>
 #include <vector>
 
 #include "models/catalog.h"
@@ -20,11 +22,25 @@ struct GemmOp {
   double group = 0;  // experts per layer in one fused kernel (0: a plain GEMM)
 };
 
+// An iteration's GEMMs (ten at most: attention projections, dense or expert FFN, shared experts,
+// LM head), held inline so that pricing an iteration allocates nothing.
+class GemmOps {
+ public:
+  void push_back(const GemmOp& op) { ops_.at(size_++) = op; }
+  const GemmOp* begin() const { return ops_.data(); }
+  const GemmOp* end() const { return ops_.data() + size_; }
+  size_t size() const { return size_; }
+
+ private:
+  std::array<GemmOp, 10> ops_{};
+  size_t size_ = 0;
+};
+
 // Linear layers for `tokens` tokens through the model, of which `lm_tokens` emit a token (the
 // LM head runs for those only). TP shards n of QKV/gate-up and k of O/down. MoE layers run the
 // experts the batch is expected to touch on their share of the routed tokens; with expert
 // parallelism `ep`, a GPU holds experts / ep experts, sharded over tp / ep GPUs each.
-std::vector<GemmOp> iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1);
+GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1);
 
 // Bytes that memory-bound elementwise kernels (residual add + RMSNorm twice, rotary, SiLU-mul)
 // move per token per layer on one GPU, and how many such kernels a layer launches.
