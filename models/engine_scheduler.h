@@ -34,8 +34,10 @@ class EngineScheduler {
   // The engine restarts empty (its worker stopped or died): every request it held is returned
   // (in no particular state; the caller starts them over or fails them) and its cache is gone.
   virtual std::vector<Request*> reset() = 0;
-  // KV-cache changes since the last call (empty for schedulers without a prefix cache).
+  // KV-cache changes since the last call (empty for schedulers without a prefix cache), kept
+  // only while record_kv_events(true) (the default): a run without a reader turns them off.
   virtual std::vector<KvEvent> take_kv_events() { return {}; }
+  virtual void record_kv_events(bool) {}
   // The chain keys of the blocks its prefix cache holds now (empty without one).
   virtual std::vector<std::uint64_t> cached_block_keys() const { return {}; }
 

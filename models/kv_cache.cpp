@@ -91,7 +91,7 @@ KvCache::BlockId KvCache::allocate() {
     lru_remove(id);
     Block& b = blocks_[static_cast<size_t>(id)];
     by_key_.erase(b.key);
-    events_.push_back({KvEvent::Kind::kRemoved, b.key});
+    if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
     b.keyed = false;
   } else {
     return -1;
@@ -134,7 +134,7 @@ void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent)
   if (b.keyed || !by_key_.try_insert(key, id)) return;  // a twin computed concurrently keeps the key
   b.key = key;
   b.keyed = true;
-  events_.push_back({KvEvent::Kind::kStored, key, parent});
+  if (recording_) events_.push_back({KvEvent::Kind::kStored, key, parent});
 }
 
 std::vector<std::uint64_t> KvCache::resident_keys() const {

@@ -77,6 +77,8 @@ class KvCache {
 
   // The chain keys of every resident block (in use or evictable), in block order.
   std::vector<std::uint64_t> resident_keys() const;
+  // Whether changes are reported as events (on by default; off where nobody reads them).
+  void record_events(bool on) { recording_ = on; }
   // Events since the last call, in order.
   std::vector<KvEvent> take_events() {
     std::vector<KvEvent> next;
@@ -101,6 +103,7 @@ class KvCache {
   BlockId lru_head_ = -1, lru_tail_ = -1;
   std::int64_t lru_size_ = 0;
   std::vector<KvEvent> events_;
+  bool recording_ = true;
 };
 
 // Engine-block chain keys of a prompt from a trace's hash ids: engine block j (block_size

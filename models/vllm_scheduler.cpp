@@ -266,6 +266,11 @@ class VllmScheduler final : public EngineScheduler {
     return events;
   }
 
+  void record_kv_events(bool on) override {
+    record_events_ = on;
+    cache_.record_events(on);
+  }
+
   std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }
 
   void progress(std::vector<TokenProgress>& out) const override {
@@ -314,6 +319,7 @@ class VllmScheduler final : public EngineScheduler {
     boundaries_ = MinHeap();
     n_decoding_ = decode_base_sum_ = planned_decodes_ = 0;
     cache_ = KvCache(cache_.num_blocks(), block_);
+    cache_.record_events(record_events_);
     cleared_ = true;
     return out;
   }
@@ -609,6 +615,7 @@ class VllmScheduler final : public EngineScheduler {
   std::unordered_map<Request*, Seq*> parked_;  // held (prefill role) or incoming (decode role)
   std::int32_t held_ = 0, incoming_ = 0;
   bool cleared_ = false;  // a reset owes the router a kCleared event
+  bool record_events_ = true;
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
 };

@@ -69,6 +69,9 @@ void Worker::check_progress() {
       l.held, l.incoming));
 }
 
+// KV events cost a record per block stored and evicted: kept only when something reads them.
+void Worker::start_of_simulation() { scheduler_->record_kv_events(kv_events.size() > 0); }
+
 void Worker::publish_kv_events() {
   std::vector<KvEvent> events = scheduler_->take_kv_events();
   if (!events.empty()) {

@@ -64,6 +64,7 @@ class Worker : public sc_core::sc_module {
   std::vector<std::uint64_t> cached_block_keys() const { return scheduler_->cached_block_keys(); }
 
  private:
+  void start_of_simulation() override;
   void step();
   void accept(const WorkerMsg& m, TimeNs now);
   void try_reservations(TimeNs now);

@@ -16,7 +16,9 @@ class RateSchedule {
   double inverse(double y, double from, double horizon) const;
 
  private:
+  enum class Shape { kConstant, kDiurnal, kSteps, kRamps };  // cfg.schedule, compared once
   const ArrivalConfig& cfg_;
+  Shape shape_;
   std::vector<double> at_, rate_, cum_;  // steps/ramps breakpoints and Lambda at each
 };
 
