@@ -225,6 +225,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
       last_flush_(std::chrono::steady_clock::now()),
       flush_every_s_(scenario.config.output.flush_interval.seconds) {
   if (path_.empty()) return;
+  request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);
   h5::Handle meta = h5::create_group(file_.get(), "meta");
   h5::write_string_attribute(meta.get(), "servesim_version", kVersion);
