@@ -5,6 +5,7 @@
 //   elementwise:   norms, rotary, activation: bytes at the achieved bandwidth
 //   TP:            two all-reduces of the activations per layer over NVLink
 //   plus a fixed per-iteration overhead. Efficiency factors come from the catalog (data).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -105,17 +106,31 @@ double RooflineKernels::allreduce_s(double bytes, int gpus) const {
 RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e, int ep)
     : m_(m), g_(g), tp_(tp), e_(e), ep_(ep) {}
 
+double RooflineTiming::body_linear_s(std::int64_t tokens) const {
+  const auto i = static_cast<size_t>(tokens);
+  if (i < body_linear_s_.size() && !std::isnan(body_linear_s_[i])) return body_linear_s_[i];
+  const RooflineKernels k{g_, e_};
+  double s = 0;
+  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
+    if (op.group > 0)  // one fused kernel per layer over the touched experts
+      s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m_.precision);
+    else
+      s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  }
+  if (body_linear_s_.size() <= i) body_linear_s_.resize(std::max(i + 1, 2 * body_linear_s_.size()), std::nan(""));
+  body_linear_s_[i] = s;
+  return s;
+}
+
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
   const RooflineKernels k{g_, e_};
   const double tokens = static_cast<double>(b.prefill_tokens + b.decode_seqs);
   const double L = m_.layers;
-  for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, b.decode_seqs + b.prefill_seqs, ep_)) {
-    if (op.group > 0)  // one fused kernel per layer over the touched experts
-      out.linear_s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m_.precision);
-    else
-      out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
-  }
+  // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result
+  out.linear_s = body_linear_s(b.prefill_tokens + b.decode_seqs);
+  for (const GemmOp& op : iteration_gemms(m_, tp_, 0, b.decode_seqs + b.prefill_seqs, ep_))
+    out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
   // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
   const int heads = std::max(1, m_.heads / tp_);
   if (b.prefill_seqs > 0) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 #include "models/catalog.h"
 #include "models/timing/timing_model.h"
@@ -57,11 +58,15 @@ class RooflineTiming final : public TimingModel {
   TimeNs iteration_ns(const BatchShape& batch) const override;
 
  private:
+  // Linear layers' seconds for this many tokens, LM head apart (it depends on the sequences):
+  // memoised, as a batch's token count repeats from iteration to iteration.
+  double body_linear_s(std::int64_t tokens) const;
   ModelSpec m_;
   GpuSpec g_;
   int tp_;
   RooflineEfficiency e_;
   int ep_;
+  mutable std::vector<double> body_linear_s_;  // by token count; NaN: not computed yet
 };
 
 }  // namespace servesim
