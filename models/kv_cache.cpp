@@ -9,12 +9,16 @@
 
 namespace servesim {
 
-BlockKeyMap::BlockKeyMap(std::int64_t max_entries) {
-  size_t cap = 16;
-  while (cap < static_cast<size_t>(2 * max_entries)) cap <<= 1;  // load factor <= 1/2
-  slots_.assign(cap, Slot{});
-  mask_ = cap - 1;
-  shift_ = 64 - std::countr_zero(cap);
+BlockKeyMap::BlockKeyMap() { resize(1024); }
+
+void BlockKeyMap::resize(size_t slots) {
+  std::vector<Slot> old(slots, Slot{});
+  old.swap(slots_);
+  mask_ = slots - 1;
+  shift_ = 64 - std::countr_zero(slots);
+  size_ = 0;
+  for (const Slot& s : old)
+    if (s.key != 0) try_insert(s.key, s.value);
 }
 
 std::int32_t BlockKeyMap::find(std::uint64_t key) const {
@@ -25,6 +29,7 @@ std::int32_t BlockKeyMap::find(std::uint64_t key) const {
 }
 
 bool BlockKeyMap::try_insert(std::uint64_t key, std::int32_t value) {
+  if (static_cast<size_t>(size_ + 1) * 2 > slots_.size()) resize(2 * slots_.size());  // load factor <= 1/2
   size_t i = slot(key);
   for (; slots_[i].key != 0; i = (i + 1) & mask_)
     if (slots_[i].key == key) return false;
@@ -49,11 +54,7 @@ void BlockKeyMap::erase(std::uint64_t key) {
   --size_;
 }
 
-KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size)
-    : block_size_(block_size), blocks_(static_cast<size_t>(num_blocks)), by_key_(num_blocks) {
-  free_.reserve(blocks_.size());
-  for (std::int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<BlockId>(b));
-}
+KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size) : num_blocks_(num_blocks), block_size_(block_size) {}
 
 std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys, std::vector<BlockId>* blocks) const {
   if (blocks) blocks->clear();
@@ -86,6 +87,9 @@ KvCache::BlockId KvCache::allocate() {
   if (!free_.empty()) {
     id = free_.back();
     free_.pop_back();
+  } else if (never_used() > 0) {
+    id = static_cast<BlockId>(blocks_.size());
+    blocks_.emplace_back();
   } else if (lru_head_ >= 0) {
     id = lru_head_;
     lru_remove(id);
@@ -110,7 +114,7 @@ void KvCache::allocate(std::int64_t n, std::vector<BlockId>& out) {
   BlockId scout = -1;  // the next eviction victim whose key lookup has not been started
   size_t started = 0;  // evictions whose lookups are under way
   for (std::int64_t i = 0; i < n; ++i) {
-    if (free_.empty()) {
+    if (free_.empty() && never_used() == 0) {
       if (started == 0) scout = lru_head_;
       // victims leave from the head in list order, so the walk ahead stays valid
       for (; scout >= 0 && started < kLookAhead; ++started, scout = blocks_[static_cast<size_t>(scout)].next)

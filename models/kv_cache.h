@@ -19,11 +19,11 @@ struct KvEvent {
 };
 
 // Key -> block map for the prefix cache: open addressing with linear probing and
-// backward-shift deletion, sized once (a cache never holds more keys than blocks); 0 is reserved
-// for empty slots.
+// backward-shift deletion, doubling as it fills (a cache that holds few keys stays small and
+// quick to reach); 0 is reserved for empty slots.
 class BlockKeyMap {
  public:
-  explicit BlockKeyMap(std::int64_t max_entries);
+  BlockKeyMap();
   std::int32_t find(std::uint64_t key) const;  // -1 if absent
   bool try_insert(std::uint64_t key, std::int32_t value);  // false (and no change) if the key is present
   void erase(std::uint64_t key);                       // key must be present
@@ -39,6 +39,7 @@ class BlockKeyMap {
     std::uint64_t key = 0;  // 0 = empty
     std::int32_t value = -1;
   };
+  void resize(size_t slots);
   std::vector<Slot> slots_;  // key and value side by side: one cache miss per probe
   size_t mask_;
   int shift_;
@@ -50,10 +51,12 @@ class KvCache {
   using BlockId = std::int32_t;
   KvCache(std::int64_t num_blocks, std::int32_t block_size);
 
-  std::int64_t num_blocks() const { return static_cast<std::int64_t>(blocks_.size()); }
+  std::int64_t num_blocks() const { return num_blocks_; }
   std::int32_t block_size() const { return block_size_; }
-  // Blocks that can be handed out now (never used + evictable cached).
-  std::int64_t free_blocks() const { return static_cast<std::int64_t>(free_.size()) + lru_size_; }
+  // Blocks that can be handed out now (free + never used + evictable cached).
+  std::int64_t free_blocks() const {
+    return static_cast<std::int64_t>(free_.size()) + never_used() + lru_size_;
+  }
   std::int64_t used_blocks() const { return num_blocks() - free_blocks(); }
   std::int64_t cached_blocks() const { return by_key_.size(); }
 
@@ -96,9 +99,13 @@ class KvCache {
   void lru_push_back(BlockId b);
   void lru_remove(BlockId b);
 
+  // Blocks are created on first use, in id order, so memory and start-up follow what a run uses.
+  std::int64_t never_used() const { return num_blocks_ - static_cast<std::int64_t>(blocks_.size()); }
+
+  std::int64_t num_blocks_;
   std::int32_t block_size_;
-  std::vector<Block> blocks_;
-  std::vector<BlockId> free_;  // never-keyed free blocks
+  std::vector<Block> blocks_;  // the blocks used so far
+  std::vector<BlockId> free_;  // released blocks that hold no cached prefix, taken last in first out
   BlockKeyMap by_key_;
   BlockId lru_head_ = -1, lru_tail_ = -1;
   std::int64_t lru_size_ = 0;

@@ -42,8 +42,10 @@ for run in "${runs[@]}"; do
   done
   differs=()
   for obj in $(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset" {print $1}' | grep -vE '^/(summary|meta)'); do
-    # h5diff exits 0 on datasets of different lengths ("not comparable"): count that as a difference
+    # h5diff exits 0 on datasets of different lengths ("not comparable"): count that as a
+    # difference, unless both are empty
     out=$(h5diff -c "$work/$name.old.h5" "$work/$name.new.h5" "$obj" "$obj" 2>&1) && ! grep -qi 'not comparable' <<<"$out" ||
+      [ "$(h5ls "$work/$name.old.h5$obj" | awk '{print $3}')$(h5ls "$work/$name.new.h5$obj" | awk '{print $3}')" = "{0/Inf}{0/Inf}" ] ||
       differs+=("$obj")
   done
   new_only=$(diff <(h5ls -r "$work/$name.old.h5" | awk '{print $1}') <(h5ls -r "$work/$name.new.h5" | awk '{print $1}') | grep -c '^[<>]')

@@ -198,7 +198,7 @@ namespace servesim {
 namespace {
 
 TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndErases) {
-  BlockKeyMap m(1000);
+  BlockKeyMap m;  // grows from 1,024 slots to hold 1,000 keys at load <= 1/2
   std::map<std::uint64_t, std::int32_t> ref;
   Rng rng = make_rng(5, "keymap");
   for (int step = 0; step < 200000; ++step) {
