@@ -122,6 +122,18 @@ double RooflineTiming::body_linear_s(std::int64_t tokens) const {
   return s;
 }
 
+double RooflineTiming::lm_head_s(std::int64_t sequences) const {
+  const auto i = static_cast<size_t>(sequences);
+  if (i < lm_head_s_.size() && !std::isnan(lm_head_s_[i])) return lm_head_s_[i];
+  const RooflineKernels k{g_, e_};
+  double s = 0;
+  for (const GemmOp& op : iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_))
+    s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  if (lm_head_s_.size() <= i) lm_head_s_.resize(std::max(i + 1, 2 * lm_head_s_.size()), std::nan(""));
+  lm_head_s_[i] = s;
+  return s;
+}
+
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
   const RooflineKernels k{g_, e_};
@@ -129,8 +141,7 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   const double L = m_.layers;
   // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result
   out.linear_s = body_linear_s(b.prefill_tokens + b.decode_seqs);
-  for (const GemmOp& op : iteration_gemms(m_, tp_, 0, b.decode_seqs + b.prefill_seqs, ep_))
-    out.linear_s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+  out.linear_s += lm_head_s(b.decode_seqs + b.prefill_seqs);
   // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
   const int heads = std::max(1, m_.heads / tp_);
   if (b.prefill_seqs > 0) {

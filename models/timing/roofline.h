@@ -61,12 +61,13 @@ class RooflineTiming final : public TimingModel {
   // Linear layers' seconds for this many tokens, LM head apart (it depends on the sequences):
   // memoised, as a batch's token count repeats from iteration to iteration.
   double body_linear_s(std::int64_t tokens) const;
+  double lm_head_s(std::int64_t sequences) const;  // memoised likewise, by sequences in the batch
   ModelSpec m_;
   GpuSpec g_;
   int tp_;
   RooflineEfficiency e_;
   int ep_;
-  mutable std::vector<double> body_linear_s_;  // by token count; NaN: not computed yet
+  mutable std::vector<double> body_linear_s_, lm_head_s_;  // NaN: not computed yet
 };
 
 }  // namespace servesim
