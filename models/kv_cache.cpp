@@ -90,9 +90,8 @@ KvCache::BlockId KvCache::allocate() {
   } else if (never_used() > 0) {
     id = static_cast<BlockId>(blocks_.size());
     blocks_.emplace_back();
-  } else if (lru_head_ >= 0) {
-    id = lru_head_;
-    lru_remove(id);
+  } else if (lru_size_ > 0) {
+    id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
     by_key_.erase(b.key);
     if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
@@ -111,15 +110,12 @@ constexpr size_t kLookAhead = 8;
 }  // namespace
 
 void KvCache::allocate(std::int64_t n, std::vector<BlockId>& out) {
-  BlockId scout = -1;  // the next eviction victim whose key lookup has not been started
-  size_t started = 0;  // evictions whose lookups are under way
   for (std::int64_t i = 0; i < n; ++i) {
     if (free_.empty() && never_used() == 0) {
-      if (started == 0) scout = lru_head_;
-      // victims leave from the head in list order, so the walk ahead stays valid
-      for (; scout >= 0 && started < kLookAhead; ++started, scout = blocks_[static_cast<size_t>(scout)].next)
-        by_key_.prefetch(blocks_[static_cast<size_t>(scout)].key);
-      if (started > 0) --started;
+      // evictions: load the blocks two look-aheads on, and the key slots of those one on
+      const size_t h = lru_head_;
+      if (h + 2 * kLookAhead < lru_.size()) __builtin_prefetch(&blocks_[static_cast<size_t>(lru_[h + 2 * kLookAhead])]);
+      if (h + kLookAhead < lru_.size()) by_key_.prefetch(blocks_[static_cast<size_t>(lru_[h + kLookAhead])].key);
     }
     out.push_back(allocate());
   }
@@ -156,24 +152,48 @@ void KvCache::release(BlockId id) {
   else free_.push_back(id);
 }
 
+void KvCache::release_backwards(std::span<const BlockId> blocks) {
+  for (size_t i = blocks.size(); i-- > 0;) {
+    if (i >= kLookAhead) __builtin_prefetch(&blocks_[static_cast<size_t>(blocks[i - kLookAhead])]);
+    release(blocks[i]);
+  }
+}
+
 void KvCache::lru_push_back(BlockId id) {
-  Block& b = blocks_[static_cast<size_t>(id)];
-  b.prev = lru_tail_;
-  b.next = -1;
-  if (lru_tail_ >= 0) blocks_[static_cast<size_t>(lru_tail_)].next = id;
-  else lru_head_ = id;
-  lru_tail_ = id;
+  blocks_[static_cast<size_t>(id)].lru_pos = lru_base_ + static_cast<std::int64_t>(lru_.size());
+  lru_.push_back(id);
   ++lru_size_;
+  // blocks taken back and released again leave stale entries: keep them under twice the live ones
+  if (lru_.size() - lru_head_ > 2 * static_cast<size_t>(lru_size_) + 1024) lru_compact();
 }
 
 void KvCache::lru_remove(BlockId id) {
-  Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.prev >= 0) blocks_[static_cast<size_t>(b.prev)].next = b.next;
-  else lru_head_ = b.next;
-  if (b.next >= 0) blocks_[static_cast<size_t>(b.next)].prev = b.prev;
-  else lru_tail_ = b.prev;
-  b.prev = b.next = -1;
+  blocks_[static_cast<size_t>(id)].lru_pos = -1;
   --lru_size_;
+}
+
+KvCache::BlockId KvCache::lru_pop_front() {
+  while (lru_head_ < lru_.size() && !lru_live(lru_head_)) ++lru_head_;
+  if (lru_head_ == lru_.size()) return -1;
+  const BlockId id = lru_[lru_head_++];
+  lru_remove(id);
+  if (lru_head_ >= 4096 && 2 * lru_head_ >= lru_.size()) lru_compact();
+  return id;
+}
+
+void KvCache::lru_compact() {
+  // positions only grow, so an entry can never pass for one dropped here
+  const std::int64_t base = lru_base_ + static_cast<std::int64_t>(lru_.size());
+  size_t kept = 0;
+  for (size_t i = lru_head_; i < lru_.size(); ++i) {
+    if (!lru_live(i)) continue;
+    const BlockId id = lru_[i];
+    blocks_[static_cast<size_t>(id)].lru_pos = base + static_cast<std::int64_t>(kept);
+    lru_[kept++] = id;
+  }
+  lru_.resize(kept);
+  lru_base_ = base;
+  lru_head_ = 0;
 }
 
 std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids, std::uint32_t hash_block_tokens,

@@ -77,6 +77,9 @@ class KvCache {
   void register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent);
   // Drops one reference; the last one frees the block (cached blocks stay resident).
   void release(BlockId block);
+  // release() of each block, last to first: a sequence's tail becomes evictable before its
+  // (possibly shared) prefix.
+  void release_backwards(std::span<const BlockId> blocks);
 
   // The chain keys of every resident block (in use or evictable), in block order.
   std::vector<std::uint64_t> resident_keys() const;
@@ -94,10 +97,19 @@ class KvCache {
     std::uint64_t key = 0;
     std::int32_t refs = 0;
     bool keyed = false;
-    BlockId prev = -1, next = -1;  // LRU links while evictable
+    std::int64_t lru_pos = -1;  // its entry's position in the LRU order while evictable
   };
+  // The evictable blocks in the order they were last released (least recent first): an array
+  // with lazy removal, where a block taken back by a prefix hit leaves its entry behind, stale
+  // (its position no longer the block's), skipped when the head gets there. Unlike a linked
+  // list, the next victims lie side by side, so their memory loads can start early.
   void lru_push_back(BlockId b);
   void lru_remove(BlockId b);
+  BlockId lru_pop_front();  // the least recently released evictable block; -1 if none
+  bool lru_live(size_t i) const {
+    return blocks_[static_cast<size_t>(lru_[i])].lru_pos == lru_base_ + static_cast<std::int64_t>(i);
+  }
+  void lru_compact();  // drops stale entries and the consumed head
 
   // Blocks are created on first use, in id order, so memory and start-up follow what a run uses.
   std::int64_t never_used() const { return num_blocks_ - static_cast<std::int64_t>(blocks_.size()); }
@@ -107,8 +119,10 @@ class KvCache {
   std::vector<Block> blocks_;  // the blocks used so far
   std::vector<BlockId> free_;  // released blocks that hold no cached prefix, taken last in first out
   BlockKeyMap by_key_;
-  BlockId lru_head_ = -1, lru_tail_ = -1;
-  std::int64_t lru_size_ = 0;
+  std::vector<BlockId> lru_;  // entry i has position lru_base_ + i
+  std::int64_t lru_base_ = 0;
+  size_t lru_head_ = 0;        // entries before it are consumed
+  std::int64_t lru_size_ = 0;  // live entries
   std::vector<KvEvent> events_;
   bool recording_ = true;
 };

@@ -539,7 +539,7 @@ class VllmScheduler final : public EngineScheduler {
 
   void release_blocks(Seq* q) {
     // the tail first, so a sequence's last blocks are evicted before its shared prefix
-    for (auto it = q->blocks.rbegin(); it != q->blocks.rend(); ++it) cache_.release(*it);
+    cache_.release_backwards(q->blocks);
     q->blocks.clear();
   }
 

@@ -1,6 +1,9 @@
 // The vLLM-style engine scheduler, driven directly (no SystemC).
 #include <gtest/gtest.h>
 
+#include <list>
+#include <map>
+
 #include "core/rng.h"
 #include "models/kv_cache.h"
 #include "tests/engine_harness.h"
@@ -52,6 +55,121 @@ TEST(KvCache, PrefixReuseRefcountsAndLruEviction) {
   EXPECT_EQ(ev[0].key, 11u);
   EXPECT_EQ(c.allocate(), b);  // the last one evicts 12
   EXPECT_EQ(c.allocate(), -1);
+}
+
+// The cache as first written (a linked LRU list, an ordered key map, every block created up
+// front): the reference the faster structures must agree with, allocation by allocation.
+class ReferenceKvCache {
+ public:
+  explicit ReferenceKvCache(int n) : blocks_(static_cast<size_t>(n)) {
+    for (int b = n - 1; b >= 0; --b) free_.push_back(b);
+  }
+  int allocate() {
+    int id;
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+    } else if (!lru_.empty()) {
+      id = lru_.front();
+      lru_.pop_front();
+      by_key_.erase(blocks_[static_cast<size_t>(id)].key);
+      events.push_back({KvEvent::Kind::kRemoved, blocks_[static_cast<size_t>(id)].key});
+      blocks_[static_cast<size_t>(id)].keyed = false;
+    } else {
+      return -1;
+    }
+    blocks_[static_cast<size_t>(id)].refs = 1;
+    return id;
+  }
+  void register_full(int id, std::uint64_t key, std::uint64_t parent) {
+    Block& b = blocks_[static_cast<size_t>(id)];
+    if (b.keyed || by_key_.count(key)) return;
+    b.key = key;
+    b.keyed = true;
+    by_key_[key] = id;
+    events.push_back({KvEvent::Kind::kStored, key, parent});
+  }
+  std::vector<int> match(const std::vector<std::uint64_t>& keys) const {
+    std::vector<int> out;
+    for (std::uint64_t k : keys) {
+      auto it = by_key_.find(k);
+      if (it == by_key_.end()) break;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+  void acquire(int id) {
+    if (blocks_[static_cast<size_t>(id)].refs++ == 0) lru_.remove(id);
+  }
+  void release(int id) {
+    Block& b = blocks_[static_cast<size_t>(id)];
+    if (--b.refs > 0) return;
+    if (b.keyed) lru_.push_back(id);
+    else free_.push_back(id);
+  }
+  std::int64_t free_blocks() const { return static_cast<std::int64_t>(free_.size() + lru_.size()); }
+  std::vector<KvEvent> events;
+
+ private:
+  struct Block {
+    std::uint64_t key = 0;
+    int refs = 0;
+    bool keyed = false;
+  };
+  std::vector<Block> blocks_;
+  std::vector<int> free_;
+  std::list<int> lru_;
+  std::map<std::uint64_t, int> by_key_;
+};
+
+// Random sequences sharing prefixes, released and hit again: the same blocks handed out, the same
+// prefix hits, the same events, in the same order, as the reference.
+TEST(KvCache, AgreesWithTheReferenceUnderChurn) {
+  constexpr int kBlocks = 300;
+  KvCache cache(kBlocks, 16);
+  ReferenceKvCache ref(kBlocks);
+  Rng rng = make_rng(11, "kvcache-churn");
+  std::vector<std::vector<KvCache::BlockId>> running;  // each sequence's blocks, prefix first
+  for (int step = 0; step < 40000; ++step) {
+    const auto op = rng() % 10;
+    if (op < 5) {  // a sequence arrives: its chain of keys, some leading ones cached
+      const std::uint64_t root = rng() % 6 + 1;
+      std::vector<std::uint64_t> keys;
+      for (std::uint64_t j = 0, n = rng() % 30 + 1; j < n; ++j) keys.push_back(root * 1000 + (j < 10 ? j : j + 100 * (rng() % 3)));
+      std::vector<KvCache::BlockId> hits;
+      const std::int64_t hit = cache.match_prefix(keys, &hits);
+      const std::vector<int> ref_hits = ref.match(keys);
+      ASSERT_EQ(std::vector<int>(hits.begin(), hits.end()), ref_hits) << step;
+      const auto fresh = static_cast<std::int64_t>(keys.size()) - hit;
+      if (fresh > cache.free_blocks() - cache.evictable(hits)) continue;
+      std::vector<KvCache::BlockId> blocks;
+      for (KvCache::BlockId b : hits) blocks.push_back(cache.acquire(b)), ref.acquire(b);
+      if (rng() % 2) {
+        cache.allocate(fresh, blocks);
+      } else {
+        for (std::int64_t i = 0; i < fresh; ++i) blocks.push_back(cache.allocate());
+      }
+      for (std::int64_t i = 0; i < fresh; ++i) ASSERT_EQ(blocks[static_cast<size_t>(hit + i)], ref.allocate()) << step;
+      const auto from = static_cast<size_t>(hit);
+      cache.register_chain(std::span(blocks).subspan(from), std::span(keys).subspan(from), from ? keys[from - 1] : 0);
+      for (size_t i = from; i < keys.size(); ++i) ref.register_full(blocks[i], keys[i], i ? keys[i - 1] : 0);
+      running.push_back(std::move(blocks));
+    } else if (!running.empty()) {  // one finishes
+      const size_t i = rng() % running.size();
+      cache.release_backwards(running[i]);
+      for (auto it = running[i].rbegin(); it != running[i].rend(); ++it) ref.release(*it);
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    ASSERT_EQ(cache.free_blocks(), ref.free_blocks()) << step;
+    const std::vector<KvEvent> events = cache.take_events();
+    ASSERT_EQ(events.size(), ref.events.size()) << step;
+    for (size_t i = 0; i < events.size(); ++i) {
+      ASSERT_EQ(events[i].kind, ref.events[i].kind) << step;
+      ASSERT_EQ(events[i].key, ref.events[i].key) << step;
+      ASSERT_EQ(events[i].parent, ref.events[i].parent) << step;
+    }
+    ref.events.clear();
+  }
 }
 
 TEST(KvCache, BlockKeysChainThePrefix) {
