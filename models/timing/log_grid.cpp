@@ -70,13 +70,15 @@ void LogGrid::add(const std::vector<double>& point, double value, std::string_vi
     if (regime_names_.size() > UINT16_MAX) throw InputError("a grid holds at most 65536 regimes (kernels)");
     known = regime_names_.insert(known, std::string(regime));
   }
-  pending_.push_back({point, value, static_cast<std::uint16_t>(known - regime_names_.begin())});
+  pending_.push_back({value, static_cast<std::uint16_t>(known - regime_names_.begin())});
+  pending_coords_.insert(pending_coords_.end(), point.begin(), point.end());
 }
 
 void LogGrid::finish() {
-  axes_.assign(names_.size(), {});
-  for (auto& [p, v, regime] : pending_)
-    for (size_t d = 0; d < p.size(); ++d) axes_[d].push_back(p[d]);
+  const size_t dims = names_.size();
+  axes_.assign(dims, {});
+  for (size_t i = 0; i < pending_.size(); ++i)
+    for (size_t d = 0; d < dims; ++d) axes_[d].push_back(pending_coords_[i * dims + d]);
   size_t total = 1;
   for (auto& a : axes_) {
     std::sort(a.begin(), a.end());
@@ -86,11 +88,12 @@ void LogGrid::finish() {
   log_values_.assign(pending_.empty() ? 0 : total, std::nan(""));
   regimes_.assign(log_values_.size(), 0);
   std::vector<size_t> idx(names_.size());
-  for (auto& [p, v, regime] : pending_) {
-    for (size_t d = 0; d < p.size(); ++d)
+  for (size_t i = 0; i < pending_.size(); ++i) {  // a point given twice: the later row wins
+    const double* p = &pending_coords_[i * dims];
+    for (size_t d = 0; d < dims; ++d)
       idx[d] = static_cast<size_t>(std::lower_bound(axes_[d].begin(), axes_[d].end(), p[d]) - axes_[d].begin());
-    log_values_[flat(idx.data())] = std::log(v);
-    regimes_[flat(idx.data())] = regime;
+    log_values_[flat(idx.data())] = std::log(pending_[i].value);
+    regimes_[flat(idx.data())] = pending_[i].regime;
   }
   classes_.assign(names_.size(), {});
   for (size_t d = 0; d < names_.size(); ++d)
@@ -101,8 +104,8 @@ void LogGrid::finish() {
       if (align_[d] > 0) add_to(classes_[d][own_class(d, c)]);
     }
   count_ = static_cast<size_t>(std::count_if(log_values_.begin(), log_values_.end(), [](double v) { return !std::isnan(v); }));
-  pending_.clear();
-  pending_.shrink_to_fit();
+  pending_ = {};
+  pending_coords_ = {};
 }
 
 size_t LogGrid::flat(const size_t* index) const {

@@ -121,11 +121,11 @@ class LogGrid {
   std::vector<Interpolation> interpolation_;  // per axis
   std::vector<std::array<AxisClass, 3>> classes_;  // per axis, indexed by kUnaligned, kAligned, kAll
   struct Pending {
-    std::vector<double> point;
     double value;
     std::uint16_t regime;
   };
   std::vector<Pending> pending_;
+  std::vector<double> pending_coords_;  // pending point i's coordinates at [i * dims, (i + 1) * dims)
   std::vector<double> log_values_;  // dense, NaN = hole
   std::vector<std::uint16_t> regimes_;  // dense, parallel to log_values_: index into regime_names_
   std::vector<std::string> regime_names_;
