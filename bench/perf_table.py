@@ -2,10 +2,14 @@
 """Whole-run timings of the rows in bench/README.md's performance table, for one or two builds.
 
     bench/perf_table.py NEW_BINARY [--before OLD_BINARY] [--runs 3] [--rows mooncake,fixed]
+                        [--event-ns NS]
 
 Each row runs `runs` times per binary (the builds alternate, so drift on a shared machine hits
 both alike); the table shows the fastest wall time (whole process, /usr/bin/time), simulated time
-per wall time, simulated requests per wall second and the peak RSS of that run. Prints markdown.
+per wall time, simulated requests per wall second and the peak RSS of that run. With --event-ns
+(SystemC's cost of one timed event, from build/bench/bench_kernel), a last column gives the
+new build's bare-kernel ratio: its wall time over (engine iterations x NS), the time an empty
+SC_METHOD loop firing the same events would take. Prints markdown.
 """
 import argparse
 import os
@@ -46,8 +50,11 @@ def run_once(binary, args):
         wall, rss_kb = open(timing).read().split()[-2:]
         sim = SIMULATED.search(proc.stdout)
         done = REQUESTS.search(proc.stdout)
+        import h5py  # Debian's python3-h5py: the same reader the tools use
+        with h5py.File(out, "r") as f:
+            iterations = int(f["/workers"]["iterations"].sum()) if "workers" in f else 0
         return {"wall": float(wall), "rss_mb": int(rss_kb) / 1024, "sim_s": float(sim.group(1)) if sim else 0.0,
-                "requests": int(done.group(1)) if done else 0}
+                "requests": int(done.group(1)) if done else 0, "iterations": iterations}
 
 
 def cell(r):
@@ -61,11 +68,14 @@ def main():
     ap.add_argument("--before")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", default=",".join(r[0] for r in ROWS))
+    ap.add_argument("--event-ns", type=float)
     a = ap.parse_args()
     wanted = a.rows.split(",")
     builds = [("before", a.before)] if a.before else []
     builds.append(("after" if a.before else "time", a.binary))
-    head = "| run | " + " | ".join(name for name, _ in builds) + (" | speed-up |" if a.before else "")
+    head = "| run | " + " | ".join(name for name, _ in builds) + (" | speed-up |" if a.before else " |")
+    if a.event_ns:
+        head += " bare-kernel ratio |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for key, label, args in ROWS:
@@ -79,7 +89,12 @@ def main():
                     best[name] = r
         cells = [cell(best[name]) for name, _ in builds]
         speedup = f" | {best['before']['wall'] / best['after']['wall']:.2f}x" if a.before else ""
-        print(f"| {label} | " + " | ".join(cells) + speedup + " |", flush=True)
+        last = best[builds[-1][0]]
+        ratio = ""
+        if a.event_ns:
+            bare = last["iterations"] * a.event_ns * 1e-9
+            ratio = f" | {last['wall'] / bare:.0f} ({last['iterations']:,} iterations)" if bare > 0 else " | -"
+        print(f"| {label} | " + " | ".join(cells) + speedup + ratio + " |", flush=True)
 
 
 if __name__ == "__main__":
