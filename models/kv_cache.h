@@ -87,8 +87,9 @@ class KvCache {
   void record_events(bool on) { recording_ = on; }
   // Events since the last call, in order.
   std::vector<KvEvent> take_events() {
+    if (events_.empty()) return {};  // most iterations: no allocation
     std::vector<KvEvent> next;
-    next.reserve(events_.capacity());  // as many as last time, without growing step by step
+    next.reserve(events_.size());  // room for a batch like this one, without growing step by step
     return std::exchange(events_, std::move(next));
   }
 
