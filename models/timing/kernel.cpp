@@ -125,27 +125,23 @@ double KernelTiming::allreduce_ms(double elements, bool graph) const {
 }
 
 double KernelTiming::linear_ms(std::int64_t tokens) const {
-  const size_t i = static_cast<size_t>(tokens);
-  if (i < linear_cache_.size() && !std::isnan(linear_cache_[i])) return linear_cache_[i];
-  double ms = 0;
-  const double widest = gemm_->axis(1).back();
-  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
-    if (op.group <= 0) {
-      ms += op.count * gemm_ms(op.m, op.n, op.k);
-      continue;
+  return linear_ms_.get(static_cast<size_t>(tokens), [&] {
+    double ms = 0;
+    const double widest = gemm_->axis(1).back();
+    for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
+      if (op.group <= 0) {
+        ms += op.count * gemm_ms(op.m, op.n, op.k);
+        continue;
+      }
+      // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
+      // widest measured GEMM bounds how many experts one lookup may stand for.
+      const double layers = op.count / op.group;
+      const double per_lookup = std::clamp(std::floor(widest / op.n), 1.0, std::ceil(op.group));
+      const double width = std::min(op.group, per_lookup);
+      ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
     }
-    // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
-    // widest measured GEMM bounds how many experts one lookup may stand for.
-    const double layers = op.count / op.group;
-    const double per_lookup = std::clamp(std::floor(widest / op.n), 1.0, std::ceil(op.group));
-    const double width = std::min(op.group, per_lookup);
-    ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
-  }
-  if (i < 65536) {
-    if (linear_cache_.size() <= i) linear_cache_.resize(std::max<size_t>(i + 1, 2 * linear_cache_.size()), std::nan(""));
-    linear_cache_[i] = ms;
-  }
-  return ms;
+    return ms;
+  });
 }
 
 KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/count_memo.h"
 #include "models/catalog.h"
 #include "models/timing/kernel_tables.h"
 #include "models/timing/timing_model.h"
@@ -68,7 +69,7 @@ class KernelTiming final : public TimingModel {
   const LogGrid* allreduce_eager_ = nullptr;
   const LogGrid* allreduce_nccl_ = nullptr;
   double elementwise_bytes_ = 0;
-  mutable std::vector<double> linear_cache_;
+  mutable CountMemo linear_ms_;  // by token count
   mutable std::atomic<std::uint64_t> extrapolations_{0};
 };
 

@@ -106,31 +106,15 @@ double RooflineKernels::allreduce_s(double bytes, int gpus) const {
 RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e, int ep)
     : m_(m), g_(g), tp_(tp), e_(e), ep_(ep) {}
 
-double RooflineTiming::body_linear_s(std::int64_t tokens) const {
-  const auto i = static_cast<size_t>(tokens);
-  if (i < body_linear_s_.size() && !std::isnan(body_linear_s_[i])) return body_linear_s_[i];
+double RooflineTiming::gemms_s(const GemmOps& ops) const {
   const RooflineKernels k{g_, e_};
   double s = 0;
-  for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
+  for (const GemmOp& op : ops) {
     if (op.group > 0)  // one fused kernel per layer over the touched experts
       s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m_.precision);
     else
       s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
   }
-  if (body_linear_s_.size() <= i) body_linear_s_.resize(std::max(i + 1, 2 * body_linear_s_.size()), std::nan(""));
-  body_linear_s_[i] = s;
-  return s;
-}
-
-double RooflineTiming::lm_head_s(std::int64_t sequences) const {
-  const auto i = static_cast<size_t>(sequences);
-  if (i < lm_head_s_.size() && !std::isnan(lm_head_s_[i])) return lm_head_s_[i];
-  const RooflineKernels k{g_, e_};
-  double s = 0;
-  for (const GemmOp& op : iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_))
-    s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
-  if (lm_head_s_.size() <= i) lm_head_s_.resize(std::max(i + 1, 2 * lm_head_s_.size()), std::nan(""));
-  lm_head_s_[i] = s;
   return s;
 }
 
@@ -140,8 +124,12 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   const double tokens = static_cast<double>(b.prefill_tokens + b.decode_seqs);
   const double L = m_.layers;
   // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result
-  out.linear_s = body_linear_s(b.prefill_tokens + b.decode_seqs);
-  out.linear_s += lm_head_s(b.decode_seqs + b.prefill_seqs);
+  const std::int64_t sequences = b.decode_seqs + b.prefill_seqs;
+  out.linear_s = body_linear_s_.get(static_cast<size_t>(b.prefill_tokens + b.decode_seqs),
+                                    [&] { return gemms_s(iteration_gemms(m_, tp_, tokens, 0, ep_)); });
+  out.linear_s += lm_head_s_.get(static_cast<size_t>(sequences), [&] {
+    return gemms_s(iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_));
+  });
   // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
   const int heads = std::max(1, m_.heads / tp_);
   if (b.prefill_seqs > 0) {

@@ -1,8 +1,9 @@
 #pragma once
 #include <string>
-#include <vector>
 
+#include "core/count_memo.h"
 #include "models/catalog.h"
+#include "models/timing/model_ops.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -58,16 +59,14 @@ class RooflineTiming final : public TimingModel {
   TimeNs iteration_ns(const BatchShape& batch) const override;
 
  private:
-  // Linear layers' seconds for this many tokens, LM head apart (it depends on the sequences):
-  // memoised, as a batch's token count repeats from iteration to iteration.
-  double body_linear_s(std::int64_t tokens) const;
-  double lm_head_s(std::int64_t sequences) const;  // memoised likewise, by sequences in the batch
+  double gemms_s(const GemmOps& ops) const;
   ModelSpec m_;
   GpuSpec g_;
   int tp_;
   RooflineEfficiency e_;
   int ep_;
-  mutable std::vector<double> body_linear_s_, lm_head_s_;  // NaN: not computed yet
+  // linear layers' seconds by token count (the LM head apart), the LM head's by sequence count
+  mutable CountMemo body_linear_s_, lm_head_s_;
 };
 
 }  // namespace servesim

@@ -1,0 +1,31 @@
+#pragma once
+// A memo of a pure function of a small count (tokens, sequences in a batch): a timing model asks
+// for the same counts iteration after iteration. Counts of kMaxCount and above are computed
+// each time, so a rare huge prompt does not grow the table.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace servesim {
+
+class CountMemo {
+ public:
+  static constexpr size_t kMaxCount = 65536;
+
+  template <class Compute>
+  double get(size_t count, Compute&& compute) {
+    if (count < values_.size() && !std::isnan(values_[count])) return values_[count];
+    const double v = compute();
+    if (count < kMaxCount) {
+      if (values_.size() <= count) values_.resize(std::max(count + 1, 2 * values_.size()), std::nan(""));
+      values_[count] = v;
+    }
+    return v;
+  }
+
+ private:
+  std::vector<double> values_;  // NaN: not computed yet
+};
+
+}  // namespace servesim
