@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/linear_probing.h"
 #include "core/rng.h"
 
 namespace servesim {
@@ -43,9 +44,7 @@ void BlockKeyMap::erase(std::uint64_t key) {
   while (slots_[i].key != key) i = (i + 1) & mask_;
   // backward-shift: move later entries of the probe run into the hole
   for (size_t j = (i + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
-    size_t home = slot(slots_[j].key);
-    bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
-    if (movable) {
+    if (backward_shift_moves(i, j, slot(slots_[j].key))) {
       slots_[i] = slots_[j];
       i = j;
     }

@@ -4,6 +4,7 @@
 #include <bit>
 
 #include "core/error.h"
+#include "core/linear_probing.h"
 
 namespace servesim {
 
@@ -63,8 +64,7 @@ void KvIndexer::erase_row(size_t i) {
   const auto w = static_cast<size_t>(workers_);
   // backward shift: later rows of the probe run move into the hole, so no run is ever broken
   for (size_t j = (i + 1) & mask_; table_[j * stride_] != 0; j = (j + 1) & mask_) {
-    const size_t h = home(table_[j * stride_]);
-    if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+    if (backward_shift_moves(i, j, home(table_[j * stride_]))) {
       std::copy_n(row(j), stride_, row(i));
       if (!expires_.empty()) std::copy_n(&expires_[j * w], w, &expires_[i * w]);
       i = j;
@@ -80,34 +80,30 @@ void KvIndexer::store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns)
   if ((keys_ + 1) * 2 > rows_) resize(rows_ * 2);  // load factor <= 1/2
   if (expires_ns >= 0 && expires_.empty()) expires_.assign(rows_ * static_cast<size_t>(workers_), -1);
   const size_t i = insert_row(key);
-  std::uint64_t& word = row(i)[1 + static_cast<size_t>(worker) / 64];
-  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
-  if (!(word & bit)) ++pairs_;
-  word |= bit;
-  if (!expires_.empty()) expires_[i * static_cast<size_t>(workers_) + static_cast<size_t>(worker)] = expires_ns;
+  const auto [word, bit] = bit_of(worker);
+  if (!(row(i)[word] & bit)) ++pairs_;
+  row(i)[word] |= bit;
+  if (!expires_.empty()) expiry(i, worker) = expires_ns;
 }
 
 void KvIndexer::remove(std::int32_t worker, std::uint64_t key) {
   const size_t i = find(key);
   if (i == kNpos) return;
-  std::uint64_t* r = row(i);
-  std::uint64_t& word = r[1 + static_cast<size_t>(worker) / 64];
-  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
-  if (!(word & bit)) return;
-  word &= ~bit;
+  const auto [word, bit] = bit_of(worker);
+  if (!(row(i)[word] & bit)) return;
+  row(i)[word] &= ~bit;
   --pairs_;
-  if (std::all_of(r + 1, r + stride_, [](std::uint64_t x) { return x == 0; })) erase_row(i);
+  if (no_worker(i)) erase_row(i);
 }
 
 void KvIndexer::clear(std::int32_t worker) {
-  const size_t word = 1 + static_cast<size_t>(worker) / 64;
-  const std::uint64_t bit = std::uint64_t{1} << (worker % 64);
+  const auto [word, bit] = bit_of(worker);
   for (size_t i = 0; i < rows_; ++i) {
     std::uint64_t* r = row(i);
     if (r[0] == 0 || !(r[word] & bit)) continue;
     r[word] &= ~bit;
     --pairs_;
-    if (std::all_of(r + 1, r + stride_, [](std::uint64_t x) { return x == 0; })) r[0] = 0;  // dropped below
+    if (no_worker(i)) r[0] = 0;  // dropped below
   }
   resize(rows_);  // rehash: rows emptied above broke probe runs
 }
@@ -127,9 +123,10 @@ void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events) {
 
 bool KvIndexer::holds(std::int32_t worker, std::uint64_t key, TimeNs now) const {
   const size_t i = find(key);
-  if (i == kNpos || !(row(i)[1 + static_cast<size_t>(worker) / 64] >> (worker % 64) & 1)) return false;
+  const auto [word, bit] = bit_of(worker);
+  if (i == kNpos || !(row(i)[word] & bit)) return false;
   if (expires_.empty()) return true;
-  const TimeNs e = expires_[i * static_cast<size_t>(workers_) + static_cast<size_t>(worker)];
+  const TimeNs e = expiry(i, worker);
   return e < 0 || e > now;
 }
 
@@ -139,9 +136,9 @@ void KvIndexer::live_workers(size_t i, TimeNs now, std::uint64_t* mask) const {
     std::uint64_t m = mask[k] & r[1 + k];
     if (!expires_.empty())
       for (std::uint64_t bits = m; bits; bits &= bits - 1) {
-        const size_t w = 64 * k + static_cast<size_t>(std::countr_zero(bits));
-        const TimeNs e = expires_[i * static_cast<size_t>(workers_) + w];
-        if (e >= 0 && e <= now) m &= ~(std::uint64_t{1} << (w % 64));
+        const int b = std::countr_zero(bits);
+        const TimeNs e = expiry(i, static_cast<std::int32_t>(64 * k) + b);
+        if (e >= 0 && e <= now) m &= ~(std::uint64_t{1} << b);
       }
     mask[k] = m;
   }

@@ -5,8 +5,10 @@
 // worker is found in one walk over its keys, one lookup per key, that stops once no worker still
 // matches: O(prefix length + workers), never O(workers x blocks). Fed only by KV events (stored /
 // removed / cleared), or, in approximate mode, by the router's own decisions with a time-to-live.
+#include <algorithm>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "core/units.h"
@@ -39,6 +41,18 @@ class KvIndexer {
   std::uint64_t* row(size_t i) { return &table_[i * stride_]; }
   const std::uint64_t* row(size_t i) const { return &table_[i * stride_]; }
   size_t home(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+  // where a worker's bit lies in a row: word (1 = the first after the key) and mask
+  static std::pair<size_t, std::uint64_t> bit_of(std::int32_t worker) {
+    return {1 + static_cast<size_t>(worker) / 64, std::uint64_t{1} << (worker % 64)};
+  }
+  bool no_worker(size_t i) const {
+    return std::all_of(row(i) + 1, row(i) + stride_, [](std::uint64_t x) { return x == 0; });
+  }
+  size_t expiry_at(size_t i, std::int32_t worker) const {
+    return i * static_cast<size_t>(workers_) + static_cast<size_t>(worker);
+  }
+  TimeNs& expiry(size_t i, std::int32_t worker) { return expires_[expiry_at(i, worker)]; }
+  TimeNs expiry(size_t i, std::int32_t worker) const { return expires_[expiry_at(i, worker)]; }
   size_t find(std::uint64_t key) const;  // row index or npos
   size_t insert_row(std::uint64_t key);  // the key's row, added empty if absent
   void erase_row(size_t i);
