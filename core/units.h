@@ -12,6 +12,10 @@ using TimeNs = std::int64_t;
 inline constexpr TimeNs kNsPerSecond = 1'000'000'000;
 
 constexpr double ns_to_s(TimeNs t) { return static_cast<double>(t) * 1e-9; }
+// The double nearest t / 1e9: 120 s reads 120, where ns_to_s's product gives 120.00000000000001.
+// For times shown to people and programs (the planner protocol, the Python API); recorded
+// columns keep ns_to_s, so their values stay as they are.
+constexpr double ns_to_exact_s(TimeNs t) { return static_cast<double>(t) / 1e9; }
 TimeNs s_to_ns(double seconds);  // rounds to the nearest ns; throws on non-finite
 
 // A duration read from YAML: "500ms", "2s", "1.5m", "3h", "250us", "10ns", or 0.

@@ -14,8 +14,7 @@ namespace {
 
 std::string str(std::string_view s) { return "\"" + json_escape(s) + "\""; }
 std::string num(double v) { return json_number(v); }
-// Seconds as a planner reads them: 120 s is 120, not ns_to_s's 120.00000000000001.
-std::string seconds(TimeNs t) { return json_number(static_cast<double>(t) / 1e9); }
+std::string seconds(TimeNs t) { return json_number(ns_to_exact_s(t)); }
 
 }  // namespace
 

@@ -50,7 +50,7 @@ class Simulation {
     return !run_->over();
   }
 
-  double time_s() const { return static_cast<double>(now_ns()) / 1e9; }
+  double time_s() const { return ns_to_exact_s(now_ns()); }
   bool running() const { return run_ && !run_->over(); }
 
   std::string observe() {
