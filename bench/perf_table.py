@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+import h5py  # Debian's python3-h5py: the same reader the tools use
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOONCAKE = "bench/scenarios/mooncake_8w.yaml"
 ROWS = [
@@ -50,7 +52,6 @@ def run_once(binary, args):
         wall, rss_kb = open(timing).read().split()[-2:]
         sim = SIMULATED.search(proc.stdout)
         done = REQUESTS.search(proc.stdout)
-        import h5py  # Debian's python3-h5py: the same reader the tools use
         with h5py.File(out, "r") as f:
             iterations = int(f["/workers"]["iterations"].sum()) if "workers" in f else 0
         return {"wall": float(wall), "rss_mb": int(rss_kb) / 1024, "sim_s": float(sim.group(1)) if sim else 0.0,
