@@ -50,8 +50,7 @@ bool CsvReader::next() {
   if (in_.last_line_unterminated())
     throw InputError(fmt::format("{}:{}: the last line has no newline: the file looks truncated", in_.path(),
                                  in_.line_number()));
-  row_.assign(line);
-  split_commas(row_, fields_);
+  split_commas(line, fields_);  // views into the reader's buffer, valid until the next row
   if (fields_.size() != header_.size())
     throw InputError(fmt::format("{}:{}: {} fields, the header has {}", in_.path(), in_.line_number(), fields_.size(),
                                  header_.size()));

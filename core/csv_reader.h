@@ -29,7 +29,6 @@ class CsvReader {
  private:
   LineReader in_;
   std::vector<std::string> header_;
-  std::string row_;
   std::vector<std::string_view> fields_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
+#include <future>
 #include <mutex>
 
 #include "core/csv_reader.h"
@@ -49,7 +50,7 @@ std::string table_file(const std::string& dir, const std::string& kind, const st
 }
 
 // Attention rows: full-window kernels, preferring `kernel` where a point was measured twice.
-void load_attention(const std::string& path, bool generation, std::map<AttentionKey, LogGrid>& out) {
+void load_attention(const std::string& path, bool generation, std::map<AttentionKey, LogGrid>* out) {
   CsvReader csv(path);
   const size_t batch = csv.column("batch_size"), isl = csv.column("isl"), heads = csv.column("num_heads"),
                kv = csv.column("num_key_value_heads"), dim = csv.column("head_dim"),
@@ -61,13 +62,29 @@ void load_attention(const std::string& path, bool generation, std::map<Attention
     if (csv.field(source).find("fa4") != std::string_view::npos) continue;
     AttentionKey key{static_cast<int>(csv.number(heads)), static_cast<int>(csv.number(kv)),
                      static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype))};
-    auto [it, fresh] = out.try_emplace(key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    auto [it, fresh] = out->try_emplace(key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
     if (fresh)
       for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
     // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
     const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
     it->second.add({csv.number(batch), len}, csv.number(latency));
   }
+  for (auto& [k, grid] : *out) grid.finish();
+}
+
+// GEMM rows by dtype: m x n x k, the latency and the kernel that ran.
+void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
+  CsvReader csv(path);
+  const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
+               source = csv.column("kernel_source"), latency = csv.column("latency");
+  while (csv.next()) {
+    auto [it, fresh] = out->try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
+    if (fresh) it->second.align_axis(0, kGemmRowAlignment);
+    // vLLM's block-fp8 GEMMs switch kernels inside the table (FlashInfer at m <= 17, DeepGEMM
+    // from m = 32, CUTLASS where n = 32 or k <= 64); the held-out check tells those steps apart.
+    it->second.add({csv.number(m), csv.number(n), csv.number(k)}, csv.number(latency), csv.field(source));
+  }
+  for (auto& [key, grid] : *out) grid.finish();
 }
 
 }  // namespace
@@ -80,24 +97,17 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
     throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.tables to an "
                                  "aiconfigurator system folder such as data/aiconfigurator/h100_sxm",
                                  dir));
-  {
-    const std::string path = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");
-    t.files["gemm"] = path;
-    CsvReader csv(path);
-    const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
-                 source = csv.column("kernel_source"), latency = csv.column("latency");
-    while (csv.next()) {
-      auto [it, fresh] = t.gemm.try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
-      if (fresh) it->second.align_axis(0, kGemmRowAlignment);
-      // vLLM's block-fp8 GEMMs switch kernels inside the table (FlashInfer at m <= 17, DeepGEMM
-      // from m = 32, CUTLASS where n = 32 or k <= 64); the held-out check tells those steps apart.
-      it->second.add({csv.number(m), csv.number(n), csv.number(k)}, csv.number(latency), csv.field(source));
-    }
-  }
+  // The three large tables are independent files (~27 MB of CSV once decompressed): each is read
+  // on its own thread, which halves a kernel-timed run's start-up on two cores.
+  t.files["gemm"] = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");
   t.files["context_attention"] = table_file(dir, "attention", framework, "context_attention_perf.csv.gz");
-  load_attention(t.files["context_attention"], false, t.context_attention);
   t.files["generation_attention"] = table_file(dir, "attention", framework, "generation_attention_perf.csv.gz");
-  load_attention(t.files["generation_attention"], true, t.generation_attention);
+  auto gemm = std::async(std::launch::async, load_gemm, t.files["gemm"], &t.gemm);
+  auto context = std::async(std::launch::async, load_attention, t.files["context_attention"], false,
+                            &t.context_attention);
+  load_attention(t.files["generation_attention"], true, &t.generation_attention);
+  gemm.get();  // rethrows a reader's InputError
+  context.get();
   {
     const std::string path = table_file(dir, "comm", framework, "custom_allreduce_perf.csv");
     t.files["custom_allreduce"] = path;
@@ -125,9 +135,6 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
       it->second.add({csv.number(size)}, csv.number(latency));
     }
   }
-  for (auto* m : {&t.context_attention, &t.generation_attention})
-    for (auto& [k, g] : *m) g.finish();
-  for (auto& [k, g] : t.gemm) g.finish();
   for (auto& [k, g] : t.allreduce) g.finish();
   return t;
 }

@@ -60,7 +60,7 @@ void LogGrid::interpolate_axis(size_t axis, Interpolation how) {
   interpolation_[axis] = how;
 }
 
-void LogGrid::add(const std::vector<double>& point, double value, std::string_view regime) {
+void LogGrid::add(std::span<const double> point, double value, std::string_view regime) {
   if (point.size() != names_.size() || !(value > 0))
     throw InputError(fmt::format("grid point needs {} coordinates and a positive value", names_.size()));
   for (double c : point)
@@ -71,7 +71,7 @@ void LogGrid::add(const std::vector<double>& point, double value, std::string_vi
     known = regime_names_.insert(known, std::string(regime));
   }
   pending_.push_back({value, static_cast<std::uint16_t>(known - regime_names_.begin())});
-  pending_coords_.insert(pending_coords_.end(), point.begin(), point.end());
+  for (double c : point) pending_coords_.push_back(c);  // a range insert calls memmove per row
 }
 
 void LogGrid::finish() {

@@ -45,7 +45,10 @@ class LogGrid {
   // code that measured it (a table's kernel_source): where a framework switches kernels the
   // latency steps, which no interpolation can predict from one side, so held-out checks tell
   // those predictions apart (HeldOut::across_regimes).
-  void add(const std::vector<double>& point, double value, std::string_view regime = {});
+  void add(std::span<const double> point, double value, std::string_view regime = {});
+  void add(std::initializer_list<double> point, double value, std::string_view regime = {}) {
+    add(std::span<const double>(point.begin(), point.size()), value, regime);
+  }
   // Sorts the axes and builds the dense table; points not measured stay holes.
   void finish();
 
