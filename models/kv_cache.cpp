@@ -75,7 +75,7 @@ std::int64_t KvCache::evictable(std::span<const BlockId> blocks) const {
 
 KvCache::BlockId KvCache::acquire(BlockId id) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (!b.keyed) throw InvariantError("KV cache: acquire of a block that holds no cached prefix");
+  if (!b.keyed()) throw InvariantError("KV cache: acquire of a block that holds no cached prefix");
   if (b.refs == 0) lru_remove(id);
   ++b.refs;
   return id;
@@ -94,7 +94,7 @@ KvCache::BlockId KvCache::allocate() {
     Block& b = blocks_[static_cast<size_t>(id)];
     by_key_.erase(b.key);
     if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
-    b.keyed = false;
+    b.key = 0;
   } else {
     return -1;
   }
@@ -130,16 +130,15 @@ void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const st
 
 void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.keyed || !by_key_.try_insert(key, id)) return;  // a twin computed concurrently keeps the key
+  if (b.keyed() || !by_key_.try_insert(key, id)) return;  // a twin computed concurrently keeps the key
   b.key = key;
-  b.keyed = true;
   if (recording_) events_.push_back({KvEvent::Kind::kStored, key, parent});
 }
 
 std::vector<std::uint64_t> KvCache::resident_keys() const {
   std::vector<std::uint64_t> keys;
   for (const Block& b : blocks_)
-    if (b.keyed) keys.push_back(b.key);
+    if (b.keyed()) keys.push_back(b.key);
   return keys;
 }
 
@@ -147,7 +146,7 @@ void KvCache::release(BlockId id) {
   Block& b = blocks_[static_cast<size_t>(id)];
   if (b.refs <= 0) throw InvariantError("KV cache: release of a free block");
   if (--b.refs > 0) return;
-  if (b.keyed) lru_push_back(id);
+  if (b.keyed()) lru_push_back(id);
   else free_.push_back(id);
 }
 
@@ -159,7 +158,7 @@ void KvCache::release_backwards(std::span<const BlockId> blocks) {
 }
 
 void KvCache::lru_push_back(BlockId id) {
-  blocks_[static_cast<size_t>(id)].lru_pos = lru_base_ + static_cast<std::int64_t>(lru_.size());
+  blocks_[static_cast<size_t>(id)].lru_pos = static_cast<std::int32_t>(lru_.size());
   lru_.push_back(id);
   ++lru_size_;
   // blocks taken back and released again leave stale entries: keep them under twice the live ones
@@ -181,17 +180,16 @@ KvCache::BlockId KvCache::lru_pop_front() {
 }
 
 void KvCache::lru_compact() {
-  // positions only grow, so an entry can never pass for one dropped here
-  const std::int64_t base = lru_base_ + static_cast<std::int64_t>(lru_.size());
+  // every stale entry goes, so the live ones can be renumbered from 0 without one passing for
+  // another: indices stay below twice the live entries plus the slack (int32 suffices)
   size_t kept = 0;
   for (size_t i = lru_head_; i < lru_.size(); ++i) {
     if (!lru_live(i)) continue;
     const BlockId id = lru_[i];
-    blocks_[static_cast<size_t>(id)].lru_pos = base + static_cast<std::int64_t>(kept);
+    blocks_[static_cast<size_t>(id)].lru_pos = static_cast<std::int32_t>(kept);
     lru_[kept++] = id;
   }
   lru_.resize(kept);
-  lru_base_ = base;
   lru_head_ = 0;
 }
 

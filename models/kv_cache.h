@@ -94,22 +94,21 @@ class KvCache {
   }
 
  private:
+  // 16 bytes, four to a cache line: a run with many workers is bound by these loads.
   struct Block {
-    std::uint64_t key = 0;
+    std::uint64_t key = 0;  // its chain key; 0 while it holds no cached prefix (keys are never 0)
     std::int32_t refs = 0;
-    bool keyed = false;
-    std::int64_t lru_pos = -1;  // its entry's position in the LRU order while evictable
+    std::int32_t lru_pos = -1;  // its entry's index in lru_ while evictable
+    bool keyed() const { return key != 0; }
   };
   // The evictable blocks in the order they were last released (least recent first): an array
   // with lazy removal, where a block taken back by a prefix hit leaves its entry behind, stale
-  // (its position no longer the block's), skipped when the head gets there. Unlike a linked
+  // (its index no longer the block's lru_pos), skipped when the head gets there. Unlike a linked
   // list, the next victims lie side by side, so their memory loads can start early.
   void lru_push_back(BlockId b);
   void lru_remove(BlockId b);
   BlockId lru_pop_front();  // the least recently released evictable block; -1 if none
-  bool lru_live(size_t i) const {
-    return blocks_[static_cast<size_t>(lru_[i])].lru_pos == lru_base_ + static_cast<std::int64_t>(i);
-  }
+  bool lru_live(size_t i) const { return blocks_[static_cast<size_t>(lru_[i])].lru_pos == static_cast<std::int32_t>(i); }
   void lru_compact();  // drops stale entries and the consumed head
 
   // Blocks are created on first use, in id order, so memory and start-up follow what a run uses.
@@ -120,8 +119,7 @@ class KvCache {
   std::vector<Block> blocks_;  // the blocks used so far
   std::vector<BlockId> free_;  // released blocks that hold no cached prefix, taken last in first out
   BlockKeyMap by_key_;
-  std::vector<BlockId> lru_;  // entry i has position lru_base_ + i
-  std::int64_t lru_base_ = 0;
+  std::vector<BlockId> lru_;
   size_t lru_head_ = 0;        // entries before it are consumed
   std::int64_t lru_size_ = 0;  // live entries
   std::vector<KvEvent> events_;
