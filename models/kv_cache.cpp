@@ -13,43 +13,31 @@ namespace servesim {
 BlockKeyMap::BlockKeyMap() { resize(1024); }
 
 void BlockKeyMap::resize(size_t slots) {
-  std::vector<Slot> old(slots, Slot{});
+  if (slots > (size_t{1} << 32)) throw std::length_error("KV cache key map: over 2^32 slots");
+  std::vector<std::uint64_t> old(slots, 0);
   old.swap(slots_);
   mask_ = slots - 1;
-  shift_ = 64 - std::countr_zero(slots);
-  size_ = 0;
-  for (const Slot& s : old)
-    if (s.key != 0) try_insert(s.key, s.value);
-}
-
-std::int32_t BlockKeyMap::find(std::uint64_t key) const {
-  for (size_t i = slot(key);; i = (i + 1) & mask_) {
-    if (slots_[i].key == key) return slots_[i].value;
-    if (slots_[i].key == 0) return -1;
+  shift_ = 32 - std::countr_zero(slots);
+  for (const std::uint64_t s : old) {
+    if (s == 0) continue;
+    size_t i = home(s >> 32);
+    while (slots_[i] != 0) i = (i + 1) & mask_;
+    slots_[i] = s;
   }
 }
 
-bool BlockKeyMap::try_insert(std::uint64_t key, std::int32_t value) {
-  if (static_cast<size_t>(size_ + 1) * 2 > slots_.size()) resize(2 * slots_.size());  // load factor <= 1/2
-  size_t i = slot(key);
-  for (; slots_[i].key != 0; i = (i + 1) & mask_)
-    if (slots_[i].key == key) return false;
-  slots_[i] = {key, value};
-  ++size_;
-  return true;
-}
-
-void BlockKeyMap::erase(std::uint64_t key) {
-  size_t i = slot(key);
-  while (slots_[i].key != key) i = (i + 1) & mask_;
+void BlockKeyMap::erase(std::uint64_t key, std::int32_t value) {
+  const std::uint64_t entry = fingerprint(key) << 32 | (static_cast<std::uint32_t>(value) + 1);
+  size_t i = home(entry >> 32);
+  while (slots_[i] != entry) i = (i + 1) & mask_;
   // backward-shift: move later entries of the probe run into the hole
-  for (size_t j = (i + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
-    if (backward_shift_moves(i, j, slot(slots_[j].key))) {
+  for (size_t j = (i + 1) & mask_; slots_[j] != 0; j = (j + 1) & mask_) {
+    if (backward_shift_moves(i, j, home(slots_[j] >> 32))) {
       slots_[i] = slots_[j];
       i = j;
     }
   }
-  slots_[i] = Slot{};
+  slots_[i] = 0;
   --size_;
 }
 
@@ -59,7 +47,7 @@ std::int64_t KvCache::match_prefix(std::span<const std::uint64_t> keys, std::vec
   if (blocks) blocks->clear();
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {
-    const BlockId id = by_key_.find(k);
+    const BlockId id = by_key_.find(k, key_of());
     if (id < 0) break;
     if (blocks) blocks->push_back(id);
     ++n;
@@ -92,7 +80,7 @@ KvCache::BlockId KvCache::allocate() {
   } else if (lru_size_ > 0) {
     id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
-    by_key_.erase(b.key);
+    by_key_.erase(b.key, id);
     if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
     b.key = 0;
   } else {
@@ -130,7 +118,7 @@ void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const st
 
 void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.keyed() || !by_key_.try_insert(key, id)) return;  // a twin computed concurrently keeps the key
+  if (b.keyed() || !by_key_.try_insert(key, id, key_of())) return;  // a twin computed concurrently keeps the key
   b.key = key;
   if (recording_) events_.push_back({KvEvent::Kind::kStored, key, parent});
 }

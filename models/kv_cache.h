@@ -18,31 +18,53 @@ struct KvEvent {
   std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
 };
 
-// Key -> block map for the prefix cache: open addressing with linear probing and
-// backward-shift deletion, doubling as it fills (a cache that holds few keys stays small and
-// quick to reach); 0 is reserved for empty slots.
+// Key -> block map for the prefix cache: open addressing with linear probing and backward-shift
+// deletion, doubling as it fills (a cache that holds few keys stays small and quick to reach).
+// A slot is 8 bytes, the key's 32-bit hash fingerprint and the block: the key itself lives in
+// the block, so a lookup confirms a fingerprint match with `key_of(block)` (one load the caller
+// makes next anyway). Half the bytes of a key-and-value slot: the map of a large cache outgrows
+// the CPU's caches, and its probes are memory stalls. Keys are never 0; values are >= 0 and
+// unique (block ids).
 class BlockKeyMap {
  public:
   BlockKeyMap();
-  std::int32_t find(std::uint64_t key) const;  // -1 if absent
-  bool try_insert(std::uint64_t key, std::int32_t value);  // false (and no change) if the key is present
-  void erase(std::uint64_t key);                       // key must be present
+  template <class KeyOf>  // KeyOf: std::uint64_t(std::int32_t value)
+  std::int32_t find(std::uint64_t key, const KeyOf& key_of) const {  // -1 if absent
+    const std::uint64_t fp = fingerprint(key);
+    for (size_t i = home(fp);; i = (i + 1) & mask_) {
+      const std::uint64_t s = slots_[i];
+      if (s == 0) return -1;
+      if ((s >> 32) == fp && key_of(value_of(s)) == key) return value_of(s);
+    }
+  }
+  // false (and no change) if the key is present
+  template <class KeyOf>
+  bool try_insert(std::uint64_t key, std::int32_t value, const KeyOf& key_of) {
+    if (static_cast<size_t>(size_ + 1) * 2 > slots_.size()) resize(2 * slots_.size());  // load factor <= 1/2
+    const std::uint64_t fp = fingerprint(key);
+    size_t i = home(fp);
+    for (; slots_[i] != 0; i = (i + 1) & mask_)
+      if ((slots_[i] >> 32) == fp && key_of(value_of(slots_[i])) == key) return false;
+    slots_[i] = fp << 32 | (static_cast<std::uint32_t>(value) + 1);
+    ++size_;
+    return true;
+  }
+  void erase(std::uint64_t key, std::int32_t value);  // the pair must be present
   // Starts loading the key's slot, so a lookup a few steps later does not wait on memory.
-  void prefetch(std::uint64_t key) const { __builtin_prefetch(&slots_[slot(key)]); }
+  void prefetch(std::uint64_t key) const { __builtin_prefetch(&slots_[home(fingerprint(key))]); }
   std::int64_t size() const { return size_; }
 
  private:
   // Fibonacci hashing: the high bits of key x golden ratio, so keys with regular low bits
-  // (sequential trace hash ids) do not pile up into long probe runs.
-  size_t slot(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift_); }
-  struct Slot {
-    std::uint64_t key = 0;  // 0 = empty
-    std::int32_t value = -1;
-  };
+  // (sequential trace hash ids) do not pile up into long probe runs. The slot is the top bits of
+  // the fingerprint, so entries move on a resize or a deletion without their keys.
+  static std::uint64_t fingerprint(std::uint64_t key) { return (key * 0x9E3779B97F4A7C15ULL) >> 32; }
+  size_t home(std::uint64_t fp) const { return static_cast<size_t>(fp >> shift_); }
+  static std::int32_t value_of(std::uint64_t slot) { return static_cast<std::int32_t>(static_cast<std::uint32_t>(slot) - 1); }
   void resize(size_t slots);
-  std::vector<Slot> slots_;  // key and value side by side: one cache miss per probe
+  std::vector<std::uint64_t> slots_;  // fingerprint << 32 | (value + 1); 0 = empty
   size_t mask_;
-  int shift_;
+  int shift_;  // 32 - log2(slots)
   std::int64_t size_ = 0;
 };
 
@@ -119,6 +141,12 @@ class KvCache {
   std::vector<Block> blocks_;  // the blocks used so far
   std::vector<BlockId> free_;  // released blocks that hold no cached prefix, taken last in first out
   BlockKeyMap by_key_;
+  // The map's view of a block's key (made per call: a stored pointer would not survive a move).
+  struct KeyOf {
+    const Block* blocks;
+    std::uint64_t operator()(BlockId id) const { return blocks[static_cast<size_t>(id)].key; }
+  };
+  KeyOf key_of() const { return {blocks_.data()}; }
   std::vector<BlockId> lru_;
   size_t lru_head_ = 0;        // entries before it are consumed
   std::int64_t lru_size_ = 0;  // live entries
