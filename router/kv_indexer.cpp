@@ -11,6 +11,7 @@ namespace servesim {
 namespace {
 constexpr size_t kNpos = static_cast<size_t>(-1);
 constexpr size_t kInitialRows = 1024;
+constexpr size_t kLookAhead = 8;  // lookups started ahead, so their memory latencies overlap
 }  // namespace
 
 KvIndexer::KvIndexer(std::int32_t workers)
@@ -109,7 +110,6 @@ void KvIndexer::clear(std::int32_t worker) {
 }
 
 void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events) {
-  constexpr size_t kLookAhead = 8;  // lookups started ahead, so their memory latencies overlap
   for (size_t i = 0; i < events.size(); ++i) {
     if (i + kLookAhead < events.size()) __builtin_prefetch(row(home(events[i + kLookAhead].key)));
     const KvEvent& e = events[i];
@@ -151,6 +151,8 @@ void KvIndexer::overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::v
   if (workers_ % 64) active_.back() = (std::uint64_t{1} << (workers_ % 64)) - 1;
   size_t matched = 0;  // every still-active worker holds keys[0, matched)
   for (; matched < keys.size(); ++matched) {
+    // the walk usually goes on: start the next rows' loads now
+    if (matched + kLookAhead < keys.size()) __builtin_prefetch(row(home(keys[matched + kLookAhead])));
     const size_t i = find(keys[matched]);
     if (i == kNpos) break;
     held_ = active_;
