@@ -1,44 +1,22 @@
 #include "models/kv_cache.h"
 
+#include <algorithm>
 #include <bit>
 #include <stdexcept>
 #include <utility>
 
 #include "core/error.h"
-#include "core/linear_probing.h"
 #include "core/rng.h"
 
 namespace servesim {
 
-BlockKeyMap::BlockKeyMap() { resize(1024); }
-
-void BlockKeyMap::resize(size_t slots) {
+void BlockKeyMap::reset(size_t min_slots) {
+  const size_t slots = std::bit_ceil(std::max<size_t>(min_slots, 2));
   if (slots > (size_t{1} << 32)) throw std::length_error("KV cache key map: over 2^32 slots");
-  std::vector<std::uint64_t> old(slots, 0);
-  old.swap(slots_);
+  slots_.assign(slots, 0);
   mask_ = slots - 1;
   shift_ = 32 - std::countr_zero(slots);
-  for (const std::uint64_t s : old) {
-    if (s == 0) continue;
-    size_t i = home(s >> 32);
-    while (slots_[i] != 0) i = (i + 1) & mask_;
-    slots_[i] = s;
-  }
-}
-
-void BlockKeyMap::erase(std::uint64_t key, std::int32_t value) {
-  const std::uint64_t entry = fingerprint(key) << 32 | (static_cast<std::uint32_t>(value) + 1);
-  size_t i = home(entry >> 32);
-  while (slots_[i] != entry) i = (i + 1) & mask_;
-  // backward-shift: move later entries of the probe run into the hole
-  for (size_t j = (i + 1) & mask_; slots_[j] != 0; j = (j + 1) & mask_) {
-    if (backward_shift_moves(i, j, home(slots_[j] >> 32))) {
-      slots_[i] = slots_[j];
-      i = j;
-    }
-  }
-  slots_[i] = 0;
-  --size_;
+  used_ = 0;
 }
 
 KvCache::KvCache(std::int64_t num_blocks, std::int32_t block_size) : num_blocks_(num_blocks), block_size_(block_size) {}
@@ -80,9 +58,9 @@ KvCache::BlockId KvCache::allocate() {
   } else if (lru_size_ > 0) {
     id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
-    by_key_.erase(b.key, id);
     if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
-    b.key = 0;
+    b.key = 0;  // its map entry is stale from now on
+    --keyed_;
   } else {
     return -1;
   }
@@ -98,12 +76,8 @@ constexpr size_t kLookAhead = 8;
 
 void KvCache::allocate(std::int64_t n, std::vector<BlockId>& out) {
   for (std::int64_t i = 0; i < n; ++i) {
-    if (free_.empty() && never_used() == 0) {
-      // evictions: load the blocks two look-aheads on, and the key slots of those one on
-      const size_t h = lru_head_;
-      if (h + 2 * kLookAhead < lru_.size()) __builtin_prefetch(&blocks_[static_cast<size_t>(lru_[h + 2 * kLookAhead])]);
-      if (h + kLookAhead < lru_.size()) by_key_.prefetch(blocks_[static_cast<size_t>(lru_[h + kLookAhead])].key);
-    }
+    if (free_.empty() && never_used() == 0 && lru_head_ + kLookAhead < lru_.size())
+      __builtin_prefetch(&blocks_[static_cast<size_t>(lru_[lru_head_ + kLookAhead])]);  // evictions ahead
     out.push_back(allocate());
   }
 }
@@ -118,9 +92,20 @@ void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const st
 
 void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
   Block& b = blocks_[static_cast<size_t>(id)];
-  if (b.keyed() || !by_key_.try_insert(key, id, key_of())) return;  // a twin computed concurrently keeps the key
+  if (b.keyed()) return;
+  if (by_key_.full()) rebuild_key_map();
+  if (!by_key_.try_insert(key, id, key_of())) return;  // a twin computed concurrently keeps the key
   b.key = key;
+  ++keyed_;
   if (recording_) events_.push_back({KvEvent::Kind::kStored, key, parent});
+}
+
+void KvCache::rebuild_key_map() {
+  // Slots for the blocks in use and three times the keyed ones: the next rebuild is at least a
+  // sixth of the table's worth of registrations away, so the sequential scans cost O(1) each.
+  by_key_.reset(std::max({size_t{1024}, blocks_.size(), 3 * static_cast<size_t>(keyed_)}));
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    if (blocks_[i].keyed()) by_key_.insert_new(blocks_[i].key, static_cast<BlockId>(i));
 }
 
 std::vector<std::uint64_t> KvCache::resident_keys() const {

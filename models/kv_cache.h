@@ -18,17 +18,19 @@ struct KvEvent {
   std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
 };
 
-// Key -> block map for the prefix cache: open addressing with linear probing and backward-shift
-// deletion, doubling as it fills (a cache that holds few keys stays small and quick to reach).
-// A slot is 8 bytes, the key's 32-bit hash fingerprint and the block: the key itself lives in
-// the block, so a lookup confirms a fingerprint match with `key_of(block)` (one load the caller
-// makes next anyway). Half the bytes of a key-and-value slot: the map of a large cache outgrows
-// the CPU's caches, and its probes are memory stalls. Keys are never 0; values are >= 0 and
-// unique (block ids).
+// Key -> block map for the prefix cache: open addressing with linear probing, insert only.
+// A slot is 8 bytes, the key's 32-bit hash fingerprint and the block; the key itself lives in
+// the block, so a lookup confirms a fingerprint match with `key_of(block)`, the load the caller
+// makes next anyway. That confirmation is also how entries die: a block evicted (key 0) or
+// holding another key no longer confirms its old entries, so an eviction touches no slot, and
+// the stale entries go when the owner rebuilds the map (reset() + insert_new() of the live
+// keys) once it is half full. Half the bytes of a key-and-value slot and no deletion walk: the
+// map of a large cache outgrows the CPU's caches, and each probe is a memory stall.
+// Keys are never 0; values are >= 0 and unique (block ids).
 class BlockKeyMap {
  public:
-  BlockKeyMap();
-  template <class KeyOf>  // KeyOf: std::uint64_t(std::int32_t value)
+  explicit BlockKeyMap(size_t min_slots = 1024) { reset(min_slots); }
+  template <class KeyOf>  // KeyOf: std::uint64_t(std::int32_t value), the value's current key
   std::int32_t find(std::uint64_t key, const KeyOf& key_of) const {  // -1 if absent
     const std::uint64_t fp = fingerprint(key);
     for (size_t i = home(fp);; i = (i + 1) & mask_) {
@@ -37,35 +39,54 @@ class BlockKeyMap {
       if ((s >> 32) == fp && key_of(value_of(s)) == key) return value_of(s);
     }
   }
-  // false (and no change) if the key is present
+  // Adds key -> value unless another value holds the key (false, no change). `value` must not
+  // hold a key yet (key_of(value) == 0). Needs a free slot: the owner rebuilds when full().
   template <class KeyOf>
   bool try_insert(std::uint64_t key, std::int32_t value, const KeyOf& key_of) {
-    if (static_cast<size_t>(size_ + 1) * 2 > slots_.size()) resize(2 * slots_.size());  // load factor <= 1/2
-    const std::uint64_t fp = fingerprint(key);
-    size_t i = home(fp);
-    for (; slots_[i] != 0; i = (i + 1) & mask_)
-      if ((slots_[i] >> 32) == fp && key_of(value_of(slots_[i])) == key) return false;
-    slots_[i] = fp << 32 | (static_cast<std::uint32_t>(value) + 1);
-    ++size_;
+    const std::uint64_t entry = entry_of(key, value);
+    size_t i = home(entry >> 32), same = kNone;
+    for (; slots_[i] != 0; i = (i + 1) & mask_) {
+      if ((slots_[i] >> 32) != (entry >> 32)) continue;
+      if (key_of(value_of(slots_[i])) == key) return false;
+      if (slots_[i] == entry) same = i;  // this very pair, left stale by an eviction: live again
+    }
+    if (same == kNone) insert_new_at(i, entry);
     return true;
   }
-  void erase(std::uint64_t key, std::int32_t value);  // the pair must be present
+  // Adds a key known to be absent (a rebuild).
+  void insert_new(std::uint64_t key, std::int32_t value) {
+    const std::uint64_t entry = entry_of(key, value);
+    size_t i = home(entry >> 32);
+    while (slots_[i] != 0) i = (i + 1) & mask_;
+    insert_new_at(i, entry);
+  }
+  // Empties the map, with at least `min_slots` slots (rounded up to a power of two).
+  void reset(size_t min_slots);
+  // At the load limit (1/2, counting stale entries): rebuild before the next try_insert.
+  bool full() const { return (used_ + 1) * 2 > slots_.size(); }
+  size_t slots() const { return slots_.size(); }
   // Starts loading the key's slot, so a lookup a few steps later does not wait on memory.
   void prefetch(std::uint64_t key) const { __builtin_prefetch(&slots_[home(fingerprint(key))]); }
-  std::int64_t size() const { return size_; }
 
  private:
+  static constexpr size_t kNone = ~size_t{0};
   // Fibonacci hashing: the high bits of key x golden ratio, so keys with regular low bits
   // (sequential trace hash ids) do not pile up into long probe runs. The slot is the top bits of
-  // the fingerprint, so entries move on a resize or a deletion without their keys.
+  // the fingerprint.
   static std::uint64_t fingerprint(std::uint64_t key) { return (key * 0x9E3779B97F4A7C15ULL) >> 32; }
+  static std::uint64_t entry_of(std::uint64_t key, std::int32_t value) {
+    return fingerprint(key) << 32 | (static_cast<std::uint32_t>(value) + 1);
+  }
   size_t home(std::uint64_t fp) const { return static_cast<size_t>(fp >> shift_); }
   static std::int32_t value_of(std::uint64_t slot) { return static_cast<std::int32_t>(static_cast<std::uint32_t>(slot) - 1); }
-  void resize(size_t slots);
+  void insert_new_at(size_t i, std::uint64_t entry) {
+    slots_[i] = entry;
+    ++used_;
+  }
   std::vector<std::uint64_t> slots_;  // fingerprint << 32 | (value + 1); 0 = empty
-  size_t mask_;
-  int shift_;  // 32 - log2(slots)
-  std::int64_t size_ = 0;
+  size_t mask_ = 0;
+  int shift_ = 0;     // 32 - log2(slots)
+  size_t used_ = 0;  // slots holding an entry, live or stale
 };
 
 class KvCache {
@@ -80,7 +101,7 @@ class KvCache {
     return static_cast<std::int64_t>(free_.size()) + never_used() + lru_size_;
   }
   std::int64_t used_blocks() const { return num_blocks() - free_blocks(); }
-  std::int64_t cached_blocks() const { return by_key_.size(); }
+  std::int64_t cached_blocks() const { return keyed_; }
 
   // How many leading keys are resident (in use or evictable); their blocks go to `blocks` when
   // given (one lookup per key, so admitting the prefix need not look the keys up again).
@@ -141,6 +162,8 @@ class KvCache {
   std::vector<Block> blocks_;  // the blocks used so far
   std::vector<BlockId> free_;  // released blocks that hold no cached prefix, taken last in first out
   BlockKeyMap by_key_;
+  std::int64_t keyed_ = 0;  // blocks holding a key
+  void rebuild_key_map();   // drops stale entries (see BlockKeyMap), sized for the blocks in use
   // The map's view of a block's key (made per call: a stored pointer would not survive a move).
   struct KeyOf {
     const Block* blocks;

@@ -315,34 +315,46 @@ TEST(VllmEngine, PriorityPolicyServesLowerPriorityValuesFirst) {
 namespace servesim {
 namespace {
 
-TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndErases) {
-  BlockKeyMap m;  // grows from 1,024 slots to hold 1,000 keys at load <= 1/2
+TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndEvictions) {
+  // The owner's side as KvCache plays it: values are blocks, a block's key lives with the owner,
+  // an eviction only clears it there, and a full map is rebuilt from the live keys.
+  constexpr std::int32_t kBlocks = 1500;
+  std::vector<std::uint64_t> key_of_block(kBlocks, 0);
+  auto key_of = [&](std::int32_t v) { return key_of_block.at(static_cast<size_t>(v)); };
   std::map<std::uint64_t, std::int32_t> ref;
-  std::map<std::int32_t, std::uint64_t> key_of_value;  // the map keeps fingerprints; keys live here
-  auto key_of = [&](std::int32_t v) { return key_of_value.at(v); };
+  BlockKeyMap m(64);  // small, so it is rebuilt many times
+  int rebuilds = 0;
   Rng rng = make_rng(5, "keymap");
-  std::int32_t next_value = 0;
   for (int step = 0; step < 200000; ++step) {
-    // few distinct low bits: long probe runs that wrap around, the hard case for deletion
-    std::uint64_t key = ((rng() % 3000) << 20 | (rng() % 64)) + 1;
-    if (ref.count(key)) {
-      ASSERT_EQ(m.find(key, key_of), ref[key]);
-      ASSERT_FALSE(m.try_insert(key, next_value, key_of));  // present: unchanged
-      ASSERT_EQ(m.find(key, key_of), ref[key]);
-      m.erase(key, ref[key]);
-      key_of_value.erase(ref[key]);
-      ref.erase(key);
+    // few distinct low bits: long probe runs that wrap around
+    const std::uint64_t key = ((rng() % 200) << 20 | (rng() % 16)) + 1;
+    const auto block = static_cast<std::int32_t>(rng() % kBlocks);
+    if (auto it = ref.find(key); it != ref.end()) {
+      ASSERT_EQ(m.find(key, key_of), it->second);
+      if (key_of_block[static_cast<size_t>(block)] == 0) {
+        ASSERT_FALSE(m.try_insert(key, block, key_of));  // held by another block: unchanged
+      }
+      ASSERT_EQ(m.find(key, key_of), it->second);
+      key_of_block[static_cast<size_t>(it->second)] = 0;  // evicted: the entry goes stale
+      ref.erase(it);
       ASSERT_EQ(m.find(key, key_of), -1);
-    } else if (ref.size() < 1000) {
+    } else if (key_of_block[static_cast<size_t>(block)] == 0) {
       ASSERT_EQ(m.find(key, key_of), -1);
-      const std::int32_t v = next_value++;
-      key_of_value[v] = key;
-      ASSERT_TRUE(m.try_insert(key, v, key_of));
-      ref[key] = v;
+      if (m.full()) {
+        m.reset(3 * (ref.size() + 1));  // tight: long probe runs over stale entries, many rebuilds
+        for (size_t b = 0; b < key_of_block.size(); ++b)
+          if (key_of_block[b]) m.insert_new(key_of_block[b], static_cast<std::int32_t>(b));
+        ++rebuilds;
+      }
+      const size_t before = m.slots();
+      ASSERT_TRUE(m.try_insert(key, block, key_of));
+      ASSERT_EQ(m.slots(), before);  // never grows by itself
+      key_of_block[static_cast<size_t>(block)] = key;
+      ref[key] = block;
     }
-    ASSERT_EQ(m.size(), static_cast<std::int64_t>(ref.size()));
   }
   for (auto& [k, v] : ref) ASSERT_EQ(m.find(k, key_of), v);
+  EXPECT_GT(rebuilds, 10);
 }
 
 TEST(BlockKeyMap, KeysSharingAFingerprintAreToldApartByTheirKeys) {
@@ -353,17 +365,22 @@ TEST(BlockKeyMap, KeysSharingAFingerprintAreToldApartByTheirKeys) {
   static_assert(kGolden * kInverse == 1);
   const std::uint64_t a = 12345 * kInverse, b = (12345 + 7) * kInverse;  // products 12345 and 12352
   ASSERT_EQ((a * kGolden) >> 32, (b * kGolden) >> 32);                    // same fingerprint (0)
-  std::map<std::int32_t, std::uint64_t> keys{{0, a}, {1, b}};
+  std::map<std::int32_t, std::uint64_t> keys{{0, 0}, {1, 0}};  // blocks 0 and 1, no key yet
   auto key_of = [&](std::int32_t v) { return keys.at(v); };
   BlockKeyMap m;
   ASSERT_TRUE(m.try_insert(a, 0, key_of));
+  keys[0] = a;
   EXPECT_EQ(m.find(b, key_of), -1);
   ASSERT_TRUE(m.try_insert(b, 1, key_of));
+  keys[1] = b;
   EXPECT_EQ(m.find(a, key_of), 0);
   EXPECT_EQ(m.find(b, key_of), 1);
-  m.erase(a, 0);
+  keys[0] = 0;  // block 0 evicted: its entry no longer confirms
   EXPECT_EQ(m.find(a, key_of), -1);
   EXPECT_EQ(m.find(b, key_of), 1);
+  ASSERT_TRUE(m.try_insert(a, 0, key_of));  // the same pair again revives the stale entry
+  keys[0] = a;
+  EXPECT_EQ(m.find(a, key_of), 0);
 }
 
 }  // namespace
