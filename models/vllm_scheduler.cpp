@@ -59,8 +59,7 @@ class VllmScheduler final : public EngineScheduler {
   void enqueue(Request* r, TimeNs, EngineJob job) override {
     const bool prefill_only = job == EngineJob::kPrefillOnly;
     check_fits(r, prefill_only ? 0 : r->output_tokens);
-    Seq* s = alloc_seq();
-    s->req = r;
+    Seq* s = alloc_seq(r);
     s->prefill_only = prefill_only;
     s->order = next_order_++;
     s->prio = cfg_.policy == "priority" ? r->priority : 0;
@@ -222,8 +221,7 @@ class VllmScheduler final : public EngineScheduler {
     const std::int64_t fresh = blocks_for(r->input_tokens) - cached_blocks;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(cached_blocks)) - fresh;
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
-    Seq* q = alloc_seq();
-    q->req = r;
+    Seq* q = alloc_seq(r);
     q->prio = cfg_.policy == "priority" ? r->priority : 0;
     q->keys = std::move(keys);
     for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
@@ -340,6 +338,9 @@ class VllmScheduler final : public EngineScheduler {
     std::int64_t s0 = 0;              // decoding: emitted = e0 + (step - s0)
     std::int64_t e0 = 0;
     std::uint32_t gen = 0;
+    // the request's lengths, read on every block boundary: kept here, beside the rest, so the
+    // decode path does not touch the Request
+    std::int64_t input_tokens = 0, output_tokens = 0;
   };
   using Key = std::pair<std::pair<std::int32_t, std::uint64_t>, Seq*>;
   static Key key(Seq* q) { return {{q->prio, q->order}, q}; }
@@ -376,7 +377,7 @@ class VllmScheduler final : public EngineScheduler {
   }
   // KV slots a decoding sequence needs at step s: its prompt and every token it has emitted.
   std::int64_t context_at(const Seq* q, std::int64_t s) const {
-    return static_cast<std::int64_t>(q->req->input_tokens) + q->e0 + (s - q->s0);
+    return q->input_tokens + q->e0 + (s - q->s0);
   }
   // The next request to admit: the queue's head, or under LPM (small queues, as SGLang does)
   // the one with the longest resident prefix.
@@ -480,16 +481,24 @@ class VllmScheduler final : public EngineScheduler {
     return false;
   }
 
-  Seq* alloc_seq() {
+  Seq* alloc_seq(Request* r) {
+    Seq* q;
     if (!free_seqs_.empty()) {
-      Seq* q = free_seqs_.back();
+      q = free_seqs_.back();
       free_seqs_.pop_back();
-      std::uint32_t gen = q->gen + 1;
+      const std::uint32_t gen = q->gen + 1;
+      std::vector<KvCache::BlockId> blocks = std::move(q->blocks);  // its capacity serves the next one
       *q = Seq{};
       q->gen = gen;
-      return q;
+      q->blocks = std::move(blocks);
+      q->blocks.clear();
+    } else {
+      q = &seq_pool_.emplace_back();
     }
-    return &seq_pool_.emplace_back();
+    q->req = r;
+    q->input_tokens = r->input_tokens;
+    q->output_tokens = r->output_tokens;
+    return q;
   }
 
   // Grows q's block table to hold `tokens`, preempting the newest running sequences as needed.
@@ -558,22 +567,22 @@ class VllmScheduler final : public EngineScheduler {
     q->s0 = s0;
     q->e0 = q->req->tokens_emitted;
     ++n_decoding_;
-    decode_base_sum_ += static_cast<std::int64_t>(q->req->input_tokens) + q->e0 - q->s0;
-    const std::int64_t finish_step = s0 + static_cast<std::int64_t>(q->req->output_tokens) - 1 - q->e0;
+    decode_base_sum_ += q->input_tokens + q->e0 - q->s0;
+    const std::int64_t finish_step = s0 + q->output_tokens - 1 - q->e0;
     finishes_.push({finish_step, q->order, q->gen, q});
     push_boundary(q);
   }
 
   void leave_decoding(Seq* q, std::int64_t at_step) {
     --n_decoding_;
-    decode_base_sum_ -= static_cast<std::int64_t>(q->req->input_tokens) + q->e0 - q->s0;
+    decode_base_sum_ -= q->input_tokens + q->e0 - q->s0;
     q->req->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (at_step - q->s0));
   }
 
   void push_boundary(Seq* q) {
     const std::int64_t held = static_cast<std::int64_t>(q->blocks.size()) * block_;
-    const std::int64_t s = q->s0 + held - static_cast<std::int64_t>(q->req->input_tokens) - q->e0 + 1;
-    const std::int64_t last = q->s0 + static_cast<std::int64_t>(q->req->output_tokens) - 1 - q->e0;
+    const std::int64_t s = q->s0 + held - q->input_tokens - q->e0 + 1;
+    const std::int64_t last = q->s0 + q->output_tokens - 1 - q->e0;
     if (s <= last) boundaries_.push({std::max(s, q->s0), q->order, q->gen, q});
   }
 
