@@ -1,6 +1,9 @@
 // servesim: the command-line entry point.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <cstdio>
@@ -86,7 +89,20 @@ int print_timing(const PoolConfig& pool) {
   return 0;
 }
 
+// The recorder's row buffers and HDF5's chunk and conversion buffers are allocated and freed on
+// every flush, megabytes each: past glibc's default thresholds (128 KiB) each one is a fresh
+// mmap or a heap trimmed and regrown, whose pages fault in again every time (12% of a 100k-request
+// run). Kept in the heap up to 32 MiB and trimmed past 64 MiB free, they are reused instead;
+// peak RSS grows by under 1 MB on the benchmark runs.
+void keep_large_buffers_mapped() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
+
 int run_main(int argc, char** argv) {
+  keep_large_buffers_mapped();
   CLI::App app{"servesim: a SystemC co-simulation testbed for LLM serving clusters"};
   app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
   app.require_subcommand(0, 1);
