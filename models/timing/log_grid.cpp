@@ -65,7 +65,10 @@ void LogGrid::add(std::span<const double> point, double value, std::string_view 
     throw InputError(fmt::format("grid point needs {} coordinates and a positive value", names_.size()));
   for (double c : point)
     if (!(c > 0)) throw InputError(fmt::format("grid coordinates must be positive (got {:g})", c));
-  auto known = std::find(regime_names_.begin(), regime_names_.end(), regime);
+  // rows come grouped by kernel: try the last one first
+  auto known = !pending_.empty() && regime_names_[pending_.back().regime] == regime
+                   ? regime_names_.begin() + pending_.back().regime
+                   : std::find(regime_names_.begin(), regime_names_.end(), regime);
   if (known == regime_names_.end()) {
     if (regime_names_.size() > UINT16_MAX) throw InputError("a grid holds at most 65536 regimes (kernels)");
     known = regime_names_.insert(known, std::string(regime));
@@ -76,15 +79,17 @@ void LogGrid::add(std::span<const double> point, double value, std::string_view 
 
 void LogGrid::finish() {
   const size_t dims = names_.size();
+  // Each axis's distinct coordinates, kept sorted as they come: tables repeat a few dozen values
+  // per axis over ~10^5 rows, so a binary search per coordinate beats sorting them all.
   axes_.assign(dims, {});
   for (size_t i = 0; i < pending_.size(); ++i)
-    for (size_t d = 0; d < dims; ++d) axes_[d].push_back(pending_coords_[i * dims + d]);
+    for (size_t d = 0; d < dims; ++d) {
+      const double c = pending_coords_[i * dims + d];
+      auto& a = axes_[d];
+      if (auto at = std::lower_bound(a.begin(), a.end(), c); at == a.end() || *at != c) a.insert(at, c);
+    }
   size_t total = 1;
-  for (auto& a : axes_) {
-    std::sort(a.begin(), a.end());
-    a.erase(std::unique(a.begin(), a.end()), a.end());
-    total *= a.size();
-  }
+  for (auto& a : axes_) total *= a.size();
   log_values_.assign(pending_.empty() ? 0 : total, std::nan(""));
   regimes_.assign(log_values_.size(), 0);
   std::vector<size_t> idx(names_.size());
