@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Whole-run timings of the rows in bench/README.md's performance table, for one or two builds.
 
-    bench/perf_table.py NEW_BINARY [--before OLD_BINARY] [--runs 3] [--rows mooncake,fixed]
-                        [--event-ns NS]
+    bench/perf_table.py NEW_BINARY [--before [LABEL=]OLD_BINARY ...] [--runs 3]
+                        [--rows mooncake,fixed] [--event-ns NS]
 
-Each row runs `runs` times per binary (the builds alternate, so drift on a shared machine hits
-both alike); the table shows the fastest wall time (whole process, /usr/bin/time), simulated time
+--before may be given more than once (e.g. the issue's starting point and the last round's end):
+a column per build, then the new one, then its speed-up over each. Each row runs `runs` times per
+binary (the builds alternate, so drift on a shared machine hits all alike); the table shows the fastest wall time (whole process, /usr/bin/time), simulated time
 per wall time, simulated requests per wall second and the peak RSS of that run. With --event-ns
 (SystemC's cost of one timed event, from build/bench/bench_kernel), a last column gives the
 new build's bare-kernel ratio: its wall time over (engine iterations x NS), the time an empty
@@ -66,15 +67,20 @@ def cell(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binary")
-    ap.add_argument("--before")
+    ap.add_argument("--before", action="append", default=[])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", default=",".join(r[0] for r in ROWS))
     ap.add_argument("--event-ns", type=float)
     a = ap.parse_args()
     wanted = a.rows.split(",")
-    builds = [("before", a.before)] if a.before else []
-    builds.append(("after" if a.before else "time", a.binary))
-    head = "| run | " + " | ".join(name for name, _ in builds) + (" | speed-up |" if a.before else " |")
+    builds = []
+    for i, spec in enumerate(a.before):
+        label, _, path = spec.rpartition("=")
+        builds.append((label or ("before" if len(a.before) == 1 else f"before {i + 1}"), path))
+    befores = [name for name, _ in builds]
+    builds.append(("after" if befores else "time", a.binary))
+    head = "| run | " + " | ".join(name for name, _ in builds) + " |"
+    head += "".join(f" speed-up over {name} |" if len(befores) > 1 else " speed-up |" for name in befores)
     if a.event_ns:
         head += " bare-kernel ratio |"
     print(head)
@@ -89,7 +95,7 @@ def main():
                 if name not in best or r["wall"] < best[name]["wall"]:
                     best[name] = r
         cells = [cell(best[name]) for name, _ in builds]
-        speedup = f" | {best['before']['wall'] / best['after']['wall']:.2f}x" if a.before else ""
+        speedup = "".join(f" | {best[name]['wall'] / best['after']['wall']:.2f}x" for name in befores)
         last = best[builds[-1][0]]
         ratio = ""
         if a.event_ns:

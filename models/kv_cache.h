@@ -26,7 +26,7 @@ struct KvEvent {
 // the stale entries go when the owner rebuilds the map (reset() + insert_new() of the live
 // keys) once it is half full. Half the bytes of a key-and-value slot and no deletion walk: the
 // map of a large cache outgrows the CPU's caches, and each probe is a memory stall.
-// Keys are never 0; values are >= 0 and unique (block ids).
+// Keys are never 0; values are block ids (>= 0), each holding one key at a time.
 class BlockKeyMap {
  public:
   explicit BlockKeyMap(size_t min_slots = 1024) { reset(min_slots); }
