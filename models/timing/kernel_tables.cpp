@@ -98,7 +98,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
                                  "aiconfigurator system folder such as data/aiconfigurator/h100_sxm",
                                  dir));
   // The three large tables are independent files (~27 MB of CSV once decompressed): each is read
-  // on its own thread, which halves a kernel-timed run's start-up on two cores.
+  // on its own thread, so start-up waits for the largest rather than for all three in turn.
   t.files["gemm"] = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");
   t.files["context_attention"] = table_file(dir, "attention", framework, "context_attention_perf.csv.gz");
   t.files["generation_attention"] = table_file(dir, "attention", framework, "generation_attention_perf.csv.gz");
