@@ -33,6 +33,7 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
   F(preemptions, H5T_NATIVE_UINT32);
   F(prefill_worker, H5T_NATIVE_INT32);
   F(decode_worker, H5T_NATIVE_INT32);
+  F(priority, H5T_NATIVE_INT32);
   F(queue_s, H5T_NATIVE_DOUBLE);
   F(prefill_s, H5T_NATIVE_DOUBLE);
   F(transfer_s, H5T_NATIVE_DOUBLE);
@@ -280,6 +281,7 @@ void RunRecorder::on_request_done(const Request& r) {
   const bool remote = r.route == RequestRoute::kRemotePrefill;
   row.prefill_worker = remote ? r.prefill_worker : r.worker;
   row.decode_worker = r.worker;
+  row.priority = r.priority;
   row.route = static_cast<std::int8_t>(r.route);
   row.queue_s = span_s(r.arrival_ns, r.scheduled_ns);
   row.prefill_s = span_s(r.scheduled_ns, r.prefill_end_ns);

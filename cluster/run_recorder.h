@@ -22,6 +22,7 @@ struct RequestRow {
   double arrival_s;
   std::uint32_t input_tokens, output_tokens, cached_tokens, expected_cached_tokens, preemptions;
   std::int32_t prefill_worker, decode_worker;
+  std::int32_t priority;
   double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
   std::int8_t status;
   std::int8_t route;

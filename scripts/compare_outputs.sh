@@ -3,7 +3,9 @@
 # benchmark scenarios, shortened) with both binaries and compares every recorded dataset with
 # h5diff, except /summary and /meta (they hold wall time and the build's version).
 #   scripts/compare_outputs.sh OLD_BINARY NEW_BINARY [FILTER]
-# FILTER (a grep -E pattern) picks runs by name. Exit status 1 if any run differs.
+# FILTER (a grep -E pattern) picks runs by name. Exit status 1 if any run differs. A table that
+# gained columns in the new build (h5diff: "not comparable") is compared on the columns both have
+# (scripts/compare_common_columns.py), and the added ones are named.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 old="$(realpath "$1")" new="$(realpath "$2")" filter="${3:-.}"
@@ -40,17 +42,21 @@ for run in "${runs[@]}"; do
       echo "FAIL  $name: the $side binary failed"; sed 's/^/      /' "$work/$name.$side.log" | tail -5; status=1; continue 2
     fi
   done
-  differs=()
+  differs=() added=()
   for obj in $(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset" {print $1}' | grep -vE '^/(summary|meta)'); do
-    # h5diff exits 0 on datasets of different lengths ("not comparable"): count that as a
-    # difference, unless both are empty
-    out=$(h5diff -c "$work/$name.old.h5" "$work/$name.new.h5" "$obj" "$obj" 2>&1) && ! grep -qi 'not comparable' <<<"$out" ||
-      [ "$(h5ls "$work/$name.old.h5$obj" | awk '{print $3}')$(h5ls "$work/$name.new.h5$obj" | awk '{print $3}')" = "{0/Inf}{0/Inf}" ] ||
+    # h5diff exits 0 on datasets of different lengths or types ("not comparable"): count that as
+    # a difference, unless both are empty or the new one only added columns
+    out=$(h5diff -c "$work/$name.old.h5" "$work/$name.new.h5" "$obj" "$obj" 2>&1) && ! grep -qi 'not comparable' <<<"$out" && continue
+    [ "$(h5ls "$work/$name.old.h5$obj" | awk '{print $3}')$(h5ls "$work/$name.new.h5$obj" | awk '{print $3}')" = "{0/Inf}{0/Inf}" ] && continue
+    if cols=$(/usr/bin/python3 "$root/scripts/compare_common_columns.py" "$work/$name.old.h5" "$work/$name.new.h5" "$obj" 2>&1); then
+      [ -n "$cols" ] && added+=("$obj+[$cols]")
+    else
       differs+=("$obj")
+    fi
   done
   new_only=$(diff <(h5ls -r "$work/$name.old.h5" | awk '{print $1}') <(h5ls -r "$work/$name.new.h5" | awk '{print $1}') | grep -c '^[<>]')
   if [ ${#differs[@]} -eq 0 ] && [ "$new_only" = 0 ]; then
-    echo "same  $name ($(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset"' | grep -vcE '^/(summary|meta)') datasets)"
+    echo "same  $name ($(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset"' | grep -vcE '^/(summary|meta)') datasets)${added[*]:+; new columns: ${added[*]}}"
   else
     echo "DIFF  $name: ${differs[*]} ${new_only/#0/}"; status=1
   fi

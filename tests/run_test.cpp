@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <thread>
 
@@ -70,7 +71,7 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
 
   EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
             (std::vector<std::string>{"id", "session_id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
-                                      "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "queue_s", "prefill_s",
+                                      "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "priority", "queue_s", "prefill_s",
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status", "route",
                                       "reserve_wait_s", "transfer_bytes", "first_step_s"}));
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
@@ -186,6 +187,40 @@ pools: [{{replicas: 8, timing: {{polynomial: {{constant_ms: 10, per_prefill_toke
 )", mooncake), "mooncake.h5");
   H5File f(out);
   EXPECT_EQ(testing::dataset_rows(f.id, "/requests"), 2000u);
+}
+
+// A trace's priority reaches /requests, and under engine.policy: priority the lower values,
+// queued together, are admitted first (the priorities fall with arrival order, so FCFS would
+// give the opposite ranking).
+TEST_F(RunTest, TracePriorityIsRecordedAndServedFirst) {
+  std::string trace;
+  for (int i = 0; i < 40; ++i)
+    trace += fmt::format(R"({{"timestamp": 0, "input_length": 200, "output_length": 20, "priority": {}}})", 2 - i % 4) + "\n";
+  const std::string path = dir_.write("prio.jsonl", trace);
+  std::string out = run(fmt::format(R"(
+name: prio
+workload: {{source: mooncake_jsonl, path: {}}}
+pools: [{{replicas: 1, engine: {{max_num_seqs: 4, policy: priority}},
+          timing: {{model: polynomial, polynomial: {{constant_ms: 10, per_prefill_token_ms: 0.01}}}}}}]
+)", path), "prio.h5");
+  H5File f(out);
+  const auto ids = testing::read_double_column(f.id, "/requests", "id");
+  const auto prio = testing::read_double_column(f.id, "/requests", "priority");
+  const auto queue = testing::read_double_column(f.id, "/requests", "queue_s");
+  ASSERT_EQ(ids.size(), 40u);
+  std::map<double, std::pair<double, int>> queue_by_priority;  // sum and count
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(prio[i], 2 - static_cast<int>(ids[i]) % 4) << "request " << ids[i];
+    queue_by_priority[prio[i]].first += queue[i];
+    queue_by_priority[prio[i]].second += 1;
+  }
+  ASSERT_EQ(queue_by_priority.size(), 4u);
+  double previous = -1;
+  for (const auto& [p, sum_count] : queue_by_priority) {  // ascending priority value
+    const double mean = sum_count.first / sum_count.second;
+    EXPECT_GT(mean, previous) << "priority " << p;
+    previous = mean;
+  }
 }
 
 TEST_F(RunTest, ProgressLineOnlyOnATerminal) {
