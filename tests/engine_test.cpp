@@ -358,9 +358,9 @@ TEST(BlockKeyMap, MatchesAReferenceMapUnderRandomInsertsAndEvictions) {
 }
 
 TEST(BlockKeyMap, KeysSharingAFingerprintAreToldApartByTheirKeys) {
-  // fingerprint(key) = top 32 bits of key x golden ratio: keys 2^32 apart times the inverse of
-  // the multiplier share them only by chance, so build the collision from the definition instead
-  // and check that the map confirms every match with key_of.
+  // fingerprint(key) = the top 32 bits of key x the golden-ratio multiplier: two keys whose
+  // products differ only in the low 32 bits share it. Build two from the multiplier's inverse
+  // (mod 2^64) and check that the map confirms every fingerprint match with key_of.
   constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL, kInverse = 0xF1DE83E19937733DULL;
   static_assert(kGolden * kInverse == 1);
   const std::uint64_t a = 12345 * kInverse, b = (12345 + 7) * kInverse;  // products 12345 and 12352
