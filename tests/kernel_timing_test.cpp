@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -432,6 +433,23 @@ TEST_F(KernelTimingH100, ABenchmarkRunIsBitIdenticalForTheSameSeed) {
   ASSERT_FALSE(a.empty());
   EXPECT_EQ(a, b);
   EXPECT_NE(a, bytes("c.h5", "--seed 2"));  // the seed moves the desynchronised phases
+}
+
+// Version folders are chosen in release order: 0.5.14 is newer than 0.5.9 (as text it sorts first).
+TEST(KernelTablesFolders, TheNewestVersionInReleaseOrderIsRead) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const fs::path root(dir.path()), real(kTables);
+  fs::create_symlink(real / "attention", root / "attention");
+  fs::create_symlink(real / "comm", root / "comm");
+  const fs::path gemm = real / "gemm" / "vllm" / "0.24.0" / "gemm_perf.csv.gz";
+  for (const char* version : {"0.5.9", "0.5.14", "0.5.6.post2", "0.5.14rc1"}) {
+    fs::create_directories(root / "gemm" / "vllm" / version);
+    fs::create_symlink(gemm, root / "gemm" / "vllm" / version / "gemm_perf.csv.gz");
+  }
+  const KernelTables t = KernelTables::load(root.string(), "vllm");
+  EXPECT_EQ(fs::path(t.files.at("gemm")).parent_path().filename(), "0.5.14");
+  EXPECT_EQ(fs::path(t.files.at("context_attention")).parent_path().filename(), "0.24.0");
 }
 
 TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {

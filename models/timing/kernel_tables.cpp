@@ -8,6 +8,7 @@
 
 #include "core/csv_reader.h"
 #include "core/error.h"
+#include "core/version_order.h"
 
 namespace servesim {
 
@@ -33,7 +34,7 @@ constexpr double kGemmRowAlignment = 16;
 constexpr Interpolation kAttentionInterpolation = Interpolation::kMonotoneCubic;
 constexpr Interpolation kAllReduceInterpolation = Interpolation::kMonotoneCubic;
 
-// <dir>/<kind>/<framework>/<newest version>/<file>
+// <dir>/<kind>/<framework>/<newest version>/<file>, newest in release order (0.5.14 after 0.5.9)
 std::string table_file(const std::string& dir, const std::string& kind, const std::string& framework,
                        const std::string& file) {
   const fs::path base = fs::path(dir) / kind / framework;
@@ -45,8 +46,7 @@ std::string table_file(const std::string& dir, const std::string& kind, const st
     throw InputError(fmt::format("{}: no {}/<version>/{} under it. Fix: point timing.kernel.tables at an "
                                  "aiconfigurator system folder (e.g. data/aiconfigurator/h100_sxm)",
                                  base.string(), framework, file));
-  std::sort(versions.begin(), versions.end());
-  return (base / versions.back() / file).string();
+  return (base / *std::max_element(versions.begin(), versions.end(), version_less) / file).string();
 }
 
 // Attention rows: full-window kernels, preferring `kernel` where a point was measured twice.

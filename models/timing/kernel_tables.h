@@ -36,7 +36,7 @@ struct KernelTables {
   std::map<std::string, std::string> files;  // table -> file it was read from
 
   // Reads the tables of `framework` (e.g. vllm) under `dir`; a table's version folder is the only
-  // (or the newest) one there. Throws InputError naming a missing file or a malformed row.
+  // (or the newest, in release order: core/version_order.h) one there. Throws InputError naming a missing file or a malformed row.
   static KernelTables load(const std::string& dir, const std::string& framework);
   // load(), once per (dir, framework) per process: sweeps and check-silicon build many workers
   // from the same tables, and the GEMM table alone is ~100k rows.
