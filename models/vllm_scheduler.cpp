@@ -434,12 +434,12 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   std::int64_t remaining_output(const Seq* q) const {
-    return q->prefill_only ? 0 : static_cast<std::int64_t>(q->req->output_tokens) - q->req->tokens_emitted;
+    return q->prefill_only ? 0 : q->output_tokens - q->req->tokens_emitted;
   }
   // Tokens a running request is estimated to still need: the rest of its prompt, and its clipped
   // remaining output weighted by new_token_ratio (SGLang's PrefillAdder reservation).
   double future_tokens(const Seq* q, std::int64_t computed, std::int64_t emitted) const {
-    const std::int64_t out = q->prefill_only ? 0 : static_cast<std::int64_t>(q->req->output_tokens) - emitted;
+    const std::int64_t out = q->prefill_only ? 0 : q->output_tokens - emitted;
     return static_cast<double>(std::max<std::int64_t>(0, q->target - computed)) +
            new_token_ratio_ * static_cast<double>(std::clamp<std::int64_t>(out, 0, kSgClipOutputTokens));
   }
@@ -456,7 +456,7 @@ class VllmScheduler final : public EngineScheduler {
     for (const auto& [k, q] : running_) {
       if (q->state != Seq::kDecode) continue;
       decoded += static_cast<double>(q->e0 + (s - q->s0));
-      wanted += static_cast<double>(q->req->output_tokens);
+      wanted += static_cast<double>(q->output_tokens);
       ++n;
     }
     if (wanted > 0) new_token_ratio_ = std::min(1.0, (decoded + static_cast<double>(kSgRetractSteps) * n) / wanted);
@@ -469,7 +469,7 @@ class VllmScheduler final : public EngineScheduler {
     for (const auto& [k, q] : running_) {
       if (q->state != Seq::kDecode) continue;
       const std::int64_t out = q->e0 + (s - q->s0);
-      if (!best || out < best_out || (out == best_out && q->req->input_tokens > best->req->input_tokens))
+      if (!best || out < best_out || (out == best_out && q->input_tokens > best->input_tokens))
         best = q, best_out = out;
     }
     return best ? best : std::prev(running_.end())->second;
@@ -553,7 +553,7 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   void register_prompt_blocks(Seq* q) {
-    const std::int64_t full = std::min<std::int64_t>(std::min<std::int64_t>(q->computed, q->req->input_tokens) / block_,
+    const std::int64_t full = std::min<std::int64_t>(std::min(q->computed, q->input_tokens) / block_,
                                                      static_cast<std::int64_t>(q->keys.size()));
     if (q->registered >= full) return;
     const auto from = static_cast<size_t>(q->registered), n = static_cast<size_t>(full - q->registered);
