@@ -33,14 +33,19 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   const auto& loop = cfg_.workload.closed_loop;
   std::unique_ptr<TraceSource> source =
       mode_.replay_workload ? make_trace_source(tctx) : std::make_unique<NoRequests>();
-  player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, loop.concurrency,
-                                          loop.think_time.ns(), loop.ramp.ns(),
-                                          loop.ramp_phases == "random" ? std::optional(cfg_.seed) : std::nullopt,
-                                          TracePlayer::Desync{loop.desync.ns(), cfg_.seed});
+  TracePlayer::Options play;
+  play.concurrency = loop.concurrency;
+  play.think_ns = loop.think_time.ns();
+  play.ramp_ns = loop.ramp.ns();
+  if (loop.ramp_phases == "random") play.random_ramp_seed = cfg_.seed;
+  play.desync_ns = loop.desync.ns();
+  play.desync_seed = cfg_.seed;
+  play.sessions = loop.sessions;
+  player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, play);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens),
                                          cfg_.frontend.request_latency.ns());
-  if (loop.concurrency > 0) frontend_->notify_ended(player_->ended());
+  frontend_->notify_ended(player_->ended(), player_->wants_every_end());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;
   std::vector<const PoolConfig*> worker_pools;

@@ -65,6 +65,7 @@ class Cluster : public sc_core::sc_module, public ClusterView {
   std::size_t num_workers() const { return workers_.size(); }
   const Frontend& frontend() const { return *frontend_; }
   const TraceSource& trace_source() const { return player_->source(); }
+  const TracePlayer& player() const { return *player_; }
   ClusterGauges gauges() const;
 
   // ClusterView

@@ -43,6 +43,7 @@ Request* Frontend::allocate() {
 
 void Frontend::release(Request* r) {
   r->hash_ids = {};  // give the memory back now, not when the slot is reused
+  r->wait_for = {};
   free_.push_back(r);
 }
 
@@ -61,6 +62,11 @@ void Frontend::on_arrivals() {
     r->priority = t.priority;
     r->client_id = t.client_id;
     r->pinned_worker = t.pinned_worker;
+    r->trace_id = t.trace_id;
+    r->wait_for = std::move(t.wait_for);
+    r->deps_done_ns = t.deps_done_ns;
+    r->think_ns = s_to_ns(t.delay_s);
+    r->tool_wait_ns = s_to_ns(t.tool_wait_s);
     if (t.client_id) by_client_.emplace(t.client_id, r);
     ++arrived_;
     ++in_system_;
@@ -90,7 +96,7 @@ void Frontend::on_done() {
     observer_.on_request_done(*r);
     if (r->client_id) by_client_.erase(r->client_id);
     done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens}, 0, 0);
-    if (ended_) ended_->send(1, 0, 0);
+    if (ended_ && (every_end_ || r->trace_id)) ended_->send(r->trace_id, 0, 0);
     release(r);
   });
 }

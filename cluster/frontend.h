@@ -33,8 +33,12 @@ class Frontend : public sc_core::sc_module {
     auto it = by_client_.find(client_id);
     return it == by_client_.end() ? nullptr : it->second;
   }
-  // Closed-loop workloads: told each time a request ends.
-  void notify_ended(TimedChannel<int>& ended) { ended_ = &ended; }
+  // The trace player: told the trace id of each request that ends and that a row may wait for
+  // (nonzero id), or of every request (`every`: closed loops count them all).
+  void notify_ended(TimedChannel<std::uint64_t>& ended, bool every) {
+    ended_ = &ended;
+    every_end_ = every;
+  }
   // Marks every request still in flight unfinished and reports it (end of a capped run).
   void abandon_in_flight();
 
@@ -49,7 +53,8 @@ class Frontend : public sc_core::sc_module {
   TimedChannel<Request*>& to_router_;
   TimedChannel<Request*>& done_;
   TimedChannel<RouteRelease>& done_to_router_;
-  TimedChannel<int>* ended_ = nullptr;
+  TimedChannel<std::uint64_t>* ended_ = nullptr;
+  bool every_end_ = false;
   RunObserver& observer_;
   std::uint32_t hash_block_tokens_;
   TimeNs request_latency_ns_;

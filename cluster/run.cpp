@@ -177,6 +177,8 @@ RunResult ScenarioRun::finish() {
   result.inputs.underprovisioned_s = cluster.lifecycle().underprovisioned_s();
   result.inputs.worker_failures = cluster.lifecycle().stats().failures;
   result.inputs.timing_extrapolations = cluster.timing_extrapolations();
+  result.inputs.trace_rows_late = cluster.player().late_starts();
+  result.inputs.trace_rows_waiting = cluster.player().held();
   result.inputs.arrived = cluster.frontend().arrived();
   result.inputs.trace_rows_skipped = cluster.trace_source().stats().rows_skipped;
   result.inputs.status = signal ? "interrupted" : capped && !cluster.drained() ? "max_time" : "completed";

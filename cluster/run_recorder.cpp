@@ -25,7 +25,11 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
 #define F(name, type) t.add(#name, HOFFSET(RequestRow, name), type)
   F(id, H5T_NATIVE_UINT64);
   F(session_id, H5T_NATIVE_UINT64);
+  F(trace_id, H5T_NATIVE_UINT64);
   F(arrival_s, H5T_NATIVE_DOUBLE);
+  F(deps_done_s, H5T_NATIVE_DOUBLE);
+  F(think_s, H5T_NATIVE_DOUBLE);
+  F(tool_wait_s, H5T_NATIVE_DOUBLE);
   F(input_tokens, H5T_NATIVE_UINT32);
   F(output_tokens, H5T_NATIVE_UINT32);
   F(cached_tokens, H5T_NATIVE_UINT32);
@@ -47,6 +51,13 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
   F(transfer_bytes, H5T_NATIVE_DOUBLE);
   F(first_step_s, H5T_NATIVE_DOUBLE);
 #undef F
+  return t;
+}
+
+h5::CompoundType edge_type() {
+  h5::CompoundType t(sizeof(EdgeRow));
+  t.add("trace_id", HOFFSET(EdgeRow, trace_id), H5T_NATIVE_UINT64);
+  t.add("waits_for", HOFFSET(EdgeRow, waits_for), H5T_NATIVE_UINT64);
   return t;
 }
 
@@ -241,6 +252,8 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get()),
                                             sizeof(RequestRow));
+  if (scenario.config.output.requests)
+    edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096);
   h5::Handle ts = h5::create_group(file_.get(), "timeseries");
   cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
   pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024);
@@ -272,7 +285,12 @@ void RunRecorder::on_request_done(const Request& r) {
   RequestRow row{};
   row.id = r.id;
   row.session_id = r.session_id;
+  row.trace_id = r.trace_id;
   row.arrival_s = ns_to_s(r.arrival_ns);
+  row.deps_done_s = r.deps_done_ns >= 0 ? ns_to_s(r.deps_done_ns) : std::nan("");
+  row.think_s = ns_to_s(r.think_ns);
+  row.tool_wait_s = ns_to_s(r.tool_wait_ns);
+  for (std::uint64_t dep : r.wait_for) edge_rows_.push_back(EdgeRow{r.trace_id, dep});
   row.input_tokens = r.input_tokens;
   row.output_tokens = r.output_tokens;
   row.cached_tokens = r.cached_tokens;
@@ -297,7 +315,7 @@ void RunRecorder::on_request_done(const Request& r) {
   row.mean_itl_s = r.mean_itl_s() >= 0 ? r.mean_itl_s() : std::nan("");
   row.status = static_cast<std::int8_t>(r.status);
   request_rows_.push_back(row);
-  if (request_rows_.size() >= kMaxBufferedRows) maybe_flush();
+  if (request_rows_.size() >= kMaxBufferedRows || edge_rows_.size() >= kMaxBufferedRows) maybe_flush();
 }
 
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
@@ -476,7 +494,7 @@ void RunRecorder::maybe_flush() {
   if (file_.get() < 0) return;
   auto now = std::chrono::steady_clock::now();
   bool due = std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_;
-  bool full = request_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows ||
+  bool full = request_rows_.size() >= kMaxBufferedRows || edge_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows ||
               transfer_rows_.size() >= kMaxBufferedRows || link_rows_.size() >= kMaxBufferedRows;
   if (due || full) flush();
 }
@@ -484,6 +502,8 @@ void RunRecorder::maybe_flush() {
 void RunRecorder::flush() {
   if (file_.get() < 0) return;
   if (requests_) requests_->append(request_rows_.data(), request_rows_.size());
+  if (edges_) edges_->append(edge_rows_.data(), edge_rows_.size());
+  edge_rows_.clear();
   cluster_->append(cluster_rows_.data(), cluster_rows_.size());
   workers_->append(worker_rows_.data(), worker_rows_.size());
   if (transfers_) transfers_->append(transfer_rows_.data(), transfer_rows_.size());
@@ -527,6 +547,7 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
     write_text_table(group.get(), "paths", "path", "route", paths_);
   }
   requests_.reset();
+  edges_.reset();
   cluster_.reset();
   workers_.reset();
   transfers_.reset();

@@ -18,8 +18,8 @@
 namespace servesim {
 
 struct RequestRow {
-  std::uint64_t id, session_id;
-  double arrival_s;
+  std::uint64_t id, session_id, trace_id;
+  double arrival_s, deps_done_s, think_s, tool_wait_s;
   std::uint32_t input_tokens, output_tokens, cached_tokens, expected_cached_tokens, preemptions;
   std::int32_t prefill_worker, decode_worker;
   std::int32_t priority;
@@ -27,6 +27,11 @@ struct RequestRow {
   std::int8_t status;
   std::int8_t route;
   double reserve_wait_s, transfer_bytes, first_step_s;
+};
+
+// One dependency of a request graph: `trace_id` started only after `waits_for` ended.
+struct EdgeRow {
+  std::uint64_t trace_id, waits_for;
 };
 
 struct TransferRow {
@@ -115,11 +120,12 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  std::unique_ptr<h5::Table> requests_, cluster_, workers_, transfers_, links_, pools_, planner_, control_;
+  std::unique_ptr<h5::Table> requests_, edges_, cluster_, workers_, transfers_, links_, pools_, planner_, control_;
   std::vector<PoolRow> pool_rows_;
   std::vector<PlannerRecord> planner_rows_;
   std::vector<ControlRecord> control_rows_;
   std::vector<RequestRow> request_rows_;
+  std::vector<EdgeRow> edge_rows_;
   std::vector<TransferRow> transfer_rows_;
   std::vector<LinkRow> link_rows_;
   std::vector<double> link_capacity_;  // bytes/s per fabric link

@@ -33,6 +33,11 @@ struct Request {
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
   std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
   std::int32_t pinned_worker = -1;  // live mode: sent to this worker's own endpoint (-1 = the router picks)
+  // request graphs (sessions, agent calls): it arrived at deps_done_ns + think_ns + tool_wait_ns
+  std::uint64_t trace_id = 0;           // 0 = nothing waits for it
+  std::vector<std::uint64_t> wait_for;  // trace ids of the requests it waited for
+  TimeNs deps_done_ns = -1;             // the last of those ended (-1 = it waited for none)
+  TimeNs think_ns = 0, tool_wait_ns = 0;
 
   TimeNs routed_ns = -1;
   TimeNs scheduled_ns = -1;    // first admitted to a batch
@@ -67,6 +72,11 @@ struct Request {
     fresh.priority = priority;
     fresh.client_id = client_id;
     fresh.pinned_worker = pinned_worker;
+    fresh.trace_id = trace_id;
+    fresh.wait_for = std::move(wait_for);
+    fresh.deps_done_ns = deps_done_ns;
+    fresh.think_ns = think_ns;
+    fresh.tool_wait_ns = tool_wait_ns;
     fresh.preemptions = preemptions;
     fresh.retries = retries + 1;
     *this = std::move(fresh);

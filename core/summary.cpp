@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace servesim {
@@ -15,6 +16,15 @@ bool SummaryStats::meets_slo(const Request& r) const {
 
 void SummaryStats::add_request(const Request& r) {
   retries_ += r.retries;
+  if (r.session_id) {
+    auto [it, fresh] = sessions_.try_emplace(r.session_id, SessionSpan{r.arrival_ns, r.finish_ns, true});
+    SessionSpan& s = it->second;
+    if (!fresh) {
+      s.first_arrival_ns = std::min(s.first_arrival_ns, r.arrival_ns);
+      s.last_finish_ns = std::max(s.last_finish_ns, r.finish_ns);
+    }
+    if (r.status != RequestStatus::kCompleted) s.all_completed = false;
+  }
   if (r.status == RequestStatus::kFailed) {
     ++failed_;
     return;
@@ -118,6 +128,14 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   ci("e2e", e2e_, e2e_batches_);
   ci("queue", queue_, queue_batches_);
   add("ci_warmup_requests", static_cast<double>(ttft_batches_.warmup_observations()));
+  LogHistogram session_e2e;
+  for (const auto& [id, s] : sessions_)
+    if (s.all_completed) session_e2e.add(ns_to_s(s.last_finish_ns - s.first_arrival_ns));
+  add("sessions", static_cast<double>(sessions_.size()));
+  add("sessions_completed", static_cast<double>(session_e2e.count()));
+  pct("session_e2e", session_e2e);
+  add("trace_rows_late", static_cast<double>(in.trace_rows_late));
+  add("trace_rows_waiting", static_cast<double>(in.trace_rows_waiting));
   return m;
 }
 
@@ -139,6 +157,17 @@ std::string SummaryStats::table(const Inputs& in) const {
   if (get("requests_failed") + get("request_retries") + get("worker_failures") > 0)
     out += fmt::format("failures    {:.0f} workers died; {:.0f} requests failed, {:.0f} retries\n", get("worker_failures"),
                        get("requests_failed"), get("request_retries"));
+  if (get("sessions") > 0)
+    out += fmt::format("sessions    {:.0f} ({:.0f} with every request completed): first arrival to last token mean "
+                       "{:.2f} s, p90 {:.2f} s\n",
+                       get("sessions"), get("sessions_completed"), get("session_e2e_mean_s"), get("session_e2e_p90_s"));
+  if (get("trace_rows_late") > 0)
+    out += fmt::format("trace order {:.0f} rows were read only after their dependencies had ended and started late: "
+                       "list a session's rows before rows that start later\n",
+                       get("trace_rows_late"));
+  if (get("trace_rows_waiting") > 0)
+    out += fmt::format("waiting     {:.0f} trace rows still waited for their dependencies when the run stopped\n",
+                       get("trace_rows_waiting"));
   if (get("timing_extrapolations") > 0)
     out += fmt::format("timing      {:.0f} lookups outside the measured tables (clamped or extrapolated)\n",
                        get("timing_extrapolations"));

@@ -1,6 +1,7 @@
 #pragma once
 // Run-level statistics, accumulated from observations in bounded memory.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,8 @@ class SummaryStats {
     double underprovisioned_s = 0;   // time some pool had fewer ready workers than its target
     std::uint64_t worker_failures = 0;
     std::uint64_t timing_extrapolations = 0;  // timing-table lookups outside measured data
+    std::uint64_t trace_rows_late = 0;     // graph rows read after they should have started
+    std::uint64_t trace_rows_waiting = 0;  // graph rows still waiting for dependencies at the end
     std::string status = "completed";         // completed | max_time | interrupted
   };
   // (name, value, unit) rows in a stable order; names carry their unit suffix.
@@ -51,6 +54,12 @@ class SummaryStats {
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   double transfer_bytes_ = 0;
   std::uint64_t completed_ = 0, unfinished_ = 0, failed_ = 0, aborted_ = 0, good_ = 0, retries_ = 0;
+  // sessions: first arrival to the last turn's last token, what an agent's user waits for
+  struct SessionSpan {
+    TimeNs first_arrival_ns = 0, last_finish_ns = 0;
+    bool all_completed = true;
+  };
+  std::map<std::uint64_t, SessionSpan> sessions_;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };
 

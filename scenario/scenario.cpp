@@ -244,6 +244,15 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
     validate_lengths(map, "workload.synthetic.output_length", syn.output_length, base_dir);
     if (syn.sessions.enabled)
       validate_lengths(map, "workload.synthetic.sessions.turns", syn.sessions.turns, base_dir);
+    if (syn.agent.enabled) {
+      if (!syn.sessions.enabled)
+        map.fail("workload.synthetic.agent.enabled", "agent sessions are sessions: their turns and think times come "
+                 "from workload.synthetic.sessions",
+                 "set workload.synthetic.sessions.enabled: true (and its turns), or agent.enabled: false");
+      validate_lengths(map, "workload.synthetic.agent.tool_output_length", syn.agent.tool_output_length, base_dir);
+      validate_lengths(map, "workload.synthetic.agent.fanout", syn.agent.fanout, base_dir);
+      validate_lengths(map, "workload.synthetic.agent.subagent_input_length", syn.agent.subagent_input_length, base_dir);
+    }
     if (syn.prefix.groups > 0 && syn.prefix.prefix_tokens <= 0)
       map.fail("workload.synthetic.prefix.prefix_tokens", "shared-prefix groups need a prefix length",
                "set prefix_tokens > 0, or groups: 0");
@@ -256,6 +265,9 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
       map.fail("workload.path", fmt::format("trace file '{}' does not exist", p),
                "check the path (relative paths start at the scenario file's folder)");
   }
+  if (w.closed_loop.concurrency > 0 && w.closed_loop.sessions > 0)
+    map.fail("workload.closed_loop.sessions", "a closed loop bounds either requests or sessions in flight, not both",
+             "set closed_loop.concurrency: 0 to bound sessions, or sessions: 0 to bound requests");
   if (w.end && w.end->seconds <= w.start.seconds)
     map.fail("workload.end", "the window end must be after its start", "raise end or lower start");
 

@@ -105,7 +105,7 @@ TEST(Config, UnknownRegistryNamesListKnownOnes) {
   EXPECT_THAT(e, HasSubstr("unknown router policy 'smartest'"));
   EXPECT_THAT(e, HasSubstr("round_robin"));
   EXPECT_THAT(error_of("pools:\n  - timing: {model: magic}\n"), HasSubstr("unknown timing model 'magic'"));
-  EXPECT_THAT(error_of("workload: {source: parquet}\n"), HasSubstr("use one of: azure_csv, mooncake_jsonl, synthetic"));
+  EXPECT_THAT(error_of("workload: {source: parquet}\n"), HasSubstr("use one of: agentic_mooncake, azure_csv, mooncake_delta, mooncake_jsonl, synthetic"));
 }
 
 TEST(Config, SetOverridesApplyAndAreNamedInErrors) {

@@ -70,10 +70,13 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
   EXPECT_FALSE(testing::read_string_attribute(f.id, "/meta", "wall_start_utc").empty());
 
   EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
-            (std::vector<std::string>{"id", "session_id", "arrival_s", "input_tokens", "output_tokens", "cached_tokens",
+            (std::vector<std::string>{"id", "session_id", "trace_id", "arrival_s", "deps_done_s", "think_s",
+                                      "tool_wait_s", "input_tokens", "output_tokens", "cached_tokens",
                                       "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "priority", "queue_s", "prefill_s",
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status", "route",
                                       "reserve_wait_s", "transfer_bytes", "first_step_s"}));
+  EXPECT_EQ(testing::compound_fields(f.id, "/edges"), (std::vector<std::string>{"trace_id", "waits_for"}));
+  EXPECT_EQ(testing::dataset_rows(f.id, "/edges"), 0u);  // independent requests: no graph
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
   EXPECT_EQ(ts_fields.front(), "time_s");
   EXPECT_EQ(ts_fields.size(), 30u);

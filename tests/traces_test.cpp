@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "tests/test_util.h"
@@ -93,6 +94,81 @@ TEST(MooncakeJsonl, EachKindOfBadLineNamesItsLine) {
     EXPECT_EQ(rows.size(), 3u) << c.line;
     EXPECT_EQ(st.rows_skipped, 1u) << c.line;
   }
+}
+
+TEST(AgenticMooncake, EachKindOfBadGraphNamesItsLine) {
+  testing::TempDir d;
+  const std::string head =
+      "{\"request_id\": \"a\", \"session_id\": \"s\", \"timestamp\": 0, \"input_length\": 10, \"output_length\": 2}\n"
+      "{\"request_id\": \"b\", \"wait_for\": [\"a\"], \"tool_wait_ms\": 1500, \"input_length\": 20, \"output_length\": 2}\n";
+  struct Case {
+    std::string line, expect;
+  } cases[] = {
+      {R"({"request_id": "c", "wait_for": ["zz"], "input_length": 10, "output_length": 2})", "names request 'zz', which no earlier row has"},
+      {R"({"request_id": "c", "wait_for": ["d"], "input_length": 10, "output_length": 2})", "a cycle cannot be written"},
+      {R"({"request_id": "c", "wait_for": ["c"], "input_length": 10, "output_length": 2})", "request 'c' waits for itself"},
+      {R"({"request_id": "a", "timestamp": 5, "input_length": 10, "output_length": 2})", "request_id 'a' is used already by line 1"},
+      {R"({"request_id": "c", "wait_for": ["a"], "delay": -1, "input_length": 10, "output_length": 2})", "'delay' must be a non-negative"},
+      {R"({"request_id": "c", "wait_for": ["a"], "tool_wait_ms": -2, "input_length": 10, "output_length": 2})", "'tool_wait_ms' must be a non-negative"},
+      {R"({"request_id": "c", "wait_for": "a", "input_length": 10, "output_length": 2})", "'wait_for' must be a list"},
+      {R"({"request_id": "c", "wait_for": [1.5], "input_length": 10, "output_length": 2})", "'wait_for' must hold request ids"},
+      {R"({"request_id": "", "timestamp": 5, "input_length": 10, "output_length": 2})", "'request_id' must be"},
+      {R"({"session_id": "t", "delay": 100, "input_length": 10, "output_length": 2})", "first row of session 't'"},
+      {R"({"delay": 100, "input_length": 10, "output_length": 2})", "it has no 'session_id'"},
+      {R"({"request_id": "c", "tool_wait_ms": 100, "timestamp": 5, "input_length": 10, "output_length": 2})", "this row waits for none"},
+      {R"({"request_id": "c", "input_length": 10, "output_length": 2})", "missing field 'timestamp'"},
+  };
+  for (const auto& c : cases) {
+    auto p = d.write("g.jsonl", head + c.line + "\n" +
+                                    "{\"request_id\": \"d\", \"wait_for\": [\"b\"], \"input_length\": 10, \"output_length\": 2}\n");
+    std::string e = read_error(file_workload("agentic_mooncake", p));
+    EXPECT_THAT(e, HasSubstr("g.jsonl:3:")) << c.line;
+    EXPECT_THAT(e, HasSubstr(c.expect)) << c.line;
+  }
+  // a good graph: ids are the rows' line numbers, a row without a session joins its first dependency's
+  auto p = d.write("g.jsonl", head + "{\"request_id\": 7, \"wait_for\": [\"a\", \"b\"], \"delay\": 250, \"input_length\": 30, "
+                                     "\"output_length\": 2, \"branches\": 2, \"tool_events\": []}\n");
+  auto rows = read_all(file_workload("agentic_mooncake", p));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].trace_id, 1u);
+  EXPECT_FALSE(rows[0].depends());
+  EXPECT_EQ(rows[1].wait_for, std::vector<std::uint64_t>{1});
+  EXPECT_DOUBLE_EQ(rows[1].tool_wait_s, 1.5);
+  EXPECT_EQ(rows[1].session_id, rows[0].session_id);
+  EXPECT_EQ(rows[2].wait_for, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(rows[2].delay_s, 0.25);
+  EXPECT_EQ(rows[2].trace_id, 3u);
+}
+
+TEST(MooncakeDelta, LaterTurnsRebuildTheWholePromptFromTheSessionsHistory) {
+  // the fixtures hold the same sessions written whole and as deltas (scripts/make_session_fixtures.py)
+  const std::string dir = std::string(SERVESIM_SOURCE_DIR) + "/tests/data/";
+  auto full_w = file_workload("mooncake_jsonl", dir + "sessions_full.jsonl");
+  auto delta_w = file_workload("mooncake_delta", dir + "sessions_delta.jsonl");
+  full_w.hash_block_tokens = delta_w.hash_block_tokens = 256;
+  auto full = read_all(full_w), delta = read_all(delta_w);
+  ASSERT_EQ(full.size(), delta.size());
+  std::map<std::uint64_t, const TraceRequest*> previous;
+  int later_turns = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    const TraceRequest &f = full[i], &t = delta[i];
+    EXPECT_EQ(t.input_tokens, f.input_tokens) << i;  // previous prompt + previous answer + the new segment
+    EXPECT_EQ(t.output_tokens, f.output_tokens) << i;
+    EXPECT_EQ(t.session_id, f.session_id) << i;
+    EXPECT_EQ(t.wait_for, f.wait_for) << i;
+    EXPECT_EQ(t.hash_ids.size(), f.hash_ids.size()) << i;
+    if (auto it = previous.find(t.session_id); it != previous.end()) {
+      const TraceRequest& p = *it->second;
+      ++later_turns;
+      // the previous prompt's full blocks come first, with their ids
+      for (size_t b = 0; b < p.input_tokens / 256; ++b) ASSERT_EQ(t.hash_ids[b], p.hash_ids[b]) << i;
+      // the blocks after the previous prompt and answer are the row's own (the file's ids)
+      const size_t kept = (p.input_tokens + p.output_tokens) / 256;
+      for (size_t b = kept; b < t.hash_ids.size(); ++b) ASSERT_EQ(t.hash_ids[b], f.hash_ids[b]) << i;
+    }
+    previous[t.session_id] = &t;
+  }
+  EXPECT_EQ(later_turns, 194 - 20);
 }
 
 TEST(MooncakeJsonl, UnsortedAndTruncatedFilesAreBadLines) {

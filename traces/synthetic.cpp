@@ -1,7 +1,8 @@
 // Synthetic workloads: an arrival process (Poisson, gamma with a CV, constant) run in
 // operational time through a rate schedule (steps, ramps, diurnal sine), token lengths from
 // distributions, shared-prefix groups and multi-turn sessions that produce hash-id chains.
-#include <queue>
+#include <algorithm>
+#include <deque>
 #include <vector>
 
 #include "core/distributions.h"
@@ -13,6 +14,7 @@ namespace servesim {
 namespace {
 
 constexpr std::uint64_t kGroupIdBase = 1ull << 62;  // group prefix ids never clash with fresh ids
+constexpr std::uint64_t kSystemIdBase = 1ull << 61;  // nor do the agents' system prompt ids
 
 class SyntheticSource final : public TraceSource {
  public:
@@ -23,6 +25,9 @@ class SyntheticSource final : public TraceSource {
         input_(cfg_.input_length, ctx, "input"),
         output_(cfg_.output_length, ctx, "output"),
         turns_(cfg_.sessions.turns, ctx, "turns"),
+        tool_output_(cfg_.agent.tool_output_length, ctx, "tool_output"),
+        fanout_(cfg_.agent.fanout, ctx, "fanout"),
+        subagent_input_(cfg_.agent.subagent_input_length, ctx, "subagent_input"),
         arrivals_rng_(make_rng(ctx.seed, "workload.arrivals")),
         lengths_rng_(make_rng(ctx.seed, "workload.lengths")),
         sessions_rng_(make_rng(ctx.seed, "workload.sessions")) {
@@ -30,48 +35,21 @@ class SyntheticSource final : public TraceSource {
   }
 
   std::optional<TraceRequest> next() override {
-    bool take_turn = !pending_.empty() && (next_fresh_s_ < 0 || pending_.top().time_s <= next_fresh_s_);
-    if (take_turn) {
-      Turn t = pending_.top();
-      pending_.pop();
-      return emit_turn(t.time_s, t.session);
+    if (!turns_queued_.empty()) {  // the rest of the session just started
+      TraceRequest r = std::move(turns_queued_.front());
+      turns_queued_.pop_front();
+      return r;
     }
     if (next_fresh_s_ < 0) return std::nullopt;
     double t = next_fresh_s_;
     advance_fresh();
     if (!cfg_.sessions.enabled) return make_single(t);
-    std::uint32_t turns = turns_.sample(sessions_rng_);
-    Session fresh{++session_count_, turns, 0, 0, {}, group()};
-    size_t slot;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-      sessions_[slot] = std::move(fresh);
-    } else {
-      slot = sessions_.size();
-      sessions_.push_back(std::move(fresh));
-    }
-    return emit_turn(t, slot);
+    return make_session(t);
   }
 
   TraceStats stats() const override { return {rows_, 0, 0}; }
 
  private:
-  struct Session {
-    std::uint64_t id;
-    std::uint32_t turns_left;
-    std::uint32_t context_tokens;  // tokens of the last turn's prompt + output
-    std::uint32_t prompt_tokens;   // last turn's prompt
-    std::vector<std::uint64_t> ids;  // ids covering context_tokens
-    int group;
-  };
-  struct Turn {
-    double time_s;
-    size_t session;
-    std::uint64_t seq;
-    bool operator>(const Turn& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
-  };
-
   // Next arrival of the process: a unit-mean renewal step in operational time.
   void advance_fresh() {
     double step = 1.0;
@@ -119,50 +97,104 @@ class SyntheticSource final : public TraceSource {
     return r;
   }
 
-  TraceRequest emit_turn(double t, size_t si) {
-    Session& s = sessions_[si];
-    TraceRequest r;
-    r.arrival_s = t;
-    r.session_id = s.id;
-    std::uint32_t fresh = input_.sample(lengths_rng_);
-    std::uint32_t prefix = (s.context_tokens == 0 && s.group >= 0) ? cfg_.prefix.prefix_tokens : 0;
-    r.input_tokens = s.context_tokens + prefix + fresh;
-    r.output_tokens = output_.sample(lengths_rng_);
-    if (s.context_tokens == 0) r.hash_ids = prefix_ids(s.group, r.input_tokens);
-    else r.hash_ids.assign(s.ids.begin(), s.ids.begin() + s.context_tokens / block_);
-    append_ids(r.hash_ids, r.input_tokens);
-    // the session's context for its next turn: this prompt and its output
-    s.ids.assign(r.hash_ids.begin(), r.hash_ids.begin() + r.input_tokens / block_);
-    s.prompt_tokens = r.input_tokens;
-    s.context_tokens = r.input_tokens + r.output_tokens;
-    append_ids(s.ids, s.context_tokens);
-    if (--s.turns_left > 0) {
-      double next = t + cfg_.sessions.min_think_time.seconds +
-                    sample_exponential(sessions_rng_, cfg_.sessions.think_time.seconds);
-      if (next <= cfg_.duration.seconds) pending_.push(Turn{next, si, turn_seq_++});
-      else end_session(si);
-    } else {
-      end_session(si);
+  // A closed-loop session: its first turn arrives at `t`; each later turn is sent a think time
+  // after the previous one ends and re-sends the whole history (prompts and answers); agent
+  // sessions call tools and sub-agents between turns (AgentConfig). All rows are made now, in
+  // dependency order, and queued right behind the first, so the player knows them at once.
+  TraceRequest make_session(double t) {
+    const AgentConfig& agent = cfg_.agent;
+    const bool agents = agent.enabled;
+    const std::uint64_t session = ++session_count_;
+    const int g = group();
+    const std::uint32_t turns = std::max<std::uint32_t>(1, turns_.sample(sessions_rng_));
+    std::uint32_t context_tokens = 0;  // the previous prompt and its answer
+    std::vector<std::uint64_t> context_ids;
+    std::vector<std::uint64_t> previous;  // what the next turn waits for
+    std::uint32_t added = 0;              // tokens the next turn adds after the context
+    double delay_s = 0, tool_s = 0;       // and its waits
+    TraceRequest first;
+    auto row = [&](std::uint32_t input, std::uint32_t prompt_prefix_tokens) {
+      TraceRequest r;
+      r.arrival_s = t;
+      r.session_id = session;
+      r.trace_id = ++trace_ids_;
+      r.input_tokens = input;
+      r.output_tokens = output_.sample(lengths_rng_);
+      r.hash_ids.assign(context_ids.begin(), context_ids.begin() + prompt_prefix_tokens / block_);
+      append_ids(r.hash_ids, r.input_tokens);
+      ++rows_;
+      return r;
+    };
+    auto think = [&] {
+      return cfg_.sessions.min_think_time.seconds + sample_exponential(sessions_rng_, cfg_.sessions.think_time.seconds);
+    };
+    auto tool_time = [&] {
+      return agent.min_tool_time.seconds + sample_exponential(sessions_rng_, agent.tool_time.seconds);
+    };
+    for (std::uint32_t k = 0; k < turns; ++k) {
+      std::uint32_t prefix = 0;
+      if (k == 0) {
+        prefix = agents ? static_cast<std::uint32_t>(agent.system_prompt_tokens)
+                        : (g >= 0 ? static_cast<std::uint32_t>(cfg_.prefix.prefix_tokens) : 0);
+        context_ids = agents ? system_ids(prefix) : prefix_ids(g, prefix);
+        context_tokens = prefix;  // its full blocks are the shared ones
+        added = input_.sample(lengths_rng_);
+      }
+      TraceRequest r = row(context_tokens + added, context_tokens);
+      r.wait_for = previous;
+      r.delay_s = delay_s;
+      r.tool_wait_s = tool_s;
+      context_ids.assign(r.hash_ids.begin(), r.hash_ids.begin() + r.input_tokens / block_);
+      context_tokens = r.input_tokens + r.output_tokens;
+      append_ids(context_ids, context_tokens);
+      const std::uint64_t id = r.trace_id;
+      if (k == 0) first = std::move(r);
+      else turns_queued_.push_back(std::move(r));
+      if (k + 1 == turns) break;
+      // what happens before the next turn
+      previous.assign(1, id);
+      delay_s = tool_s = 0;
+      const double u = agents ? uniform01(sessions_rng_) : 1.0;
+      if (u < agent.fanout_probability) {  // sub-agents on the context so far, joined by the next turn
+        const std::uint32_t n = std::max<std::uint32_t>(1, fanout_.sample(sessions_rng_));
+        previous.clear();
+        std::uint32_t answers = 0;
+        for (std::uint32_t b = 0; b < n; ++b) {
+          TraceRequest sub = row(context_tokens + subagent_input_.sample(lengths_rng_), context_tokens);
+          sub.wait_for.assign(1, id);
+          sub.tool_wait_s = tool_time();
+          answers += sub.output_tokens;
+          previous.push_back(sub.trace_id);
+          turns_queued_.push_back(std::move(sub));
+        }
+        added = answers;
+        delay_s = think();
+      } else if (u < agent.fanout_probability + (1 - agent.fanout_probability) * agent.tool_probability) {
+        added = tool_output_.sample(lengths_rng_);  // the tool's output
+        tool_s = tool_time();
+      } else {
+        added = input_.sample(lengths_rng_);  // the user's next message
+        delay_s = think();
+      }
     }
-    ++rows_;
-    return r;
+    return first;
   }
 
-  void end_session(size_t si) {
-    sessions_[si].ids = {};  // release its chain; the slot is reused
-    free_slots_.push_back(si);
+  // the shared system prompt's full blocks: the same ids in every session
+  std::vector<std::uint64_t> system_ids(std::uint32_t tokens) const {
+    std::vector<std::uint64_t> ids;
+    for (std::uint32_t j = 0; j < tokens / block_; ++j) ids.push_back(kSystemIdBase | j);
+    return ids;
   }
 
   const SyntheticConfig& cfg_;
   std::uint32_t block_;
   RateSchedule schedule_;
-  LengthSampler input_, output_, turns_;
+  LengthSampler input_, output_, turns_, tool_output_, fanout_, subagent_input_;
   Rng arrivals_rng_, lengths_rng_, sessions_rng_;
   double op_time_ = 0, last_fresh_s_ = 0, next_fresh_s_ = -1;
-  std::uint64_t next_id_ = 0, rows_ = 0, session_count_ = 0, turn_seq_ = 0;
-  std::vector<Session> sessions_;  // live sessions only: slots are reused
-  std::vector<size_t> free_slots_;
-  std::priority_queue<Turn, std::vector<Turn>, std::greater<Turn>> pending_;
+  std::uint64_t next_id_ = 0, rows_ = 0, session_count_ = 0, trace_ids_ = 0;
+  std::deque<TraceRequest> turns_queued_;  // the later turns of the session just started
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "traces/trace_source.h"
 
+#include <algorithm>
 #include <deque>
+#include <unordered_set>
+
 #include "core/paths.h"
 
 namespace servesim {
@@ -50,8 +53,9 @@ class KnobbedSource final : public TraceSource {
         done_ = true;
         break;
       }
-      if (r->arrival_s < cfg_.start.seconds) {
+      if (r->arrival_s < cfg_.start.seconds || waits_for_dropped(*r)) {
         ++filtered_;
+        if (r->trace_id) dropped_.insert(r->trace_id);  // rows waiting for it go too
         continue;
       }
       if (cfg_.end && r->arrival_s >= cfg_.end->seconds) {
@@ -62,6 +66,11 @@ class KnobbedSource final : public TraceSource {
       return r;
     }
     return std::nullopt;
+  }
+
+  bool waits_for_dropped(const TraceRequest& r) const {
+    if (dropped_.empty()) return false;
+    return std::any_of(r.wait_for.begin(), r.wait_for.end(), [&](std::uint64_t id) { return dropped_.count(id) > 0; });
   }
 
   // Reads all rows sharing the next timestamp (only those: memory is one bin) and spreads them.
@@ -89,6 +98,7 @@ class KnobbedSource final : public TraceSource {
   const WorkloadConfig& cfg_;
   std::deque<TraceRequest> bin_;
   std::optional<TraceRequest> lookahead_;
+  std::unordered_set<std::uint64_t> dropped_;  // rows before the window that later rows may wait for
   bool done_ = false;
   std::uint64_t emitted_ = 0, filtered_ = 0;
 };

@@ -28,6 +28,16 @@ struct TraceRequest {
   std::uint64_t client_id = 0;          // live mode: the HTTP request it came from (0 = a trace row)
   std::uint32_t hash_block_tokens = 0;  // tokens per hash id when not the workload's (live prompts)
   std::int32_t pinned_worker = -1;      // live mode: the worker whose own endpoint took it
+
+  // Request graphs (closed-loop sessions, agent calls). A row with `wait_for` starts when every
+  // row it names has ended (completed or failed), plus `delay_s` and `tool_wait_s`; its
+  // `arrival_s` is then only the trace time it was read at (for windows, never a start time).
+  std::uint64_t trace_id = 0;           // nonzero: other rows may wait for this one (unique per trace)
+  std::vector<std::uint64_t> wait_for;  // trace ids of earlier rows
+  double delay_s = 0;                   // think time after the dependencies end
+  double tool_wait_s = 0;               // tool-call time after the dependencies end (recorded apart)
+  TimeNs deps_done_ns = -1;             // set by the player: when the last dependency ended
+  bool depends() const { return !wait_for.empty(); }
 };
 
 struct TraceStats {

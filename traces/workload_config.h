@@ -112,6 +112,41 @@ struct SessionsConfig {
   }
 };
 
+// Agent sessions: the turns of a session (sessions.turns) are an agent's model calls. After each
+// call the agent either calls a tool (the next call waits the tool's time and re-sends the tool's
+// output), fans out to sub-agents (each a call on the context so far, after a tool wait; the next
+// call joins them all and re-sends their answers), or hands back to its user (a think time and a
+// new message, as plain sessions). Every session starts from one shared system prompt.
+struct AgentConfig {
+  bool enabled = false;
+  int system_prompt_tokens = 0;
+  double tool_probability = 0.5;
+  Duration tool_time{2.0};
+  Duration min_tool_time{0.0};
+  LengthDistConfig tool_output_length = fixed_length(200);
+  double fanout_probability = 0.0;
+  LengthDistConfig fanout = fixed_length(4);
+  LengthDistConfig subagent_input_length = fixed_length(500);
+  template <class V>
+  void visit(V& v) {
+    v.field("enabled", enabled, "sessions are agents: tool calls, sub-agent fan-out and join (needs sessions.enabled)");
+    v.field("system_prompt_tokens", system_prompt_tokens,
+            "tokens of the system prompt every agent session starts with (the same blocks in all)", at_least(0));
+    v.field("tool_probability", tool_probability,
+            "after a call, the chance the agent calls a tool (else it fans out or hands back to the user)",
+            between(0, 1));
+    v.field("tool_time", tool_time, "mean of the exponential part of a tool call's time", at_least(0));
+    v.field("min_tool_time", min_tool_time, "fixed part of every tool call's time", at_least(0));
+    v.field("tool_output_length", tool_output_length, "tokens a tool returns, re-sent in the next call");
+    v.field("fanout_probability", fanout_probability,
+            "after a call, the chance the agent fans out to sub-agents (checked before tool_probability)",
+            between(0, 1));
+    v.field("fanout", fanout, "sub-agents per fan-out (a length distribution of counts)");
+    v.field("subagent_input_length", subagent_input_length,
+            "tokens of a sub-agent's own task, after the parent's context");
+  }
+};
+
 struct SyntheticConfig {
   ArrivalConfig arrival;
   LengthDistConfig input_length;
@@ -119,6 +154,7 @@ struct SyntheticConfig {
   Duration duration{60.0};  // how long to generate arrivals
   PrefixGroupsConfig prefix;
   SessionsConfig sessions;
+  AgentConfig agent;
   template <class V>
   void visit(V& v) {
     v.field("arrival", arrival, "arrival process and rate schedule");
@@ -127,6 +163,7 @@ struct SyntheticConfig {
     v.field("duration", duration, "length of the generated workload", positive());
     v.field("prefix", prefix, "shared-prefix groups");
     v.field("sessions", sessions, "multi-turn sessions");
+    v.field("agent", agent, "agent sessions: tool calls, sub-agents, a shared system prompt");
   }
 };
 
@@ -138,6 +175,7 @@ struct ClosedLoopConfig {
   Duration ramp{0.0};
   std::string ramp_phases = "even";
   Duration desync{0.0};
+  int sessions = 0;  // 0 = sessions start at their trace times
   template <class V>
   void visit(V& v) {
     v.field("concurrency", concurrency,
@@ -155,6 +193,26 @@ struct ClosedLoopConfig {
             "random delay in [0, desync): a burst start (as benchmark clients do) that then drifts out of "
             "lockstep, as real clients do (0 = never)",
             at_least(0));
+    v.field("sessions", sessions,
+            "sessions kept in flight (0 = each session starts at its trace time): a session's first request "
+            "starts, in trace order, as soon as fewer sessions are live, ignoring its timestamp; its later "
+            "requests wait for their predecessors as the trace says (as replay tools' session concurrency does)",
+            at_least(0));
+  }
+};
+
+// The TRIE agentic format gives lengths only: the prompt blocks it implies are generated, each
+// session's own, except a leading share of the first prompt common to a group of sessions.
+struct TrieConfig {
+  double shared_prefix_ratio = 0;  // of each session's input_prompt_length
+  int prefix_groups = 1;
+  template <class V>
+  void visit(V& v) {
+    v.field("shared_prefix_ratio", shared_prefix_ratio,
+            "share of each session's input_prompt_length that is a prefix common to its group (0 = none)",
+            between(0, 1));
+    v.field("prefix_groups", prefix_groups, "groups of sessions sharing a prefix (sessions join them at random)",
+            at_least(1));
   }
 };
 
@@ -171,6 +229,7 @@ struct WorkloadConfig {
   Duration spread_equal_timestamps{0.0};  // spread rows sharing a timestamp over this span
   SyntheticConfig synthetic;
   ClosedLoopConfig closed_loop;
+  TrieConfig trie;
 
   template <class V>
   void visit(V& v) {
@@ -189,6 +248,7 @@ struct WorkloadConfig {
             at_least(0));
     v.field("synthetic", synthetic, "generator settings, for source=synthetic");
     v.field("closed_loop", closed_loop, "a fixed concurrency instead of timed arrivals (benchmark clients)");
+    v.field("trie", trie, "for source=trie_agentic: synthesized prefixes shared across sessions");
   }
 };
 

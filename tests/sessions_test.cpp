@@ -1,0 +1,285 @@
+// Closed-loop sessions and agent request graphs, end to end: the fixtures in tests/data
+// (scripts/make_session_fixtures.py) run through the CLI; every dependency is checked from
+// /requests and /edges against what the trace reader says the rows wait for.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "scenario/scenario.h"
+#include "tests/test_util.h"
+#include "traces/trace_source.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+using H5 = testing::H5File;
+
+std::string fixture(const std::string& name) { return std::string(SERVESIM_SOURCE_DIR) + "/tests/data/" + name; }
+
+std::string scenario_yaml(const std::string& source, const std::string& path, const std::string& extra = "",
+                          int replicas = 4) {
+  return fmt::format(R"(
+name: sessions
+seed: 5
+workload:
+  source: {}
+  path: {}
+  hash_block_tokens: 256
+{}
+router: {{policy: kv_aware}}
+pools:
+  - {{replicas: {}, model: llama-3.1-8b, gpu: h100_sxm, engine: {{block_size: 16}}}}
+)",
+                     source, path, extra, replicas);
+}
+
+// /requests by trace id, and /edges
+struct Graph {
+  struct Row {
+    double arrival, finish, deps_done, think, tool, session, status;
+  };
+  std::map<std::uint64_t, Row> rows;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> edges;  // (request, waits_for)
+  std::map<std::string, double> summary;
+};
+
+Graph read_graph(const std::string& h5) {
+  H5 f(h5);
+  Graph g;
+  auto col = [&](const char* c) { return testing::read_double_column(f.id, "/requests", c); };
+  auto id = col("trace_id"), arrival = col("arrival_s"), e2e = col("e2e_s"), deps = col("deps_done_s"),
+       think = col("think_s"), tool = col("tool_wait_s"), session = col("session_id"), status = col("status");
+  for (size_t i = 0; i < id.size(); ++i)
+    g.rows[static_cast<std::uint64_t>(id[i])] = {arrival[i], arrival[i] + e2e[i], deps[i], think[i],
+                                                 tool[i], session[i], status[i]};
+  auto child = testing::read_double_column(f.id, "/edges", "trace_id");
+  auto parent = testing::read_double_column(f.id, "/edges", "waits_for");
+  for (size_t i = 0; i < child.size(); ++i)
+    g.edges.emplace_back(static_cast<std::uint64_t>(child[i]), static_cast<std::uint64_t>(parent[i]));
+  for (const char* k : {"requests_arrived", "requests_completed", "sessions", "sessions_completed", "session_e2e_mean_s",
+                        "trace_rows_late", "trace_rows_waiting", "e2e_mean_s"})
+    g.summary[k] = testing::read_double_column(f.id, "/summary", k).at(0);
+  return g;
+}
+
+// What the reader says each row waits for (trace id -> row).
+std::map<std::uint64_t, TraceRequest> trace_rows(const std::string& source, const std::string& path) {
+  WorkloadConfig w;
+  w.source = source;
+  w.path = path;
+  w.hash_block_tokens = 256;
+  TraceContext ctx{w, ".", 1};
+  auto src = make_trace_source(ctx);
+  std::map<std::uint64_t, TraceRequest> out;
+  while (auto r = src->next()) out.emplace(r->trace_id, std::move(*r));
+  return out;
+}
+
+// Every row with dependencies started exactly when the last of them ended plus its waits: never
+// before (the dependency is honoured) and never later (the player adds no delay of its own).
+void expect_dependencies_honoured(const Graph& g, const std::map<std::uint64_t, TraceRequest>& trace) {
+  std::map<std::uint64_t, double> last_parent_end;
+  for (auto [child, parent] : g.edges) {
+    ASSERT_TRUE(g.rows.count(child) && g.rows.count(parent)) << child << " <- " << parent;
+    double& end = last_parent_end.try_emplace(child, -1).first->second;
+    end = std::max(end, g.rows.at(parent).finish);
+  }
+  size_t dependent = 0;
+  for (const auto& [id, t] : trace) {
+    const auto& row = g.rows.at(id);
+    std::vector<std::uint64_t> recorded;
+    for (auto [child, parent] : g.edges)
+      if (child == id) recorded.push_back(parent);
+    std::vector<std::uint64_t> expected = t.wait_for;
+    std::sort(recorded.begin(), recorded.end());
+    std::sort(expected.begin(), expected.end());
+    ASSERT_EQ(recorded, expected) << "trace row " << id;
+    if (expected.empty()) {
+      EXPECT_TRUE(std::isnan(row.deps_done)) << id;
+      continue;
+    }
+    ++dependent;
+    EXPECT_NEAR(row.deps_done, last_parent_end.at(id), 2e-9) << id;
+    EXPECT_NEAR(row.think, t.delay_s, 1e-9) << id;
+    EXPECT_NEAR(row.tool, t.tool_wait_s, 1e-9) << id;
+    EXPECT_NEAR(row.arrival, last_parent_end.at(id) + t.delay_s + t.tool_wait_s, 4e-9) << id;
+  }
+  EXPECT_GT(dependent, trace.size() / 2);
+}
+
+TEST(Sessions, AgentGraphStartsEveryCallWhenItsDependenciesAndToolWaitsAreDone) {
+  testing::TempDir dir;
+  const std::string scn = dir.write("agent.yaml", scenario_yaml("agentic_mooncake", fixture("agentic_graph.jsonl")));
+  auto r = testing::run_servesim("run " + scn + " -o " + dir.file("a.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("sessions    10 (10 with every request completed)"));
+  const auto trace = trace_rows("agentic_mooncake", fixture("agentic_graph.jsonl"));
+  Graph g = read_graph(dir.file("a.h5"));
+  ASSERT_EQ(g.rows.size(), trace.size());
+  EXPECT_EQ(g.summary["requests_completed"], static_cast<double>(trace.size()));
+  EXPECT_EQ(g.summary["sessions"], 10);
+  EXPECT_EQ(g.summary["trace_rows_late"], 0);
+  EXPECT_EQ(g.summary["trace_rows_waiting"], 0);
+  expect_dependencies_honoured(g, trace);
+  // the fixture has fan-outs of 2-8 sub-agent calls and joins of all of them
+  std::map<std::uint64_t, int> children, parents;
+  for (auto [child, parent] : g.edges) ++children[parent], ++parents[child];
+  int fan_outs = 0, joins = 0, widest = 0;
+  for (auto [id, n] : children) fan_outs += n >= 2, widest = std::max(widest, n);
+  for (auto [id, n] : parents) joins += n >= 2;
+  EXPECT_GE(fan_outs, 10);
+  EXPECT_GE(joins, 10);
+  EXPECT_GE(widest, 7);
+  EXPECT_LE(widest, 8);
+  // a session lasts from its first arrival to its last token: longer than any of its requests
+  EXPECT_GT(g.summary["session_e2e_mean_s"], 20 * g.summary["e2e_mean_s"]);
+
+  // the same scenario and seed: the same file, bit for bit
+  auto again = testing::run_servesim("run " + scn + " -q -o " + dir.file("b.h5"));
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  H5 a(dir.file("a.h5")), b(dir.file("b.h5"));
+  EXPECT_EQ(testing::read_raw(a.id, "/requests"), testing::read_raw(b.id, "/requests"));
+  EXPECT_EQ(testing::read_raw(a.id, "/edges"), testing::read_raw(b.id, "/edges"));
+}
+
+TEST(Sessions, MooncakeDelayRowsStartAfterTheirSessionsPreviousTurnEnds) {
+  testing::TempDir dir;
+  const std::string scn = dir.write("s.yaml", scenario_yaml("mooncake_jsonl", fixture("sessions_full.jsonl"), "", 2));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("s.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto trace = trace_rows("mooncake_jsonl", fixture("sessions_full.jsonl"));
+  Graph g = read_graph(dir.file("s.h5"));
+  ASSERT_EQ(g.rows.size(), 194u);
+  EXPECT_EQ(g.summary["sessions"], 20);
+  expect_dependencies_honoured(g, trace);
+  // every edge links consecutive turns of one session
+  for (auto [child, parent] : g.edges) EXPECT_EQ(g.rows.at(child).session, g.rows.at(parent).session);
+  EXPECT_EQ(g.edges.size(), 194u - 20u);
+}
+
+TEST(Sessions, SessionConcurrencyKeepsThatManySessionsLive) {
+  testing::TempDir dir;
+  const std::string scn = dir.write(
+      "c.yaml", scenario_yaml("mooncake_jsonl", fixture("sessions_full.jsonl"), "  closed_loop: {sessions: 3}", 2));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("c.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Graph g = read_graph(dir.file("c.h5"));
+  ASSERT_EQ(g.rows.size(), 194u);
+  const auto trace = trace_rows("mooncake_jsonl", fixture("sessions_full.jsonl"));
+  expect_dependencies_honoured(g, trace);
+  // each session lives from its first arrival to its last token; at most 3 at once, 3 most of the time
+  std::map<double, std::pair<double, double>> span;  // session -> (start, end)
+  for (const auto& [id, row] : g.rows) {
+    auto [it, fresh] = span.try_emplace(row.session, row.arrival, row.finish);
+    it->second.first = std::min(it->second.first, row.arrival);
+    it->second.second = std::max(it->second.second, row.finish);
+  }
+  ASSERT_EQ(span.size(), 20u);
+  std::vector<std::pair<double, int>> events;
+  // a slot is reused the instant a session ends (end = arrival + e2e is rounded: allow 1 us)
+  for (auto& [s, se] : span) events.push_back({se.first, +1}), events.push_back({se.second - 1e-6, -1});
+  std::sort(events.begin(), events.end());
+  int live = 0, peak = 0;
+  for (auto [t, d] : events) peak = std::max(peak, live += d);
+  EXPECT_EQ(peak, 3);
+  // sessions start in trace order, each when one ends (timestamps ignored): session 4 starts when one of 1-3 ends
+  std::vector<double> starts, ends;
+  for (auto& [s, se] : span) starts.push_back(se.first), ends.push_back(se.second);
+  EXPECT_TRUE(std::is_sorted(starts.begin(), starts.end()));
+  EXPECT_EQ(starts[0], 0.0);
+  const double first_end = std::min({ends[0], ends[1], ends[2]});
+  EXPECT_NEAR(starts[3], first_end, 1e-9);
+}
+
+TEST(Sessions, SyntheticTurnsWaitForThePreviousAnswerEvenUnderOverload) {
+  // 2 sessions/s of 4 turns of 2,000-token prompts on one worker limited to 4 sequences: overloaded
+  testing::TempDir dir;
+  const std::string scn = dir.write("o.yaml", R"(
+name: overload
+seed: 2
+workload:
+  hash_block_tokens: 16
+  synthetic:
+    duration: 60s
+    arrival: {process: poisson, rate: 2}
+    input_length: {dist: fixed, value: 2000}
+    output_length: {dist: fixed, value: 300}
+    sessions: {enabled: true, turns: {dist: fixed, value: 4}, think_time: 1s, min_think_time: 0.5s}
+pools:
+  - {replicas: 1, model: llama-3.1-8b, gpu: h100_sxm, engine: {max_num_seqs: 4}}
+)");
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("o.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Graph g = read_graph(dir.file("o.h5"));
+  H5 f(dir.file("o.h5"));
+  EXPECT_GT(testing::read_double_column(f.id, "/summary", "queue_mean_s").at(0), 5.0);  // overloaded indeed
+  ASSERT_GT(g.edges.size(), 200u);
+  for (auto [child, parent] : g.edges) {
+    const auto &c = g.rows.at(child), &p = g.rows.at(parent);
+    ASSERT_GE(c.arrival, p.finish + 0.5 - 1e-9) << "turn " << child << " arrived before its predecessor ended";
+    EXPECT_NEAR(c.arrival, p.finish + c.think, 2e-9);
+    EXPECT_EQ(c.session, p.session);
+  }
+}
+
+TEST(Sessions, TraceOrderThatHidesARowIsCountedAsLate) {
+  // session a's second turn is listed after session b's first row at 100 s: the player reads it
+  // only then, long after turn 1 ended; it starts at once and is counted, never silently
+  testing::TempDir dir;
+  const std::string trace = dir.write("late.jsonl", R"({"session_id": "a", "timestamp": 0, "input_length": 100, "output_length": 10}
+{"session_id": "b", "timestamp": 100000, "input_length": 100, "output_length": 10}
+{"session_id": "a", "delay": 1000, "input_length": 200, "output_length": 10}
+)");
+  const std::string scn = dir.write("l.yaml", scenario_yaml("mooncake_jsonl", trace, "", 1));
+  auto r = testing::run_servesim("run " + scn + " -o " + dir.file("l.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("1 rows were read only after their dependencies had ended"));
+  Graph g = read_graph(dir.file("l.h5"));
+  EXPECT_EQ(g.summary["trace_rows_late"], 1);
+  EXPECT_NEAR(g.rows.at(3).arrival, 100.0, 1e-9);
+}
+
+TEST(Sessions, AWindowDropsTheRowsThatWaitForDroppedRows) {
+  testing::TempDir dir;
+  // the window starts after the first three sessions began: their later turns go too
+  const std::string scn = dir.write(
+      "w.yaml", scenario_yaml("mooncake_jsonl", fixture("sessions_full.jsonl"), "  start: 5s", 2));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("w.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Graph g = read_graph(dir.file("w.h5"));
+  const auto trace = trace_rows("mooncake_jsonl", fixture("sessions_full.jsonl"));
+  size_t expected = 0;
+  std::map<std::uint64_t, bool> in;  // per trace row: inside the window (its session's first row is)
+  for (const auto& [id, t] : trace) {
+    in[id] = t.depends() ? in.at(t.wait_for[0]) : t.arrival_s >= 5.0;
+    expected += in[id];
+  }
+  EXPECT_LT(expected, trace.size());
+  EXPECT_GT(expected, trace.size() / 2);
+  EXPECT_EQ(g.rows.size(), expected);
+  for (const auto& [id, row] : g.rows) EXPECT_TRUE(in.at(id)) << id;
+  EXPECT_EQ(g.summary["requests_completed"], static_cast<double>(expected));
+}
+
+TEST(Sessions, ARequestLevelClosedLoopRefusesRowsThatWait) {
+  testing::TempDir dir;
+  const std::string scn = dir.write(
+      "x.yaml", scenario_yaml("mooncake_jsonl", fixture("sessions_full.jsonl"), "  closed_loop: {concurrency: 4}", 1));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("x.h5"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("use workload.closed_loop.sessions"));
+  const std::string both = dir.write(
+      "y.yaml", scenario_yaml("mooncake_jsonl", fixture("sessions_full.jsonl"),
+                              "  closed_loop: {concurrency: 4, sessions: 2}", 1));
+  r = testing::run_servesim("validate " + both);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("workload.closed_loop.sessions"));
+  EXPECT_THAT(r.out, HasSubstr("not both"));
+}
+
+}  // namespace
+}  // namespace servesim
