@@ -115,7 +115,7 @@ Table::Table(hid_t parent, const std::string& name, const CompoundType& type, si
   Handle props(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
   check_status(H5Pset_chunk(props.get(), 1, chunk), "H5Pset_chunk");
   check_status(H5Pset_shuffle(props.get()), "H5Pset_shuffle");
-  check_status(H5Pset_deflate(props.get(), 4), "H5Pset_deflate");
+  check_status(H5Pset_deflate(props.get(), 1), "H5Pset_deflate");
   dataset_ = Handle(check(H5Dcreate2(parent, name.c_str(), type_.get(), space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT),
                           "H5Dcreate"),
                     H5Dclose);

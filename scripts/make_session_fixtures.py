@@ -8,6 +8,8 @@
   sessions_full.jsonl   mooncake_jsonl: 20 chat sessions of 5-15 turns; each later turn gives a `delay`
                         (1-10 s after the previous turn ends) and re-sends the whole history.
   sessions_delta.jsonl  mooncake_delta: the same sessions, each later turn giving only what the user added.
+  trie_sessions.jsonl   trie_agentic: 12 agent sessions of 5-30 turns, tool outputs of 50-2,000 tokens
+                        and tool latencies of 0.2-8 s, without timestamps (run under a session limit).
 
 hash_block_tokens is 256 in all three (hash ids cover 256 tokens).
 """
@@ -109,6 +111,18 @@ def sessions(rng):
     return full, delta
 
 
+def trie(rng):
+    rows = []
+    for s in range(12):
+        n = rng.randint(5, 30)
+        rows.append({"num_turns": n, "input_prompt_length": rng.randint(1000, 6000),
+                     "assistant_response_length": [rng.randint(50, 500) for _ in range(n)],
+                     "tool_call_output_length": [rng.randint(50, 2000) for _ in range(n)],
+                     "tool_call_latency": [round(rng.uniform(0.2, 8.0), 3) for _ in range(n)],
+                     "final_assistant_response_length": rng.randint(100, 600)})
+    return rows
+
+
 def write(name, rows):
     with open(os.path.join(HERE, name), "w") as f:
         for r in rows:
@@ -120,3 +134,4 @@ if __name__ == "__main__":
     full, delta = sessions(random.Random(7))
     write("sessions_full.jsonl", full)
     write("sessions_delta.jsonl", delta)
+    write("trie_sessions.jsonl", trie(random.Random(3)))

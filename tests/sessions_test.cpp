@@ -67,16 +67,35 @@ Graph read_graph(const std::string& h5) {
 }
 
 // What the reader says each row waits for (trace id -> row).
-std::map<std::uint64_t, TraceRequest> trace_rows(const std::string& source, const std::string& path) {
+std::map<std::uint64_t, TraceRequest> trace_rows(const std::string& source, const std::string& path,
+                                                int session_limit = 0) {
   WorkloadConfig w;
   w.source = source;
   w.path = path;
   w.hash_block_tokens = 256;
+  w.closed_loop.sessions = session_limit;
   TraceContext ctx{w, ".", 1};
   auto src = make_trace_source(ctx);
   std::map<std::uint64_t, TraceRequest> out;
   while (auto r = src->next()) out.emplace(r->trace_id, std::move(*r));
   return out;
+}
+
+// Peak number of live sessions (first arrival to last token), from /requests.
+int peak_live_sessions(const Graph& g) {
+  std::map<double, std::pair<double, double>> span;  // session -> (start, end)
+  for (const auto& [id, row] : g.rows) {
+    auto [it, fresh] = span.try_emplace(row.session, row.arrival, row.finish);
+    it->second.first = std::min(it->second.first, row.arrival);
+    it->second.second = std::max(it->second.second, row.finish);
+  }
+  // a slot is reused the instant a session ends (end = arrival + e2e is rounded: allow 1 us)
+  std::vector<std::pair<double, int>> events;
+  for (auto& [s, se] : span) events.push_back({se.first, +1}), events.push_back({se.second - 1e-6, -1});
+  std::sort(events.begin(), events.end());
+  int live = 0, peak = 0;
+  for (auto [t, d] : events) peak = std::max(peak, live += d);
+  return peak;
 }
 
 // Every row with dependencies started exactly when the last of them ended plus its waits: never
@@ -179,13 +198,7 @@ TEST(Sessions, SessionConcurrencyKeepsThatManySessionsLive) {
     it->second.second = std::max(it->second.second, row.finish);
   }
   ASSERT_EQ(span.size(), 20u);
-  std::vector<std::pair<double, int>> events;
-  // a slot is reused the instant a session ends (end = arrival + e2e is rounded: allow 1 us)
-  for (auto& [s, se] : span) events.push_back({se.first, +1}), events.push_back({se.second - 1e-6, -1});
-  std::sort(events.begin(), events.end());
-  int live = 0, peak = 0;
-  for (auto [t, d] : events) peak = std::max(peak, live += d);
-  EXPECT_EQ(peak, 3);
+  EXPECT_EQ(peak_live_sessions(g), 3);
   // sessions start in trace order, each when one ends (timestamps ignored): session 4 starts when one of 1-3 ends
   std::vector<double> starts, ends;
   for (auto& [s, se] : span) starts.push_back(se.first), ends.push_back(se.second);
@@ -193,6 +206,86 @@ TEST(Sessions, SessionConcurrencyKeepsThatManySessionsLive) {
   EXPECT_EQ(starts[0], 0.0);
   const double first_end = std::min({ends[0], ends[1], ends[2]});
   EXPECT_NEAR(starts[3], first_end, 1e-9);
+}
+
+TEST(Sessions, TrieAgentSessionsRunUnderASessionLimit) {
+  testing::TempDir dir;
+  const std::string scn = dir.write(
+      "t.yaml", scenario_yaml("trie_agentic", fixture("trie_sessions.jsonl"), "  closed_loop: {sessions: 4}", 2));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("t.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto trace = trace_rows("trie_agentic", fixture("trie_sessions.jsonl"), 4);
+  Graph g = read_graph(dir.file("t.h5"));
+  ASSERT_EQ(g.rows.size(), trace.size());
+  EXPECT_EQ(g.summary["sessions"], 12);
+  EXPECT_EQ(g.summary["sessions_completed"], 12);
+  expect_dependencies_honoured(g, trace);
+  EXPECT_EQ(peak_live_sessions(g), 4);
+  EXPECT_EQ(g.edges.size(), trace.size() - 12);  // a chain per session: every call but the first waits
+}
+
+TEST(Sessions, SyntheticAgentsCallToolsFanOutAndJoin) {
+  testing::TempDir dir;
+  const std::string yaml = R"(
+name: agents
+seed: 1
+workload:
+  hash_block_tokens: 16
+  synthetic:
+    duration: 60s
+    arrival: {process: poisson, rate: 0.3}
+    input_length: {dist: uniform, min: 100, max: 400}
+    output_length: {dist: uniform, min: 20, max: 200}
+    sessions: {enabled: true, turns: {dist: uniform, min: 5, max: 20}, think_time: 2s, min_think_time: 1s}
+    agent:
+      enabled: true
+      system_prompt_tokens: 1000
+      tool_probability: 0.5
+      tool_time: 1s
+      min_tool_time: 0.25s
+      tool_output_length: {dist: uniform, min: 50, max: 500}
+      fanout_probability: 0.2
+      fanout: {dist: uniform, min: 2, max: 8}
+      subagent_input_length: {dist: uniform, min: 100, max: 300}
+pools:
+  - {replicas: 2, model: llama-3.1-8b, gpu: h100_sxm, engine: {block_size: 16}}
+)";
+  const std::string scn = dir.write("a.yaml", yaml);
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("a.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Graph g = read_graph(dir.file("a.h5"));
+  // the generator's rows, as the run saw them (same scenario, same seed)
+  auto scenario = load_scenario_string(yaml, dir.file("a.yaml"));
+  TraceContext ctx{scenario.config.workload, dir.path(), scenario.config.seed};
+  auto src = make_trace_source(ctx);
+  std::map<std::uint64_t, TraceRequest> trace;
+  while (auto t = src->next()) trace.emplace(t->trace_id, std::move(*t));
+  ASSERT_EQ(g.rows.size(), trace.size());
+  expect_dependencies_honoured(g, trace);
+  std::map<std::uint64_t, int> children, parents;
+  for (auto [child, parent] : g.edges) ++children[parent], ++parents[child];
+  int fan_outs = 0, joins = 0, tool_calls = 0;
+  for (auto [id, n] : children) {
+    fan_outs += n >= 2;
+    EXPECT_LE(n, 8);
+  }
+  for (auto [id, n] : parents) joins += n >= 2;
+  for (const auto& [id, row] : g.rows) {
+    if (row.tool > 0) {
+      ++tool_calls;
+      EXPECT_GE(row.tool, 0.25 - 1e-12);
+      EXPECT_EQ(row.think, 0.0);  // a tool's result is sent at once, no user in the loop
+    }
+  }
+  EXPECT_GT(fan_outs, 3);
+  EXPECT_EQ(joins, fan_outs);  // each fan-out is joined by the next call
+  EXPECT_GT(tool_calls, 20);
+  // every session starts from the same system prompt blocks, and each call re-sends its context
+  std::map<double, std::vector<const TraceRequest*>> calls;
+  for (const auto& [id, t] : trace) calls[static_cast<double>(t.session_id)].push_back(&t);
+  const auto& first = *calls.begin()->second.front();
+  for (const auto& [s, rows] : calls)
+    for (size_t b = 0; b < 1000 / 16; ++b) ASSERT_EQ(rows.front()->hash_ids[b], first.hash_ids[b]) << s;
 }
 
 TEST(Sessions, SyntheticTurnsWaitForThePreviousAnswerEvenUnderOverload) {

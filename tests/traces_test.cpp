@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "tests/test_util.h"
@@ -169,6 +170,91 @@ TEST(MooncakeDelta, LaterTurnsRebuildTheWholePromptFromTheSessionsHistory) {
     previous[t.session_id] = &t;
   }
   EXPECT_EQ(later_turns, 194 - 20);
+}
+
+TEST(TrieAgentic, ASessionIsItsCallsEachResendingTheContextSoFar) {
+  testing::TempDir d;
+  auto p = d.write("t.jsonl",
+                   "{\"num_turns\": 2, \"input_prompt_length\": 1000, \"assistant_response_length\": [100, 50], "
+                   "\"tool_call_output_length\": [300, 0], \"tool_call_latency\": [2.5, 0.5], "
+                   "\"final_assistant_response_length\": 80, \"timestamp\": 1500}\n");
+  auto w = file_workload("trie_agentic", p);
+  w.hash_block_tokens = 16;
+  auto rows = read_all(w);
+  ASSERT_EQ(rows.size(), 3u);  // two turns and the final answer
+  EXPECT_EQ(rows[0].input_tokens, 1000u);
+  EXPECT_EQ(rows[0].output_tokens, 100u);
+  EXPECT_DOUBLE_EQ(rows[0].arrival_s, 1.5);
+  EXPECT_FALSE(rows[0].depends());
+  EXPECT_EQ(rows[1].input_tokens, 1000u + 100 + 300);
+  EXPECT_EQ(rows[1].output_tokens, 50u);
+  EXPECT_EQ(rows[1].wait_for, std::vector<std::uint64_t>{rows[0].trace_id});
+  EXPECT_DOUBLE_EQ(rows[1].tool_wait_s, 2.5);
+  EXPECT_EQ(rows[2].input_tokens, 1000u + 100 + 300 + 50 + 0);
+  EXPECT_EQ(rows[2].output_tokens, 80u);
+  EXPECT_DOUBLE_EQ(rows[2].tool_wait_s, 0.5);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.session_id, rows[0].session_id);
+    EXPECT_EQ(r.hash_ids.size(), (r.input_tokens + 15) / 16);
+  }
+  // each call re-sends the previous prompt's full blocks
+  for (size_t b = 0; b < 1000 / 16; ++b) EXPECT_EQ(rows[1].hash_ids[b], rows[0].hash_ids[b]);
+  for (size_t b = 0; b < 1400 / 16; ++b) EXPECT_EQ(rows[2].hash_ids[b], rows[1].hash_ids[b]);
+
+  struct Case {
+    std::string line, expect;
+  } cases[] = {
+      {R"({"num_turns": 2, "input_prompt_length": 10, "assistant_response_length": [1], "tool_call_output_length": [1, 1], "tool_call_latency": [1, 1], "final_assistant_response_length": 5, "timestamp": 0})",
+       "'assistant_response_length' has 1 values but num_turns is 2"},
+      {R"({"num_turns": 1, "input_prompt_length": 10, "assistant_response_length": [1], "tool_call_output_length": [1], "tool_call_latency": [-1], "final_assistant_response_length": 5, "timestamp": 0})",
+       "'tool_call_latency' holds -1; values must be at least 0"},
+      {R"({"num_turns": -1, "input_prompt_length": 10, "assistant_response_length": [], "tool_call_output_length": [], "tool_call_latency": [], "final_assistant_response_length": 5, "timestamp": 0})",
+       "'num_turns' must be an integer"},
+      {R"({"num_turns": 1, "input_prompt_length": 10, "assistant_response_length": [1.5], "tool_call_output_length": [1], "tool_call_latency": [1], "final_assistant_response_length": 5, "timestamp": 0})",
+       "must hold integers"},
+      {R"({"num_turns": 1, "assistant_response_length": [1], "tool_call_output_length": [1], "tool_call_latency": [1], "final_assistant_response_length": 5, "timestamp": 0})",
+       "missing field 'input_prompt_length'"},
+      {R"({"num_turns": 0, "input_prompt_length": 10, "assistant_response_length": [], "tool_call_output_length": [], "tool_call_latency": [], "final_assistant_response_length": 5})",
+       "set workload.closed_loop.sessions"},
+  };
+  for (const auto& c : cases) {
+    auto bad = d.write("bad.jsonl", c.line + "\n");
+    std::string e = read_error(file_workload("trie_agentic", bad));
+    EXPECT_THAT(e, HasSubstr("bad.jsonl:1:")) << c.line;
+    EXPECT_THAT(e, HasSubstr(c.expect)) << c.line;
+  }
+}
+
+TEST(TrieAgentic, SharedPrefixRatioGivesGroupsOfSessionsACommonStart) {
+  const std::string path = std::string(SERVESIM_SOURCE_DIR) + "/tests/data/trie_sessions.jsonl";
+  auto w = file_workload("trie_agentic", path);
+  w.hash_block_tokens = 16;
+  w.closed_loop.sessions = 2;
+  w.trie.shared_prefix_ratio = 0.5;
+  w.trie.prefix_groups = 2;
+  std::map<std::uint64_t, const TraceRequest*> first_call;
+  auto rows = read_all(w);
+  for (const auto& r : rows)
+    if (!r.depends()) first_call[r.session_id] = &r;
+  ASSERT_EQ(first_call.size(), 12u);
+  std::set<std::uint64_t> heads;  // the first block of each group's prefix
+  for (const auto& [s, r] : first_call) {
+    const size_t shared = static_cast<size_t>(0.5 * r->input_tokens) / 16;
+    heads.insert(r->hash_ids[0]);
+    for (const auto& [s2, r2] : first_call) {
+      if (r2->hash_ids[0] != r->hash_ids[0]) continue;  // same group: the shorter shared prefix is common
+      for (size_t b = 0; b < std::min(shared, static_cast<size_t>(0.5 * r2->input_tokens) / 16); ++b)
+        ASSERT_EQ(r->hash_ids[b], r2->hash_ids[b]);
+    }
+    EXPECT_NE(r->hash_ids[shared], r->hash_ids[0]);  // its own blocks after the shared share
+  }
+  EXPECT_EQ(heads.size(), 2u);
+  w.trie.shared_prefix_ratio = 0;  // none: no two sessions share a block
+  std::set<std::uint64_t> seen;
+  for (const auto& r : read_all(w)) {
+    if (r.depends()) continue;
+    for (auto id : r.hash_ids) EXPECT_TRUE(seen.insert(id).second);
+  }
 }
 
 TEST(MooncakeJsonl, UnsortedAndTruncatedFilesAreBadLines) {

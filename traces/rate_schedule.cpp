@@ -52,6 +52,7 @@ double RateSchedule::cumulative(double t) const {
 
 double RateSchedule::inverse(double y, double from, double horizon) const {
   if (cumulative(horizon) < y) return -1;
+  if (shape_ == Shape::kConstant) return std::max(from, y / cfg_.rate);  // exact; cfg_.rate > 0 here
   double lo = from, hi = horizon;
   if (cumulative(lo) >= y) return lo;
   // bisection to below a nanosecond; Lambda is continuous and non-decreasing
