@@ -341,6 +341,7 @@ int run_main(int argc, char** argv) {
   }
 
   LoadedScenario scenario = load_scenario_file(scenario_path, overrides, seed);
+  for (const auto& w : scenario.warnings) std::fprintf(stderr, "servesim: warning: %s\n", w.c_str());
   if (dump) std::cout << config::write_yaml(scenario.config, true);
   if (validate->parsed()) {
     if (!dump) std::cout << fmt::format("{}: valid ({} pools, workload '{}')\n", scenario_path,

@@ -42,13 +42,15 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   play.desync_seed = cfg_.seed;
   play.sessions = loop.sessions;
   player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, play);
+  const std::vector<std::string> models = served_models(cfg_);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
-                                         static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens),
+                                         static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens), models,
                                          cfg_.frontend.request_latency.ns());
   frontend_->notify_ended(player_->ended(), player_->wants_every_end());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;
   std::vector<const PoolConfig*> worker_pools;
+  std::vector<std::int16_t> worker_models;
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
@@ -63,6 +65,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       inputs.push_back(&workers_.back()->input());
       roles.push_back(role_of(pool));
       worker_pools.push_back(&pool);
+      worker_models.push_back(static_cast<std::int16_t>(
+          std::find(models.begin(), models.end(), pool.model) - models.begin()));
     }
   }
   RouterContext rctx{cfg_.router, cfg_.seed};
@@ -75,7 +79,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   router_ = std::make_unique<RouterModule>("router", cfg_.router,
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
-                                           releases_, worker_states_, inputs, roles);
+                                           releases_, worker_states_, inputs, roles, worker_models);
+  router_->set_rejects(done_);
   if (is_disaggregated(cfg_)) {
     const WorkerPlacement& placement = *scenario.placement;  // built by validation
     fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement.topology, worker_pools,
@@ -288,11 +293,12 @@ std::uint64_t Cluster::timing_extrapolations() const {
 
 void Cluster::check_invariants() const {
   const auto arrived = frontend_->arrived(), completed = frontend_->completed(), failed = frontend_->failed(),
-             aborted = frontend_->aborted();
+             aborted = frontend_->aborted(), rejected = frontend_->rejected();
   const auto in_flight = static_cast<std::uint64_t>(frontend_->in_system());
-  if (completed + failed + aborted + in_flight != arrived)
-    throw InvariantError(fmt::format("requests: {} arrived but {} completed + {} failed + {} aborted + {} in flight",
-                                     arrived, completed, failed, aborted, in_flight));
+  if (completed + failed + aborted + rejected + in_flight != arrived)
+    throw InvariantError(fmt::format(
+        "requests: {} arrived but {} completed + {} failed + {} aborted + {} rejected + {} in flight", arrived,
+        completed, failed, aborted, rejected, in_flight));
   if (lifecycle_->gpus_in_use() > cfg_.planner.gpu_budget.value_or(lifecycle_->gpus_in_use()))
     throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", lifecycle_->gpus_in_use(),
                                      *cfg_.planner.gpu_budget));

@@ -5,7 +5,8 @@ namespace servesim {
 Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
                    TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
                    TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
-                   std::uint32_t hash_block_tokens, TimeNs request_latency_ns)
+                   std::uint32_t hash_block_tokens, std::vector<std::string> served_models,
+                   TimeNs request_latency_ns)
     : sc_core::sc_module(name),
       arrivals_(arrivals),
       to_router_(to_router),
@@ -13,7 +14,11 @@ Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arr
       done_to_router_(done_to_router),
       observer_(observer),
       hash_block_tokens_(hash_block_tokens),
+      served_models_(std::move(served_models)),
+      arrived_per_model_(served_models_.size(), 0),
       request_latency_ns_(request_latency_ns) {
+  for (size_t i = 0; i < served_models_.size(); ++i)
+    model_index_.emplace(served_models_[i], static_cast<std::int16_t>(i));
   SC_METHOD(on_arrivals);
   sensitive << arrivals_.event();
   dont_initialize();
@@ -67,18 +72,48 @@ void Frontend::on_arrivals() {
     r->deps_done_ns = t.deps_done_ns;
     r->think_ns = s_to_ns(t.delay_s);
     r->tool_wait_ns = s_to_ns(t.tool_wait_s);
-    if (t.client_id) by_client_.emplace(t.client_id, r);
     ++arrived_;
+    if (!t.model.empty()) {
+      auto m = model_index_.find(t.model);
+      if (m == model_index_.end()) {
+        reject(r, RejectReason::kUnknownModel);
+        return;
+      }
+      r->model = m->second;
+    }
+    ++arrived_per_model_[static_cast<size_t>(r->model)];
+    if (t.client_id) by_client_.emplace(t.client_id, r);
     ++in_system_;
     observer_.on_arrival(*r);
     to_router_.send(r, request_latency_ns_, 0);
   });
 }
 
+// Ends a request that no worker will serve, at its arrival: recorded and counted, never routed.
+void Frontend::reject(Request* r, RejectReason why) {
+  r->status = RequestStatus::kRejected;
+  r->reject_reason = why;
+  r->finish_ns = r->arrival_ns;
+  ++rejected_;
+  observer_.on_arrival(*r);
+  observer_.on_request_done(*r);
+  if (ended_ && (every_end_ || r->trace_id)) ended_->send(r->trace_id, 0, 0);
+  release(r);
+}
+
 void Frontend::on_done() {
   const TimeNs now = now_ns();
   account(now);
   done_.drain([&](Request* r) {
+    if (r->status == RequestStatus::kRejected) {  // admission control turned it away: it was never routed
+      ++rejected_;
+      --in_system_;
+      observer_.on_request_done(*r);
+      if (r->client_id) by_client_.erase(r->client_id);
+      if (ended_ && (every_end_ || r->trace_id)) ended_->send(r->trace_id, 0, 0);
+      release(r);
+      return;
+    }
     if (r->status == RequestStatus::kFailed) {  // its worker stopped and it is not retried
       ++failed_;
     } else if (r->status == RequestStatus::kAborted) {  // its client went away

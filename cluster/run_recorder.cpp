@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ctime>
 
+#include <fmt/ranges.h>
+
 #include "core/sample_stats.h"
 #include "servesim/version.h"
 
@@ -20,7 +22,7 @@ double quantile_sorted(std::vector<double>& v, double q) {
   return v[rank - 1];
 }
 
-h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
+h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_enum) {
   h5::CompoundType t(sizeof(RequestRow));
 #define F(name, type) t.add(#name, HOFFSET(RequestRow, name), type)
   F(id, H5T_NATIVE_UINT64);
@@ -38,6 +40,7 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
   F(prefill_worker, H5T_NATIVE_INT32);
   F(decode_worker, H5T_NATIVE_INT32);
   F(priority, H5T_NATIVE_INT32);
+  F(model, H5T_NATIVE_INT16);
   F(queue_s, H5T_NATIVE_DOUBLE);
   F(prefill_s, H5T_NATIVE_DOUBLE);
   F(transfer_s, H5T_NATIVE_DOUBLE);
@@ -46,6 +49,7 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum) {
   F(e2e_s, H5T_NATIVE_DOUBLE);
   F(mean_itl_s, H5T_NATIVE_DOUBLE);
   F(status, status_enum);
+  F(reject_reason, reason_enum);
   F(route, route_enum);
   F(reserve_wait_s, H5T_NATIVE_DOUBLE);
   F(transfer_bytes, H5T_NATIVE_DOUBLE);
@@ -233,7 +237,7 @@ std::string utc_now() {
 RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path, ResultFile* snapshots)
     : path_(path),
       snapshots_(snapshots),
-      summary_(scenario.config.slo),
+      summary_(scenario.config.slo, served_models(scenario.config)),
       last_flush_(std::chrono::steady_clock::now()),
       flush_every_s_(scenario.config.output.flush_interval.seconds) {
   if (path_.empty()) return;
@@ -247,10 +251,13 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "scenario_yaml", scenario.effective_yaml);
   h5::write_int_attribute(meta.get(), "seed", static_cast<std::int64_t>(scenario.config.seed));
   h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
-  h5::Handle status = h5::int8_enum({{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}, {"aborted", 4}});
+  h5::Handle status = h5::int8_enum(
+      {{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}, {"aborted", 4}, {"rejected", 5}});
+  h5::Handle reason = h5::int8_enum({{"none", 0}, {"unknown_model", 1}, {"queue_full", 2}, {"queue_timeout", 3}});
+  h5::write_string_attribute(meta.get(), "served_models", fmt::format("{}", fmt::join(served_models(scenario.config), "\n")));
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
-    requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get()),
+    requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get(), reason.get()),
                                             sizeof(RequestRow));
   if (scenario.config.output.requests)
     edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096);
@@ -300,6 +307,8 @@ void RunRecorder::on_request_done(const Request& r) {
   row.prefill_worker = remote ? r.prefill_worker : r.worker;
   row.decode_worker = r.worker;
   row.priority = r.priority;
+  row.model = r.model;
+  row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);
   row.queue_s = span_s(r.arrival_ns, r.scheduled_ns);
   row.prefill_s = span_s(r.scheduled_ns, r.prefill_end_ns);

@@ -23,8 +23,10 @@ struct RequestRow {
   std::uint32_t input_tokens, output_tokens, cached_tokens, expected_cached_tokens, preemptions;
   std::int32_t prefill_worker, decode_worker;
   std::int32_t priority;
+  std::int16_t model;
   double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
   std::int8_t status;
+  std::int8_t reject_reason;
   std::int8_t route;
   double reserve_wait_s, transfer_bytes, first_step_s;
 };

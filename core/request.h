@@ -20,6 +20,14 @@ enum class RequestStatus : std::int8_t {
   kUnfinished = 2,  // the simulation stopped (max_time) before it ended
   kFailed = 3,      // its worker died or drained out under it, and it was not retried
   kAborted = 4,     // its client went away (live mode): the engine dropped it and freed its KV
+  kRejected = 5,    // never served: see its RejectReason
+};
+
+enum class RejectReason : std::int8_t {
+  kNone = 0,
+  kUnknownModel = 1,  // it names a model no pool serves
+  kQueueFull = 2,     // the router's queue for its model was full (router.admission.max_queue)
+  kQueueTimeout = 3,  // it waited router.admission.max_wait in the router's queue
 };
 
 struct Request {
@@ -31,6 +39,8 @@ struct Request {
   std::vector<std::uint64_t> hash_ids;
   std::uint64_t session_id = 0;
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
+  std::int16_t model = 0;     // index into the cluster's served models
+  RejectReason reject_reason = RejectReason::kNone;
   std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
   std::int32_t pinned_worker = -1;  // live mode: sent to this worker's own endpoint (-1 = the router picks)
   // request graphs (sessions, agent calls): it arrived at deps_done_ns + think_ns + tool_wait_ns
@@ -70,6 +80,7 @@ struct Request {
     fresh.hash_ids = std::move(hash_ids);
     fresh.session_id = session_id;
     fresh.priority = priority;
+    fresh.model = model;
     fresh.client_id = client_id;
     fresh.pinned_worker = pinned_worker;
     fresh.trace_id = trace_id;

@@ -1,6 +1,7 @@
 #include "core/summary.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,22 @@ bool SummaryStats::meets_slo(const Request& r) const {
 
 void SummaryStats::add_request(const Request& r) {
   retries_ += r.retries;
+  if (r.status == RequestStatus::kRejected) {  // never served, so in no latency, model or session figure
+    if (r.reject_reason == RejectReason::kUnknownModel) ++rejected_unknown_model_;
+    if (r.reject_reason == RejectReason::kQueueFull) ++rejected_queue_full_;
+    if (r.reject_reason == RejectReason::kQueueTimeout) ++rejected_queue_timeout_;
+    return;
+  }
+  if (static_cast<size_t>(r.model) < per_model_.size()) {
+    PerModel& m = per_model_[static_cast<size_t>(r.model)];
+    ++m.ended;
+    if (r.status == RequestStatus::kCompleted) {
+      ++m.completed;
+      m.ttft.add(r.ttft_s());
+      m.e2e.add(r.e2e_s());
+      if (meets_slo(r)) ++m.good;
+    }
+  }
   if (r.session_id) {
     auto [it, fresh] = sessions_.try_emplace(r.session_id, SessionSpan{r.arrival_ns, r.finish_ns, true});
     SessionSpan& s = it->second;
@@ -71,6 +88,11 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("requests_unfinished", static_cast<double>(unfinished_));
   add("requests_failed", static_cast<double>(failed_));
   add("requests_aborted", static_cast<double>(aborted_));
+  add("requests_rejected",
+      static_cast<double>(rejected_unknown_model_ + rejected_queue_full_ + rejected_queue_timeout_));
+  add("requests_rejected_unknown_model", static_cast<double>(rejected_unknown_model_));
+  add("requests_rejected_queue_full", static_cast<double>(rejected_queue_full_));
+  add("requests_rejected_queue_timeout", static_cast<double>(rejected_queue_timeout_));
   add("request_retries", static_cast<double>(retries_));
   add("trace_rows_skipped", static_cast<double>(in.trace_rows_skipped));
   add("sim_time_s", in.sim_end_s);
@@ -136,6 +158,17 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   pct("session_e2e", session_e2e);
   add("trace_rows_late", static_cast<double>(in.trace_rows_late));
   add("trace_rows_waiting", static_cast<double>(in.trace_rows_waiting));
+  if (models_.size() > 1)
+    for (size_t i = 0; i < models_.size(); ++i) {
+      const PerModel& pm = per_model_[i];
+      const std::string p = "model_" + models_[i] + "_";
+      add(p + "requests", static_cast<double>(pm.ended));
+      add(p + "requests_completed", static_cast<double>(pm.completed));
+      add(p + "slo_attainment", pm.ended ? static_cast<double>(pm.good) / static_cast<double>(pm.ended) : std::nan(""));
+      add(p + "ttft_mean_s", pm.ttft.mean());
+      add(p + "ttft_p99_s", pm.ttft.quantile(0.99));
+      add(p + "e2e_mean_s", pm.e2e.mean());
+    }
   return m;
 }
 
@@ -157,6 +190,25 @@ std::string SummaryStats::table(const Inputs& in) const {
   if (get("requests_failed") + get("request_retries") + get("worker_failures") > 0)
     out += fmt::format("failures    {:.0f} workers died; {:.0f} requests failed, {:.0f} retries\n", get("worker_failures"),
                        get("requests_failed"), get("request_retries"));
+  if (get("requests_rejected_unknown_model") > 0)
+    out += fmt::format("rejected    {:.0f} requests named a model no pool serves (served: {})\n",
+                       get("requests_rejected_unknown_model"), fmt::join(models_, ", "));
+  if (get("requests_rejected_queue_full") + get("requests_rejected_queue_timeout") > 0)
+    out += fmt::format("admission   {:.0f} requests rejected: {:.0f} found the router's queue full, {:.0f} waited in it "
+                       "too long\n",
+                       get("requests_rejected_queue_full") + get("requests_rejected_queue_timeout"),
+                       get("requests_rejected_queue_full"), get("requests_rejected_queue_timeout"));
+  if (models_.size() > 1)
+    for (size_t i = 0; i < models_.size(); ++i) {
+      const std::string p = "model_" + models_[i] + "_";
+      if (get(p + "requests") == 0) {
+        out += fmt::format("model       {}: no request asked for it; its pools got no traffic\n", models_[i]);
+        continue;
+      }
+      out += fmt::format("model       {}: {:.0f} requests, {:.1f}% meeting the SLO, TTFT mean {:.1f} ms p99 {:.1f} ms\n",
+                         models_[i], get(p + "requests"), 100 * get(p + "slo_attainment"), 1e3 * get(p + "ttft_mean_s"),
+                         1e3 * get(p + "ttft_p99_s"));
+    }
   if (get("sessions") > 0)
     out += fmt::format("sessions    {:.0f} ({:.0f} with every request completed): first arrival to last token mean "
                        "{:.2f} s, p90 {:.2f} s\n",

@@ -15,7 +15,10 @@ namespace servesim {
 
 class SummaryStats {
  public:
-  explicit SummaryStats(const SloConfig& slo) : slo_(slo) {}
+  // `models`: the served models (Request::model indexes them); with more than one, the summary
+  // gives each its own requests, SLO attainment and latencies.
+  explicit SummaryStats(const SloConfig& slo, std::vector<std::string> models = {})
+      : slo_(slo), models_(std::move(models)), per_model_(models_.size()) {}
   void add_request(const Request& r);
   void add_itl(double iteration_s, std::uint64_t decode_tokens) {
     itl_.add(iteration_s, decode_tokens);
@@ -60,6 +63,13 @@ class SummaryStats {
     bool all_completed = true;
   };
   std::map<std::uint64_t, SessionSpan> sessions_;
+  struct PerModel {
+    std::uint64_t ended = 0, completed = 0, good = 0;
+    LogHistogram ttft, e2e;
+  };
+  std::vector<std::string> models_;
+  std::vector<PerModel> per_model_;
+  std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };
 

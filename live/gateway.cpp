@@ -50,6 +50,7 @@ void Gateway::on_commands() {
     t.hash_block_tokens = hash_block_tokens_;
     t.client_id = cr.client_id;
     t.pinned_worker = cr.pinned_worker;
+    t.model = cr.api.model;  // one the server serves (others were a 404)
     if (on_submit) on_submit(cr.api.prompt, t.hash_ids);
     cr.api.prompt = {};  // only its count and hashes are needed from here on
     const auto due = static_cast<TimeNs>(cr.wall_arrival_s * speedup_ * 1e9);

@@ -181,13 +181,12 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   LiveMetrics metrics(cfg);
 
   // live prompts hash at the finest block size, so every shared engine block is found
-  std::vector<std::string> models, worker_names;
+  std::vector<std::string> models = served_models(cfg), worker_names;
   std::vector<std::int32_t> block_sizes;
   std::vector<const PoolConfig*> pool_of_worker;
   std::int32_t hash_block = 0;
   std::uint64_t max_request_tokens = 0;
   for (const PoolConfig& pool : cfg.pools) {
-    if (std::find(models.begin(), models.end(), pool.model) == models.end()) models.push_back(pool.model);
     hash_block = hash_block ? std::min(hash_block, pool.engine.block_size) : pool.engine.block_size;
     const auto tokens = static_cast<std::uint64_t>(kv_capacity(pool, Catalog::builtin()).blocks) *
                         static_cast<std::uint64_t>(pool.engine.block_size);

@@ -15,6 +15,7 @@ void PlannerMetrics::on_arrival(const Request& r) {
 }
 
 void PlannerMetrics::on_request_done(const Request& r) {
+  if (r.status == RequestStatus::kRejected) rejected_ += 1;
   if (r.status != RequestStatus::kCompleted) return;
   completions_ += 1;
   osl_sum_ += r.output_tokens;
@@ -71,7 +72,9 @@ void PlannerMetrics::scrape(PlannerObservation& obs, bool reset) {
   obs.output_tokens_per_s = obs.interval_s > 0 ? output_tokens_ / obs.interval_s : 0;
   obs.prefix_hit_rate = prompt_tokens_done_ > 0 ? cached_tokens_done_ / prompt_tokens_done_ : std::nan("");
   obs.slo_attainment = completions_ > 0 ? meeting_slo_ / completions_ : std::nan("");
+  obs.rejected = rejected_;
   if (!reset) return;
+  rejected_ = 0;
   arrivals_ = isl_sum_ = completions_ = osl_sum_ = itl_sum_s_ = itl_tokens_ = 0;
   output_tokens_ = prompt_tokens_done_ = cached_tokens_done_ = meeting_slo_ = 0;
   ttft_.clear();
@@ -137,6 +140,7 @@ PlannerObservation Planner::observe(bool reset) {
   }
   metrics_.scrape(obs, reset);
   obs.gpus_in_use = cluster_.gpus_in_use();
+  obs.router_queued = static_cast<double>(cluster_.router_queued());
   obs.gpu_budget = cfg_.planner.gpu_budget.value_or(-1);
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolStatus s = cluster_.pool_status(p);

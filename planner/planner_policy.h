@@ -51,6 +51,8 @@ struct PlannerObservation {
   double output_tokens_per_s = 0;          // generated in the window
   double prefix_hit_rate = std::nan("");   // prompt tokens of completed requests found cached
   double slo_attainment = std::nan("");    // completed requests meeting the slo
+  double rejected = 0;                     // requests rejected in the window (admission control, unknown model)
+  double router_queued = 0;                // requests the router holds back, at the scrape
   std::int32_t gpus_in_use = 0;
   std::int32_t gpu_budget = -1;            // -1: none
   std::vector<PoolObservation> pools;

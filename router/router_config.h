@@ -14,6 +14,33 @@ using config::between;
 using config::one_of;
 using config::positive;
 
+// Admission control at the router, as gateways with flow control do: a worker holding
+// `max_inflight_per_worker` routed requests takes no more; a request no worker of its model can
+// take waits in the router's queue (in arrival or priority order) and is rejected when the queue
+// is full (`max_queue`) or it has waited `max_wait`.
+struct AdmissionConfig {
+  std::optional<int> max_inflight_per_worker;
+  std::optional<int> max_queue;
+  std::optional<Duration> max_wait;
+  std::string order = "fifo";
+  template <class V>
+  void visit(V& v) {
+    v.field("max_inflight_per_worker", max_inflight_per_worker,
+            "requests a worker may hold (routed, not ended) before the router holds new ones back (null = no limit)",
+            at_least(1));
+    v.field("max_queue", max_queue,
+            "requests the router holds per model; more are rejected (reason queue_full; null = no limit, 0 = reject "
+            "whatever cannot be routed at once)",
+            at_least(0));
+    v.field("max_wait", max_wait, "a held request is rejected after this long (reason queue_timeout; null = never)",
+            config::greater_than(0));
+    v.field("order", order,
+            "which held request goes first: fifo (arrival order) | priority (lowest `priority` first, then arrival; "
+            "the lowest is shed first when the queue is full)",
+            one_of({"fifo", "priority"}));
+  }
+};
+
 struct RouterConfig {
   std::string policy = "round_robin";
   double overlap_score_weight = 1.0;
@@ -26,6 +53,7 @@ struct RouterConfig {
   Duration load_report_latency{0.0};
   int max_local_prefill_length = 0;
   std::optional<int> max_prefill_queue;
+  AdmissionConfig admission;
   template <class V>
   void visit(V& v) {
     v.field("policy", policy, "routing policy (servesim --list)");
@@ -53,6 +81,7 @@ struct RouterConfig {
             "disaggregated: prefill locally on the decode worker while more than this many requests wait for or "
             "run prefill on the prefill pools (null = no limit)",
             at_least(0));
+    v.field("admission", admission, "admission control: per-worker limits, the router's queue and its timeouts");
   }
 };
 

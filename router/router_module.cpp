@@ -1,12 +1,14 @@
 #include "router/router_module.h"
 
+#include <algorithm>
+
 namespace servesim {
 
 RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
                            std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                            TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
                            TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
-                           std::vector<WorkerRole> roles)
+                           std::vector<WorkerRole> roles, std::vector<std::int16_t> models)
     : sc_core::sc_module(name),
       cfg_(cfg),
       policy_(std::move(policy)),
@@ -18,18 +20,29 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
       workers_(std::move(workers)),
       roles_(std::move(roles)),
       indexer_(static_cast<std::int32_t>(workers_.size())) {
-  if (roles_.size() != workers_.size()) throw InvariantError("router: one role per worker is needed");
+  if (roles_.size() != workers_.size() || models.size() != workers_.size())
+    throw InvariantError("router: one role and one model per worker are needed");
+  const size_t model_count = models.empty() ? 1 : static_cast<size_t>(*std::max_element(models.begin(), models.end())) + 1;
+  entry_.resize(model_count);
+  prefill_.resize(model_count);
+  pending_.resize(model_count);
   for (size_t i = 0; i < workers_.size(); ++i) {
     own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0});
-    (roles_[i] == WorkerRole::kPrefill ? prefill_ : entry_).push_back(i);
+    const auto m = static_cast<size_t>(models[i]);
+    (roles_[i] == WorkerRole::kPrefill ? prefill_[m] : entry_[m]).push_back(i);
   }
-  if (entry_.empty()) throw InvariantError("router: no aggregated or decode worker to send requests to");
-  if (!prefill_.empty() && !prefill_policy_) throw InvariantError("router: prefill workers but no prefill policy");
+  for (size_t m = 0; m < model_count; ++m) {
+    if (entry_[m].empty()) throw InvariantError(fmt::format("router: no aggregated or decode worker serves model {}", m));
+    if (!prefill_[m].empty() && !prefill_policy_) throw InvariantError("router: prefill workers but no prefill policy");
+  }
   views_ = own_;
   accepting_.assign(workers_.size(), 0);
   SC_METHOD(on_requests);
   // one process for both, state changes first: what a request sees never depends on process order
-  sensitive << requests_.event() << worker_states_.event();
+  sensitive << requests_.event() << worker_states_.event() << retry_;
+  dont_initialize();
+  SC_METHOD(on_timeouts);
+  sensitive << timeouts_.event();
   dont_initialize();
   SC_METHOD(on_releases);
   sensitive << releases_.event();
@@ -47,11 +60,11 @@ bool RouterModule::uses_overlap() const {
 }
 
 size_t RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks,
-                          const std::vector<size_t>& candidates) {
+                          const std::vector<size_t>& candidates, bool admission) {
   candidate_views_.clear();
   candidate_ids_.clear();
   for (size_t i : candidates)
-    if (accepting_[i]) {
+    if (accepting_[i] && !(admission && full(i))) {
       candidate_views_.push_back(views_[i]);
       candidate_ids_.push_back(i);
     }
@@ -87,10 +100,60 @@ bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const
 
 void RouterModule::on_requests() {
   apply_worker_states();
-  requests_.drain([&](Request* r) { pending_.push_back(r); });
+  requests_.drain([&](Request* r) { hold(r); });
   const bool reports = cfg_.load_source == "reports", overlap = uses_overlap();
-  while (!pending_.empty()) {
-    Request* r = pending_.front();
+  for (size_t m = 0; m < pending_.size(); ++m) {
+    route_pending(m, reports, overlap);
+    // what does not fit the queue is shed: the newest (under priority order, the lowest priority)
+    if (cfg_.admission.max_queue)
+      while (pending_[m].size() > static_cast<size_t>(*cfg_.admission.max_queue)) {
+        Request* r = pending_[m].back();
+        pending_[m].pop_back();
+        reject(r, RejectReason::kQueueFull);
+      }
+  }
+}
+
+void RouterModule::hold(Request* r) {
+  std::deque<Request*>& q = pending_.at(static_cast<size_t>(r->model));
+  if (cfg_.admission.order == "priority") {
+    // after every request of the same or a more urgent priority: stable, so arrival order within one
+    auto at = std::upper_bound(q.begin(), q.end(), r->priority,
+                               [](std::int32_t p, const Request* x) { return p < x->priority; });
+    q.insert(at, r);
+  } else {
+    q.push_back(r);
+  }
+  if (cfg_.admission.max_wait) timeouts_.send(Timeout{r, r->id, r->retries}, cfg_.admission.max_wait->ns(), 0);
+}
+
+void RouterModule::reject(Request* r, RejectReason why) {
+  if (!rejects_) throw InvariantError("router: admission control rejected a request but has nowhere to send it");
+  r->status = RequestStatus::kRejected;
+  r->reject_reason = why;
+  r->finish_ns = now_ns();
+  ++rejected_;
+  rejects_->send(r, 0, 0);
+}
+
+void RouterModule::on_timeouts() {
+  timeouts_.drain([&](Timeout t) {
+    Request* r = t.request;
+    if (r->id != t.id || r->retries != t.retries || r->routed_ns >= 0 || r->status != RequestStatus::kInFlight)
+      return;  // routed, gone, or held anew
+    auto& q = pending_.at(static_cast<size_t>(r->model));
+    auto it = std::find(q.begin(), q.end(), r);
+    if (it == q.end()) return;
+    q.erase(it);
+    reject(r, RejectReason::kQueueTimeout);
+  });
+}
+
+// Routes model m's waiting requests in order until one finds no worker of m accepting.
+void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
+  std::deque<Request*>& pending = pending_[m];
+  while (!pending.empty()) {
+    Request* r = pending.front();
     if (overlap) {
       keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
       indexer_.overlaps(keys_, now_ns(), overlap_);
@@ -108,9 +171,9 @@ void RouterModule::on_requests() {
     const size_t d = r->pinned_worker >= 0 && pinned < workers_.size() && accepting_[pinned] &&
                              roles_[pinned] != WorkerRole::kPrefill
                          ? pinned
-                         : pick(*policy_, *r, blocks_of(r->input_tokens), entry_);
+                         : pick(*policy_, *r, blocks_of(r->input_tokens), entry_[m], true);
     if (d == workers_.size()) return;  // no worker takes requests now: wait for one to be ready
-    pending_.pop_front();
+    pending.pop_front();
     route(r, d);
   }
 }
@@ -127,7 +190,8 @@ void RouterModule::route(Request* r, size_t d) {
   size_t computes_prompt = d;
   WorkerMsg::Kind kind = WorkerMsg::Kind::kRun;
   if (roles_[d] == WorkerRole::kDecode) {
-    const size_t p = prefill_locally(*r, d) ? workers_.size() : pick(*prefill_policy_, *r, request_blocks, prefill_);
+    const auto& prefill = prefill_[static_cast<size_t>(r->model)];
+    const size_t p = prefill_locally(*r, d) ? workers_.size() : pick(*prefill_policy_, *r, request_blocks, prefill);
     if (p == workers_.size()) {  // short or cheap here, a long prefill queue, or no prefill worker serving
       r->route = RequestRoute::kLocalPrefill;
       ++local_prefills_;
@@ -163,6 +227,7 @@ void RouterModule::on_releases() {
     else --active_;
     if (on_release_) on_release_(rel.worker);
   });
+  if (cfg_.admission.max_inflight_per_worker && pending() > 0) retry_.notify(sc_core::SC_ZERO_TIME);
   if (active_ == 0 && on_idle_) on_idle_();
 }
 

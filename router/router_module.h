@@ -41,15 +41,19 @@ struct RouterStats {
 class RouterModule : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(RouterModule);
-  // `roles[w]` is worker w's role. The first policy picks among aggregated and decode workers;
+  // `roles[w]` is worker w's role and `models[w]` the model it serves (a request goes only to
+  // workers serving its model). The first policy picks among aggregated and decode workers;
   // `prefill_policy` (needed when there are prefill workers) picks the prefill worker.
   RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
                std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
                TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
-               std::vector<WorkerRole> roles);
+               std::vector<WorkerRole> roles, std::vector<std::int16_t> models);
 
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
+  // Where requests rejected by admission control go (the frontend's end-of-request channel).
+  void set_rejects(TimedChannel<Request*>& rejects) { rejects_ = &rejects; }
+  std::uint64_t rejected() const { return rejected_; }
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
   // The router's own count of requests in flight per worker (for invariants).
   const std::vector<WorkerView>& bookkeeping() const { return own_; }
@@ -65,12 +69,23 @@ class RouterModule : public sc_core::sc_module {
   // Called for each worker the router sees a request leave (after its bookkeeping is updated).
   void set_on_release(std::function<void(std::int32_t)> f) { on_release_ = std::move(f); }
   // Requests waiting for a worker to accept them.
-  std::int64_t pending() const { return static_cast<std::int64_t>(pending_.size()); }
+  std::int64_t pending() const {
+    std::int64_t n = 0;
+    for (const auto& q : pending_) n += static_cast<std::int64_t>(q.size());
+    return n;
+  }
   // Called after releases leave no request routed anywhere (the last link of a request's life).
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
  private:
   void on_requests();
+  void route_pending(size_t model, bool reports, bool overlap);
+  void hold(Request* r);                      // into its model's queue, in the admission order
+  void reject(Request* r, RejectReason why);  // ends it unserved
+  void on_timeouts();
+  bool full(size_t worker) const {
+    return cfg_.admission.max_inflight_per_worker && own_[worker].active_seqs >= *cfg_.admission.max_inflight_per_worker;
+  }
   void apply_worker_states();
   void route(Request* r, size_t first_choice);
   void on_releases();
@@ -79,7 +94,9 @@ class RouterModule : public sc_core::sc_module {
   std::int64_t blocks_of(std::int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
   // The policy's pick among `candidates` (worker indices), as a worker index.
   // The policy's pick among the accepting workers of `candidates`; candidates.size() if none accepts.
-  size_t pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates);
+  // `admission`: skip workers at router.admission.max_inflight_per_worker.
+  size_t pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates,
+              bool admission = false);
   void occupy(size_t worker, std::int64_t tokens);
   bool prefill_locally(const Request& r, size_t decode_worker) const;
 
@@ -93,11 +110,21 @@ class RouterModule : public sc_core::sc_module {
   TimedChannel<LoadReport> load_reports_{"load_reports"};
   std::vector<TimedChannel<WorkerMsg>*> workers_;
   std::vector<WorkerRole> roles_;
-  std::vector<size_t> entry_, prefill_;  // aggregated + decode workers; prefill workers
+  // per model: aggregated + decode workers; prefill workers
+  std::vector<std::vector<size_t>> entry_, prefill_;
   std::vector<WorkerView> candidate_views_;
   std::vector<size_t> candidate_ids_;
   std::vector<char> accepting_;
-  std::deque<Request*> pending_;
+  std::vector<std::deque<Request*>> pending_;  // per model: waiting for a worker of it to accept
+  struct Timeout {
+    Request* request;
+    std::uint64_t id;        // the slot may hold another request by then,
+    std::uint32_t retries;   // or this one again, held anew after its worker failed
+  };
+  TimedChannel<Timeout> timeouts_{"admission_timeouts"};
+  sc_core::sc_event retry_;  // capacity freed while requests wait
+  TimedChannel<Request*>* rejects_ = nullptr;
+  std::uint64_t rejected_ = 0;
   std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   std::vector<WorkerView> own_;    // the router's bookkeeping

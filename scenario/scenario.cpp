@@ -1,5 +1,7 @@
 #include "scenario/scenario.h"
 
+#include <fmt/ranges.h>
+
 #include <filesystem>
 #include <set>
 
@@ -210,8 +212,30 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
                  "set it to 0 for disaggregated scenarios");
 }
 
+// Requests go only to pools serving their model (validate_disaggregation already ties each
+// prefill pool to a decode pool of its model): a synthetic mix may name only served models.
+void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std::vector<std::string>& warnings) {
+  const std::vector<std::string> served = served_models(s);
+  const auto& mix = s.workload.synthetic.models;
+  if (s.workload.source != "synthetic") return;
+  for (size_t i = 0; i < mix.size(); ++i)
+    if (std::find(served.begin(), served.end(), mix[i].name) == served.end())
+      map.fail(fmt::format("workload.synthetic.models.{}.name", i),
+               fmt::format("no pool serves model '{}' (pools serve: {})", mix[i].name, fmt::join(served, ", ")),
+               "name a pool's model, or add a pool serving it");
+  for (const auto& m : served) {
+    const bool asked = mix.empty() ? m == served.front()
+                                   : std::any_of(mix.begin(), mix.end(), [&](const auto& x) { return x.name == m; });
+    if (!asked)
+      warnings.push_back(fmt::format(
+          "no request will ask for {}, so its pools get no traffic ({}). Fix: list it in workload.synthetic.models", m,
+          mix.empty() ? fmt::format("requests name no model and all go to the first pool's, {}", served.front())
+                      : std::string("workload.synthetic.models does not list it")));
+  }
+}
+
 std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const config::SourceMap& map,
-                                                const std::string& base_dir) {
+                                                const std::string& base_dir, std::vector<std::string>& warnings) {
   validate_scale(s, map);
   const auto& w = s.workload;
   check_registered<TraceRegistry>(map, "workload.source", w.source);
@@ -341,6 +365,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                "use scheduler vllm or sglang, or role: aggregated");
   }
   auto placement = validate_disaggregation(s, map);
+  validate_models(s, map, warnings);
   validate_planner(s, map);
   return placement;
 }
@@ -358,7 +383,7 @@ LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>
   out.config = config::read_root<ScenarioConfig>(doc, map);
   out.source_name = doc.name();
   out.base_dir = base_dir;
-  out.placement = validate(out.config, map, base_dir);
+  out.placement = validate(out.config, map, base_dir, out.warnings);
   out.effective_yaml = config::write_yaml(out.config, false);
   return out;
 }

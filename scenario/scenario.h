@@ -5,6 +5,7 @@
 // ones below. Each struct's `visit` is the single declaration of its keys, defaults, units,
 // ranges and one-line documentation. Cross-field rules live in validate() (scenario.cpp), the
 // one place configuration is checked. This layer sits between the parts and the cluster.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -150,6 +151,16 @@ inline bool is_disaggregated(const ScenarioConfig& s) {
   return false;
 }
 
+// The models the cluster serves, in pool order (pools that may run workers only): a request names
+// one of them, or gets the first.
+inline std::vector<std::string> served_models(const ScenarioConfig& s) {
+  std::vector<std::string> models;
+  for (const auto& p : s.pools)
+    if (worker_slots(p) > 0 && std::find(models.begin(), models.end(), p.model) == models.end())
+      models.push_back(p.model);
+  return models;
+}
+
 // A validated scenario with the document it came from (for /meta and error locations).
 struct WorkerPlacement;  // scenario/placement.h
 
@@ -160,6 +171,8 @@ struct LoadedScenario {
   std::string effective_yaml;
   // The topology and each worker's GPUs, built and checked once by validation.
   std::shared_ptr<const WorkerPlacement> placement;
+  // What validation found legal but probably unintended (e.g. a pool no request will reach).
+  std::vector<std::string> warnings;
 };
 
 // Loads, applies --set overrides, reads, and validates. Throws ConfigError.

@@ -128,7 +128,7 @@ TEST(ExternalPlanner, ObservationsCarryTheDocumentedFieldsAndADrainListDrainsTha
     EXPECT_DOUBLE_EQ(double(o["time_s"]), 35.0 + 30 * (observations - 1)) << "ticks every 30 s, seen 5 s late";
     EXPECT_DOUBLE_EQ(double(o["interval_s"]), 30);
     for (const char* k : {"requests", "completions", "mean_isl", "mean_osl", "output_tokens_per_s",
-                          "prefix_hit_rate", "slo_attainment"})
+                          "prefix_hit_rate", "slo_attainment", "rejected", "router_queued"})
       EXPECT_FALSE(o["traffic"][k].error()) << k;
     for (const char* k : {"mean", "p50", "p90", "p99"}) {
       EXPECT_FALSE(o["traffic"]["ttft_s"][k].error()) << k;

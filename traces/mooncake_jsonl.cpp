@@ -121,6 +121,10 @@ class MooncakeJsonlSource final : public TraceSource {
         if (prio < kMinPriority || prio > kMaxPriority)
           return fail(error, fmt::format("field 'priority' {} is outside [{}, {}]", prio, kMinPriority, kMaxPriority));
         r.priority = static_cast<std::int32_t>(prio);
+      } else if (key == "model") {
+        std::string_view m;
+        if (value.get_string().get(m) || m.empty()) return fail(error, "field 'model' must be a non-empty string");
+        r.model.assign(m);
       } else if (key == "session_id") {
         if (!id_text(value, session)) return fail(error, "field 'session_id' must be a non-negative integer or a string");
       } else if (key == "request_id") {

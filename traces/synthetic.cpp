@@ -30,7 +30,10 @@ class SyntheticSource final : public TraceSource {
         subagent_input_(cfg_.agent.subagent_input_length, ctx, "subagent_input"),
         arrivals_rng_(make_rng(ctx.seed, "workload.arrivals")),
         lengths_rng_(make_rng(ctx.seed, "workload.lengths")),
-        sessions_rng_(make_rng(ctx.seed, "workload.sessions")) {
+        sessions_rng_(make_rng(ctx.seed, "workload.sessions")),
+        models_rng_(make_rng(ctx.seed, "workload.models")) {
+    double total = 0;
+    for (const auto& m : cfg_.models) model_cdf_.push_back(total += m.weight);
     advance_fresh();
   }
 
@@ -64,6 +67,14 @@ class SyntheticSource final : public TraceSource {
     if (next_fresh_s_ >= 0) last_fresh_s_ = next_fresh_s_;
   }
 
+  // the model of the next request or session ("" = the default), drawn by weight
+  std::string model() {
+    if (model_cdf_.empty()) return {};
+    const double u = uniform01(models_rng_) * model_cdf_.back();
+    const size_t i = static_cast<size_t>(std::upper_bound(model_cdf_.begin(), model_cdf_.end(), u) - model_cdf_.begin());
+    return cfg_.models[std::min(i, model_cdf_.size() - 1)].name;
+  }
+
   int group() {
     if (cfg_.prefix.groups <= 0) return -1;
     return static_cast<int>(lengths_rng_() % static_cast<std::uint64_t>(cfg_.prefix.groups));
@@ -93,6 +104,7 @@ class SyntheticSource final : public TraceSource {
     r.output_tokens = output_.sample(lengths_rng_);
     r.hash_ids = prefix_ids(g, r.input_tokens);
     append_ids(r.hash_ids, r.input_tokens);
+    r.model = model();
     ++rows_;
     return r;
   }
@@ -106,6 +118,7 @@ class SyntheticSource final : public TraceSource {
     const bool agents = agent.enabled;
     const std::uint64_t session = ++session_count_;
     const int g = group();
+    const std::string session_model = model();
     const std::uint32_t turns = std::max<std::uint32_t>(1, turns_.sample(sessions_rng_));
     std::uint32_t context_tokens = 0;  // the previous prompt and its answer
     std::vector<std::uint64_t> context_ids;
@@ -118,6 +131,7 @@ class SyntheticSource final : public TraceSource {
       r.arrival_s = t;
       r.session_id = session;
       r.trace_id = ++trace_ids_;
+      r.model = session_model;
       r.input_tokens = input;
       r.output_tokens = output_.sample(lengths_rng_);
       r.hash_ids.assign(context_ids.begin(), context_ids.begin() + prompt_prefix_tokens / block_);
@@ -191,7 +205,8 @@ class SyntheticSource final : public TraceSource {
   std::uint32_t block_;
   RateSchedule schedule_;
   LengthSampler input_, output_, turns_, tool_output_, fanout_, subagent_input_;
-  Rng arrivals_rng_, lengths_rng_, sessions_rng_;
+  Rng arrivals_rng_, lengths_rng_, sessions_rng_, models_rng_;
+  std::vector<double> model_cdf_;  // cumulative weights of cfg_.models
   double op_time_ = 0, last_fresh_s_ = 0, next_fresh_s_ = -1;
   std::uint64_t next_id_ = 0, rows_ = 0, session_count_ = 0, trace_ids_ = 0;
   std::deque<TraceRequest> turns_queued_;  // the later turns of the session just started

@@ -25,6 +25,7 @@ struct TraceRequest {
   std::vector<std::uint64_t> hash_ids;  // prefix-block ids, each covering hash_block_tokens
   std::uint64_t session_id = 0;         // 0 = not part of a session
   std::int32_t priority = 0;            // lower is served first under engine.policy: priority
+  std::string model;                    // the model it asks for ("" = the first pool's)
   std::uint64_t client_id = 0;          // live mode: the HTTP request it came from (0 = a trace row)
   std::uint32_t hash_block_tokens = 0;  // tokens per hash id when not the workload's (live prompts)
   std::int32_t pinned_worker = -1;      // live mode: the worker whose own endpoint took it

@@ -147,6 +147,17 @@ struct AgentConfig {
   }
 };
 
+// One model of a synthetic mix: its share of the requests (sessions keep one model throughout).
+struct ModelShareConfig {
+  std::string name;
+  double weight = 1;
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "a model a pool serves (its `model`)");
+    v.field("weight", weight, "relative share of requests (sessions)", positive());
+  }
+};
+
 struct SyntheticConfig {
   ArrivalConfig arrival;
   LengthDistConfig input_length;
@@ -155,6 +166,7 @@ struct SyntheticConfig {
   PrefixGroupsConfig prefix;
   SessionsConfig sessions;
   AgentConfig agent;
+  std::vector<ModelShareConfig> models;
   template <class V>
   void visit(V& v) {
     v.field("arrival", arrival, "arrival process and rate schedule");
@@ -164,6 +176,9 @@ struct SyntheticConfig {
     v.field("prefix", prefix, "shared-prefix groups");
     v.field("sessions", sessions, "multi-turn sessions");
     v.field("agent", agent, "agent sessions: tool calls, sub-agents, a shared system prompt");
+    v.field("models", models,
+            "the models requests ask for, as a list of {name, weight} (empty = every request for the first "
+            "pool's model)");
   }
 };
 

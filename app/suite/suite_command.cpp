@@ -293,7 +293,7 @@ std::string docs_value(const std::string& metric, double v) {
     const std::string x(suffix);
     return metric.size() >= x.size() && metric.compare(metric.size() - x.size(), x.size(), x) == 0;
   };
-  if (metric == "slo_attainment" || ends("_rate")) return fmt::format("{:.1f}%", v * 100);
+  if (ends("slo_attainment") || ends("_rate")) return fmt::format("{:.1f}%", v * 100);
   if (ends("_s")) return std::fabs(v) < 1 ? fmt::format("{:.1f} ms", v * 1e3) : fmt::format("{:.1f} s", v);
   return fmt::format("{:.3g}", v);
 }
