@@ -29,7 +29,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       }()),
       tee_(observer, metrics_),
       observer_(tee_) {
-  TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed};
+  TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed, cfg_.slo.class_names()};
   const auto& loop = cfg_.workload.closed_loop;
   std::unique_ptr<TraceSource> source =
       mode_.replay_workload ? make_trace_source(tctx) : std::make_unique<NoRequests>();
@@ -79,7 +79,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   router_ = std::make_unique<RouterModule>("router", cfg_.router,
                                            RouterRegistry::instance().create(cfg_.router.policy, rctx),
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
-                                           releases_, worker_states_, inputs, roles, worker_models);
+                                           releases_, worker_states_, inputs, roles, worker_models, models);
   router_->set_rejects(done_);
   if (is_disaggregated(cfg_)) {
     const WorkerPlacement& placement = *scenario.placement;  // built by validation

@@ -65,6 +65,7 @@ void Frontend::on_arrivals() {
     r->hash_ids = std::move(t.hash_ids);
     r->session_id = t.session_id;
     r->priority = t.priority;
+    r->slo_class = t.slo_class;
     r->client_id = t.client_id;
     r->pinned_worker = t.pinned_worker;
     r->trace_id = t.trace_id;

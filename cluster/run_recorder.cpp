@@ -41,6 +41,7 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(decode_worker, H5T_NATIVE_INT32);
   F(priority, H5T_NATIVE_INT32);
   F(model, H5T_NATIVE_INT16);
+  F(slo_class, H5T_NATIVE_INT8);
   F(queue_s, H5T_NATIVE_DOUBLE);
   F(prefill_s, H5T_NATIVE_DOUBLE);
   F(transfer_s, H5T_NATIVE_DOUBLE);
@@ -253,7 +254,10 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "wall_start_utc", utc_now());
   h5::Handle status = h5::int8_enum(
       {{"in_flight", 0}, {"completed", 1}, {"unfinished", 2}, {"failed", 3}, {"aborted", 4}, {"rejected", 5}});
-  h5::Handle reason = h5::int8_enum({{"none", 0}, {"unknown_model", 1}, {"queue_full", 2}, {"queue_timeout", 3}});
+  h5::Handle reason = h5::int8_enum({{"none", 0}, {"unknown_model", 1}, {"queue_full", 2}, {"queue_timeout", 3},
+                                     {"rate_limited", 4}});
+  h5::write_string_attribute(meta.get(), "slo_classes",
+                             fmt::format("{}", fmt::join(scenario.config.slo.class_names(), "\n")));
   h5::write_string_attribute(meta.get(), "served_models", fmt::format("{}", fmt::join(served_models(scenario.config), "\n")));
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
@@ -308,6 +312,7 @@ void RunRecorder::on_request_done(const Request& r) {
   row.decode_worker = r.worker;
   row.priority = r.priority;
   row.model = r.model;
+  row.slo_class = r.slo_class;
   row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);
   row.queue_s = span_s(r.arrival_ns, r.scheduled_ns);

@@ -28,6 +28,7 @@ enum class RejectReason : std::int8_t {
   kUnknownModel = 1,  // it names a model no pool serves
   kQueueFull = 2,     // the router's queue for its model was full (router.admission.max_queue)
   kQueueTimeout = 3,  // it waited router.admission.max_wait in the router's queue
+  kRateLimited = 4,   // its model's token bucket (router.admission.rate_limits) was empty
 };
 
 struct Request {
@@ -40,6 +41,7 @@ struct Request {
   std::uint64_t session_id = 0;
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
   std::int16_t model = 0;     // index into the cluster's served models
+  std::int8_t slo_class = -1;  // index into slo.classes (-1: the default targets)
   RejectReason reject_reason = RejectReason::kNone;
   std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
   std::int32_t pinned_worker = -1;  // live mode: sent to this worker's own endpoint (-1 = the router picks)
@@ -81,6 +83,7 @@ struct Request {
     fresh.session_id = session_id;
     fresh.priority = priority;
     fresh.model = model;
+    fresh.slo_class = slo_class;
     fresh.client_id = client_id;
     fresh.pinned_worker = pinned_worker;
     fresh.trace_id = trace_id;

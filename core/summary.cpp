@@ -10,9 +10,9 @@ namespace servesim {
 
 bool SummaryStats::meets_slo(const Request& r) const {
   if (r.status != RequestStatus::kCompleted) return false;
-  if (r.ttft_s() > slo_.ttft.seconds) return false;
+  if (r.ttft_s() > slo_.ttft_s(r.slo_class)) return false;
   double itl = r.mean_itl_s();
-  return itl < 0 || itl <= slo_.itl.seconds;
+  return itl < 0 || itl <= slo_.itl_s(r.slo_class);
 }
 
 void SummaryStats::add_request(const Request& r) {
@@ -21,7 +21,16 @@ void SummaryStats::add_request(const Request& r) {
     if (r.reject_reason == RejectReason::kUnknownModel) ++rejected_unknown_model_;
     if (r.reject_reason == RejectReason::kQueueFull) ++rejected_queue_full_;
     if (r.reject_reason == RejectReason::kQueueTimeout) ++rejected_queue_timeout_;
+    if (r.reject_reason == RejectReason::kRateLimited) ++rejected_rate_limited_;
     return;
+  }
+  if (r.slo_class >= 0) {
+    PerClass& c = per_class_[static_cast<size_t>(r.slo_class)];
+    ++c.ended;
+    if (r.status == RequestStatus::kCompleted) {
+      c.ttft.add(r.ttft_s());
+      if (meets_slo(r)) ++c.good;
+    }
   }
   if (static_cast<size_t>(r.model) < per_model_.size()) {
     PerModel& m = per_model_[static_cast<size_t>(r.model)];
@@ -89,10 +98,12 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("requests_failed", static_cast<double>(failed_));
   add("requests_aborted", static_cast<double>(aborted_));
   add("requests_rejected",
-      static_cast<double>(rejected_unknown_model_ + rejected_queue_full_ + rejected_queue_timeout_));
+      static_cast<double>(rejected_unknown_model_ + rejected_queue_full_ + rejected_queue_timeout_ +
+                          rejected_rate_limited_));
   add("requests_rejected_unknown_model", static_cast<double>(rejected_unknown_model_));
   add("requests_rejected_queue_full", static_cast<double>(rejected_queue_full_));
   add("requests_rejected_queue_timeout", static_cast<double>(rejected_queue_timeout_));
+  add("requests_rejected_rate_limited", static_cast<double>(rejected_rate_limited_));
   add("request_retries", static_cast<double>(retries_));
   add("trace_rows_skipped", static_cast<double>(in.trace_rows_skipped));
   add("sim_time_s", in.sim_end_s);
@@ -158,6 +169,14 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   pct("session_e2e", session_e2e);
   add("trace_rows_late", static_cast<double>(in.trace_rows_late));
   add("trace_rows_waiting", static_cast<double>(in.trace_rows_waiting));
+  for (size_t i = 0; i < per_class_.size(); ++i) {
+    const PerClass& c = per_class_[i];
+    const std::string p = "class_" + slo_.classes[i].name + "_";
+    add(p + "requests", static_cast<double>(c.ended));
+    add(p + "slo_attainment", c.ended ? static_cast<double>(c.good) / static_cast<double>(c.ended) : std::nan(""));
+    add(p + "goodput_req_per_s", static_cast<double>(c.good) / T);
+    add(p + "ttft_p99_s", c.ttft.quantile(0.99));
+  }
   if (models_.size() > 1)
     for (size_t i = 0; i < models_.size(); ++i) {
       const PerModel& pm = per_model_[i];
@@ -193,11 +212,13 @@ std::string SummaryStats::table(const Inputs& in) const {
   if (get("requests_rejected_unknown_model") > 0)
     out += fmt::format("rejected    {:.0f} requests named a model no pool serves (served: {})\n",
                        get("requests_rejected_unknown_model"), fmt::join(models_, ", "));
-  if (get("requests_rejected_queue_full") + get("requests_rejected_queue_timeout") > 0)
-    out += fmt::format("admission   {:.0f} requests rejected: {:.0f} found the router's queue full, {:.0f} waited in it "
-                       "too long\n",
-                       get("requests_rejected_queue_full") + get("requests_rejected_queue_timeout"),
-                       get("requests_rejected_queue_full"), get("requests_rejected_queue_timeout"));
+  const double admission_rejects = get("requests_rejected_queue_full") + get("requests_rejected_queue_timeout") +
+                                   get("requests_rejected_rate_limited");
+  if (admission_rejects > 0)
+    out += fmt::format("admission   {:.0f} requests rejected: {:.0f} over their model's rate limit, {:.0f} found the "
+                       "router's queue full, {:.0f} waited in it too long\n",
+                       admission_rejects, get("requests_rejected_rate_limited"), get("requests_rejected_queue_full"),
+                       get("requests_rejected_queue_timeout"));
   if (models_.size() > 1)
     for (size_t i = 0; i < models_.size(); ++i) {
       const std::string p = "model_" + models_[i] + "_";
@@ -209,6 +230,13 @@ std::string SummaryStats::table(const Inputs& in) const {
                          models_[i], get(p + "requests"), 100 * get(p + "slo_attainment"), 1e3 * get(p + "ttft_mean_s"),
                          1e3 * get(p + "ttft_p99_s"));
     }
+  for (const auto& c : slo_.classes) {
+    const std::string p = "class_" + c.name + "_";
+    out += fmt::format("slo class   {} (TTFT <= {:.0f} ms, ITL <= {:.0f} ms): {:.0f} requests, {:.1f}% meeting it, "
+                       "goodput {:.2f} req/s\n",
+                       c.name, c.ttft.seconds * 1e3, c.itl.seconds * 1e3, get(p + "requests"),
+                       100 * get(p + "slo_attainment"), get(p + "goodput_req_per_s"));
+  }
   if (get("sessions") > 0)
     out += fmt::format("sessions    {:.0f} ({:.0f} with every request completed): first arrival to last token mean "
                        "{:.2f} s, p90 {:.2f} s\n",

@@ -18,7 +18,7 @@ class SummaryStats {
   // `models`: the served models (Request::model indexes them); with more than one, the summary
   // gives each its own requests, SLO attainment and latencies.
   explicit SummaryStats(const SloConfig& slo, std::vector<std::string> models = {})
-      : slo_(slo), models_(std::move(models)), per_model_(models_.size()) {}
+      : slo_(slo), models_(std::move(models)), per_model_(models_.size()), per_class_(slo.classes.size()) {}
   void add_request(const Request& r);
   void add_itl(double iteration_s, std::uint64_t decode_tokens) {
     itl_.add(iteration_s, decode_tokens);
@@ -69,7 +69,13 @@ class SummaryStats {
   };
   std::vector<std::string> models_;
   std::vector<PerModel> per_model_;
-  std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0;
+  struct PerClass {
+    std::uint64_t ended = 0, good = 0;
+    LogHistogram ttft;
+  };
+  std::vector<PerClass> per_class_;
+  std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0,
+                rejected_rate_limited_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
 };
 

@@ -22,7 +22,7 @@ void PlannerMetrics::on_request_done(const Request& r) {
   prompt_tokens_done_ += r.input_tokens;
   cached_tokens_done_ += r.cached_tokens;
   const double itl = r.mean_itl_s();
-  if (r.ttft_s() <= slo_.ttft.seconds && (itl < 0 || itl <= slo_.itl.seconds)) meeting_slo_ += 1;
+  if (r.ttft_s() <= slo_.ttft_s(r.slo_class) && (itl < 0 || itl <= slo_.itl_s(r.slo_class))) meeting_slo_ += 1;
   ttft_.push_back(r.ttft_s());
 }
 

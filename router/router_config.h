@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/units.h"
@@ -18,13 +19,31 @@ using config::positive;
 // `max_inflight_per_worker` routed requests takes no more; a request no worker of its model can
 // take waits in the router's queue (in arrival or priority order) and is rejected when the queue
 // is full (`max_queue`) or it has waited `max_wait`.
+// A token bucket on one model's requests: `requests_per_s` sustained, `burst` at once; a request
+// finding the bucket empty is rejected (reason rate_limited).
+struct RateLimitConfig {
+  std::string model;
+  double requests_per_s = 1;
+  double burst = 1;
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "the model whose requests the bucket limits (a pool's model)");
+    v.field("requests_per_s", requests_per_s, "sustained rate the bucket admits", config::greater_than(0));
+    v.field("burst", burst, "bucket size: requests admitted at once after a quiet spell", at_least(1));
+  }
+};
+
 struct AdmissionConfig {
+  std::vector<RateLimitConfig> rate_limits;
   std::optional<int> max_inflight_per_worker;
   std::optional<int> max_queue;
   std::optional<Duration> max_wait;
   std::string order = "fifo";
   template <class V>
   void visit(V& v) {
+    v.field("rate_limits", rate_limits,
+            "token buckets, each {model, requests_per_s, burst}: a model's requests beyond its rate are rejected "
+            "on arrival (reason rate_limited)");
     v.field("max_inflight_per_worker", max_inflight_per_worker,
             "requests a worker may hold (routed, not ended) before the router holds new ones back (null = no limit)",
             at_least(1));

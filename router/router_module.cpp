@@ -8,7 +8,8 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
                            std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                            TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
                            TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
-                           std::vector<WorkerRole> roles, std::vector<std::int16_t> models)
+                           std::vector<WorkerRole> roles, std::vector<std::int16_t> models,
+                           const std::vector<std::string>& model_names)
     : sc_core::sc_module(name),
       cfg_(cfg),
       policy_(std::move(policy)),
@@ -30,6 +31,13 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
     own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0});
     const auto m = static_cast<size_t>(models[i]);
     (roles_[i] == WorkerRole::kPrefill ? prefill_[m] : entry_[m]).push_back(i);
+  }
+  buckets_.resize(model_count);
+  for (const auto& limit : cfg_.admission.rate_limits) {
+    auto it = std::find(model_names.begin(), model_names.end(), limit.model);
+    if (it == model_names.end()) continue;  // validation refuses a model no pool serves
+    const auto m = static_cast<size_t>(it - model_names.begin());
+    if (m < model_count) buckets_[m] = Bucket{limit.requests_per_s, limit.burst, limit.burst, 0};
   }
   for (size_t m = 0; m < model_count; ++m) {
     if (entry_[m].empty()) throw InvariantError(fmt::format("router: no aggregated or decode worker serves model {}", m));
@@ -100,7 +108,10 @@ bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const
 
 void RouterModule::on_requests() {
   apply_worker_states();
-  requests_.drain([&](Request* r) { hold(r); });
+  requests_.drain([&](Request* r) {
+    if (admit_rate(r)) hold(r);
+    else reject(r, RejectReason::kRateLimited);
+  });
   const bool reports = cfg_.load_source == "reports", overlap = uses_overlap();
   for (size_t m = 0; m < pending_.size(); ++m) {
     route_pending(m, reports, overlap);
@@ -112,6 +123,18 @@ void RouterModule::on_requests() {
         reject(r, RejectReason::kQueueFull);
       }
   }
+}
+
+bool RouterModule::admit_rate(Request* r) {
+  auto& bucket = buckets_.at(static_cast<size_t>(r->model));
+  if (!bucket || r->retries > 0) return true;  // a retry after a worker failure was admitted already
+  Bucket& b = *bucket;
+  const TimeNs now = now_ns();
+  b.tokens = std::min(b.size, b.tokens + b.rate * ns_to_s(now - b.at));
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
 }
 
 void RouterModule::hold(Request* r) {

@@ -8,6 +8,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/messages.h"
@@ -42,13 +44,14 @@ class RouterModule : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(RouterModule);
   // `roles[w]` is worker w's role and `models[w]` the model it serves (a request goes only to
-  // workers serving its model). The first policy picks among aggregated and decode workers;
+  // workers serving its model; `model_names` name them, for the rate limits). The first policy picks among aggregated and decode workers;
   // `prefill_policy` (needed when there are prefill workers) picks the prefill worker.
   RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg, std::unique_ptr<RouterPolicy> policy,
                std::unique_ptr<RouterPolicy> prefill_policy, std::int32_t block_size,
                TimedChannel<Request*>& requests, TimedChannel<RouteRelease>& releases,
                TimedChannel<WorkerStateMsg>& worker_states, std::vector<TimedChannel<WorkerMsg>*> workers,
-               std::vector<WorkerRole> roles, std::vector<std::int16_t> models);
+               std::vector<WorkerRole> roles, std::vector<std::int16_t> models,
+               const std::vector<std::string>& model_names);
 
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
   // Where requests rejected by admission control go (the frontend's end-of-request channel).
@@ -124,6 +127,12 @@ class RouterModule : public sc_core::sc_module {
   TimedChannel<Timeout> timeouts_{"admission_timeouts"};
   sc_core::sc_event retry_;  // capacity freed while requests wait
   TimedChannel<Request*>* rejects_ = nullptr;
+  struct Bucket {
+    double rate = 0, size = 0, tokens = 0;  // requests/s, capacity, now held
+    TimeNs at = 0;                           // when `tokens` was last brought up to date
+  };
+  std::vector<std::optional<Bucket>> buckets_;  // per model
+  bool admit_rate(Request* r);                  // takes a token from its model's bucket, if any
   std::uint64_t rejected_ = 0;
   std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;

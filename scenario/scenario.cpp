@@ -216,8 +216,33 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
 // prefill pool to a decode pool of its model): a synthetic mix may name only served models.
 void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std::vector<std::string>& warnings) {
   const std::vector<std::string> served = served_models(s);
+  std::set<std::string> class_names;
+  if (s.slo.classes.size() > 127) map.fail("slo.classes", "at most 127 SLO classes", "merge classes");
+  for (size_t i = 0; i < s.slo.classes.size(); ++i) {
+    const auto& name = s.slo.classes[i].name;
+    if (name.empty()) map.fail(fmt::format("slo.classes.{}.name", i), "an SLO class needs a name", "give it one");
+    if (!class_names.insert(name).second)
+      map.fail(fmt::format("slo.classes.{}.name", i), fmt::format("SLO class '{}' is defined twice", name),
+               "give each class its own name");
+  }
+  const auto& limits = s.router.admission.rate_limits;
+  for (size_t i = 0; i < limits.size(); ++i) {
+    if (std::find(served.begin(), served.end(), limits[i].model) == served.end())
+      map.fail(fmt::format("router.admission.rate_limits.{}.model", i),
+               fmt::format("no pool serves model '{}' (pools serve: {})", limits[i].model, fmt::join(served, ", ")),
+               "name a pool's model");
+    for (size_t j = 0; j < i; ++j)
+      if (limits[j].model == limits[i].model)
+        map.fail(fmt::format("router.admission.rate_limits.{}.model", i),
+                 fmt::format("model '{}' has two rate limits", limits[i].model), "keep one");
+  }
   const auto& mix = s.workload.synthetic.models;
   if (s.workload.source != "synthetic") return;
+  const auto& classes = s.workload.synthetic.slo_classes;
+  for (size_t i = 0; i < classes.size(); ++i)
+    if (!class_names.count(classes[i].name))
+      map.fail(fmt::format("workload.synthetic.slo_classes.{}.name", i),
+               fmt::format("'{}' is not one of slo.classes", classes[i].name), "define it under slo.classes");
   for (size_t i = 0; i < mix.size(); ++i)
     if (std::find(served.begin(), served.end(), mix[i].name) == served.end())
       map.fail(fmt::format("workload.synthetic.models.{}.name", i),

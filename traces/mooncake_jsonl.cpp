@@ -10,6 +10,9 @@
 // prepends the session's previous prompt and answer, as a chat client re-sends them.
 #include <simdjson.h>
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <unordered_map>
@@ -32,7 +35,8 @@ class MooncakeJsonlSource final : public TraceSource {
       : reader_(ctx.resolve(ctx.workload.path)),
         bad_(reader_.path(), ctx.workload.on_bad_line == "skip"),
         block_tokens_(static_cast<std::uint64_t>(ctx.workload.hash_block_tokens)),
-        delta_(delta) {}
+        delta_(delta),
+        slo_classes_(ctx.slo_classes) {}
 
   std::optional<TraceRequest> next() override {
     std::string_view line;
@@ -125,6 +129,15 @@ class MooncakeJsonlSource final : public TraceSource {
         std::string_view m;
         if (value.get_string().get(m) || m.empty()) return fail(error, "field 'model' must be a non-empty string");
         r.model.assign(m);
+      } else if (key == "slo_class") {
+        std::string_view c;
+        if (value.get_string().get(c)) return fail(error, "field 'slo_class' must be a string");
+        auto it = std::find(slo_classes_.begin(), slo_classes_.end(), c);
+        if (it == slo_classes_.end())
+          return fail(error, fmt::format("slo_class '{}' is not one of slo.classes ({})", c,
+                                         slo_classes_.empty() ? std::string("none are defined")
+                                                              : fmt::format("{}", fmt::join(slo_classes_, ", "))));
+        r.slo_class = static_cast<std::int8_t>(it - slo_classes_.begin());
       } else if (key == "session_id") {
         if (!id_text(value, session)) return fail(error, "field 'session_id' must be a non-negative integer or a string");
       } else if (key == "request_id") {
@@ -260,6 +273,7 @@ class MooncakeJsonlSource final : public TraceSource {
   BadLinePolicy bad_;
   std::uint64_t block_tokens_;
   bool delta_;
+  std::vector<std::string> slo_classes_;
   simdjson::dom::parser parser_;
   std::vector<char> padded_;
   std::vector<std::string> wait_for_;

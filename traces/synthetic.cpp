@@ -31,9 +31,16 @@ class SyntheticSource final : public TraceSource {
         arrivals_rng_(make_rng(ctx.seed, "workload.arrivals")),
         lengths_rng_(make_rng(ctx.seed, "workload.lengths")),
         sessions_rng_(make_rng(ctx.seed, "workload.sessions")),
-        models_rng_(make_rng(ctx.seed, "workload.models")) {
+        models_rng_(make_rng(ctx.seed, "workload.models")),
+        classes_rng_(make_rng(ctx.seed, "workload.slo_classes")) {
     double total = 0;
     for (const auto& m : cfg_.models) model_cdf_.push_back(total += m.weight);
+    total = 0;
+    for (const auto& c : cfg_.slo_classes) {
+      class_cdf_.push_back(total += c.weight);
+      auto it = std::find(ctx.slo_classes.begin(), ctx.slo_classes.end(), c.name);
+      class_index_.push_back(it == ctx.slo_classes.end() ? -1 : static_cast<std::int8_t>(it - ctx.slo_classes.begin()));
+    }
     advance_fresh();
   }
 
@@ -75,6 +82,14 @@ class SyntheticSource final : public TraceSource {
     return cfg_.models[std::min(i, model_cdf_.size() - 1)].name;
   }
 
+  // the SLO class of the next request or session (-1 = none), drawn by weight
+  std::int8_t slo_class() {
+    if (class_cdf_.empty()) return -1;
+    const double u = uniform01(classes_rng_) * class_cdf_.back();
+    const size_t i = static_cast<size_t>(std::upper_bound(class_cdf_.begin(), class_cdf_.end(), u) - class_cdf_.begin());
+    return class_index_[std::min(i, class_cdf_.size() - 1)];
+  }
+
   int group() {
     if (cfg_.prefix.groups <= 0) return -1;
     return static_cast<int>(lengths_rng_() % static_cast<std::uint64_t>(cfg_.prefix.groups));
@@ -105,6 +120,7 @@ class SyntheticSource final : public TraceSource {
     r.hash_ids = prefix_ids(g, r.input_tokens);
     append_ids(r.hash_ids, r.input_tokens);
     r.model = model();
+    r.slo_class = slo_class();
     ++rows_;
     return r;
   }
@@ -119,6 +135,7 @@ class SyntheticSource final : public TraceSource {
     const std::uint64_t session = ++session_count_;
     const int g = group();
     const std::string session_model = model();
+    const std::int8_t session_class = slo_class();
     const std::uint32_t turns = std::max<std::uint32_t>(1, turns_.sample(sessions_rng_));
     std::uint32_t context_tokens = 0;  // the previous prompt and its answer
     std::vector<std::uint64_t> context_ids;
@@ -132,6 +149,7 @@ class SyntheticSource final : public TraceSource {
       r.session_id = session;
       r.trace_id = ++trace_ids_;
       r.model = session_model;
+      r.slo_class = session_class;
       r.input_tokens = input;
       r.output_tokens = output_.sample(lengths_rng_);
       r.hash_ids.assign(context_ids.begin(), context_ids.begin() + prompt_prefix_tokens / block_);
@@ -206,7 +224,9 @@ class SyntheticSource final : public TraceSource {
   RateSchedule schedule_;
   LengthSampler input_, output_, turns_, tool_output_, fanout_, subagent_input_;
   Rng arrivals_rng_, lengths_rng_, sessions_rng_, models_rng_;
-  std::vector<double> model_cdf_;  // cumulative weights of cfg_.models
+  Rng classes_rng_;
+  std::vector<double> model_cdf_, class_cdf_;  // cumulative weights of cfg_.models, cfg_.slo_classes
+  std::vector<std::int8_t> class_index_;       // each cfg_.slo_classes entry's index in slo.classes
   double op_time_ = 0, last_fresh_s_ = 0, next_fresh_s_ = -1;
   std::uint64_t next_id_ = 0, rows_ = 0, session_count_ = 0, trace_ids_ = 0;
   std::deque<TraceRequest> turns_queued_;  // the later turns of the session just started

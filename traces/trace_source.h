@@ -26,6 +26,7 @@ struct TraceRequest {
   std::uint64_t session_id = 0;         // 0 = not part of a session
   std::int32_t priority = 0;            // lower is served first under engine.policy: priority
   std::string model;                    // the model it asks for ("" = the first pool's)
+  std::int8_t slo_class = -1;           // index into slo.classes (-1: the default targets)
   std::uint64_t client_id = 0;          // live mode: the HTTP request it came from (0 = a trace row)
   std::uint32_t hash_block_tokens = 0;  // tokens per hash id when not the workload's (live prompts)
   std::int32_t pinned_worker = -1;      // live mode: the worker whose own endpoint took it
@@ -60,6 +61,7 @@ struct TraceContext {
   const WorkloadConfig& workload;
   std::string base_dir;  // relative paths resolve here
   std::uint64_t seed = 1;
+  std::vector<std::string> slo_classes = {};  // the names a row's slo_class may take
   std::string resolve(const std::string& path) const;
 };
 

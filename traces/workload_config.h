@@ -147,13 +147,14 @@ struct AgentConfig {
   }
 };
 
-// One model of a synthetic mix: its share of the requests (sessions keep one model throughout).
-struct ModelShareConfig {
+// One entry of a synthetic mix (models, SLO classes): its share of the requests (a session keeps
+// one throughout).
+struct ShareConfig {
   std::string name;
   double weight = 1;
   template <class V>
   void visit(V& v) {
-    v.field("name", name, "a model a pool serves (its `model`)");
+    v.field("name", name, "a pool's model, or an SLO class's name");
     v.field("weight", weight, "relative share of requests (sessions)", positive());
   }
 };
@@ -166,7 +167,8 @@ struct SyntheticConfig {
   PrefixGroupsConfig prefix;
   SessionsConfig sessions;
   AgentConfig agent;
-  std::vector<ModelShareConfig> models;
+  std::vector<ShareConfig> models;
+  std::vector<ShareConfig> slo_classes;
   template <class V>
   void visit(V& v) {
     v.field("arrival", arrival, "arrival process and rate schedule");
@@ -179,6 +181,9 @@ struct SyntheticConfig {
     v.field("models", models,
             "the models requests ask for, as a list of {name, weight} (empty = every request for the first "
             "pool's model)");
+    v.field("slo_classes", slo_classes,
+            "the SLO classes requests belong to, as a list of {name, weight} naming slo.classes (empty = none: "
+            "the default targets)");
   }
 };
 
