@@ -5,7 +5,7 @@ namespace servesim {
 Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
                    TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
                    TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
-                   std::uint32_t hash_block_tokens, std::vector<std::string> served_models,
+                   std::uint32_t hash_block_tokens, const std::vector<std::string>& served_models,
                    TimeNs request_latency_ns)
     : sc_core::sc_module(name),
       arrivals_(arrivals),
@@ -14,11 +14,9 @@ Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arr
       done_to_router_(done_to_router),
       observer_(observer),
       hash_block_tokens_(hash_block_tokens),
-      served_models_(std::move(served_models)),
-      arrived_per_model_(served_models_.size(), 0),
       request_latency_ns_(request_latency_ns) {
-  for (size_t i = 0; i < served_models_.size(); ++i)
-    model_index_.emplace(served_models_[i], static_cast<std::int16_t>(i));
+  for (size_t i = 0; i < served_models.size(); ++i)
+    model_index_.emplace(served_models[i], static_cast<std::int16_t>(i));
   SC_METHOD(on_arrivals);
   sensitive << arrivals_.event();
   dont_initialize();
@@ -82,7 +80,6 @@ void Frontend::on_arrivals() {
       }
       r->model = m->second;
     }
-    ++arrived_per_model_[static_cast<size_t>(r->model)];
     if (t.client_id) by_client_.emplace(t.client_id, r);
     ++in_system_;
     observer_.on_arrival(*r);

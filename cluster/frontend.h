@@ -21,7 +21,7 @@ class Frontend : public sc_core::sc_module {
   Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
            TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
            TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens,
-           std::vector<std::string> served_models, TimeNs request_latency_ns = 0);
+           const std::vector<std::string>& served_models, TimeNs request_latency_ns = 0);
 
   std::int64_t in_system() const { return in_system_; }
   double in_system_area_ns() const;  // integral of in_system up to now
@@ -30,9 +30,6 @@ class Frontend : public sc_core::sc_module {
   std::uint64_t failed() const { return failed_; }
   std::uint64_t aborted() const { return aborted_; }
   std::uint64_t rejected() const { return rejected_; }
-  // Requests that arrived asking for each served model (by index), rejected ones apart.
-  const std::vector<std::uint64_t>& arrived_per_model() const { return arrived_per_model_; }
-  const std::vector<std::string>& served_models() const { return served_models_; }
   // Live mode: the request in flight that came from this HTTP request (nullptr once it ended).
   Request* find_client_request(std::uint64_t client_id) const {
     auto it = by_client_.find(client_id);
@@ -63,9 +60,7 @@ class Frontend : public sc_core::sc_module {
   bool every_end_ = false;
   RunObserver& observer_;
   std::uint32_t hash_block_tokens_;
-  std::vector<std::string> served_models_;
-  std::unordered_map<std::string, std::int16_t> model_index_;
-  std::vector<std::uint64_t> arrived_per_model_;
+  std::unordered_map<std::string, std::int16_t> model_index_;  // served model -> Request::model
   TimeNs request_latency_ns_;
 
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is

@@ -5,7 +5,8 @@
 #   scripts/compare_outputs.sh OLD_BINARY NEW_BINARY [FILTER]
 # FILTER (a grep -E pattern) picks runs by name. Exit status 1 if any run differs. A table that
 # gained columns in the new build (h5diff: "not comparable") is compared on the columns both have
-# (scripts/compare_common_columns.py), and the added ones are named.
+# (scripts/compare_common_columns.py), and the added ones are named, as are datasets only the
+# new build writes.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 old="$(realpath "$1")" new="$(realpath "$2")" filter="${3:-.}"
@@ -54,11 +55,14 @@ for run in "${runs[@]}"; do
       differs+=("$obj")
     fi
   done
-  new_only=$(diff <(h5ls -r "$work/$name.old.h5" | awk '{print $1}') <(h5ls -r "$work/$name.new.h5" | awk '{print $1}') | grep -c '^[<>]')
-  if [ ${#differs[@]} -eq 0 ] && [ "$new_only" = 0 ]; then
-    echo "same  $name ($(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset"' | grep -vcE '^/(summary|meta)') datasets)${added[*]:+; new columns: ${added[*]}}"
+  # objects only one file has: ones the new build added are named; one it lost is a difference
+  listing=$(diff <(h5ls -r "$work/$name.old.h5" | awk '{print $1}') <(h5ls -r "$work/$name.new.h5" | awk '{print $1}'))
+  lost=$(grep '^<' <<<"$listing" | awk '{print $2}' | tr '\n' ' ')
+  gained=$(grep '^>' <<<"$listing" | awk '{print $2}' | tr '\n' ' ')
+  if [ ${#differs[@]} -eq 0 ] && [ -z "$lost" ]; then
+    echo "same  $name ($(h5ls -r "$work/$name.old.h5" | awk '$2 == "Dataset"' | grep -vcE '^/(summary|meta)') datasets)${added[*]:+; new columns: ${added[*]}}${gained:+; new: $gained}"
   else
-    echo "DIFF  $name: ${differs[*]} ${new_only/#0/}"; status=1
+    echo "DIFF  $name: ${differs[*]}${lost:+ missing: $lost}"; status=1
   fi
 done
 exit $status
