@@ -25,6 +25,7 @@ struct ClientRequest {
   std::uint32_t tokens = 0;      // output tokens produced so far
   bool ended = false;
   RequestStatus status = RequestStatus::kInFlight;
+  RejectReason reject_reason = RejectReason::kNone;  // why, when status is kRejected
   std::uint32_t cached_tokens = 0;
   double sim_arrival_s = -1, sim_first_token_s = -1, sim_finish_s = -1;
   // written by the HTTP thread

@@ -81,6 +81,7 @@ void Gateway::on_request_done(const Request& r) {
   {
     std::lock_guard lock(it->second->mu);
     it->second->sim_first_token_s = r.first_token_ns < 0 ? -1 : ns_to_s(r.first_token_ns);
+    it->second->reject_reason = r.reject_reason;
   }
   finish(it->second, r.status, r.tokens_emitted, r.cached_tokens, ns_to_s(r.finish_ns < 0 ? now_ns() : r.finish_ns));
   aborting_.erase(r.client_id);

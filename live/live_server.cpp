@@ -30,6 +30,17 @@ std::string text_of(std::uint32_t from, std::uint32_t to) {
   return s;
 }
 
+// What a client is told when admission control turned its request away (router.admission).
+ApiError rejection(RejectReason why) {
+  if (why == RejectReason::kQueueTimeout)
+    return ApiError{503, "the request waited router.admission.max_wait for a worker and was dropped",
+                    "service_unavailable", "", ""};
+  return ApiError{429,
+                  why == RejectReason::kRateLimited ? "rate limit reached for this model (router.admission.rate_limits)"
+                                                    : "too many requests are waiting (router.admission.max_queue)",
+                  "rate_limit_exceeded", "", "rate_limit_exceeded"};
+}
+
 const char* finish_reason(RequestStatus s) { return s == RequestStatus::kCompleted ? "length" : "abort"; }
 }  // namespace
 
@@ -178,6 +189,7 @@ void LiveServer::handle_completion(const httplib::Request& req, httplib::Respons
     if (!c->ended)
       return send_error(res, ApiError{503, "the server is shutting down", "service_unavailable", "", ""});
     if (c->tokens > 0) c->wall_first_token_s = c->wall_last_token_s = c->wall_finish_s;
+    if (c->status == RequestStatus::kRejected) return send_error(res, rejection(c->reject_reason));
     if (c->status != RequestStatus::kCompleted)
       return send_error(res, ApiError{503, "the request did not complete: the server is shutting down",
                                       "service_unavailable", "", ""});
