@@ -17,12 +17,12 @@ bool SummaryStats::meets_slo(const Request& r) const {
 
 void SummaryStats::add_request(const Request& r) {
   retries_ += r.retries;
-  if (r.status == RequestStatus::kRejected) {  // never served, so in no latency, model or session figure
-    if (r.reject_reason == RejectReason::kUnknownModel) ++rejected_unknown_model_;
+  const bool unknown_model = r.reject_reason == RejectReason::kUnknownModel;  // its `model` means nothing
+  if (r.status == RequestStatus::kRejected) {  // never served: in no latency figure, a miss in every SLO one
+    if (unknown_model) ++rejected_unknown_model_;
     if (r.reject_reason == RejectReason::kQueueFull) ++rejected_queue_full_;
     if (r.reject_reason == RejectReason::kQueueTimeout) ++rejected_queue_timeout_;
     if (r.reject_reason == RejectReason::kRateLimited) ++rejected_rate_limited_;
-    return;
   }
   if (r.slo_class >= 0) {
     PerClass& c = per_class_[static_cast<size_t>(r.slo_class)];
@@ -32,7 +32,7 @@ void SummaryStats::add_request(const Request& r) {
       if (meets_slo(r)) ++c.good;
     }
   }
-  if (static_cast<size_t>(r.model) < per_model_.size()) {
+  if (!unknown_model && static_cast<size_t>(r.model) < per_model_.size()) {
     PerModel& m = per_model_[static_cast<size_t>(r.model)];
     ++m.ended;
     if (r.status == RequestStatus::kCompleted) {
@@ -51,6 +51,7 @@ void SummaryStats::add_request(const Request& r) {
     }
     if (r.status != RequestStatus::kCompleted) s.all_completed = false;
   }
+  if (r.status == RequestStatus::kRejected) return;
   if (r.status == RequestStatus::kFailed) {
     ++failed_;
     return;
@@ -125,7 +126,9 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   pct("queue", queue_);
   add("slo_ttft_s", slo_.ttft.seconds);
   add("slo_itl_s", slo_.itl.seconds);
-  const double ended = static_cast<double>(completed_ + unfinished_ + failed_ + aborted_);
+  // a rejected request missed its SLO too (one naming an unserved model included)
+  const double ended = static_cast<double>(completed_ + unfinished_ + failed_ + aborted_ + rejected_unknown_model_ +
+                                           rejected_queue_full_ + rejected_queue_timeout_ + rejected_rate_limited_);
   add("slo_attainment", ended > 0 ? static_cast<double>(good_) / ended : std::nan(""));
   add("goodput_req_per_s", static_cast<double>(good_) / T);
   add("prefix_hit_rate", input_tokens_ ? static_cast<double>(cached_tokens_) / static_cast<double>(input_tokens_) : 0.0);

@@ -67,6 +67,8 @@ TEST(Admission, AFullQueueRejectsWhatDoesNotFitTheNewestFirst) {
   H5 f(dir.file("a.h5"));
   EXPECT_EQ(testing::read_double_column(f.id, "/summary", "requests_rejected_queue_full").at(0), 13);
   EXPECT_EQ(testing::read_double_column(f.id, "/summary", "requests_completed").at(0), 7);
+  // a rejected request missed its SLO: 7 served well of 20
+  EXPECT_DOUBLE_EQ(testing::read_double_column(f.id, "/summary", "slo_attainment").at(0), 7.0 / 20);
   // never more than 2 on the worker: the 3rd to 7th start only as earlier ones end
   std::vector<double> starts, ends;
   for (size_t i = 0; i < rows.id.size(); ++i)
