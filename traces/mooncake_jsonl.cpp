@@ -20,6 +20,7 @@
 
 #include "core/line_reader.h"
 #include "traces/bad_line.h"
+#include "traces/json_line.h"
 #include "traces/trace_source.h"
 
 namespace servesim {
@@ -86,14 +87,8 @@ class MooncakeJsonlSource final : public TraceSource {
   static bool get_ms(simdjson::dom::element v, double& ms) { return !v.get_double().get(ms) && std::isfinite(ms); }
 
   bool parse(std::string_view line, TraceRequest& r, std::string& error) {
-    padded_.assign(line.begin(), line.end());
-    padded_.resize(line.size() + simdjson::SIMDJSON_PADDING);
-    simdjson::dom::element doc;
-    auto err = parser_.parse(reinterpret_cast<const uint8_t*>(padded_.data()), line.size(), false).get(doc);
-    if (err)
-      return fail(error, fmt::format("not valid JSON ({}): '{}'", simdjson::error_message(err), quote_text(line)));
     simdjson::dom::object obj;
-    if (doc.get_object().get(obj)) return fail(error, "expected a JSON object");
+    if (!json_.parse(line, obj, error)) return false;
     bool have_ts = false, have_in = false, have_out = false, have_delay = false, have_wait_for = false;
     double ts_ms = 0, delay_ms = 0, tool_ms = 0;
     std::int64_t in = 0, out = 0;
@@ -274,8 +269,7 @@ class MooncakeJsonlSource final : public TraceSource {
   std::uint64_t block_tokens_;
   bool delta_;
   std::vector<std::string> slo_classes_;
-  simdjson::dom::parser parser_;
-  std::vector<char> padded_;
+  JsonLine json_;
   std::vector<std::string> wait_for_;
   std::uint64_t rows_ = 0, next_answer_id_ = 0;
   double last_ms_ = 0;

@@ -17,6 +17,7 @@
 #include "core/line_reader.h"
 #include "core/rng.h"
 #include "traces/bad_line.h"
+#include "traces/json_line.h"
 #include "traces/trace_source.h"
 
 namespace servesim {
@@ -95,14 +96,8 @@ class TrieAgenticSource final : public TraceSource {
   }
 
   bool parse(std::string_view line, std::string& error) {
-    padded_.assign(line.begin(), line.end());
-    padded_.resize(line.size() + simdjson::SIMDJSON_PADDING);
-    simdjson::dom::element doc;
-    auto err = parser_.parse(reinterpret_cast<const uint8_t*>(padded_.data()), line.size(), false).get(doc);
-    if (err)
-      return fail(error, fmt::format("not valid JSON ({}): '{}'", simdjson::error_message(err), quote_text(line)));
     simdjson::dom::object obj;
-    if (doc.get_object().get(obj)) return fail(error, "expected a JSON object");
+    if (!json_.parse(line, obj, error)) return false;
     std::int64_t turns = 0, prompt = 0, final_answer = 0;
     simdjson::dom::element v;
     if (obj["num_turns"].get(v)) return fail(error, "missing field 'num_turns'");
@@ -180,8 +175,7 @@ class TrieAgenticSource final : public TraceSource {
   const TrieConfig& cfg_;
   bool timed_by_sessions_;
   Rng groups_rng_;
-  simdjson::dom::parser parser_;
-  std::vector<char> padded_;
+  JsonLine json_;
   std::vector<std::uint32_t> answers_, tool_outputs_;
   std::vector<double> latencies_;
   std::deque<TraceRequest> queued_;  // the calls of the session just read
