@@ -68,6 +68,15 @@ int print_timing(const PoolConfig& pool) {
                            "({:.0f}k tokens)\n",
                            cap.weight_bytes / 1073741824.0, m.kv_bytes_per_token() / 1024.0, cap.kv_bytes / 1073741824.0,
                            cap.blocks, pool.engine.block_size, cap.blocks * pool.engine.block_size / 1000.0);
+  if (pool.lora.enabled()) {
+    const double slot = lora_bytes_per_gpu(m, pool.lora.max_lora_rank, tp);
+    std::cout << fmt::format("LoRA slots {} x {:.1f} MiB per GPU (rank {}) = {:.2f} GiB of the worker's memory; a load "
+                             "at that rank {:.2f} ms, a read of its weights {:.3f} ms\n",
+                             pool.lora.max_loras, slot / 1048576.0, pool.lora.max_lora_rank,
+                             cap.lora_bytes / 1073741824.0,
+                             (pool.lora.load_latency.seconds + slot / (pool.lora.host_gbyte_per_s * 1e9)) * 1e3,
+                             slot / (g.hbm_gbps * 1e9) * 1e3);
+  }
   std::cout << fmt::format("weights / HBM bandwidth: {:.2f} ms\n", m.weight_bytes() / tp / (g.hbm_gbps * 1e9) * 1e3);
   std::cout << "prefill (one prompt, no cache)\n  input tokens   latency ms   tokens/s\n";
   for (int n : {128, 512, 1024, 2048, 4096, 8192, 16384}) {
@@ -149,6 +158,11 @@ int run_main(int argc, char** argv) {
       ->capture_default_str();
   timing->add_option("--overhead-ms", timing_pool.timing.kernel.overhead_ms, "kernel: per-iteration overhead")
       ->capture_default_str();
+  int timing_max_loras = 0;
+  timing->add_option("--max-loras", timing_max_loras, "LoRA slots to reserve (0 = no LoRA)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  timing->add_option("--max-lora-rank", timing_pool.lora.max_lora_rank, "rank the LoRA slots are sized for")
+      ->capture_default_str()->check(CLI::PositiveNumber);
 
   std::string sweep_path;
   SweepOptions sweep_options;
@@ -297,7 +311,13 @@ int run_main(int argc, char** argv) {
                                m.same_architecture.empty() ? "" : fmt::format("; also {}", fmt::join(m.same_architecture, ", ")));
     return 0;
   }
-  if (timing->parsed()) return print_timing(timing_pool);
+  if (timing->parsed()) {
+    if (timing_max_loras > 0) {
+      timing_pool.lora.max_loras = timing_max_loras;
+      timing_pool.lora.adapters.push_back({"adapter", 0, 1});
+    }
+    return print_timing(timing_pool);
+  }
   if (report->parsed() || compare->parsed()) {
     // the figures are drawn by tools/report.py with Debian's python3-matplotlib and friends
     std::vector<std::string> args{"/usr/bin/python3", std::string(SERVESIM_SOURCE_DIR) + "/tools/report.py",

@@ -15,6 +15,27 @@ class NoRequests final : public TraceSource {
   std::optional<TraceRequest> next() override { return std::nullopt; }
   TraceStats stats() const override { return {}; }
 };
+
+// A pool's LoRA costs per cluster adapter: its load (fixed latency + its bytes over the host
+// link, each GPU copying its own shard) and one read of its weights at HBM bandwidth.
+LoraCosts lora_costs(const PoolConfig& pool, const std::vector<ServedAdapter>& adapters) {
+  LoraCosts c;
+  if (!pool.lora.enabled()) return c;
+  const Catalog& catalog = Catalog::builtin();
+  const ModelSpec m = catalog.deployed_model(pool);
+  const GpuSpec& g = catalog.gpu(pool.gpu);
+  c.max_loras = pool.lora.max_loras;
+  c.load_ns.assign(adapters.size(), -1);
+  c.read_ns.assign(adapters.size(), 0);
+  for (const LoraAdapter& a : lora_adapters(pool)) {
+    const auto it = std::find_if(adapters.begin(), adapters.end(), [&](const ServedAdapter& x) { return x.name == a.name; });
+    const auto i = static_cast<size_t>(it - adapters.begin());
+    const double bytes = lora_bytes_per_gpu(m, a.rank, pool.tp);
+    c.load_ns.at(i) = pool.lora.load_latency.ns() + s_to_ns(bytes / (pool.lora.host_gbyte_per_s * 1e9));
+    c.read_ns.at(i) = s_to_ns(bytes / (g.hbm_gbps * 1e9));
+  }
+  return c;
+}
 }  // namespace
 
 Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, RunObserver& observer,
@@ -29,7 +50,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       }()),
       tee_(observer, metrics_),
       observer_(tee_) {
-  TraceContext tctx{cfg_.workload, scenario.base_dir, cfg_.seed, cfg_.slo.class_names()};
+  TraceContext tctx = trace_context(cfg_, scenario.base_dir);
   const auto& loop = cfg_.workload.closed_loop;
   std::unique_ptr<TraceSource> source =
       mode_.replay_workload ? make_trace_source(tctx) : std::make_unique<NoRequests>();
@@ -43,20 +64,29 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   play.sessions = loop.sessions;
   player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, play);
   const std::vector<std::string> models = served_models(cfg_);
+  const std::vector<ServedAdapter> adapters = served_adapters(cfg_);
+  std::vector<std::pair<std::string, std::int16_t>> adapter_models;
+  for (const ServedAdapter& a : adapters) adapter_models.emplace_back(a.name, a.model);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens), models,
-                                         cfg_.frontend.request_latency.ns());
+                                         cfg_.frontend.request_latency.ns(), adapter_models);
   frontend_->notify_ended(player_->ended(), player_->wants_every_end());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;
   std::vector<const PoolConfig*> worker_pools;
   std::vector<std::int16_t> worker_models;
+  std::vector<RouterModule::WorkerLora> worker_lora;
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
+    const LoraCosts lora = lora_costs(pool, adapters);
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
-      SchedulerContext sctx{pool, id, kv_blocks};
+      SchedulerContext sctx{pool, id, kv_blocks, lora};
+      RouterModule::WorkerLora& wl = worker_lora.emplace_back();
+      wl.max_loras = lora.max_loras;
+      for (size_t a = 0; a < lora.load_ns.size(); ++a)
+        if (lora.load_ns[a] >= 0) wl.adapters.push_back(static_cast<std::int32_t>(a));
       TimingContext timing_ctx{pool, scenario.base_dir};
       workers_.push_back(std::make_unique<Worker>(
           worker_name(pool, k).c_str(), id, static_cast<std::int32_t>(p),
@@ -81,6 +111,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
                                            releases_, worker_states_, inputs, roles, worker_models, models);
   router_->set_rejects(done_);
+  if (!adapters.empty()) router_->set_lora(worker_lora, adapters.size());
   if (is_disaggregated(cfg_)) {
     const WorkerPlacement& placement = *scenario.placement;  // built by validation
     fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement.topology, worker_pools,

@@ -6,7 +6,7 @@ Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arr
                    TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
                    TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
                    std::uint32_t hash_block_tokens, const std::vector<std::string>& served_models,
-                   TimeNs request_latency_ns)
+                   TimeNs request_latency_ns, const std::vector<std::pair<std::string, std::int16_t>>& adapters)
     : sc_core::sc_module(name),
       arrivals_(arrivals),
       to_router_(to_router),
@@ -16,7 +16,10 @@ Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arr
       hash_block_tokens_(hash_block_tokens),
       request_latency_ns_(request_latency_ns) {
   for (size_t i = 0; i < served_models.size(); ++i)
-    model_index_.emplace(served_models[i], static_cast<std::int16_t>(i));
+    model_index_.emplace(served_models[i], Served{static_cast<std::int16_t>(i), -1});
+  // as an OpenAI client (and vLLM) has it: `model` names an adapter to use it on its base model
+  for (size_t a = 0; a < adapters.size(); ++a)
+    model_index_.emplace(adapters[a].first, Served{adapters[a].second, static_cast<std::int16_t>(a)});
   SC_METHOD(on_arrivals);
   sensitive << arrivals_.event();
   dont_initialize();
@@ -78,7 +81,8 @@ void Frontend::on_arrivals() {
         reject(r, RejectReason::kUnknownModel);
         return;
       }
-      r->model = m->second;
+      r->model = m->second.model;
+      r->lora = m->second.lora;
     }
     if (t.client_id) by_client_.emplace(t.client_id, r);
     ++in_system_;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/observer.h"
@@ -21,7 +22,8 @@ class Frontend : public sc_core::sc_module {
   Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
            TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
            TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens,
-           const std::vector<std::string>& served_models, TimeNs request_latency_ns = 0);
+           const std::vector<std::string>& served_models, TimeNs request_latency_ns = 0,
+           const std::vector<std::pair<std::string, std::int16_t>>& adapters = {});
 
   std::int64_t in_system() const { return in_system_; }
   double in_system_area_ns() const;  // integral of in_system up to now
@@ -60,7 +62,11 @@ class Frontend : public sc_core::sc_module {
   bool every_end_ = false;
   RunObserver& observer_;
   std::uint32_t hash_block_tokens_;
-  std::unordered_map<std::string, std::int16_t> model_index_;  // served model -> Request::model
+  struct Served {
+    std::int16_t model;
+    std::int16_t lora;
+  };
+  std::unordered_map<std::string, Served> model_index_;  // served model or adapter -> Request::model, ::lora
   TimeNs request_latency_ns_;
 
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is

@@ -41,6 +41,8 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(decode_worker, H5T_NATIVE_INT32);
   F(priority, H5T_NATIVE_INT32);
   F(model, H5T_NATIVE_INT16);
+  F(lora, H5T_NATIVE_INT16);
+  F(lora_loaded, H5T_NATIVE_INT8);
   F(slo_class, H5T_NATIVE_INT8);
   F(queue_s, H5T_NATIVE_DOUBLE);
   F(prefill_s, H5T_NATIVE_DOUBLE);
@@ -241,6 +243,9 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
       summary_(scenario.config.slo, served_models(scenario.config)),
       last_flush_(std::chrono::steady_clock::now()),
       flush_every_s_(scenario.config.output.flush_interval.seconds) {
+  std::vector<std::string> adapters;
+  for (const ServedAdapter& a : served_adapters(scenario.config)) adapters.push_back(a.name);
+  if (!adapters.empty()) summary_.enable_lora();
   if (path_.empty()) return;
   request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);
@@ -259,6 +264,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "slo_classes",
                              fmt::format("{}", fmt::join(scenario.config.slo.class_names(), "\n")));
   h5::write_string_attribute(meta.get(), "served_models", fmt::format("{}", fmt::join(served_models(scenario.config), "\n")));
+  h5::write_string_attribute(meta.get(), "lora_adapters", fmt::format("{}", fmt::join(adapters, "\n")));
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get(), reason.get()),
@@ -312,6 +318,8 @@ void RunRecorder::on_request_done(const Request& r) {
   row.decode_worker = r.worker;
   row.priority = r.priority;
   row.model = r.model;
+  row.lora = r.lora;
+  row.lora_loaded = r.lora_loaded;
   row.slo_class = r.slo_class;
   row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);
@@ -333,6 +341,7 @@ void RunRecorder::on_request_done(const Request& r) {
 }
 
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
+  if (res.lora_loads) summary_.add_lora_loads(static_cast<std::uint64_t>(res.lora_loads));
   summary_.add_itl(ns_to_s(duration), static_cast<std::uint64_t>(res.decode_tokens));
   w_tokens_ += res.tokens_emitted;
   if (res.decode_tokens > 0) w_itl_.emplace_back(ns_to_s(duration), res.decode_tokens);

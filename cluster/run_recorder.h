@@ -24,6 +24,8 @@ struct RequestRow {
   std::int32_t prefill_worker, decode_worker;
   std::int32_t priority;
   std::int16_t model;
+  std::int16_t lora;
+  std::int8_t lora_loaded;
   std::int8_t slo_class;
   double queue_s, prefill_s, transfer_s, decode_s, ttft_s, e2e_s, mean_itl_s;
   std::int8_t status;

@@ -34,6 +34,7 @@ struct IterationResult {
   std::vector<Request*> prefilled;  // kPrefillOnly jobs whose prompt is done (KV held)
   std::int32_t tokens_emitted = 0;  // output tokens produced by the iteration
   std::int32_t decode_tokens = 0;   // of which by sequences past their first token (ITL samples)
+  std::int32_t lora_loads = 0;      // LoRA adapters loaded into GPU memory for the iteration
 };
 
 }  // namespace servesim

@@ -41,6 +41,7 @@ struct Request {
   std::uint64_t session_id = 0;
   std::int32_t priority = 0;  // lower is served first under engine.policy: priority
   std::int16_t model = 0;     // index into the cluster's served models
+  std::int16_t lora = -1;     // index into the cluster's served LoRA adapters (-1: the base model)
   std::int8_t slo_class = -1;  // index into slo.classes (-1: the default targets)
   RejectReason reject_reason = RejectReason::kNone;
   std::uint64_t client_id = 0;  // live mode: the HTTP request it came from (0 = a trace row)
@@ -69,6 +70,7 @@ struct Request {
   std::uint32_t tokens_emitted = 0;
   std::uint32_t preemptions = 0;
   std::uint32_t retries = 0;  // times it started over after its worker stopped
+  std::int8_t lora_loaded = -1;  // its adapter: 1 loaded for its (last) admission, 0 already resident
   RequestStatus status = RequestStatus::kInFlight;
 
   // Starts over from routing (its worker stopped): everything after arrival is forgotten.
@@ -83,6 +85,7 @@ struct Request {
     fresh.session_id = session_id;
     fresh.priority = priority;
     fresh.model = model;
+    fresh.lora = lora;
     fresh.slo_class = slo_class;
     fresh.client_id = client_id;
     fresh.pinned_worker = pinned_worker;

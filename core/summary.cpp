@@ -42,6 +42,15 @@ void SummaryStats::add_request(const Request& r) {
       if (meets_slo(r)) ++m.good;
     }
   }
+  if (r.lora >= 0) {
+    ++lora_ended_;
+    if (r.status == RequestStatus::kCompleted) {
+      ++lora_completed_;
+      lora_ttft_.add(r.ttft_s());
+      if (meets_slo(r)) ++lora_good_;
+      if (r.lora_loaded == 0) ++lora_resident_;
+    }
+  }
   if (r.session_id) {
     auto [it, fresh] = sessions_.try_emplace(r.session_id, SessionSpan{r.arrival_ns, r.finish_ns, true});
     SessionSpan& s = it->second;
@@ -180,6 +189,17 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
     add(p + "goodput_req_per_s", static_cast<double>(c.good) / T);
     add(p + "ttft_p99_s", c.ttft.quantile(0.99));
   }
+  if (lora_) {
+    add("lora_requests", static_cast<double>(lora_ended_));
+    add("lora_requests_completed", static_cast<double>(lora_completed_));
+    add("lora_slo_attainment", lora_ended_ ? static_cast<double>(lora_good_) / static_cast<double>(lora_ended_) : std::nan(""));
+    add("lora_ttft_mean_s", lora_ttft_.mean());
+    add("lora_ttft_p99_s", lora_ttft_.quantile(0.99));
+    // of the completed adapter requests, those whose (last) admission found the adapter in GPU memory
+    add("lora_hit_rate",
+        lora_completed_ ? static_cast<double>(lora_resident_) / static_cast<double>(lora_completed_) : std::nan(""));
+    add("lora_loads", static_cast<double>(lora_loads_));
+  }
   if (models_.size() > 1)
     for (size_t i = 0; i < models_.size(); ++i) {
       const PerModel& pm = per_model_[i];
@@ -233,6 +253,11 @@ std::string SummaryStats::table(const Inputs& in) const {
                          models_[i], get(p + "requests"), 100 * get(p + "slo_attainment"), 1e3 * get(p + "ttft_mean_s"),
                          1e3 * get(p + "ttft_p99_s"));
     }
+  if (lora_)
+    out += fmt::format("lora        {:.0f} requests named an adapter, {:.1f}% meeting the SLO, TTFT mean {:.1f} ms p99 "
+                       "{:.1f} ms; {:.0f} adapter loads, {:.1f}% of admissions found theirs resident\n",
+                       get("lora_requests"), 100 * get("lora_slo_attainment"), 1e3 * get("lora_ttft_mean_s"),
+                       1e3 * get("lora_ttft_p99_s"), get("lora_loads"), 100 * get("lora_hit_rate"));
   for (const auto& c : slo_.classes) {
     const std::string p = "class_" + c.name + "_";
     out += fmt::format("slo class   {} (TTFT <= {:.0f} ms, ITL <= {:.0f} ms): {:.0f} requests, {:.1f}% meeting it, "

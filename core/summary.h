@@ -20,6 +20,9 @@ class SummaryStats {
   explicit SummaryStats(const SloConfig& slo, std::vector<std::string> models = {})
       : slo_(slo), models_(std::move(models)), per_model_(models_.size()), per_class_(slo.classes.size()) {}
   void add_request(const Request& r);
+  // LoRA: with adapters served, the summary gives their requests' figures and the loads.
+  void enable_lora() { lora_ = true; }
+  void add_lora_loads(std::uint64_t n) { lora_loads_ += n; }
   void add_itl(double iteration_s, std::uint64_t decode_tokens) {
     itl_.add(iteration_s, decode_tokens);
     itl_batches_.add(iteration_s, static_cast<double>(decode_tokens));
@@ -74,6 +77,9 @@ class SummaryStats {
     LogHistogram ttft;
   };
   std::vector<PerClass> per_class_;
+  bool lora_ = false;
+  std::uint64_t lora_ended_ = 0, lora_completed_ = 0, lora_good_ = 0, lora_resident_ = 0, lora_loads_ = 0;
+  LogHistogram lora_ttft_;
   std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0,
                 rejected_rate_limited_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;

@@ -220,6 +220,11 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   SimThreadTasks tasks;
   ServerOptions server_options = options.server;
   server_options.models = models;
+  server_options.model_parents.assign(models.size(), "");
+  for (const ServedAdapter& a : served_adapters(cfg)) {  // an adapter is used by naming it as the model
+    server_options.models.push_back(a.name);
+    server_options.model_parents.push_back(models.at(static_cast<size_t>(a.model)));
+  }
   if (!server_options.limits.max_request_tokens) server_options.limits.max_request_tokens = max_request_tokens;
   ServerHooks hooks;
   hooks.submit = [&](std::shared_ptr<ClientRequest> c) {

@@ -93,7 +93,7 @@ LiveServer::LiveServer(ServerOptions options, ServerHooks hooks)
     return false;
   };
   s.Get("/v1/models", [this, authorised](const httplib::Request& req, httplib::Response& res) {
-    if (authorised(req, res)) res.set_content(models_body(options_.models, created_), "application/json");
+    if (authorised(req, res)) res.set_content(models_body(options_.models, created_, options_.model_parents), "application/json");
   });
   s.Post("/v1/completions", [this, authorised](const httplib::Request& req, httplib::Response& res) {
     if (authorised(req, res)) handle_completion(req, res, ApiKind::kCompletion);

@@ -29,6 +29,7 @@ struct ServerOptions {
   int max_concurrent = 512;  // API requests in flight; more get 429
   ApiLimits limits;
   std::vector<std::string> models;
+  std::vector<std::string> model_parents;  // per model: "" for a base model, its base for a LoRA adapter
   // One worker's own endpoint (--per-worker-ports): completions go to that worker; /metrics shows
   // its series; /health answers 503 unless it is ready. -1: the cluster's frontend.
   std::int32_t worker = -1;

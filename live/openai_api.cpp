@@ -278,12 +278,16 @@ std::string usage_chunk(ApiKind kind, const ResponseHead& head, const Usage& usa
                      usage_json(usage));
 }
 
-std::string models_body(const std::vector<std::string>& models, std::int64_t created) {
+std::string models_body(const std::vector<std::string>& models, std::int64_t created,
+                        const std::vector<std::string>& parents) {
   std::string data;
-  for (const auto& m : models) {
+  for (size_t i = 0; i < models.size(); ++i) {
+    const std::string& m = models[i];
+    const std::string parent = i < parents.size() ? parents[i] : std::string();
     if (!data.empty()) data += ",";
-    data += fmt::format(R"({{"id":"{}","object":"model","created":{},"owned_by":"servesim","root":"{}","max_model_len":null}})",
-                        json_escape(m), created, json_escape(m));
+    data += fmt::format(
+        R"({{"id":"{}","object":"model","created":{},"owned_by":"servesim","root":"{}","parent":{},"max_model_len":null}})",
+        json_escape(m), created, json_escape(m), parent.empty() ? "null" : "\"" + json_escape(parent) + "\"");
   }
   return fmt::format(R"({{"object":"list","data":[{}]}})", data);
 }

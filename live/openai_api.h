@@ -69,6 +69,8 @@ std::string token_chunk(ApiKind kind, const ResponseHead& head, std::string_view
 std::string usage_chunk(ApiKind kind, const ResponseHead& head, const Usage& usage);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
 
-std::string models_body(const std::vector<std::string>& models, std::int64_t created);
+// `parents`: per model, "" or (a LoRA adapter, listed as vLLM lists them) its base model.
+std::string models_body(const std::vector<std::string>& models, std::int64_t created,
+                        const std::vector<std::string>& parents = {});
 
 }  // namespace servesim::live

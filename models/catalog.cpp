@@ -83,6 +83,15 @@ ModelSpec Catalog::deployed_model(const PoolConfig& pool) const {
   return m;
 }
 
+double lora_bytes_per_gpu(const ModelSpec& m, int rank, int tp) {
+  const double h = m.hidden_size, q = static_cast<double>(m.heads) * m.head_dim,
+               kv = static_cast<double>(m.kv_heads) * m.head_dim, inter = m.intermediate_size, t = tp;
+  const double per_rank = (h + q / t) + 2 * (h + kv / t) + (q / t + h)  // q, k, v, o
+                          + 2 * (h + inter / t) + (inter / t + h);     // gate, up, down
+  constexpr double kLoraDtypeBytes = 2;  // bf16, vLLM's lora_dtype "auto" on bf16 models
+  return per_rank * rank * m.layers * kLoraDtypeBytes;
+}
+
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   const ModelSpec m = catalog.deployed_model(pool);
   const GpuSpec& g = catalog.gpu(pool.gpu);
@@ -97,22 +106,25 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
                              (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes +
                          static_cast<double>(e.max_num_seqs) * m.vocab_size * 4.0;
   cap.activation_bytes = per_gpu * pool.tp;
+  if (pool.lora.enabled())
+    cap.lora_bytes = pool.lora.max_loras * lora_bytes_per_gpu(m, pool.lora.max_lora_rank, pool.tp) * pool.tp;
   const double block_bytes = m.kv_bytes_per_token() * e.block_size;
   if (e.num_gpu_blocks) {
     cap.blocks = *e.num_gpu_blocks;
     cap.kv_bytes = static_cast<double>(cap.blocks) * block_bytes;
     return cap;
   }
-  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes;
+  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes - cap.lora_bytes;
   cap.blocks = cap.kv_bytes > 0 ? static_cast<std::int64_t>(cap.kv_bytes / block_bytes) : 0;
   if (cap.blocks < 1)
     throw ConfigError(fmt::format(
         "pool '{}': {} does not fit on {} x {}: {:.1f} GiB usable (gpu_memory_utilization {:g}) but the weights need "
-        "{:.1f} GiB and activations {:.1f} GiB, a shortfall of {:.1f} GiB. Fix: raise tp (at least {}), choose a GPU "
-        "with more memory, or raise gpu_memory_utilization",
+        "{:.1f} GiB, activations {:.1f} GiB and LoRA slots {:.1f} GiB, a shortfall of {:.1f} GiB. Fix: raise tp (at "
+        "least {}), choose a GPU with more memory, lower lora.max_loras, or raise gpu_memory_utilization",
         pool.name, pool.model, pool.tp, pool.gpu, cap.memory_bytes / 1073741824.0, e.gpu_memory_utilization,
-        cap.weight_bytes / 1073741824.0, cap.activation_bytes / 1073741824.0,
-        (cap.weight_bytes + cap.activation_bytes - cap.memory_bytes) / 1073741824.0 + block_bytes / 1073741824.0,
+        cap.weight_bytes / 1073741824.0, cap.activation_bytes / 1073741824.0, cap.lora_bytes / 1073741824.0,
+        (cap.weight_bytes + cap.activation_bytes + cap.lora_bytes - cap.memory_bytes) / 1073741824.0 +
+            block_bytes / 1073741824.0,
         static_cast<int>(std::ceil((cap.weight_bytes * 1.1) / (g.memory_gib * 1073741824.0 * e.gpu_memory_utilization)))));
   return cap;
 }

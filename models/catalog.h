@@ -187,10 +187,17 @@ class Catalog {
 struct KvCapacity {
   std::int64_t blocks = 0;
   double memory_bytes = 0, weight_bytes = 0, activation_bytes = 0, kv_bytes = 0;
+  double lora_bytes = 0;  // the LoRA slots: max_loras adapters at max_lora_rank
 };
 
+// Bytes of one LoRA adapter of rank `rank` on each GPU of a tp-way worker, as vLLM holds it: A
+// (in x r) and B (r x out) for q, k, v, o, gate, up and down of every layer (its default target
+// modules), in bf16; column-parallel layers (q, k, v, gate, up) shard B over the GPUs, row-parallel
+// ones (o, down) shard A. Dense attention and MLP only (validation refuses MoE and MLA models).
+double lora_bytes_per_gpu(const ModelSpec& m, int rank, int tp);
+
 // KV-cache blocks of one worker of `pool`: tp GPUs x memory x gpu_memory_utilization, less the
-// weights, less an activation estimate, over the bytes of one block. Explicit
+// weights, less an activation estimate, less the LoRA slots, over the bytes of one block. Explicit
 // engine.num_gpu_blocks wins. Throws ConfigError (naming the shortfall) when nothing is left.
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog);
 

@@ -11,6 +11,7 @@
 #include "core/registry.h"
 #include "core/request.h"
 #include "models/kv_cache.h"
+#include "models/lora_slots.h"
 #include "models/pool_config.h"
 #include "models/timing/timing_model.h"
 
@@ -28,6 +29,9 @@ class EngineScheduler {
   virtual void enqueue(Request* r, TimeNs now, EngineJob job = EngineJob::kFull) = 0;
   // Plans the next iteration starting at `now`; false when there is nothing to run.
   virtual bool plan(TimeNs now, BatchShape& batch) = 0;
+  // Time the planned iteration spends beyond what the timing model prices from its shape (LoRA
+  // adapter loads and weight reads).
+  virtual TimeNs planned_extra_ns() const { return 0; }
   // Applies the planned iteration, which ended at `now`.
   virtual void complete(TimeNs now, IterationResult& out) = 0;
   virtual EngineLoad load() const = 0;
@@ -70,6 +74,7 @@ struct SchedulerContext {
   const PoolConfig& pool;
   std::int32_t worker_id;
   std::int64_t kv_blocks;  // KV-cache capacity of this worker, in blocks of pool.engine.block_size
+  LoraCosts lora = {};
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

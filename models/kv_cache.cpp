@@ -167,13 +167,16 @@ void KvCache::lru_compact() {
 }
 
 std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids, std::uint32_t hash_block_tokens,
-                                             std::uint32_t input_tokens, std::int32_t block_size) {
+                                             std::uint32_t input_tokens, std::int32_t block_size, std::int32_t lora) {
   std::vector<std::uint64_t> keys;
   if (hash_ids.empty() || block_size <= 0) return keys;
   const std::uint64_t covered = std::min<std::uint64_t>(input_tokens, static_cast<std::uint64_t>(hash_ids.size()) * hash_block_tokens);
   const std::uint64_t full = covered / static_cast<std::uint64_t>(block_size);
   keys.reserve(full);
   std::uint64_t chain = 0x9E3779B97F4A7C15ull;
+  // an adapter's KV differs from the base model's for the same tokens (vLLM hashes the LoRA
+  // name into every block's key)
+  if (lora >= 0) chain = splitmix64(chain ^ splitmix64(static_cast<std::uint64_t>(lora) + 0x10AAull));
   size_t chained = 0;  // trace ids folded into `chain`
   for (std::uint64_t j = 0; j < full; ++j) {
     // the trace block holding this engine block's last token: the prefix it depends on

@@ -180,9 +180,11 @@ class KvCache {
 // Engine-block chain keys of a prompt from a trace's hash ids: engine block j (block_size
 // tokens) lies in trace block floor(j * block_size / hash_block_tokens); its key chains every
 // trace id up to that one with its offset inside it, so equal keys mean equal prefixes.
-// Only blocks fully inside the prompt and inside the hash-covered tokens get a key.
+// Only blocks fully inside the prompt and inside the hash-covered tokens get a key. A LoRA
+// adapter (Request::lora >= 0) starts its own chains: no block is shared with another adapter's
+// or the base model's.
 std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids,
                                              std::uint32_t hash_block_tokens, std::uint32_t input_tokens,
-                                             std::int32_t block_size);
+                                             std::int32_t block_size, std::int32_t lora = -1);
 
 }  // namespace servesim

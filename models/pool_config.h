@@ -191,6 +191,43 @@ struct LifecycleConfig {
   }
 };
 
+// LoRA adapters a pool serves (as vLLM's --enable-lora, --max-loras, --max-lora-rank,
+// --lora-modules). A request names an adapter in its `model` field, as an OpenAI client does.
+struct LoraAdapterConfig {
+  std::string name;
+  int rank = 0;   // 0 = the pool's max_lora_rank
+  int count = 1;  // above 1: adapters name-0 ... name-(count-1), all alike
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "adapter name, as requests give it in `model` (with count > 1: the names' prefix)");
+    v.field("rank", rank, "LoRA rank r (0 = max_lora_rank); prices its load, at most max_lora_rank", at_least(0));
+    v.field("count", count, "how many adapters this entry declares: name-0 ... name-(count-1) when above 1",
+            at_least(1));
+  }
+};
+
+struct LoraConfig {
+  std::vector<LoraAdapterConfig> adapters;  // none: LoRA off
+  int max_loras = 1;                        // vLLM's default
+  int max_lora_rank = 16;                   // vLLM's default
+  Duration load_latency{0.0};
+  double host_gbyte_per_s = 64;  // PCIe 5.0 x16 per direction (aiconfigurator's h100_sxm pcie_bw)
+  bool enabled() const { return !adapters.empty(); }
+  template <class V>
+  void visit(V& v) {
+    v.field("adapters", adapters, "the adapters this pool serves, e.g. [{name: sql, rank: 8}, {name: tenant, count: 50}]");
+    v.field("max_loras", max_loras,
+            "adapters resident in GPU memory at once (one batch mixes at most this many); each slot's weights "
+            "at max_lora_rank come out of the KV cache",
+            at_least(1));
+    v.field("max_lora_rank", max_lora_rank, "the largest rank an adapter may have; sizes the GPU slots", at_least(1));
+    v.field("load_latency", load_latency, "fixed time of one adapter load from host memory, beyond its copy",
+            at_least(0));
+    v.field("host_gbyte_per_s", host_gbyte_per_s,
+            "host-to-GPU copy bandwidth for adapter loads (GB/s per GPU; PCIe 5.0 x16: 64)", positive());
+  }
+};
+
 struct PoolConfig {
   std::string name = "workers";
   std::string role = "aggregated";
@@ -205,6 +242,7 @@ struct PoolConfig {
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
   LifecycleConfig lifecycle;
+  LoraConfig lora;
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -229,6 +267,7 @@ struct PoolConfig {
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
+    v.field("lora", lora, "LoRA adapters served on the pool's model (aggregated pools)");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }
@@ -243,5 +282,21 @@ inline WorkerRole role_of(const PoolConfig& p) {
 inline int worker_slots(const PoolConfig& p) { return std::max(p.replicas, p.lifecycle.max_replicas.value_or(p.replicas)); }
 // The name of a pool's k-th worker slot (its SystemC module, metric labels, KV-event topic).
 inline std::string worker_name(const PoolConfig& p, int k) { return p.name + "_" + std::to_string(k); }
+
+// A pool's adapters one by one (count expanded), each with its rank.
+struct LoraAdapter {
+  std::string name;
+  int rank = 0;
+};
+inline std::vector<LoraAdapter> lora_adapters(const PoolConfig& p) {
+  std::vector<LoraAdapter> out;
+  for (const auto& a : p.lora.adapters) {
+    const int rank = a.rank > 0 ? a.rank : p.lora.max_lora_rank;
+    if (a.count == 1) out.push_back({a.name, rank});
+    else
+      for (int i = 0; i < a.count; ++i) out.push_back({a.name + "-" + std::to_string(i), rank});
+  }
+  return out;
+}
 
 }  // namespace servesim

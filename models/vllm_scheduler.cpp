@@ -54,24 +54,32 @@ class VllmScheduler final : public EngineScheduler {
         worker_(ctx.worker_id),
         block_(cfg_.block_size),
         cache_(ctx.kv_blocks, cfg_.block_size),
+        lora_costs_(ctx.lora),
+        lora_(ctx.lora.max_loras, ctx.lora.load_ns.size()),
         watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))) {}
 
   void enqueue(Request* r, TimeNs, EngineJob job) override {
     const bool prefill_only = job == EngineJob::kPrefillOnly;
     check_fits(r, prefill_only ? 0 : r->output_tokens);
+    if (r->lora >= 0 && (static_cast<size_t>(r->lora) >= lora_costs_.load_ns.size() ||
+                         lora_costs_.load_ns[static_cast<size_t>(r->lora)] < 0))
+      throw InvariantError(fmt::format("worker {}: request {} names LoRA adapter {}, which it does not serve", worker_,
+                                       r->id, r->lora));
     Seq* s = alloc_seq(r);
     s->prefill_only = prefill_only;
     s->order = next_order_++;
     s->prio = cfg_.policy == "priority" ? r->priority : 0;
     s->target = r->input_tokens;
     if (cfg_.enable_prefix_caching)
-      s->keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_);
+      s->keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_, r->lora);
     s->state = Seq::kWaiting;
     waiting_.insert(key(s));
   }
 
   bool plan(TimeNs now, BatchShape& batch) override {
     batch = {};
+    extra_ns_ = 0;
+    planned_lora_loads_ = 0;
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
@@ -115,11 +123,13 @@ class VllmScheduler final : public EngineScheduler {
     // 4. admit waiting requests
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = next_waiting();
+      if (!q) break;  // every waiting request's adapter would exceed max_loras
       // FCFS: when the head cannot be admitted, nothing behind it jumps the queue
       std::optional<Admission> a = plan_admission(q, budget, !batch_has_prefill());
       if (!a) break;
       const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
       waiting_.erase(key(q));
+      lora_start(q);
       if (style_.retract_decodes) reserved_tokens_ += future_tokens(q, cached, q->req->tokens_emitted);
       for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
       cache_.allocate(a->fresh, q->blocks);
@@ -144,12 +154,16 @@ class VllmScheduler final : public EngineScheduler {
     }
     batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
     batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * s : 0;
+    extra_ns_ += running_lora_read_ns_;
     return !batch.empty();
   }
+
+  TimeNs planned_extra_ns() const override { return extra_ns_; }
 
   void complete(TimeNs now, IterationResult& out) override {
     out = {};
     const std::int64_t s = step_;
+    out.lora_loads = planned_lora_loads_;
     out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_);
     out.decode_tokens = static_cast<std::int32_t>(planned_decodes_);
     while (planned_decodes_ > 0 && !finishes_.empty() && finishes_.top().step <= s) {
@@ -214,7 +228,8 @@ class VllmScheduler final : public EngineScheduler {
   std::optional<std::int64_t> reserve(Request* r, TimeNs) override {
     check_fits(r, r->output_tokens);
     std::vector<std::uint64_t> keys;
-    if (cfg_.enable_prefix_caching) keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_);
+    if (cfg_.enable_prefix_caching)
+      keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_, r->lora);
     // every prompt token's KV is needed here, so any full cached block saves its transfer
     const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys, &hits_);
     const std::int64_t cached_blocks = std::min<std::int64_t>(hit, r->input_tokens / block_);
@@ -287,6 +302,7 @@ class VllmScheduler final : public EngineScheduler {
         if (s->req == r) q = s;
     if (!q || q->prefill_only) return false;
     if (q->state == Seq::kDecode) leave_decoding(q, step_);
+    if (running_.count(key(q))) lora_stop(q);
     if (auto it = std::find(prefilling_.begin(), prefilling_.end(), q); it != prefilling_.end()) prefilling_.erase(it);
     waiting_.erase(key(q));
     running_.erase(key(q));
@@ -316,6 +332,8 @@ class VllmScheduler final : public EngineScheduler {
     finishes_ = MinHeap();
     boundaries_ = MinHeap();
     n_decoding_ = decode_base_sum_ = planned_decodes_ = 0;
+    lora_ = LoraSlots(lora_costs_.max_loras, lora_costs_.load_ns.size());
+    running_lora_read_ns_ = 0;
     cache_ = KvCache(cache_.num_blocks(), block_);
     cache_.record_events(record_events_);
     cleared_ = true;
@@ -341,6 +359,7 @@ class VllmScheduler final : public EngineScheduler {
     // the request's lengths, read on every block boundary: kept here, beside the rest, so the
     // decode path does not touch the Request
     std::int64_t input_tokens = 0, output_tokens = 0;
+    std::int32_t lora = -1;  // its LoRA adapter (Request::lora)
   };
   using Key = std::pair<std::pair<std::int32_t, std::uint64_t>, Seq*>;
   static Key key(Seq* q) { return {{q->prio, q->order}, q}; }
@@ -380,16 +399,39 @@ class VllmScheduler final : public EngineScheduler {
     return q->input_tokens + q->e0 + (s - q->s0);
   }
   // The next request to admit: the queue's head, or under LPM (small queues, as SGLang does)
-  // the one with the longest resident prefix.
+  // the one with the longest resident prefix; with LoRA, of the requests whose adapter may join
+  // the batch (nullptr if none: vLLM skips the others and looks further down the queue).
   Seq* next_waiting() const {
-    if (!style_.longest_prefix_first || waiting_.size() > kLpmMaxQueue) return waiting_.begin()->second;
-    Seq* best = waiting_.begin()->second;
+    const bool lpm = style_.longest_prefix_first && waiting_.size() <= kLpmMaxQueue;
+    if (!lpm && !lora_costs_.enabled()) return waiting_.begin()->second;
+    Seq* best = nullptr;
     std::int64_t best_hit = -1;
     for (const auto& [k, q] : waiting_) {
+      if (!lora_.admits(q->lora)) continue;
+      if (!lpm) return q;
       std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys);
       if (hit > best_hit) best = q, best_hit = hit;
     }
     return best;
+  }
+
+  // q joins the running batch: its adapter is loaded into a slot if it is not resident.
+  void lora_start(Seq* q) {
+    if (q->lora < 0) return;
+    const auto a = static_cast<size_t>(q->lora);
+    if (!lora_.running(q->lora)) running_lora_read_ns_ += lora_costs_.read_ns[a];
+    const bool loaded = lora_.start(q->lora);
+    if (loaded) {
+      extra_ns_ += lora_costs_.load_ns[a];
+      ++planned_lora_loads_;
+    }
+    q->req->lora_loaded = loaded ? 1 : 0;
+  }
+  // q leaves the running batch (finished, preempted, aborted).
+  void lora_stop(Seq* q) {
+    if (q->lora < 0) return;
+    lora_.stop(q->lora);
+    if (!lora_.running(q->lora)) running_lora_read_ns_ -= lora_costs_.read_ns[static_cast<size_t>(q->lora)];
   }
 
   // Whether a prefill could run now: a running prefill, or room to admit the next request.
@@ -397,7 +439,8 @@ class VllmScheduler final : public EngineScheduler {
     if (!prefilling_.empty()) return true;
     if (!landed_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) return true;
     if (waiting_.empty() || running_.size() >= static_cast<size_t>(cfg_.max_num_seqs)) return false;
-    return plan_admission(next_waiting(), cfg_.max_num_batched_tokens, true).has_value();
+    const Seq* q = next_waiting();
+    return q && plan_admission(q, cfg_.max_num_batched_tokens, true).has_value();
   }
 
   struct Admission {
@@ -498,6 +541,7 @@ class VllmScheduler final : public EngineScheduler {
     q->req = r;
     q->input_tokens = r->input_tokens;
     q->output_tokens = r->output_tokens;
+    q->lora = r->lora;
     return q;
   }
 
@@ -527,6 +571,7 @@ class VllmScheduler final : public EngineScheduler {
       r->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (step_ - q->s0));
       leave_decoding(q, step_);
     }
+    lora_stop(q);
     q->state = Seq::kWaiting;  // dropped from prefilling_ by drop_preempted_prefills()
     ++q->gen;
     release_blocks(q);
@@ -591,6 +636,7 @@ class VllmScheduler final : public EngineScheduler {
     r->finish_ns = now;
     r->status = RequestStatus::kCompleted;
     q->state = Seq::kDone;
+    lora_stop(q);
     running_.erase(key(q));
     release_blocks(q);
     out.finished.push_back(r);
@@ -607,6 +653,11 @@ class VllmScheduler final : public EngineScheduler {
   std::int32_t worker_;
   std::int32_t block_;
   KvCache cache_;
+  LoraCosts lora_costs_;
+  LoraSlots lora_;
+  TimeNs running_lora_read_ns_ = 0;  // reading the running adapters' weights, once an iteration
+  TimeNs extra_ns_ = 0;              // the planned iteration's LoRA loads and reads
+  std::int32_t planned_lora_loads_ = 0;
   // the resident blocks of the prefix last matched (plan_admission, reserve): admission takes
   // its leading ones without looking their keys up again
   mutable std::vector<KvCache::BlockId> hits_;

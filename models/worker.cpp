@@ -34,7 +34,7 @@ void Worker::step() {
   if (!busy_ && !aborts_.empty()) apply_aborts(now);
   try_reservations(now);
   if (!busy_ && scheduler_->plan(now, batch_)) {
-    iteration_len_ = timing_->iteration_ns(batch_);
+    iteration_len_ = timing_->iteration_ns(batch_) + scheduler_->planned_extra_ns();
     if (iteration_len_ <= 0)
       throw InvariantError(fmt::format("worker {}: timing model gave a non-positive iteration time", id_));
     iteration_end_ = now + iteration_len_;

@@ -73,6 +73,8 @@ struct RouterConfig {
   int max_local_prefill_length = 0;
   std::optional<int> max_prefill_queue;
   AdmissionConfig admission;
+  bool lora_affinity = true;
+  int lora_affinity_max_seqs = 128;
   template <class V>
   void visit(V& v) {
     v.field("policy", policy, "routing policy (servesim --list)");
@@ -101,6 +103,14 @@ struct RouterConfig {
             "run prefill on the prefill pools (null = no limit)",
             at_least(0));
     v.field("admission", admission, "admission control: per-worker limits, the router's queue and its timeouts");
+    v.field("lora_affinity", lora_affinity,
+            "a request naming a LoRA adapter goes, by the policy's choice, among the workers the router last sent "
+            "that adapter (it assumes their max_loras most recent adapters resident), else among those with a "
+            "slot it has not filled yet, else among all serving it (llm-d's LoRA affinity filter)");
+    v.field("lora_affinity_max_seqs", lora_affinity_max_seqs,
+            "lora_affinity: a worker with at least this many requests in flight leaves the affinity group (as "
+            "llm-d's queueing threshold for LoRA, 128)",
+            at_least(1));
   }
 };
 

@@ -63,6 +63,49 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   dont_initialize();
 }
 
+void RouterModule::set_lora(const std::vector<WorkerLora>& workers, size_t adapters) {
+  if (workers.size() != workers_.size()) throw InvariantError("router: LoRA settings for every worker are needed");
+  entry_by_adapter_.assign(adapters, {});
+  sent_adapters_.assign(workers.size(), {});
+  max_loras_.assign(workers.size(), 0);
+  for (size_t i = 0; i < workers.size(); ++i) {
+    max_loras_[i] = workers[i].max_loras;
+    if (roles_[i] == WorkerRole::kPrefill) continue;
+    for (std::int32_t a : workers[i].adapters) entry_by_adapter_.at(static_cast<size_t>(a)).push_back(i);
+  }
+}
+
+// The workers a request naming an adapter may go to: those serving it, narrowed by affinity.
+const std::vector<size_t>& RouterModule::lora_candidates(const Request& r, const std::vector<size_t>& serving) {
+  if (!cfg_.lora_affinity) return serving;
+  affine_.clear();
+  roomy_.clear();
+  for (size_t i : serving) {
+    if (!accepting_[i] || full(i)) continue;
+    const auto& sent = sent_adapters_[i];
+    if (std::find(sent.begin(), sent.end(), r.lora) != sent.end()) {
+      if (views_[i].active_seqs < cfg_.lora_affinity_max_seqs) affine_.push_back(i);
+    } else if (static_cast<int>(sent.size()) < max_loras_[i]) {
+      roomy_.push_back(i);
+    }
+  }
+  return !affine_.empty() ? affine_ : !roomy_.empty() ? roomy_ : serving;
+}
+
+bool RouterModule::serves(size_t worker, std::int32_t adapter) const {
+  if (adapter < 0) return true;
+  const auto& w = entry_by_adapter_.at(static_cast<size_t>(adapter));
+  return std::find(w.begin(), w.end(), worker) != w.end();
+}
+
+void RouterModule::note_adapter(size_t worker, std::int32_t adapter) {
+  auto& sent = sent_adapters_[worker];
+  auto it = std::find(sent.begin(), sent.end(), adapter);
+  if (it != sent.end()) sent.erase(it);
+  else if (static_cast<int>(sent.size()) >= max_loras_[worker]) sent.erase(sent.begin());
+  sent.push_back(adapter);
+}
+
 bool RouterModule::uses_overlap() const {
   return policy_->uses_overlap() || (prefill_policy_ && prefill_policy_->uses_overlap());
 }
@@ -178,7 +221,7 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
   while (!pending.empty()) {
     Request* r = pending.front();
     if (overlap) {
-      keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_);
+      keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_, r->lora);
       indexer_.overlaps(keys_, now_ns(), overlap_);
       for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
     }
@@ -192,9 +235,11 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
     // router that chose it saw it ready); otherwise, like any other, where the policy picks
     const auto pinned = static_cast<size_t>(r->pinned_worker);
     const size_t d = r->pinned_worker >= 0 && pinned < workers_.size() && accepting_[pinned] &&
-                             roles_[pinned] != WorkerRole::kPrefill
+                             roles_[pinned] != WorkerRole::kPrefill && serves(pinned, r->lora)
                          ? pinned
-                         : pick(*policy_, *r, blocks_of(r->input_tokens), entry_[m], true);
+                         : r->lora >= 0 ? pick(*policy_, *r, blocks_of(r->input_tokens),
+                                               lora_candidates(*r, entry_by_adapter_.at(static_cast<size_t>(r->lora))), true)
+                                        : pick(*policy_, *r, blocks_of(r->input_tokens), entry_[m], true);
     if (d == workers_.size()) return;  // no worker takes requests now: wait for one to be ready
     pending.pop_front();
     route(r, d);
@@ -208,6 +253,7 @@ void RouterModule::route(Request* r, size_t d) {
   const std::int64_t tokens = static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
   occupy(d, tokens);
   ++active_;
+  if (r->lora >= 0) note_adapter(d, r->lora);
   r->routed_ns = now;
   r->worker = static_cast<std::int32_t>(d);
   size_t computes_prompt = d;

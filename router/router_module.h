@@ -56,6 +56,12 @@ class RouterModule : public sc_core::sc_module {
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
   // Where requests rejected by admission control go (the frontend's end-of-request channel).
   void set_rejects(TimedChannel<Request*>& rejects) { rejects_ = &rejects; }
+  // LoRA: the adapters each worker serves (cluster indices, Request::lora) and its max_loras.
+  struct WorkerLora {
+    std::vector<std::int32_t> adapters;
+    int max_loras = 0;
+  };
+  void set_lora(const std::vector<WorkerLora>& workers, size_t adapters);
   std::uint64_t rejected() const { return rejected_; }
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
   // The router's own count of requests in flight per worker (for invariants).
@@ -115,6 +121,15 @@ class RouterModule : public sc_core::sc_module {
   std::vector<WorkerRole> roles_;
   // per model: aggregated + decode workers; prefill workers
   std::vector<std::vector<size_t>> entry_, prefill_;
+  // LoRA: per adapter, the workers serving it; per worker, the adapters the router last sent it
+  // (most recent last, at most its max_loras): what it assumes resident there
+  std::vector<std::vector<size_t>> entry_by_adapter_;
+  std::vector<std::vector<std::int32_t>> sent_adapters_;
+  std::vector<int> max_loras_;
+  std::vector<size_t> affine_, roomy_;
+  const std::vector<size_t>& lora_candidates(const Request& r, const std::vector<size_t>& serving);
+  void note_adapter(size_t worker, std::int32_t adapter);
+  bool serves(size_t worker, std::int32_t adapter) const;
   std::vector<WorkerView> candidate_views_;
   std::vector<size_t> candidate_ids_;
   std::vector<char> accepting_;

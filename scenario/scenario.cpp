@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "core/paths.h"
@@ -212,6 +213,54 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
                  "set it to 0 for disaggregated scenarios");
 }
 
+// LoRA: adapters on aggregated vLLM-style pools, one base model and one rank per adapter name,
+// never a base model's name (a request's `model` would be ambiguous).
+void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const std::vector<std::string>& served) {
+  std::map<std::string, std::pair<std::string, int>> seen;  // adapter -> (base model, rank)
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const PoolConfig& p = s.pools[i];
+    if (!p.lora.enabled()) continue;
+    const std::string at = fmt::format("pools.{}.lora", i);
+    if (role_of(p) != WorkerRole::kAggregated)
+      map.fail(at + ".adapters", fmt::format("LoRA adapters are served on aggregated pools only (pool '{}' is {})", p.name, p.role),
+               "serve the adapters from an aggregated pool");
+    if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
+      map.fail(at + ".adapters",
+               fmt::format("engine scheduler '{}' does not model LoRA adapters", p.engine.scheduler),
+               "use engine.scheduler vllm or sglang");
+    if (Catalog::builtin().models().count(p.model)) {
+      const ModelSpec& m = Catalog::builtin().model(p.model);
+      if (m.experts > 0 || m.kv_lora_rank > 0)
+        map.fail(at + ".adapters",
+                 fmt::format("LoRA adapters are modelled on dense models with standard attention; {} is {}", p.model,
+                             m.experts > 0 ? "a mixture of experts" : "an MLA model"),
+                 "serve the adapters on a dense model");
+    }
+    std::set<std::string> here;
+    for (size_t j = 0; j < p.lora.adapters.size(); ++j) {
+      const auto& a = p.lora.adapters[j];
+      const std::string key = fmt::format("{}.adapters.{}", at, j);
+      if (a.name.empty()) map.fail(key + ".name", "an adapter needs a name", "give it the name requests use");
+      if (a.rank > p.lora.max_lora_rank)
+        map.fail(key + ".rank", fmt::format("rank {} is above max_lora_rank {}", a.rank, p.lora.max_lora_rank),
+                 "raise lora.max_lora_rank or lower the rank");
+    }
+    for (const LoraAdapter& a : lora_adapters(p)) {
+      if (!here.insert(a.name).second)
+        map.fail(at + ".adapters", fmt::format("adapter '{}' is declared twice", a.name), "declare each adapter once");
+      if (std::find(served.begin(), served.end(), a.name) != served.end())
+        map.fail(at + ".adapters", fmt::format("adapter '{}' has the name of a served model", a.name), "rename it");
+      auto [it, fresh] = seen.emplace(a.name, std::make_pair(p.model, a.rank));
+      if (!fresh && it->second != std::make_pair(p.model, a.rank))
+        map.fail(at + ".adapters",
+                 fmt::format("adapter '{}' is declared by another pool for {} at rank {}; here for {} at rank {}", a.name,
+                             it->second.first, it->second.second, p.model, a.rank),
+                 "an adapter belongs to one base model and has one rank: rename one of them");
+    }
+  }
+  if (seen.size() > 32767) map.fail("pools", fmt::format("{} LoRA adapters; at most 32,767", seen.size()), "serve fewer");
+}
+
 // Requests go only to pools serving their model (validate_disaggregation already ties each
 // prefill pool to a decode pool of its model): a synthetic mix may name only served models.
 void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std::vector<std::string>& warnings) {
@@ -236,6 +285,7 @@ void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std:
         map.fail(fmt::format("router.admission.rate_limits.{}.model", i),
                  fmt::format("model '{}' has two rate limits", limits[i].model), "keep one");
   }
+  validate_lora(s, map, served);
   const auto& mix = s.workload.synthetic.models;
   if (s.workload.source != "synthetic") return;
   const auto& classes = s.workload.synthetic.slo_classes;
@@ -243,14 +293,27 @@ void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std:
     if (!class_names.count(classes[i].name))
       map.fail(fmt::format("workload.synthetic.slo_classes.{}.name", i),
                fmt::format("'{}' is not one of slo.classes", classes[i].name), "define it under slo.classes");
+  const std::vector<ServedAdapter> adapters = served_adapters(s);
+  auto adapter_of = [&](const std::string& name) {
+    return std::find_if(adapters.begin(), adapters.end(), [&](const ServedAdapter& a) { return a.name == name; });
+  };
   for (size_t i = 0; i < mix.size(); ++i)
-    if (std::find(served.begin(), served.end(), mix[i].name) == served.end())
+    if (std::find(served.begin(), served.end(), mix[i].name) == served.end() && adapter_of(mix[i].name) == adapters.end())
       map.fail(fmt::format("workload.synthetic.models.{}.name", i),
-               fmt::format("no pool serves model '{}' (pools serve: {})", mix[i].name, fmt::join(served, ", ")),
-               "name a pool's model, or add a pool serving it");
-  for (const auto& m : served) {
+               fmt::format("no pool serves model or LoRA adapter '{}' (pools serve: {})", mix[i].name,
+                           fmt::join(served, ", ")),
+               "name a pool's model or adapter, or add a pool serving it");
+  if (s.workload.synthetic.lora.fraction > 0 && adapters.empty())
+    map.fail("workload.synthetic.lora.fraction", "no pool serves a LoRA adapter",
+             "declare adapters under a pool's lora.adapters, or set the fraction to 0");
+  for (size_t k = 0; k < served.size(); ++k) {
+    const std::string& m = served[k];
+    auto asks_for = [&](const std::string& name) {
+      auto a = adapter_of(name);
+      return name == m || (a != adapters.end() && a->model == static_cast<std::int16_t>(k));
+    };
     const bool asked = mix.empty() ? m == served.front()
-                                   : std::any_of(mix.begin(), mix.end(), [&](const auto& x) { return x.name == m; });
+                                   : std::any_of(mix.begin(), mix.end(), [&](const auto& x) { return asks_for(x.name); });
     if (!asked)
       warnings.push_back(fmt::format(
           "no request will ask for {}, so its pools get no traffic ({}). Fix: list it in workload.synthetic.models", m,

@@ -19,6 +19,7 @@
 #include "models/pool_config.h"
 #include "planner/planner_config.h"
 #include "router/router_config.h"
+#include "traces/trace_source.h"
 #include "traces/workload_config.h"
 
 namespace servesim {
@@ -159,6 +160,36 @@ inline std::vector<std::string> served_models(const ScenarioConfig& s) {
     if (worker_slots(p) > 0 && std::find(models.begin(), models.end(), p.model) == models.end())
       models.push_back(p.model);
   return models;
+}
+
+// The LoRA adapters the cluster serves, in pool order (a name once, however many pools serve it):
+// a request naming one is served by its base model's pools that hold it (Request::lora indexes
+// this list).
+struct ServedAdapter {
+  std::string name;
+  std::int16_t model = 0;  // its base model, an index into served_models()
+  int rank = 0;
+};
+inline std::vector<ServedAdapter> served_adapters(const ScenarioConfig& s) {
+  const std::vector<std::string> models = served_models(s);
+  std::vector<ServedAdapter> out;
+  for (const auto& p : s.pools) {
+    if (worker_slots(p) == 0) continue;
+    const auto m = static_cast<std::int16_t>(std::find(models.begin(), models.end(), p.model) - models.begin());
+    for (const auto& a : lora_adapters(p))
+      if (std::none_of(out.begin(), out.end(), [&](const ServedAdapter& x) { return x.name == a.name; }))
+        out.push_back({a.name, m, a.rank});
+  }
+  return out;
+}
+
+// What a trace source needs to know of the scenario.
+inline TraceContext trace_context(const ScenarioConfig& s, const std::string& base_dir) {
+  TraceContext ctx{s.workload, base_dir, s.seed, s.slo.class_names()};
+  ctx.models = served_models(s);
+  for (const ServedAdapter& a : served_adapters(s))
+    ctx.lora_adapters.emplace_back(a.name, ctx.models.at(static_cast<size_t>(a.model)));
+  return ctx;
 }
 
 // A validated scenario with the document it came from (for /meta and error locations).

@@ -118,7 +118,7 @@ TEST(Models, ValidationNamesUnservedModelsAndPoolsWithoutTraffic) {
   auto r = testing::run_servesim("validate " + dir.write("b.yaml", bad));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("workload.synthetic.models.1.name"));
-  EXPECT_THAT(r.out, HasSubstr("no pool serves model 'qwen3-32b' (pools serve: llama-3.1-8b, llama-3.1-70b)"));
+  EXPECT_THAT(r.out, HasSubstr("no pool serves model or LoRA adapter 'qwen3-32b' (pools serve: llama-3.1-8b, llama-3.1-70b)"));
   auto quiet = yaml;
   quiet.replace(quiet.find(", " + big), big.size() + 2, "");
   r = testing::run_servesim("validate " + dir.write("q.yaml", quiet));

@@ -72,9 +72,10 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
   EXPECT_EQ(testing::compound_fields(f.id, "/requests"),
             (std::vector<std::string>{"id", "session_id", "trace_id", "arrival_s", "deps_done_s", "think_s",
                                       "tool_wait_s", "input_tokens", "output_tokens", "cached_tokens",
-                                      "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker", "priority", "model", "slo_class", "queue_s", "prefill_s",
-                                      "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status", "reject_reason", "route",
-                                      "reserve_wait_s", "transfer_bytes", "first_step_s"}));
+                                      "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker",
+                                      "priority", "model", "lora", "lora_loaded", "slo_class", "queue_s", "prefill_s",
+                                      "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status",
+                                      "reject_reason", "route", "reserve_wait_s", "transfer_bytes", "first_step_s"}));
   EXPECT_EQ(testing::compound_fields(f.id, "/edges"), (std::vector<std::string>{"trace_id", "waits_for"}));
   EXPECT_EQ(testing::dataset_rows(f.id, "/edges"), 0u);  // independent requests: no graph
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");

@@ -2,6 +2,8 @@
 // operational time through a rate schedule (steps, ramps, diurnal sine), token lengths from
 // distributions, shared-prefix groups and multi-turn sessions that produce hash-id chains.
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <deque>
 #include <vector>
 
@@ -32,7 +34,16 @@ class SyntheticSource final : public TraceSource {
         lengths_rng_(make_rng(ctx.seed, "workload.lengths")),
         sessions_rng_(make_rng(ctx.seed, "workload.sessions")),
         models_rng_(make_rng(ctx.seed, "workload.models")),
-        classes_rng_(make_rng(ctx.seed, "workload.slo_classes")) {
+        classes_rng_(make_rng(ctx.seed, "workload.slo_classes")),
+        lora_rng_(make_rng(ctx.seed, "workload.lora")),
+        default_model_(ctx.models.empty() ? std::string() : ctx.models.front()) {
+    for (const auto& [adapter, base] : ctx.lora_adapters) {
+      AdapterMix& mix = adapters_[base];
+      mix.names.push_back(adapter);
+      const double k = static_cast<double>(mix.names.size());
+      mix.cdf.push_back((mix.cdf.empty() ? 0 : mix.cdf.back()) +
+                        (cfg_.lora.popularity == "zipf" ? 1 / std::pow(k, cfg_.lora.zipf_s) : 1.0));
+    }
     double total = 0;
     for (const auto& m : cfg_.models) model_cdf_.push_back(total += m.weight);
     total = 0;
@@ -82,6 +93,18 @@ class SyntheticSource final : public TraceSource {
     return cfg_.models[std::min(i, model_cdf_.size() - 1)].name;
   }
 
+  // A request (session) for a model with LoRA adapters names one of them with probability
+  // lora.fraction, by popularity; its own stream, so runs without adapters are unchanged.
+  std::string with_adapter(std::string model) {
+    if (cfg_.lora.fraction <= 0) return model;
+    auto it = adapters_.find(model.empty() ? default_model_ : model);
+    if (it == adapters_.end() || uniform01(lora_rng_) >= cfg_.lora.fraction) return model;
+    const std::vector<double>& cdf = it->second.cdf;
+    const double u = uniform01(lora_rng_) * cdf.back();
+    const size_t i = static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+    return it->second.names[std::min(i, cdf.size() - 1)];
+  }
+
   // the SLO class of the next request or session (-1 = none), drawn by weight
   std::int8_t slo_class() {
     if (class_cdf_.empty()) return -1;
@@ -119,7 +142,7 @@ class SyntheticSource final : public TraceSource {
     r.output_tokens = output_.sample(lengths_rng_);
     r.hash_ids = prefix_ids(g, r.input_tokens);
     append_ids(r.hash_ids, r.input_tokens);
-    r.model = model();
+    r.model = with_adapter(model());
     r.slo_class = slo_class();
     ++rows_;
     return r;
@@ -134,7 +157,7 @@ class SyntheticSource final : public TraceSource {
     const bool agents = agent.enabled;
     const std::uint64_t session = ++session_count_;
     const int g = group();
-    const std::string session_model = model();
+    const std::string session_model = with_adapter(model());
     const std::int8_t session_class = slo_class();
     const std::uint32_t turns = std::max<std::uint32_t>(1, turns_.sample(sessions_rng_));
     std::uint32_t context_tokens = 0;  // the previous prompt and its answer
@@ -224,7 +247,13 @@ class SyntheticSource final : public TraceSource {
   RateSchedule schedule_;
   LengthSampler input_, output_, turns_, tool_output_, fanout_, subagent_input_;
   Rng arrivals_rng_, lengths_rng_, sessions_rng_, models_rng_;
-  Rng classes_rng_;
+  Rng classes_rng_, lora_rng_;
+  struct AdapterMix {
+    std::vector<std::string> names;
+    std::vector<double> cdf;  // cumulative popularity
+  };
+  std::string default_model_;
+  std::map<std::string, AdapterMix> adapters_;  // base model -> its adapters
   std::vector<double> model_cdf_, class_cdf_;  // cumulative weights of cfg_.models, cfg_.slo_classes
   std::vector<std::int8_t> class_index_;       // each cfg_.slo_classes entry's index in slo.classes
   double op_time_ = 0, last_fresh_s_ = 0, next_fresh_s_ = -1;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/registry.h"
@@ -62,6 +63,10 @@ struct TraceContext {
   std::string base_dir;  // relative paths resolve here
   std::uint64_t seed = 1;
   std::vector<std::string> slo_classes = {};  // the names a row's slo_class may take
+  // The models served (the first is a request's when it names none) and the LoRA adapters, as
+  // (adapter, its base model) in declaration order: synthetic.lora draws from them.
+  std::vector<std::string> models = {};
+  std::vector<std::pair<std::string, std::string>> lora_adapters = {};
   std::string resolve(const std::string& path) const;
 };
 

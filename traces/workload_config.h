@@ -154,8 +154,25 @@ struct ShareConfig {
   double weight = 1;
   template <class V>
   void visit(V& v) {
-    v.field("name", name, "a pool's model, or an SLO class's name");
+    v.field("name", name, "a pool's model or LoRA adapter, or an SLO class's name");
     v.field("weight", weight, "relative share of requests (sessions)", positive());
+  }
+};
+
+// Requests for a model with LoRA adapters: the share that names one, and which.
+struct SyntheticLoraConfig {
+  double fraction = 0;                  // of the requests (sessions) for a model with adapters
+  std::string popularity = "uniform";  // uniform | zipf, over the model's adapters in declaration order
+  double zipf_s = 1.0;
+  template <class V>
+  void visit(V& v) {
+    v.field("fraction", fraction,
+            "share of the requests (sessions) for a model with LoRA adapters that name one of them",
+            config::between(0, 1));
+    v.field("popularity", popularity,
+            "which adapter: uniform | zipf (the k-th declared adapter in proportion to 1/k^zipf_s)",
+            config::one_of({"uniform", "zipf"}));
+    v.field("zipf_s", zipf_s, "zipf: the exponent", config::positive());
   }
 };
 
@@ -169,6 +186,7 @@ struct SyntheticConfig {
   AgentConfig agent;
   std::vector<ShareConfig> models;
   std::vector<ShareConfig> slo_classes;
+  SyntheticLoraConfig lora;
   template <class V>
   void visit(V& v) {
     v.field("arrival", arrival, "arrival process and rate schedule");
@@ -184,6 +202,7 @@ struct SyntheticConfig {
     v.field("slo_classes", slo_classes,
             "the SLO classes requests belong to, as a list of {name, weight} naming slo.classes (empty = none: "
             "the default targets)");
+    v.field("lora", lora, "requests naming one of their model's LoRA adapters (pools' lora.adapters)");
   }
 };
 

@@ -25,7 +25,7 @@ double arrival_rate(const SuiteReferenceConfig& ref, const LoadedScenario& run) 
 }  // namespace
 
 double prefix_reuse_bound(const LoadedScenario& run) {
-  TraceContext ctx{run.config.workload, run.base_dir, run.config.seed, run.config.slo.class_names()};
+  TraceContext ctx = trace_context(run.config, run.base_dir);
   auto source = make_trace_source(ctx);
   const std::uint64_t block = static_cast<std::uint64_t>(run.config.pools.at(0).engine.block_size);
   const std::uint64_t hash_block = static_cast<std::uint64_t>(run.config.workload.hash_block_tokens);
