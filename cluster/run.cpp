@@ -178,6 +178,7 @@ RunResult ScenarioRun::finish() {
   result.inputs.worker_failures = cluster.lifecycle().stats().failures;
   result.inputs.timing_extrapolations = cluster.timing_extrapolations();
   result.inputs.trace_rows_late = cluster.player().late_starts();
+  result.inputs.trace_graph_entries_peak = cluster.player().graph_entries_peak();
   result.inputs.trace_rows_waiting = cluster.player().held();
   result.inputs.arrived = cluster.frontend().arrived();
   result.inputs.trace_rows_skipped = cluster.trace_source().stats().rows_skipped;

@@ -180,6 +180,7 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("sessions_completed", static_cast<double>(session_e2e.count()));
   pct("session_e2e", session_e2e);
   add("trace_rows_late", static_cast<double>(in.trace_rows_late));
+  add("trace_graph_entries_peak", static_cast<double>(in.trace_graph_entries_peak));
   add("trace_rows_waiting", static_cast<double>(in.trace_rows_waiting));
   for (size_t i = 0; i < per_class_.size(); ++i) {
     const PerClass& c = per_class_[i];

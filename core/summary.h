@@ -45,6 +45,7 @@ class SummaryStats {
     std::uint64_t worker_failures = 0;
     std::uint64_t timing_extrapolations = 0;  // timing-table lookups outside measured data
     std::uint64_t trace_rows_late = 0;     // graph rows read after they should have started
+    std::uint64_t trace_graph_entries_peak = 0;  // sessions, names and rows the graph readers held at most
     std::uint64_t trace_rows_waiting = 0;  // graph rows still waiting for dependencies at the end
     std::string status = "completed";         // completed | max_time | interrupted
   };

@@ -374,5 +374,91 @@ TEST(Sessions, ARequestLevelClosedLoopRefusesRowsThatWait) {
   EXPECT_THAT(r.out, HasSubstr("not both"));
 }
 
+// A long agent trace: 1,500 sessions, one starting every 2 s, each a chain of four calls (the
+// later ones waiting for the previous with a 100 ms delay), named by request_id.
+std::string long_agent_trace(testing::TempDir& dir) {
+  std::string rows;
+  for (int i = 0; i < 1500; ++i)
+    for (int k = 0; k < 4; ++k)
+      rows += (k == 0 ? fmt::format(R"({{"timestamp": {}, "session_id": "s{}", "request_id": "s{}-0", )"
+                                    R"("input_length": 300, "output_length": 20}})",
+                                    i * 2000, i, i)
+                      : fmt::format(R"({{"session_id": "s{}", "request_id": "s{}-{}", "wait_for": ["s{}-{}"], )"
+                                    R"("delay": 100, "input_length": 300, "output_length": 20}})",
+                                    i, i, k, i, k - 1)) +
+              "\n";
+  return dir.write("long.jsonl", rows);
+}
+
+TEST(Sessions, GraphMemoryFollowsTheSessionsInTheHorizonNotTheTraceLength) {
+  testing::TempDir dir;
+  const std::string path = long_agent_trace(dir);
+  std::map<bool, std::uint64_t> peak, rows;
+  for (bool bounded : {true, false}) {
+    WorkloadConfig w;
+    w.source = "agentic_mooncake";
+    w.path = path;
+    w.hash_block_tokens = 256;
+    if (bounded) w.graph_horizon = Duration{60.0};
+    else w.graph_horizon.reset();
+    TraceContext ctx{w, ".", 1};
+    auto src = make_trace_source(ctx);
+    while (auto r = src->next()) {
+      ++rows[bounded];
+      peak[bounded] = std::max(peak[bounded], src->graph_entries_held());
+    }
+  }
+  EXPECT_EQ(rows[true], 6000u);
+  EXPECT_EQ(rows[false], 6000u);
+  // unbounded: every session and every name, 1,500 x (1 + 4)
+  EXPECT_EQ(peak[false], 7500u);
+  // 60 s of trace time spans 30 sessions (one every 2 s) and their 4 names each, plus the one read
+  EXPECT_LE(peak[true], 32u * 5);
+  EXPECT_GE(peak[true], 30u * 5);
+  // and a whole run holds about as few, the player's ended rows and frontier included
+  const std::string scn = dir.write("h.yaml", scenario_yaml("agentic_mooncake", path, "  graph_horizon: 60s", 2));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("h.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  testing::H5File f(dir.file("h.h5"));
+  const double held = testing::read_double_column(f.id, "/summary", "trace_graph_entries_peak").at(0);
+  EXPECT_GT(held, 150) << held;
+  EXPECT_LT(held, 600) << held;
+  EXPECT_EQ(testing::read_double_column(f.id, "/summary", "requests_completed").at(0), 6000);
+}
+
+TEST(Sessions, ARowNamingARowBeyondTheHorizonIsAnErrorThatSaysSo) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "request_id": "a", "input_length": 100, "output_length": 5}
+{"timestamp": 90000, "request_id": "b", "input_length": 100, "output_length": 5}
+{"request_id": "c", "wait_for": ["a"], "input_length": 100, "output_length": 5}
+)");
+  const std::string scn = dir.write("x.yaml", scenario_yaml("agentic_mooncake", trace, "  graph_horizon: 60s", 1));
+  auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("x.h5"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("t.jsonl:3"));
+  EXPECT_THAT(r.out, HasSubstr("workload.graph_horizon (60 s of trace time)"));
+  // with no horizon the same trace runs
+  const std::string open = dir.write("y.yaml", scenario_yaml("agentic_mooncake", trace, "  graph_horizon: null", 1));
+  r = testing::run_servesim("run " + open + " -q -o " + dir.file("y.h5"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST(Sessions, ASessionIdleBeyondTheHorizonStartsAnew) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "session_id": "u", "input_length": 100, "output_length": 5}
+{"timestamp": 30000, "session_id": "u", "input_length": 100, "output_length": 5}
+{"timestamp": 200000, "session_id": "u", "input_length": 100, "output_length": 5}
+)");
+  for (const auto& [horizon, sessions] : std::vector<std::pair<std::string, double>>{{"60s", 2}, {"null", 1}}) {
+    const std::string scn = dir.write("s.yaml", scenario_yaml("mooncake_jsonl", trace, "  graph_horizon: " + horizon, 1));
+    auto r = testing::run_servesim("run " + scn + " -q -o " + dir.file("s.h5"));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(dir.file("s.h5"));
+    EXPECT_EQ(testing::read_double_column(f.id, "/summary", "sessions").at(0), sessions) << horizon;
+  }
+}
+
 }  // namespace
 }  // namespace servesim

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,7 +39,8 @@ class MooncakeJsonlSource final : public TraceSource {
         bad_(reader_.path(), ctx.workload.on_bad_line == "skip"),
         block_tokens_(static_cast<std::uint64_t>(ctx.workload.hash_block_tokens)),
         delta_(delta),
-        slo_classes_(ctx.slo_classes) {}
+        slo_classes_(ctx.slo_classes),
+        horizon_ms_(ctx.workload.graph_horizon ? ctx.workload.graph_horizon->seconds * 1e3 : -1) {}
 
   std::optional<TraceRequest> next() override {
     std::string_view line;
@@ -57,6 +60,7 @@ class MooncakeJsonlSource final : public TraceSource {
   }
 
   TraceStats stats() const override { return {rows_, bad_.skipped(), 0}; }
+  std::uint64_t graph_entries_held() const override { return sessions_.size() + named_.size(); }
 
  private:
   struct Session {
@@ -64,11 +68,37 @@ class MooncakeJsonlSource final : public TraceSource {
     std::uint64_t last_row = 0;      // trace id of its latest row
     std::uint32_t context_tokens = 0;  // delta: the previous prompt and answer
     std::vector<std::uint64_t> context_ids;
+    double last_ms = 0;                         // trace time when its latest row was read
+    std::list<std::string>::iterator idle_pos;  // its place in idle_order_
   };
   struct Named {
     std::uint64_t trace_id;
     std::uint64_t session;  // its session's number (0 = none)
   };
+
+  // graph_horizon: drops the sessions idle, and the row names read, longer than it before now
+  void forget_old(double now_ms) {
+    if (horizon_ms_ < 0) return;
+    const double before = now_ms - horizon_ms_;
+    while (!idle_order_.empty()) {
+      auto it = sessions_.find(idle_order_.front());
+      if (it->second.last_ms >= before) break;
+      sessions_.erase(it);
+      idle_order_.pop_front();
+      ++forgotten_;
+    }
+    while (!name_order_.empty() && name_order_.front().first < before) {
+      named_.erase(name_order_.front().second);
+      name_order_.pop_front();
+      ++forgotten_;
+    }
+  }
+  std::string forgotten_hint() const {
+    return forgotten_ ? fmt::format(", or it was read more than workload.graph_horizon ({:g} s of trace time) earlier "
+                                    "and forgotten (raise graph_horizon, or set it to null)",
+                                    horizon_ms_ / 1e3)
+                      : std::string();
+  }
 
   // A JSON id (request_id, session_id, wait_for entries): a non-negative integer or a string.
   static bool id_text(simdjson::dom::element v, std::string& out) {
@@ -164,10 +194,16 @@ class MooncakeJsonlSource final : public TraceSource {
     if (out <= 0 || out > kMaxTokens)
       return fail(error, fmt::format("field 'output_length' {} is outside [1, {}]", out, kMaxTokens));
     const std::uint64_t trace_id = reader_.line_number();
+    // a timed row's own time counts: a session idle longer than the horizon before it is over
+    forget_old(have_ts && !have_wait_for && !have_delay ? std::max(last_ms_, ts_ms) : last_ms_);
     Session* s = nullptr;
     if (!session.empty()) {
       auto [it, fresh] = sessions_.try_emplace(session);
-      if (fresh) it->second.number = sessions_.size();
+      if (fresh) {
+        it->second.number = ++sessions_seen_;
+        it->second.last_ms = last_ms_;
+        it->second.idle_pos = idle_order_.insert(idle_order_.end(), session);
+      }
       s = &it->second;
     }
     // a delta row's ids start at the first block the session's previous prompt and answer leave unfilled
@@ -190,8 +226,8 @@ class MooncakeJsonlSource final : public TraceSource {
         auto named = named_.find(id);
         if (named == named_.end())
           return fail(error, fmt::format("wait_for names request '{}', which no earlier row has (a row must come "
-                                         "after the rows it waits for, so a cycle cannot be written either)",
-                                         id));
+                                         "after the rows it waits for, so a cycle cannot be written either){}",
+                                         id, forgotten_hint()));
         r.wait_for.push_back(named->second.trace_id);
         if (!inherited_session) inherited_session = named->second.session;
       }
@@ -202,8 +238,8 @@ class MooncakeJsonlSource final : public TraceSource {
                            "'timestamp' instead");
       if (!s->last_row)
         return fail(error, fmt::format("a row with 'delay' starts after its session's previous row ends, and this "
-                                       "is the first row of session '{}'; give it a 'timestamp'",
-                                       session));
+                                       "is the first row of session '{}'{}; give it a 'timestamp'",
+                                       session, forgotten_hint()));
       r.wait_for.push_back(s->last_row);
     } else if (tool_ms > 0) {
       return fail(error, "'tool_wait_ms' is waited after the rows in 'wait_for' (or the session's previous row, "
@@ -226,6 +262,7 @@ class MooncakeJsonlSource final : public TraceSource {
       if (!fresh)
         return fail(error, fmt::format("request_id '{}' is used already by line {}", request_id, it->second.trace_id));
       it->second.session = s ? s->number : inherited_session;
+      if (horizon_ms_ >= 0) name_order_.emplace_back(last_ms_, request_id);
     }
 
     r.arrival_s = last_ms_ * 1e-3;  // a waiting row's time is that of the rows read before it
@@ -238,6 +275,8 @@ class MooncakeJsonlSource final : public TraceSource {
     if (s) {
       if (delta_) extend_context(*s, r);
       s->last_row = trace_id;
+      s->last_ms = last_ms_;
+      idle_order_.splice(idle_order_.end(), idle_order_, s->idle_pos);  // the most recently active now
     }
     return true;
   }
@@ -273,9 +312,13 @@ class MooncakeJsonlSource final : public TraceSource {
   std::vector<std::string> wait_for_;
   std::uint64_t rows_ = 0, next_answer_id_ = 0;
   double last_ms_ = 0;
-  // the graph's names, kept for the whole trace: any later row may name any earlier one
+  // the graph's names: with graph_horizon, only the sessions active, and the rows read, within it
+  double horizon_ms_;  // < 0: keep everything
   std::unordered_map<std::string, Session> sessions_;
   std::unordered_map<std::string, Named> named_;
+  std::list<std::string> idle_order_;                      // session ids, least recently active first
+  std::deque<std::pair<double, std::string>> name_order_;  // request ids in the order read, with when
+  std::uint64_t sessions_seen_ = 0, forgotten_ = 0;
 };
 
 }  // namespace

@@ -65,6 +65,11 @@ void TracePlayer::register_dependent(TraceRequest row) {
       ++h.unmet;
     } else if (auto e = ended_at_.find(dep); e != ended_at_.end()) {
       deps_done = std::max(deps_done, e->second);
+    } else if (forgotten_) {
+      throw InputError(fmt::format(
+          "trace row {} waits for row {}, which ended more than workload.graph_horizon ({:g} s) before the row was "
+          "read. Fix: raise workload.graph_horizon (or set it to null), or list the row nearer the rows it waits for",
+          row.trace_id, dep, ns_to_s(options_.graph_horizon_ns)));
     } else {
       throw InvariantError(fmt::format("trace row {} waits for row {}, which the player never saw", row.trace_id, dep));
     }
@@ -124,6 +129,7 @@ void TracePlayer::read_ahead() {
     if (pending_) break;
   }
   update_exhausted();
+  note_graph_peak();
   if (pending_ && options_.sessions == 0) next_trigger(ns_time(s_to_ns(pending_->arrival_s) - now_ns()));
 }
 
@@ -133,7 +139,18 @@ void TracePlayer::end_tracked(std::uint64_t trace_id) {
   const std::uint64_t key = live->second;
   live_.erase(live);
   const TimeNs now = now_ns();
-  if (!(trace_id & kPlayerIds)) ended_at_.emplace(trace_id, now);  // a later row may name it
+  note_graph_peak();  // before the ended row moves from live_ to ended_at_, and waiters are released
+  if (!(trace_id & kPlayerIds)) {  // a later row may name it, within the horizon
+    ended_at_.emplace(trace_id, now);
+    if (options_.graph_horizon_ns >= 0) {
+      ended_order_.emplace_back(now, trace_id);
+      while (ended_order_.front().first < now - options_.graph_horizon_ns) {
+        ended_at_.erase(ended_order_.front().second);
+        ended_order_.pop_front();
+        ++forgotten_;
+      }
+    }
+  }
   if (auto w = waiters_.find(trace_id); w != waiters_.end()) {
     std::vector<std::uint64_t> rows = std::move(w->second);
     waiters_.erase(w);

@@ -3,6 +3,8 @@
 // wait for others (sessions, agent graphs), when everything they wait for has ended.
 #include <systemc>
 
+#include <algorithm>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +31,7 @@ class TracePlayer : public sc_core::sc_module {
     TimeNs desync_ns = 0;
     std::uint64_t desync_seed = 0;
     int sessions = 0;
+    TimeNs graph_horizon_ns = -1;  // an ended row is forgotten this long after it ended (-1 = never)
   };
   TracePlayer(sc_core::sc_module_name name, std::unique_ptr<TraceSource> source,
               TimedChannel<TraceRequest>& out, Options options);
@@ -47,6 +50,12 @@ class TracePlayer : public sc_core::sc_module {
   // Rows still waiting for dependencies (e.g. at the end of a capped run).
   std::uint64_t held() const { return held_.size(); }
   const TraceSource& source() const { return *source_; }
+  // Graph entries held now, the player's and its source's: with graph_horizon, bounded by what
+  // the horizon spans, not by the trace's length.
+  std::uint64_t graph_entries_held() const {
+    return held_.size() + waiters_.size() + live_.size() + ended_at_.size() + source_->graph_entries_held();
+  }
+  std::uint64_t graph_entries_peak() const { return graph_peak_; }
 
  private:
   struct Held {
@@ -87,6 +96,10 @@ class TracePlayer : public sc_core::sc_module {
   std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> waiters_;  // not-ended id -> rows waiting on it
   std::unordered_map<std::uint64_t, std::uint64_t> live_;                 // sent, not ended: id -> session key
   std::unordered_map<std::uint64_t, TimeNs> ended_at_;                     // ended rows that later rows may name
+  std::deque<std::pair<TimeNs, std::uint64_t>> ended_order_;               // with a horizon: ended_at_ by end time
+  std::uint64_t forgotten_ = 0;                                            // ended rows dropped by the horizon
+  std::uint64_t graph_peak_ = 0;
+  void note_graph_peak() { graph_peak_ = std::max(graph_peak_, graph_entries_held()); }
   std::unordered_map<std::uint64_t, std::uint32_t> session_rows_;          // session key -> rows held or in flight
 };
 

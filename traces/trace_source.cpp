@@ -34,6 +34,8 @@ class KnobbedSource final : public TraceSource {
     return r;
   }
 
+  std::uint64_t graph_entries_held() const override { return inner_->graph_entries_held() + dropped_.size(); }
+
   TraceStats stats() const override {
     TraceStats s = inner_->stats();
     s.rows_filtered += filtered_;

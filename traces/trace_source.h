@@ -56,6 +56,9 @@ class TraceSource {
   // malformed row when the scenario says on_bad_line: fail.
   virtual std::optional<TraceRequest> next() = 0;
   virtual TraceStats stats() const = 0;
+  // Session and request-name entries a graph-aware reader holds now (its memory beyond the rows in
+  // flight); 0 for sources without any.
+  virtual std::uint64_t graph_entries_held() const { return 0; }
 };
 
 struct TraceContext {

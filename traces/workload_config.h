@@ -266,6 +266,7 @@ struct WorkloadConfig {
   std::optional<Duration> end;       // trace-time window end
   std::optional<std::int64_t> max_requests;
   Duration spread_equal_timestamps{0.0};  // spread rows sharing a timestamp over this span
+  std::optional<Duration> graph_horizon = Duration{3600.0};  // null = the reader forgets no session or row name
   SyntheticConfig synthetic;
   ClosedLoopConfig closed_loop;
   TrieConfig trie;
@@ -285,6 +286,12 @@ struct WorkloadConfig {
     v.field("spread_equal_timestamps", spread_equal_timestamps,
             "spread rows that share a timestamp evenly over this span (quantised traces)",
             at_least(0));
+    v.field("graph_horizon", graph_horizon,
+            "sessions and request graphs in trace files: a session with no row for this long (trace time, as the "
+            "file gives it) is forgotten (a later row with its id starts a new session), and a row may wait only "
+            "for rows read within this span before it, so memory follows the sessions active in the span, not the "
+            "trace's length (null = keep every session and row name)",
+            config::greater_than(0));
     v.field("synthetic", synthetic, "generator settings, for source=synthetic");
     v.field("closed_loop", closed_loop, "a fixed concurrency instead of timed arrivals (benchmark clients)");
     v.field("trie", trie, "for source=trie_agentic: synthesized prefixes shared across sessions");
