@@ -51,7 +51,7 @@ void Gateway::on_commands() {
     t.client_id = cr.client_id;
     t.pinned_worker = cr.pinned_worker;
     t.model = cr.api.model;  // one the server serves (others were a 404)
-    if (on_submit) on_submit(cr.api.prompt, t.hash_ids);
+    if (on_submit) on_submit(cr.api.prompt, t.hash_ids, t.model);
     cr.api.prompt = {};  // only its count and hashes are needed from here on
     const auto due = static_cast<TimeNs>(cr.wall_arrival_s * speedup_ * 1e9);
     active_.emplace(cr.client_id, std::move(c.submit));

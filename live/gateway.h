@@ -54,7 +54,9 @@ class Gateway : public sc_core::sc_module, public RunObserver {
   // thread's fields only once the server has stopped).
   const std::vector<std::shared_ptr<ClientRequest>>& ended() const { return ended_; }
   // Told each submitted prompt (its tokens and prefix-hash ids), before it arrives.
-  std::function<void(const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& hash_ids)> on_submit;
+  std::function<void(const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& hash_ids,
+                     const std::string& model)>
+      on_submit;
 
   void on_arrival(const Request& r) override;
   void on_request_done(const Request& r) override;

@@ -57,9 +57,10 @@ void KvPublisher::publish(std::int32_t worker, std::vector<KvEvent>&& events) {
 }
 
 void KvPublisher::remember_tokens(const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& hash_ids,
-                                  std::uint32_t hash_block_tokens) {
+                                  std::uint32_t hash_block_tokens, std::int32_t lora) {
   for (std::int32_t bs : std::set<std::int32_t>(block_sizes_.begin(), block_sizes_.end())) {
-    const auto keys = prompt_block_keys(hash_ids, hash_block_tokens, static_cast<std::uint32_t>(tokens.size()), bs);
+    const auto keys =
+        prompt_block_keys(hash_ids, hash_block_tokens, static_cast<std::uint32_t>(tokens.size()), bs, lora);
     for (size_t j = 0; j < keys.size(); ++j) {
       auto [it, fresh] = tokens_.try_emplace(keys[j]);
       if (fresh)
@@ -73,6 +74,7 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
   // consecutive events of one kind (stores that chain on each other) go in one event, as vLLM sends them
   struct Group {
     KvEvent::Kind kind;
+    std::int16_t lora;
     std::vector<std::uint64_t> hashes;
     std::uint64_t parent = 0;
     std::vector<std::uint32_t> token_ids;
@@ -80,8 +82,9 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
   std::vector<Group> groups;
   for (const KvEvent& e : events) {
     const bool extend = !groups.empty() && groups.back().kind == e.kind && e.kind != KvEvent::Kind::kCleared &&
-                        (e.kind == KvEvent::Kind::kRemoved || e.parent == groups.back().hashes.back());
-    if (!extend) groups.push_back(Group{e.kind, {}, e.parent, {}});
+                        (e.kind == KvEvent::Kind::kRemoved ||
+                         (e.parent == groups.back().hashes.back() && e.lora == groups.back().lora));
+    if (!extend) groups.push_back(Group{e.kind, e.lora, {}, e.parent, {}});
     Group& g = groups.back();
     if (e.kind == KvEvent::Kind::kCleared) continue;
     g.hashes.push_back(e.key);
@@ -122,12 +125,16 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
       pk.pack(g.token_ids);
       key("block_size");
       pk.pack(block_size);
+      // vLLM numbers adapters from 1 (lora_int_id) and names them as requests do
+      const bool lora = g.lora >= 0 && static_cast<size_t>(g.lora) < lora_names_.size();
       key("lora_id");
-      pk.pack_nil();
+      if (lora) pk.pack(static_cast<std::int64_t>(g.lora) + 1);
+      else pk.pack_nil();
       key("medium");
       pk.pack(std::string_view("GPU"));
       key("lora_name");
-      pk.pack_nil();
+      if (lora) pk.pack(std::string_view(lora_names_[static_cast<size_t>(g.lora)]));
+      else pk.pack_nil();
     } else if (g.kind == KvEvent::Kind::kRemoved) {
       begin(3, "BlockRemoved");
       key("block_hashes");

@@ -32,8 +32,11 @@ class KvPublisher : public KvEventSink {
   ~KvPublisher() override;
   void publish(std::int32_t worker, std::vector<KvEvent>&& events) override;
   // A live prompt's tokens, so BlockStored can carry the token ids of the blocks it fills.
+  // `lora`: the adapter the prompt runs on (Request::lora; -1 = base model): its blocks' keys differ.
   void remember_tokens(const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& hash_ids,
-                       std::uint32_t hash_block_tokens);
+                       std::uint32_t hash_block_tokens, std::int32_t lora = -1);
+  // The served LoRA adapters' names (BlockStored carries lora_id = index + 1 and lora_name).
+  void set_lora_names(std::vector<std::string> names) { lora_names_ = std::move(names); }
   void flush(double wall_epoch_s);
   void serve_replay();  // answers replay requests waiting on the replay socket (non-blocking)
   std::uint64_t batches_sent() const { return seq_; }
@@ -45,6 +48,7 @@ class KvPublisher : public KvEventSink {
   KvPublisherOptions options_;
   std::vector<std::string> names_;
   std::vector<std::int32_t> block_sizes_;  // per worker
+  std::vector<std::string> lora_names_;
   std::vector<std::pair<std::int32_t, std::vector<KvEvent>>> pending_;
   struct Tokens {
     std::vector<std::uint32_t> ids;

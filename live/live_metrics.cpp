@@ -1,5 +1,8 @@
 #include "live/live_metrics.h"
 
+#include <algorithm>
+#include <chrono>
+
 namespace servesim::live {
 
 LiveMetrics::LiveMetrics(const ScenarioConfig& cfg) : cfg_(cfg) {
@@ -9,8 +12,10 @@ LiveMetrics::LiveMetrics(const ScenarioConfig& cfg) : cfg_(cfg) {
       w.name = worker_name(pool, k);
       w.pool = pool.name;
       w.model = pool.model;
+      if (pool.lora.enabled()) w.max_loras = pool.lora.max_loras;
       workers_.push_back(std::move(w));
     }
+  for (const ServedAdapter& a : served_adapters(cfg)) adapters_.push_back(a.name);
 }
 
 void LiveMetrics::on_request_done(const Request& r) {
@@ -100,6 +105,28 @@ std::string LiveMetrics::render(const Cluster& cluster, double sim_now_s, std::i
     m.sample(l, workers_[i].success_length);
     l.back().second = "abort";
     m.sample(l, workers_[i].success_abort);
+  }
+  // vLLM's LoRA gauge: the adapters running and waiting in its labels, the time it was taken (Unix
+  // seconds) as its value, as routers such as llm-d's read it; only workers serving adapters
+  if (std::any_of(shown.begin(), shown.end(), [&](size_t i) { return workers_[i].max_loras > 0; })) {
+    m.family("vllm:lora_requests_info", T::kGauge, "Running stats on lora requests.");
+    const double unix_s =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::vector<std::int32_t> running, waiting;
+    auto names = [&](const std::vector<std::int32_t>& ids) {
+      std::string out;
+      for (std::int32_t a : ids) out += (out.empty() ? "" : ",") + adapters_.at(static_cast<size_t>(a));
+      return out;
+    };
+    for (size_t i : shown) {
+      if (workers_[i].max_loras == 0) continue;
+      cluster.workers()[i]->lora_adapters(running, waiting);
+      Labels l = labels(i);
+      l.emplace_back("max_lora", std::to_string(workers_[i].max_loras));
+      l.emplace_back("running_lora_adapters", names(running));
+      l.emplace_back("waiting_lora_adapters", names(waiting));
+      m.sample(l, unix_s);
+    }
   }
   auto histogram = [&](const char* name, const char* help, const PromHistogram PerWorker::*h) {
     m.family(name, T::kHistogram, help);

@@ -33,12 +33,14 @@ class LiveMetrics : public RunObserver {
  private:
   struct PerWorker {
     std::string name, pool, model;
+    int max_loras = 0;  // 0: its pool serves no LoRA adapter
     double prompt_tokens = 0, generation_tokens = 0, preemptions = 0, cache_queries = 0, cache_hits = 0;
     double success_length = 0, success_abort = 0;
     PromHistogram ttft{kTtftBuckets}, itl{kItlBuckets}, e2e{kRequestLatencyBuckets}, queue{kRequestLatencyBuckets};
   };
   const ScenarioConfig& cfg_;
   std::vector<PerWorker> workers_;
+  std::vector<std::string> adapters_;  // served LoRA adapters (Request::lora indexes them)
   PromHistogram lag_{kLagBuckets};
   std::vector<FabricLinkDesc> links_;
   std::vector<double> link_utilisation_;

@@ -208,8 +208,14 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
     // the socket binds before anything runs, so a bad endpoint fails at once
     kv = std::make_unique<KvPublisher>(options.kv, worker_names, block_sizes);
     mode.kv_sink = kv.get();
-    gateway.on_submit = [&kv, hash_block](const std::vector<std::uint32_t>& tokens, const std::vector<std::uint64_t>& ids) {
-      kv->remember_tokens(tokens, ids, static_cast<std::uint32_t>(hash_block));
+    std::vector<std::string> adapters;
+    for (const ServedAdapter& a : served_adapters(cfg)) adapters.push_back(a.name);
+    kv->set_lora_names(adapters);
+    gateway.on_submit = [&kv, hash_block, adapters](const std::vector<std::uint32_t>& tokens,
+                                                    const std::vector<std::uint64_t>& ids, const std::string& model) {
+      const auto a = std::find(adapters.begin(), adapters.end(), model);
+      kv->remember_tokens(tokens, ids, static_cast<std::uint32_t>(hash_block),
+                          a == adapters.end() ? -1 : static_cast<std::int32_t>(a - adapters.begin()));
     };
   }
   Cluster cluster("cluster", scenario, observers, mode);

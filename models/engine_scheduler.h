@@ -35,6 +35,12 @@ class EngineScheduler {
   // Applies the planned iteration, which ended at `now`.
   virtual void complete(TimeNs now, IterationResult& out) = 0;
   virtual EngineLoad load() const = 0;
+  // The LoRA adapters of the requests running and waiting here (Request::lora, each once; as
+  // vLLM's lora_requests_info metric gives them). Empty without LoRA.
+  virtual void lora_adapters(std::vector<std::int32_t>& running, std::vector<std::int32_t>& waiting) const {
+    running.clear();
+    waiting.clear();
+  }
   // The engine restarts empty (its worker stopped or died): every request it held is returned
   // (in no particular state; the caller starts them over or fails them) and its cache is gone.
   virtual std::vector<Request*> reset() = 0;

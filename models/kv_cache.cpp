@@ -58,7 +58,7 @@ KvCache::BlockId KvCache::allocate() {
   } else if (lru_size_ > 0) {
     id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
-    if (recording_) events_.push_back({KvEvent::Kind::kRemoved, b.key});
+    if (recording_) events_.push_back({KvEvent::Kind::kRemoved, -1, b.key});
     b.key = 0;  // its map entry is stale from now on
     --keyed_;
   } else {
@@ -82,22 +82,23 @@ void KvCache::allocate(std::int64_t n, std::vector<BlockId>& out) {
   }
 }
 
-void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent) {
+void KvCache::register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent,
+                             std::int16_t lora) {
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (i + kLookAhead < keys.size()) by_key_.prefetch(keys[i + kLookAhead]);
-    register_full(blocks[i], keys[i], parent);
+    register_full(blocks[i], keys[i], parent, lora);
     parent = keys[i];
   }
 }
 
-void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent) {
+void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent, std::int16_t lora) {
   Block& b = blocks_[static_cast<size_t>(id)];
   if (b.keyed()) return;
   if (by_key_.full()) rebuild_key_map();
   if (!by_key_.try_insert(key, id, key_of())) return;  // a twin computed concurrently keeps the key
   b.key = key;
   ++keyed_;
-  if (recording_) events_.push_back({KvEvent::Kind::kStored, key, parent});
+  if (recording_) events_.push_back({KvEvent::Kind::kStored, lora, key, parent});
 }
 
 void KvCache::rebuild_key_map() {

@@ -14,6 +14,7 @@ namespace servesim {
 struct KvEvent {
   enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
   Kind kind;
+  std::int16_t lora = -1;  // kStored: the LoRA adapter whose KV it holds (Request::lora; -1 = base model)
   std::uint64_t key;  // the block's chain key (0 for kCleared)
   std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
 };
@@ -115,9 +116,10 @@ class KvCache {
   // n fresh blocks appended to `out`, as n calls of allocate() (the caller checked they fit).
   void allocate(std::int64_t n, std::vector<BlockId>& out);
   // Registers a now-full block under its chain key (no-op if another block holds that key).
-  void register_full(BlockId block, std::uint64_t key, std::uint64_t parent = 0);
+  void register_full(BlockId block, std::uint64_t key, std::uint64_t parent = 0, std::int16_t lora = -1);
   // register_full of blocks[i] under keys[i] in order, the chain continuing from `parent`.
-  void register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent);
+  void register_chain(std::span<const BlockId> blocks, std::span<const std::uint64_t> keys, std::uint64_t parent,
+                      std::int16_t lora = -1);
   // Drops one reference; the last one frees the block (cached blocks stay resident).
   void release(BlockId block);
   // release() of each block, last to first: a sequence's tail becomes evictable before its

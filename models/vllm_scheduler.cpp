@@ -223,6 +223,18 @@ class VllmScheduler final : public EngineScheduler {
             cache_.used_blocks(), cache_.num_blocks(), held_, incoming_};
   }
 
+  void lora_adapters(std::vector<std::int32_t>& running, std::vector<std::int32_t>& waiting) const override {
+    running.clear();
+    waiting.clear();
+    auto collect = [](const std::set<Key>& seqs, std::vector<std::int32_t>& out) {
+      for (const auto& [k, q] : seqs)
+        if (q->lora >= 0 && std::find(out.begin(), out.end(), q->lora) == out.end()) out.push_back(q->lora);
+      std::sort(out.begin(), out.end());
+    };
+    collect(running_, running);
+    collect(waiting_, waiting);
+  }
+
   bool supports_disaggregation() const override { return true; }
 
   std::optional<std::int64_t> reserve(Request* r, TimeNs) override {
@@ -274,7 +286,7 @@ class VllmScheduler final : public EngineScheduler {
 
   std::vector<KvEvent> take_kv_events() override {
     std::vector<KvEvent> events = cache_.take_events();
-    if (cleared_) events.insert(events.begin(), KvEvent{KvEvent::Kind::kCleared, 0});
+    if (cleared_) events.insert(events.begin(), KvEvent{KvEvent::Kind::kCleared, -1, 0});
     cleared_ = false;
     return events;
   }
@@ -603,7 +615,7 @@ class VllmScheduler final : public EngineScheduler {
     if (q->registered >= full) return;
     const auto from = static_cast<size_t>(q->registered), n = static_cast<size_t>(full - q->registered);
     cache_.register_chain(std::span(q->blocks).subspan(from, n), std::span(q->keys).subspan(from, n),
-                          from ? q->keys[from - 1] : 0);
+                          from ? q->keys[from - 1] : 0, static_cast<std::int16_t>(q->lora));
     q->registered = full;
   }
 

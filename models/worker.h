@@ -42,6 +42,9 @@ class Worker : public sc_core::sc_module {
     l.incoming += static_cast<std::int32_t>(reservations_.size());
     return l;
   }
+  void lora_adapters(std::vector<std::int32_t>& running, std::vector<std::int32_t>& waiting) const {
+    scheduler_->lora_adapters(running, waiting);
+  }
   bool supports_disaggregation() const { return scheduler_->supports_disaggregation(); }
   // Nothing queued, running, held or expected, and no iteration in progress.
   bool idle() const;
