@@ -114,7 +114,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
                                            releases_, worker_states_, inputs, roles, worker_models, models);
   router_->set_rejects(done_);
-  if (!adapters.empty()) router_->set_lora(worker_lora, adapters.size());
+  if (!adapters.empty()) {
+    std::vector<std::string> names;
+    for (const ServedAdapter& a : adapters) names.push_back(a.name);
+    router_->set_lora(worker_lora, names);
+  }
   if (is_disaggregated(cfg_)) {
     const WorkerPlacement& placement = *scenario.placement;  // built by validation
     fabric_ = std::make_unique<KvFabric>("kv_fabric", cfg_.kv_transfer, *placement.topology, worker_pools,

@@ -27,7 +27,9 @@ struct RateLimitConfig {
   double burst = 1;
   template <class V>
   void visit(V& v) {
-    v.field("model", model, "the model whose requests the bucket limits (a pool's model)");
+    v.field("model", model,
+            "the model whose requests the bucket limits (a pool's model), or a LoRA adapter (a tenant): its requests "
+            "then take from its own bucket only");
     v.field("requests_per_s", requests_per_s, "sustained rate the bucket admits", config::greater_than(0));
     v.field("burst", burst, "bucket size: requests admitted at once after a quiet spell", at_least(1));
   }

@@ -63,8 +63,16 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   dont_initialize();
 }
 
-void RouterModule::set_lora(const std::vector<WorkerLora>& workers, size_t adapters) {
+void RouterModule::set_lora(const std::vector<WorkerLora>& workers, const std::vector<std::string>& adapter_names) {
   if (workers.size() != workers_.size()) throw InvariantError("router: LoRA settings for every worker are needed");
+  const size_t adapters = adapter_names.size();
+  adapter_buckets_.assign(adapters, std::nullopt);
+  for (const auto& limit : cfg_.admission.rate_limits) {
+    auto it = std::find(adapter_names.begin(), adapter_names.end(), limit.model);
+    if (it != adapter_names.end())
+      adapter_buckets_[static_cast<size_t>(it - adapter_names.begin())] =
+          Bucket{limit.requests_per_s, limit.burst, limit.burst, 0};
+  }
   entry_by_adapter_.assign(adapters, {});
   sent_adapters_.assign(workers.size(), {});
   max_loras_.assign(workers.size(), 0);
@@ -169,7 +177,10 @@ void RouterModule::on_requests() {
 }
 
 bool RouterModule::admit_rate(Request* r) {
-  auto& bucket = buckets_.at(static_cast<size_t>(r->model));
+  // an adapter's own bucket when it has one (a tenant's limit), else its model's
+  const bool own = r->lora >= 0 && static_cast<size_t>(r->lora) < adapter_buckets_.size() &&
+                   adapter_buckets_[static_cast<size_t>(r->lora)];
+  auto& bucket = own ? adapter_buckets_[static_cast<size_t>(r->lora)] : buckets_.at(static_cast<size_t>(r->model));
   if (!bucket || r->retries > 0) return true;  // a retry after a worker failure was admitted already
   Bucket& b = *bucket;
   const TimeNs now = now_ns();

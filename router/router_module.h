@@ -61,7 +61,9 @@ class RouterModule : public sc_core::sc_module {
     std::vector<std::int32_t> adapters;
     int max_loras = 0;
   };
-  void set_lora(const std::vector<WorkerLora>& workers, size_t adapters);
+  // `adapter_names`: the served adapters (Request::lora indexes them); a rate limit naming one
+  // gives its requests their own bucket.
+  void set_lora(const std::vector<WorkerLora>& workers, const std::vector<std::string>& adapter_names);
   std::uint64_t rejected() const { return rejected_; }
   TimedChannel<LoadReport>& load_reports() { return load_reports_; }
   // The router's own count of requests in flight per worker (for invariants).
@@ -147,6 +149,7 @@ class RouterModule : public sc_core::sc_module {
     TimeNs at = 0;                           // when `tokens` was last brought up to date
   };
   std::vector<std::optional<Bucket>> buckets_;  // per model
+  std::vector<std::optional<Bucket>> adapter_buckets_;  // per LoRA adapter (its requests skip the model's)
   bool admit_rate(Request* r);                  // takes a token from its model's bucket, if any
   std::uint64_t rejected_ = 0;
   std::int64_t prefills_outstanding_ = 0;  // sent to prefill workers, prefill not yet done

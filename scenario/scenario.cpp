@@ -275,11 +275,15 @@ void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std:
                "give each class its own name");
   }
   const auto& limits = s.router.admission.rate_limits;
+  const std::vector<ServedAdapter> served_loras = served_adapters(s);
   for (size_t i = 0; i < limits.size(); ++i) {
-    if (std::find(served.begin(), served.end(), limits[i].model) == served.end())
+    if (std::find(served.begin(), served.end(), limits[i].model) == served.end() &&
+        std::none_of(served_loras.begin(), served_loras.end(),
+                     [&](const ServedAdapter& a) { return a.name == limits[i].model; }))
       map.fail(fmt::format("router.admission.rate_limits.{}.model", i),
-               fmt::format("no pool serves model '{}' (pools serve: {})", limits[i].model, fmt::join(served, ", ")),
-               "name a pool's model");
+               fmt::format("no pool serves model or LoRA adapter '{}' (pools serve: {})", limits[i].model,
+                           fmt::join(served, ", ")),
+               "name a pool's model or adapter");
     for (size_t j = 0; j < i; ++j)
       if (limits[j].model == limits[i].model)
         map.fail(fmt::format("router.admission.rate_limits.{}.model", i),

@@ -243,6 +243,39 @@ TEST(Lora, AnUnknownAdapterIsRejectedLikeAnUnknownModel) {
   EXPECT_EQ(summary("requests_completed"), 2);
 }
 
+TEST(Lora, ARateLimitNamingAnAdapterIsThatTenantsOwn) {
+  testing::TempDir dir;
+  std::string rows;
+  for (int i = 0; i < 40; ++i)
+    rows += fmt::format(R"({{"timestamp": 0, "input_length": 200, "output_length": 10, "model": "{}"}})",
+                        i % 2 ? "chat" : "sql") +
+            "\n";
+  const std::string yaml = fmt::format(R"(
+name: lora_limits
+workload: {{source: mooncake_jsonl, path: {}}}
+router: {{admission: {{rate_limits: [{{model: sql, requests_per_s: 1, burst: 5}}]}}}}
+pools:
+  - {{name: w, model: llama-3.1-8b, gpu: h100_sxm, lora: {{max_loras: 2, adapters: [{{name: sql}}, {{name: chat}}]}}}}
+)",
+                                       dir.write("t.jsonl", rows));
+  auto r = testing::run_servesim("run " + dir.write("s.yaml", yaml) + " -o " + dir.file("o.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5 f(dir.file("o.h5"));
+  auto lora = testing::read_double_column(f.id, "/requests", "lora");
+  auto reason = testing::read_double_column(f.id, "/requests", "reject_reason");
+  std::map<int, int> served, limited;
+  for (size_t i = 0; i < lora.size(); ++i) (reason[i] == 4 ? limited : served)[static_cast<int>(lora[i])]++;
+  EXPECT_EQ(served[0], 5);  // sql: its burst, all at t = 0
+  EXPECT_EQ(limited[0], 15);
+  EXPECT_EQ(served[1], 20);  // chat has no limit of its own, and the model none either
+  EXPECT_EQ(limited[1], 0);
+  // a limit naming nothing served is refused
+  const std::string bad = std::string(yaml).replace(yaml.find("model: sql,"), 11, "model: sq1,");
+  auto v = testing::run_servesim("validate " + dir.write("b.yaml", bad));
+  EXPECT_NE(v.exit_code, 0);
+  EXPECT_THAT(v.out, HasSubstr("no pool serves model or LoRA adapter 'sq1'"));
+}
+
 TEST(Lora, BadSettingsAreClearErrors) {
   testing::TempDir dir;
   struct Case {
