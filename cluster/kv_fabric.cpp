@@ -18,6 +18,7 @@ KvFabric::KvFabric(sc_core::sc_module_name name, const KvTransferConfig& cfg, co
                    TimedChannel<RouteRelease>& router, RunObserver& observer)
     : sc_core::sc_module(name),
       layerwise_(cfg.overlap == "layerwise"),
+      full_prompt_(cfg.blocks == "full_prompt"),
       topology_(topology),
       pools_(std::move(worker_pools)),
       gpus_(std::move(worker_gpus)),
@@ -114,7 +115,12 @@ void KvFabric::on_input() {
         r->reserved_ns = now;
         const std::int64_t slot = slot_of_.at(r);
         Transfer& t = transfers_[static_cast<size_t>(slot)];
-        t.blocks = m.blocks;
+        if (full_prompt_) {  // the decode worker's block size: the blocks its KV lands in
+          const std::int64_t bs = pools_[static_cast<size_t>(r->worker)]->engine.block_size;
+          t.blocks = (static_cast<std::int64_t>(r->input_tokens) + bs - 1) / bs;
+        } else {
+          t.blocks = m.blocks;
+        }
         if (!t.prefilled && t.stream_from > now) delayed_start_.send(slot, t.stream_from - now, 0);
         else start_flows(slot, now);
         break;

@@ -77,6 +77,7 @@ class KvFabric : public sc_core::sc_module {
   const PairRoute& pair_route(std::int32_t from, std::int32_t to);
 
   bool layerwise_;
+  bool full_prompt_;  // kv_transfer.blocks: every prompt block moves, cached at the decode worker or not
   const Topology& topology_;
   std::vector<const PoolConfig*> pools_;
   std::vector<std::vector<int>> gpus_;

@@ -80,6 +80,7 @@ struct EnginePreset {
   int block_size = 16, max_num_batched_tokens = 8192, max_num_seqs = 256;
   double gpu_memory_utilization = 0.9;
   bool enable_chunked_prefill = true;
+  std::string capacity_policy = "max_utilization";
   double iteration_overhead_ms = 0;  // per iteration beyond the GPU kernels (kernel timing model)
   double request_latency_ms = 0;     // per request before routing (frontend.request_latency)
   // How the measured benchmark client's requests were phased (check-silicon's default --start)
@@ -95,6 +96,7 @@ struct EnginePreset {
     v.field("max_num_seqs", max_num_seqs, "", config::at_least(1));
     v.field("gpu_memory_utilization", gpu_memory_utilization, "", config::between(0.05, 1));
     v.field("enable_chunked_prefill", enable_chunked_prefill, "");
+    v.field("capacity_policy", capacity_policy, "", config::one_of({"max_utilization", "guaranteed_no_evict"}));
     v.field("source", source, "");
   }
   void apply(EngineConfig& e) const {
@@ -104,6 +106,7 @@ struct EnginePreset {
     e.max_num_seqs = max_num_seqs;
     e.gpu_memory_utilization = gpu_memory_utilization;
     e.enable_chunked_prefill = enable_chunked_prefill;
+    e.capacity_policy = capacity_policy;
   }
 };
 

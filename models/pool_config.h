@@ -109,6 +109,8 @@ struct EngineConfig {
   double gpu_memory_utilization = 0.9;
   double watermark = 0.01;                  // fraction of blocks kept free when admitting
   std::string policy = "fcfs";              // fcfs | priority
+  std::string preemption = "lifo";          // lifo | fifo: which running request a recompute preemption picks
+  std::string capacity_policy = "max_utilization";  // max_utilization | guaranteed_no_evict (TensorRT-LLM)
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   template <class V>
@@ -127,6 +129,16 @@ struct EngineConfig {
             between(0, 0.5));
     v.field("policy", policy, "admission order: fcfs | priority (lower trace priority first)",
             one_of({"fcfs", "priority"}));
+    v.field("preemption", preemption,
+            "vllm: which running request is preempted (recompute) when a block runs out: lifo (the newest; under "
+            "policy priority the least urgent, newest among equals: vLLM V1) | fifo (the oldest)",
+            one_of({"lifo", "fifo"}));
+    v.field("capacity_policy", capacity_policy,
+            "vllm: admission against KV capacity: max_utilization (admit what fits now, preempt under pressure; "
+            "vLLM, TensorRT-LLM MAX_UTILIZATION) | guaranteed_no_evict (admit only when the prompt and its whole "
+            "output fit beside what the running requests may still need, so nothing is ever preempted; "
+            "TensorRT-LLM's default GUARANTEED_NO_EVICT)",
+            one_of({"max_utilization", "guaranteed_no_evict"}));
     v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");

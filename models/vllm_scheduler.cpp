@@ -56,7 +56,9 @@ class VllmScheduler final : public EngineScheduler {
         cache_(ctx.kv_blocks, cfg_.block_size),
         lora_costs_(ctx.lora),
         lora_(ctx.lora.max_loras, ctx.lora.load_ns.size()),
-        watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))) {}
+        watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))),
+        fifo_preemption_(cfg_.preemption == "fifo"),
+        no_evict_(cfg_.capacity_policy == "guaranteed_no_evict") {}
 
   void enqueue(Request* r, TimeNs, EngineJob job) override {
     const bool prefill_only = job == EngineJob::kPrefillOnly;
@@ -120,7 +122,8 @@ class VllmScheduler final : public EngineScheduler {
       running_.insert(key(q));
       budget -= q->chunk;
     }
-    // 4. admit waiting requests
+    // 4. admit waiting requests (guaranteed_no_evict: O(running), paid only when some wait)
+    if (no_evict_ && !waiting_.empty()) reserved_blocks_ = blocks_still_needed();
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = next_waiting();
       if (!q) break;  // every waiting request's adapter would exceed max_loras
@@ -130,6 +133,7 @@ class VllmScheduler final : public EngineScheduler {
       const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
       waiting_.erase(key(q));
       lora_start(q);
+      if (no_evict_) reserved_blocks_ += final_blocks(q) - cached_blocks - a->fresh;
       if (style_.retract_decodes) reserved_tokens_ += future_tokens(q, cached, q->req->tokens_emitted);
       for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
       cache_.allocate(a->fresh, q->blocks);
@@ -476,6 +480,11 @@ class VllmScheduler final : public EngineScheduler {
     }
     a.fresh = blocks_for(a.cached_blocks * block_ + a.chunk) - a.cached_blocks;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(a.cached_blocks)) - a.fresh;
+    if (no_evict_) {
+      // the whole request, to its last output token, beside what the running ones may still take
+      if (free_after - (final_blocks(q) - a.cached_blocks - a.fresh) - reserved_blocks_ < 0) return std::nullopt;
+      return a;
+    }
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
     if (style_.retract_decodes && !running_.empty()) {
       // the whole prompt and its clipped output must fit beside what the running requests will need
@@ -486,6 +495,18 @@ class VllmScheduler final : public EngineScheduler {
       if (need > room) return std::nullopt;
     }
     return a;
+  }
+
+  // guaranteed_no_evict: the blocks q holds when it ends (its prompt and whole output), and what
+  // the running requests may still allocate.
+  std::int64_t final_blocks(const Seq* q) const {
+    return blocks_for(q->input_tokens + (q->prefill_only ? 0 : q->output_tokens));
+  }
+  std::int64_t blocks_still_needed() const {
+    std::int64_t total = 0;
+    for (const auto& [k, q] : running_)
+      total += std::max<std::int64_t>(0, final_blocks(q) - static_cast<std::int64_t>(q->blocks.size()));
+    return total;
   }
 
   std::int64_t remaining_output(const Seq* q) const {
@@ -569,7 +590,9 @@ class VllmScheduler final : public EngineScheduler {
         q->blocks.push_back(b);
         continue;
       }
-      Seq* victim = style_.retract_decodes ? retraction_victim(step_) : std::prev(running_.end())->second;
+      Seq* victim = style_.retract_decodes ? retraction_victim(step_)
+                    : fifo_preemption_     ? running_.begin()->second
+                                           : std::prev(running_.end())->second;
       preempt(victim);
       retracted_ = true;
       if (victim == q) return false;
@@ -677,6 +700,9 @@ class VllmScheduler final : public EngineScheduler {
     return std::span<const KvCache::BlockId>(hits_).first(static_cast<size_t>(n));
   }
   std::int64_t watermark_blocks_;
+  bool fifo_preemption_;     // engine.preemption: the oldest running request goes first
+  bool no_evict_;            // engine.capacity_policy: guaranteed_no_evict
+  std::int64_t reserved_blocks_ = 0;  // guaranteed_no_evict: blocks the running requests may still allocate
   std::int64_t step_ = 0;
   std::uint64_t next_order_ = 0;
   std::deque<Seq> seq_pool_;

@@ -412,6 +412,18 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                fmt::format("the token budget ({}) is below max_num_seqs ({}): a full batch of decodes would not fit",
                            p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
                "raise max_num_batched_tokens to at least max_num_seqs");
+    if (p.engine.capacity_policy == "guaranteed_no_evict" && (p.engine.scheduler != "vllm" || role_of(p) == WorkerRole::kDecode))
+      map.fail(base + ".engine.capacity_policy",
+               p.engine.scheduler != "vllm"
+                   ? fmt::format("guaranteed_no_evict is modelled on the vllm scheduler, not '{}'", p.engine.scheduler)
+                   : std::string("guaranteed_no_evict is modelled on aggregated and prefill pools, not decode pools"),
+               "use capacity_policy max_utilization here");
+    if (p.engine.preemption == "fifo" && p.engine.scheduler != "vllm")
+      map.fail(base + ".engine.preemption",
+               fmt::format("scheduler '{}' picks its own victims (sglang retracts the decode with the fewest output "
+                           "tokens)",
+                           p.engine.scheduler),
+               "leave preemption at lifo, or use the vllm scheduler");
     if (p.timing.model == "table") {
       if (p.timing.table.path.empty())
         map.fail(base + ".timing.table.path", "the table timing model needs a CSV", "set timing.table.path");

@@ -58,8 +58,14 @@ struct FailureConfig {
 
 struct KvTransferConfig {
   std::string overlap = "none";  // none | layerwise
+  std::string blocks = "destination_missing";  // destination_missing | full_prompt
   template <class V>
   void visit(V& v) {
+    v.field("blocks", blocks,
+            "which prompt blocks cross the fabric: destination_missing (those the decode worker's prefix cache "
+            "lacks; none on a full hit, as vLLM's NIXL connector with prefix caching) | full_prompt (every prompt "
+            "block, whatever the decode worker holds)",
+            one_of({"destination_missing", "full_prompt"}));
     v.field("overlap", overlap,
             "none: the KV moves after the prompt is computed | layerwise: each layer's KV streams out while the "
             "later layers compute (the decode worker reserves room when the prompt's last iteration starts)",
