@@ -342,9 +342,11 @@ void RunRecorder::on_request_done(const Request& r) {
 
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
   if (res.lora_loads) summary_.add_lora_loads(static_cast<std::uint64_t>(res.lora_loads));
-  summary_.add_itl(ns_to_s(duration), static_cast<std::uint64_t>(res.decode_tokens));
+  res.for_each_itl(duration, [&](TimeNs gap, std::int32_t tokens) {
+    summary_.add_itl(ns_to_s(gap), static_cast<std::uint64_t>(tokens));
+    w_itl_.emplace_back(ns_to_s(gap), tokens);
+  });
   w_tokens_ += res.tokens_emitted;
-  if (res.decode_tokens > 0) w_itl_.emplace_back(ns_to_s(duration), res.decode_tokens);
   if (static_cast<size_t>(worker) >= w_workers_.size()) w_workers_.resize(static_cast<size_t>(worker) + 1);
   auto& w = w_workers_[static_cast<size_t>(worker)];
   ++w.iterations;

@@ -29,12 +29,40 @@ struct EngineLoad {
   std::int32_t incoming = 0;  // room reserved, KV on its way (decode role)
 };
 
+// Inter-token gaps ending in one iteration: `tokens` tokens each came `gap_ns` after their
+// sequence's previous token.
+struct ItlGroup {
+  TimeNs gap_ns;
+  std::int32_t tokens;
+};
+
 struct IterationResult {
   std::vector<Request*> finished;  // completed in this iteration (status set, finish stamped)
   std::vector<Request*> prefilled;  // kPrefillOnly jobs whose prompt is done (KV held)
   std::int32_t tokens_emitted = 0;  // output tokens produced by the iteration
   std::int32_t decode_tokens = 0;   // of which by sequences past their first token (ITL samples)
   std::int32_t lora_loads = 0;      // LoRA adapters loaded into GPU memory for the iteration
+  // The decode tokens' gaps since each one's previous token (stalls behind other requests'
+  // prefill iterations and recompute preemptions included). Empty: every gap is the iteration's
+  // duration (a scheduler that does not track them).
+  std::vector<ItlGroup> itl;
+  // Empties it for the next iteration, keeping the vectors' memory.
+  void clear() {
+    finished.clear();
+    prefilled.clear();
+    itl.clear();
+    tokens_emitted = decode_tokens = lora_loads = 0;
+  }
+  // Calls f(gap_ns, tokens) for each group of decode tokens (the iteration's `duration_ns` when
+  // the scheduler gave no gaps).
+  template <class F>
+  void for_each_itl(TimeNs duration_ns, F&& f) const {
+    if (itl.empty()) {
+      if (decode_tokens > 0) f(duration_ns, decode_tokens);
+      return;
+    }
+    for (const ItlGroup& g : itl) f(g.gap_ns, g.tokens);
+  }
 };
 
 }  // namespace servesim

@@ -23,9 +23,10 @@ class SummaryStats {
   // LoRA: with adapters served, the summary gives their requests' figures and the loads.
   void enable_lora() { lora_ = true; }
   void add_lora_loads(std::uint64_t n) { lora_loads_ += n; }
-  void add_itl(double iteration_s, std::uint64_t decode_tokens) {
-    itl_.add(iteration_s, decode_tokens);
-    itl_batches_.add(iteration_s, static_cast<double>(decode_tokens));
+  // `decode_tokens` tokens, each `gap_s` after its sequence's previous token
+  void add_itl(double gap_s, std::uint64_t decode_tokens) {
+    itl_.add(gap_s, decode_tokens);
+    itl_batches_.add(gap_s, static_cast<double>(decode_tokens));
   }
   bool meets_slo(const Request& r) const;
   void add_transfer(double duration_s, double bytes) {

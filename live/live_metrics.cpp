@@ -40,7 +40,9 @@ void LiveMetrics::on_iteration(std::int32_t worker, TimeNs duration, const Batch
   PerWorker& w = workers_[static_cast<size_t>(worker)];
   w.generation_tokens += res.tokens_emitted;
   // every decode token of the iteration came one iteration after its predecessor
-  if (res.decode_tokens > 0) w.itl.observe(ns_to_s(duration), static_cast<std::uint64_t>(res.decode_tokens));
+  res.for_each_itl(duration, [&](TimeNs gap, std::int32_t tokens) {
+    w.itl.observe(ns_to_s(gap), static_cast<std::uint64_t>(tokens));
+  });
 }
 
 void LiveMetrics::on_fabric(std::span<const FabricLinkDesc> links) {

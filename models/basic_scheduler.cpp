@@ -52,7 +52,7 @@ class BasicScheduler final : public EngineScheduler {
   }
 
   void complete(TimeNs now, IterationResult& out) override {
-    out = {};
+    out.clear();
     size_t keep = 0;
     for (Request* r : running_) {
       ++r->tokens_emitted;

@@ -112,6 +112,13 @@ class VllmScheduler final : public EngineScheduler {
     }
     drop_preempted_prefills();
     planned_decodes_ = run_decodes_ ? n_decoding_ : 0;  // admission below never preempts
+    // the sequences that entered decoding since the last decoding iteration and decode in this one
+    planned_entrants_.clear();
+    if (planned_decodes_ > 0) {
+      for (auto [q, gen] : entrants_)
+        if (q->gen == gen && q->state == Seq::kDecode) planned_entrants_.push_back(q->last_token_ns);
+      entrants_.clear();
+    }
     // 3. sequences whose KV arrived compute the prompt's last token (they hold their blocks)
     while (budget > 0 && !landed_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = landed_.front();
@@ -165,11 +172,19 @@ class VllmScheduler final : public EngineScheduler {
   TimeNs planned_extra_ns() const override { return extra_ns_; }
 
   void complete(TimeNs now, IterationResult& out) override {
-    out = {};
+    out.clear();
     const std::int64_t s = step_;
     out.lora_loads = planned_lora_loads_;
     out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_);
     out.decode_tokens = static_cast<std::int32_t>(planned_decodes_);
+    if (planned_decodes_ > 0) {
+      // a sequence that decoded in the previous decoding iteration had its last token then; one
+      // that entered decoding since (first token, or the token after a recompute), at that token
+      const auto old = static_cast<std::int32_t>(planned_decodes_ - static_cast<std::int64_t>(planned_entrants_.size()));
+      if (old > 0) add_gap(out, now - last_decode_end_ns_, old);
+      for (TimeNs t : planned_entrants_) add_gap(out, now - t, 1);
+      last_decode_end_ns_ = now;
+    }
     while (planned_decodes_ > 0 && !finishes_.empty() && finishes_.top().step <= s) {
       HeapEntry e = finishes_.top();
       finishes_.pop();
@@ -202,8 +217,10 @@ class VllmScheduler final : public EngineScheduler {
             r->first_token_ns = now;
             if (r->prefill_end_ns < 0) r->prefill_end_ns = now;
           } else {
-            ++out.decode_tokens;  // the token after a recompute is a decode token
+            ++out.decode_tokens;  // the token after a recompute is a decode token, after the stall
+            add_gap(out, now - q->last_token_ns, 1);
           }
+          q->last_token_ns = now;
           if (r->tokens_emitted == r->output_tokens) {
             finish(q, now, out);
           } else {
@@ -348,6 +365,9 @@ class VllmScheduler final : public EngineScheduler {
     finishes_ = MinHeap();
     boundaries_ = MinHeap();
     n_decoding_ = decode_base_sum_ = planned_decodes_ = 0;
+    last_decode_end_ns_ = -1;
+    entrants_.clear();
+    planned_entrants_.clear();
     lora_ = LoraSlots(lora_costs_.max_loras, lora_costs_.load_ns.size());
     running_lora_read_ns_ = 0;
     cache_ = KvCache(cache_.num_blocks(), block_);
@@ -376,6 +396,7 @@ class VllmScheduler final : public EngineScheduler {
     // decode path does not touch the Request
     std::int64_t input_tokens = 0, output_tokens = 0;
     std::int32_t lora = -1;  // its LoRA adapter (Request::lora)
+    TimeNs last_token_ns = -1;  // when it emitted its latest token outside a decoding step (ITL)
   };
   using Key = std::pair<std::pair<std::int32_t, std::uint64_t>, Seq*>;
   static Key key(Seq* q) { return {{q->prio, q->order}, q}; }
@@ -603,6 +624,8 @@ class VllmScheduler final : public EngineScheduler {
   void preempt(Seq* q) {
     Request* r = q->req;
     if (q->state == Seq::kDecode) {
+      // its last token: the last decoding iteration's, or its entry into decoding if later
+      q->last_token_ns = std::max(q->last_token_ns, last_decode_end_ns_);
       r->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (step_ - q->s0));
       leave_decoding(q, step_);
     }
@@ -643,6 +666,7 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   void enter_decoding(Seq* q, std::int64_t s0) {
+    entrants_.emplace_back(q, q->gen);
     q->state = Seq::kDecode;
     q->s0 = s0;
     q->e0 = q->req->tokens_emitted;
@@ -716,6 +740,20 @@ class VllmScheduler final : public EngineScheduler {
   bool record_events_ = true;
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
+  // inter-token gaps: the end of the last iteration that ran decodes, the sequences that entered
+  // decoding since (with their generation, so stale ones are skipped), and the token times of
+  // those that decode in the planned iteration
+  TimeNs last_decode_end_ns_ = -1;
+  std::vector<std::pair<Seq*, std::uint32_t>> entrants_;
+  std::vector<TimeNs> planned_entrants_;
+  static void add_gap(IterationResult& out, TimeNs gap, std::int32_t tokens) {
+    for (ItlGroup& g : out.itl)
+      if (g.gap_ns == gap) {
+        g.tokens += tokens;
+        return;
+      }
+    out.itl.push_back({gap, tokens});
+  }
 };
 
 }  // namespace

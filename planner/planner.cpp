@@ -33,10 +33,11 @@ void PlannerMetrics::on_iteration(std::int32_t worker, TimeNs duration, const Ba
   f.prefill_tokens += static_cast<double>(b.prefill_tokens);
   f.decode_tokens += b.decode_seqs;
   output_tokens_ += res.tokens_emitted;
-  if (res.decode_tokens == 0) return;
-  itl_sum_s_ += ns_to_s(duration) * res.decode_tokens;
-  itl_tokens_ += res.decode_tokens;
-  itl_.emplace_back(ns_to_s(duration), res.decode_tokens);
+  res.for_each_itl(duration, [&](TimeNs gap, std::int32_t tokens) {
+    itl_sum_s_ += ns_to_s(gap) * tokens;
+    itl_tokens_ += tokens;
+    itl_.emplace_back(ns_to_s(gap), tokens);
+  });
 }
 
 namespace {

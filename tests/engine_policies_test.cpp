@@ -147,6 +147,53 @@ pools:
   EXPECT_EQ(bytes["destination_missing"][1], 1 * block);
 }
 
+// Every decode token's gap is counted from its own sequence's previous token, so the gaps of a
+// request add up to its decode time exactly: the ITL mean over all tokens is
+// sum(finish - first token) / sum(output tokens - 1), whatever stalls the decodes (SGLang's
+// prefill-only iterations, recompute preemptions).
+TEST(EnginePolicies, InterTokenGapsAddUpToEachRequestsDecodeTime) {
+  testing::TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"sglang", "scheduler: sglang"},
+      {"vllm_preempting", "scheduler: vllm, num_gpu_blocks: 300"},
+  };
+  for (const auto& [name, engine] : runs) {
+    const std::string yaml = fmt::format(R"(
+name: itl_{}
+seed: 2
+workload:
+  synthetic:
+    duration: 60s
+    arrival: {{process: poisson, rate: 6}}
+    input_length: {{dist: uniform, min: 200, max: 3000}}
+    output_length: {{dist: uniform, min: 2, max: 300}}
+pools:
+  - {{name: w, model: llama-3.1-8b, gpu: h100_sxm, engine: {{{}}}}}
+)",
+                                         name, engine);
+    const std::string out = dir.file(name + ".h5");
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", yaml) + " -q -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    H5 f(out);
+    auto col = [&](const char* c) { return testing::read_double_column(f.id, "/requests", c); };
+    auto ttft = col("ttft_s"), e2e = col("e2e_s"), output = col("output_tokens"), pre = col("preemptions");
+    double decode_s = 0, gaps = 0, preempted = 0;
+    for (size_t i = 0; i < ttft.size(); ++i) {
+      decode_s += e2e[i] - ttft[i];
+      gaps += output[i] - 1;
+      preempted += pre[i];
+    }
+    if (name == "vllm_preempting") {
+      EXPECT_GT(preempted, 0);  // the stall it must count
+    }
+    const double itl_mean = testing::read_double_column(f.id, "/summary", "itl_mean_s").at(0);
+    EXPECT_NEAR(itl_mean, decode_s / gaps, 1e-9 * decode_s / gaps) << name;
+    // the token-level ITL tail now sees the stalls the per-request TPOT sees
+    const double itl_p99 = testing::read_double_column(f.id, "/summary", "itl_p99_s").at(0);
+    EXPECT_GT(itl_p99, testing::read_double_column(f.id, "/summary", "itl_p50_s").at(0)) << name;
+  }
+}
+
 TEST(EnginePolicies, PoliciesOutsideTheirSchedulerAreRefused) {
   testing::TempDir dir;
   const std::string trace = burst(dir, 1, 16, 4);
