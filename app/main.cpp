@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
+#include "models/speculative.h"
 #include "models/timing/timing_model.h"
 #include "planner/load_predictor.h"
 #include "planner/planner_policy.h"
@@ -298,6 +299,8 @@ int run_main(int argc, char** argv) {
     print_registry<PredictorRegistry>(std::cout);
     print_registry<PlannerPolicyRegistry>(std::cout);
     print_registry<SweepStrategyRegistry>(std::cout);
+    std::cout << "speculative decoding methods (pools[].speculative.method):\n";
+    for (const auto& [name, what] : speculative_methods()) std::cout << fmt::format("  {:<16} {}\n", name, what);
     std::cout << fmt::format("sweep across MPI ranks: {}\n",
                              SweepRanks::built_with_mpi() ? "yes (mpirun -n N servesim sweep ...)" : "no (built without MPI)");
     std::cout << "GPUs (catalog):\n";

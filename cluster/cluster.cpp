@@ -83,9 +83,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
     const LoraCosts lora = lora_costs(pool, adapters);
+    const std::shared_ptr<const SpeculativeDecoding> speculative = SpeculativeDecoding::make(pool, scenario.base_dir);
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
-      SchedulerContext sctx{pool, id, kv_blocks, lora};
+      SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed};
       RouterModule::WorkerLora& wl = worker_lora.emplace_back();
       wl.max_loras = lora.max_loras;
       for (size_t a = 0; a < lora.load_ns.size(); ++a)

@@ -246,6 +246,9 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   std::vector<std::string> adapters;
   for (const ServedAdapter& a : served_adapters(scenario.config)) adapters.push_back(a.name);
   if (!adapters.empty()) summary_.enable_lora();
+  if (std::any_of(scenario.config.pools.begin(), scenario.config.pools.end(),
+                  [](const PoolConfig& p) { return p.speculative.enabled(); }))
+    summary_.enable_speculative();
   if (path_.empty()) return;
   request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);
@@ -342,6 +345,10 @@ void RunRecorder::on_request_done(const Request& r) {
 
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
   if (res.lora_loads) summary_.add_lora_loads(static_cast<std::uint64_t>(res.lora_loads));
+  if (res.spec_verified_seqs)
+    summary_.add_speculative(static_cast<std::uint64_t>(res.spec_verified_seqs),
+                             static_cast<std::uint64_t>(res.spec_draft_tokens),
+                             static_cast<std::uint64_t>(res.spec_accepted_tokens));
   res.for_each_itl(duration, [&](TimeNs gap, std::int32_t tokens) {
     summary_.add_itl(ns_to_s(gap), static_cast<std::uint64_t>(tokens));
     w_itl_.emplace_back(ns_to_s(gap), tokens);

@@ -16,6 +16,10 @@ struct BatchShape {
   double prefill_attention_pairs = 0;
   std::int32_t decode_seqs = 0;
   std::int64_t decode_context_tokens = 0;  // sum of KV lengths read by the decodes
+  // tokens each decoding sequence computes: 1, or under speculative decoding the last token and
+  // the draft tokens it verifies (they share one read of the sequence's KV)
+  std::int32_t decode_query_tokens = 1;
+  std::int64_t decode_computed_tokens() const { return std::int64_t{decode_seqs} * decode_query_tokens; }
   bool empty() const { return prefill_seqs == 0 && decode_seqs == 0; }
 };
 
@@ -30,7 +34,9 @@ struct EngineLoad {
 };
 
 // Inter-token gaps ending in one iteration: `tokens` tokens each came `gap_ns` after their
-// sequence's previous token.
+// sequence's previous token. Under speculative decoding the tokens a sequence emits in one step
+// arrive together, as one streamed chunk: a gap is then counted once per chunk (as vLLM's
+// benchmark measures ITL), so a request's gaps still add up to its decode time.
 struct ItlGroup {
   TimeNs gap_ns;
   std::int32_t tokens;
@@ -42,6 +48,11 @@ struct IterationResult {
   std::int32_t tokens_emitted = 0;  // output tokens produced by the iteration
   std::int32_t decode_tokens = 0;   // of which by sequences past their first token (ITL samples)
   std::int32_t lora_loads = 0;      // LoRA adapters loaded into GPU memory for the iteration
+  // speculative decoding: sequences that verified draft tokens, the draft tokens verified, and
+  // those accepted (before a sequence's last step caps what it keeps)
+  std::int32_t spec_verified_seqs = 0;
+  std::int32_t spec_draft_tokens = 0;
+  std::int32_t spec_accepted_tokens = 0;
   // The decode tokens' gaps since each one's previous token (stalls behind other requests'
   // prefill iterations and recompute preemptions included). Empty: every gap is the iteration's
   // duration (a scheduler that does not track them).
@@ -51,7 +62,7 @@ struct IterationResult {
     finished.clear();
     prefilled.clear();
     itl.clear();
-    tokens_emitted = decode_tokens = lora_loads = 0;
+    tokens_emitted = decode_tokens = lora_loads = spec_verified_seqs = spec_draft_tokens = spec_accepted_tokens = 0;
   }
   // Calls f(gap_ns, tokens) for each group of decode tokens (the iteration's `duration_ns` when
   // the scheduler gave no gaps).

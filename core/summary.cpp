@@ -201,6 +201,15 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
         lora_completed_ ? static_cast<double>(lora_resident_) / static_cast<double>(lora_completed_) : std::nan(""));
     add("lora_loads", static_cast<double>(lora_loads_));
   }
+  if (speculative_) {
+    const auto v = static_cast<double>(spec_verified_), d = static_cast<double>(spec_drafted_),
+               a = static_cast<double>(spec_accepted_);
+    add("spec_verify_steps", v);  // sequence-steps that verified draft tokens
+    add("spec_draft_tokens", d);
+    add("spec_accepted_tokens", a);
+    add("spec_acceptance_rate", d > 0 ? a / d : std::nan(""));
+    add("spec_mean_acceptance_length", v > 0 ? 1 + a / v : std::nan(""));
+  }
   if (models_.size() > 1)
     for (size_t i = 0; i < models_.size(); ++i) {
       const PerModel& pm = per_model_[i];
@@ -259,6 +268,10 @@ std::string SummaryStats::table(const Inputs& in) const {
                        "{:.1f} ms; {:.0f} adapter loads, {:.1f}% of admissions found theirs resident\n",
                        get("lora_requests"), 100 * get("lora_slo_attainment"), 1e3 * get("lora_ttft_mean_s"),
                        1e3 * get("lora_ttft_p99_s"), get("lora_loads"), 100 * get("lora_hit_rate"));
+  if (speculative_)
+    out += fmt::format("speculative {:.0f} draft tokens verified, {:.1f}% accepted: {:.2f} tokens per sequence and "
+                       "step\n",
+                       get("spec_draft_tokens"), 100 * get("spec_acceptance_rate"), get("spec_mean_acceptance_length"));
   for (const auto& c : slo_.classes) {
     const std::string p = "class_" + c.name + "_";
     out += fmt::format("slo class   {} (TTFT <= {:.0f} ms, ITL <= {:.0f} ms): {:.0f} requests, {:.1f}% meeting it, "

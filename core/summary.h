@@ -23,6 +23,13 @@ class SummaryStats {
   // LoRA: with adapters served, the summary gives their requests' figures and the loads.
   void enable_lora() { lora_ = true; }
   void add_lora_loads(std::uint64_t n) { lora_loads_ += n; }
+  // Speculative decoding: with a pool using it, the summary gives its acceptance.
+  void enable_speculative() { speculative_ = true; }
+  void add_speculative(std::uint64_t verified_seqs, std::uint64_t draft_tokens, std::uint64_t accepted_tokens) {
+    spec_verified_ += verified_seqs;
+    spec_drafted_ += draft_tokens;
+    spec_accepted_ += accepted_tokens;
+  }
   // `decode_tokens` tokens, each `gap_s` after its sequence's previous token
   void add_itl(double gap_s, std::uint64_t decode_tokens) {
     itl_.add(gap_s, decode_tokens);
@@ -82,6 +89,8 @@ class SummaryStats {
   bool lora_ = false;
   std::uint64_t lora_ended_ = 0, lora_completed_ = 0, lora_good_ = 0, lora_resident_ = 0, lora_loads_ = 0;
   LogHistogram lora_ttft_;
+  bool speculative_ = false;
+  std::uint64_t spec_verified_ = 0, spec_drafted_ = 0, spec_accepted_ = 0;
   std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0,
                 rejected_rate_limited_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;

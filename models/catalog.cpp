@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "models/speculative.h"
+
 namespace servesim {
 
 namespace {
@@ -108,22 +110,30 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   cap.activation_bytes = per_gpu * pool.tp;
   if (pool.lora.enabled())
     cap.lora_bytes = pool.lora.max_loras * lora_bytes_per_gpu(m, pool.lora.max_lora_rank, pool.tp) * pool.tp;
-  const double block_bytes = m.kv_bytes_per_token() * e.block_size;
+  // a speculative draft's weights live beside the model's, and its KV beside theirs in each block
+  double kv_bytes_per_token = m.kv_bytes_per_token();
+  if (const std::optional<ModelSpec> draft = draft_model_spec(pool, catalog)) {
+    cap.draft_bytes = draft->weight_bytes();
+    kv_bytes_per_token += draft->kv_bytes_per_token();
+  }
+  const double block_bytes = kv_bytes_per_token * e.block_size;
   if (e.num_gpu_blocks) {
     cap.blocks = *e.num_gpu_blocks;
     cap.kv_bytes = static_cast<double>(cap.blocks) * block_bytes;
     return cap;
   }
-  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes - cap.lora_bytes;
+  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes - cap.lora_bytes - cap.draft_bytes;
   cap.blocks = cap.kv_bytes > 0 ? static_cast<std::int64_t>(cap.kv_bytes / block_bytes) : 0;
   if (cap.blocks < 1)
     throw ConfigError(fmt::format(
         "pool '{}': {} does not fit on {} x {}: {:.1f} GiB usable (gpu_memory_utilization {:g}) but the weights need "
-        "{:.1f} GiB, activations {:.1f} GiB and LoRA slots {:.1f} GiB, a shortfall of {:.1f} GiB. Fix: raise tp (at "
-        "least {}), choose a GPU with more memory, lower lora.max_loras, or raise gpu_memory_utilization",
+        "{:.1f} GiB, activations {:.1f} GiB, LoRA slots {:.1f} GiB and a speculative draft {:.1f} GiB, a shortfall of "
+        "{:.1f} GiB. Fix: raise tp (at least {}), choose a GPU with more memory, lower lora.max_loras, or raise "
+        "gpu_memory_utilization",
         pool.name, pool.model, pool.tp, pool.gpu, cap.memory_bytes / 1073741824.0, e.gpu_memory_utilization,
         cap.weight_bytes / 1073741824.0, cap.activation_bytes / 1073741824.0, cap.lora_bytes / 1073741824.0,
-        (cap.weight_bytes + cap.activation_bytes + cap.lora_bytes - cap.memory_bytes) / 1073741824.0 +
+        cap.draft_bytes / 1073741824.0,
+        (cap.weight_bytes + cap.activation_bytes + cap.lora_bytes + cap.draft_bytes - cap.memory_bytes) / 1073741824.0 +
             block_bytes / 1073741824.0,
         static_cast<int>(std::ceil((cap.weight_bytes * 1.1) / (g.memory_gib * 1073741824.0 * e.gpu_memory_utilization)))));
   return cap;

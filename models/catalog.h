@@ -191,6 +191,7 @@ struct KvCapacity {
   std::int64_t blocks = 0;
   double memory_bytes = 0, weight_bytes = 0, activation_bytes = 0, kv_bytes = 0;
   double lora_bytes = 0;  // the LoRA slots: max_loras adapters at max_lora_rank
+  double draft_bytes = 0;  // a speculative draft's weights (draft model, MTP or EAGLE layer)
 };
 
 // Bytes of one LoRA adapter of rank `rank` on each GPU of a tp-way worker, as vLLM holds it: A

@@ -4,6 +4,7 @@
 //   enqueue() new requests; plan() the next iteration; the worker waits its duration;
 //   complete() stamps tokens and reports first tokens and finished requests.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "models/kv_cache.h"
 #include "models/lora_slots.h"
 #include "models/pool_config.h"
+#include "models/speculative.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -81,6 +83,8 @@ struct SchedulerContext {
   std::int32_t worker_id;
   std::int64_t kv_blocks;  // KV-cache capacity of this worker, in blocks of pool.engine.block_size
   LoraCosts lora = {};
+  std::shared_ptr<const SpeculativeDecoding> speculative = nullptr;  // the pool's, if it has one
+  std::uint64_t seed = 0;  // the run's (the worker derives its own streams by name)
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

@@ -240,6 +240,40 @@ struct LoraConfig {
   }
 };
 
+// Speculative decoding (vLLM's --speculative-config, SGLang's --speculative-*): each decoding
+// sequence verifies num_speculative_tokens draft tokens plus one per step and emits 1 to
+// num_speculative_tokens + 1 of them.
+struct SpeculativeConfig {
+  std::string method = "none";  // none | draft_model | mtp | eagle | ngram
+  int num_speculative_tokens = 0;
+  std::string draft_model;               // method draft_model: a catalog model
+  std::vector<double> acceptance_rates;  // per position: P(draft token i is accepted), non-increasing
+  std::optional<double> mean_acceptance_length;  // instead of the rates: tokens per step, 1 to k + 1
+  std::optional<Duration> draft_step;    // a draft forward pass's time, instead of pricing it
+  bool enabled() const { return method != "none"; }
+  template <class V>
+  void visit(V& v) {
+    v.field("method", method,
+            "none | draft_model (a smaller catalog model proposes) | mtp (the model's multi-token-prediction "
+            "layer, as DeepSeek-V3 nextn) | eagle (a one-layer head on the model's hidden states) | ngram "
+            "(prompt lookup on the CPU: no GPU cost)",
+            one_of({"none", "draft_model", "mtp", "eagle", "ngram"}));
+    v.field("num_speculative_tokens", num_speculative_tokens,
+            "draft tokens proposed per sequence and step (vLLM num_speculative_tokens, MTP nextn); each step "
+            "verifies this many plus one", between(0, 16));
+    v.field("draft_model", draft_model, "method draft_model: the draft model (catalog name), run on the same GPUs");
+    v.field("acceptance_rates", acceptance_rates,
+            "per draft position i = 1..k, the fraction of steps whose draft token i is accepted (vLLM's "
+            "per-position acceptance rate; non-increasing, as a token is kept only if all before it are)");
+    v.field("mean_acceptance_length", mean_acceptance_length,
+            "instead of acceptance_rates: tokens emitted per step on average (1 to k + 1; vLLM's mean acceptance "
+            "length), with a constant acceptance probability per position", at_least(1));
+    v.field("draft_step", draft_step,
+            "time of one draft forward pass (null = priced by the pool's timing model: draft_model from its "
+            "catalog entry, mtp and eagle as one decoder layer of the model and its LM head)", at_least(0));
+  }
+};
+
 struct PoolConfig {
   std::string name = "workers";
   std::string role = "aggregated";
@@ -255,6 +289,7 @@ struct PoolConfig {
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
   LifecycleConfig lifecycle;
   LoraConfig lora;
+  SpeculativeConfig speculative;
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -280,6 +315,7 @@ struct PoolConfig {
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
     v.field("lora", lora, "LoRA adapters served on the pool's model (aggregated pools)");
+    v.field("speculative", speculative, "speculative decoding (aggregated and decode pools; vllm and sglang schedulers)");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }

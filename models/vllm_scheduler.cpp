@@ -18,9 +18,13 @@
 // prefix and re-enter the queue; new_token_ratio then rises to what the survivors imply and
 // decays again step by step. Constants are SGLang's defaults (kSg* below).
 //
-// Cost: a plain decode step is O(1). A decoding sequence's token count is implicit
-// (e0 + steps since s0); the steps at which it finishes or crosses a block boundary sit in
-// min-heaps (stale entries skipped by a generation number); the decode context sum is an
+// Speculative decoding (pools[].speculative, models/speculative.h): each decoding sequence
+// verifies its k draft tokens and emits 1 to k + 1 tokens a step, the same number for every
+// sequence of the step (a worker's token clock); its KV holds k lookahead slots beyond them.
+//
+// Cost: a plain decode step is O(1). A decoding sequence's token count is implicit (e0 + the
+// token clock's advance since s0: the steps since s0 without speculation); the steps at which it
+// finishes or crosses a block boundary sit in min-heaps (stale entries skipped by a generation number); the decode context sum is an
 // aggregate. Only prefilling sequences, finishes, block boundaries and preemptions cost work.
 #include <algorithm>
 #include <optional>
@@ -52,6 +56,10 @@ class VllmScheduler final : public EngineScheduler {
       : style_(style),
         cfg_(ctx.pool.engine),
         worker_(ctx.worker_id),
+        spec_(ctx.speculative),
+        lookahead_(spec_ ? spec_->draft_tokens() : 0),
+        clock_(spec_ ? TokenClock(spec_, make_rng(ctx.seed, fmt::format("speculative.worker{}", ctx.worker_id)))
+                     : TokenClock()),
         block_(cfg_.block_size),
         cache_(ctx.kv_blocks, cfg_.block_size),
         lora_costs_(ctx.lora),
@@ -94,7 +102,7 @@ class VllmScheduler final : public EngineScheduler {
       boundaries_.pop();
       if (!e.valid()) continue;
       Seq* q = e.seq;
-      if (!grow_to(q, context_at(q, s))) continue;  // q itself was preempted
+      if (!grow_to(q, context_at(q, s) + lookahead_)) continue;  // q itself was preempted
       push_boundary(q);
     }
     if (retracted_) raise_new_token_ratio(s);
@@ -164,8 +172,12 @@ class VllmScheduler final : public EngineScheduler {
       batch.prefill_attention_pairs += c * static_cast<double>(q->computed) + c * (c + 1) / 2;
     }
     batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
-    batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * s : 0;
+    batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * clock_.at(s) : 0;
     extra_ns_ += running_lora_read_ns_;
+    if (spec_) {
+      if (planned_decodes_ > 0) batch.decode_query_tokens = 1 + lookahead_;
+      extra_ns_ += spec_->draft_ns(batch);
+    }
     return !batch.empty();
   }
 
@@ -175,8 +187,16 @@ class VllmScheduler final : public EngineScheduler {
     out.clear();
     const std::int64_t s = step_;
     out.lora_loads = planned_lora_loads_;
-    out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_);
-    out.decode_tokens = static_cast<std::int32_t>(planned_decodes_);
+    // tokens each decoding sequence emits this step (1 without speculation), before the caps of
+    // the ones that reach their last token
+    const std::int64_t per_seq = planned_decodes_ > 0 ? clock_.at(s + 1) - clock_.at(s) : 1;
+    out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_ * per_seq);
+    out.decode_tokens = out.tokens_emitted;
+    if (spec_ && planned_decodes_ > 0) {
+      out.spec_verified_seqs = static_cast<std::int32_t>(planned_decodes_);
+      out.spec_accepted_tokens = static_cast<std::int32_t>(planned_decodes_ * (per_seq - 1));
+      out.spec_draft_tokens = static_cast<std::int32_t>(planned_decodes_ * lookahead_);
+    }
     if (planned_decodes_ > 0) {
       // a sequence that decoded in the previous decoding iteration had its last token then; one
       // that entered decoding since (first token, or the token after a recompute), at that token
@@ -191,6 +211,13 @@ class VllmScheduler final : public EngineScheduler {
       if (!e.valid()) continue;
       Seq* q = e.seq;
       leave_decoding(q, s + 1);
+      // its last step may accept more draft tokens than it has left to produce
+      const auto over = static_cast<std::int32_t>(std::int64_t{q->req->tokens_emitted} - q->output_tokens);
+      if (over > 0) {
+        q->req->tokens_emitted = static_cast<std::uint32_t>(q->output_tokens);
+        out.tokens_emitted -= over;
+        out.decode_tokens -= over;  // (spec_accepted_tokens counts what verification accepted)
+      }
       finish(q, now, out);
     }
     size_t keep = 0;
@@ -234,6 +261,7 @@ class VllmScheduler final : public EngineScheduler {
     prefilling_.resize(keep);
     if (planned_decodes_ > 0) {
       ++step_;  // the decode clock moves only when decodes ran
+      clock_.forget_before(step_);
       if (style_.retract_decodes && !retracted_)
         new_token_ratio_ = std::max(kSgMinRatio, new_token_ratio_ - (kSgInitRatio - kSgMinRatio) / kSgDecaySteps);
     }
@@ -321,7 +349,7 @@ class VllmScheduler final : public EngineScheduler {
 
   void progress(std::vector<TokenProgress>& out) const override {
     for (const auto& [k, q] : running_)
-      out.push_back({q->req, q->state == Seq::kDecode ? static_cast<std::uint32_t>(q->e0 + (step_ - q->s0))
+      out.push_back({q->req, q->state == Seq::kDecode ? static_cast<std::uint32_t>(emitted_at(q, step_))
                                                       : q->req->tokens_emitted});
   }
 
@@ -389,8 +417,10 @@ class VllmScheduler final : public EngineScheduler {
     std::int64_t computed = 0;
     std::int64_t registered = 0;      // prompt blocks registered in the cache
     std::int64_t chunk = 0;           // prefill tokens planned for this iteration
-    std::int64_t s0 = 0;              // decoding: emitted = e0 + (step - s0)
+    std::int64_t s0 = 0;              // decoding: emitted = e0 + (clock at step - t0), t0 the clock at s0
     std::int64_t e0 = 0;
+    std::int64_t t0 = 0;
+    std::int64_t finish_step = 0;     // decoding: the step that emits its last token
     std::uint32_t gen = 0;
     // the request's lengths, read on every block boundary: kept here, beside the rest, so the
     // decode path does not touch the Request
@@ -414,7 +444,9 @@ class VllmScheduler final : public EngineScheduler {
   std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + block_ - 1) / block_; }
 
   void check_fits(const Request* r, std::int64_t output_tokens) const {
-    const std::int64_t need = blocks_for(static_cast<std::int64_t>(r->input_tokens) + output_tokens);
+    // a decoding sequence also holds its draft tokens' lookahead slots
+    const std::int64_t need =
+        blocks_for(static_cast<std::int64_t>(r->input_tokens) + output_tokens + (output_tokens > 0 ? lookahead_ : 0));
     if (need > cache_.num_blocks())
       throw InputError(fmt::format(
           "request {} ({} prompt + {} output tokens) needs {} KV blocks but worker {} has {}. Fix: give the pool "
@@ -432,9 +464,9 @@ class VllmScheduler final : public EngineScheduler {
     return q;
   }
   // KV slots a decoding sequence needs at step s: its prompt and every token it has emitted.
-  std::int64_t context_at(const Seq* q, std::int64_t s) const {
-    return q->input_tokens + q->e0 + (s - q->s0);
-  }
+  std::int64_t context_at(const Seq* q, std::int64_t s) const { return q->input_tokens + emitted_at(q, s); }
+  // Output tokens a decoding sequence has emitted before step s.
+  std::int64_t emitted_at(const Seq* q, std::int64_t s) const { return q->e0 + (clock_.at(s) - q->t0); }
   // The next request to admit: the queue's head, or under LPM (small queues, as SGLang does)
   // the one with the longest resident prefix; with LoRA, of the requests whose adapter may join
   // the batch (nullptr if none: vLLM skips the others and looks further down the queue).
@@ -521,7 +553,7 @@ class VllmScheduler final : public EngineScheduler {
   // guaranteed_no_evict: the blocks q holds when it ends (its prompt and whole output), and what
   // the running requests may still allocate.
   std::int64_t final_blocks(const Seq* q) const {
-    return blocks_for(q->input_tokens + (q->prefill_only ? 0 : q->output_tokens));
+    return blocks_for(q->input_tokens + (q->prefill_only ? 0 : q->output_tokens + lookahead_));
   }
   std::int64_t blocks_still_needed() const {
     std::int64_t total = 0;
@@ -543,7 +575,7 @@ class VllmScheduler final : public EngineScheduler {
   double reserved_by_running(std::int64_t s) const {
     double total = 0;
     for (const auto& [k, q] : running_)
-      total += q->state == Seq::kDecode ? future_tokens(q, q->target, q->e0 + (s - q->s0))
+      total += q->state == Seq::kDecode ? future_tokens(q, q->target, emitted_at(q, s))
                                         : future_tokens(q, q->computed, q->req->tokens_emitted);
     return total;
   }
@@ -552,7 +584,7 @@ class VllmScheduler final : public EngineScheduler {
     double decoded = 0, wanted = 0, n = 0;
     for (const auto& [k, q] : running_) {
       if (q->state != Seq::kDecode) continue;
-      decoded += static_cast<double>(q->e0 + (s - q->s0));
+      decoded += static_cast<double>(emitted_at(q, s));
       wanted += static_cast<double>(q->output_tokens);
       ++n;
     }
@@ -565,7 +597,7 @@ class VllmScheduler final : public EngineScheduler {
     std::int64_t best_out = 0;
     for (const auto& [k, q] : running_) {
       if (q->state != Seq::kDecode) continue;
-      const std::int64_t out = q->e0 + (s - q->s0);
+      const std::int64_t out = emitted_at(q, s);
       if (!best || out < best_out || (out == best_out && q->input_tokens > best->input_tokens))
         best = q, best_out = out;
     }
@@ -626,7 +658,7 @@ class VllmScheduler final : public EngineScheduler {
     if (q->state == Seq::kDecode) {
       // its last token: the last decoding iteration's, or its entry into decoding if later
       q->last_token_ns = std::max(q->last_token_ns, last_decode_end_ns_);
-      r->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (step_ - q->s0));
+      r->tokens_emitted = static_cast<std::uint32_t>(emitted_at(q, step_));
       leave_decoding(q, step_);
     }
     lora_stop(q);
@@ -670,24 +702,26 @@ class VllmScheduler final : public EngineScheduler {
     q->state = Seq::kDecode;
     q->s0 = s0;
     q->e0 = q->req->tokens_emitted;
+    q->t0 = clock_.at(s0);
     ++n_decoding_;
-    decode_base_sum_ += q->input_tokens + q->e0 - q->s0;
-    const std::int64_t finish_step = s0 + q->output_tokens - 1 - q->e0;
-    finishes_.push({finish_step, q->order, q->gen, q});
+    decode_base_sum_ += q->input_tokens + q->e0 - q->t0;
+    // the step after which it has all its tokens
+    q->finish_step = clock_.first_step_reaching(q->t0 + q->output_tokens - q->e0, s0 + 1) - 1;
+    finishes_.push({q->finish_step, q->order, q->gen, q});
     push_boundary(q);
   }
 
   void leave_decoding(Seq* q, std::int64_t at_step) {
     --n_decoding_;
-    decode_base_sum_ -= q->input_tokens + q->e0 - q->s0;
-    q->req->tokens_emitted = static_cast<std::uint32_t>(q->e0 + (at_step - q->s0));
+    decode_base_sum_ -= q->input_tokens + q->e0 - q->t0;
+    q->req->tokens_emitted = static_cast<std::uint32_t>(emitted_at(q, at_step));
   }
 
   void push_boundary(Seq* q) {
     const std::int64_t held = static_cast<std::int64_t>(q->blocks.size()) * block_;
-    const std::int64_t s = q->s0 + held - q->input_tokens - q->e0 + 1;
-    const std::int64_t last = q->s0 + q->output_tokens - 1 - q->e0;
-    if (s <= last) boundaries_.push({std::max(s, q->s0), q->order, q->gen, q});
+    // the first step whose tokens and lookahead slots no longer fit in the blocks it holds
+    const std::int64_t s = clock_.first_step_reaching(held - q->input_tokens - q->e0 - lookahead_ + q->t0 + 1, q->s0);
+    if (s <= q->finish_step) boundaries_.push({s, q->order, q->gen, q});
   }
 
   void finish(Seq* q, TimeNs now, IterationResult& out) {
@@ -710,6 +744,10 @@ class VllmScheduler final : public EngineScheduler {
   bool run_decodes_ = true;
   const EngineConfig& cfg_;
   std::int32_t worker_;
+  std::shared_ptr<const SpeculativeDecoding> spec_;  // null: no speculative decoding
+  std::int64_t lookahead_;                           // KV slots for draft tokens beyond the emitted ones
+  // the tokens an uncapped decoding sequence has emitted by each step; drawn lazily, hence mutable
+  mutable TokenClock clock_;
   std::int32_t block_;
   KvCache cache_;
   LoraCosts lora_costs_;

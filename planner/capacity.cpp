@@ -10,6 +10,7 @@ namespace servesim {
 TimingCapacityModel::TimingCapacityModel(PlannerScope s, const std::string& base_dir) : s_(s) {
   for (const auto& p : s.pools) {
     timing_.push_back(TimingRegistry::instance().create(p.timing.model, TimingContext{p, base_dir}));
+    speculative_.push_back(SpeculativeDecoding::make(p, base_dir));
     kv_tokens_.push_back(static_cast<double>(kv_capacity(p, Catalog::builtin()).blocks) * p.engine.block_size);
   }
 }
@@ -48,7 +49,10 @@ double TimingCapacityModel::expected_itl_s(size_t pool, double concurrency, doub
   BatchShape b;
   b.decode_seqs = std::max<std::int32_t>(1, static_cast<std::int32_t>(std::lround(concurrency)));
   b.decode_context_tokens = static_cast<std::int64_t>(b.decode_seqs * std::max(1.0, context));
-  return ns_to_s(timing_[pool]->iteration_ns(b));
+  const SpeculativeDecoding* spec = speculative_[pool].get();
+  if (!spec) return ns_to_s(timing_[pool]->iteration_ns(b));
+  b.decode_query_tokens = 1 + spec->draft_tokens();
+  return ns_to_s(timing_[pool]->iteration_ns(b) + spec->draft_ns(b));
 }
 
 double TimingCapacityModel::decode_tokens_per_s(size_t pool, double context, double itl_s) const {
@@ -57,13 +61,15 @@ double TimingCapacityModel::decode_tokens_per_s(size_t pool, double context, dou
   const int max_c = std::min(s_.pools[pool].engine.max_num_seqs, by_kv);
   // the step time grows with concurrency: the largest concurrency within the target
   int lo = 1, hi = max_c;
-  if (expected_itl_s(pool, 1, context) > itl_s) return 1 / expected_itl_s(pool, 1, context);
+  // output tokens a sequence gets per step: 1, or the mean acceptance length
+  const double per_step = speculative_[pool] ? speculative_[pool]->mean_acceptance_length() : 1.0;
+  if (expected_itl_s(pool, 1, context) > itl_s) return 1 / expected_itl_s(pool, 1, context) * per_step;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
     if (expected_itl_s(pool, mid, context) <= itl_s) lo = mid;
     else hi = mid - 1;
   }
-  return lo / expected_itl_s(pool, lo, context);
+  return lo / expected_itl_s(pool, lo, context) * per_step;
 }
 
 double TimingCapacityModel::expected_ttft_s(size_t pool, double isl) const { return prefill_batch_s(pool, std::max(1.0, isl), 1); }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/speculative.h"
 #include "models/timing/timing_model.h"
 #include "planner/planner_config.h"
 
@@ -19,7 +20,9 @@ class CapacityModel {
   // holding `context` tokens (as many sequences as the target, max_num_seqs and the KV cache allow).
   virtual double decode_tokens_per_s(size_t pool, double context, double itl_s) const = 0;
   // An idle worker's time to first token for one `isl` prompt, and its step time with
-  // `concurrency` sequences of `context` tokens (the planner's "expected" latencies).
+  // `concurrency` sequences of `context` tokens (the planner's "expected" latencies): the gap
+  // between a request's streamed chunks, as ITL is observed. Under speculative decoding a step
+  // verifies and drafts, and gives the mean acceptance length in tokens (decode_tokens_per_s).
   virtual double expected_ttft_s(size_t pool, double isl) const = 0;
   virtual double expected_itl_s(size_t pool, double concurrency, double context) const = 0;
 };
@@ -37,6 +40,7 @@ class TimingCapacityModel final : public CapacityModel {
   double prefill_batch_s(size_t pool, double isl, int batch) const;
   PlannerScope s_;
   std::vector<std::unique_ptr<TimingModel>> timing_;
+  std::vector<std::shared_ptr<const SpeculativeDecoding>> speculative_;  // null where a pool has none
   std::vector<double> kv_tokens_;
 };
 

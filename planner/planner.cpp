@@ -31,8 +31,10 @@ void PlannerMetrics::on_iteration(std::int32_t worker, TimeNs duration, const Ba
   ForwardPasses& f = forward_.at(static_cast<size_t>(worker));
   f.iterations += 1;
   f.prefill_tokens += static_cast<double>(b.prefill_tokens);
-  f.decode_tokens += b.decode_seqs;
+  f.decode_tokens += static_cast<double>(b.decode_computed_tokens());
   output_tokens_ += res.tokens_emitted;
+  spec_verified_ += res.spec_verified_seqs;
+  spec_accepted_ += res.spec_accepted_tokens;
   res.for_each_itl(duration, [&](TimeNs gap, std::int32_t tokens) {
     itl_sum_s_ += ns_to_s(gap) * tokens;
     itl_tokens_ += tokens;
@@ -74,8 +76,9 @@ void PlannerMetrics::scrape(PlannerObservation& obs, bool reset) {
   obs.prefix_hit_rate = prompt_tokens_done_ > 0 ? cached_tokens_done_ / prompt_tokens_done_ : std::nan("");
   obs.slo_attainment = completions_ > 0 ? meeting_slo_ / completions_ : std::nan("");
   obs.rejected = rejected_;
+  obs.spec_acceptance_length = spec_verified_ > 0 ? 1 + spec_accepted_ / spec_verified_ : std::nan("");
   if (!reset) return;
-  rejected_ = 0;
+  rejected_ = spec_verified_ = spec_accepted_ = 0;
   arrivals_ = isl_sum_ = completions_ = osl_sum_ = itl_sum_s_ = itl_tokens_ = 0;
   output_tokens_ = prompt_tokens_done_ = cached_tokens_done_ = meeting_slo_ = 0;
   ttft_.clear();

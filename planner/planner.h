@@ -42,6 +42,7 @@ class PlannerMetrics final : public RunObserver {
   SloConfig slo_;
   double arrivals_ = 0, isl_sum_ = 0, completions_ = 0, osl_sum_ = 0, itl_sum_s_ = 0, itl_tokens_ = 0;
   double output_tokens_ = 0, prompt_tokens_done_ = 0, cached_tokens_done_ = 0, meeting_slo_ = 0, rejected_ = 0;
+  double spec_verified_ = 0, spec_accepted_ = 0;  // speculative decoding: sequence-steps, accepted draft tokens
   std::vector<double> ttft_;
   std::vector<std::pair<double, double>> itl_;  // (step seconds, tokens it gave)
   std::vector<ForwardPasses> forward_;

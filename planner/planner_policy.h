@@ -53,6 +53,7 @@ struct PlannerObservation {
   double slo_attainment = std::nan("");    // completed requests meeting the slo
   double rejected = 0;                     // requests rejected in the window (admission control, unknown model)
   double router_queued = 0;                // requests the router holds back, at the scrape
+  double spec_acceptance_length = std::nan("");  // speculative decoding: tokens per sequence and step in the window
   std::int32_t gpus_in_use = 0;
   std::int32_t gpu_budget = -1;            // -1: none
   std::vector<PoolObservation> pools;

@@ -213,6 +213,72 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
                  "set it to 0 for disaggregated scenarios");
 }
 
+// Speculative decoding: acceptance given once and consistently, a draft the pool can price.
+void validate_speculative(const PoolConfig& p, const std::string& at, const config::SourceMap& map,
+                          const Catalog& catalog) {
+  const SpeculativeConfig& c = p.speculative;
+  if (!c.enabled()) {
+    if (c.num_speculative_tokens > 0 || !c.acceptance_rates.empty() || c.mean_acceptance_length || c.draft_step ||
+        !c.draft_model.empty())
+      map.fail(at + ".method", "speculative settings are given but method is none",
+               "choose a method (draft_model, mtp, eagle or ngram) or remove the settings");
+    return;
+  }
+  const int k = c.num_speculative_tokens;
+  if (k < 1)
+    map.fail(at + ".num_speculative_tokens", fmt::format("method {} needs at least one draft token", c.method),
+             "set num_speculative_tokens (vLLM's typical values: 1 to 5)");
+  if (role_of(p) == WorkerRole::kPrefill)
+    map.fail(at + ".method", fmt::format("pool '{}' only prefills: speculative decoding has nothing to decode", p.name),
+             "set it on the decode pool");
+  if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
+    map.fail(at + ".method", fmt::format("engine scheduler '{}' does not model speculative decoding", p.engine.scheduler),
+             "use engine.scheduler vllm or sglang");
+  if (c.acceptance_rates.empty() == !c.mean_acceptance_length)
+    map.fail(at + ".acceptance_rates",
+             c.acceptance_rates.empty() ? "speculative decoding needs acceptance_rates or mean_acceptance_length"
+                                        : "give acceptance_rates or mean_acceptance_length, not both",
+             "e.g. acceptance_rates: [0.8, 0.6, 0.4] (vLLM's per-position acceptance rates), or "
+             "mean_acceptance_length: 2.5");
+  if (!c.acceptance_rates.empty()) {
+    if (static_cast<int>(c.acceptance_rates.size()) != k)
+      map.fail(at + ".acceptance_rates",
+               fmt::format("{} rates for {} draft tokens", c.acceptance_rates.size(), k), "give one rate per draft token");
+    for (size_t i = 0; i < c.acceptance_rates.size(); ++i) {
+      const double r = c.acceptance_rates[i];
+      if (!(r >= 0 && r <= 1))
+        map.fail(fmt::format("{}.acceptance_rates.{}", at, i), fmt::format("{:g} is not a probability", r),
+                 "give a rate between 0 and 1");
+      if (i > 0 && r > c.acceptance_rates[i - 1])
+        map.fail(fmt::format("{}.acceptance_rates.{}", at, i),
+                 fmt::format("{:g} is above the rate before it ({:g}): a draft token is kept only if every one before "
+                             "it is",
+                             r, c.acceptance_rates[i - 1]),
+                 "give non-increasing rates (vLLM's per-position acceptance rates are)");
+    }
+  }
+  if (c.mean_acceptance_length && *c.mean_acceptance_length > k + 1)
+    map.fail(at + ".mean_acceptance_length",
+             fmt::format("{:g} tokens per step, but a step emits at most {} (num_speculative_tokens + 1)",
+                         *c.mean_acceptance_length, k + 1),
+             "lower it or propose more draft tokens");
+  if ((c.method == "draft_model") == c.draft_model.empty())
+    map.fail(at + ".draft_model",
+             c.method == "draft_model" ? "method draft_model needs a draft_model" : "draft_model is for method draft_model",
+             c.method == "draft_model" ? "name a catalog model, e.g. llama-3.2-1b (servesim --list)" : "remove it");
+  if (c.method == "draft_model" && !catalog.models().count(c.draft_model))
+    map.fail(at + ".draft_model", fmt::format("unknown model '{}'", c.draft_model), "see servesim --list");
+  if (c.method == "ngram" && c.draft_step)
+    map.fail(at + ".draft_step", "ngram drafts by prompt lookup on the CPU: it has no GPU step", "remove draft_step");
+  if (p.timing.model == "table")
+    map.fail(at + ".method", "timing model 'table' has no measurements of steps that verify draft tokens",
+             "use timing model roofline, kernel or polynomial");
+  if (c.method != "ngram" && !c.draft_step && p.timing.model != "roofline" && p.timing.model != "kernel")
+    map.fail(at + ".draft_step",
+             fmt::format("timing model '{}' cannot price a draft model's forward pass", p.timing.model),
+             "set draft_step (the time of one draft pass), or use timing model roofline or kernel");
+}
+
 // LoRA: adapters on aggregated vLLM-style pools, one base model and one rank per adapter name,
 // never a base model's name (a request's `model` would be ambiguous).
 void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const std::vector<std::string>& served) {
@@ -457,6 +523,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
         map.fail(base + ".timing.roofline.efficiency", e.what(), "");
       }
     }
+    validate_speculative(p, base + ".speculative", map, catalog);
     try {
       kv_capacity(p, catalog);
     } catch (const ConfigError& e) {

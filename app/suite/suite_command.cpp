@@ -287,13 +287,14 @@ std::string group_of(const SuiteRunConfig& r) {
   return r.group.empty() ? r.name.substr(0, r.name.find('_')) : r.group;
 }
 
-// A recorded value as the docs show it: fractions as percentages, seconds in ms below 1 s.
+// A recorded value as the docs show it: fractions as percentages, seconds in ms below 1 s, rates whole.
 std::string docs_value(const std::string& metric, double v) {
   auto ends = [&](const char* suffix) {
     const std::string x(suffix);
     return metric.size() >= x.size() && metric.compare(metric.size() - x.size(), x.size(), x) == 0;
   };
   if (ends("slo_attainment") || ends("_rate")) return fmt::format("{:.1f}%", v * 100);
+  if (ends("_per_s")) return fmt::format("{:.0f}", v);  // a rate: the unit is in the column's name
   if (ends("_s")) return std::fabs(v) < 1 ? fmt::format("{:.1f} ms", v * 1e3) : fmt::format("{:.1f} s", v);
   return fmt::format("{:.3g}", v);
 }

@@ -146,11 +146,11 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
 
 KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
-  const std::int64_t tokens = b.prefill_tokens + b.decode_seqs;
+  const std::int64_t tokens = b.prefill_tokens + b.decode_computed_tokens();
   const double L = m_.layers;
   if (tokens > 0) {
     out.gemm_ms = linear_ms(tokens);
-    const double lm_tokens = b.prefill_seqs + b.decode_seqs;
+    const double lm_tokens = static_cast<double>(b.prefill_seqs + b.decode_computed_tokens());
     if (lm_tokens > 0) out.gemm_ms += gemm_ms(lm_tokens, static_cast<double>(m_.vocab_size) / tp_, m_.hidden_size);
     out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +
                               kElementwiseKernelsPerLayer * mem_.kernel_latency_s) * 1e3;
@@ -165,6 +165,7 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     out.context_attention_ms = L * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
   }
   if (b.decode_seqs > 0) {
+    // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
     out.generation_attention_ms = L * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
   }
@@ -182,7 +183,7 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                   [](const TimingContext& ctx) {
                     const auto& k = ctx.pool.timing.kernel;
                     const std::string dir = ctx.resolve(k.tables);
-                    return std::make_unique<KernelTiming>(Catalog::builtin().deployed_model(ctx.pool), ctx.pool.tp, k,
+                    return std::make_unique<KernelTiming>(ctx.model ? *ctx.model : Catalog::builtin().deployed_model(ctx.pool), ctx.pool.tp, k,
                                                           KernelTables::shared(dir, k.framework),
                                                           SystemMemory::load(dir), ctx.pool.expert_parallel);
                   })

@@ -121,11 +121,13 @@ double RooflineTiming::gemms_s(const GemmOps& ops) const {
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
   const RooflineKernels k{g_, e_};
-  const double tokens = static_cast<double>(b.prefill_tokens + b.decode_seqs);
+  const std::int64_t token_count = b.prefill_tokens + b.decode_computed_tokens();
+  const double tokens = static_cast<double>(token_count);
   const double L = m_.layers;
-  // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result
-  const std::int64_t sequences = b.decode_seqs + b.prefill_seqs;
-  out.linear_s = body_linear_s_.get(static_cast<size_t>(b.prefill_tokens + b.decode_seqs),
+  // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result;
+  // every verified draft position needs its logits
+  const std::int64_t sequences = b.decode_computed_tokens() + b.prefill_seqs;
+  out.linear_s = body_linear_s_.get(static_cast<size_t>(token_count),
                                     [&] { return gemms_s(iteration_gemms(m_, tp_, tokens, 0, ep_)); });
   out.linear_s += lm_head_s_.get(static_cast<size_t>(sequences), [&] {
     return gemms_s(iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_));
@@ -160,7 +162,7 @@ SERVESIM_REGISTER(TimingRegistry, "roofline",
                   "overhead (pool's gpu, model, tp, precision; efficiency factors from the catalog)",
                   [](const TimingContext& ctx) {
                     const Catalog& c = Catalog::builtin();
-                    return std::make_unique<RooflineTiming>(c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
+                    return std::make_unique<RooflineTiming>(ctx.model ? *ctx.model : c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
                                                             roofline_efficiency(ctx.pool.timing.roofline.efficiency, ctx.base_dir),
                                                             ctx.pool.expert_parallel);
                   })

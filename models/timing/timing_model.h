@@ -17,11 +17,17 @@ class TimingModel {
   virtual TimeNs iteration_ns(const BatchShape& batch) const = 0;
   // Lookups that fell outside measured data and were clamped or extrapolated.
   virtual std::uint64_t extrapolations() const { return 0; }
+  // The fixed per-iteration framework time included in iteration_ns (scheduling, sampling): a
+  // speculative draft's forward passes run inside the target's iteration and do not pay it again.
+  virtual TimeNs overhead_ns() const { return 0; }
 };
+
+struct ModelSpec;
 
 struct TimingContext {
   const PoolConfig& pool;
   std::string base_dir = ".";  // relative table paths resolve here (the scenario's folder)
+  const ModelSpec* model = nullptr;  // price this model instead of the pool's (a speculative draft)
   std::string resolve(const std::string& path) const { return resolve_path(base_dir, path); }
 };
 
