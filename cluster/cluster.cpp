@@ -84,6 +84,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
     const LoraCosts lora = lora_costs(pool, adapters);
     const std::shared_ptr<const SpeculativeDecoding> speculative = SpeculativeDecoding::make(pool, scenario.base_dir);
+    const auto power = std::make_shared<const PowerModel>(PowerModel::for_pool(pool, Catalog::builtin()));
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
       SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed};
@@ -96,6 +97,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
           worker_name(pool, k).c_str(), id, static_cast<std::int32_t>(p),
           SchedulerRegistry::instance().create(pool.engine.scheduler, sctx),
           TimingRegistry::instance().create(pool.timing.model, timing_ctx), done_, observer_));
+      workers_.back()->set_power(power);
       inputs.push_back(&workers_.back()->input());
       roles.push_back(role_of(pool));
       worker_pools.push_back(&pool);
@@ -254,6 +256,7 @@ ClusterGauges Cluster::gauges() const {
     g.workers_draining += lifecycle_->count(p, WorkerState::kDraining);
   }
   g.gpus_in_use = lifecycle_->gpus_in_use();
+  g.idle_energy_j = lifecycle_->idle_energy_j();
   g.router_pending = router_->pending();
   RouterStats rs = router_->stats();
   g.kv_events = rs.kv_events;
@@ -266,7 +269,8 @@ ClusterGauges Cluster::gauges() const {
 
 void Cluster::sample() {
   for (size_t i = 0; i < workers_.size(); ++i)
-    worker_samples_[i] = WorkerSample{workers_[i]->id(), workers_[i]->pool(), workers_[i]->load()};
+    worker_samples_[i] = WorkerSample{workers_[i]->id(), workers_[i]->pool(), workers_[i]->load(),
+                                      lifecycle_->state(i) == WorkerState::kStopped ? 0.0 : workers_[i]->idle_w()};
   observer_.on_sample(now_ns(), gauges(), worker_samples_);
   pool_samples_.clear();
   for (size_t p = 0; p < cfg_.pools.size(); ++p)

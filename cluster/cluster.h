@@ -71,6 +71,7 @@ class Cluster : public sc_core::sc_module, public ClusterView {
   // ClusterView
   PoolStatus pool_status(size_t pool) const override;
   std::int32_t gpus_in_use() const override { return lifecycle_->gpus_in_use(); }
+  double tdp_in_use_w() const override { return lifecycle_->tdp_in_use_w(); }
   std::int64_t router_queued() const override { return router_->pending(); }
   void worker_status(std::vector<WorkerStatus>& out) const override;
 

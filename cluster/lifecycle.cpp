@@ -5,6 +5,7 @@
 
 #include "core/distributions.h"
 #include "models/duration_sample.h"
+#include "models/power.h"
 
 namespace servesim {
 
@@ -45,14 +46,18 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
     });
   }
   router_.set_on_release([this](std::int32_t w) { on_idle(w); });
-  for (const auto& p : cfg.pools) targets_.push_back(p.replicas);
+  for (const auto& p : cfg.pools) {
+    targets_.push_back(p.replicas);
+    const PowerModel power = PowerModel::for_pool(p, Catalog::builtin());
+    pool_idle_w_.push_back(power.idle_w());
+    pool_tdp_w_.push_back(power.tdp_w());
+  }
   // the pools' first `replicas` workers serve from the start, already warm
   for (size_t p = 0; p < cfg.pools.size(); ++p)
     for (int k = 0; k < cfg.pools[p].replicas; ++k) {
       const size_t w = pool_workers_[p][static_cast<size_t>(k)];
       state_[w] = WorkerState::kReady;
-      gpus_ += cfg.pools[p].tp;
-      peak_gpus_ = gpus_;
+      hold(p, +1);
     }
   for (size_t w = 0; w < workers_.size(); ++w)
     if (state_[w] == WorkerState::kStopped) workers_[w]->mark_stopped();
@@ -92,6 +97,7 @@ void Lifecycle::account() {
   const TimeNs now = now_ns();
   const double dt = ns_to_s(now - area_at_);
   gpu_area_ += gpus_ * dt;
+  idle_energy_j_ += idle_w_ * dt;
   for (size_t p = 0; p < targets_.size(); ++p)
     if (count(p, WorkerState::kReady) < targets_[p]) {
       under_area_ += dt;
@@ -101,6 +107,17 @@ void Lifecycle::account() {
 }
 
 double Lifecycle::gpu_seconds() const { return gpu_area_ + gpus_ * ns_to_s(now_ns() - area_at_); }
+
+double Lifecycle::idle_energy_j() const { return idle_energy_j_ + idle_w_ * ns_to_s(now_ns() - area_at_); }
+
+// A worker of `pool` starts (+1) or stops (-1) holding its GPUs (callers account() first).
+void Lifecycle::hold(size_t pool, int sign) {
+  gpus_ += sign * cfg_.pools[pool].tp;
+  peak_gpus_ = std::max(peak_gpus_, gpus_);
+  idle_w_ += sign * pool_idle_w_[pool];
+  tdp_w_ += sign * pool_tdp_w_[pool];
+  peak_tdp_w_ = std::max(peak_tdp_w_, tdp_w_);
+}
 
 double Lifecycle::underprovisioned_s() const {
   for (size_t p = 0; p < targets_.size(); ++p)
@@ -181,6 +198,7 @@ void Lifecycle::reconcile_pool(size_t pool) {
   int serving = count(pool, WorkerState::kStarting) + count(pool, WorkerState::kReady);
   while (serving < targets_[pool]) {
     if (cfg_.planner.gpu_budget && gpus_ + tp > *cfg_.planner.gpu_budget) return;  // waits for GPUs to free up
+    if (cfg_.planner.power_budget_w && tdp_w_ + pool_tdp_w_[pool] > *cfg_.planner.power_budget_w) return;  // or power
     auto slot = std::find_if(pool_workers_[pool].begin(), pool_workers_[pool].end(),
                              [&](size_t w) { return state_[w] == WorkerState::kStopped; });
     if (slot == pool_workers_[pool].end()) return;  // the rest are still draining
@@ -222,10 +240,12 @@ void Lifecycle::start_worker(size_t w) {
   const PoolConfig& pool = cfg_.pools[pool_of_[w]];
   state_[w] = WorkerState::kStarting;
   ++generation_[w];
-  gpus_ += pool.tp;
-  peak_gpus_ = std::max(peak_gpus_, gpus_);
+  hold(pool_of_[w], +1);
   if (cfg_.planner.gpu_budget && gpus_ > *cfg_.planner.gpu_budget)
     throw InvariantError(fmt::format("{} GPUs in use, above the budget of {}", gpus_, *cfg_.planner.gpu_budget));
+  if (cfg_.planner.power_budget_w && tdp_w_ > *cfg_.planner.power_budget_w * (1 + 1e-12))
+    throw InvariantError(fmt::format("{} W of GPUs in use, above the power budget of {} W", tdp_w_,
+                                     *cfg_.planner.power_budget_w));
   ++stats_.starts;
   // the worker takes requests only once ready: until then what reaches its slot (sent to the
   // worker that failed there, before the router heard) bounces
@@ -286,7 +306,7 @@ void Lifecycle::stop_worker(size_t w, StopCause cause) {
   if (was != WorkerState::kStarting)
     publish(w, cause == StopCause::kFailure ? WorkerStateKind::kFailed : WorkerStateKind::kStopped);
   ++generation_[w];
-  gpus_ -= cfg_.pools[pool_of_[w]].tp;
+  hold(pool_of_[w], -1);
   ++stats_.stops;
   const bool timed_out = cause == StopCause::kDrainTimeout;
   const bool retry = timed_out ? cfg_.pools[pool_of_[w]].lifecycle.on_drain_timeout == "migrate"

@@ -49,6 +49,11 @@ class Lifecycle : public sc_core::sc_module {
   std::int32_t gpus_in_use() const { return gpus_; }
   std::int32_t peak_gpus() const { return peak_gpus_; }
   double gpu_seconds() const;            // integral of GPUs in use, up to now
+  // Energy: what the GPUs held would have drawn idle, integrated up to now (iterations add their
+  // excess over it); and the power limits of the GPUs held, now and at most.
+  double idle_energy_j() const;
+  double tdp_in_use_w() const { return tdp_w_; }
+  double peak_tdp_w() const { return peak_tdp_w_; }
   double underprovisioned_s() const;     // time some pool had fewer ready workers than its target
   const LifecycleStats& stats() const { return stats_; }
   // For the lifecycle's own end-of-run check.
@@ -69,6 +74,7 @@ class Lifecycle : public sc_core::sc_module {
   void publish(size_t w, WorkerStateKind kind, bool at_once = false);
   void on_discovered();
   void account();
+  void hold(size_t pool, int sign);
   void start_worker(size_t w);
   enum class StopCause { kIdle, kFailure, kDrainTimeout };
   void stop_worker(size_t w, StopCause cause);
@@ -101,6 +107,9 @@ class Lifecycle : public sc_core::sc_module {
   std::vector<int> targets_;
   std::vector<int> want_start_;  // starts waiting for GPUs, per pool
   std::int32_t gpus_ = 0, peak_gpus_ = 0;
+  std::vector<double> pool_idle_w_, pool_tdp_w_;  // one worker's, per pool
+  double idle_w_ = 0, tdp_w_ = 0, peak_tdp_w_ = 0;  // of the workers holding GPUs
+  double idle_energy_j_ = 0;
   bool reconciling_ = false;
   double gpu_area_ = 0, under_area_ = 0;
   TimeNs area_at_ = 0;

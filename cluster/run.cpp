@@ -173,6 +173,8 @@ RunResult ScenarioRun::finish() {
   result.inputs.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
   result.inputs.gpus = cluster.lifecycle().peak_gpus();
   result.inputs.gpu_hours = cluster.lifecycle().gpu_seconds() / 3600.0;
+  result.inputs.idle_energy_j = cluster.lifecycle().idle_energy_j();
+  result.inputs.peak_tdp_w = cluster.lifecycle().peak_tdp_w();
   result.inputs.scale_events = cluster.planner().scale_events();
   result.inputs.underprovisioned_s = cluster.lifecycle().underprovisioned_s();
   result.inputs.worker_failures = cluster.lifecycle().stats().failures;

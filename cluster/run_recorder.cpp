@@ -57,6 +57,7 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(reserve_wait_s, H5T_NATIVE_DOUBLE);
   F(transfer_bytes, H5T_NATIVE_DOUBLE);
   F(first_step_s, H5T_NATIVE_DOUBLE);
+  F(energy_j, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -204,6 +205,7 @@ h5::CompoundType cluster_type() {
   F(workers_draining, H5T_NATIVE_INT32);
   F(router_pending, H5T_NATIVE_INT64);
   F(slo_attainment, H5T_NATIVE_DOUBLE);
+  F(power_w, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -223,6 +225,7 @@ h5::CompoundType worker_type() {
   F(busy_frac, H5T_NATIVE_DOUBLE);
   F(held, H5T_NATIVE_INT32);
   F(incoming, H5T_NATIVE_INT32);
+  F(power_w, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -323,6 +326,7 @@ void RunRecorder::on_request_done(const Request& r) {
   row.model = r.model;
   row.lora = r.lora;
   row.lora_loaded = r.lora_loaded;
+  row.energy_j = r.energy_j;
   row.slo_class = r.slo_class;
   row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);
@@ -345,6 +349,8 @@ void RunRecorder::on_request_done(const Request& r) {
 
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
   if (res.lora_loads) summary_.add_lora_loads(static_cast<std::uint64_t>(res.lora_loads));
+  summary_.add_iteration_energy(res.energy_j, res.idle_energy_j);
+  w_excess_energy_j_ += res.energy_j - res.idle_energy_j;
   if (res.spec_verified_seqs)
     summary_.add_speculative(static_cast<std::uint64_t>(res.spec_verified_seqs),
                              static_cast<std::uint64_t>(res.spec_draft_tokens),
@@ -359,6 +365,7 @@ void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const Batch
   ++w.iterations;
   w.tokens += res.tokens_emitted;
   w.busy_ns += duration;  // credited to the window in which the iteration ends
+  w.energy_j += res.energy_j;
 }
 
 void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> workers) {
@@ -405,6 +412,8 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
   row.workers_starting = g.workers_starting;
   row.workers_draining = g.workers_draining;
   row.router_pending = g.router_pending;
+  // the GPUs held drew idle power, and the window's iterations their excess over it
+  row.power_w = interval > 0 ? (g.idle_energy_j - last_idle_energy_j_ + w_excess_energy_j_) / interval : 0;
   row.slo_attainment = w_completions_ + w_failed_ > 0 ? static_cast<double>(w_good_) / static_cast<double>(w_completions_ + w_failed_)
                                                       : std::nan("");
   cluster_rows_.push_back(row);
@@ -424,6 +433,7 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
     wr.iterations = ww.iterations;
     wr.tokens = ww.tokens;
     wr.busy_frac = interval > 0 ? ns_to_s(ww.busy_ns) / interval : 0;
+    wr.power_w = interval > 0 ? (ww.energy_j + w.idle_w * std::max(0.0, interval - ns_to_s(ww.busy_ns))) / interval : 0;
     wr.held = w.load.held;
     wr.incoming = w.load.incoming;
     worker_rows_.push_back(wr);
@@ -431,6 +441,8 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
 
   window_start_ = now;
   last_area_ns_ = g.in_system_area_ns;
+  last_idle_energy_j_ = g.idle_energy_j;
+  w_excess_energy_j_ = 0;
   w_arrivals_ = w_completions_ = w_tokens_ = w_good_ = w_failed_ = 0;
   w_input_tokens_ = w_cached_tokens_ = 0;
   w_ttft_.clear();

@@ -32,6 +32,7 @@ struct RequestRow {
   std::int8_t reject_reason;
   std::int8_t route;
   double reserve_wait_s, transfer_bytes, first_step_s;
+  double energy_j;
 };
 
 // One dependency of a request graph: `trace_id` started only after `waits_for` ended.
@@ -71,6 +72,7 @@ struct ClusterRow {
   std::int32_t workers_starting, workers_draining;
   std::int64_t router_pending;
   double slo_attainment;
+  double power_w;  // the cluster's GPUs, mean over the window
 };
 
 struct PoolRow {
@@ -87,6 +89,7 @@ struct WorkerRow {
   std::int64_t iterations, tokens;
   double busy_frac;
   std::int32_t held, incoming;
+  double power_w;  // its GPUs, mean over the window (idle power while it holds them)
 };
 
 class RunRecorder : public RunObserver {
@@ -143,9 +146,11 @@ class RunRecorder : public RunObserver {
   struct WorkerWindow {
     std::int64_t iterations = 0, tokens = 0;
     TimeNs busy_ns = 0;
+    double energy_j = 0;
   };
   TimeNs window_start_ = 0;
   double last_area_ns_ = 0;
+  double last_idle_energy_j_ = 0, w_excess_energy_j_ = 0;
   std::int64_t w_arrivals_ = 0, w_completions_ = 0, w_tokens_ = 0, w_good_ = 0, w_failed_ = 0;
   std::uint64_t w_input_tokens_ = 0, w_cached_tokens_ = 0;
   std::vector<double> w_ttft_;

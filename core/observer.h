@@ -14,6 +14,7 @@ struct WorkerSample {
   std::int32_t worker = 0;
   std::int32_t pool = 0;
   EngineLoad load;
+  double idle_w = 0;  // what its GPUs draw idle while it holds them (0: it holds none)
 };
 
 struct ClusterGauges {
@@ -26,6 +27,7 @@ struct ClusterGauges {
   std::int64_t indexer_entries = 0;   // (block, worker) pairs in the router's indexer
   std::int32_t transfers_active = 0;  // KV transfers reserved and not yet landed
   std::uint64_t remote_prefills = 0, local_prefills = 0;  // disaggregation decisions so far
+  double idle_energy_j = 0;           // what the GPUs held would have drawn idle, so far
 };
 
 // One KV transfer, from the decode worker's reservation to the last byte's arrival.

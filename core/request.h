@@ -65,6 +65,7 @@ struct Request {
   TimeNs transfer_start_ns = -1;  // the KV starts to move
   TimeNs transfer_end_ns = -1;    // the last byte arrived
   double transfer_bytes = 0;
+  double energy_j = 0;  // GPU energy of the iterations that computed its tokens, its share by tokens
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
   std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;
@@ -95,6 +96,7 @@ struct Request {
     fresh.think_ns = think_ns;
     fresh.tool_wait_ns = tool_wait_ns;
     fresh.preemptions = preemptions;
+    fresh.energy_j = energy_j;  // spent before its worker stopped
     fresh.retries = retries + 1;
     *this = std::move(fresh);
   }

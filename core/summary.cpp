@@ -182,6 +182,14 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
   add("trace_rows_late", static_cast<double>(in.trace_rows_late));
   add("trace_graph_entries_peak", static_cast<double>(in.trace_graph_entries_peak));
   add("trace_rows_waiting", static_cast<double>(in.trace_rows_waiting));
+  // energy: the GPUs held draw idle power; an iteration draws its own instead (models/power.h)
+  const double energy = in.idle_energy_j + busy_energy_j_ - displaced_idle_j_;
+  add("energy_j", energy);
+  add("energy_busy_j", busy_energy_j_);
+  add("energy_per_output_token_j", output_tokens_ ? energy / static_cast<double>(output_tokens_) : std::nan(""));
+  add("energy_per_request_j", completed_ ? energy / static_cast<double>(completed_) : std::nan(""));
+  add("power_mean_w", energy / T);
+  add("power_provisioned_peak_w", in.peak_tdp_w);
   for (size_t i = 0; i < per_class_.size(); ++i) {
     const PerClass& c = per_class_[i];
     const std::string p = "class_" + slo_.classes[i].name + "_";
@@ -321,6 +329,11 @@ std::string SummaryStats::table(const Inputs& in) const {
         ms(get("kv_transfer_p99_s")), get("kv_transfer_gbytes_total"), ms(get("kv_reserve_wait_mean_s")));
   out += fmt::format("GPUs        {:.0f} at most ({:.2f} GPU-hours); {:.0f} scale events, {:.0f} s under-provisioned\n",
                      get("gpus"), get("gpu_hours"), get("scale_events"), get("underprovisioned_s"));
+  out += fmt::format("energy      {:.3g} kWh ({:.0f}% in iterations): {:.3g} J per output token, {:.3g} J per "
+                     "request; mean {:.0f} W of {:.0f} W provisioned at most\n",
+                     get("energy_j") / 3.6e6, 100 * get("energy_busy_j") / get("energy_j"),
+                     get("energy_per_output_token_j"), get("energy_per_request_j"), get("power_mean_w"),
+                     get("power_provisioned_peak_w"));
   return out;
 }
 

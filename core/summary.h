@@ -35,6 +35,12 @@ class SummaryStats {
     itl_.add(gap_s, decode_tokens);
     itl_batches_.add(gap_s, static_cast<double>(decode_tokens));
   }
+  // An iteration's GPU energy, and what its GPUs would have drawn idle meanwhile (already in
+  // Inputs::idle_energy_j: the total adds the difference).
+  void add_iteration_energy(double energy_j, double idle_energy_j) {
+    busy_energy_j_ += energy_j;
+    displaced_idle_j_ += idle_energy_j;
+  }
   bool meets_slo(const Request& r) const;
   void add_transfer(double duration_s, double bytes) {
     transfer_.add(duration_s);
@@ -48,6 +54,8 @@ class SummaryStats {
     std::uint64_t arrived = 0;
     std::uint64_t trace_rows_skipped = 0;
     double gpu_hours = 0;            // GPUs held (starting, ready, draining) integrated over time
+    double idle_energy_j = 0;        // what the GPUs held would have drawn idle, over the run
+    double peak_tdp_w = 0;           // the power limits of the GPUs held, at most
     std::uint64_t scale_events = 0;  // planner decisions that changed a pool's target
     double underprovisioned_s = 0;   // time some pool had fewer ready workers than its target
     std::uint64_t worker_failures = 0;
@@ -94,6 +102,7 @@ class SummaryStats {
   std::uint64_t rejected_unknown_model_ = 0, rejected_queue_full_ = 0, rejected_queue_timeout_ = 0,
                 rejected_rate_limited_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
+  double busy_energy_j_ = 0, displaced_idle_j_ = 0;
 };
 
 }  // namespace servesim

@@ -375,6 +375,8 @@ int run_live(const LoadedScenario& scenario, const LiveOptions& options) {
   inputs.wall_s = wall_s();
   inputs.gpus = cluster.lifecycle().peak_gpus();
   inputs.gpu_hours = cluster.lifecycle().gpu_seconds() / 3600.0;
+  inputs.idle_energy_j = cluster.lifecycle().idle_energy_j();
+  inputs.peak_tdp_w = cluster.lifecycle().peak_tdp_w();
   inputs.scale_events = cluster.planner().scale_events();
   inputs.underprovisioned_s = cluster.lifecycle().underprovisioned_s();
   inputs.worker_failures = cluster.lifecycle().stats().failures;

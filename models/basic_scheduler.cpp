@@ -51,10 +51,13 @@ class BasicScheduler final : public EngineScheduler {
     return !batch.empty();
   }
 
+  void charge_energy(double joules_per_token) override { joules_per_token_ = joules_per_token; }
+
   void complete(TimeNs now, IterationResult& out) override {
     out.clear();
     size_t keep = 0;
     for (Request* r : running_) {
+      r->energy_j += joules_per_token_;
       ++r->tokens_emitted;
       ++out.tokens_emitted;
       ++out.decode_tokens;
@@ -63,6 +66,7 @@ class BasicScheduler final : public EngineScheduler {
     }
     running_.resize(keep);
     for (Request* r : prefilling_) {
+      r->energy_j += joules_per_token_ * r->input_tokens;
       r->prefill_end_ns = now;
       r->first_token_ns = now;
       r->tokens_emitted = 1;
@@ -105,6 +109,7 @@ class BasicScheduler final : public EngineScheduler {
   std::deque<Request*> waiting_;
   std::deque<Request*> running_;
   std::vector<Request*> prefilling_;
+  double joules_per_token_ = 0;  // the planned iteration's
 };
 
 }  // namespace

@@ -16,9 +16,11 @@ namespace servesim {
 struct GpuSpec {
   std::string description, source;
   double memory_gib = 0, hbm_gbps = 0, bf16_tflops = 0, fp8_tflops = 0, nvlink_gbps = 0;
+  double tdp_w = 0;  // board power limit (what a data center provisions per GPU)
   template <class V>
   void visit(V& v) {
     v.field("description", description, "");
+    v.field("tdp_w", tdp_w, "", config::positive());
     v.field("memory_gib", memory_gib, "", config::positive());
     v.field("hbm_gbps", hbm_gbps, "", config::positive());
     v.field("bf16_tflops", bf16_tflops, "", config::positive());

@@ -34,6 +34,9 @@ class EngineScheduler {
   // Time the planned iteration spends beyond what the timing model prices from its shape (LoRA
   // adapter loads and weight reads).
   virtual TimeNs planned_extra_ns() const { return 0; }
+  // The planned iteration's energy per token it computes: complete() shares the iteration's
+  // energy among its requests (Request::energy_j) by the tokens each computed.
+  virtual void charge_energy(double /*joules_per_token*/) {}
   // Applies the planned iteration, which ended at `now`.
   virtual void complete(TimeNs now, IterationResult& out) = 0;
   virtual EngineLoad load() const = 0;

@@ -274,6 +274,31 @@ struct SpeculativeConfig {
   }
 };
 
+// The GPU power curve (models/power.h), as fractions of the GPU's power limit (catalog tdp_w):
+// defaults fitted by scripts/fit_power.py to splitwise-sim's measured A100 power.
+struct PowerConfig {
+  double busy_floor = 0.287;     // while an iteration runs, at zero utilisation
+  double compute_slope = 1.53;   // per unit of tensor-core utilisation
+  double memory_slope = 0.655;   // per unit of HBM bandwidth utilisation
+  std::optional<double> idle_fraction;  // null = busy_floor
+  double idle() const { return idle_fraction.value_or(busy_floor); }
+  template <class V>
+  void visit(V& v) {
+    v.field("busy_floor", busy_floor,
+            "fraction of the power limit a GPU draws during an iteration at zero utilisation (fitted: 0.287)",
+            between(0, 1));
+    v.field("compute_slope", compute_slope,
+            "added per unit of tensor-core utilisation (the iteration's FLOPs over the GPU's peak; fitted: 1.53)",
+            at_least(0));
+    v.field("memory_slope", memory_slope,
+            "added per unit of HBM utilisation (the bytes it reads over the bandwidth; fitted: 0.655)", at_least(0));
+    v.field("idle_fraction", idle_fraction,
+            "fraction of the power limit a held GPU draws with no iteration to run (null = busy_floor, an upper "
+            "bound: the fit's data has no idle GPU)",
+            between(0, 1));
+  }
+};
+
 struct PoolConfig {
   std::string name = "workers";
   std::string role = "aggregated";
@@ -290,6 +315,7 @@ struct PoolConfig {
   LifecycleConfig lifecycle;
   LoraConfig lora;
   SpeculativeConfig speculative;
+  PowerConfig power;
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -316,6 +342,7 @@ struct PoolConfig {
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
     v.field("lora", lora, "LoRA adapters served on the pool's model (aggregated pools)");
     v.field("speculative", speculative, "speculative decoding (aggregated and decode pools; vllm and sglang schedulers)");
+    v.field("power", power, "the GPUs' power curve, for energy (defaults fitted to measured power)");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }

@@ -112,8 +112,7 @@ void TokenClock::extend_to(std::int64_t step) {
     values_.push_back(values_.back() + 1 + spec_->accepted(uniform01(rng_)));
 }
 
-std::int64_t TokenClock::first_step_reaching(std::int64_t tokens, std::int64_t from) {
-  if (!spec_) return std::max(from, tokens);
+std::int64_t TokenClock::drawn_step_reaching(std::int64_t tokens, std::int64_t from) {
   // steps before the kept ones are past: their tokens are below any asked for now
   from = std::max(from, base_);
   // each step adds at least one token: the answer lies within tokens - at(from) steps of from
@@ -127,8 +126,7 @@ std::int64_t TokenClock::first_step_reaching(std::int64_t tokens, std::int64_t f
   return hi;
 }
 
-void TokenClock::forget_before(std::int64_t step) {
-  if (!spec_) return;
+void TokenClock::forget_drawn_before(std::int64_t step) {
   extend_to(step);
   while (base_ < step) {
     values_.pop_front();

@@ -9,6 +9,7 @@
 // the requests of one batch burst together (a real batch's draws are independent). This keeps the
 // engine's O(1) decode step: a sequence's token count is a shared token clock's advance since it
 // started decoding (TokenClock), as the step count is without speculation.
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -84,10 +85,16 @@ class TokenClock {
     return values_[static_cast<size_t>(step - base_)];
   }
   // The first step s >= from with at(s) >= tokens.
-  std::int64_t first_step_reaching(std::int64_t tokens, std::int64_t from);
-  void forget_before(std::int64_t step);
+  std::int64_t first_step_reaching(std::int64_t tokens, std::int64_t from) {
+    return spec_ ? drawn_step_reaching(tokens, from) : std::max(from, tokens);
+  }
+  void forget_before(std::int64_t step) {
+    if (spec_) forget_drawn_before(step);
+  }
 
  private:
+  std::int64_t drawn_step_reaching(std::int64_t tokens, std::int64_t from);
+  void forget_drawn_before(std::int64_t step);
   void extend_to(std::int64_t step);
   std::shared_ptr<const SpeculativeDecoding> spec_;
   Rng rng_{0};

@@ -183,6 +183,8 @@ class VllmScheduler final : public EngineScheduler {
 
   TimeNs planned_extra_ns() const override { return extra_ns_; }
 
+  void charge_energy(double joules_per_token) override { joules_per_token_ = joules_per_token; }
+
   void complete(TimeNs now, IterationResult& out) override {
     out.clear();
     const std::int64_t s = step_;
@@ -198,6 +200,8 @@ class VllmScheduler final : public EngineScheduler {
       out.spec_draft_tokens = static_cast<std::int32_t>(planned_decodes_ * lookahead_);
     }
     if (planned_decodes_ > 0) {
+      // each decoding sequence computed 1 + lookahead tokens: its share, taken when it leaves
+      decode_energy_j_ += joules_per_token_ * static_cast<double>(1 + lookahead_);
       // a sequence that decoded in the previous decoding iteration had its last token then; one
       // that entered decoding since (first token, or the token after a recompute), at that token
       const auto old = static_cast<std::int32_t>(planned_decodes_ - static_cast<std::int64_t>(planned_entrants_.size()));
@@ -223,6 +227,7 @@ class VllmScheduler final : public EngineScheduler {
     size_t keep = 0;
     for (Seq* q : prefilling_) {
       if (q->chunk > 0) {
+        q->req->energy_j += joules_per_token_ * static_cast<double>(q->chunk);
         q->computed += q->chunk;
         q->chunk = 0;
         register_prompt_blocks(q);
@@ -420,6 +425,7 @@ class VllmScheduler final : public EngineScheduler {
     std::int64_t s0 = 0;              // decoding: emitted = e0 + (clock at step - t0), t0 the clock at s0
     std::int64_t e0 = 0;
     std::int64_t t0 = 0;
+    double energy0_j = 0;             // decoding: the worker's decode energy per sequence when it started
     std::int64_t finish_step = 0;     // decoding: the step that emits its last token
     std::uint32_t gen = 0;
     // the request's lengths, read on every block boundary: kept here, beside the rest, so the
@@ -703,6 +709,7 @@ class VllmScheduler final : public EngineScheduler {
     q->s0 = s0;
     q->e0 = q->req->tokens_emitted;
     q->t0 = clock_.at(s0);
+    q->energy0_j = decode_energy_j_;
     ++n_decoding_;
     decode_base_sum_ += q->input_tokens + q->e0 - q->t0;
     // the step after which it has all its tokens
@@ -714,6 +721,7 @@ class VllmScheduler final : public EngineScheduler {
   void leave_decoding(Seq* q, std::int64_t at_step) {
     --n_decoding_;
     decode_base_sum_ -= q->input_tokens + q->e0 - q->t0;
+    q->req->energy_j += decode_energy_j_ - q->energy0_j;
     q->req->tokens_emitted = static_cast<std::uint32_t>(emitted_at(q, at_step));
   }
 
@@ -778,6 +786,9 @@ class VllmScheduler final : public EngineScheduler {
   bool record_events_ = true;
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
+  // energy: the planned iteration's per token, and what one decoding sequence has been charged
+  // over all decode steps so far (a sequence's share is the change while it decodes)
+  double joules_per_token_ = 0, decode_energy_j_ = 0;
   // inter-token gaps: the end of the last iteration that ran decodes, the sequences that entered
   // decoding since (with their generation, so stale ones are skipped), and the token times of
   // those that decode in the planned iteration

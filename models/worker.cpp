@@ -22,6 +22,10 @@ void Worker::step() {
   const TimeNs now = now_ns();
   if (busy_ && now >= iteration_end_) {
     scheduler_->complete(now, result_);
+    if (power_) {
+      result_.energy_j = iteration_energy_j_;
+      result_.idle_energy_j = power_->idle_w() * ns_to_s(iteration_len_);
+    }
     busy_ = false;
     ++iterations_;
     observer_.on_iteration(id_, iteration_len_, batch_, result_);
@@ -39,6 +43,11 @@ void Worker::step() {
       throw InvariantError(fmt::format("worker {}: timing model gave a non-positive iteration time", id_));
     iteration_end_ = now + iteration_len_;
     busy_ = true;
+    if (power_) {
+      iteration_energy_j_ = power_->busy_j(batch_, iteration_len_);
+      const std::int64_t tokens = batch_.prefill_tokens + batch_.decode_computed_tokens();
+      scheduler_->charge_energy(iteration_energy_j_ / static_cast<double>(std::max<std::int64_t>(1, tokens)));
+    }
     if (fabric_) {
       scheduler_->completing_prefills(completing_);
       for (Request* r : completing_)

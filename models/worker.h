@@ -11,6 +11,7 @@
 #include "core/observer.h"
 #include "core/sim.h"
 #include "models/engine_scheduler.h"
+#include "models/power.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -34,6 +35,9 @@ class Worker : public sc_core::sc_module {
   TimedChannel<WorkerMsg>& input() { return input_; }
   // Disaggregated roles: where prefilled requests and reservations are reported.
   void connect_fabric(TimedChannel<FabricMsg>& fabric) { fabric_ = &fabric; }
+  // Prices each iteration's GPU energy (IterationResult::energy_j, Request::energy_j).
+  void set_power(std::shared_ptr<const PowerModel> power) { power_ = std::move(power); }
+  double idle_w() const { return power_ ? power_->idle_w() : 0; }
   std::int32_t id() const { return id_; }
   std::int32_t pool() const { return pool_; }
   // Requests waiting here for room for their KV count as incoming.
@@ -91,6 +95,8 @@ class Worker : public sc_core::sc_module {
   sc_core::sc_event iteration_done_;
   bool busy_ = false;
   TimeNs iteration_end_ = 0, iteration_len_ = 0;
+  std::shared_ptr<const PowerModel> power_;
+  double iteration_energy_j_ = 0;
   BatchShape batch_;
   IterationResult result_;
   void check_progress();

@@ -32,6 +32,8 @@ class ClusterView {
   virtual ~ClusterView() = default;
   virtual PoolStatus pool_status(size_t pool) const = 0;
   virtual std::int32_t gpus_in_use() const = 0;
+  // The power limits (catalog tdp_w) of the GPUs held, in watts.
+  virtual double tdp_in_use_w() const { return 0; }
   // Requests the router holds back (admission control, or no worker ready), at the scrape.
   virtual std::int64_t router_queued() const { return 0; }
   virtual void worker_status(std::vector<WorkerStatus>& out) const = 0;

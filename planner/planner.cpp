@@ -5,6 +5,7 @@
 
 #include "core/sample_stats.h"
 #include "core/time_grid.h"
+#include "models/catalog.h"
 #include "models/duration_sample.h"
 
 namespace servesim {
@@ -146,6 +147,8 @@ PlannerObservation Planner::observe(bool reset) {
   obs.gpus_in_use = cluster_.gpus_in_use();
   obs.router_queued = static_cast<double>(cluster_.router_queued());
   obs.gpu_budget = cfg_.planner.gpu_budget.value_or(-1);
+  obs.power_budget_w = cfg_.planner.power_budget_w.value_or(std::nan(""));
+  obs.power_in_use_w = cluster_.tdp_in_use_w();
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolStatus s = cluster_.pool_status(p);
     PoolObservation po;
@@ -217,6 +220,15 @@ void Planner::decide(const PlannerObservation& seen) {
     };
     for (size_t p = target.size(); p-- > 0 && gpus() > *cfg_.planner.gpu_budget;)
       while (target[p] > cfg_.pools[p].lifecycle.min_replicas && gpus() > *cfg_.planner.gpu_budget) --target[p];
+  }
+  if (cfg_.planner.power_budget_w) {  // likewise for the GPUs' power limits
+    auto watts = [&] {
+      double w = 0;
+      for (size_t p = 0; p < target.size(); ++p) w += target[p] * cfg_.pools[p].tp * Catalog::builtin().gpu(cfg_.pools[p].gpu).tdp_w;
+      return w;
+    };
+    for (size_t p = target.size(); p-- > 0 && watts() > *cfg_.planner.power_budget_w;)
+      while (target[p] > cfg_.pools[p].lifecycle.min_replicas && watts() > *cfg_.planner.power_budget_w) --target[p];
   }
   // stabilisation: a scale-down goes no lower than the highest proposal of the window
   if (cfg_.planner.scale_down_window.ns() > 0) {

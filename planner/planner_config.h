@@ -98,6 +98,7 @@ struct PlannerConfig {
   Duration adjustment_interval{60.0};
   Duration scrape_delay{0.0};
   std::optional<int> gpu_budget;
+  std::optional<double> power_budget_w;
   Duration scale_down_window{0.0};
   PredictorConfig predictor;
   std::vector<ScriptedStepConfig> scripted;
@@ -113,6 +114,10 @@ struct PlannerConfig {
     v.field("scrape_delay", scrape_delay, "age of the metrics the planner sees (a scraper's lag)", at_least(0));
     v.field("gpu_budget", gpu_budget,
             "GPUs the workers may hold at once, starting and draining included (null = no limit)", at_least(1));
+    v.field("power_budget_w", power_budget_w,
+            "watts of GPU power limits (catalog tdp_w) the workers may hold at once, starting and draining "
+            "included, as a data center provisions power (null = no limit)",
+            config::greater_than(0));
     v.field("scale_down_window", scale_down_window,
             "scale down only to the highest target proposed within this window (as Kubernetes' HPA "
             "stabilisation; 0 = follow every proposal)",

@@ -56,6 +56,8 @@ struct PlannerObservation {
   double spec_acceptance_length = std::nan("");  // speculative decoding: tokens per sequence and step in the window
   std::int32_t gpus_in_use = 0;
   std::int32_t gpu_budget = -1;            // -1: none
+  double power_budget_w = std::nan("");    // NaN: none
+  double power_in_use_w = 0;               // the power limits of the GPUs held, at the scrape
   std::vector<PoolObservation> pools;
   std::vector<WorkerObservation> workers;  // filled only when asked (external.worker_metrics)
 };

@@ -63,13 +63,13 @@ std::string planner_observation(std::uint64_t tick, TimeNs now, const PlannerObs
       R"("ttft_s":{{"mean":{},"p50":{},"p90":{},"p99":{}}},"itl_s":{{"mean":{},"p50":{},"p90":{},"p99":{}}},)"
       R"("output_tokens_per_s":{},"prefix_hit_rate":{},"slo_attainment":{},"rejected":{},"router_queued":{},)"
       R"("spec_acceptance_length":{}}},)"
-      R"("gpus_in_use":{},"gpu_budget":{},"pools":[{}]{}}})",
+      R"("gpus_in_use":{},"gpu_budget":{},"power_in_use_w":{},"power_budget_w":{},"pools":[{}]{}}})",
       kPlannerProtocolVersion, tick, seconds(now), seconds(o.window_end_ns), num(o.interval_s),
       num(o.requests), num(o.completions), num(o.mean_isl), num(o.mean_osl), num(o.ttft_mean_s), num(o.ttft_p50_s),
       num(o.ttft_p90_s), num(o.ttft_p99_s), num(o.itl_mean_s), num(o.itl_p50_s), num(o.itl_p90_s), num(o.itl_p99_s),
       num(o.output_tokens_per_s), num(o.prefix_hit_rate), num(o.slo_attainment), num(o.rejected),
       num(o.router_queued), num(o.spec_acceptance_length), o.gpus_in_use,
-      o.gpu_budget >= 0 ? std::to_string(o.gpu_budget) : "null", pools,
+      o.gpu_budget >= 0 ? std::to_string(o.gpu_budget) : "null", num(o.power_in_use_w), num(o.power_budget_w), pools,
       o.workers.empty() ? "" : ",\"workers\":[" + workers + "]");
 }
 

@@ -161,11 +161,13 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
     map.fail(path, fmt::format("no pool is named '{}'", name), "use a name from pools");
   };
   int gpus = 0;
+  double tdp_w = 0;
   for (size_t i = 0; i < s.pools.size(); ++i) {
     const auto& p = s.pools[i];
     const auto& lc = p.lifecycle;
     const std::string base = fmt::format("pools.{}.lifecycle", i);
     gpus += p.replicas * p.tp;
+    tdp_w += p.replicas * p.tp * Catalog::builtin().gpu(p.gpu).tdp_w;
     if (lc.max_replicas && *lc.max_replicas < p.replicas)
       map.fail(base + ".max_replicas", fmt::format("below replicas ({})", p.replicas),
                "raise max_replicas to at least replicas");
@@ -182,6 +184,11 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
   if (pl.gpu_budget && gpus > *pl.gpu_budget)
     map.fail("planner.gpu_budget", fmt::format("the pools start with {} GPUs, above the budget of {}", gpus, *pl.gpu_budget),
              "raise gpu_budget or lower replicas");
+  if (pl.power_budget_w && tdp_w > *pl.power_budget_w)
+    map.fail("planner.power_budget_w",
+             fmt::format("the pools start with {:g} W of GPUs (catalog tdp_w), above the budget of {:g} W", tdp_w,
+                         *pl.power_budget_w),
+             "raise power_budget_w or lower replicas");
   validate_duration_dist(map, "planner.actuation_delay", pl.actuation_delay);
   validate_duration_dist(map, "planner.discovery_delay", pl.discovery_delay);
   // (like load: and sla:, an external: section may stay while another policy is tried)

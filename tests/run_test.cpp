@@ -75,12 +75,13 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
                                       "expected_cached_tokens", "preemptions", "prefill_worker", "decode_worker",
                                       "priority", "model", "lora", "lora_loaded", "slo_class", "queue_s", "prefill_s",
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status",
-                                      "reject_reason", "route", "reserve_wait_s", "transfer_bytes", "first_step_s"}));
+                                      "reject_reason", "route", "reserve_wait_s", "transfer_bytes", "first_step_s",
+                                      "energy_j"}));
   EXPECT_EQ(testing::compound_fields(f.id, "/edges"), (std::vector<std::string>{"trace_id", "waits_for"}));
   EXPECT_EQ(testing::dataset_rows(f.id, "/edges"), 0u);  // independent requests: no graph
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");
   EXPECT_EQ(ts_fields.front(), "time_s");
-  EXPECT_EQ(ts_fields.size(), 30u);
+  EXPECT_EQ(ts_fields.size(), 31u);
   EXPECT_EQ(testing::compound_fields(f.id, "/workers").front(), "time_s");
 
   auto summary = [&](const std::string& k) { return testing::read_double_column(f.id, "/summary", k).at(0); };

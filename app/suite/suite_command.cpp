@@ -294,7 +294,7 @@ std::string docs_value(const std::string& metric, double v) {
     return metric.size() >= x.size() && metric.compare(metric.size() - x.size(), x.size(), x) == 0;
   };
   if (ends("slo_attainment") || ends("_rate")) return fmt::format("{:.1f}%", v * 100);
-  if (ends("_per_s")) return fmt::format("{:.0f}", v);  // a rate: the unit is in the column's name
+  if (ends("_per_s") || ends("_w")) return fmt::format("{:.0f}", v);  // a rate or watts: the unit is in the name
   if (ends("_s")) return std::fabs(v) < 1 ? fmt::format("{:.1f} ms", v * 1e3) : fmt::format("{:.1f} s", v);
   return fmt::format("{:.3g}", v);
 }
