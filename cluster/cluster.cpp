@@ -85,9 +85,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     const LoraCosts lora = lora_costs(pool, adapters);
     const std::shared_ptr<const SpeculativeDecoding> speculative = SpeculativeDecoding::make(pool, scenario.base_dir);
     const auto power = std::make_shared<const PowerModel>(PowerModel::for_pool(pool, Catalog::builtin()));
+    const KvOffloadCosts offload = kv_offload_costs(pool, Catalog::builtin());
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
-      SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed};
+      SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed,
+                            offload.host_blocks, offload.latency_ns, offload.ns_per_block, offload.block_bytes};
       RouterModule::WorkerLora& wl = worker_lora.emplace_back();
       wl.max_loras = lora.max_loras;
       for (size_t a = 0; a < lora.load_ns.size(); ++a)

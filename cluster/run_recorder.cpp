@@ -58,6 +58,8 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(transfer_bytes, H5T_NATIVE_DOUBLE);
   F(first_step_s, H5T_NATIVE_DOUBLE);
   F(energy_j, H5T_NATIVE_DOUBLE);
+  F(offloaded_tokens, H5T_NATIVE_UINT32);
+  F(onboard_s, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -252,6 +254,9 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   if (std::any_of(scenario.config.pools.begin(), scenario.config.pools.end(),
                   [](const PoolConfig& p) { return p.speculative.enabled(); }))
     summary_.enable_speculative();
+  if (std::any_of(scenario.config.pools.begin(), scenario.config.pools.end(),
+                  [](const PoolConfig& p) { return p.kv_offload.enabled(); }))
+    summary_.enable_kv_offload();
   if (path_.empty()) return;
   request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);
@@ -327,6 +332,8 @@ void RunRecorder::on_request_done(const Request& r) {
   row.lora = r.lora;
   row.lora_loaded = r.lora_loaded;
   row.energy_j = r.energy_j;
+  row.offloaded_tokens = r.offloaded_tokens;
+  row.onboard_s = ns_to_s(r.onboard_ns);
   row.slo_class = r.slo_class;
   row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);
@@ -350,6 +357,8 @@ void RunRecorder::on_request_done(const Request& r) {
 void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const BatchShape&, const IterationResult& res) {
   if (res.lora_loads) summary_.add_lora_loads(static_cast<std::uint64_t>(res.lora_loads));
   summary_.add_iteration_energy(res.energy_j, res.idle_energy_j);
+  if (res.kv_offloaded_bytes > 0 || res.kv_onboarded_bytes > 0)
+    summary_.add_kv_offload(res.kv_offloaded_bytes, res.kv_onboarded_bytes);
   w_excess_energy_j_ += res.energy_j - res.idle_energy_j;
   if (res.spec_verified_seqs)
     summary_.add_speculative(static_cast<std::uint64_t>(res.spec_verified_seqs),

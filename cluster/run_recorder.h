@@ -33,6 +33,8 @@ struct RequestRow {
   std::int8_t route;
   double reserve_wait_s, transfer_bytes, first_step_s;
   double energy_j;
+  std::uint32_t offloaded_tokens;
+  double onboard_s;
 };
 
 // One dependency of a request graph: `trace_id` started only after `waits_for` ended.

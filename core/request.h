@@ -67,6 +67,8 @@ struct Request {
   double transfer_bytes = 0;
   double energy_j = 0;  // GPU energy of the iterations that computed its tokens, its share by tokens
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
+  std::uint32_t offloaded_tokens = 0;  // of them, loaded back from its host memory (kv_offload)
+  TimeNs onboard_ns = 0;               // the time of those loads
   std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;
   std::uint32_t preemptions = 0;

@@ -77,6 +77,11 @@ void SummaryStats::add_request(const Request& r) {
   input_tokens_ += r.input_tokens;
   output_tokens_ += r.output_tokens;
   cached_tokens_ += r.cached_tokens;
+  offloaded_tokens_ += r.offloaded_tokens;
+  if (r.onboard_ns > 0) {
+    ++onboarded_requests_;
+    onboard_s_ += ns_to_s(r.onboard_ns);
+  }
   preemptions_ += r.preemptions;
   ttft_.add(r.ttft_s());
   ttft_batches_.add(r.ttft_s());
@@ -209,6 +214,15 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
         lora_completed_ ? static_cast<double>(lora_resident_) / static_cast<double>(lora_completed_) : std::nan(""));
     add("lora_loads", static_cast<double>(lora_loads_));
   }
+  if (kv_offload_) {
+    // of the completed requests' prompt tokens, those loaded back from host memory (also in prefix_hit_rate)
+    add("kv_offload_hit_rate",
+        input_tokens_ ? static_cast<double>(offloaded_tokens_) / static_cast<double>(input_tokens_) : 0.0);
+    add("kv_offloaded_gbytes", kv_offloaded_bytes_ / 1e9);
+    add("kv_onboarded_gbytes", kv_onboarded_bytes_ / 1e9);
+    add("kv_onboarded_requests", static_cast<double>(onboarded_requests_));
+    add("kv_onboard_mean_s", onboarded_requests_ ? onboard_s_ / static_cast<double>(onboarded_requests_) : std::nan(""));
+  }
   if (speculative_) {
     const auto v = static_cast<double>(spec_verified_), d = static_cast<double>(spec_drafted_),
                a = static_cast<double>(spec_accepted_);
@@ -321,6 +335,11 @@ std::string SummaryStats::table(const Inputs& in) const {
                      get("slo_attainment") * 100);
   out += fmt::format("prefix hit  {:.1f}% of prompt tokens from cache; {:.0f} preemptions\n",
                      get("prefix_hit_rate") * 100, get("preemptions"));
+  if (kv_offload_)
+    out += fmt::format("kv offload  {:.1f}% of prompt tokens loaded back from host memory ({:.0f} requests, {} ms "
+                       "each on average); {:.2f} GB written back, {:.2f} GB loaded\n",
+                       get("kv_offload_hit_rate") * 100, get("kv_onboarded_requests"), ms(get("kv_onboard_mean_s")),
+                       get("kv_offloaded_gbytes"), get("kv_onboarded_gbytes"));
   if (get("requests_remote_prefill") + get("requests_local_prefill") > 0)
     out += fmt::format(
         "disagg      {:.0f} remote prefills, {:.0f} local; KV transfer p50 {} ms, p99 {} ms, {:.2f} GB moved; "

@@ -41,6 +41,12 @@ class SummaryStats {
     busy_energy_j_ += energy_j;
     displaced_idle_j_ += idle_energy_j;
   }
+  // KV offloading: bytes written back to host memory and loaded from it.
+  void add_kv_offload(double offloaded_bytes, double onboarded_bytes) {
+    kv_offloaded_bytes_ += offloaded_bytes;
+    kv_onboarded_bytes_ += onboarded_bytes;
+  }
+  void enable_kv_offload() { kv_offload_ = true; }
   bool meets_slo(const Request& r) const;
   void add_transfer(double duration_s, double bytes) {
     transfer_.add(duration_s);
@@ -103,6 +109,10 @@ class SummaryStats {
                 rejected_rate_limited_ = 0;
   std::uint64_t input_tokens_ = 0, output_tokens_ = 0, cached_tokens_ = 0, preemptions_ = 0;
   double busy_energy_j_ = 0, displaced_idle_j_ = 0;
+  bool kv_offload_ = false;
+  double kv_offloaded_bytes_ = 0, kv_onboarded_bytes_ = 0;
+  std::uint64_t offloaded_tokens_ = 0, onboarded_requests_ = 0;
+  double onboard_s_ = 0;
 };
 
 }  // namespace servesim

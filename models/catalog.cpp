@@ -94,6 +94,19 @@ double lora_bytes_per_gpu(const ModelSpec& m, int rank, int tp) {
   return per_rank * rank * m.layers * kLoraDtypeBytes;
 }
 
+KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog) {
+  const auto& o = pool.kv_offload;
+  KvOffloadCosts c;
+  if (!o.enabled()) return c;
+  const ModelSpec m = catalog.deployed_model(pool);
+  c.block_bytes = m.kv_bytes_per_token() * pool.engine.block_size;
+  c.gpu_block_bytes = c.block_bytes / (m.kv_lora_rank > 0 ? 1 : std::min(pool.tp, m.kv_heads));
+  c.host_blocks = static_cast<std::int64_t>(o.host_gbytes * 1e9 / c.block_bytes);
+  c.latency_ns = o.host_latency.ns();
+  c.ns_per_block = c.gpu_block_bytes / (o.host_gbyte_per_s * 1e9) * 1e9;
+  return c;
+}
+
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   const ModelSpec m = catalog.deployed_model(pool);
   const GpuSpec& g = catalog.gpu(pool.gpu);

@@ -202,6 +202,18 @@ struct KvCapacity {
 // ones (o, down) shard A. Dense attention and MLP only (validation refuses MoE and MLA models).
 double lora_bytes_per_gpu(const ModelSpec& m, int rank, int tp);
 
+// KV offloading of one worker of `pool` (pools[].kv_offload): its host memory in blocks (a
+// block holds every TP rank's share, as the host keeps the whole worker's KV), the bytes of one
+// block and what each GPU loads of it, and a load's cost: the latency plus a GPU's share over its
+// own PCIe link (the ranks load in parallel).
+struct KvOffloadCosts {
+  std::int64_t host_blocks = 0;
+  double block_bytes = 0, gpu_block_bytes = 0;
+  std::int64_t latency_ns = 0;
+  double ns_per_block = 0;
+};
+KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog);
+
 // KV-cache blocks of one worker of `pool`: tp GPUs x memory x gpu_memory_utilization, less the
 // weights, less an activation estimate, less the LoRA slots, over the bytes of one block. Explicit
 // engine.num_gpu_blocks wins. Throws ConfigError (naming the shortfall) when nothing is left.

@@ -59,6 +59,7 @@ KvCache::BlockId KvCache::allocate() {
     id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
     if (recording_) events_.push_back({KvEvent::Kind::kRemoved, -1, b.key});
+    if (evicted_) evicted_->store(b.key);
     b.key = 0;  // its map entry is stale from now on
     --keyed_;
   } else {

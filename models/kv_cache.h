@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "models/kv_host_tier.h"
+
 namespace servesim {
 
 struct KvEvent {
@@ -128,6 +130,9 @@ class KvCache {
 
   // The chain keys of every resident block (in use or evictable), in block order.
   std::vector<std::uint64_t> resident_keys() const;
+  // Where evicted blocks are written back (a lower tier), or nowhere (null, the default): the
+  // copy is made before the block is reused, so the lower tier holds it from then on.
+  void send_evicted_to(KvHostTier* tier) { evicted_ = tier; }
   // Whether changes are reported as events (on by default; off where nobody reads them).
   void record_events(bool on) { recording_ = on; }
   // Events since the last call, in order.
@@ -176,6 +181,7 @@ class KvCache {
   size_t lru_head_ = 0;        // entries before it are consumed
   std::int64_t lru_size_ = 0;  // live entries
   std::vector<KvEvent> events_;
+  KvHostTier* evicted_ = nullptr;
   bool recording_ = true;
 };
 

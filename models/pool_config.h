@@ -240,6 +240,29 @@ struct LoraConfig {
   }
 };
 
+// KV offloading to a lower memory tier (as vLLM's CPU offloading connector and LMCache's host
+// backend): blocks evicted from the GPU's prefix cache are written back to the worker's host
+// memory; a prompt whose blocks are found there after its GPU hit loads them over PCIe instead of
+// computing them.
+struct KvOffloadConfig {
+  double host_gbytes = 0;         // G2 per worker; 0 = no offloading
+  double host_gbyte_per_s = 64;   // per GPU and direction: PCIe 5.0 x16 (aiconfigurator's h100_sxm pcie_bw)
+  Duration host_latency{0.0};     // fixed cost of one load, beyond its bytes
+  bool enabled() const { return host_gbytes > 0; }
+  template <class V>
+  void visit(V& v) {
+    v.field("host_gbytes", host_gbytes,
+            "host memory per worker for KV blocks evicted from the GPU, GB (0 = no offloading); least recently "
+            "used blocks leave first",
+            at_least(0));
+    v.field("host_gbyte_per_s", host_gbyte_per_s,
+            "host-to-GPU bandwidth per GPU for loading blocks back (GB/s; PCIe 5.0 x16: 64); the loads of one "
+            "iteration share it",
+            positive());
+    v.field("host_latency", host_latency, "fixed time of each request's load from host memory", at_least(0));
+  }
+};
+
 // Speculative decoding (vLLM's --speculative-config, SGLang's --speculative-*): each decoding
 // sequence verifies num_speculative_tokens draft tokens plus one per step and emits 1 to
 // num_speculative_tokens + 1 of them.
@@ -316,6 +339,7 @@ struct PoolConfig {
   LoraConfig lora;
   SpeculativeConfig speculative;
   PowerConfig power;
+  KvOffloadConfig kv_offload;
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -343,6 +367,7 @@ struct PoolConfig {
     v.field("lora", lora, "LoRA adapters served on the pool's model (aggregated pools)");
     v.field("speculative", speculative, "speculative decoding (aggregated and decode pools; vllm and sglang schedulers)");
     v.field("power", power, "the GPUs' power curve, for energy (defaults fitted to measured power)");
+    v.field("kv_offload", kv_offload, "KV blocks evicted from the GPU kept in host memory (vllm and sglang schedulers)");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }

@@ -66,7 +66,13 @@ class VllmScheduler final : public EngineScheduler {
         lora_(ctx.lora.max_loras, ctx.lora.load_ns.size()),
         watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))),
         fifo_preemption_(cfg_.preemption == "fifo"),
-        no_evict_(cfg_.capacity_policy == "guaranteed_no_evict") {}
+        no_evict_(cfg_.capacity_policy == "guaranteed_no_evict"),
+        host_(ctx.host_blocks),
+        onboard_latency_ns_(ctx.onboard_latency_ns),
+        onboard_ns_per_block_(ctx.onboard_ns_per_block),
+        offload_block_bytes_(ctx.offload_block_bytes) {
+    if (ctx.host_blocks > 0) cache_.send_evicted_to(&host_);
+  }
 
   void enqueue(Request* r, TimeNs, EngineJob job) override {
     const bool prefill_only = job == EngineJob::kPrefillOnly;
@@ -90,6 +96,7 @@ class VllmScheduler final : public EngineScheduler {
     batch = {};
     extra_ns_ = 0;
     planned_lora_loads_ = 0;
+    planned_onboarded_ = 0;
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
@@ -145,7 +152,8 @@ class VllmScheduler final : public EngineScheduler {
       // FCFS: when the head cannot be admitted, nothing behind it jumps the queue
       std::optional<Admission> a = plan_admission(q, budget, !batch_has_prefill());
       if (!a) break;
-      const std::int64_t cached_blocks = a->cached_blocks, cached = cached_blocks * block_, chunk = a->chunk;
+      const std::int64_t cached_blocks = a->cached_blocks, chunk = a->chunk;
+      const std::int64_t cached = (cached_blocks + a->host_blocks) * block_;  // what it need not compute
       waiting_.erase(key(q));
       lora_start(q);
       if (no_evict_) reserved_blocks_ += final_blocks(q) - cached_blocks - a->fresh;
@@ -153,10 +161,21 @@ class VllmScheduler final : public EngineScheduler {
       for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
       cache_.allocate(a->fresh, q->blocks);
       q->computed = cached;
-      q->registered = cached_blocks;
+      q->registered = cached_blocks;  // the loaded blocks register with its first chunk
+      TimeNs onboard_ns = 0;
+      if (a->host_blocks > 0) {
+        // the iteration waits for the copy, as vLLM's offloading connector loads before the pass
+        host_.match(std::span<const std::uint64_t>(q->keys).subspan(static_cast<size_t>(cached_blocks),
+                                                                    static_cast<size_t>(a->host_blocks)));
+        onboard_ns = onboard_latency_ns_ + std::llround(static_cast<double>(a->host_blocks) * onboard_ns_per_block_);
+        extra_ns_ += onboard_ns;
+        planned_onboarded_ += static_cast<std::int32_t>(a->host_blocks);
+      }
       if (q->req->scheduled_ns < 0) {
         q->req->scheduled_ns = now;
         q->req->cached_tokens = static_cast<std::uint32_t>(cached);
+        q->req->offloaded_tokens = static_cast<std::uint32_t>(a->host_blocks * block_);
+        q->req->onboard_ns = onboard_ns;
       }
       q->chunk = chunk;
       q->state = Seq::kPrefill;
@@ -189,6 +208,10 @@ class VllmScheduler final : public EngineScheduler {
     out.clear();
     const std::int64_t s = step_;
     out.lora_loads = planned_lora_loads_;
+    // blocks written back since the last report (evicted here, or by a reservation between iterations)
+    out.kv_offloaded_bytes = static_cast<double>(host_.stored() - offload_reported_) * offload_block_bytes_;
+    offload_reported_ = host_.stored();
+    out.kv_onboarded_bytes = planned_onboarded_ * offload_block_bytes_;
     // tokens each decoding sequence emits this step (1 without speculation), before the caps of
     // the ones that reach their last token
     const std::int64_t per_seq = planned_decodes_ > 0 ? clock_.at(s + 1) - clock_.at(s) : 1;
@@ -405,6 +428,8 @@ class VllmScheduler final : public EngineScheduler {
     running_lora_read_ns_ = 0;
     cache_ = KvCache(cache_.num_blocks(), block_);
     cache_.record_events(record_events_);
+    host_.clear();  // the engine's process restarts: its host memory too
+    if (host_.capacity_blocks() > 0) cache_.send_evicted_to(&host_);
     cleared_ = true;
     return out;
   }
@@ -521,7 +546,8 @@ class VllmScheduler final : public EngineScheduler {
   struct Admission {
     std::int64_t cached_blocks;  // leading blocks reused from the prefix cache
     std::int64_t chunk;          // prefill tokens of its first iteration
-    std::int64_t fresh;          // new blocks to allocate
+    std::int64_t fresh;          // new blocks to allocate (the loaded ones included)
+    std::int64_t host_blocks = 0;  // after the cached ones, blocks loaded from host memory
   };
   // How q would be admitted with `budget` tokens left in the iteration, or nullopt if it cannot
   // be now. The last prompt token is always computed. Without chunking, a prompt above the
@@ -531,13 +557,20 @@ class VllmScheduler final : public EngineScheduler {
     const std::int64_t hit = q->keys.empty() ? 0 : cache_.match_prefix(q->keys, &hits_);
     Admission a{};
     a.cached_blocks = std::min(hit, (q->target - 1) / block_);
-    const std::int64_t remaining = q->target - a.cached_blocks * block_;
+    if (host_.capacity_blocks() > 0 && a.cached_blocks < (q->target - 1) / block_ &&
+        a.cached_blocks == hit && static_cast<std::int64_t>(q->keys.size()) > a.cached_blocks) {
+      const auto limit = static_cast<size_t>(std::min<std::int64_t>((q->target - 1) / block_,
+                                                                     static_cast<std::int64_t>(q->keys.size())));
+      a.host_blocks = host_.peek(std::span<const std::uint64_t>(q->keys).subspan(
+          static_cast<size_t>(a.cached_blocks), limit - static_cast<size_t>(a.cached_blocks)));
+    }
+    const std::int64_t remaining = q->target - (a.cached_blocks + a.host_blocks) * block_;
     a.chunk = std::min(remaining, budget);
     if (!cfg_.enable_chunked_prefill && a.chunk < remaining) {
       if (!first_prefill) return std::nullopt;
       a.chunk = remaining;
     }
-    a.fresh = blocks_for(a.cached_blocks * block_ + a.chunk) - a.cached_blocks;
+    a.fresh = blocks_for((a.cached_blocks + a.host_blocks) * block_ + a.chunk) - a.cached_blocks;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(a.cached_blocks)) - a.fresh;
     if (no_evict_) {
       // the whole request, to its last output token, beside what the running ones may still take
@@ -548,7 +581,7 @@ class VllmScheduler final : public EngineScheduler {
     if (style_.retract_decodes && !running_.empty()) {
       // the whole prompt and its clipped output must fit beside what the running requests will need
       const double room = static_cast<double>((free_after + a.fresh) * block_) - reserved_tokens_;
-      const std::int64_t cached = a.cached_blocks * block_;
+      const std::int64_t cached = (a.cached_blocks + a.host_blocks) * block_;
       const double need = static_cast<double>(q->target - cached) +
                           static_cast<double>(std::min(remaining_output(q), kSgClipOutputTokens));
       if (need > room) return std::nullopt;
@@ -773,6 +806,12 @@ class VllmScheduler final : public EngineScheduler {
   bool fifo_preemption_;     // engine.preemption: the oldest running request goes first
   bool no_evict_;            // engine.capacity_policy: guaranteed_no_evict
   std::int64_t reserved_blocks_ = 0;  // guaranteed_no_evict: blocks the running requests may still allocate
+  // KV offloading: host memory (the cache writes evicted blocks to it), what a load costs
+  KvHostTier host_;
+  TimeNs onboard_latency_ns_;
+  double onboard_ns_per_block_, offload_block_bytes_;
+  std::int32_t planned_onboarded_ = 0;
+  std::uint64_t offload_reported_ = 0;  // host_.stored() at the last report
   std::int64_t step_ = 0;
   std::uint64_t next_order_ = 0;
   std::deque<Seq> seq_pool_;

@@ -531,6 +531,20 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
       }
     }
     validate_speculative(p, base + ".speculative", map, catalog);
+    if (p.kv_offload.enabled()) {
+      if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
+        map.fail(base + ".kv_offload.host_gbytes",
+                 fmt::format("engine scheduler '{}' has no prefix cache to offload", p.engine.scheduler),
+                 "use engine.scheduler vllm or sglang, or set host_gbytes to 0");
+      if (!p.engine.enable_prefix_caching)
+        map.fail(base + ".kv_offload.host_gbytes", "KV offloading keeps evicted prefix-cache blocks, and prefix caching is off",
+                 "set engine.enable_prefix_caching: true, or host_gbytes to 0");
+      if (kv_offload_costs(p, catalog).host_blocks < 1)
+        map.fail(base + ".kv_offload.host_gbytes",
+                 fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", p.kv_offload.host_gbytes,
+                             kv_offload_costs(p, catalog).block_bytes),
+                 "give it more memory or set it to 0");
+    }
     try {
       kv_capacity(p, catalog);
     } catch (const ConfigError& e) {

@@ -1,0 +1,125 @@
+#include "models/kv_host_tier.h"
+
+#include <bit>
+
+#include "core/linear_probing.h"
+
+namespace servesim {
+
+KvHostTier::KvHostTier(std::int64_t capacity_blocks) : capacity_(capacity_blocks) {
+  if (capacity_ > 0) resize(1024);
+}
+
+size_t KvHostTier::find(std::uint64_t key) const {
+  if (table_.empty()) return kNone;
+  for (size_t i = home(key);; i = (i + 1) & mask_) {
+    if (table_[i].key == key) return i;
+    if (table_[i].key == 0) return kNone;
+  }
+}
+
+void KvHostTier::touch(size_t slot) {
+  table_[slot].entry = log_.size();
+  log_.push_back(table_[slot].key);
+}
+
+void KvHostTier::erase_slot(size_t i) {
+  // backward shift: later slots of the probe run move into the hole, so no run is ever broken
+  for (size_t j = (i + 1) & mask_; table_[j].key != 0; j = (j + 1) & mask_)
+    if (backward_shift_moves(i, j, home(table_[j].key))) {
+      table_[i] = table_[j];
+      i = j;
+    }
+  table_[i] = Slot{};
+  --size_;
+}
+
+void KvHostTier::insert(std::uint64_t key) {
+  if ((size_ + 1) * 2 > table_.size()) resize(table_.size() * 2);
+  size_t i = home(key);
+  while (table_[i].key != 0) i = (i + 1) & mask_;
+  table_[i].key = key;
+  ++size_;
+  touch(i);
+}
+
+void KvHostTier::evict_oldest() {
+  for (;; ++head_) {
+    const size_t slot = find(log_[head_]);
+    if (slot != kNone && table_[slot].entry == head_) {
+      erase_slot(slot);
+      ++head_;
+      return;
+    }
+  }
+}
+
+void KvHostTier::store(std::uint64_t key) {
+  if (capacity_ <= 0) return;
+  if (const size_t slot = find(key); slot != kNone) {
+    touch(slot);
+  } else {
+    if (static_cast<std::int64_t>(size_) >= capacity_) evict_oldest();
+    insert(key);
+    ++stored_;
+  }
+  if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
+}
+
+std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
+  std::int64_t n = 0;
+  for (std::uint64_t k : keys) {
+    const size_t slot = find(k);
+    if (slot == kNone) break;
+    touch(slot);
+    ++n;
+  }
+  if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
+  return n;
+}
+
+std::int64_t KvHostTier::peek(std::span<const std::uint64_t> keys) const {
+  std::int64_t n = 0;
+  for (std::uint64_t k : keys) {
+    if (find(k) == kNone) break;
+    ++n;
+  }
+  return n;
+}
+
+void KvHostTier::clear() {
+  if (capacity_ > 0) resize(1024);
+  for (Slot& s : table_) s = Slot{};
+  size_ = 0;
+  log_.clear();
+  head_ = 0;
+}
+
+void KvHostTier::resize(size_t slots) {
+  std::vector<Slot> old;
+  old.swap(table_);
+  table_.assign(slots, Slot{});
+  mask_ = slots - 1;
+  shift_ = 64 - std::countr_zero(slots);
+  for (const Slot& s : old) {
+    if (s.key == 0) continue;
+    size_t i = home(s.key);
+    while (table_[i].key != 0) i = (i + 1) & mask_;
+    table_[i] = s;
+  }
+}
+
+// Drops the stale entries and the consumed head, keeping the live ones in order.
+void KvHostTier::compact_log() {
+  size_t out = 0;
+  for (size_t i = head_; i < log_.size(); ++i) {
+    const size_t slot = find(log_[i]);
+    if (slot == kNone || table_[slot].entry != i) continue;
+    table_[slot].entry = out;
+    log_[out++] = log_[i];
+  }
+  log_.resize(out);
+  head_ = 0;
+}
+
+}  // namespace servesim

@@ -1,0 +1,57 @@
+#pragma once
+// A lower tier of KV memory (G2: a worker's host memory): the chain keys of blocks evicted from
+// the GPU's prefix cache (written back over PCIe before the GPU block is reused), kept
+// least-recently-used within a capacity in blocks. A prompt whose next blocks are here after its
+// GPU hit loads them back (onboarding) instead of computing them. Plain class: no SystemC.
+//
+// Every block a busy GPU cache evicts passes through here, so the structure is flat: the LRU
+// order is an append-only log with lazy removal (a key touched again is appended; its old entry
+// goes stale), and an open-addressing table maps each key to its live log entry.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace servesim {
+
+class KvHostTier {
+ public:
+  explicit KvHostTier(std::int64_t capacity_blocks);
+  std::int64_t capacity_blocks() const { return capacity_; }
+  std::int64_t size() const { return static_cast<std::int64_t>(size_); }
+
+  // A block evicted from the GPU: stored here (a copy, counted by stored()), or, already here,
+  // made the most recent. The least recently used key makes room.
+  void store(std::uint64_t key);
+  // How many of `keys`, from the first, are here (each made the most recent).
+  std::int64_t match(std::span<const std::uint64_t> keys);
+  // How many would match, without touching the order (admission looks before it commits).
+  std::int64_t peek(std::span<const std::uint64_t> keys) const;
+  std::uint64_t stored() const { return stored_; }  // blocks copied here so far
+  void clear();
+
+ private:
+  struct Slot {
+    std::uint64_t key = 0;  // 0: empty (chain keys are never 0)
+    std::uint64_t entry = 0;  // its live entry in log_
+  };
+  size_t home(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+  size_t find(std::uint64_t key) const;  // its slot, or kNone
+  void touch(size_t slot);               // makes the slot's key the most recent
+  void erase_slot(size_t slot);
+  void insert(std::uint64_t key);
+  void evict_oldest();
+  void resize(size_t slots);
+  void compact_log();
+  static constexpr size_t kNone = ~size_t{0};
+
+  std::int64_t capacity_;
+  std::vector<Slot> table_;
+  size_t mask_ = 0;
+  int shift_ = 0;
+  size_t size_ = 0;
+  std::vector<std::uint64_t> log_;  // keys, least recent first from head_; stale where the table points elsewhere
+  size_t head_ = 0;
+  std::uint64_t stored_ = 0;
+};
+
+}  // namespace servesim

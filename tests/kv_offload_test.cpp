@@ -1,0 +1,104 @@
+// KV offloading to host memory (pools[].kv_offload): blocks evicted from the GPU's prefix cache
+// are kept in the worker's host memory and loaded back over PCIe when a prompt needs them; the
+// load's time is hand arithmetic, and with host memory enough for the whole trace a GPU cache of
+// a few percent of it reuses every prefix the trace allows (the exact bound, in the groundtruth
+// suite: prefix_cache_500_blocks_host_offload).
+#include <gmock/gmock.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+using H5 = testing::H5File;
+
+std::string scenario(const std::string& trace, const std::string& offload) {
+  return fmt::format(R"(
+name: offload
+workload: {{source: mooncake_jsonl, path: {}}}
+pools:
+  - name: w
+    model: llama-3.1-8b
+    gpu: h100_sxm
+    engine: {{num_gpu_blocks: 12, block_size: 16, watermark: 0}}
+    timing: {{model: polynomial, polynomial: {{constant_ms: 10, per_prefill_token_ms: 0.1, per_decode_seq_ms: 1}}}}
+    kv_offload: {}
+)",
+                     trace, offload);
+}
+
+// A: 4 prompt blocks (and a fifth for its output), then cached; B needs all 12 GPU blocks and
+// evicts A's; then A's prompt again.
+std::string a_b_a(testing::TempDir& dir) {
+  return dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
+                                      "\n"
+                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [2]})"
+                                      "\n"
+                                      R"({"timestamp": 2000, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
+                                      "\n");
+}
+
+TEST(KvOffload, APromptLoadsItsEvictedBlocksBackAndWaitsForTheCopy) {
+  testing::TempDir dir;
+  const std::string trace = a_b_a(dir);  // C, the third, repeats A's prompt
+  auto run = [&](const std::string& name, const std::string& offload) {
+    const std::string out = dir.file(name + ".h5");
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", scenario(trace, offload)) + " -q -o " + out);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return out;
+  };
+  H5 on(run("on", "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms}"));
+  auto col = [&](const H5& f, const char* c) { return testing::read_double_column(f.id, "/requests", c); };
+  // C: 3 of its 4 blocks come back (the last prompt token is always computed): a Llama-3.1-8B
+  // block of 16 tokens is 16 x 131,072 bytes, 2.097152 ms at 1 GB/s; then 16 tokens of prefill
+  const double load_s = 0.001 + 3 * 16 * 131072 / 1e9;
+  EXPECT_NEAR(col(on, "onboard_s").at(2), load_s, 1e-9);
+  EXPECT_NEAR(col(on, "ttft_s").at(2), load_s + 0.010 + 16 * 0.0001, 1e-9);
+  EXPECT_EQ(col(on, "cached_tokens").at(2), 48);
+  EXPECT_EQ(col(on, "offloaded_tokens").at(2), 48);
+  EXPECT_EQ(col(on, "offloaded_tokens").at(1), 0);
+  auto summary = [&](const H5& f, const char* m) { return testing::read_double_column(f.id, "/summary", m).at(0); };
+  EXPECT_NEAR(summary(on, "kv_onboarded_gbytes"), 3 * 16 * 131072 / 1e9, 1e-12);
+  // written back: A's four full blocks (B's prompt and first decode step evict them), then the
+  // four of B's that C's prompt and decode step take
+  EXPECT_NEAR(summary(on, "kv_offloaded_gbytes"), 8 * 16 * 131072 / 1e9, 1e-12);
+  // without host memory C computes its whole prompt: 10 + 64 x 0.1 ms
+  H5 off(run("off", "{host_gbytes: 0}"));
+  EXPECT_NEAR(col(off, "ttft_s").at(2), 0.010 + 64 * 0.0001, 1e-9);
+  EXPECT_EQ(col(off, "cached_tokens").at(2), 0);
+}
+
+TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
+  testing::TempDir dir;
+  // host memory for 2 blocks: of A's 4 evicted blocks the two evicted last stay. A sequence frees
+  // its tail first, so those are its first two: C loads them and computes the rest
+  const std::string trace = a_b_a(dir);
+  const std::string out = dir.file("small.h5");
+  const std::string host = fmt::format("{{host_gbytes: {}}}", 2.5 * 16 * 131072 / 1e9);
+  auto r = testing::run_servesim("run " + dir.write("s.yaml", scenario(trace, host)) + " -q -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5 f(out);
+  EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 32);
+}
+
+TEST(KvOffload, SettingsItCannotHonourAreRefused) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl", R"({"timestamp": 0, "input_length": 64, "output_length": 2})" "\n");
+  std::string yaml = scenario(trace, "{host_gbytes: 0.000001}");
+  auto r = testing::run_servesim("validate " + dir.write("tiny.yaml", yaml));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("pools.0.kv_offload.host_gbytes"));
+  EXPECT_THAT(r.out, HasSubstr("not one KV block"));
+  yaml = scenario(trace, "{host_gbytes: 1}");
+  yaml.replace(yaml.find("watermark: 0"), 12, "watermark: 0, enable_prefix_caching: false");
+  r = testing::run_servesim("validate " + dir.write("nocache.yaml", yaml));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("prefix caching is off"));
+}
+
+}  // namespace
+}  // namespace servesim
