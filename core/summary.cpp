@@ -221,7 +221,8 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
     add("kv_offloaded_gbytes", kv_offloaded_bytes_ / 1e9);
     add("kv_onboarded_gbytes", kv_onboarded_bytes_ / 1e9);
     add("kv_onboarded_requests", static_cast<double>(onboarded_requests_));
-    add("kv_onboard_mean_s", onboarded_requests_ ? onboard_s_ / static_cast<double>(onboarded_requests_) : std::nan(""));
+    add("kv_onboard_mean_s",
+        onboarded_requests_ ? onboard_s_ / static_cast<double>(onboarded_requests_) : std::nan(""));
   }
   if (speculative_) {
     const auto v = static_cast<double>(spec_verified_), d = static_cast<double>(spec_drafted_),

@@ -365,9 +365,11 @@ struct PoolConfig {
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");
     v.field("lora", lora, "LoRA adapters served on the pool's model (aggregated pools)");
-    v.field("speculative", speculative, "speculative decoding (aggregated and decode pools; vllm and sglang schedulers)");
+    v.field("speculative", speculative,
+            "speculative decoding (aggregated and decode pools; vllm and sglang schedulers)");
     v.field("power", power, "the GPUs' power curve, for energy (defaults fitted to measured power)");
-    v.field("kv_offload", kv_offload, "KV blocks evicted from the GPU kept in host memory (vllm and sglang schedulers)");
+    v.field("kv_offload", kv_offload,
+            "KV blocks evicted from the GPU kept in host memory (vllm and sglang schedulers)");
     v.field("devices", devices,
             "topology.placement: explicit: the GPUs of each replica, e.g. [[n0/gpu0, n0/gpu1], [n1/gpu0, n1/gpu1]]");
   }

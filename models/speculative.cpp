@@ -50,7 +50,8 @@ std::optional<ModelSpec> draft_model_spec(const PoolConfig& pool, const Catalog&
   return m;
 }
 
-std::shared_ptr<const SpeculativeDecoding> SpeculativeDecoding::make(const PoolConfig& pool, const std::string& base_dir) {
+std::shared_ptr<const SpeculativeDecoding> SpeculativeDecoding::make(const PoolConfig& pool,
+                                                                     const std::string& base_dir) {
   const SpeculativeConfig& c = pool.speculative;
   if (!c.enabled()) return nullptr;
   std::unique_ptr<TimingModel> draft;

@@ -24,8 +24,9 @@
 //
 // Cost: a plain decode step is O(1). A decoding sequence's token count is implicit (e0 + the
 // token clock's advance since s0: the steps since s0 without speculation); the steps at which it
-// finishes or crosses a block boundary sit in min-heaps (stale entries skipped by a generation number); the decode context sum is an
-// aggregate. Only prefilling sequences, finishes, block boundaries and preemptions cost work.
+// finishes or crosses a block boundary sit in min-heaps (stale entries skipped by a generation
+// number); the decode context sum is an aggregate. Only prefilling sequences, finishes, block
+// boundaries and preemptions cost work.
 #include <algorithm>
 #include <optional>
 #include <queue>

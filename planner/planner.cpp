@@ -224,7 +224,8 @@ void Planner::decide(const PlannerObservation& seen) {
   if (cfg_.planner.power_budget_w) {  // likewise for the GPUs' power limits
     auto watts = [&] {
       double w = 0;
-      for (size_t p = 0; p < target.size(); ++p) w += target[p] * cfg_.pools[p].tp * Catalog::builtin().gpu(cfg_.pools[p].gpu).tdp_w;
+      for (size_t p = 0; p < target.size(); ++p)
+        w += target[p] * cfg_.pools[p].tp * Catalog::builtin().gpu(cfg_.pools[p].gpu).tdp_w;
       return w;
     };
     for (size_t p = target.size(); p-- > 0 && watts() > *cfg_.planner.power_budget_w;)

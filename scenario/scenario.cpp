@@ -239,7 +239,8 @@ void validate_speculative(const PoolConfig& p, const std::string& at, const conf
     map.fail(at + ".method", fmt::format("pool '{}' only prefills: speculative decoding has nothing to decode", p.name),
              "set it on the decode pool");
   if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
-    map.fail(at + ".method", fmt::format("engine scheduler '{}' does not model speculative decoding", p.engine.scheduler),
+    map.fail(at + ".method",
+             fmt::format("engine scheduler '{}' does not model speculative decoding", p.engine.scheduler),
              "use engine.scheduler vllm or sglang");
   if (c.acceptance_rates.empty() == !c.mean_acceptance_length)
     map.fail(at + ".acceptance_rates",

@@ -183,7 +183,8 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                   [](const TimingContext& ctx) {
                     const auto& k = ctx.pool.timing.kernel;
                     const std::string dir = ctx.resolve(k.tables);
-                    return std::make_unique<KernelTiming>(ctx.model ? *ctx.model : Catalog::builtin().deployed_model(ctx.pool), ctx.pool.tp, k,
+                    const ModelSpec model = ctx.model ? *ctx.model : Catalog::builtin().deployed_model(ctx.pool);
+                    return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
                                                           KernelTables::shared(dir, k.framework),
                                                           SystemMemory::load(dir), ctx.pool.expert_parallel);
                   })

@@ -16,7 +16,8 @@ class PolynomialTiming final : public TimingModel {
                 c_.per_decode_seq_ms * b.decode_seqs +
                 c_.per_decode_context_token_ms * static_cast<double>(b.decode_context_tokens);
     // verified draft tokens beyond each sequence's own: priced as prompt tokens
-    if (b.decode_query_tokens > 1) ms += c_.per_prefill_token_ms * static_cast<double>(b.decode_computed_tokens() - b.decode_seqs);
+    if (b.decode_query_tokens > 1)
+      ms += c_.per_prefill_token_ms * static_cast<double>(b.decode_computed_tokens() - b.decode_seqs);
     return std::max<TimeNs>(1, std::llround(ms * 1e6));
   }
 

@@ -162,7 +162,8 @@ SERVESIM_REGISTER(TimingRegistry, "roofline",
                   "overhead (pool's gpu, model, tp, precision; efficiency factors from the catalog)",
                   [](const TimingContext& ctx) {
                     const Catalog& c = Catalog::builtin();
-                    return std::make_unique<RooflineTiming>(ctx.model ? *ctx.model : c.deployed_model(ctx.pool), c.gpu(ctx.pool.gpu), ctx.pool.tp,
+                    const ModelSpec model = ctx.model ? *ctx.model : c.deployed_model(ctx.pool);
+                    return std::make_unique<RooflineTiming>(model, c.gpu(ctx.pool.gpu), ctx.pool.tp,
                                                             roofline_efficiency(ctx.pool.timing.roofline.efficiency, ctx.base_dir),
                                                             ctx.pool.expert_parallel);
                   })
