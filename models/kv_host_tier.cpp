@@ -88,11 +88,11 @@ std::int64_t KvHostTier::peek(std::span<const std::uint64_t> keys) const {
 }
 
 void KvHostTier::clear() {
-  if (capacity_ > 0) resize(1024);
-  for (Slot& s : table_) s = Slot{};
+  table_.clear();
   size_ = 0;
   log_.clear();
   head_ = 0;
+  if (capacity_ > 0) resize(1024);
 }
 
 void KvHostTier::resize(size_t slots) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "models/kv_host_tier.h"
 #include "tests/test_util.h"
 
 namespace servesim {
@@ -83,6 +84,27 @@ TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   H5 f(out);
   EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 32);
+}
+
+TEST(KvOffload, TheHostTierKeepsTheMostRecentKeysWithinItsCapacity) {
+  KvHostTier tier(2000);
+  for (std::uint64_t k = 1; k <= 3000; ++k) tier.store(k);
+  EXPECT_EQ(tier.size(), 2000);
+  EXPECT_EQ(tier.stored(), 3000u);
+  const std::vector<std::uint64_t> oldest{1000, 1001}, kept{1001, 1002, 1003};
+  EXPECT_EQ(tier.peek(oldest), 0);  // 1..1000 left first
+  EXPECT_EQ(tier.match(kept), 3);   // and these become the most recent
+  for (std::uint64_t k = 3001; k <= 4997; ++k) tier.store(k);  // 1,997 more push out 1004..3000
+  EXPECT_EQ(tier.peek(kept), 3);
+  const std::vector<std::uint64_t> gone{1004};
+  EXPECT_EQ(tier.peek(gone), 0);
+  tier.store(1002);  // already here: no copy
+  EXPECT_EQ(tier.stored(), 4997u);
+  tier.clear();  // an engine restart
+  EXPECT_EQ(tier.size(), 0);
+  EXPECT_EQ(tier.peek(kept), 0);
+  tier.store(7);
+  EXPECT_EQ(tier.size(), 1);
 }
 
 TEST(KvOffload, SettingsItCannotHonourAreRefused) {
