@@ -160,18 +160,19 @@ class VllmScheduler final : public EngineScheduler {
       if (no_evict_) reserved_blocks_ += final_blocks(q) - cached_blocks - a->fresh;
       if (style_.retract_decodes) reserved_tokens_ += future_tokens(q, cached, q->req->tokens_emitted);
       for (KvCache::BlockId b : prefix_hits(cached_blocks)) q->blocks.push_back(cache_.acquire(b));
-      cache_.allocate(a->fresh, q->blocks);
-      q->computed = cached;
-      q->registered = cached_blocks;  // the loaded blocks register with its first chunk
       TimeNs onboard_ns = 0;
       if (a->host_blocks > 0) {
-        // the iteration waits for the copy, as vLLM's offloading connector loads before the pass
+        // the iteration waits for the copy, as vLLM's offloading connector loads before the pass;
+        // made the most recent first, so the blocks its allocation evicts cannot push them out
         host_.match(std::span<const std::uint64_t>(q->keys).subspan(static_cast<size_t>(cached_blocks),
                                                                     static_cast<size_t>(a->host_blocks)));
         onboard_ns = onboard_latency_ns_ + std::llround(static_cast<double>(a->host_blocks) * onboard_ns_per_block_);
         extra_ns_ += onboard_ns;
         planned_onboarded_ += static_cast<std::int32_t>(a->host_blocks);
       }
+      cache_.allocate(a->fresh, q->blocks);
+      q->computed = cached;
+      q->registered = cached_blocks;  // the loaded blocks register with its first chunk
       if (q->req->scheduled_ns < 0) {
         q->req->scheduled_ns = now;
         q->req->cached_tokens = static_cast<std::uint32_t>(cached);
