@@ -212,25 +212,21 @@ void Planner::decide(const PlannerObservation& seen) {
   std::vector<int> target(d.size());
   for (size_t p = 0; p < d.size(); ++p)
     target[p] = std::clamp(d[p].target, cfg_.pools[p].lifecycle.min_replicas, worker_slots(cfg_.pools[p]));
-  if (cfg_.planner.gpu_budget) {  // over budget: trim from the last pool backwards, keeping minimums
-    auto gpus = [&] {
-      int g = 0;
-      for (size_t p = 0; p < target.size(); ++p) g += target[p] * cfg_.pools[p].tp;
-      return g;
+  // over a budget: trim from the last pool backwards, keeping minimums (cost: one worker's, per pool)
+  auto trim_to = [&](double budget, auto&& cost) {
+    auto total = [&] {
+      double t = 0;
+      for (size_t p = 0; p < target.size(); ++p) t += target[p] * cost(cfg_.pools[p]);
+      return t;
     };
-    for (size_t p = target.size(); p-- > 0 && gpus() > *cfg_.planner.gpu_budget;)
-      while (target[p] > cfg_.pools[p].lifecycle.min_replicas && gpus() > *cfg_.planner.gpu_budget) --target[p];
-  }
-  if (cfg_.planner.power_budget_w) {  // likewise for the GPUs' power limits
-    auto watts = [&] {
-      double w = 0;
-      for (size_t p = 0; p < target.size(); ++p)
-        w += target[p] * cfg_.pools[p].tp * Catalog::builtin().gpu(cfg_.pools[p].gpu).tdp_w;
-      return w;
-    };
-    for (size_t p = target.size(); p-- > 0 && watts() > *cfg_.planner.power_budget_w;)
-      while (target[p] > cfg_.pools[p].lifecycle.min_replicas && watts() > *cfg_.planner.power_budget_w) --target[p];
-  }
+    for (size_t p = target.size(); p-- > 0 && total() > budget;)
+      while (target[p] > cfg_.pools[p].lifecycle.min_replicas && total() > budget) --target[p];
+  };
+  if (cfg_.planner.gpu_budget)
+    trim_to(*cfg_.planner.gpu_budget, [](const PoolConfig& p) { return static_cast<double>(p.tp); });
+  if (cfg_.planner.power_budget_w)  // the GPUs' power limits
+    trim_to(*cfg_.planner.power_budget_w,
+            [](const PoolConfig& p) { return p.tp * Catalog::builtin().gpu(p.gpu).tdp_w; });
   // stabilisation: a scale-down goes no lower than the highest proposal of the window
   if (cfg_.planner.scale_down_window.ns() > 0) {
     const TimeNs now = now_ns(), window = cfg_.planner.scale_down_window.ns();
