@@ -65,6 +65,7 @@ int print_timing(const PoolConfig& pool) {
   KvCapacity cap = kv_capacity(pool, c);
   auto t = TimingRegistry::instance().create(timing_model, TimingContext{pool});
   std::cout << fmt::format("{} on {} x {} ({} timing)\n", model, tp, g.description, timing_model);
+  std::cout << cap.ledger.text();
   std::cout << fmt::format("weights {:.1f} GiB, KV {:.0f} KiB/token, KV cache {:.1f} GiB = {} blocks of {} tokens "
                            "({:.0f}k tokens)\n",
                            cap.weight_bytes / 1073741824.0, m.kv_bytes_per_token() / 1024.0, cap.kv_bytes / 1073741824.0,
@@ -159,6 +160,19 @@ int run_main(int argc, char** argv) {
       ->capture_default_str();
   timing->add_option("--overhead-ms", timing_pool.timing.kernel.overhead_ms, "kernel: per-iteration overhead")
       ->capture_default_str();
+  std::string timing_engine;
+  timing->add_option("--engine", timing_engine,
+                     "engine preset (engines.yaml: vllm, sglang, trtllm, framework@version): its block size, token "
+                     "budget, sequences, memory fraction and memory rule");
+  timing->add_option("--max-num-seqs", timing_pool.engine.max_num_seqs, "sequences per iteration (sizes the sampler)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--max-num-batched-tokens", timing_pool.engine.max_num_batched_tokens, "token budget per iteration")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--gpu-memory-utilization", timing_pool.engine.gpu_memory_utilization,
+                     "fraction of GPU memory the engine may use (see the memory rule)")
+      ->capture_default_str()->check(CLI::Range(0.05, 1.0));
+  timing->add_option("--memory-rule", timing_pool.engine.memory_rule, "vllm_v1 | sglang_static | trtllm_free_fraction")
+      ->capture_default_str()->check(CLI::IsMember({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
   int timing_max_loras = 0;
   timing->add_option("--max-loras", timing_max_loras, "LoRA slots to reserve (0 = no LoRA)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -303,6 +317,8 @@ int run_main(int argc, char** argv) {
     for (const auto& [name, what] : speculative_methods()) std::cout << fmt::format("  {:<16} {}\n", name, what);
     std::cout << fmt::format("sweep across MPI ranks: {}\n",
                              SweepRanks::built_with_mpi() ? "yes (mpirun -n N servesim sweep ...)" : "no (built without MPI)");
+    std::cout << "memory rules (pools[].engine.memory_rule):\n";
+    for (const MemoryRule& r : memory_rules()) std::cout << fmt::format("  {:<20} {}\n", r.name, r.description);
     std::cout << "GPUs (catalog):\n";
     for (const auto& [name, g] : Catalog::builtin().gpus())
       std::cout << fmt::format("  {:<16} {} ({:g} GiB, {:g} GB/s, {:g} TFLOP/s bf16)\n", name, g.description,
@@ -315,6 +331,18 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) {
+    if (!timing_engine.empty()) {
+      // the preset's settings, then any option given on the command line on top
+      EngineConfig given = timing_pool.engine;
+      Catalog::builtin().engine(timing_engine).apply(timing_pool.engine);
+      auto keep = [&](const char* option, auto EngineConfig::*field) {
+        if (timing->count(option) > 0) timing_pool.engine.*field = given.*field;
+      };
+      keep("--max-num-seqs", &EngineConfig::max_num_seqs);
+      keep("--max-num-batched-tokens", &EngineConfig::max_num_batched_tokens);
+      keep("--gpu-memory-utilization", &EngineConfig::gpu_memory_utilization);
+      keep("--memory-rule", &EngineConfig::memory_rule);
+    }
     if (timing_max_loras > 0) {
       timing_pool.lora.max_loras = timing_max_loras;
       timing_pool.lora.adapters.push_back({"adapter", 0, 1});
@@ -367,8 +395,16 @@ int run_main(int argc, char** argv) {
   for (const auto& w : scenario.warnings) std::fprintf(stderr, "servesim: warning: %s\n", w.c_str());
   if (dump) std::cout << config::write_yaml(scenario.config, true);
   if (validate->parsed()) {
-    if (!dump) std::cout << fmt::format("{}: valid ({} pools, workload '{}')\n", scenario_path,
-                                        scenario.config.pools.size(), scenario.config.workload.source);
+    if (!dump) {
+      std::cout << fmt::format("{}: valid ({} pools, workload '{}')\n", scenario_path, scenario.config.pools.size(),
+                               scenario.config.workload.source);
+      for (const PoolConfig& pool : scenario.config.pools) {
+        const KvCapacity cap = kv_capacity(pool, Catalog::builtin());
+        std::cout << fmt::format("pool '{}': {} blocks of {} tokens per worker\n", pool.name, cap.blocks,
+                                 pool.engine.block_size)
+                  << (pool.engine.num_gpu_blocks ? "  (engine.num_gpu_blocks given)\n" : cap.ledger.text());
+      }
+    }
     return 0;
   }
   if (dump) return 0;

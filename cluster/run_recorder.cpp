@@ -6,7 +6,9 @@
 
 #include <fmt/ranges.h>
 
+#include "core/json_text.h"
 #include "core/sample_stats.h"
+#include "models/catalog.h"
 #include "servesim/version.h"
 
 namespace servesim {
@@ -276,6 +278,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
                              fmt::format("{}", fmt::join(scenario.config.slo.class_names(), "\n")));
   h5::write_string_attribute(meta.get(), "served_models", fmt::format("{}", fmt::join(served_models(scenario.config), "\n")));
   h5::write_string_attribute(meta.get(), "lora_adapters", fmt::format("{}", fmt::join(adapters, "\n")));
+  h5::write_string_attribute(meta.get(), "memory_ledger", memory_ledgers_json(scenario.config));
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get(), reason.get()),
@@ -296,6 +299,17 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
 }
 
 RunRecorder::~RunRecorder() = default;
+
+std::string memory_ledgers_json(const ScenarioConfig& config) {
+  std::string out = "{";
+  for (const PoolConfig& pool : config.pools) {
+    const KvCapacity cap = kv_capacity(pool, Catalog::builtin());
+    out += fmt::format(R"({}"{}": {{"blocks": {}, "block_size": {}, "num_gpu_blocks_given": {}, "ledger": {}}})",
+                       out.size() > 1 ? ", " : "", json_escape(pool.name), cap.blocks, pool.engine.block_size,
+                       pool.engine.num_gpu_blocks ? "true" : "false", cap.ledger.json());
+  }
+  return out + "}";
+}
 
 void RunRecorder::on_arrival(const Request&) { ++w_arrivals_; }
 

@@ -37,6 +37,10 @@ struct RequestRow {
   double onboard_s;
 };
 
+// Each pool's KV blocks per worker and the memory ledger behind them, as a JSON object keyed by
+// pool name (/meta's memory_ledger attribute).
+std::string memory_ledgers_json(const ScenarioConfig& config);
+
 // One dependency of a request graph: `trace_id` started only after `waits_for` ended.
 struct EdgeRow {
   std::uint64_t trace_id, waits_for;

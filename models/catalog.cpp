@@ -9,6 +9,12 @@ namespace servesim {
 
 namespace {
 constexpr double kActivationBytes = 2;  // activations stay bf16 under fp8 weights
+constexpr double kGiB = 1073741824.0;
+// vLLM V1's sampler at its peak in the profile run (top-k and top-p set, the native PyTorch path),
+// in fp32 rows of the vocabulary: the bf16 logits (0.5), their fp32 copy (1), the sorted values
+// (1) and int64 indices (2), the softmax of the sorted values (1), the top-k/top-p masks (0.25)
+// and the logits scattered back (1).
+constexpr double kSamplerBuffers = 6.75;
 template <class Spec>
 const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, const char* kind) {
   auto it = m.find(name);
@@ -111,44 +117,53 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   const ModelSpec m = catalog.deployed_model(pool);
   const GpuSpec& g = catalog.gpu(pool.gpu);
   const auto& e = pool.engine;
-  KvCapacity cap;
-  cap.memory_bytes = pool.tp * g.memory_gib * 1073741824.0 * e.gpu_memory_utilization;
-  cap.weight_bytes = m.weight_bytes();
-  // Peak activations of one forward pass (an estimate in place of vLLM's profiling run): per GPU,
-  // the iteration's tokens x (4 hidden-sized + 2 intermediate-sized tensors), plus fp32 logits
-  // for max_num_seqs sequences.
-  const double per_gpu = static_cast<double>(e.max_num_batched_tokens) *
-                             (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes +
-                         static_cast<double>(e.max_num_seqs) * m.vocab_size * 4.0;
-  cap.activation_bytes = per_gpu * pool.tp;
+  MemoryDemand d;
+  d.device_bytes = pool.tp * g.engine_visible_gib() * kGiB;
+  d.device_reported = g.memory_reported_gib.has_value();
+  d.utilization = e.gpu_memory_utilization;
+  d.weight_bytes = m.weight_bytes();
+  // The profile run, per GPU. Forward: the token budget x (4 hidden-sized + 2 intermediate-sized
+  // tensors) of bf16 activations. Then the sampler, with the forward's hidden states still held,
+  // over one row of logits per sequence (up to the token budget): kSamplerBuffers fp32 rows of
+  // the vocabulary at its peak.
+  const double tokens = static_cast<double>(e.max_num_batched_tokens);
+  const double rows = std::min(e.max_num_seqs, e.max_num_batched_tokens);
+  d.forward_peak_bytes = pool.tp * tokens * (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes;
+  d.sampler_peak_bytes =
+      pool.tp * (tokens * m.hidden_size * kActivationBytes + rows * m.vocab_size * 4.0 * kSamplerBuffers);
+  d.non_torch_bytes = pool.tp * e.non_torch_gib * kGiB;
   if (pool.lora.enabled())
-    cap.lora_bytes = pool.lora.max_loras * lora_bytes_per_gpu(m, pool.lora.max_lora_rank, pool.tp) * pool.tp;
+    d.lora_bytes = pool.lora.max_loras * lora_bytes_per_gpu(m, pool.lora.max_lora_rank, pool.tp) * pool.tp;
   // a speculative draft's weights live beside the model's, and its KV beside theirs in each block
   double kv_bytes_per_token = m.kv_bytes_per_token();
   if (const std::optional<ModelSpec> draft = draft_model_spec(pool, catalog)) {
-    cap.draft_bytes = draft->weight_bytes();
+    d.draft_bytes = draft->weight_bytes();
     kv_bytes_per_token += draft->kv_bytes_per_token();
   }
+  KvCapacity cap;
+  cap.ledger = memory_rule(e.memory_rule).divide(d);
+  cap.memory_bytes = cap.ledger.budget_bytes;
+  cap.weight_bytes = d.weight_bytes;
+  for (const MemoryItem& i : cap.ledger.items)
+    if (i.name == "activation_peak") cap.activation_bytes = i.bytes;
+  cap.lora_bytes = d.lora_bytes;
+  cap.draft_bytes = d.draft_bytes;
   const double block_bytes = kv_bytes_per_token * e.block_size;
   if (e.num_gpu_blocks) {
     cap.blocks = *e.num_gpu_blocks;
     cap.kv_bytes = static_cast<double>(cap.blocks) * block_bytes;
     return cap;
   }
-  cap.kv_bytes = cap.memory_bytes - cap.weight_bytes - cap.activation_bytes - cap.lora_bytes - cap.draft_bytes;
+  cap.kv_bytes = cap.ledger.kv_bytes;
   cap.blocks = cap.kv_bytes > 0 ? static_cast<std::int64_t>(cap.kv_bytes / block_bytes) : 0;
   if (cap.blocks < 1)
     throw ConfigError(fmt::format(
-        "pool '{}': {} does not fit on {} x {}: {:.1f} GiB usable (gpu_memory_utilization {:g}) but the weights need "
-        "{:.1f} GiB, activations {:.1f} GiB, LoRA slots {:.1f} GiB and a speculative draft {:.1f} GiB, a shortfall of "
-        "{:.1f} GiB. Fix: raise tp (at least {}), choose a GPU with more memory, lower lora.max_loras, or raise "
-        "gpu_memory_utilization",
-        pool.name, pool.model, pool.tp, pool.gpu, cap.memory_bytes / 1073741824.0, e.gpu_memory_utilization,
-        cap.weight_bytes / 1073741824.0, cap.activation_bytes / 1073741824.0, cap.lora_bytes / 1073741824.0,
-        cap.draft_bytes / 1073741824.0,
-        (cap.weight_bytes + cap.activation_bytes + cap.lora_bytes + cap.draft_bytes - cap.memory_bytes) / 1073741824.0 +
-            block_bytes / 1073741824.0,
-        static_cast<int>(std::ceil((cap.weight_bytes * 1.1) / (g.memory_gib * 1073741824.0 * e.gpu_memory_utilization)))));
+        "pool '{}': {} does not fit on {} x {}: the KV cache would get {:.2f} GiB, a shortfall of {:.2f} GiB for "
+        "one block ({}). Fix: raise tp (at least {}), choose a GPU with more memory, lower max_num_seqs or "
+        "max_num_batched_tokens, lower lora.max_loras, or raise gpu_memory_utilization",
+        pool.name, pool.model, pool.tp, pool.gpu, cap.kv_bytes / kGiB, (block_bytes - cap.kv_bytes) / kGiB,
+        cap.ledger.one_line(),
+        static_cast<int>(std::ceil((d.weight_bytes * 1.1) / (g.engine_visible_gib() * kGiB * e.gpu_memory_utilization)))));
   return cap;
 }
 

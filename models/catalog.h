@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "models/memory_ledger.h"
 #include "models/pool_config.h"
 
 namespace servesim {
@@ -17,11 +19,14 @@ struct GpuSpec {
   std::string description, source;
   double memory_gib = 0, hbm_gbps = 0, bf16_tflops = 0, fp8_tflops = 0, nvlink_gbps = 0;
   double tdp_w = 0;  // board power limit (what a data center provisions per GPU)
+  std::optional<double> memory_reported_gib;  // what the CUDA driver reports (engines take fractions of it)
+  double engine_visible_gib() const { return memory_reported_gib.value_or(memory_gib); }
   template <class V>
   void visit(V& v) {
     v.field("description", description, "");
     v.field("tdp_w", tdp_w, "", config::positive());
     v.field("memory_gib", memory_gib, "", config::positive());
+    v.field("memory_reported_gib", memory_reported_gib, "", config::positive());
     v.field("hbm_gbps", hbm_gbps, "", config::positive());
     v.field("bf16_tflops", bf16_tflops, "", config::positive());
     v.field("fp8_tflops", fp8_tflops, "", config::at_least(0));
@@ -83,6 +88,7 @@ struct EnginePreset {
   double gpu_memory_utilization = 0.9;
   bool enable_chunked_prefill = true;
   std::string capacity_policy = "max_utilization";
+  std::string memory_rule = "vllm_v1";
   double iteration_overhead_ms = 0;  // per iteration beyond the GPU kernels (kernel timing model)
   double request_latency_ms = 0;     // per request before routing (frontend.request_latency)
   // How the measured benchmark client's requests were phased (check-silicon's default --start)
@@ -99,6 +105,7 @@ struct EnginePreset {
     v.field("gpu_memory_utilization", gpu_memory_utilization, "", config::between(0.05, 1));
     v.field("enable_chunked_prefill", enable_chunked_prefill, "");
     v.field("capacity_policy", capacity_policy, "", config::one_of({"max_utilization", "guaranteed_no_evict"}));
+    v.field("memory_rule", memory_rule, "", config::one_of({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
     v.field("source", source, "");
   }
   void apply(EngineConfig& e) const {
@@ -109,6 +116,7 @@ struct EnginePreset {
     e.gpu_memory_utilization = gpu_memory_utilization;
     e.enable_chunked_prefill = enable_chunked_prefill;
     e.capacity_policy = capacity_policy;
+    e.memory_rule = memory_rule;
   }
 };
 
@@ -190,6 +198,7 @@ class Catalog {
 };
 
 struct KvCapacity {
+  MemoryLedger ledger;  // how the engine arrived at kv_bytes (empty items with num_gpu_blocks set)
   std::int64_t blocks = 0;
   double memory_bytes = 0, weight_bytes = 0, activation_bytes = 0, kv_bytes = 0;
   double lora_bytes = 0;  // the LoRA slots: max_loras adapters at max_lora_rank
@@ -214,9 +223,10 @@ struct KvOffloadCosts {
 };
 KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog);
 
-// KV-cache blocks of one worker of `pool`: tp GPUs x memory x gpu_memory_utilization, less the
-// weights, less an activation estimate, less the LoRA slots, over the bytes of one block. Explicit
-// engine.num_gpu_blocks wins. Throws ConfigError (naming the shortfall) when nothing is left.
+// KV-cache blocks of one worker of `pool`: the memory the engine's rule (engine.memory_rule,
+// models/memory_ledger.h) leaves after the weights, the profile run's peak, non-torch memory, the
+// LoRA slots and a speculative draft, over the bytes of one block. Explicit engine.num_gpu_blocks
+// wins. Throws ConfigError (with the ledger, naming the shortfall) when nothing is left.
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog);
 
 }  // namespace servesim

@@ -107,10 +107,13 @@ struct EngineConfig {
   int block_size = 16;                      // tokens per KV block
   std::optional<std::int64_t> num_gpu_blocks;  // KV blocks per worker; null = from GPU memory
   double gpu_memory_utilization = 0.9;
+  std::string memory_rule = "vllm_v1";      // how KV memory is derived (models/memory_ledger.h)
+  double non_torch_gib = 0.3;               // per GPU, outside PyTorch's allocator
   double watermark = 0.01;                  // fraction of blocks kept free when admitting
   std::string policy = "fcfs";              // fcfs | priority
   std::string preemption = "lifo";          // lifo | fifo: which running request a recompute preemption picks
   std::string capacity_policy = "max_utilization";  // max_utilization | guaranteed_no_evict (TensorRT-LLM)
+  std::string admission = "first_chunk";    // first_chunk | full_prompt: the blocks a new request must find free
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   template <class V>
@@ -124,7 +127,19 @@ struct EngineConfig {
             "KV-cache blocks per worker (null = derived from GPU memory, model and gpu_memory_utilization)",
             at_least(1));
     v.field("gpu_memory_utilization", gpu_memory_utilization,
-            "fraction of GPU memory the engine may use (weights + activations + KV cache)", between(0.05, 1.0));
+            "fraction of GPU memory the engine may use: vllm_v1 of the total (weights + activations + KV cache), "
+            "sglang_static of the total for weights + KV (mem_fraction_static), trtllm_free_fraction of what the "
+            "weights and buffers leave (free_gpu_memory_fraction)",
+            between(0.05, 1.0));
+    v.field("memory_rule", memory_rule,
+            "how the engine divides GPU memory into what it reserves and the KV cache (servesim timing prints the "
+            "ledger): vllm_v1 | sglang_static | trtllm_free_fraction",
+            one_of({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
+    v.field("non_torch_gib", non_torch_gib,
+            "GiB per GPU outside PyTorch's allocator that the rule reserves (library workspaces, communication "
+            "buffers); 0.3 is the remainder of a measured vLLM run of Llama-3.1-8B on a 24 GB card (README: memory "
+            "ledger)",
+            at_least(0));
     v.field("watermark", watermark, "fraction of KV blocks kept free when admitting a new request",
             between(0, 0.5));
     v.field("policy", policy, "admission order: fcfs | priority (lower trace priority first)",
@@ -139,6 +154,11 @@ struct EngineConfig {
             "output fit beside what the running requests may still need, so nothing is ever preempted; "
             "TensorRT-LLM's default GUARANTEED_NO_EVICT)",
             one_of({"max_utilization", "guaranteed_no_evict"}));
+    v.field("admission", admission,
+            "vllm, max_utilization: what a waiting request needs free to be admitted (above the watermark): "
+            "first_chunk (the blocks of its first prefill chunk; later chunks may preempt) | full_prompt (the blocks "
+            "of its whole remaining prompt, as releases that reserve the full prompt admit)",
+            one_of({"first_chunk", "full_prompt"}));
     v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");

@@ -68,6 +68,7 @@ class VllmScheduler final : public EngineScheduler {
         watermark_blocks_(static_cast<std::int64_t>(cfg_.watermark * static_cast<double>(ctx.kv_blocks))),
         fifo_preemption_(cfg_.preemption == "fifo"),
         no_evict_(cfg_.capacity_policy == "guaranteed_no_evict"),
+        full_prompt_admission_(cfg_.admission == "full_prompt"),
         host_(ctx.host_blocks),
         onboard_latency_ns_(ctx.onboard_latency_ns),
         onboard_ns_per_block_(ctx.onboard_ns_per_block),
@@ -580,6 +581,12 @@ class VllmScheduler final : public EngineScheduler {
       return a;
     }
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
+    if (full_prompt_admission_ && a.chunk < remaining) {
+      // every block of the prompt must be free now (host-loaded blocks included), not only the chunk's
+      const std::int64_t whole = blocks_for(q->target) - a.cached_blocks;
+      const std::int64_t free_whole = free_after + a.fresh - whole;
+      if (free_whole < 0 || (free_whole < watermark_blocks_ && !running_.empty())) return std::nullopt;
+    }
     if (style_.retract_decodes && !running_.empty()) {
       // the whole prompt and its clipped output must fit beside what the running requests will need
       const double room = static_cast<double>((free_after + a.fresh) * block_) - reserved_tokens_;
@@ -807,6 +814,7 @@ class VllmScheduler final : public EngineScheduler {
   std::int64_t watermark_blocks_;
   bool fifo_preemption_;     // engine.preemption: the oldest running request goes first
   bool no_evict_;            // engine.capacity_policy: guaranteed_no_evict
+  bool full_prompt_admission_;  // engine.admission: full_prompt
   std::int64_t reserved_blocks_ = 0;  // guaranteed_no_evict: blocks the running requests may still allocate
   // KV offloading: host memory (the cache writes evicted blocks to it), what a load costs
   KvHostTier host_;

@@ -492,6 +492,14 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                    ? fmt::format("guaranteed_no_evict is modelled on the vllm scheduler, not '{}'", p.engine.scheduler)
                    : std::string("guaranteed_no_evict is modelled on aggregated and prefill pools, not decode pools"),
                "use capacity_policy max_utilization here");
+    if (p.engine.admission == "full_prompt" &&
+        ((p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang") || p.engine.capacity_policy == "guaranteed_no_evict"))
+      map.fail(base + ".engine.admission",
+               p.engine.capacity_policy == "guaranteed_no_evict"
+                   ? std::string("guaranteed_no_evict already admits only a request whose prompt and output fit")
+                   : fmt::format("full_prompt admission is modelled on the vllm and sglang schedulers, not '{}'",
+                                 p.engine.scheduler),
+               "leave admission at first_chunk here");
     if (p.engine.preemption == "fifo" && p.engine.scheduler != "vllm")
       map.fail(base + ".engine.preemption",
                fmt::format("scheduler '{}' picks its own victims (sglang retracts the decode with the fewest output "

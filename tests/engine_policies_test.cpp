@@ -194,6 +194,41 @@ pools:
   }
 }
 
+// Three 256-token prompts (16 blocks each) with 48-token outputs (19 blocks at the end) in 40
+// blocks, prefilled 64 tokens an iteration. Requests 0 and 1 fit together to their ends (38).
+// first_chunk admits request 2 once its first 4-block chunk fits beside them (after request 1's
+// prefill, 7 blocks are free), so the three outgrow the cache and someone is preempted.
+// full_prompt waits until 16 blocks are free, that is until request 0 ends: never two
+// prompts' worth too many, never a preemption.
+TEST(EnginePolicies, FullPromptAdmissionWaitsForTheWholePrompt) {
+  testing::TempDir dir;
+  const std::string trace = burst(dir, 3, 256, 48);
+  std::map<std::string, Rows> runs;
+  for (const std::string rule : {"first_chunk", "full_prompt"}) {
+    const std::string out = dir.file(rule + ".h5");
+    auto r = testing::run_servesim(
+        "run " + dir.write("s.yaml", one_worker(trace, 40, "max_num_batched_tokens: 64, max_num_seqs: 8, admission: " + rule)) +
+        " -q -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    runs[rule] = read_rows(out);
+    ASSERT_EQ(runs[rule].id.size(), 3u);
+  }
+  auto by_id = [](const Rows& r, const std::vector<double>& column, int id) {
+    for (size_t i = 0; i < r.id.size(); ++i)
+      if (r.id[i] == id) return column[i];
+    return -1.0;
+  };
+  const Rows& whole = runs["full_prompt"];
+  for (double p : whole.preemptions) EXPECT_EQ(p, 0);
+  EXPECT_GE(by_id(whole, whole.start, 2), by_id(whole, whole.end, 0));  // admitted once request 0 ended
+  EXPECT_LT(by_id(whole, whole.start, 1), by_id(whole, whole.end, 0));  // 1 ran beside 0
+  const Rows& chunk = runs["first_chunk"];
+  double preempted = 0;
+  for (double p : chunk.preemptions) preempted += p;
+  EXPECT_GT(preempted, 0);
+  EXPECT_LT(by_id(chunk, chunk.start, 2), by_id(chunk, chunk.end, 0));  // admitted while 0 and 1 ran
+}
+
 TEST(EnginePolicies, PoliciesOutsideTheirSchedulerAreRefused) {
   testing::TempDir dir;
   const std::string trace = burst(dir, 1, 16, 4);
@@ -204,6 +239,9 @@ TEST(EnginePolicies, PoliciesOutsideTheirSchedulerAreRefused) {
   r = testing::run_servesim("validate " + dir.write("b.yaml", one_worker(trace, 20, "scheduler: sglang, preemption: fifo")));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("pools.0.engine.preemption"));
+  r = testing::run_servesim("validate " + dir.write("c.yaml", one_worker(trace, 20, "scheduler: basic, admission: full_prompt")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("pools.0.engine.admission"));
 }
 
 }  // namespace
