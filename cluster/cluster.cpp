@@ -119,6 +119,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
                                            releases_, worker_states_, inputs, roles, worker_models, models);
   router_->set_rejects(done_);
+  if (std::any_of(cfg_.pools.begin(), cfg_.pools.end(), [](const PoolConfig& p) { return p.kv_offload.enabled(); }))
+    router_->track_host_tier();
   if (!adapters.empty()) {
     std::vector<std::string> names;
     for (const ServedAdapter& a : adapters) names.push_back(a.name);

@@ -71,9 +71,11 @@ void KvPublisher::remember_tokens(const std::vector<std::uint32_t>& tokens, cons
 }
 
 std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vector<KvEvent>& events) {
-  // consecutive events of one kind (stores that chain on each other) go in one event, as vLLM sends them
+  // consecutive events of one kind and medium (GPU stores that chain on each other; a run of
+  // blocks written to host memory, which name no parent) go in one event, as vLLM sends them
   struct Group {
     KvEvent::Kind kind;
+    KvEvent::Medium medium;
     std::int16_t lora;
     std::vector<std::uint64_t> hashes;
     std::uint64_t parent = 0;
@@ -81,10 +83,12 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
   };
   std::vector<Group> groups;
   for (const KvEvent& e : events) {
-    const bool extend = !groups.empty() && groups.back().kind == e.kind && e.kind != KvEvent::Kind::kCleared &&
-                        (e.kind == KvEvent::Kind::kRemoved ||
+    const bool cpu = e.medium == KvEvent::Medium::kCpu;
+    const bool extend = !groups.empty() && groups.back().kind == e.kind && groups.back().medium == e.medium &&
+                        e.kind != KvEvent::Kind::kCleared &&
+                        (e.kind == KvEvent::Kind::kRemoved || cpu ||
                          (e.parent == groups.back().hashes.back() && e.lora == groups.back().lora));
-    if (!extend) groups.push_back(Group{e.kind, e.lora, {}, e.parent, {}});
+    if (!extend) groups.push_back(Group{e.kind, e.medium, e.lora, {}, e.parent, {}});
     Group& g = groups.back();
     if (e.kind == KvEvent::Kind::kCleared) continue;
     g.hashes.push_back(e.key);
@@ -131,7 +135,7 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
       if (lora) pk.pack(static_cast<std::int64_t>(g.lora) + 1);
       else pk.pack_nil();
       key("medium");
-      pk.pack(std::string_view("GPU"));
+      pk.pack(std::string_view(g.medium == KvEvent::Medium::kCpu ? "CPU" : "GPU"));
       key("lora_name");
       if (lora) pk.pack(std::string_view(lora_names_[static_cast<size_t>(g.lora)]));
       else pk.pack_nil();
@@ -140,7 +144,7 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
       key("block_hashes");
       pk.pack(g.hashes);
       key("medium");
-      pk.pack(std::string_view("GPU"));
+      pk.pack(std::string_view(g.medium == KvEvent::Medium::kCpu ? "CPU" : "GPU"));
     } else {
       begin(1, "AllBlocksCleared");
     }

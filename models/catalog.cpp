@@ -128,7 +128,8 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   // the vocabulary at its peak.
   const double tokens = static_cast<double>(e.max_num_batched_tokens);
   const double rows = std::min(e.max_num_seqs, e.max_num_batched_tokens);
-  d.forward_peak_bytes = pool.tp * tokens * (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes;
+  d.forward_peak_bytes =
+      pool.tp * tokens * (4.0 * m.hidden_size + 2.0 * m.intermediate_size / pool.tp) * kActivationBytes;
   d.sampler_peak_bytes =
       pool.tp * (tokens * m.hidden_size * kActivationBytes + rows * m.vocab_size * 4.0 * kSamplerBuffers);
   d.non_torch_bytes = pool.tp * e.non_torch_gib * kGiB;
@@ -163,7 +164,8 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
         "max_num_batched_tokens, lower lora.max_loras, or raise gpu_memory_utilization",
         pool.name, pool.model, pool.tp, pool.gpu, cap.kv_bytes / kGiB, (block_bytes - cap.kv_bytes) / kGiB,
         cap.ledger.one_line(),
-        static_cast<int>(std::ceil((d.weight_bytes * 1.1) / (g.engine_visible_gib() * kGiB * e.gpu_memory_utilization)))));
+        static_cast<int>(
+            std::ceil((d.weight_bytes * 1.1) / (g.engine_visible_gib() * kGiB * e.gpu_memory_utilization)))));
   return cap;
 }
 

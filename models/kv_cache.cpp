@@ -58,7 +58,7 @@ KvCache::BlockId KvCache::allocate() {
   } else if (lru_size_ > 0) {
     id = lru_pop_front();
     Block& b = blocks_[static_cast<size_t>(id)];
-    if (recording_) events_.push_back({KvEvent::Kind::kRemoved, -1, b.key});
+    if (recording_) events_.push_back({.kind = KvEvent::Kind::kRemoved, .key = b.key});
     if (evicted_) evicted_->store(b.key);
     b.key = 0;  // its map entry is stale from now on
     --keyed_;
@@ -99,7 +99,7 @@ void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent,
   if (!by_key_.try_insert(key, id, key_of())) return;  // a twin computed concurrently keeps the key
   b.key = key;
   ++keyed_;
-  if (recording_) events_.push_back({KvEvent::Kind::kStored, lora, key, parent});
+  if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .lora = lora, .key = key, .parent = parent});
 }
 
 void KvCache::rebuild_key_map() {

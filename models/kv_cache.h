@@ -9,17 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "models/kv_event.h"
 #include "models/kv_host_tier.h"
 
 namespace servesim {
-
-struct KvEvent {
-  enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
-  Kind kind;
-  std::int16_t lora = -1;  // kStored: the LoRA adapter whose KV it holds (Request::lora; -1 = base model)
-  std::uint64_t key;  // the block's chain key (0 for kCleared)
-  std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
-};
 
 // Key -> block map for the prefix cache: open addressing with linear probing, insert only.
 // A slot is 8 bytes, the key's 32-bit hash fingerprint and the block; the key itself lives in

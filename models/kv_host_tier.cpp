@@ -47,6 +47,8 @@ void KvHostTier::evict_oldest() {
   for (;; ++head_) {
     const size_t slot = find(log_[head_]);
     if (slot != kNone && table_[slot].entry == head_) {
+      if (recording_)
+        events_.push_back({.kind = KvEvent::Kind::kRemoved, .medium = KvEvent::Medium::kCpu, .key = log_[head_]});
       erase_slot(slot);
       ++head_;
       return;
@@ -62,6 +64,7 @@ void KvHostTier::store(std::uint64_t key) {
     if (static_cast<std::int64_t>(size_) >= capacity_) evict_oldest();
     insert(key);
     ++stored_;
+    if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = key});
   }
   if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
 }
@@ -92,6 +95,7 @@ void KvHostTier::clear() {
   size_ = 0;
   log_.clear();
   head_ = 0;
+  events_.clear();  // the owner reports the clear itself
   if (capacity_ > 0) resize(1024);
 }
 

@@ -9,7 +9,10 @@
 // goes stale), and an open-addressing table maps each key to its live log entry.
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
+
+#include "models/kv_event.h"
 
 namespace servesim {
 
@@ -28,6 +31,10 @@ class KvHostTier {
   std::int64_t peek(std::span<const std::uint64_t> keys) const;
   std::uint64_t stored() const { return stored_; }  // blocks copied here so far
   void clear();
+  // Changes reported as KvEvents of medium kCpu (a key stored here, one evicted), when on (off by
+  // default): the router's view of the tier. A clear() is the owner's kCleared.
+  void record_events(bool on) { recording_ = on; }
+  std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
 
  private:
   struct Slot {
@@ -52,6 +59,8 @@ class KvHostTier {
   std::vector<std::uint64_t> log_;  // keys, least recent first from head_; stale where the table points elsewhere
   size_t head_ = 0;
   std::uint64_t stored_ = 0;
+  bool recording_ = false;
+  std::vector<KvEvent> events_;
 };
 
 }  // namespace servesim

@@ -64,9 +64,8 @@ MemoryLedger sglang_static(const MemoryDemand& d) {
 MemoryLedger trtllm_free_fraction(const MemoryDemand& d) {
   // the fraction applies to what is free once the weights and the runtime's buffers are allocated
   const double runtime = d.forward_peak_bytes + d.non_torch_bytes;
-  MemoryLedger l = start("trtllm_free_fraction", d,
-                         d.weight_bytes + runtime + d.lora_bytes + d.draft_bytes +
-                             d.utilization * (d.device_bytes - d.weight_bytes - runtime - d.lora_bytes - d.draft_bytes));
+  const double reserved = d.weight_bytes + runtime + d.lora_bytes + d.draft_bytes;
+  MemoryLedger l = start("trtllm_free_fraction", d, reserved + d.utilization * (d.device_bytes - reserved));
   add(l, "weights", d.weight_bytes, "the engine's weights at its precision");
   add(l, "activation_peak", d.forward_peak_bytes, "runtime buffers for max_num_tokens");
   add(l, "non_torch", d.non_torch_bytes, "library workspaces, communication buffers");
@@ -113,9 +112,9 @@ std::string MemoryLedger::one_line() const {
 }
 
 std::string MemoryLedger::json() const {
-  std::string out = fmt::format(R"({{"rule": "{}", "device_bytes": {}, "device_reported": {}, "budget_bytes": {}, "items": {{)",
-                                json_escape(rule), json_number(device_bytes), device_reported ? "true" : "false",
-                                json_number(budget_bytes));
+  std::string out = fmt::format(
+      R"({{"rule": "{}", "device_bytes": {}, "device_reported": {}, "budget_bytes": {}, "items": {{)", json_escape(rule),
+      json_number(device_bytes), device_reported ? "true" : "false", json_number(budget_bytes));
   for (size_t i = 0; i < items.size(); ++i)
     out += fmt::format(R"({}"{}": {})", i ? ", " : "", json_escape(items[i].name), json_number(items[i].bytes));
   return out + fmt::format(R"(}}, "kv_bytes": {}}})", json_number(kv_bytes));

@@ -74,6 +74,7 @@ class VllmScheduler final : public EngineScheduler {
         onboard_ns_per_block_(ctx.onboard_ns_per_block),
         offload_block_bytes_(ctx.offload_block_bytes) {
     if (ctx.host_blocks > 0) cache_.send_evicted_to(&host_);
+    host_.record_events(record_events_);
   }
 
   void enqueue(Request* r, TimeNs, EngineJob job) override {
@@ -366,7 +367,11 @@ class VllmScheduler final : public EngineScheduler {
 
   std::vector<KvEvent> take_kv_events() override {
     std::vector<KvEvent> events = cache_.take_events();
-    if (cleared_) events.insert(events.begin(), KvEvent{KvEvent::Kind::kCleared, -1, 0});
+    if (host_.capacity_blocks() > 0) {  // the host tier's after the GPU's: the router keeps a view of each
+      std::vector<KvEvent> host = host_.take_events();
+      events.insert(events.end(), host.begin(), host.end());
+    }
+    if (cleared_) events.insert(events.begin(), KvEvent{.kind = KvEvent::Kind::kCleared, .key = 0});
     cleared_ = false;
     return events;
   }
@@ -374,6 +379,7 @@ class VllmScheduler final : public EngineScheduler {
   void record_kv_events(bool on) override {
     record_events_ = on;
     cache_.record_events(on);
+    host_.record_events(on);
   }
 
   std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }

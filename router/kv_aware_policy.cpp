@@ -1,8 +1,10 @@
 // "kv_aware" (as Dynamo's KV router): for each worker,
-//   cost = overlap_score_weight x (request blocks - overlap) + active blocks on the worker,
-// the blocks it would have to prefill plus the load it carries. The cheapest wins, ties at
-// random (seeded); with router_temperature > 0, a worker is sampled from a softmax over the
-// negated costs normalised by the largest cost.
+//   cost = overlap_score_weight x (request blocks - overlap - host_overlap_weight x host overlap)
+//          + active blocks on the worker,
+// the blocks it would have to prefill (a block in the worker's host memory, after its GPU hit,
+// counting as a fraction of one: it is loaded, not computed) plus the load it carries. The
+// cheapest wins, ties at random (seeded); with router_temperature > 0, a worker is sampled from
+// a softmax over the negated costs normalised by the largest cost.
 #include <cmath>
 
 #include "core/rng.h"
@@ -14,7 +16,10 @@ namespace {
 class KvAware final : public RouterPolicy {
  public:
   KvAware(const RouterConfig& cfg, std::uint64_t seed)
-      : weight_(cfg.overlap_score_weight), temperature_(cfg.router_temperature), rng_(make_rng(seed, "router.kv_aware")) {}
+      : weight_(cfg.overlap_score_weight),
+        host_weight_(cfg.host_overlap_weight),
+        temperature_(cfg.router_temperature),
+        rng_(make_rng(seed, "router.kv_aware")) {}
 
   bool uses_overlap() const override { return true; }
 
@@ -22,8 +27,9 @@ class KvAware final : public RouterPolicy {
     costs_.resize(workers.size());
     double max_cost = 0;
     for (size_t i = 0; i < workers.size(); ++i) {
-      costs_[i] = weight_ * static_cast<double>(request_blocks - workers[i].overlap_blocks) +
-                  static_cast<double>(workers[i].active_blocks);
+      double to_prefill = static_cast<double>(request_blocks - workers[i].overlap_blocks);
+      if (workers[i].host_overlap_blocks > 0) to_prefill -= host_weight_ * static_cast<double>(workers[i].host_overlap_blocks);
+      costs_[i] = weight_ * to_prefill + static_cast<double>(workers[i].active_blocks);
       max_cost = std::max(max_cost, costs_[i]);
     }
     if (temperature_ > 0) {
@@ -50,7 +56,7 @@ class KvAware final : public RouterPolicy {
   }
 
  private:
-  double weight_, temperature_;
+  double weight_, host_weight_, temperature_;
   Rng rng_;
   std::vector<double> costs_;
 };

@@ -109,10 +109,11 @@ void KvIndexer::clear(std::int32_t worker) {
   resize(rows_);  // rehash: rows emptied above broke probe runs
 }
 
-void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events) {
+void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium) {
   for (size_t i = 0; i < events.size(); ++i) {
     if (i + kLookAhead < events.size()) __builtin_prefetch(row(home(events[i + kLookAhead].key)));
     const KvEvent& e = events[i];
+    if (e.medium != medium && e.kind != KvEvent::Kind::kCleared) continue;
     switch (e.kind) {
       case KvEvent::Kind::kStored: store(worker, e.key); break;
       case KvEvent::Kind::kRemoved: remove(worker, e.key); break;
@@ -169,6 +170,52 @@ void KvIndexer::overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::v
   for (size_t k = 0; k < words_; ++k)
     for (std::uint64_t bits = active_[k]; bits; bits &= bits - 1)
       overlap[64 * k + static_cast<size_t>(std::countr_zero(bits))] = static_cast<std::int64_t>(matched);
+}
+
+void KvIndexer::overlaps_from(std::span<const std::uint64_t> keys, TimeNs now, std::span<const std::int64_t> from,
+                              std::vector<std::int64_t>& extra) const {
+  extra.assign(static_cast<size_t>(workers_), 0);
+  joins_.clear();
+  for (std::int32_t w = 0; w < workers_; ++w)
+    if (from[static_cast<size_t>(w)] < static_cast<std::int64_t>(keys.size()))
+      joins_.emplace_back(from[static_cast<size_t>(w)], w);
+  std::sort(joins_.begin(), joins_.end());
+  active_.assign(words_, 0);
+  size_t next_join = 0;
+  bool any = false;  // some worker in active_
+  // walk the keys from the first worker's start; a worker joins at its own start and leaves at
+  // its first key not held here
+  for (auto i = joins_.empty() ? static_cast<std::int64_t>(keys.size()) : joins_.front().first;
+       i < static_cast<std::int64_t>(keys.size()); ++i) {
+    for (; next_join < joins_.size() && joins_[next_join].first == i; ++next_join) {
+      const auto [word, bit] = bit_of(joins_[next_join].second);
+      active_[word - 1] |= bit;
+      any = true;
+    }
+    if (!any) {
+      if (next_join == joins_.size()) break;
+      i = joins_[next_join].first - 1;  // skip to the next start
+      continue;
+    }
+    held_ = active_;
+    const size_t r = find(keys[static_cast<size_t>(i)]);
+    if (r == kNpos) std::fill(held_.begin(), held_.end(), 0);
+    else live_workers(r, now, held_.data());
+    any = false;
+    for (size_t k = 0; k < words_; ++k) {
+      for (std::uint64_t dropped = active_[k] & ~held_[k]; dropped; dropped &= dropped - 1) {
+        const size_t w = 64 * k + static_cast<size_t>(std::countr_zero(dropped));
+        extra[w] = i - from[w];
+      }
+      any |= held_[k] != 0;
+    }
+    active_.swap(held_);
+  }
+  for (size_t k = 0; k < words_; ++k)
+    for (std::uint64_t bits = active_[k]; bits; bits &= bits - 1) {
+      const size_t w = 64 * k + static_cast<size_t>(std::countr_zero(bits));
+      extra[w] = static_cast<std::int64_t>(keys.size()) - from[w];
+    }
 }
 
 }  // namespace servesim

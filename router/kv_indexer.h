@@ -25,12 +25,17 @@ class KvIndexer {
   void store(std::int32_t worker, std::uint64_t key, TimeNs expires_ns = -1);
   void remove(std::int32_t worker, std::uint64_t key);
   void clear(std::int32_t worker);
-  // One worker's KV events in order (each as store, remove or clear; the lookups overlapped).
-  void apply(std::int32_t worker, std::span<const KvEvent> events);
+  // One worker's KV events of one medium in order (each as store, remove or clear; the lookups
+  // overlapped). A kCleared event clears the worker whatever its medium.
+  void apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium = KvEvent::Medium::kGpu);
   bool holds(std::int32_t worker, std::uint64_t key, TimeNs now) const;
 
   // overlap[w] = leading keys of `keys` that worker w holds at time `now`.
   void overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::vector<std::int64_t>& overlap) const;
+  // extra[w] = keys of `keys` from from[w] on, consecutive, that worker w holds here at `now`
+  // (a lower tier continuing each worker's match in the tier above).
+  void overlaps_from(std::span<const std::uint64_t> keys, TimeNs now, std::span<const std::int64_t> from,
+                     std::vector<std::int64_t>& extra) const;
 
   std::int64_t entries() const { return pairs_; }  // (key, worker) pairs held
 
@@ -70,6 +75,7 @@ class KvIndexer {
   size_t keys_ = 0;         // rows in use
   std::int64_t pairs_ = 0;  // worker bits set
   mutable std::vector<std::uint64_t> active_, held_;
+  mutable std::vector<std::pair<std::int64_t, std::int32_t>> joins_;  // overlaps_from: (start, worker)
 };
 
 }  // namespace servesim

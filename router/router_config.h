@@ -66,6 +66,7 @@ struct RouterConfig {
   std::string policy = "round_robin";
   double overlap_score_weight = 1.0;
   double router_temperature = 0.0;
+  double host_overlap_weight = 0.5;
   std::string indexer = "events";  // events | approximate
   Duration kv_event_latency{0.0};
   Duration approx_ttl{120.0};
@@ -84,6 +85,11 @@ struct RouterConfig {
             "kv_aware: weight of the blocks to prefill against the worker's active blocks", at_least(0));
     v.field("router_temperature", router_temperature,
             "kv_aware: 0 picks the cheapest worker; > 0 samples a softmax over normalised costs", at_least(0));
+    v.field("host_overlap_weight", host_overlap_weight,
+            "kv_aware, workers with pools[].kv_offload: a prompt block a worker holds in host memory counts as this "
+            "fraction of one cached on its GPU (0 ignores host hits, 1 counts them fully; 0.5: the prefill is saved "
+            "but the request waits for the load over PCIe and the block takes GPU memory again)",
+            between(0, 1));
     v.field("indexer", indexer,
             "what feeds the prefix indexer: events (workers' KV events) | approximate (own decisions, with a TTL)",
             one_of({"events", "approximate"}));

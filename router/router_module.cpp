@@ -20,7 +20,8 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
       worker_states_(worker_states),
       workers_(std::move(workers)),
       roles_(std::move(roles)),
-      indexer_(static_cast<std::int32_t>(workers_.size())) {
+      indexer_(static_cast<std::int32_t>(workers_.size())),
+      host_indexer_(static_cast<std::int32_t>(workers_.size())) {
   if (roles_.size() != workers_.size() || models.size() != workers_.size())
     throw InvariantError("router: one role and one model per worker are needed");
   const size_t model_count = models.empty() ? 1 : static_cast<size_t>(*std::max_element(models.begin(), models.end())) + 1;
@@ -28,7 +29,7 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   prefill_.resize(model_count);
   pending_.resize(model_count);
   for (size_t i = 0; i < workers_.size(); ++i) {
-    own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0});
+    own_.push_back(WorkerView{static_cast<std::int32_t>(i), 0, 0, 0, 0, 0});
     const auto m = static_cast<size_t>(models[i]);
     (roles_[i] == WorkerRole::kPrefill ? prefill_[m] : entry_[m]).push_back(i);
   }
@@ -235,6 +236,10 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
       keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_, r->lora);
       indexer_.overlaps(keys_, now_ns(), overlap_);
       for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
+      if (host_view_) {
+        host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
+        for (size_t i = 0; i < views_.size(); ++i) views_[i].host_overlap_blocks = host_overlap_[i];
+      }
     }
     if (!reports)
       for (size_t i = 0; i < views_.size(); ++i) {
@@ -314,6 +319,7 @@ void RouterModule::on_releases() {
 void RouterModule::on_kv_events() {
   kv_events_.drain([&](KvEventBatch&& batch) {
     indexer_.apply(batch.worker, batch.events);
+    if (host_view_) host_indexer_.apply(batch.worker, batch.events, KvEvent::Medium::kCpu);
     kv_events_applied_ += batch.events.size();
   });
 }

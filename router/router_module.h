@@ -54,6 +54,9 @@ class RouterModule : public sc_core::sc_module {
                const std::vector<std::string>& model_names);
 
   TimedChannel<KvEventBatch>& kv_events() { return kv_events_; }
+  // Workers offload KV to host memory: the router keeps a second index from their kCpu events,
+  // and policies see each worker's host-tier overlap beyond its GPU one.
+  void track_host_tier() { host_view_ = true; }
   // Where requests rejected by admission control go (the frontend's end-of-request channel).
   void set_rejects(TimedChannel<Request*>& rejects) { rejects_ = &rejects; }
   // LoRA: the adapters each worker serves (cluster indices, Request::lora) and its max_loras.
@@ -158,6 +161,9 @@ class RouterModule : public sc_core::sc_module {
   std::vector<WorkerView> views_;  // what the policy sees
   KvIndexer indexer_;
   std::vector<std::int64_t> overlap_;
+  bool host_view_ = false;
+  KvIndexer host_indexer_;  // blocks in the workers' host memory (kCpu events), when host_view_
+  std::vector<std::int64_t> host_overlap_;
   std::vector<std::uint64_t> keys_;  // the prompt block keys of the request being routed
   std::int64_t active_ = 0;
   std::uint64_t kv_events_applied_ = 0, load_reports_applied_ = 0;

@@ -16,6 +16,7 @@ struct WorkerView {
   std::int64_t active_tokens = 0;   // their prompt + output tokens (router bookkeeping)
   std::int64_t active_blocks = 0;   // KV blocks they occupy, as the router sees them
   std::int64_t overlap_blocks = 0;  // the request's leading blocks the router believes are cached there
+  std::int64_t host_overlap_blocks = 0;  // the blocks after those it believes are in the worker's host memory
 };
 
 class RouterPolicy {

@@ -73,7 +73,7 @@ class ReferenceKvCache {
       id = lru_.front();
       lru_.pop_front();
       by_key_.erase(blocks_[static_cast<size_t>(id)].key);
-      events.push_back({KvEvent::Kind::kRemoved, -1, blocks_[static_cast<size_t>(id)].key});
+      events.push_back({.kind = KvEvent::Kind::kRemoved, .key = blocks_[static_cast<size_t>(id)].key});
       blocks_[static_cast<size_t>(id)].keyed = false;
     } else {
       return -1;
@@ -87,7 +87,7 @@ class ReferenceKvCache {
     b.key = key;
     b.keyed = true;
     by_key_[key] = id;
-    events.push_back({KvEvent::Kind::kStored, -1, key, parent});
+    events.push_back({.kind = KvEvent::Kind::kStored, .key = key, .parent = parent});
   }
   std::vector<int> match(const std::vector<std::uint64_t>& keys) const {
     std::vector<int> out;

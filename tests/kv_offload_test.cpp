@@ -107,6 +107,72 @@ TEST(KvOffload, TheHostTierKeepsTheMostRecentKeysWithinItsCapacity) {
   EXPECT_EQ(tier.size(), 1);
 }
 
+TEST(KvOffload, TheHostTierReportsWhatItStoresAndEvicts) {
+  KvHostTier tier(2);
+  tier.store(1);  // not recording yet
+  tier.record_events(true);
+  tier.store(2);
+  tier.store(2);  // already here: no event
+  tier.store(3);  // evicts 1, the least recent
+  const std::vector<KvEvent> events = tier.take_events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, KvEvent::Kind::kStored);
+  EXPECT_EQ(events[0].key, 2u);
+  EXPECT_EQ(events[1].kind, KvEvent::Kind::kRemoved);
+  EXPECT_EQ(events[1].key, 1u);
+  EXPECT_EQ(events[2].kind, KvEvent::Kind::kStored);
+  EXPECT_EQ(events[2].key, 3u);
+  for (const KvEvent& e : events) EXPECT_EQ(e.medium, KvEvent::Medium::kCpu);
+  EXPECT_TRUE(tier.take_events().empty());
+}
+
+// Two workers with 12 GPU blocks each. A (4 blocks) runs on one of them; two 11-block prompts
+// arrive together, one per worker, and push A's blocks into that worker's host memory; then A's
+// prompt again. The router sees the host copy through the workers' CPU events: at any positive
+// host_overlap_weight it sends the repeat where A ran, and the repeat loads 3 blocks back; at
+// weight 0 both workers cost the same and the tie goes either way.
+TEST(KvOffload, TheRouterSendsAPromptToTheWorkerHoldingItInHostMemory) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
+                                      "\n"
+                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [2]})"
+                                      "\n"
+                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [3]})"
+                                      "\n"
+                                      R"({"timestamp": 2000, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
+                                      "\n");
+  std::string yaml = scenario(trace, "{host_gbytes: 1}");
+  yaml.replace(yaml.find("  - name: w\n"), 12, "  - name: w\n    replicas: 2\n");
+  yaml += "router: {policy: kv_aware}\n";
+  const std::string path = dir.write("s.yaml", yaml);
+  int elsewhere = 0;
+  for (const std::string weight : {"0.5", "0"})
+    for (int seed = 1; seed <= 8; ++seed) {
+      const std::string out = dir.file(fmt::format("w{}_{}.h5", weight, seed));
+      auto r = testing::run_servesim(fmt::format("run {} --seed {} --set router.host_overlap_weight={} -q -o {}", path,
+                                                 seed, weight, out));
+      ASSERT_EQ(r.exit_code, 0) << r.out;
+      H5 f(out);
+      const auto worker = testing::read_double_column(f.id, "/requests", "decode_worker");
+      const auto id = testing::read_double_column(f.id, "/requests", "id");
+      const auto loaded = testing::read_double_column(f.id, "/requests", "offloaded_tokens");
+      auto of = [&](double want, const std::vector<double>& col) {
+        for (size_t i = 0; i < id.size(); ++i)
+          if (id[i] == want) return col[i];
+        return -1.0;
+      };
+      ASSERT_NE(of(1, worker), of(2, worker));  // the two long prompts went one to each worker
+      if (weight == "0.5") {
+        EXPECT_EQ(of(3, worker), of(0, worker)) << "seed " << seed;
+        EXPECT_EQ(of(3, loaded), 48) << "seed " << seed;
+      } else {
+        elsewhere += of(3, worker) != of(0, worker);
+      }
+    }
+  EXPECT_GT(elsewhere, 0);  // weight 0: the tie went to the other worker in some of 8 runs
+}
+
 TEST(KvOffload, SettingsItCannotHonourAreRefused) {
   testing::TempDir dir;
   const std::string trace = dir.write("t.jsonl", R"({"timestamp": 0, "input_length": 64, "output_length": 2})" "\n");

@@ -108,11 +108,65 @@ TEST(KvIndexer, OverlapsMatchAReferenceAcrossWordsOfWorkers) {
   EXPECT_EQ(idx.entries(), static_cast<std::int64_t>(ref.size()));
 }
 
-std::unique_ptr<RouterPolicy> kv_aware(double weight, double temperature, std::uint64_t seed = 1) {
+// A lower tier's overlap continues each worker's match in the tier above from where it ended:
+// every count equals the one taken key by key from a reference set.
+TEST(KvIndexer, OverlapsFromEachWorkersStartMatchAReference) {
+  constexpr std::int32_t kWorkers = 70;
+  KvIndexer idx(kWorkers);
+  std::set<std::pair<std::int32_t, std::uint64_t>> ref;
+  std::uint64_t x = 3;
+  auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull; };
+  const std::vector<std::uint64_t> chain = {21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
+  for (int step = 0; step < 20000; ++step) {
+    const auto w = static_cast<std::int32_t>((next() >> 33) % kWorkers);
+    const std::uint64_t key = chain[(next() >> 20) % chain.size()];
+    if (ref.count({w, key})) {
+      idx.remove(w, key);
+      ref.erase({w, key});
+    } else {
+      idx.store(w, key);
+      ref.insert({w, key});
+    }
+    if (step % 250 == 0) {
+      std::vector<std::int64_t> from(kWorkers), expected(kWorkers, 0), extra;
+      for (auto& f : from) f = static_cast<std::int64_t>((next() >> 40) % (chain.size() + 1));
+      for (std::int32_t v = 0; v < kWorkers; ++v)
+        for (auto i = static_cast<size_t>(from[static_cast<size_t>(v)]); i < chain.size() && ref.count({v, chain[i]}); ++i)
+          ++expected[static_cast<size_t>(v)];
+      idx.overlaps_from(chain, 0, from, extra);
+      ASSERT_EQ(extra, expected) << "step " << step;
+    }
+  }
+}
+
+// Events of the other medium pass the indexer by, but a clear clears the worker in every tier.
+TEST(KvIndexer, AppliesOneMediumsEvents) {
+  KvIndexer gpu(2), host(2);
+  const std::vector<KvEvent> events = {
+      {.kind = KvEvent::Kind::kStored, .key = 1},
+      {.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = 2},
+      {.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = 3},
+      {.kind = KvEvent::Kind::kRemoved, .medium = KvEvent::Medium::kCpu, .key = 3},
+  };
+  gpu.apply(1, events);
+  host.apply(1, events, KvEvent::Medium::kCpu);
+  EXPECT_TRUE(gpu.holds(1, 1, 0));
+  EXPECT_FALSE(gpu.holds(1, 2, 0));
+  EXPECT_TRUE(host.holds(1, 2, 0));
+  EXPECT_FALSE(host.holds(1, 1, 0));
+  EXPECT_FALSE(host.holds(1, 3, 0));
+  const std::vector<KvEvent> clear = {{.kind = KvEvent::Kind::kCleared, .key = 0}};
+  host.apply(1, clear, KvEvent::Medium::kCpu);
+  EXPECT_EQ(host.entries(), 0);
+}
+
+std::unique_ptr<RouterPolicy> kv_aware(double weight, double temperature, std::uint64_t seed = 1,
+                                       double host_weight = 0.5) {
   static RouterConfig cfg;  // the policy copies what it needs
   cfg.policy = "kv_aware";
   cfg.overlap_score_weight = weight;
   cfg.router_temperature = temperature;
+  cfg.host_overlap_weight = host_weight;
   return RouterRegistry::instance().create("kv_aware", RouterContext{cfg, seed});
 }
 
@@ -132,6 +186,23 @@ TEST(KvAwarePolicy, CostIsBlocksToPrefillPlusActiveBlocks) {
   EXPECT_EQ(p->choose(r, 10, w), 2u);
   auto heavy = kv_aware(2.0, 0);  // 20+5=25, 4+9=13, 16+2=18
   EXPECT_EQ(heavy->choose(r, 10, w), 1u);
+}
+
+TEST(KvAwarePolicy, AHostMemoryHitCountsAsAFractionOfAGpuHit) {
+  Request r;
+  auto host_view = [](std::int32_t id, std::int64_t overlap, std::int64_t host) {
+    WorkerView v = view(id, 0, overlap);
+    v.host_overlap_blocks = host;
+    return v;
+  };
+  // 10 blocks: a worker holding 4 on its GPU costs 6; one holding 6 in host memory costs
+  // 10 - 0.5 x 6 = 7 at the default weight, 10 - 6 = 4 at weight 1, 10 at weight 0
+  const std::vector<WorkerView> w{host_view(0, 4, 0), host_view(1, 0, 6)};
+  EXPECT_EQ(kv_aware(1.0, 0, 1, 0.5)->choose(r, 10, w), 0u);
+  EXPECT_EQ(kv_aware(1.0, 0, 1, 1.0)->choose(r, 10, w), 1u);
+  // beside a worker with nothing, any positive weight prefers the host hit
+  const std::vector<WorkerView> cold{host_view(0, 0, 0), host_view(1, 0, 6)};
+  EXPECT_EQ(kv_aware(1.0, 0, 1, 0.1)->choose(r, 10, cold), 1u);
 }
 
 TEST(KvAwarePolicy, WeightZeroBalancesLoadLikeLeastLoaded) {

@@ -1,0 +1,20 @@
+#pragma once
+// A change of what a worker's KV cache holds, as vLLM reports it (KV events): the router's
+// indexer and the live ZeroMQ publisher read them.
+#include <cstdint>
+
+namespace servesim {
+
+struct KvEvent {
+  enum class Kind : std::uint8_t { kStored, kRemoved, kCleared };
+  // Where the block is (vLLM's `medium`): GPU memory or a worker's host memory (KV offloading).
+  // kCleared clears every tier of the worker.
+  enum class Medium : std::uint8_t { kGpu, kCpu };
+  Kind kind;
+  Medium medium = Medium::kGpu;
+  std::int16_t lora = -1;  // kStored: the LoRA adapter whose KV it holds (Request::lora; -1 = base model)
+  std::uint64_t key;  // the block's chain key (0 for kCleared)
+  std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
+};
+
+}  // namespace servesim
