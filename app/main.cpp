@@ -331,6 +331,8 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) {
+    if (timing_pool.timing.model == "kernel" && timing_pool.timing.kernel.tables.empty())
+      throw ConfigError("--timing kernel needs --tables, a folder of kernel tables (e.g. data/aiconfigurator/h100_sxm)");
     if (!timing_engine.empty()) {
       // the preset's settings, then any option given on the command line on top
       EngineConfig given = timing_pool.engine;

@@ -159,6 +159,19 @@ pools:
   EXPECT_THAT(meta, HasSubstr(R"("fixed": {"blocks": 77, "block_size": 16, "num_gpu_blocks_given": true)"));
 }
 
+// H100 kernel tables do not price a PCIe card: the tables' system bandwidth must be the pool GPU's.
+TEST(MemoryLedger, KernelTablesOfAnotherGpuAreRefused) {
+  auto r = testing::run_servesim(fmt::format(
+      "timing --gpu rtx_4090 --model llama-3.1-8b --timing kernel --tables {}/data/aiconfigurator/h100_sxm",
+      SERVESIM_SOURCE_DIR));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("measured on a GPU with 3350 GB/s"));
+  EXPECT_THAT(r.out, HasSubstr("not pool gpu rtx_4090 (1008 GB/s)"));
+  auto none = testing::run_servesim("timing --gpu h100_sxm --model llama-3.1-8b --timing kernel");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.out, HasSubstr("--timing kernel needs --tables"));
+}
+
 TEST(MemoryLedger, UnknownRuleIsRefusedByKey) {
   testing::TempDir dir;
   auto r = testing::run_servesim(

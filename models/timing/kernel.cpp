@@ -184,9 +184,19 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                     const auto& k = ctx.pool.timing.kernel;
                     const std::string dir = ctx.resolve(k.tables);
                     const ModelSpec model = ctx.model ? *ctx.model : Catalog::builtin().deployed_model(ctx.pool);
+                    SystemMemory memory = SystemMemory::load(dir);
+                    // tables measured on one GPU do not price another: their system's memory
+                    // bandwidth must be the pool's GPU's (within 5%)
+                    const GpuSpec& gpu = Catalog::builtin().gpu(ctx.pool.gpu);
+                    if (std::abs(memory.bandwidth_bytes_per_s / (gpu.hbm_gbps * 1e9) - 1) > 0.05)
+                      throw ConfigError(fmt::format(
+                          "kernel tables {} were measured on a GPU with {:g} GB/s of memory bandwidth (their "
+                          "system YAML), not pool gpu {} ({:g} GB/s). Fix: use timing.model roofline for this GPU, "
+                          "or tables measured on it",
+                          dir, memory.bandwidth_bytes_per_s / 1e9, ctx.pool.gpu, gpu.hbm_gbps));
                     return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
-                                                          KernelTables::shared(dir, k.framework),
-                                                          SystemMemory::load(dir), ctx.pool.expert_parallel);
+                                                          KernelTables::shared(dir, k.framework), memory,
+                                                          ctx.pool.expert_parallel);
                   })
 
 }  // namespace servesim
