@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "models/kv_host_tier.h"
 #include "tests/test_util.h"
 
@@ -33,15 +35,17 @@ pools:
 
 // A: 4 prompt blocks (and a fifth for its output), then cached; B needs all 12 GPU blocks and
 // evicts A's; then A's prompt again.
-std::string a_b_a(testing::TempDir& dir) {
-  return dir.write("t.jsonl",
-                                      R"({"timestamp": 0, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
-                                      "\n"
-                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [2]})"
-                                      "\n"
-                                      R"({"timestamp": 2000, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
-                                      "\n");
+// A trace of (timestamp ms, prompt tokens, the one hash id of its prefix) rows, 2 output tokens each.
+std::string trace_of(testing::TempDir& dir, std::initializer_list<std::array<int, 3>> rows) {
+  std::string text;
+  for (const auto& [ms, tokens, hash] : rows)
+    text += fmt::format(R"({{"timestamp": {}, "input_length": {}, "output_length": 2, "hash_ids": [{}]}})", ms, tokens,
+                        hash) +
+            "\n";
+  return dir.write("t.jsonl", text);
 }
+
+std::string a_b_a(testing::TempDir& dir) { return trace_of(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 64, 1}}); }
 
 TEST(KvOffload, APromptLoadsItsEvictedBlocksBackAndWaitsForTheCopy) {
   testing::TempDir dir;
@@ -133,15 +137,7 @@ TEST(KvOffload, TheHostTierReportsWhatItStoresAndEvicts) {
 // weight 0 both workers cost the same and the tie goes either way.
 TEST(KvOffload, TheRouterSendsAPromptToTheWorkerHoldingItInHostMemory) {
   testing::TempDir dir;
-  const std::string trace = dir.write("t.jsonl",
-                                      R"({"timestamp": 0, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
-                                      "\n"
-                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [2]})"
-                                      "\n"
-                                      R"({"timestamp": 1000, "input_length": 176, "output_length": 2, "hash_ids": [3]})"
-                                      "\n"
-                                      R"({"timestamp": 2000, "input_length": 64, "output_length": 2, "hash_ids": [1]})"
-                                      "\n");
+  const std::string trace = trace_of(dir, {{0, 64, 1}, {1000, 176, 2}, {1000, 176, 3}, {2000, 64, 1}});
   std::string yaml = scenario(trace, "{host_gbytes: 1}");
   yaml.replace(yaml.find("  - name: w\n"), 12, "  - name: w\n    replicas: 2\n");
   yaml += "router: {policy: kv_aware}\n";

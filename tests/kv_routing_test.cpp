@@ -16,6 +16,17 @@ std::vector<std::int64_t> overlaps(const KvIndexer& idx, std::vector<std::uint64
   return out;
 }
 
+// Stores the key for the worker, or removes it if held, in the indexer and a reference set alike.
+void toggle(KvIndexer& idx, std::set<std::pair<std::int32_t, std::uint64_t>>& ref, std::int32_t w, std::uint64_t key) {
+  if (ref.count({w, key})) {
+    idx.remove(w, key);
+    ref.erase({w, key});
+  } else {
+    idx.store(w, key);
+    ref.insert({w, key});
+  }
+}
+
 TEST(KvIndexer, ChainsSharedPrefixesAndMiddleRemoval) {
   KvIndexer idx(3);
   for (std::uint64_t k : {1, 2, 3, 4}) idx.store(0, k);
@@ -42,13 +53,7 @@ TEST(KvIndexer, GrowsAndStaysConsistentUnderChurn) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     auto w = static_cast<std::int32_t>((x >> 33) % 4);
     std::uint64_t key = ((x >> 40) % 5000) + 1;
-    if (ref.count({w, key})) {
-      idx.remove(w, key);
-      ref.erase({w, key});
-    } else {
-      idx.store(w, key);
-      ref.insert({w, key});
-    }
+    toggle(idx, ref, w, key);
     if (step % 20000 == 0) idx.clear(static_cast<std::int32_t>(step / 20000 % 4)), std::erase_if(ref, [&](auto& p) {
                              return p.first == static_cast<std::int32_t>(step / 20000 % 4);
                            });
@@ -120,13 +125,7 @@ TEST(KvIndexer, OverlapsFromEachWorkersStartMatchAReference) {
   for (int step = 0; step < 20000; ++step) {
     const auto w = static_cast<std::int32_t>((next() >> 33) % kWorkers);
     const std::uint64_t key = chain[(next() >> 20) % chain.size()];
-    if (ref.count({w, key})) {
-      idx.remove(w, key);
-      ref.erase({w, key});
-    } else {
-      idx.store(w, key);
-      ref.insert({w, key});
-    }
+    toggle(idx, ref, w, key);
     if (step % 250 == 0) {
       std::vector<std::int64_t> from(kWorkers), expected(kWorkers, 0), extra;
       for (auto& f : from) f = static_cast<std::int64_t>((next() >> 40) % (chain.size() + 1));
