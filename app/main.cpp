@@ -336,7 +336,8 @@ int run_main(int argc, char** argv) {
     if (!timing_engine.empty()) {
       // the preset's settings, then any option given on the command line on top
       EngineConfig given = timing_pool.engine;
-      Catalog::builtin().engine(timing_engine).apply(timing_pool.engine);
+      Catalog::builtin().engine(timing_engine).apply(timing_pool.engine, timing_pool.gpu,
+                                                     Catalog::builtin().gpu(timing_pool.gpu));
       auto keep = [&](const char* option, auto EngineConfig::*field) {
         if (timing->count(option) > 0) timing_pool.engine.*field = given.*field;
       };

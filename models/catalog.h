@@ -81,6 +81,24 @@ struct ModelSpec {
   }
 };
 
+// Defaults a framework picks on smaller GPUs (vLLM: below 70 GiB, and on A100s, a smaller token
+// budget and fewer sequences for the OpenAI server).
+struct SmallGpuDefaults {
+  double below_gib = 0;           // GPUs with less memory than this (0: no such rule)
+  std::vector<std::string> also;  // and these catalog GPUs whatever their memory
+  int max_num_batched_tokens = 0, max_num_seqs = 0;
+  template <class V>
+  void visit(V& v) {
+    v.field("below_gib", below_gib, "", config::at_least(0));
+    v.field("also", also, "");
+    v.field("max_num_batched_tokens", max_num_batched_tokens, "", config::at_least(1));
+    v.field("max_num_seqs", max_num_seqs, "", config::at_least(1));
+  }
+  bool covers(const std::string& gpu_name, const GpuSpec& gpu) const {
+    return gpu.engine_visible_gib() < below_gib || std::find(also.begin(), also.end(), gpu_name) != also.end();
+  }
+};
+
 // A serving framework's engine defaults (models/catalog/engines.yaml).
 struct EnginePreset {
   std::string scheduler, source;
@@ -93,6 +111,7 @@ struct EnginePreset {
   double request_latency_ms = 0;     // per request before routing (frontend.request_latency)
   // How the measured benchmark client's requests were phased (check-silicon's default --start)
   std::string client_start = "burst";
+  std::optional<SmallGpuDefaults> small_gpu;
   template <class V>
   void visit(V& v) {
     v.field("scheduler", scheduler, "");
@@ -106,9 +125,11 @@ struct EnginePreset {
     v.field("enable_chunked_prefill", enable_chunked_prefill, "");
     v.field("capacity_policy", capacity_policy, "", config::one_of({"max_utilization", "guaranteed_no_evict"}));
     v.field("memory_rule", memory_rule, "", config::one_of({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
+    v.field("small_gpu", small_gpu, "");
     v.field("source", source, "");
   }
-  void apply(EngineConfig& e) const {
+  // The preset's settings for a pool on `gpu_name`.
+  void apply(EngineConfig& e, const std::string& gpu_name, const GpuSpec& gpu) const {
     e.scheduler = scheduler;
     e.block_size = block_size;
     e.max_num_batched_tokens = max_num_batched_tokens;
@@ -117,6 +138,10 @@ struct EnginePreset {
     e.enable_chunked_prefill = enable_chunked_prefill;
     e.capacity_policy = capacity_policy;
     e.memory_rule = memory_rule;
+    if (small_gpu && small_gpu->covers(gpu_name, gpu)) {
+      e.max_num_batched_tokens = small_gpu->max_num_batched_tokens;
+      e.max_num_seqs = small_gpu->max_num_seqs;
+    }
   }
 };
 

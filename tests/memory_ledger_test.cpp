@@ -127,6 +127,10 @@ TEST(MemoryLedger, TimingPrintsItAndRunsRecordIt) {
   const KvCapacity cap = kv_capacity(llama8b_on_4090(), Catalog::builtin());
   EXPECT_THAT(t.out, HasSubstr("memory ledger (vllm_v1): 23.50 GiB as the driver reports it"));
   EXPECT_THAT(t.out, HasSubstr(fmt::format("= {} blocks of 16 tokens", cap.blocks)));
+  // vLLM's preset on a card under 70 GiB takes V1's smaller defaults (2,048 tokens, 256 sequences)
+  auto v1 = testing::run_servesim("timing --gpu rtx_4090 --model llama-3.1-8b --engine vllm");
+  ASSERT_EQ(v1.exit_code, 0) << v1.out;
+  EXPECT_THAT(v1.out, HasSubstr(fmt::format("= {} blocks of 16 tokens", cap.blocks)));
   // an engine preset brings its rule and settings; an option given beside it wins
   auto sg = testing::run_servesim("timing --gpu rtx_4090 --model llama-3.1-8b --engine sglang --max-num-seqs 64");
   ASSERT_EQ(sg.exit_code, 0) << sg.out;

@@ -294,7 +294,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.precision = d.precision;
   probe.tp = agg ? r.tp : r.decode_tp;
   probe.expert_parallel = agg ? r.moe_ep : r.decode_moe_ep;
-  e.apply(probe.engine);
+  e.apply(probe.engine, probe.gpu, Catalog::builtin().gpu(probe.gpu));
   probe.timing.model = s.timing;
   probe.timing.kernel.tables = s.kernel_tables;
   probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
