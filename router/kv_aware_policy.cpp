@@ -28,7 +28,8 @@ class KvAware final : public RouterPolicy {
     double max_cost = 0;
     for (size_t i = 0; i < workers.size(); ++i) {
       double to_prefill = static_cast<double>(request_blocks - workers[i].overlap_blocks);
-      if (workers[i].host_overlap_blocks > 0) to_prefill -= host_weight_ * static_cast<double>(workers[i].host_overlap_blocks);
+      if (workers[i].host_overlap_blocks > 0)
+        to_prefill -= host_weight_ * static_cast<double>(workers[i].host_overlap_blocks);
       costs_[i] = weight_ * to_prefill + static_cast<double>(workers[i].active_blocks);
       max_cost = std::max(max_cost, costs_[i]);
     }
