@@ -230,6 +230,9 @@ h5::CompoundType worker_type() {
   F(held, H5T_NATIVE_INT32);
   F(incoming, H5T_NATIVE_INT32);
   F(power_w, H5T_NATIVE_DOUBLE);
+  F(kv_offloaded_bytes, H5T_NATIVE_DOUBLE);
+  F(kv_onboarded_bytes, H5T_NATIVE_DOUBLE);
+  F(kv_onboard_busy_frac, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -389,6 +392,9 @@ void RunRecorder::on_iteration(std::int32_t worker, TimeNs duration, const Batch
   w.tokens += res.tokens_emitted;
   w.busy_ns += duration;  // credited to the window in which the iteration ends
   w.energy_j += res.energy_j;
+  w.kv_offloaded_bytes += res.kv_offloaded_bytes;
+  w.kv_onboarded_bytes += res.kv_onboarded_bytes;
+  w.kv_onboard_ns += res.kv_onboard_ns;
 }
 
 void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const WorkerSample> workers) {
@@ -459,6 +465,9 @@ void RunRecorder::on_sample(TimeNs now, const ClusterGauges& g, std::span<const 
     wr.power_w = interval > 0 ? (ww.energy_j + w.idle_w * std::max(0.0, interval - ns_to_s(ww.busy_ns))) / interval : 0;
     wr.held = w.load.held;
     wr.incoming = w.load.incoming;
+    wr.kv_offloaded_bytes = ww.kv_offloaded_bytes;
+    wr.kv_onboarded_bytes = ww.kv_onboarded_bytes;
+    wr.kv_onboard_busy_frac = interval > 0 ? ns_to_s(ww.kv_onboard_ns) / interval : 0;
     worker_rows_.push_back(wr);
   }
 

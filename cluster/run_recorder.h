@@ -96,6 +96,9 @@ struct WorkerRow {
   double busy_frac;
   std::int32_t held, incoming;
   double power_w;  // its GPUs, mean over the window (idle power while it holds them)
+  // KV offloading: bytes written to and loaded from its host memory, and the fraction of the
+  // window its host-to-GPU link spent loading (iterations waiting for it)
+  double kv_offloaded_bytes, kv_onboarded_bytes, kv_onboard_busy_frac;
 };
 
 class RunRecorder : public RunObserver {
@@ -153,6 +156,8 @@ class RunRecorder : public RunObserver {
     std::int64_t iterations = 0, tokens = 0;
     TimeNs busy_ns = 0;
     double energy_j = 0;
+    double kv_offloaded_bytes = 0, kv_onboarded_bytes = 0;
+    TimeNs kv_onboard_ns = 0;
   };
   TimeNs window_start_ = 0;
   double last_area_ns_ = 0;

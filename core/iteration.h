@@ -53,8 +53,10 @@ struct IterationResult {
   std::int32_t spec_verified_seqs = 0;
   std::int32_t spec_draft_tokens = 0;
   std::int32_t spec_accepted_tokens = 0;
-  // KV offloading: bytes written back to host memory, and loaded from it, for this iteration
+  // KV offloading: bytes written back to host memory, and loaded from it, for this iteration,
+  // and how long the iteration waited for those loads (its host-to-GPU link busy)
   double kv_offloaded_bytes = 0, kv_onboarded_bytes = 0;
+  TimeNs kv_onboard_ns = 0;
   // GPU energy of the iteration (all the worker's GPUs), and what they would have drawn idle
   double energy_j = 0, idle_energy_j = 0;
   // The decode tokens' gaps since each one's previous token (stalls behind other requests'
@@ -69,6 +71,7 @@ struct IterationResult {
     tokens_emitted = decode_tokens = lora_loads = spec_verified_seqs = spec_draft_tokens = spec_accepted_tokens = 0;
     energy_j = idle_energy_j = 0;
     kv_offloaded_bytes = kv_onboarded_bytes = 0;
+    kv_onboard_ns = 0;
   }
   // Calls f(gap_ns, tokens) for each group of decode tokens (the iteration's `duration_ns` when
   // the scheduler gave no gaps).

@@ -100,6 +100,7 @@ class VllmScheduler final : public EngineScheduler {
     extra_ns_ = 0;
     planned_lora_loads_ = 0;
     planned_onboarded_ = 0;
+    planned_onboard_ns_ = 0;
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
@@ -170,6 +171,7 @@ class VllmScheduler final : public EngineScheduler {
                                                                     static_cast<size_t>(a->host_blocks)));
         onboard_ns = onboard_latency_ns_ + std::llround(static_cast<double>(a->host_blocks) * onboard_ns_per_block_);
         extra_ns_ += onboard_ns;
+        planned_onboard_ns_ += onboard_ns;
         planned_onboarded_ += static_cast<std::int32_t>(a->host_blocks);
       }
       cache_.allocate(a->fresh, q->blocks);
@@ -216,6 +218,7 @@ class VllmScheduler final : public EngineScheduler {
     out.kv_offloaded_bytes = static_cast<double>(host_.stored() - offload_reported_) * offload_block_bytes_;
     offload_reported_ = host_.stored();
     out.kv_onboarded_bytes = planned_onboarded_ * offload_block_bytes_;
+    out.kv_onboard_ns = planned_onboard_ns_;
     // tokens each decoding sequence emits this step (1 without speculation), before the caps of
     // the ones that reach their last token
     const std::int64_t per_seq = planned_decodes_ > 0 ? clock_.at(s + 1) - clock_.at(s) : 1;
@@ -827,6 +830,7 @@ class VllmScheduler final : public EngineScheduler {
   TimeNs onboard_latency_ns_;
   double onboard_ns_per_block_, offload_block_bytes_;
   std::int32_t planned_onboarded_ = 0;
+  TimeNs planned_onboard_ns_ = 0;
   std::uint64_t offload_reported_ = 0;  // host_.stored() at the last report
   std::int64_t step_ = 0;
   std::uint64_t next_order_ = 0;

@@ -62,6 +62,22 @@ TEST(KvOffload, APromptLoadsItsEvictedBlocksBackAndWaitsForTheCopy) {
   // block of 16 tokens is 16 x 131,072 bytes, 2.097152 ms at 1 GB/s; then 16 tokens of prefill
   const double load_s = 0.001 + 3 * 16 * 131072 / 1e9;
   EXPECT_NEAR(col(on, "onboard_s").at(2), load_s, 1e-9);
+  // the worker's time series: the bytes loaded and the time its link was busy, window by window
+  auto series = [&](const char* table, const char* c) { return testing::read_double_column(on.id, table, c); };
+  const auto loaded = series("/workers", "kv_onboarded_bytes");
+  const auto busy = series("/workers", "kv_onboard_busy_frac");
+  const auto interval = series("/timeseries/cluster", "interval_s");
+  ASSERT_EQ(loaded.size(), interval.size());  // one worker: a row per window
+  double bytes = 0, busy_s = 0;
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    bytes += loaded[i];
+    busy_s += busy[i] * interval[i];
+  }
+  EXPECT_DOUBLE_EQ(bytes, 3 * 16 * 131072.0);
+  EXPECT_NEAR(busy_s, load_s, 1e-9);
+  double written = 0;
+  for (double b : series("/workers", "kv_offloaded_bytes")) written += b;
+  EXPECT_GE(written, 4 * 16 * 131072.0);  // at least A's four prompt blocks went to host memory
   EXPECT_NEAR(col(on, "ttft_s").at(2), load_s + 0.010 + 16 * 0.0001, 1e-9);
   EXPECT_EQ(col(on, "cached_tokens").at(2), 48);
   EXPECT_EQ(col(on, "offloaded_tokens").at(2), 48);
