@@ -133,6 +133,8 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   d.sampler_peak_bytes =
       pool.tp * (tokens * m.hidden_size * kActivationBytes + rows * m.vocab_size * 4.0 * kSamplerBuffers);
   d.non_torch_bytes = pool.tp * e.non_torch_gib * kGiB;
+  d.profile_tokens = e.max_num_batched_tokens;
+  d.sampler_rows = static_cast<std::int64_t>(rows);
   if (pool.lora.enabled())
     d.lora_bytes = pool.lora.max_loras * lora_bytes_per_gpu(m, pool.lora.max_lora_rank, pool.tp) * pool.tp;
   // a speculative draft's weights live beside the model's, and its KV beside theirs in each block

@@ -45,8 +45,9 @@ MemoryLedger vllm_v1(const MemoryDemand& d) {
   add(l, "weights", d.weight_bytes, "the checkpoint's parameters at its precision");
   add(l, "activation_peak", profile_peak(d),
       d.sampler_peak_bytes >= d.forward_peak_bytes
-          ? "profile run: the sampler over max_num_seqs rows of fp32 logits (sort, indices, probabilities)"
-          : "profile run: the forward pass at max_num_batched_tokens");
+          ? fmt::format("profile run: the sampler over {} sequences' fp32 logits (sort, indices, probabilities)",
+                        d.sampler_rows)
+          : fmt::format("profile run: the forward pass over {} tokens", d.profile_tokens));
   add(l, "non_torch", d.non_torch_bytes, "outside PyTorch's allocator: library workspaces, communication buffers");
   add_adapters_and_draft(l, d);
   l.kv_bytes = l.budget_bytes - items_total(l);
@@ -67,7 +68,7 @@ MemoryLedger trtllm_free_fraction(const MemoryDemand& d) {
   const double reserved = d.weight_bytes + runtime + d.lora_bytes + d.draft_bytes;
   MemoryLedger l = start("trtllm_free_fraction", d, reserved + d.utilization * (d.device_bytes - reserved));
   add(l, "weights", d.weight_bytes, "the engine's weights at its precision");
-  add(l, "activation_peak", d.forward_peak_bytes, "runtime buffers for max_num_tokens");
+  add(l, "activation_peak", d.forward_peak_bytes, fmt::format("runtime buffers for {} tokens", d.profile_tokens));
   add(l, "non_torch", d.non_torch_bytes, "library workspaces, communication buffers");
   add_adapters_and_draft(l, d);
   l.kv_bytes = l.budget_bytes - items_total(l);

@@ -12,6 +12,7 @@
 //   trtllm_free_fraction  TensorRT-LLM: free_gpu_memory_fraction (gpu_memory_utilization) of the memory
 //                         left once the weights and the runtime's buffers are in place
 // Every amount is a whole worker's (tp GPUs). Plain data: no SystemC.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@ struct MemoryDemand {
   double weight_bytes = 0;
   double forward_peak_bytes = 0;  // the profile run's forward pass at the token budget
   double sampler_peak_bytes = 0;  // its sampler over max_num_seqs rows of logits (after the forward)
+  std::int64_t profile_tokens = 0, sampler_rows = 0;  // the token budget and those rows (for the notes)
   double non_torch_bytes = 0;     // outside PyTorch's allocator: library workspaces, communication buffers
   double lora_bytes = 0, draft_bytes = 0;
 };
