@@ -198,17 +198,16 @@ pools:
 // blocks, prefilled 64 tokens an iteration. Requests 0 and 1 fit together to their ends (38).
 // first_chunk admits request 2 once its first 4-block chunk fits beside them (after request 1's
 // prefill, 7 blocks are free), so the three outgrow the cache and someone is preempted.
-// full_prompt waits until 16 blocks are free, that is until request 0 ends: never two
-// prompts' worth too many, never a preemption.
+// full_prompt waits until 16 blocks are free, that is until request 0 ends: the three never
+// outgrow the cache, and nothing is preempted.
 TEST(EnginePolicies, FullPromptAdmissionWaitsForTheWholePrompt) {
   testing::TempDir dir;
   const std::string trace = burst(dir, 3, 256, 48);
   std::map<std::string, Rows> runs;
   for (const std::string rule : {"first_chunk", "full_prompt"}) {
     const std::string out = dir.file(rule + ".h5");
-    auto r = testing::run_servesim(
-        "run " + dir.write("s.yaml", one_worker(trace, 40, "max_num_batched_tokens: 64, max_num_seqs: 8, admission: " + rule)) +
-        " -q -o " + out);
+    const std::string engine = "max_num_batched_tokens: 64, max_num_seqs: 8, admission: " + rule;
+    auto r = testing::run_servesim("run " + dir.write("s.yaml", one_worker(trace, 40, engine)) + " -q -o " + out);
     ASSERT_EQ(r.exit_code, 0) << r.out;
     runs[rule] = read_rows(out);
     ASSERT_EQ(runs[rule].id.size(), 3u);
