@@ -146,30 +146,8 @@ void KvIndexer::live_workers(size_t i, TimeNs now, std::uint64_t* mask) const {
 }
 
 void KvIndexer::overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::vector<std::int64_t>& overlap) const {
-  overlap.assign(static_cast<size_t>(workers_), 0);
-  if (workers_ == 0) return;
-  active_.assign(words_, ~std::uint64_t{0});
-  if (workers_ % 64) active_.back() = (std::uint64_t{1} << (workers_ % 64)) - 1;
-  size_t matched = 0;  // every still-active worker holds keys[0, matched)
-  for (; matched < keys.size(); ++matched) {
-    // the walk usually goes on: start the next rows' loads now
-    if (matched + kLookAhead < keys.size()) __builtin_prefetch(row(home(keys[matched + kLookAhead])));
-    const size_t i = find(keys[matched]);
-    if (i == kNpos) break;
-    held_ = active_;
-    live_workers(i, now, held_.data());
-    bool any = false;
-    for (size_t k = 0; k < words_; ++k) {
-      for (std::uint64_t dropped = active_[k] & ~held_[k]; dropped; dropped &= dropped - 1)
-        overlap[64 * k + static_cast<size_t>(std::countr_zero(dropped))] = static_cast<std::int64_t>(matched);
-      any |= held_[k] != 0;
-    }
-    active_.swap(held_);
-    if (!any) return;
-  }
-  for (size_t k = 0; k < words_; ++k)
-    for (std::uint64_t bits = active_[k]; bits; bits &= bits - 1)
-      overlap[64 * k + static_cast<size_t>(std::countr_zero(bits))] = static_cast<std::int64_t>(matched);
+  from_zero_.assign(static_cast<size_t>(workers_), 0);
+  overlaps_from(keys, now, from_zero_, overlap);
 }
 
 void KvIndexer::overlaps_from(std::span<const std::uint64_t> keys, TimeNs now, std::span<const std::int64_t> from,
@@ -197,6 +175,9 @@ void KvIndexer::overlaps_from(std::span<const std::uint64_t> keys, TimeNs now, s
       i = joins_[next_join].first - 1;  // skip to the next start
       continue;
     }
+    // the walk usually goes on: start the next rows' loads now
+    if (static_cast<size_t>(i) + kLookAhead < keys.size())
+      __builtin_prefetch(row(home(keys[static_cast<size_t>(i) + kLookAhead])));
     held_ = active_;
     const size_t r = find(keys[static_cast<size_t>(i)]);
     if (r == kNpos) std::fill(held_.begin(), held_.end(), 0);

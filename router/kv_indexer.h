@@ -30,7 +30,8 @@ class KvIndexer {
   void apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium = KvEvent::Medium::kGpu);
   bool holds(std::int32_t worker, std::uint64_t key, TimeNs now) const;
 
-  // overlap[w] = leading keys of `keys` that worker w holds at time `now`.
+  // overlap[w] = leading keys of `keys` that worker w holds at time `now` (overlaps_from, all
+  // workers starting at the first key).
   void overlaps(std::span<const std::uint64_t> keys, TimeNs now, std::vector<std::int64_t>& overlap) const;
   // extra[w] = keys of `keys` from from[w] on, consecutive, that worker w holds here at `now`
   // (a lower tier continuing each worker's match in the tier above).
@@ -76,6 +77,7 @@ class KvIndexer {
   std::int64_t pairs_ = 0;  // worker bits set
   mutable std::vector<std::uint64_t> active_, held_;
   mutable std::vector<std::pair<std::int64_t, std::int32_t>> joins_;  // overlaps_from: (start, worker)
+  mutable std::vector<std::int64_t> from_zero_;  // overlaps: every worker's walk starts at key 0
 };
 
 }  // namespace servesim
