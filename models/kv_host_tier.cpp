@@ -34,13 +34,22 @@ void KvHostTier::erase_slot(size_t i) {
   --size_;
 }
 
-void KvHostTier::insert(std::uint64_t key) {
-  if ((size_ + 1) * 2 > table_.size()) resize(table_.size() * 2);
+size_t KvHostTier::free_slot_for(std::uint64_t key) const {
   size_t i = home(key);
   while (table_[i].key != 0) i = (i + 1) & mask_;
+  return i;
+}
+
+void KvHostTier::insert(std::uint64_t key) {
+  if ((size_ + 1) * 2 > table_.size()) resize(table_.size() * 2);
+  const size_t i = free_slot_for(key);
   table_[i].key = key;
   ++size_;
   touch(i);
+}
+
+void KvHostTier::compact_log_if_stale() {
+  if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
 }
 
 void KvHostTier::evict_oldest() {
@@ -66,7 +75,7 @@ void KvHostTier::store(std::uint64_t key) {
     ++stored_;
     if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = key});
   }
-  if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
+  compact_log_if_stale();
 }
 
 std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
@@ -77,7 +86,7 @@ std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
     touch(slot);
     ++n;
   }
-  if (log_.size() - head_ > 2 * size_ + 1024) compact_log();
+  compact_log_if_stale();
   return n;
 }
 
@@ -105,12 +114,8 @@ void KvHostTier::resize(size_t slots) {
   table_.assign(slots, Slot{});
   mask_ = slots - 1;
   shift_ = 64 - std::countr_zero(slots);
-  for (const Slot& s : old) {
-    if (s.key == 0) continue;
-    size_t i = home(s.key);
-    while (table_[i].key != 0) i = (i + 1) & mask_;
-    table_[i] = s;
-  }
+  for (const Slot& s : old)
+    if (s.key != 0) table_[free_slot_for(s.key)] = s;
 }
 
 // Drops the stale entries and the consumed head, keeping the live ones in order.

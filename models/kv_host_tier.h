@@ -16,6 +16,17 @@
 
 namespace servesim {
 
+// A worker's host tier in numbers: its capacity in blocks (a block holds every TP rank's share,
+// as the host keeps the whole worker's KV), the bytes of one block and what each GPU loads of it,
+// and a load's cost: the latency plus a GPU's share over its own PCIe link (the ranks load in
+// parallel). All zero: no offloading.
+struct KvOffloadCosts {
+  std::int64_t host_blocks = 0;
+  double block_bytes = 0, gpu_block_bytes = 0;
+  std::int64_t latency_ns = 0;
+  double ns_per_block = 0;
+};
+
 class KvHostTier {
  public:
   explicit KvHostTier(std::int64_t capacity_blocks);
@@ -45,10 +56,12 @@ class KvHostTier {
   size_t find(std::uint64_t key) const;  // its slot, or kNone
   void touch(size_t slot);               // makes the slot's key the most recent
   void erase_slot(size_t slot);
+  size_t free_slot_for(std::uint64_t key) const;  // the empty slot ending the key's probe run
   void insert(std::uint64_t key);
   void evict_oldest();
   void resize(size_t slots);
   void compact_log();
+  void compact_log_if_stale();  // once stale entries outnumber live ones twice over
   static constexpr size_t kNone = ~size_t{0};
 
   std::int64_t capacity_;
