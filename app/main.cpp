@@ -172,7 +172,7 @@ int run_main(int argc, char** argv) {
                      "fraction of GPU memory the engine may use (see the memory rule)")
       ->capture_default_str()->check(CLI::Range(0.05, 1.0));
   timing->add_option("--memory-rule", timing_pool.engine.memory_rule, "vllm_v1 | sglang_static | trtllm_free_fraction")
-      ->capture_default_str()->check(CLI::IsMember({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
+      ->capture_default_str()->check(CLI::IsMember(memory_rule_names()));
   int timing_max_loras = 0;
   timing->add_option("--max-loras", timing_max_loras, "LoRA slots to reserve (0 = no LoRA)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);

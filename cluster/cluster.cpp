@@ -88,8 +88,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     const KvOffloadCosts offload = kv_offload_costs(pool, Catalog::builtin());
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
-      SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed,
-                            offload.host_blocks, offload.latency_ns, offload.ns_per_block, offload.block_bytes};
+      SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed, offload};
       RouterModule::WorkerLora& wl = worker_lora.emplace_back();
       wl.max_loras = lora.max_loras;
       for (size_t a = 0; a < lora.load_ns.size(); ++a)

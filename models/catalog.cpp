@@ -145,10 +145,7 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   }
   KvCapacity cap;
   cap.ledger = memory_rule(e.memory_rule).divide(d);
-  cap.memory_bytes = cap.ledger.budget_bytes;
   cap.weight_bytes = d.weight_bytes;
-  for (const MemoryItem& i : cap.ledger.items)
-    if (i.name == "activation_peak") cap.activation_bytes = i.bytes;
   cap.lora_bytes = d.lora_bytes;
   cap.draft_bytes = d.draft_bytes;
   const double block_bytes = kv_bytes_per_token * e.block_size;

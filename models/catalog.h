@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "models/kv_host_tier.h"
 #include "models/memory_ledger.h"
 #include "models/pool_config.h"
 
@@ -124,7 +125,7 @@ struct EnginePreset {
     v.field("gpu_memory_utilization", gpu_memory_utilization, "", config::between(0.05, 1));
     v.field("enable_chunked_prefill", enable_chunked_prefill, "");
     v.field("capacity_policy", capacity_policy, "", config::one_of({"max_utilization", "guaranteed_no_evict"}));
-    v.field("memory_rule", memory_rule, "", config::one_of({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
+    v.field("memory_rule", memory_rule, "", config::one_of(memory_rule_names()));
     v.field("small_gpu", small_gpu, "");
     v.field("source", source, "");
   }
@@ -223,9 +224,9 @@ class Catalog {
 };
 
 struct KvCapacity {
-  MemoryLedger ledger;  // how the engine arrived at kv_bytes (empty items with num_gpu_blocks set)
+  MemoryLedger ledger;  // how the engine arrived at kv_bytes (num_gpu_blocks, when set, overrides it)
   std::int64_t blocks = 0;
-  double memory_bytes = 0, weight_bytes = 0, activation_bytes = 0, kv_bytes = 0;
+  double weight_bytes = 0, kv_bytes = 0;
   double lora_bytes = 0;  // the LoRA slots: max_loras adapters at max_lora_rank
   double draft_bytes = 0;  // a speculative draft's weights (draft model, MTP or EAGLE layer)
 };
@@ -236,16 +237,7 @@ struct KvCapacity {
 // ones (o, down) shard A. Dense attention and MLP only (validation refuses MoE and MLA models).
 double lora_bytes_per_gpu(const ModelSpec& m, int rank, int tp);
 
-// KV offloading of one worker of `pool` (pools[].kv_offload): its host memory in blocks (a
-// block holds every TP rank's share, as the host keeps the whole worker's KV), the bytes of one
-// block and what each GPU loads of it, and a load's cost: the latency plus a GPU's share over its
-// own PCIe link (the ranks load in parallel).
-struct KvOffloadCosts {
-  std::int64_t host_blocks = 0;
-  double block_bytes = 0, gpu_block_bytes = 0;
-  std::int64_t latency_ns = 0;
-  double ns_per_block = 0;
-};
+// KV offloading of one worker of `pool` (pools[].kv_offload; KvOffloadCosts in kv_host_tier.h).
 KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog);
 
 // KV-cache blocks of one worker of `pool`: the memory the engine's rule (engine.memory_rule,

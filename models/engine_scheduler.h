@@ -89,11 +89,7 @@ struct SchedulerContext {
   LoraCosts lora = {};
   std::shared_ptr<const SpeculativeDecoding> speculative = nullptr;  // the pool's, if it has one
   std::uint64_t seed = 0;  // the run's (the worker derives its own streams by name)
-  // KV offloading (pools[].kv_offload): host memory in blocks (0: none) and the cost of a load
-  std::int64_t host_blocks = 0;
-  TimeNs onboard_latency_ns = 0;
-  double onboard_ns_per_block = 0;
-  double offload_block_bytes = 0;  // of the whole worker's block, for the records
+  KvOffloadCosts offload = {};  // pools[].kv_offload (host_blocks 0: none)
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

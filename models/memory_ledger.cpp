@@ -1,6 +1,7 @@
 #include "models/memory_ledger.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -87,12 +88,16 @@ const std::vector<MemoryRule>& memory_rules() {
   return rules;
 }
 
+std::vector<std::string> memory_rule_names() {
+  std::vector<std::string> names;
+  for (const MemoryRule& r : memory_rules()) names.emplace_back(r.name);
+  return names;
+}
+
 const MemoryRule& memory_rule(std::string_view name) {
   for (const MemoryRule& r : memory_rules())
     if (r.name == name) return r;
-  std::vector<std::string_view> names;
-  for (const MemoryRule& r : memory_rules()) names.push_back(r.name);
-  throw ConfigError(fmt::format("unknown memory_rule '{}'; one of: {}", name, fmt::join(names, ", ")));
+  throw ConfigError(fmt::format("unknown memory_rule '{}'; one of: {}", name, fmt::join(memory_rule_names(), ", ")));
 }
 
 std::string MemoryLedger::text() const {

@@ -56,8 +56,10 @@ struct MemoryRule {
   std::string_view name, description;
   MemoryLedger (*divide)(const MemoryDemand&);
 };
-// Every rule, in the order --list prints them; `memory_rule(name)` throws ConfigError for others.
+// Every rule, in the order --list prints them, and their names (what engine.memory_rule accepts);
+// `memory_rule(name)` throws ConfigError for others.
 const std::vector<MemoryRule>& memory_rules();
+std::vector<std::string> memory_rule_names();
 const MemoryRule& memory_rule(std::string_view name);
 
 }  // namespace servesim

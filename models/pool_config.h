@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/units.h"
+#include "models/memory_ledger.h"
 
 namespace servesim {
 
@@ -134,7 +135,7 @@ struct EngineConfig {
     v.field("memory_rule", memory_rule,
             "how the engine divides GPU memory into what it reserves and the KV cache (servesim timing prints the "
             "ledger): vllm_v1 | sglang_static | trtllm_free_fraction",
-            one_of({"vllm_v1", "sglang_static", "trtllm_free_fraction"}));
+            one_of(memory_rule_names()));
     v.field("non_torch_gib", non_torch_gib,
             "GiB per GPU outside PyTorch's allocator that the rule reserves (library workspaces, communication "
             "buffers); 0.3 is the remainder of a measured vLLM run of Llama-3.1-8B on a 24 GB card (README: memory "

@@ -69,11 +69,9 @@ class VllmScheduler final : public EngineScheduler {
         fifo_preemption_(cfg_.preemption == "fifo"),
         no_evict_(cfg_.capacity_policy == "guaranteed_no_evict"),
         full_prompt_admission_(cfg_.admission == "full_prompt"),
-        host_(ctx.host_blocks),
-        onboard_latency_ns_(ctx.onboard_latency_ns),
-        onboard_ns_per_block_(ctx.onboard_ns_per_block),
-        offload_block_bytes_(ctx.offload_block_bytes) {
-    if (ctx.host_blocks > 0) cache_.send_evicted_to(&host_);
+        host_(ctx.offload.host_blocks),
+        offload_(ctx.offload) {
+    if (offload_.host_blocks > 0) cache_.send_evicted_to(&host_);
     host_.record_events(record_events_);
   }
 
@@ -169,7 +167,7 @@ class VllmScheduler final : public EngineScheduler {
         // made the most recent first, so the blocks its allocation evicts cannot push them out
         host_.match(std::span<const std::uint64_t>(q->keys).subspan(static_cast<size_t>(cached_blocks),
                                                                     static_cast<size_t>(a->host_blocks)));
-        onboard_ns = onboard_latency_ns_ + std::llround(static_cast<double>(a->host_blocks) * onboard_ns_per_block_);
+        onboard_ns = offload_.latency_ns + std::llround(static_cast<double>(a->host_blocks) * offload_.ns_per_block);
         extra_ns_ += onboard_ns;
         planned_onboard_ns_ += onboard_ns;
         planned_onboarded_ += static_cast<std::int32_t>(a->host_blocks);
@@ -215,9 +213,9 @@ class VllmScheduler final : public EngineScheduler {
     const std::int64_t s = step_;
     out.lora_loads = planned_lora_loads_;
     // blocks written back since the last report (evicted here, or by a reservation between iterations)
-    out.kv_offloaded_bytes = static_cast<double>(host_.stored() - offload_reported_) * offload_block_bytes_;
+    out.kv_offloaded_bytes = static_cast<double>(host_.stored() - offload_reported_) * offload_.block_bytes;
     offload_reported_ = host_.stored();
-    out.kv_onboarded_bytes = planned_onboarded_ * offload_block_bytes_;
+    out.kv_onboarded_bytes = planned_onboarded_ * offload_.block_bytes;
     out.kv_onboard_ns = planned_onboard_ns_;
     // tokens each decoding sequence emits this step (1 without speculation), before the caps of
     // the ones that reach their last token
@@ -827,8 +825,7 @@ class VllmScheduler final : public EngineScheduler {
   std::int64_t reserved_blocks_ = 0;  // guaranteed_no_evict: blocks the running requests may still allocate
   // KV offloading: host memory (the cache writes evicted blocks to it), what a load costs
   KvHostTier host_;
-  TimeNs onboard_latency_ns_;
-  double onboard_ns_per_block_, offload_block_bytes_;
+  KvOffloadCosts offload_;
   std::int32_t planned_onboarded_ = 0;
   TimeNs planned_onboard_ns_ = 0;
   std::uint64_t offload_reported_ = 0;  // host_.stored() at the last report
