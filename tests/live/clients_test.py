@@ -205,9 +205,13 @@ def api_key_check():
         # one request in flight is the limit: a second one meanwhile is a 429
         with http.stream("POST", "/v1/completions", json={"prompt": "x", "max_tokens": 3000, "stream": True},
                          headers={"Authorization": "Bearer sekret"}) as s:
-            next(s.iter_lines())
+            # keep the line iterator: a discarded one is collected at once, and closing it closes
+            # httpx's connection, which ends the stream (and frees the slot) before the next request
+            lines = s.iter_lines()
+            next(lines)
             error_of(http.post("/v1/completions", json={"prompt": "y"}, headers={"Authorization": "Bearer sekret"}),
                      429, code="too_many_requests")
+            assert next(lines) is not None  # the open stream is unaffected by the refused request
         # a second server on a taken port, and a bad speedup: exit 2 naming the fix, at once
         for extra, words in ((["--port", str(live.port)], "cannot listen"), (["--speedup", "0"], "--speedup")):
             bad = subprocess.run([SERVESIM, "live", SCENARIO, "-o", "none", *extra], capture_output=True, text=True,
