@@ -123,8 +123,9 @@ void keep_large_buffers_mapped() {
 // before the process starts. So the heap is grown once by kHeapPadBytes of address space, kept
 // as its top pad (untouched, so not resident), and that range asks for huge pages: what the run
 // allocates from it is backed by them where the kernel has them. Results are unchanged (only
-// where bytes lie); whole runs are 8-12% faster (bench/README.md, round three). A heap that
-// outgrows the range goes on in ordinary pages.
+// where bytes lie); 64 workers' runs are about a quarter faster, one worker's about 10%, peak
+// RSS 1-8 MB more (bench/README.md, round three). A heap that outgrows the range goes on in
+// ordinary pages.
 void offer_heap_to_huge_pages() {
 #if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
   constexpr size_t kHeapPadBytes = size_t{512} << 20;
