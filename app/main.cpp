@@ -4,6 +4,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #endif
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <new>
 #include <thread>
 
 #include "app/commands/calibrate_command.h"
@@ -120,21 +122,29 @@ void keep_large_buffers_mapped() {
 // entries than the CPU has, and every first touch of a page is a fault (on a virtual machine, an
 // exit to the hypervisor). Debian's transparent-huge-page mode gives 2 MiB pages only to memory
 // that asks (madvise), and glibc asks only under GLIBC_TUNABLES=glibc.malloc.hugetlb=1, set
-// before the process starts. So the heap is grown once by kHeapPadBytes of address space, kept
-// as its top pad (untouched, so not resident), and that range asks for huge pages: what the run
-// allocates from it is backed by them where the kernel has them. Results are unchanged (only
-// where bytes lie); 64 workers' runs are about a quarter faster, one worker's about 10%, peak
-// RSS 1-8 MB more (bench/README.md, round three). A heap that outgrows the range goes on in
-// ordinary pages.
+// before the process starts. So the heap is grown once by kHeapRangeBytes of address space
+// (untouched, so not resident), that range asks for huge pages, and the heap is never trimmed
+// below it: what the run allocates from it is backed by them where the kernel has them. Results
+// are unchanged (only where bytes lie); 64 workers' runs are about a quarter faster, one worker's
+// about 10%, peak RSS 1-8 MB more (bench/README.md, round three). Skipped where the range would
+// count against a limit: a bounded address space (ulimit -v) or strict overcommit accounting.
 void offer_heap_to_huge_pages() {
 #if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
-  constexpr size_t kHeapPadBytes = size_t{512} << 20;
+  constexpr size_t kHeapRangeBytes = size_t{512} << 20, kDefaultTopPadBytes = size_t{128} << 10;
   constexpr std::uintptr_t kPageBytes = 4096;
-  mallopt(M_TOP_PAD, kHeapPadBytes);  // kept: a trim leaves this much, so the range stays heap
+  if (rlimit as{}; getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) return;
+  if (std::FILE* f = std::fopen("/proc/sys/vm/overcommit_memory", "r")) {
+    const int mode = std::fgetc(f);
+    std::fclose(f);
+    if (mode == '2') return;
+  }
+  mallopt(M_TRIM_THRESHOLD, -1);  // never trimmed: regrown heap would be a new range, in small pages
+  mallopt(M_TOP_PAD, static_cast<int>(kHeapRangeBytes));
   const auto from = reinterpret_cast<std::uintptr_t>(sbrk(0)) & ~(kPageBytes - 1);
   void* volatile block = std::malloc(1 << 20);  // grows the heap by it and the pad (volatile: not elided)
   std::free(block);
   const auto to = reinterpret_cast<std::uintptr_t>(sbrk(0));
+  mallopt(M_TOP_PAD, static_cast<int>(kDefaultTopPadBytes));  // later growth as usual
   if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);  // a hint
 #endif
 }
@@ -465,6 +475,12 @@ int main(int argc, char** argv) {
   } catch (const servesim::InvariantError& e) {
     std::fprintf(stderr, "servesim: internal error (a simulation invariant failed; please report it): %s\n", e.what());
     return 4;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "servesim: out of memory: the run needed more than this process may use (the machine's memory, a "
+                 "container's limit or ulimit -v). Fix: more memory, a shorter workload (workload.max_requests), "
+                 "or fewer workers or requests in flight\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "servesim: error: %s\n", e.what());
     return 1;

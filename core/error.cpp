@@ -1,6 +1,7 @@
 #include "core/error.h"
 
 #include <algorithm>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -12,6 +13,9 @@ std::optional<RecordedError>& last_error() {
 }
 
 void rethrow_recorded(const std::string& what) {
+  // out of memory inside a process (SystemC reports "uncaught exception: std::bad_alloc"): the
+  // same error as outside one
+  if (what.find("uncaught exception: std::bad_alloc") != std::string::npos) throw std::bad_alloc();
   const auto& e = last_error();
   if (!e || what.find(e->message) == std::string::npos) return;
   switch (e->kind) {

@@ -17,7 +17,8 @@ struct RecordedError {
   std::string message;
 };
 std::optional<RecordedError>& last_error();
-// Rethrows the recorded error if `what` carries its message; returns otherwise.
+// Rethrows the recorded error if `what` carries its message (std::bad_alloc if it reports one
+// escaping a process); returns otherwise.
 void rethrow_recorded(const std::string& what);
 
 // Bad scenario/configuration input: file, line, key, and the fix.
