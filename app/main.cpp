@@ -108,8 +108,9 @@ int print_timing(const PoolConfig& pool) {
 // The recorder's row buffers and HDF5's chunk and conversion buffers are allocated and freed on
 // every flush, megabytes each: past glibc's default thresholds (128 KiB) each one is a fresh
 // mmap or a heap trimmed and regrown, whose pages fault in again every time (12% of a 100k-request
-// run). Kept in the heap up to 32 MiB and trimmed past 64 MiB free, they are reused instead;
-// peak RSS grows by under 1 MB on the benchmark runs.
+// run). Kept in the heap up to 32 MiB and trimmed past 64 MiB free (never, where
+// offer_heap_to_huge_pages applies), they are reused instead; peak RSS grows by under 1 MB on the
+// benchmark runs.
 void keep_large_buffers_mapped() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
