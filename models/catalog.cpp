@@ -110,6 +110,7 @@ KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog) 
   c.host_blocks = static_cast<std::int64_t>(o.host_gbytes * 1e9 / c.block_bytes);
   c.latency_ns = o.host_latency.ns();
   c.ns_per_block = c.gpu_block_bytes / (o.host_gbyte_per_s * 1e9) * 1e9;
+  c.blocking_write_back = o.write_back == "blocking";
   return c;
 }
 

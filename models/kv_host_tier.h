@@ -25,6 +25,9 @@ struct KvOffloadCosts {
   double block_bytes = 0, gpu_block_bytes = 0;
   std::int64_t latency_ns = 0;
   double ns_per_block = 0;
+  // Writing evicted blocks back costs the iteration that evicts them as much as a load of as many
+  // blocks (the same link, the other direction); else the copies are overlapped with compute.
+  bool blocking_write_back = false;
 };
 
 class KvHostTier {

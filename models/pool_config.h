@@ -269,6 +269,7 @@ struct KvOffloadConfig {
   double host_gbytes = 0;         // G2 per worker; 0 = no offloading
   double host_gbyte_per_s = 64;   // per GPU and direction: PCIe 5.0 x16 (aiconfigurator's h100_sxm pcie_bw)
   Duration host_latency{0.0};     // fixed cost of one load, beyond its bytes
+  std::string write_back = "overlapped";  // overlapped | blocking: who pays for writing evicted blocks
   bool enabled() const { return host_gbytes > 0; }
   template <class V>
   void visit(V& v) {
@@ -277,10 +278,19 @@ struct KvOffloadConfig {
             "used blocks leave first",
             at_least(0));
     v.field("host_gbyte_per_s", host_gbyte_per_s,
-            "host-to-GPU bandwidth per GPU for loading blocks back (GB/s; PCIe 5.0 x16: 64); the loads of one "
-            "iteration share it",
+            "PCIe bandwidth per GPU and direction (GB/s; PCIe 5.0 x16: 64): loading blocks back (the loads of one "
+            "iteration share it) and, with write_back: blocking, writing evicted ones out",
             positive());
-    v.field("host_latency", host_latency, "fixed time of each request's load from host memory", at_least(0));
+    v.field("host_latency", host_latency,
+            "fixed time of each request's load from host memory (and, with write_back: blocking, of each "
+            "iteration's write-back)",
+            at_least(0));
+    v.field("write_back", write_back,
+            "the cost of writing evicted blocks to host memory: overlapped (default: the copies run beside the "
+            "compute, on PCIe's other direction, as the connectors' asynchronous stores do; free) or blocking (an "
+            "iteration waits for the copies of the blocks it evicts: host_latency plus each GPU's share at "
+            "host_gbyte_per_s; an upper bound)",
+            one_of({"overlapped", "blocking"}));
   }
 };
 

@@ -99,6 +99,7 @@ class VllmScheduler final : public EngineScheduler {
     planned_lora_loads_ = 0;
     planned_onboarded_ = 0;
     planned_onboard_ns_ = 0;
+    const std::uint64_t written_before = host_.stored();  // blocks this plan's allocations write back
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
@@ -197,6 +198,9 @@ class VllmScheduler final : public EngineScheduler {
     batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
     batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * clock_.at(s) : 0;
     extra_ns_ += running_lora_read_ns_;
+    // blocking write-back: the blocks it evicted are overwritten only once copied out
+    if (const std::uint64_t written = host_.stored() - written_before; written > 0 && offload_.blocking_write_back)
+      extra_ns_ += offload_.latency_ns + std::llround(static_cast<double>(written) * offload_.ns_per_block);
     if (spec_) {
       if (planned_decodes_ > 0) batch.decode_query_tokens = 1 + lookahead_;
       extra_ns_ += spec_->draft_ns(batch);

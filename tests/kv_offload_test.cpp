@@ -93,6 +93,35 @@ TEST(KvOffload, APromptLoadsItsEvictedBlocksBackAndWaitsForTheCopy) {
   EXPECT_EQ(col(off, "cached_tokens").at(2), 0);
 }
 
+TEST(KvOffload, BlockingWriteBackMakesTheEvictingIterationWaitForItsCopies) {
+  testing::TempDir dir;
+  const std::string trace = a_b_a(dir);
+  auto run = [&](const std::string& name, const std::string& write_back) {
+    const std::string out = dir.file(name + ".h5");
+    const std::string offload = "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, write_back: " + write_back + "}";
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", scenario(trace, offload)) + " -q -o " + out);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return out;
+  };
+  H5 overlapped(run("overlapped", "overlapped")), blocking(run("blocking", "blocking"));
+  auto ttft = [](const H5& f) { return testing::read_double_column(f.id, "/requests", "ttft_s"); };
+  const auto t0 = ttft(overlapped), t1 = ttft(blocking);
+  ASSERT_EQ(t0.size(), 3u);
+  ASSERT_EQ(t1.size(), 3u);
+  // three blocks written back: 1 ms and 3 x 2.097152 ms at 1 GB/s (a block: 16 x 131,072 bytes)
+  const double three_blocks_s = 0.001 + 3 * 16 * 131072 / 1e9;
+  EXPECT_DOUBLE_EQ(t1[0], t0[0]);  // A evicts nothing: the cache is empty
+  // B's 11 prompt blocks: A's partial fifth (free), the 7 never used, then 3 of A's 4 cached ones
+  // (its first decode step evicts the fourth, after B's first token)
+  EXPECT_NEAR(t1[1] - t0[1], three_blocks_s, 1e-9);
+  // C's 4 (3 loaded, 1 computed): B's partial twelfth (free), then 3 of B's cached blocks; the
+  // load and the write-back add up
+  EXPECT_NEAR(t1[2] - t0[2], three_blocks_s, 1e-9);
+  auto written = [](const H5& f) { return testing::read_double_column(f.id, "/summary", "kv_offloaded_gbytes").at(0); };
+  EXPECT_DOUBLE_EQ(written(blocking), written(overlapped));  // the same copies, only their cost differs
+  EXPECT_NEAR(written(blocking), 8 * 16 * 131072 / 1e9, 1e-12);
+}
+
 TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
   testing::TempDir dir;
   // host memory for 2 blocks: of A's 4 evicted blocks the two evicted last stay. A sequence frees
@@ -198,6 +227,9 @@ TEST(KvOffload, SettingsItCannotHonourAreRefused) {
   r = testing::run_servesim("validate " + dir.write("nocache.yaml", yaml));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("prefix caching is off"));
+  r = testing::run_servesim("validate " + dir.write("wb.yaml", scenario(trace, "{host_gbytes: 1, write_back: sometimes}")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("pools.0.kv_offload.write_back"));
 }
 
 }  // namespace
