@@ -7,6 +7,7 @@
 // Every block a busy GPU cache evicts passes through here, so the structure is flat: the LRU
 // order is an append-only log with lazy removal (a key touched again is appended; its old entry
 // goes stale), and an open-addressing table maps each key to its live log entry.
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <utility>
@@ -25,6 +26,11 @@ struct KvOffloadCosts {
   double block_bytes = 0, gpu_block_bytes = 0;
   std::int64_t latency_ns = 0;
   double ns_per_block = 0;
+  // One copy of `blocks` blocks over the link (a load, or a blocking write-back): the latency plus
+  // each GPU's share of them.
+  std::int64_t copy_ns(std::int64_t blocks) const {
+    return latency_ns + std::llround(static_cast<double>(blocks) * ns_per_block);
+  }
   // Writing evicted blocks back costs the iteration that evicts them as much as a load of as many
   // blocks (the same link, the other direction); else the copies are overlapped with compute.
   bool blocking_write_back = false;

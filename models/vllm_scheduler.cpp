@@ -168,7 +168,7 @@ class VllmScheduler final : public EngineScheduler {
         // made the most recent first, so the blocks its allocation evicts cannot push them out
         host_.match(std::span<const std::uint64_t>(q->keys).subspan(static_cast<size_t>(cached_blocks),
                                                                     static_cast<size_t>(a->host_blocks)));
-        onboard_ns = offload_.latency_ns + std::llround(static_cast<double>(a->host_blocks) * offload_.ns_per_block);
+        onboard_ns = offload_.copy_ns(a->host_blocks);
         extra_ns_ += onboard_ns;
         planned_onboard_ns_ += onboard_ns;
         planned_onboarded_ += static_cast<std::int32_t>(a->host_blocks);
@@ -200,7 +200,7 @@ class VllmScheduler final : public EngineScheduler {
     extra_ns_ += running_lora_read_ns_;
     // blocking write-back: the blocks it evicted are overwritten only once copied out
     if (const std::uint64_t written = host_.stored() - written_before; written > 0 && offload_.blocking_write_back)
-      extra_ns_ += offload_.latency_ns + std::llround(static_cast<double>(written) * offload_.ns_per_block);
+      extra_ns_ += offload_.copy_ns(static_cast<std::int64_t>(written));
     if (spec_) {
       if (planned_decodes_ > 0) batch.decode_query_tokens = 1 + lookahead_;
       extra_ns_ += spec_->draft_ns(batch);
