@@ -29,6 +29,7 @@
 #include "models/catalog.h"
 #include "models/engine_scheduler.h"
 #include "models/speculative.h"
+#include "models/timing/kernel_tables.h"
 #include "models/timing/timing_model.h"
 #include "planner/load_predictor.h"
 #include "planner/planner_policy.h"
@@ -70,6 +71,18 @@ int print_timing(const PoolConfig& pool) {
   KvCapacity cap = kv_capacity(pool, c);
   auto t = TimingRegistry::instance().create(timing_model, TimingContext{pool});
   std::cout << fmt::format("{} on {} x {} ({} timing)\n", model, tp, g.description, timing_model);
+  if (timing_model == "kernel") {
+    // the same resolution the timing model made (the tables are cached: this reads nothing again)
+    const auto& k = pool.timing.kernel;
+    const KernelTableLocation where = locate_kernel_tables(k.system, k.database, k.tables, gpu,
+                                                           [](const std::string& p) { return p; });
+    const auto tables = KernelTables::shared(where.dir, k.backend, k.backend_version);
+    std::cout << fmt::format("kernel tables: system {}, backend {} {} ({})\n", where.system, k.backend, tables->version,
+                             where.dir);
+    for (const auto& [table, source] : tables->sources)
+      std::cout << fmt::format("  {:<21} {}{}\n", table, source.file,
+                               source.note.empty() ? "" : fmt::format(" ({})", source.note));
+  }
   std::cout << cap.ledger.text();
   std::cout << fmt::format("weights {:.1f} GiB, KV {:.0f} KiB/token, KV cache {:.1f} GiB = {} blocks of {} tokens "
                            "({:.0f}k tokens)\n",
@@ -102,6 +115,9 @@ int print_timing(const PoolConfig& pool) {
     double ms = ns_to_s(t->iteration_ns(b)) * 1e3;
     std::cout << fmt::format("  {:>5} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
   }
+  if (timing_model == "kernel")
+    std::cout << fmt::format("lookups outside the measured tables (extrapolated, counted once per shape): {}\n",
+                             t->extrapolations());
   return 0;
 }
 
@@ -194,7 +210,16 @@ int run_main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8"}));
   timing->add_option("--timing", timing_pool.timing.model, "timing model (servesim --list)")->capture_default_str();
   timing->add_option("--table", timing_pool.timing.table.path, "CSV for --timing table");
-  timing->add_option("--tables", timing_pool.timing.kernel.tables, "kernel table folder for --timing kernel");
+  timing->add_option("--system", timing_pool.timing.kernel.system,
+                     "--timing kernel: system of the performance database (h100_sxm | h200_sxm | b200_sxm; default: --gpu's)");
+  timing->add_option("--backend", timing_pool.timing.kernel.backend, "--timing kernel: whose kernels (vllm | sglang | trtllm)")
+      ->capture_default_str();
+  timing->add_option("--backend-version", timing_pool.timing.kernel.backend_version,
+                     "--timing kernel: the backend's table version (default: the newest)");
+  timing->add_option("--database", timing_pool.timing.kernel.database,
+                     "--timing kernel: aiconfigurator's systems/ folder (default: data/aiconfigurator/systems)");
+  timing->add_option("--tables", timing_pool.timing.kernel.tables,
+                     "--timing kernel: one folder of kernel tables instead of --system");
   timing->add_option("--efficiency", timing_pool.timing.roofline.efficiency, "roofline efficiency entry")
       ->capture_default_str();
   timing->add_option("--overhead-ms", timing_pool.timing.kernel.overhead_ms, "kernel: per-iteration overhead")
@@ -243,8 +268,12 @@ int run_main(int argc, char** argv) {
   CalibrateOptions calib;
   auto* calibrate = app.add_subcommand(
       "calibrate", "fit the roofline model's efficiencies to measured kernel tables (or splitwise-sim times)");
-  calibrate->add_option("--tables", calib.tables, "kernel table folder, e.g. data/aiconfigurator/h100_sxm");
-  calibrate->add_option("--framework", calib.framework, "kernel set under --tables")->capture_default_str();
+  calibrate->add_option("--system", calib.system, "system of the performance database, e.g. h200_sxm");
+  calibrate->add_option("--database", calib.database,
+                        "aiconfigurator's systems/ folder for --system (default: data/aiconfigurator/systems)");
+  calibrate->add_option("--tables", calib.tables, "instead of --system: a kernel table folder, e.g. data/aiconfigurator/h100_sxm");
+  calibrate->add_option("--backend,--framework", calib.backend, "whose kernels: vllm | sglang | trtllm")->capture_default_str();
+  calibrate->add_option("--backend-version", calib.backend_version, "the backend's table version (default: the newest)");
   calibrate->add_option("--splitwise", calib.splitwise, "splitwise-sim perf_model.csv.gz instead of kernel tables");
   calibrate->add_option("--splitwise-model", calib.splitwise_model, "model name in that file")->capture_default_str();
   calibrate->add_option("--splitwise-hardware", calib.splitwise_hardware, "hardware name in that file")
@@ -370,8 +399,6 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) {
-    if (timing_pool.timing.model == "kernel" && timing_pool.timing.kernel.tables.empty())
-      throw ConfigError("--timing kernel needs --tables, a folder of kernel tables (e.g. data/aiconfigurator/h100_sxm)");
     if (!timing_engine.empty()) {
       // the preset's settings, then any option given on the command line on top
       EngineConfig given = timing_pool.engine;

@@ -62,18 +62,29 @@ struct TableTimingConfig {
 
 // Per-kernel tables measured on a GPU (aiconfigurator's layout), composed into iterations.
 struct KernelTimingConfig {
-  std::string tables;               // aiconfigurator system folder, e.g. data/aiconfigurator/h100_sxm
-  std::string framework = "vllm";   // which framework's kernels under it
+  std::string system;     // a system of the performance database, e.g. h200_sxm (default: the pool GPU's)
+  std::string database;   // aiconfigurator's systems/ folder (default: the repository's copy)
+  std::string tables;     // instead of system: one system's table folder, e.g. data/aiconfigurator/h100_sxm
+  std::string backend = "vllm";  // whose kernels: vllm | sglang | trtllm
+  std::string backend_version;   // its version folder (default: the newest, in release order)
   std::string allreduce = "custom";  // custom (vLLM's custom all-reduce, NCCL above its range) | nccl
   int cuda_graph_max_tokens = 512;  // iterations up to this many tokens replay CUDA graphs
   std::string extrapolation = "extrapolate";  // error | clamp | extrapolate (log-log), counted
   double overhead_ms = 0.0;         // per iteration, beyond the kernels (scheduling, sampling)
   template <class V>
   void visit(V& v) {
+    v.field("system", system,
+            "system of the performance database whose tables price the pool (h100_sxm | h200_sxm | b200_sxm; "
+            "default: the one of the pool's gpu)");
+    v.field("database", database,
+            "aiconfigurator's systems/ folder (<system>.yaml and data/<system>/...; default: the repository's "
+            "data/aiconfigurator/systems, else an installed aiconfigurator's)");
     v.field("tables", tables,
-            "folder of measured kernel tables (gemm/, attention/, comm/), e.g. "
+            "instead of system: one folder of kernel tables (gemm/, attention/, comm/), e.g. "
             "data/aiconfigurator/h100_sxm; its sibling <folder>.yaml gives the memory constants");
-    v.field("framework", framework, "kernel set under the folder (vllm)");
+    v.field("backend", backend, "whose kernels price the iterations: vllm | sglang | trtllm");
+    v.field("backend_version", backend_version,
+            "the backend's table version (default: the newest, in release order: 0.5.14 after 0.5.9)");
     v.field("allreduce", allreduce, "TP all-reduce kernels: custom (vLLM custom all-reduce, NCCL beyond its range) | nccl",
             one_of({"custom", "nccl"}));
     v.field("cuda_graph_max_tokens", cuda_graph_max_tokens,

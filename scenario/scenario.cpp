@@ -8,6 +8,7 @@
 
 #include "core/paths.h"
 #include "models/catalog.h"
+#include "models/timing/kernel_tables.h"
 #include "models/engine_scheduler.h"
 #include "models/timing/roofline.h"
 #include "models/timing/timing_model.h"
@@ -524,13 +525,17 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                  "choose a divisor of both");
     }
     if (p.timing.model == "kernel") {
-      if (p.timing.kernel.tables.empty())
-        map.fail(base + ".timing.kernel.tables", "the kernel timing model needs a folder of kernel tables",
-                 "set timing.kernel.tables (e.g. data/aiconfigurator/h100_sxm)");
-      else if (!std::filesystem::is_directory(resolve_path(base_dir, p.timing.kernel.tables)))
-        map.fail(base + ".timing.kernel.tables",
-                 fmt::format("folder '{}' does not exist", resolve_path(base_dir, p.timing.kernel.tables)),
-                 "check the path (relative paths start at the scenario's folder)");
+      const auto& k = p.timing.kernel;
+      try {
+        const KernelTableLocation where = locate_kernel_tables(
+            k.system, k.database, k.tables, p.gpu, [&](const std::string& path) { return resolve_path(base_dir, path); });
+        if (!std::filesystem::is_directory(where.dir))
+          map.fail(base + (k.tables.empty() ? ".timing.kernel.system" : ".timing.kernel.tables"),
+                   fmt::format("folder '{}' does not exist", where.dir),
+                   "check the path (relative paths start at the scenario's folder)");
+      } catch (const std::runtime_error& e) {
+        map.fail(base + (!k.tables.empty() ? ".timing.kernel.tables" : ".timing.kernel.system"), e.what(), "");
+      }
     }
     if (p.timing.model == "roofline") {
       try {

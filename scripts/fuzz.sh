@@ -12,7 +12,7 @@ dir="$root/build-fuzz"
 # -O1 -g0: a quick build; the sanitizers and coverage do the work
 CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" \
   -DSERVESIM_FUZZ=ON -DSERVESIM_BENCH=OFF >/dev/null
-targets=(mooncake_jsonl azure_csv scenario openai_request planner_reply)
+targets=(mooncake_jsonl azure_csv scenario openai_request planner_reply parquet)
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" -- --no-print-directory >&2
 mkdir -p "$dir/findings"
 run() {

@@ -116,7 +116,7 @@ TEST(Calibrate, BadInvocationsAreClearErrors) {
   testing::TempDir dir;
   auto none = testing::run_servesim("calibrate");
   EXPECT_EQ(none.exit_code, 2);
-  EXPECT_THAT(none.out, HasSubstr("exactly one of --tables"));
+  EXPECT_THAT(none.out, HasSubstr("exactly one of --system NAME or --tables DIR"));
   auto missing = testing::run_servesim("calibrate --tables " + dir.file("nope"));
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_THAT(missing.out, HasSubstr("kernel table folder not found"));

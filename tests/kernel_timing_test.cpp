@@ -283,14 +283,14 @@ class KernelTimingH100 : public ::testing::Test {
     pool.timing.kernel.tables = kTables;
     pool.timing.kernel.extrapolation = extrapolation;
     return KernelTiming(Catalog::builtin().deployed_model(pool), tp, pool.timing.kernel, tables_,
-                        SystemMemory::load(kTables));
+                        SystemMemory::load(std::string(kTables) + ".yaml"));
   }
   std::shared_ptr<const KernelTables> tables_;
 };
 
 TEST_F(KernelTimingH100, GemmLookupsAreTheMeasuredRowsAtTablePoints) {
   // rows of gemm_perf.csv.gz read back independently of the loader
-  CsvReader csv(tables_->files.at("gemm"));
+  CsvReader csv(tables_->sources.at("gemm").file);
   const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
                lat = csv.column("latency");
   KernelTiming bf16 = make("llama-3.1-8b", 1, "bf16");
@@ -306,7 +306,7 @@ TEST_F(KernelTimingH100, GemmLookupsAreTheMeasuredRowsAtTablePoints) {
 
 TEST_F(KernelTimingH100, RowsOffTheAlignmentReadTheOnePastSeries) {
   // fp8 at n = k = 8192, from the file: m = 2304 and 2560 (aligned), 2305 and 2561 (one past)
-  CsvReader csv(tables_->files.at("gemm"));
+  CsvReader csv(tables_->sources.at("gemm").file);
   const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
                lat = csv.column("latency");
   std::map<double, double> row;
@@ -389,7 +389,7 @@ TEST_F(KernelTimingH100, UncoveredShapesAreConfigurationErrors) {
   pool.tp = 8;
   pool.timing.kernel.tables = kTables;
   try {
-    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel, tables_, SystemMemory::load(kTables));
+    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel, tables_, SystemMemory::load(std::string(kTables) + ".yaml"));
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("MLA"));
@@ -448,8 +448,8 @@ TEST(KernelTablesFolders, TheNewestVersionInReleaseOrderIsRead) {
     fs::create_symlink(gemm, root / "gemm" / "vllm" / version / "gemm_perf.csv.gz");
   }
   const KernelTables t = KernelTables::load(root.string(), "vllm");
-  EXPECT_EQ(fs::path(t.files.at("gemm")).parent_path().filename(), "0.5.14");
-  EXPECT_EQ(fs::path(t.files.at("context_attention")).parent_path().filename(), "0.24.0");
+  EXPECT_EQ(fs::path(t.sources.at("gemm").file).parent_path().filename(), "0.5.14");
+  EXPECT_EQ(fs::path(t.sources.at("context_attention").file).parent_path().filename(), "0.24.0");
 }
 
 TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {

@@ -127,12 +127,15 @@ void write_entry(const CalibrateOptions& o, const RooflineEfficiency& e, const s
 }
 
 int calibrate_kernels(const CalibrateOptions& o) {
-  const KernelTables t = KernelTables::load(o.tables, o.framework);
+  const KernelTableLocation where =
+      locate_kernel_tables(o.system, o.database, o.tables, o.gpu, [](const std::string& p) { return p; });
+  const KernelTables t = KernelTables::load(where.dir, o.backend, o.backend_version);
+  const std::string tables = where.dir;
   const GpuSpec& gpu = Catalog::builtin().gpu(o.gpu);
   RooflineEfficiency e;
   e.overhead_ms = o.overhead_ms;
   auto it = t.gemm.find(gemm_table_dtype(o.precision));
-  if (it == t.gemm.end()) throw InputError(fmt::format("{}: no {} GEMM table", o.tables, gemm_table_dtype(o.precision)));
+  if (it == t.gemm.end()) throw InputError(fmt::format("{}: no {} GEMM table", tables, gemm_table_dtype(o.precision)));
 
   std::vector<Sample> gemm, context, generation, allreduce;
   const std::string precision = o.precision;
@@ -186,10 +189,10 @@ int calibrate_kernels(const CalibrateOptions& o) {
     f.allreduce_step_latency_us = x[1];
     f.allreduce_bandwidth_efficiency = clamp_eff(x[2]);
   });
-  e.source = fmt::format("servesim calibrate --tables {} --precision {} ({} kernels)", o.tables, o.precision,
-                         o.framework);
+  e.source = fmt::format("servesim calibrate --tables {} --precision {} ({} {} kernels)", tables, o.precision,
+                         o.backend, t.version);
 
-  std::cout << fmt::format("roofline fitted to {} ({} kernels, {} GEMMs) on {}\n", o.tables, o.framework,
+  std::cout << fmt::format("roofline fitted to {} ({} {} kernels, {} GEMMs) on {}\n", tables, o.backend, t.version,
                            gemm_table_dtype(o.precision), o.gpu);
   std::cout << fmt::format(
       "  compute_efficiency {:.3f}  memory_efficiency {:.3f}  kernel_latency_us {:.2f}\n"
@@ -272,7 +275,7 @@ int calibrate_kernels(const CalibrateOptions& o) {
                             "# factors fitted to measured {} kernel tables (GEMM fit MAPE {:.1f}%, context attention\n"
                             "# {:.1f}%, generation attention {:.1f}%, all-reduce {:.1f}%). overhead_ms is not in\n"
                             "# kernel tables: {} ms as given.\n",
-                            o.tables, o.precision, o.name, o.framework, 100 * g.mape, 100 * c.mape, 100 * d.mape,
+                            tables, o.precision, o.name, o.backend, 100 * g.mape, 100 * c.mape, 100 * d.mape,
                             100 * a.mape, o.overhead_ms));
   return 0;
 }
@@ -381,9 +384,10 @@ int calibrate_splitwise(const CalibrateOptions& o) {
 }  // namespace
 
 int run_calibrate(const CalibrateOptions& o) {
-  if (o.tables.empty() == o.splitwise.empty())
-    throw ConfigError("calibrate needs exactly one of --tables DIR (kernel tables) or --splitwise CSV");
-  return o.tables.empty() ? calibrate_splitwise(o) : calibrate_kernels(o);
+  const bool kernels = !o.tables.empty() || !o.system.empty();
+  if (kernels == !o.splitwise.empty())
+    throw ConfigError("calibrate needs exactly one of --system NAME or --tables DIR (kernel tables), or --splitwise CSV");
+  return kernels ? calibrate_kernels(o) : calibrate_splitwise(o);
 }
 
 }  // namespace servesim

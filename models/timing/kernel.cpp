@@ -11,14 +11,11 @@
 
 namespace servesim {
 
-SystemMemory SystemMemory::load(const std::string& tables_dir) {
-  std::string dir = tables_dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const std::string path = dir + ".yaml";
+SystemMemory SystemMemory::load(const std::string& path) {
   if (!std::filesystem::exists(path))
     throw InputError(fmt::format("{}: not found; the kernel timing model reads the system's memory constants "
                                  "(gpu.mem_bw, mem_bw_empirical_scaling_factor, mem_empirical_constant_latency) from "
-                                 "the YAML file next to its table folder",
+                                 "the system's YAML file (next to a table folder given as timing.kernel.tables)",
                                  path));
   try {
     YAML::Node gpu = YAML::LoadFile(path)["gpu"];
@@ -48,7 +45,7 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   if (m_.kv_lora_rank > 0)
     throw ConfigError(fmt::format("model {}: the kernel timing model has no MLA attention tables (the {} tables "
                                   "cover grouped-query attention). Fix: use timing.model: roofline for MLA models",
-                                  m_.hf_id, tables_->framework));
+                                  m_.hf_id, tables_->backend));
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
   const AttentionKey key{m_.heads / tp_, std::max(1, m_.kv_heads / tp_), m_.head_dim,
@@ -182,9 +179,12 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                   "layout) composed per layer, plus elementwise kernels and a per-iteration overhead",
                   [](const TimingContext& ctx) {
                     const auto& k = ctx.pool.timing.kernel;
-                    const std::string dir = ctx.resolve(k.tables);
+                    const KernelTableLocation where = locate_kernel_tables(
+                        k.system, k.database, k.tables, ctx.pool.gpu,
+                        [&](const std::string& p) { return ctx.resolve(p); });
+                    const std::string& dir = where.dir;
                     const ModelSpec model = ctx.model ? *ctx.model : Catalog::builtin().deployed_model(ctx.pool);
-                    SystemMemory memory = SystemMemory::load(dir);
+                    SystemMemory memory = SystemMemory::load(where.system_yaml);
                     // tables measured on one GPU do not price another: their system's memory
                     // bandwidth must be the pool's GPU's (within 5%)
                     const GpuSpec& gpu = Catalog::builtin().gpu(ctx.pool.gpu);
@@ -195,7 +195,7 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                           "or tables measured on it",
                           dir, memory.bandwidth_bytes_per_s / 1e9, ctx.pool.gpu, gpu.hbm_gbps));
                     return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
-                                                          KernelTables::shared(dir, k.framework), memory,
+                                                          KernelTables::shared(dir, k.backend, k.backend_version), memory,
                                                           ctx.pool.expert_parallel);
                   })
 

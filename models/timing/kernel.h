@@ -21,7 +21,7 @@ namespace servesim {
 // format): achieved bandwidth for elementwise kernels and their fixed latency.
 struct SystemMemory {
   double bandwidth_bytes_per_s = 0, efficiency = 1, kernel_latency_s = 0;
-  static SystemMemory load(const std::string& tables_dir);  // throws InputError
+  static SystemMemory load(const std::string& system_yaml);  // throws InputError
 };
 
 class KernelTiming final : public TimingModel {

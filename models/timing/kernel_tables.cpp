@@ -1,12 +1,16 @@
 #include "models/timing/kernel_tables.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
 #include <future>
 #include <mutex>
 
-#include "core/csv_reader.h"
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include "core/table_reader.h"
 #include "core/error.h"
 #include "core/version_order.h"
 
@@ -34,47 +38,127 @@ constexpr double kGemmRowAlignment = 16;
 constexpr Interpolation kAttentionInterpolation = Interpolation::kMonotoneCubic;
 constexpr Interpolation kAllReduceInterpolation = Interpolation::kMonotoneCubic;
 
-// <dir>/<kind>/<framework>/<newest version>/<file>, newest in release order (0.5.14 after 0.5.9)
-std::string table_file(const std::string& dir, const std::string& kind, const std::string& framework,
-                       const std::string& file) {
-  const fs::path base = fs::path(dir) / kind / framework;
+// The file of table `stem` in one version folder, in either format; empty if it has neither.
+std::string file_in(const fs::path& folder, const std::string& stem) {
+  for (const char* ext : {".parquet", ".csv.gz", ".csv"})
+    if (fs::exists(folder / (stem + ext))) return (folder / (stem + ext)).string();
+  return {};
+}
+
+std::vector<std::string> version_folders(const fs::path& base) {
   std::vector<std::string> versions;
   std::error_code ec;
   for (auto& e : fs::directory_iterator(base, ec))
-    if (e.is_directory() && fs::exists(e.path() / file)) versions.push_back(e.path().filename().string());
-  if (versions.empty())
-    throw InputError(fmt::format("{}: no {}/<version>/{} under it. Fix: point timing.kernel.tables at an "
-                                 "aiconfigurator system folder (e.g. data/aiconfigurator/h100_sxm)",
-                                 base.string(), framework, file));
-  return (base / *std::max_element(versions.begin(), versions.end(), version_less) / file).string();
+    if (e.is_directory()) versions.push_back(e.path().filename().string());
+  std::sort(versions.begin(), versions.end(), version_less);
+  return versions;
+}
+
+// The version a folder's reuse.yaml says table `stem` is read from (aiconfigurator's contract for
+// a version that did not re-measure a table), or empty.
+std::string reused_from(const fs::path& folder, const std::string& stem) {
+  const fs::path path = folder / "reuse.yaml";
+  if (!fs::exists(path)) return {};
+  try {
+    const YAML::Node root = YAML::LoadFile(path.string());
+    for (const auto& entry : root["reuse"])
+      if (entry["table"] && entry["table"].as<std::string>() == stem) return entry["from_version"].as<std::string>();
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}: cannot read reuse[].table and reuse[].from_version ({})", path.string(), e.what()));
+  }
+  return {};
+}
+
+// <dir>/<kind>/<backend>/<version>/<stem>.*: `version`'s own file, else the one its reuse.yaml
+// names, else the newest older version's, else the oldest newer one's.
+KernelTables::Source table_source(const std::string& dir, const std::string& kind, const std::string& backend,
+                                  const std::string& stem, const std::string& version) {
+  const fs::path base = fs::path(dir) / kind / backend;
+  const std::vector<std::string> versions = version_folders(base);
+  KernelTables::Source s;
+  if (std::string f = file_in(base / version, stem); !f.empty()) return {f, version, ""};
+  if (std::string donor = reused_from(base / version, stem); !donor.empty()) {
+    if (std::string f = file_in(base / donor, stem); !f.empty())
+      return {f, donor, fmt::format("{} reuses {}'s {} (its reuse.yaml)", version, donor, stem)};
+    throw InputError(fmt::format("{}: reuse.yaml reads {} from version {}, which has no {} file", (base / version).string(),
+                                 stem, donor, stem));
+  }
+  const std::string* older = nullptr;
+  const std::string* newer = nullptr;
+  for (const std::string& v : versions) {
+    if (file_in(base / v, stem).empty()) continue;
+    if (version_less(v, version)) older = &v;
+    else if (!newer) newer = &v;
+  }
+  if (const std::string* v = older ? older : newer)
+    return {file_in(base / *v, stem), *v, fmt::format("{} has no {} table; read from {}", version, stem, *v)};
+  throw InputError(fmt::format("{}: no <version>/{}.parquet (or .csv.gz, .csv) under it. Fix: point the kernel "
+                               "timing at an aiconfigurator system folder that has {} tables for {}",
+                               base.string(), stem, kind, backend));
+}
+
+// Attention kernels a backend runs where a table measured one shape with several: the later in
+// the list wins (aiconfigurator collects the alternatives side by side). SGLang runs FA3 on Hopper
+// and TensorRT-LLM's kernels on Blackwell, over Triton and FlashInfer; TensorRT-LLM's own
+// flow over its FlashInfer variant.
+int kernel_preference(std::string_view source) {
+  static constexpr std::string_view ranked[] = {"triton", "flashinfer", "torch_flow_flashinfer", "fa3", "trtllm_mha",
+                                                "torch_flow"};
+  for (int i = 0; const auto& name : ranked) {
+    ++i;
+    if (source == name) return i;
+  }
+  return 0;
 }
 
 // Attention rows: full-window kernels, preferring `kernel` where a point was measured twice.
 void load_attention(const std::string& path, bool generation, std::map<AttentionKey, LogGrid>* out) {
-  CsvReader csv(path);
+  auto table = TableReader::open(path);
+  TableReader& csv = *table;
   const size_t batch = csv.column("batch_size"), isl = csv.column("isl"), heads = csv.column("num_heads"),
                kv = csv.column("num_key_value_heads"), dim = csv.column("head_dim"),
-               kv_dtype = csv.column("kv_cache_dtype"), step = csv.column("step"), window = csv.column("window_size"),
+               kv_dtype = csv.column("kv_cache_dtype"), step = csv.column("step"),
                source = csv.column("kernel_source"), latency = csv.column("latency");
+  // Some backends' tables have no window_size (all full-window) or no attn_dtype (all bfloat16).
+  const bool has_window = csv.has_column("window_size"), has_attn_dtype = csv.has_column("attn_dtype");
+  const size_t window = has_window ? csv.column("window_size") : 0;
+  const size_t attn_dtype = has_attn_dtype ? csv.column("attn_dtype") : 0;
+  struct Row {
+    AttentionKey key;
+    double batch, len, latency;
+    int rank;
+  };
+  std::vector<Row> rows;
   while (csv.next()) {
-    if (csv.number(window) != 0) continue;
+    if (has_window && csv.number(window) != 0) continue;
     // FA3 is what vLLM runs on Hopper; the FA4 rows are a side experiment on few shapes.
     if (csv.field(source).find("fa4") != std::string_view::npos) continue;
     AttentionKey key{static_cast<int>(csv.number(heads)), static_cast<int>(csv.number(kv)),
                      static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype))};
-    auto [it, fresh] = out->try_emplace(key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
-    if (fresh)
-      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
     // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
     const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
-    it->second.add({csv.number(batch), len}, csv.number(latency));
+    // Where a shape was measured with the attention math in BF16 and in FP8 (TensorRT-LLM's
+    // context FMHA), the FP8 KV cache's row is the FP8 one: TensorRT-LLM runs FP8 context FMHA
+    // on an FP8 KV cache.
+    const bool dtype_matches = has_attn_dtype && csv.field(attn_dtype) == key.kv_dtype;
+    rows.push_back({std::move(key), csv.number(batch), len, csv.number(latency),
+                    2 * kernel_preference(csv.field(source)) + (dtype_matches ? 1 : 0)});
+  }
+  // A repeated point keeps the last value added: the preferred rows go last.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
+  for (const Row& r : rows) {
+    auto [it, fresh] = out->try_emplace(r.key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    if (fresh)
+      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
+    it->second.add({r.batch, r.len}, r.latency);
   }
   for (auto& [k, grid] : *out) grid.finish();
 }
 
 // GEMM rows by dtype: m x n x k, the latency and the kernel that ran.
 void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
-  CsvReader csv(path);
+  auto table = TableReader::open(path);
+  TableReader& csv = *table;
   const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
                source = csv.column("kernel_source"), latency = csv.column("latency");
   while (csv.next()) {
@@ -89,43 +173,75 @@ void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
 
 }  // namespace
 
-KernelTables KernelTables::load(const std::string& dir, const std::string& framework) {
+KernelTables KernelTables::load(const std::string& dir, const std::string& backend, const std::string& version) {
   KernelTables t;
   t.dir = dir;
-  t.framework = framework;
+  t.backend = backend;
   if (!fs::is_directory(dir))
-    throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.tables to an "
-                                 "aiconfigurator system folder such as data/aiconfigurator/h100_sxm",
+    throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.system (e.g. h200_sxm), "
+                                 "or timing.kernel.tables to an aiconfigurator system folder such as "
+                                 "data/aiconfigurator/systems/data/h100_sxm",
                                  dir));
-  // The three large tables are independent files (~27 MB of CSV once decompressed): each is read
-  // on its own thread, so start-up waits for the largest rather than for all three in turn.
-  t.files["gemm"] = table_file(dir, "gemm", framework, "gemm_perf.csv.gz");
-  t.files["context_attention"] = table_file(dir, "attention", framework, "context_attention_perf.csv.gz");
-  t.files["generation_attention"] = table_file(dir, "attention", framework, "generation_attention_perf.csv.gz");
-  auto gemm = std::async(std::launch::async, load_gemm, t.files["gemm"], &t.gemm);
-  auto context = std::async(std::launch::async, load_attention, t.files["context_attention"], false,
+  if (!fs::is_directory(fs::path(dir) / "gemm"))
+    throw InputError(fmt::format("{}: no gemm/ folder in it, so not a folder of kernel tables (aiconfigurator's "
+                                 "layout: gemm/, attention/, comm/). Fix: point the kernel timing at one",
+                                 dir));
+  const std::vector<std::string> backends = version_folders(fs::path(dir) / "gemm");
+  if (std::find(backends.begin(), backends.end(), backend) == backends.end())
+    throw ConfigError(fmt::format("{}: no GEMM tables for backend '{}' (there are: {}). Fix: set timing.kernel.backend "
+                                  "to one of them",
+                                  dir, backend, fmt::join(backends, ", ")));
+  const std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);
+  if (version.empty()) {
+    t.version = versions.back();
+  } else if (std::find(versions.begin(), versions.end(), version) == versions.end()) {
+    throw ConfigError(fmt::format("{}: backend {} has no version {} (there are: {}). Fix: set "
+                                  "timing.kernel.backend_version to one of them, or leave it out for the newest (the repository keeps the "
+                                  "newest of each; timing.kernel.database can point at a whole aiconfigurator install)",
+                                  dir, backend, version, fmt::join(versions, ", ")));
+  } else {
+    t.version = version;
+  }
+  auto source = [&](const char* table, const char* kind, const std::string& owner, const char* stem) {
+    return t.sources[table] = table_source(dir, kind, owner, stem, t.version);
+  };
+  // The three large tables are independent files: each is read on its own thread, so start-up
+  // waits for the largest rather than for all three in turn.
+  source("gemm", "gemm", backend, "gemm_perf");
+  source("context_attention", "attention", backend, "context_attention_perf");
+  source("generation_attention", "attention", backend, "generation_attention_perf");
+  auto gemm = std::async(std::launch::async, load_gemm, t.sources["gemm"].file, &t.gemm);
+  auto context = std::async(std::launch::async, load_attention, t.sources["context_attention"].file, false,
                             &t.context_attention);
-  load_attention(t.files["generation_attention"], true, &t.generation_attention);
+  load_attention(t.sources["generation_attention"].file, true, &t.generation_attention);
   gemm.get();  // rethrows a reader's InputError
   context.get();
   {
-    const std::string path = table_file(dir, "comm", framework, "custom_allreduce_perf.csv");
-    t.files["custom_allreduce"] = path;
-    CsvReader csv(path);
-    const size_t op = csv.column("op_name"), backend = csv.column("backend"), gpus = csv.column("num_gpus"),
-                 size = csv.column("message_size"), latency = csv.column("latency");
+    auto table = TableReader::open(source("custom_allreduce", "comm", backend, "custom_allreduce_perf").file);
+    TableReader& csv = *table;
+    // vLLM and SGLang name each row's variant (`backend`: vllm_graph, sglang_eager, ...);
+    // TensorRT-LLM's one kernel (`implementation`) serves both graph and eager iterations.
+    const bool has_variant = csv.has_column("backend");
+    const size_t op = csv.column("op_name"), variant = csv.column(has_variant ? "backend" : "implementation"),
+                 gpus = csv.column("num_gpus"), size = csv.column("message_size"), latency = csv.column("latency");
     while (csv.next()) {
       if (csv.field(op) != "all_reduce") continue;
-      const std::string impl = csv.field(backend).find("graph") != std::string_view::npos ? "custom_graph" : "custom_eager";
-      auto [it, fresh] = t.allreduce.try_emplace({impl, static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
-      if (fresh) it->second.interpolate_axis(0, kAllReduceInterpolation);
-      it->second.add({csv.number(size)}, csv.number(latency));
+      std::vector<const char*> impls;
+      if (!has_variant) impls = {"custom_graph", "custom_eager"};
+      else impls = {csv.field(variant).find("graph") != std::string_view::npos ? "custom_graph" : "custom_eager"};
+      for (const char* impl : impls) {
+        auto [it, fresh] = t.allreduce.try_emplace({impl, static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
+        if (fresh) it->second.interpolate_axis(0, kAllReduceInterpolation);
+        it->second.add({csv.number(size)}, csv.number(latency));
+      }
     }
   }
   {
-    const std::string path = table_file(dir, "comm", "nccl", "nccl_perf.csv");
-    t.files["nccl"] = path;
-    CsvReader csv(path);
+    // NCCL's folders are NCCL versions: the newest is read, whatever the backend's version.
+    const std::vector<std::string> nccl = version_folders(fs::path(dir) / "comm" / "nccl");
+    t.sources["nccl"] = table_source(dir, "comm", "nccl", "nccl_perf", nccl.empty() ? "" : nccl.back());
+    auto table = TableReader::open(t.sources["nccl"].file);
+    TableReader& csv = *table;
     const size_t op = csv.column("op_name"), dtype = csv.column("nccl_dtype"), gpus = csv.column("num_gpus"),
                  size = csv.column("message_size"), latency = csv.column("latency");
     while (csv.next()) {
@@ -139,15 +255,81 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& frame
   return t;
 }
 
-std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir, const std::string& framework) {
+std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir, const std::string& backend,
+                                                         const std::string& version) {
   static std::mutex mutex;
-  static std::map<std::pair<std::string, std::string>, std::shared_ptr<const KernelTables>> cache;
+  static std::map<std::tuple<std::string, std::string, std::string>, std::shared_ptr<const KernelTables>> cache;
   std::error_code ec;
   const std::string key = fs::weakly_canonical(dir, ec).string();
   std::lock_guard lock(mutex);
-  auto& slot = cache[{key.empty() ? dir : key, framework}];
-  if (!slot) slot = std::make_shared<const KernelTables>(load(dir, framework));
+  auto& slot = cache[{key.empty() ? dir : key, backend, version}];
+  if (!slot) slot = std::make_shared<const KernelTables>(load(dir, backend, version));
   return slot;
+}
+
+std::string default_perf_database() {
+  const fs::path own = fs::path(SERVESIM_SOURCE_DIR) / "data" / "aiconfigurator" / "systems";
+  if (fs::is_directory(own)) return own.string();
+  // an aiconfigurator installed by pip: <prefix>/lib/python3.X/{site,dist}-packages/aiconfigurator_core/systems
+  std::vector<fs::path> prefixes{"/usr/local/lib", "/usr/lib"};
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) prefixes.push_back(fs::path(venv) / "lib");
+  if (const char* home = std::getenv("HOME")) prefixes.push_back(fs::path(home) / ".local" / "lib");
+  std::error_code ec;
+  for (const fs::path& prefix : prefixes)
+    for (auto& python : fs::directory_iterator(prefix, ec))
+      if (python.path().filename().string().starts_with("python3"))
+        for (const char* packages : {"site-packages", "dist-packages"})
+          if (fs::path p = python.path() / packages / "aiconfigurator_core" / "systems"; fs::is_directory(p))
+            return p.string();
+  return {};
+}
+
+KernelTableLocation locate_kernel_tables(const std::string& system, const std::string& database,
+                                         const std::string& tables, const std::string& pool_gpu,
+                                         const std::function<std::string(const std::string&)>& resolve) {
+  KernelTableLocation where;
+  if (!tables.empty()) {
+    if (!system.empty() || !database.empty())
+      throw ConfigError(fmt::format("timing.kernel: tables ({}) and system/database are two ways to name the same "
+                                    "thing. Fix: keep one of them",
+                                    tables));
+    where.dir = resolve(tables);
+    std::string dir = where.dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    where.system_yaml = dir + ".yaml";
+    where.system = fs::path(dir).filename().string();
+    return where;
+  }
+  const std::string db = database.empty() ? default_perf_database() : resolve(database);
+  if (db.empty() || !fs::is_directory(db))
+    throw InputError(fmt::format("timing.kernel.database: {} is not a folder. Fix: point it at aiconfigurator's "
+                                 "systems/ folder (the repository ships one: data/aiconfigurator/systems)",
+                                 db.empty() ? "(none found)" : db));
+  std::vector<std::string> systems;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(db, ec))
+    if (e.path().extension() == ".yaml" && fs::is_directory(fs::path(db) / "data" / e.path().stem()))
+      systems.push_back(e.path().stem().string());
+  std::sort(systems.begin(), systems.end());
+  where.system = system;
+  if (where.system.empty())
+    for (const std::string& candidate : {pool_gpu, pool_gpu + "_sxm"})
+      if (std::find(systems.begin(), systems.end(), candidate) != systems.end()) where.system = candidate;
+  if (where.system.empty() || std::find(systems.begin(), systems.end(), where.system) == systems.end())
+    throw ConfigError(fmt::format("timing.kernel.system: {} has {} tables in {} (it has: {}). Fix: set system to one "
+                                  "of them and the pool's gpu to that GPU, or use timing.model: roofline",
+                                  where.system.empty() ? "gpu " + pool_gpu : where.system,
+                                  where.system.empty() ? "no system's" : "no such system's", db,
+                                  fmt::join(systems, ", ")));
+  where.system_yaml = (fs::path(db) / (where.system + ".yaml")).string();
+  std::string data_dir = "data/" + where.system;
+  try {
+    if (const YAML::Node d = YAML::LoadFile(where.system_yaml)["data_dir"]) data_dir = d.as<std::string>();
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}: cannot read data_dir ({})", where.system_yaml, e.what()));
+  }
+  where.dir = (fs::path(db) / data_dir).lexically_normal().string();
+  return where;
 }
 
 }  // namespace servesim

@@ -1,12 +1,18 @@
 #pragma once
-// Per-kernel latency tables measured on one GPU system, in aiconfigurator's layout
-// (data/aiconfigurator/<system>/):
-//   gemm/<framework>/<version>/gemm_perf.csv.gz                      m x n x k per GEMM dtype
-//   attention/<framework>/<version>/context_attention_perf.csv.gz    batch x prompt length
-//   attention/<framework>/<version>/generation_attention_perf.csv.gz batch x KV length
-//   comm/<framework>/<version>/custom_allreduce_perf.csv             GPUs x elements
-//   comm/nccl/<version>/nccl_perf.csv                                collective x GPUs x elements
+// Per-kernel latency tables measured on one GPU system, in aiconfigurator's layout (its published
+// database, data/aiconfigurator/systems/data/<system>/, or the older data/aiconfigurator/<system>/):
+//   gemm/<backend>/<version>/gemm_perf.{parquet,csv.gz}                      m x n x k per GEMM dtype
+//   attention/<backend>/<version>/context_attention_perf.{parquet,csv.gz}    batch x prompt length
+//   attention/<backend>/<version>/generation_attention_perf.{parquet,csv.gz} batch x KV length
+//   comm/<backend>/<version>/custom_allreduce_perf.{parquet,csv}             GPUs x elements
+//   comm/nccl/<version>/nccl_perf.{parquet,csv}                              collective x GPUs x elements
 // Latencies are in ms. Attention tables are keyed by the heads one GPU holds.
+//
+// Versions: the backend's version is the one asked for, else its newest GEMM folder in release
+// order (core/version_order.h). Each table is read from that version's folder; where the folder
+// lacks it, from the version its reuse.yaml names (aiconfigurator's own reuse contract), else from
+// the newest older version that has it. Every table records where it came from (`sources`).
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,20 +33,43 @@ struct AttentionKey {
 const char* gemm_table_dtype(const std::string& precision);
 
 struct KernelTables {
-  std::string dir, framework;
+  std::string dir, backend;
+  std::string version;  // the backend version asked for, or the newest GEMM folder's
   std::map<std::string, LogGrid> gemm;                // by gemm_table_dtype(): m, n, k
   std::map<AttentionKey, LogGrid> context_attention;  // batch, isl (full-window kernels only)
   std::map<AttentionKey, LogGrid> generation_attention;  // batch, kv_len
   // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl.
   std::map<std::pair<std::string, int>, LogGrid> allreduce;
-  std::map<std::string, std::string> files;  // table -> file it was read from
+  struct Source {
+    std::string file, version;
+    std::string note;  // why the version differs from `version`, empty when it does not
+  };
+  std::map<std::string, Source> sources;  // table -> file it was read from
 
-  // Reads the tables of `framework` (e.g. vllm) under `dir`; a table's version folder is the only
-  // (or the newest, in release order: core/version_order.h) one there. Throws InputError naming a missing file or a malformed row.
-  static KernelTables load(const std::string& dir, const std::string& framework);
-  // load(), once per (dir, framework) per process: sweeps and check-silicon build many workers
-  // from the same tables, and the GEMM table alone is ~100k rows.
-  static std::shared_ptr<const KernelTables> shared(const std::string& dir, const std::string& framework);
+  // Reads the tables of `backend` (vllm | sglang | trtllm) under `dir` at `version` (empty: the
+  // newest). Throws InputError naming a missing file or a malformed row, ConfigError naming an
+  // unknown backend or version with the ones there are.
+  static KernelTables load(const std::string& dir, const std::string& backend, const std::string& version = "");
+  // load(), once per (dir, backend, version) per process: sweeps and check-silicon build many
+  // workers from the same tables, and the GEMM table alone is ~100k rows.
+  static std::shared_ptr<const KernelTables> shared(const std::string& dir, const std::string& backend,
+                                                    const std::string& version = "");
 };
+
+// Where a pool's kernel tables are: a system of aiconfigurator's performance database
+// (timing.kernel.system, default the pool GPU's), or a folder given as is (timing.kernel.tables).
+struct KernelTableLocation {
+  std::string dir;          // the tables: <database>/<data_dir of the system YAML>, or `tables`
+  std::string system_yaml;  // the system's hardware constants
+  std::string system;       // h100_sxm, ... (the folder's name for `tables`)
+};
+// `resolve` turns a scenario's relative path into one to open. Throws ConfigError naming the key
+// and the choices (the systems there are, both keys set) or InputError (a missing file).
+KernelTableLocation locate_kernel_tables(const std::string& system, const std::string& database,
+                                         const std::string& tables, const std::string& pool_gpu,
+                                         const std::function<std::string(const std::string&)>& resolve);
+// The database a scenario gets without `database`: the repository's copy, else an installed
+// aiconfigurator's systems/ folder; empty if neither is there.
+std::string default_perf_database();
 
 }  // namespace servesim

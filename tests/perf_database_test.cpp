@@ -1,0 +1,258 @@
+// aiconfigurator's performance database as published: the Parquet reader against the same tables
+// published as CSV, its errors on damaged files, and the kernel timing's choice of system, backend
+// and version.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/error.h"
+#include "core/parquet_reader.h"
+#include "core/table_reader.h"
+#include "models/catalog.h"
+#include "models/timing/kernel.h"
+#include "models/timing/kernel_tables.h"
+#include "test_util.h"
+
+namespace servesim {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kDatabase = testing::data_file("aiconfigurator/systems");
+const std::string kLegacyH100 = testing::data_file("aiconfigurator/h100_sxm");
+std::string database_tables(const std::string& system) { return kDatabase + "/data/" + system; }
+std::string fixture(const std::string& name) {
+  return std::string(SERVESIM_SOURCE_DIR) + "/tests/data/parquet/" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// aiconfigurator published H100's vLLM 0.24.0 tables twice: as .csv.gz (data/aiconfigurator/
+// h100_sxm) and as ZSTD Parquet with dictionary-coded columns (the database). Every row and
+// column must read the same from both.
+TEST(ParquetReader, ReadsEveryRowAndColumnAsTheSameTablePublishedAsCsv) {
+  for (const std::string table : {"gemm/vllm/0.24.0/gemm_perf", "attention/vllm/0.24.0/context_attention_perf",
+                                  "attention/vllm/0.24.0/generation_attention_perf"}) {
+    SCOPED_TRACE(table);
+    auto csv = TableReader::open(kLegacyH100 + "/" + table + ".csv.gz");
+    auto parquet = TableReader::open(database_tables("h100_sxm") + "/" + table + ".parquet");
+    const ParquetTable whole = ParquetTable::read(database_tables("h100_sxm") + "/" + table + ".parquet");
+    std::vector<std::pair<size_t, size_t>> columns;  // csv, parquet
+    std::vector<bool> text;
+    for (const auto& c : whole.columns()) {
+      ASSERT_TRUE(csv->has_column(c.name)) << c.name;
+      columns.emplace_back(csv->column(c.name), parquet->column(c.name));
+      text.push_back(c.kind == ParquetTable::Kind::kText);
+    }
+    ASSERT_GE(columns.size(), 10u);
+    size_t rows = 0;
+    while (csv->next()) {
+      ASSERT_TRUE(parquet->next()) << "the Parquet file ends at row " << rows;
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if (text[i]) ASSERT_EQ(csv->field(columns[i].first), parquet->field(columns[i].second)) << "row " << rows;
+        else ASSERT_EQ(csv->number(columns[i].first), parquet->number(columns[i].second)) << "row " << rows;
+      }
+      ++rows;
+    }
+    EXPECT_FALSE(parquet->next());
+    EXPECT_EQ(rows, whole.rows());
+    EXPECT_GT(rows, 50000u);
+  }
+}
+
+TEST(ParquetReader, ReadsSnappyPagesAndPlainBooleans) {
+  // vLLM 0.18.0's H200 all-reduce table (Snappy): 2, 4 and 8 GPUs, graph and eager rows
+  const ParquetTable snappy = ParquetTable::read(fixture("snappy.parquet"));
+  ASSERT_GT(snappy.rows(), 0u);
+  auto reader = TableReader::open(fixture("snappy.parquet"));
+  const size_t gpus = reader->column("num_gpus"), size = reader->column("message_size"),
+               latency = reader->column("latency");
+  std::map<double, int> per_gpus;
+  while (reader->next()) {
+    per_gpus[reader->number(gpus)]++;
+    EXPECT_GT(reader->number(size), 0);
+    EXPECT_GT(reader->number(latency), 0);
+  }
+  EXPECT_EQ(per_gpus.size(), 3u);
+  EXPECT_EQ(per_gpus.begin()->first, 2);
+  // SGLang's DeepSeek-V4 MoE module table: PLAIN-coded BOOLEAN columns beside dictionary ones
+  const ParquetTable booleans = ParquetTable::read(fixture("booleans_plain_zstd.parquet"));
+  auto column = [&](const std::string& name) -> const ParquetTable::Column& {
+    for (const auto& c : booleans.columns())
+      if (c.name == name) return c;
+    throw std::runtime_error(name);
+  };
+  ASSERT_EQ(booleans.rows(), 64u);
+  for (double v : column("used_cuda_graph").numbers) EXPECT_EQ(v, 1);
+  for (double v : column("includes_gate_topk").numbers) EXPECT_EQ(v, 0);
+  EXPECT_EQ(column("moe_ep_size").numbers.front(), 8);
+}
+
+TEST(ParquetReader, DamagedFilesAreClearErrors) {
+  testing::TempDir dir;
+  const std::string good = slurp(fixture("snappy.parquet"));
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir.file(name), std::ios::binary) << bytes;
+    return dir.file(name);
+  };
+  // cut short: the trailing magic is gone
+  std::string e = error_of([&] { ParquetTable::read(write("half.parquet", good.substr(0, good.size() / 2))); });
+  EXPECT_NE(e.find("half.parquet"), std::string::npos) << e;
+  EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+  // not Parquet at all
+  e = error_of([&] { ParquetTable::read(write("text.parquet", "framework,version\nvllm,0.24.0\n")); });
+  EXPECT_NE(e.find("not a Parquet file"), std::string::npos) << e;
+  // a footer length larger than the file
+  std::string big = good;
+  big[big.size() - 6] = '\x7f';
+  e = error_of([&] { ParquetTable::read(write("footer.parquet", big)); });
+  EXPECT_NE(e.find("footer"), std::string::npos) << e;
+  // the data pages overwritten (the footer intact): a page that does not decode
+  std::string pages = good;
+  for (size_t i = 4; i < pages.size() / 3; ++i) pages[i] = static_cast<char>(i * 7);
+  e = error_of([&] { ParquetTable::read(write("pages.parquet", pages)); });
+  EXPECT_NE(e.find("pages.parquet"), std::string::npos) << e;
+  EXPECT_NE(e.find("corrupt"), std::string::npos) << e;
+  // a column the loader needs and the file lacks: the error lists the ones it has
+  e = error_of([&] { TableReader::open(fixture("snappy.parquet"))->column("gemm_dtype"); });
+  EXPECT_NE(e.find("no column 'gemm_dtype'"), std::string::npos) << e;
+  EXPECT_NE(e.find("message_size"), std::string::npos) << e;
+  // every prefix of a small file is an error, never a crash
+  for (size_t n = 0; n < good.size(); n += 97)
+    EXPECT_THROW(ParquetTable::parse(good.substr(0, n), "prefix.parquet"), InputError) << n;
+}
+
+// The same tables through the database (Parquet) and the older folder (CSV) price every lookup
+// alike: each grid holds the same measured points with the same values.
+TEST(PerfDatabase, TheDatabaseAndTheCsvFolderGiveTheSameH100VllmTables) {
+  const KernelTables csv = KernelTables::load(kLegacyH100, "vllm");
+  const KernelTables parquet = KernelTables::load(database_tables("h100_sxm"), "vllm");
+  EXPECT_EQ(parquet.version, "0.24.0");
+  auto same = [](const LogGrid& a, const LogGrid& b) {
+    const auto pa = a.measured(), pb = b.measured();
+    if (pa.size() != pb.size()) return false;
+    for (size_t i = 0; i < pa.size(); ++i)
+      if (pa[i].x != pb[i].x || pa[i].value != pb[i].value) return false;
+    return true;
+  };
+  ASSERT_EQ(csv.gemm.size(), parquet.gemm.size());
+  for (const auto& [dtype, grid] : csv.gemm) EXPECT_TRUE(same(grid, parquet.gemm.at(dtype))) << dtype;
+  ASSERT_EQ(csv.context_attention.size(), parquet.context_attention.size());
+  for (const auto& [key, grid] : csv.context_attention) EXPECT_TRUE(same(grid, parquet.context_attention.at(key)));
+  ASSERT_EQ(csv.generation_attention.size(), parquet.generation_attention.size());
+  for (const auto& [key, grid] : csv.generation_attention)
+    EXPECT_TRUE(same(grid, parquet.generation_attention.at(key)));
+  // the all-reduce tables: vLLM's custom kernel is the same version; NCCL's folders differ
+  for (const char* impl : {"custom_graph", "custom_eager"})
+    for (int gpus : {2, 4, 8}) EXPECT_TRUE(same(csv.allreduce.at({impl, gpus}), parquet.allreduce.at({impl, gpus})));
+}
+
+TEST(PerfDatabase, EachBackendIsPricedWithItsOwnKernels) {
+  // A table point is that backend's measured row: TensorRT-LLM's bf16 GEMM at m = 16 (from its
+  // own file), not vLLM's.
+  const auto trtllm = KernelTables::shared(database_tables("h100_sxm"), "trtllm");
+  const auto vllm = KernelTables::shared(database_tables("h100_sxm"), "vllm");
+  EXPECT_EQ(trtllm->version, "1.3.0rc20");
+  auto rows = TableReader::open(trtllm->sources.at("gemm").file);
+  const size_t dtype = rows->column("gemm_dtype"), m = rows->column("m"), n = rows->column("n"), k = rows->column("k"),
+               latency = rows->column("latency");
+  int checked = 0, differ = 0;
+  const LogGrid& t = trtllm->gemm.at("bfloat16");
+  const LogGrid& v = vllm->gemm.at("bfloat16");
+  while (rows->next() && checked < 500) {
+    if (rows->field(dtype) != "bfloat16" || rows->number(m) != 16) continue;
+    const double at = t.at({16, rows->number(n), rows->number(k)}, Extrapolation::kError, "gemm").value;
+    EXPECT_NEAR(at, rows->number(latency), 1e-12 * at);
+    const double other = v.at({16, rows->number(n), rows->number(k)}, Extrapolation::kError, "gemm").value;
+    differ += std::abs(other / at - 1) > 0.02;
+    ++checked;
+  }
+  EXPECT_GT(checked, 100);
+  EXPECT_GT(differ, checked / 4);  // the two backends' kernels are not the same measurement
+  // TensorRT-LLM's all-reduce has no graph/eager variants: its one kernel serves both
+  EXPECT_EQ(trtllm->allreduce.at({"custom_graph", 2}).measured().size(),
+            trtllm->allreduce.at({"custom_eager", 2}).measured().size());
+}
+
+TEST(PerfDatabase, VersionsAreChosenInReleaseOrderThroughReuseAndFallback) {
+  // B200 TensorRT-LLM: 1.3.0rc23 is the newest GEMM folder; it measured nothing itself, its
+  // reuse.yaml reads the GEMMs of 1.3.0rc20, and it has no attention or all-reduce folder.
+  const KernelTables t = KernelTables::load(database_tables("b200_sxm"), "trtllm");
+  EXPECT_EQ(t.version, "1.3.0rc23");
+  EXPECT_EQ(t.sources.at("gemm").version, "1.3.0rc20");
+  EXPECT_NE(t.sources.at("gemm").note.find("reuse.yaml"), std::string::npos);
+  EXPECT_EQ(t.sources.at("context_attention").version, "1.3.0rc20");
+  EXPECT_NE(t.sources.at("context_attention").note.find("has no"), std::string::npos);
+  EXPECT_EQ(t.sources.at("nccl").version, "2.29.2");
+  // an unknown backend or version names the ones there are
+  std::string e = error_of([&] { KernelTables::load(database_tables("h200_sxm"), "tensorrt"); });
+  EXPECT_NE(e.find("sglang, trtllm, vllm"), std::string::npos) << e;
+  e = error_of([&] { KernelTables::load(database_tables("h200_sxm"), "sglang", "0.5.9"); });
+  EXPECT_NE(e.find("no version 0.5.9 (there are: 0.5.14)"), std::string::npos) << e;
+}
+
+TEST(PerfDatabase, TheSystemDefaultsToThePoolGpusAndOthersAreRefused) {
+  auto resolve = [](const std::string& p) { return p; };
+  KernelTableLocation h200 = locate_kernel_tables("", kDatabase, "", "h200", resolve);
+  EXPECT_EQ(h200.system, "h200_sxm");
+  EXPECT_EQ(fs::path(h200.dir), fs::path(database_tables("h200_sxm")).lexically_normal());
+  EXPECT_EQ(locate_kernel_tables("", kDatabase, "", "h100_sxm", resolve).system, "h100_sxm");
+  EXPECT_EQ(locate_kernel_tables("", "", "", "b200", resolve).system, "b200_sxm");  // the repository's copy
+  std::string e = error_of([&] { locate_kernel_tables("", kDatabase, "", "a100_80gb", resolve); });
+  EXPECT_NE(e.find("b200_sxm, h100_sxm, h200_sxm"), std::string::npos) << e;
+  e = error_of([&] { locate_kernel_tables("h200_sxm", "", kLegacyH100, "h200", resolve); });
+  EXPECT_NE(e.find("Fix: keep one"), std::string::npos) << e;
+}
+
+// A whole run on H200 with SGLang's kernels from a scenario that names only the backend, and the
+// timing command the issue asks for.
+TEST(PerfDatabase, AnH200SglangScenarioRunsOnItsOwnTables) {
+  testing::TempDir dir;
+  const std::string scenario = dir.write("h200.yaml", R"(
+name: h200_sglang
+seed: 1
+workload:
+  source: synthetic
+  synthetic:
+    duration: 10s
+    arrival: {process: poisson, rate: 4}
+    input_length: {dist: lognormal, mean: 512, std: 128, max: 2048}
+    output_length: {dist: lognormal, mean: 64, std: 16, max: 256}
+pools:
+  - name: workers
+    replicas: 1
+    model: llama-3.1-8b
+    gpu: h200
+    timing: {model: kernel, kernel: {backend: sglang, overhead_ms: 1}}
+)");
+  auto r = testing::run_servesim("run " + scenario + " -o " + dir.file("out.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto t = testing::run_servesim("timing --timing kernel --gpu h200 --backend sglang --model llama-3.1-8b");
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  EXPECT_NE(t.out.find("system h200_sxm, backend sglang 0.5.14"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("lookups outside the measured tables"), std::string::npos) << t.out;
+  // on a GPU the database has no tables for, the key is named
+  auto bad = testing::run_servesim("run " + scenario + " --set pools.0.gpu=a100_80gb -o " + dir.file("bad.h5"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("timing.kernel.system"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace servesim
