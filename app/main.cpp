@@ -302,8 +302,14 @@ int run_main(int argc, char** argv) {
   check->add_option("-j,--jobs", silicon.jobs, "rows run in parallel (default: one per core)")->check(CLI::PositiveNumber);
   check->add_option("--timing", silicon.settings.timing, "kernel | roofline")
       ->capture_default_str()->check(CLI::IsMember({"kernel", "roofline"}));
+  check->add_option("--database", silicon.settings.kernel_database,
+                    "--timing kernel: aiconfigurator's systems/ folder; each row reads its system's tables "
+                    "(default: data/aiconfigurator/systems)");
   check->add_option("--tables", silicon.settings.kernel_tables,
-                    "kernel table folder for --timing kernel (default: h100_sxm next to the CSV)");
+                    "--timing kernel: one kernel table folder for every row instead of --database");
+  check->add_option("--kernel-backend", silicon.settings.kernel_backend,
+                    "--timing kernel: whose kernels price a row: row (its own backend's) | vllm | sglang | trtllm")
+      ->capture_default_str()->check(CLI::IsMember({"row", "vllm", "sglang", "trtllm"}));
   check->add_option("--efficiency", silicon.settings.efficiency, "roofline efficiency entry (for --timing roofline)")
       ->capture_default_str();
   check->add_option("--rounds", silicon.settings.rounds, "requests per row = concurrency x rounds")
@@ -436,9 +442,14 @@ int run_main(int argc, char** argv) {
   if (calibrate->parsed()) return run_calibrate(calib);
   if (check->parsed()) {
     silicon.progress = isatty(STDERR_FILENO);
-    if (silicon.settings.kernel_tables.empty())
-      silicon.settings.kernel_tables = std::filesystem::path(silicon.csv).parent_path() / "h100_sxm";
-    silicon.settings.kernel_tables = std::filesystem::absolute(silicon.settings.kernel_tables).lexically_normal();
+    if (!silicon.settings.kernel_tables.empty()) {
+      if (!silicon.settings.kernel_database.empty())
+        throw ConfigError("check-silicon: --tables and --database are two ways to name the kernel tables. Fix: keep one");
+      silicon.settings.kernel_tables = std::filesystem::absolute(silicon.settings.kernel_tables).lexically_normal();
+    } else {
+      if (silicon.settings.kernel_database.empty()) silicon.settings.kernel_database = default_perf_database();
+      silicon.settings.kernel_database = std::filesystem::absolute(silicon.settings.kernel_database).lexically_normal();
+    }
     return run_check_silicon(silicon);
   }
   if (suite->parsed()) {

@@ -10,11 +10,15 @@ data="$root/data"
 out="$root/results/check_silicon"
 mkdir -p "$out"
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" -o "$out/all.h5" | tee "$out/all.txt"
-"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter half=even \
-  --filter 'model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5' \
+models='model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5|Qwen/Qwen3-235B-A22B-FP8'
+# each row on its own backend's kernel tables (the default), then every row on vLLM's
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter half=even --filter "$models" \
   -o "$out/held_out.h5" | sed -n '/^backend /,$p' | tee "$out/held_out.txt"
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter half=even --filter "$models" \
+  --tables "$data/aiconfigurator/h100_sxm" --kernel-backend vllm \
+  -o "$out/held_out_vllm_tables.h5" | sed -n '/^backend /,$p' | tee "$out/held_out_vllm_tables.txt"
 for p in bf16 fp8 fp8_block; do
-  "$bin" calibrate --tables "$data/aiconfigurator/h100_sxm" --precision $p -o "$out/efficiency_$p.yaml" \
+  "$bin" calibrate --system h100_sxm --backend vllm --precision $p -o "$out/efficiency_$p.yaml" \
     --name h100_sxm_vllm_$p | tee "$out/calibrate_$p.txt"
 done
 "$bin" calibrate --splitwise "$data/splitwise_sim/perf_model.csv.gz" --model llama-2-70b \

@@ -312,7 +312,7 @@ TEST(CheckSilicon, StartModesSetHowTheClosedLoopBegins) {
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");
-  auto r = testing::run_servesim("check-silicon " + kFixture + " --tables " + kTables + " -j 2 -o " + out);
+  auto r = testing::run_servesim("check-silicon " + kFixture + " -j 2 -o " + out);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("attention data parallelism (attention_dp > 1) is not modelled"));
   EXPECT_THAT(r.out, HasSubstr("openai/gpt-oss-120b is not in the catalog"));
@@ -367,7 +367,8 @@ struct GroupFigures {
 GroupFigures check_one_group(const std::string& filters) {
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");
-  auto r = testing::run_servesim("check-silicon " + kSilicon + " --tables " + kTables + " " + filters + " -j 2 -o " + out);
+  // each row priced with its own backend's kernel tables (the repository's performance database)
+  auto r = testing::run_servesim("check-silicon " + kSilicon + " " + filters + " -j 2 -o " + out);
   EXPECT_EQ(r.exit_code, 0) << r.out;
   H5File f(out);
   auto rows = read_double_column(f.id, "/groups", "rows");
@@ -383,8 +384,9 @@ TEST(CheckSilicon, SglangHeldOutRowsStayWithinTheirMeasuredError) {
   const GroupFigures g =
       check_one_group("--filter backend=sglang --filter backend_version=0.5.1.post1 --filter half=even");
   EXPECT_EQ(g.rows, 39);
-  // the targets (10% TPOT, 15% TTFT) as bounds around the measured 5.1% and 10.8%; started
-  // as a burst that drifts to random phases (--start burst), the same rows miss TTFT by 28.6%
+  // the targets (10% TPOT, 15% TTFT) as bounds around the measured 4.5% and 10.2% (SGLang
+  // 0.5.14's kernel tables); started as a burst that drifts to random phases (--start burst), the
+  // odd rows miss TTFT by 26.2%
   EXPECT_LT(g.tpot_mape, 0.10);
   EXPECT_LT(g.ttft_mape, 0.15);
 }
@@ -395,6 +397,18 @@ TEST(CheckSilicon, VllmLlama70bRowsStayWithinTheirMeasuredError) {
   // loose regression bounds around the measured 3.6% (TPOT) and 26% (TTFT)
   EXPECT_LT(g.tpot_mape, 0.08);
   EXPECT_LT(g.ttft_mape, 0.40);
+}
+
+// TensorRT-LLM's rows priced with TensorRT-LLM's own kernel tables (1.3.0rc20 from the performance
+// database; the rows measured 1.0.0rc3) and the overhead fitted with them on the odd lines.
+TEST(CheckSilicon, TrtllmLlama8bHeldOutRowsStayWithinTheirMeasuredError) {
+  const GroupFigures g = check_one_group(
+      "--filter backend=trtllm --filter model_path=meta-llama/Llama-3.1-8B-Instruct --filter half=even");
+  EXPECT_EQ(g.rows, 89);
+  // the TensorRT-LLM TPOT target (10%) around the measured 7.1%; TTFT is far off (43.1%
+  // measured: the client's start is not in the table) and bounded loosely
+  EXPECT_LT(g.tpot_mape, 0.10);
+  EXPECT_LT(g.ttft_mape, 0.55);
 }
 
 // An MoE model priced with its own framework's kernel tables: vLLM 0.18 MiniMax-M2.5 (256 experts,

@@ -51,10 +51,14 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   std::vector<SiliconFilter> filters;
   for (const auto& f : o.filters) filters.push_back(parse_silicon_filter(f));
   if (o.settings.rounds < 1) throw ConfigError("--rounds must be at least 1");
-  if (o.settings.timing == "kernel" && !fs::is_directory(o.settings.kernel_tables))
+  if (o.settings.timing == "kernel" && !o.settings.kernel_tables.empty() && !fs::is_directory(o.settings.kernel_tables))
     throw ConfigError(fmt::format("--tables '{}': not a folder of kernel tables. Fix: pass an aiconfigurator system "
                                   "folder such as data/aiconfigurator/h100_sxm",
                                   o.settings.kernel_tables));
+  if (o.settings.timing == "kernel" && o.settings.kernel_tables.empty() && !fs::is_directory(o.settings.kernel_database))
+    throw ConfigError(fmt::format("--database '{}': not a folder. Fix: pass aiconfigurator's systems/ folder (the "
+                                  "repository's: data/aiconfigurator/systems)",
+                                  o.settings.kernel_database));
   const std::vector<SiliconRow> all = read_silicon_csv(o.csv);
   std::vector<RowResult> results;
   for (const auto& r : all)
@@ -162,6 +166,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"backend_version", [](const RowResult& r) { return r.row->backend_version; }},
       {"engine", [](const RowResult& r) { return r.deployment.engine; }},
       {"client_start", [](const RowResult& r) { return r.deployment.client_start; }},
+      {"kernel_backend", [](const RowResult& r) { return r.deployment.kernel_backend; }},
       {"model_path", [](const RowResult& r) { return r.row->model_path; }},
       {"mode", [](const RowResult& r) { return r.row->mode; }},
       {"precision", [](const RowResult& r) { return r.deployment.precision; }},
@@ -220,6 +225,8 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   h5::write_string_attribute(file.get(), "silicon_csv", o.csv);
   h5::write_string_attribute(file.get(), "timing", o.settings.timing);
   h5::write_string_attribute(file.get(), "kernel_tables", o.settings.kernel_tables);
+  h5::write_string_attribute(file.get(), "kernel_database", o.settings.kernel_database);
+  h5::write_string_attribute(file.get(), "kernel_backend", o.settings.kernel_backend);
   h5::write_string_attribute(file.get(), "efficiency", o.settings.efficiency);
   h5::write_int_attribute(file.get(), "rounds", o.settings.rounds);
   h5::write_string_attribute(file.get(), "servesim_version", std::string(kVersion) + " (" + kGitCommit + ")");

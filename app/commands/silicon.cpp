@@ -159,13 +159,18 @@ bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
 
 namespace {
 
+// timing.kernel's choice of tables for a row: the row's system of the database, or the folder given
+std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& system, const std::string& backend) {
+  return s.kernel_tables.empty() ? fmt::format("system: {}, database: '{}', backend: {}", system, s.kernel_database, backend)
+                                 : fmt::format("tables: '{}', backend: {}", s.kernel_tables, backend);
+}
+
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
                       const std::string& model, const std::string& precision, const std::string& gpu,
-                      const EnginePreset& e, const SiliconRunSettings& s) {
+                      const EnginePreset& e, const SiliconRunSettings& s, const std::string& kernel_tables) {
   const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   std::string timing = s.timing == "kernel"
-                           ? fmt::format("{{model: kernel, kernel: {{tables: '{}', overhead_ms: {}}}}}", s.kernel_tables,
-                                         overhead)
+                           ? fmt::format("{{model: kernel, kernel: {{{}, overhead_ms: {}}}}}", kernel_tables, overhead)
                            : fmt::format("{{model: roofline, roofline: {{efficiency: {}}}}}", s.efficiency);
   return fmt::format(
       "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    expert_parallel: {}\n    model: {}\n"
@@ -296,7 +301,14 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.expert_parallel = agg ? r.moe_ep : r.decode_moe_ep;
   e.apply(probe.engine, probe.gpu, Catalog::builtin().gpu(probe.gpu));
   probe.timing.model = s.timing;
-  probe.timing.kernel.tables = s.kernel_tables;
+  d.kernel_backend = s.kernel_backend == "row" ? r.backend : s.kernel_backend;
+  if (s.kernel_tables.empty()) {
+    probe.timing.kernel.system = r.system;
+    probe.timing.kernel.database = s.kernel_database;
+  } else {
+    probe.timing.kernel.tables = s.kernel_tables;
+  }
+  probe.timing.kernel.backend = d.kernel_backend;
   probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   probe.timing.roofline.efficiency = s.efficiency;
   double ramp_s = 0;
@@ -327,17 +339,18 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
       start_yaml(d.client_start, ramp_s),
       duration_s, r.isl, r.osl);
+  const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
-    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, d.gpu, e, s);
+    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, d.gpu, e, s, kernel_yaml);
     d.gpus = r.tp;
   } else {
     // every prompt is prefilled remotely, as the measured deployments do
     y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";
     y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, r.prefill_moe_ep, d.catalog_model,
-                   d.precision, d.gpu, e, s);
+                   d.precision, d.gpu, e, s, kernel_yaml);
     y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, r.decode_moe_ep, d.catalog_model, d.precision,
-                   d.gpu, e, s);
+                   d.gpu, e, s, kernel_yaml);
     d.gpus = r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp;
   }
   d.scenario_yaml = std::move(y);

@@ -39,6 +39,7 @@ struct SiliconDeployment {
   std::string gpu;                       // catalog GPU of the row's system
   std::string engine;                    // the engines.yaml entry used
   std::string client_start;              // burst | ramp | lockstep, as run
+  std::string kernel_backend;            // whose kernel tables price it (kernel timing)
   std::string scenario_yaml;
   std::string unsupported;  // non-empty: the reason; scenario_yaml is then empty
   int gpus = 0;
@@ -47,7 +48,11 @@ struct SiliconDeployment {
 
 struct SiliconRunSettings {
   std::string timing = "kernel";                  // kernel | roofline
-  std::string kernel_tables;                       // absolute folder, for kernel timing
+  // Kernel timing: the row's system of the performance database at `kernel_database` (absolute),
+  // or one folder of tables given as is (`kernel_tables`, absolute); priced with the kernels of
+  // `kernel_backend`: row (each row's own backend) | vllm | sglang | trtllm.
+  std::string kernel_database, kernel_tables;
+  std::string kernel_backend = "row";
   std::string efficiency = "default";             // roofline efficiency entry
   int rounds = 10;                                 // requests = concurrency x rounds
   // How the client starts: burst (all at once, as benchmark clients do, the successors of that
