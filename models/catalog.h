@@ -45,7 +45,9 @@ struct ModelSpec {
   std::string precision = "bf16";  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales)
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
-  int kv_lora_rank = 0, qk_rope_head_dim = 0;  // MLA
+  // MLA: the compressed KV and query ranks (q_lora_rank 0: queries projected from the hidden
+  // state directly); the no-RoPE query/key and value head dims are head_dim
+  int kv_lora_rank = 0, qk_rope_head_dim = 0, q_lora_rank = 0;
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
@@ -69,6 +71,7 @@ struct ModelSpec {
     v.field("dense_layers", dense_layers, "", config::at_least(0));
     v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
     v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
+    v.field("q_lora_rank", q_lora_rank, "", config::at_least(0));
   }
   bool is_checkpoint(const std::string& id) const {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();

@@ -256,3 +256,52 @@ pools:
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// DeepSeek-V3 (MLA) priced from SGLang's MLA kernel tables on H200: a decode step's attention is
+// the table's measured row (batch 8, KV length 1 + 1023) for each of its 61 layers, and vLLM's
+// database, which publishes whole MLA modules instead, is refused with the backends that work.
+TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
+  PoolConfig pool;
+  pool.model = "deepseek-v3";
+  pool.gpu = "h200";
+  pool.tp = 8;
+  pool.timing.kernel.backend = "sglang";
+  const ModelSpec model = Catalog::builtin().deployed_model(pool);
+  const auto tables = KernelTables::shared(database_tables("h200_sxm"), "sglang");
+  ASSERT_TRUE(tables->sources.count("generation_mla"));
+  KernelTiming t(model, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
+  auto rows = TableReader::open(tables->sources.at("generation_mla").file);
+  const size_t heads = rows->column("num_heads"), batch = rows->column("batch_size"), step = rows->column("step"),
+               kv = rows->column("kv_cache_dtype"), latency = rows->column("latency");
+  double measured = -1;
+  while (rows->next())
+    if (rows->number(heads) == 16 && rows->number(batch) == 8 && rows->number(step) == 1023 &&
+        rows->field(kv) == "bfloat16")
+      measured = rows->number(latency);
+  ASSERT_GT(measured, 0);
+  BatchShape decode;
+  decode.decode_seqs = 8;
+  decode.decode_context_tokens = 8 * 1024;
+  const auto b = t.breakdown(decode);
+  EXPECT_NEAR(b.generation_attention_ms, 61 * measured, 1e-9 * b.generation_attention_ms);
+  EXPECT_GT(b.gemm_ms, 0);
+  EXPECT_EQ(t.extrapolations(), 0u);
+  // a prefill adds the context MLA kernel and the kv_b_proj expansion
+  BatchShape prefill;
+  prefill.prefill_seqs = 1;
+  prefill.prefill_tokens = 1024;
+  prefill.prefill_attention_pairs = 1024 * 1025 / 2.0;
+  EXPECT_GT(t.breakdown(prefill).context_attention_ms, 0);
+  pool.timing.kernel.backend = "vllm";
+  std::string e = error_of([&] {
+    KernelTiming(model, 8, pool.timing.kernel, KernelTables::shared(database_tables("h200_sxm"), "vllm"),
+                 SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
+  });
+  EXPECT_NE(e.find("set timing.kernel.backend to sglang or trtllm"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace servesim

@@ -42,24 +42,51 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     throw InputError(fmt::format("{}: no {} GEMM table for precision {}. Fix: choose a precision the tables cover",
                                  where, gemm_table_dtype(m_.precision), m_.precision));
   gemm_ = &git->second;
-  if (m_.kv_lora_rank > 0)
-    throw ConfigError(fmt::format("model {}: the kernel timing model has no MLA attention tables (the {} tables "
-                                  "cover grouped-query attention). Fix: use timing.model: roofline for MLA models",
-                                  m_.hf_id, tables_->backend));
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
-  const AttentionKey key{m_.heads / tp_, std::max(1, m_.kv_heads / tp_), m_.head_dim,
-                         m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16"};
-  auto find_attention = [&](const std::map<AttentionKey, LogGrid>& t, const char* what) {
-    auto it = t.find(key);
-    if (it == t.end())
-      throw InputError(fmt::format("{}: no {} table for {} query heads, {} KV heads, head dim {}, {} KV cache per GPU "
-                                   "(model {} at tp {}). Fix: measure that shape, or use timing.model: roofline",
-                                   where, what, key.heads, key.kv_heads, key.head_dim, key.kv_dtype, m_.hf_id, tp_));
-    return &it->second;
-  };
-  context_ = find_attention(tables_->context_attention, "context attention");
-  generation_ = find_attention(tables_->generation_attention, "generation attention");
+  const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
+  if (m_.kv_lora_rank > 0) {
+    // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
+    // batched GEMMs; vLLM's publishes whole modules, which this model does not compose
+    if (tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty())
+      throw ConfigError(fmt::format("model {}: {} has no MLA kernel tables for backend {} (mla/{}/<version>/"
+                                    "{{context,generation}}_mla_perf and mla_bmm/: vLLM publishes whole-module tables, "
+                                    "not read yet). Fix: set timing.kernel.backend to sglang or trtllm, or use "
+                                    "timing.model: roofline",
+                                    m_.hf_id, where, tables_->backend, tables_->backend));
+    const std::pair<int, std::string> key{m_.heads / tp_, kv_dtype};
+    auto find_mla = [&](const std::map<std::pair<int, std::string>, LogGrid>& t, const char* what) {
+      auto it = t.find(key);
+      if (it == t.end())
+        throw InputError(fmt::format("{}: no {} table for {} heads per GPU with a {} KV cache (model {} at tp {}). "
+                                     "Fix: choose a tp the table covers, or use timing.model: roofline",
+                                     where, what, key.first, key.second, m_.hf_id, tp_));
+      return &it->second;
+    };
+    context_ = find_mla(tables_->context_mla, "context MLA");
+    generation_ = find_mla(tables_->generation_mla, "generation MLA");
+    const std::string bmm_dtype = m_.precision == "bf16" ? "bfloat16" : "fp8";
+    auto find_bmm = [&](const char* op) {
+      auto it = tables_->mla_bmm.find({op, bmm_dtype});
+      if (it == tables_->mla_bmm.end())
+        throw InputError(fmt::format("{}: no {} {} table in mla_bmm", where, op, bmm_dtype));
+      return &it->second;
+    };
+    mla_bmm_pre_ = find_bmm("mla_gen_pre");
+    mla_bmm_post_ = find_bmm("mla_gen_post");
+  } else {
+    const AttentionKey key{m_.heads / tp_, std::max(1, m_.kv_heads / tp_), m_.head_dim, kv_dtype};
+    auto find_attention = [&](const std::map<AttentionKey, LogGrid>& t, const char* what) {
+      auto it = t.find(key);
+      if (it == t.end())
+        throw InputError(fmt::format("{}: no {} table for {} query heads, {} KV heads, head dim {}, {} KV cache per "
+                                     "GPU (model {} at tp {}). Fix: measure that shape, or use timing.model: roofline",
+                                     where, what, key.heads, key.kv_heads, key.head_dim, key.kv_dtype, m_.hf_id, tp_));
+      return &it->second;
+    };
+    context_ = find_attention(tables_->context_attention, "context attention");
+    generation_ = find_attention(tables_->generation_attention, "generation attention");
+  }
   if (tp_ > 1) {
     auto ar = [&](const std::string& impl) -> const LogGrid* {
       auto it = tables_->allreduce.find({impl, tp_});
@@ -126,6 +153,10 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
     double ms = 0;
     const double widest = gemm_->axis(1).back();
     for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
+      if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
+        ms += op.count * mla_projection_ms(static_cast<double>(tokens));
+        continue;
+      }
       if (op.group <= 0) {
         ms += op.count * gemm_ms(op.m, op.n, op.k);
         continue;
@@ -139,6 +170,17 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
     }
     return ms;
   });
+}
+
+// MLA's input projections per layer (DeepSeek-V3's fused_qkv_a_proj_with_mqa, replicated on every
+// GPU, then q_b_proj split by heads; without a query LoRA, q_proj and kv_a_proj from the hidden
+// state). kv_b_proj, which only the prefill's uncompressed attention needs, is priced there.
+double KernelTiming::mla_projection_ms(double tokens) const {
+  const double h = m_.hidden_size, heads = static_cast<double>(m_.heads) / tp_;
+  const double q_head = m_.head_dim + m_.qk_rope_head_dim, kv_a = m_.kv_lora_rank + m_.qk_rope_head_dim;
+  if (m_.q_lora_rank > 0)
+    return gemm_ms(tokens, m_.q_lora_rank + kv_a, h) + gemm_ms(tokens, heads * q_head, m_.q_lora_rank);
+  return gemm_ms(tokens, heads * q_head, h) + gemm_ms(tokens, kv_a, h);
 }
 
 KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
@@ -160,11 +202,19 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
     out.context_attention_ms = L * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
+    if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
+      out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
+                                 2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
   }
   if (b.decode_seqs > 0) {
     // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
     out.generation_attention_ms = L * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
+    if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
+      const double tokens = static_cast<double>(b.decode_computed_tokens()), heads = static_cast<double>(m_.heads) / tp_;
+      out.gemm_ms += L * (lookup(*mla_bmm_pre_, {tokens, heads}, "mla_bmm pre") +
+                          lookup(*mla_bmm_post_, {tokens, heads}, "mla_bmm post"));
+    }
   }
   out.overhead_ms = c_.overhead_ms;
   return out;

@@ -56,6 +56,7 @@ class KernelTiming final : public TimingModel {
   // this length, the largest measured batch is scaled up linearly (counted).
   double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
+  double mla_projection_ms(double tokens) const;  // one layer's MLA input projections
 
   ModelSpec m_;
   int tp_, ep_;
@@ -66,6 +67,10 @@ class KernelTiming final : public TimingModel {
   const LogGrid* gemm_ = nullptr;
   const LogGrid* context_ = nullptr;
   const LogGrid* generation_ = nullptr;
+  // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
+  // MLA attention tables)
+  const LogGrid* mla_bmm_pre_ = nullptr;
+  const LogGrid* mla_bmm_post_ = nullptr;
   const LogGrid* allreduce_graph_ = nullptr;
   const LogGrid* allreduce_eager_ = nullptr;
   const LogGrid* allreduce_nccl_ = nullptr;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
@@ -95,6 +96,48 @@ KernelTables::Source table_source(const std::string& dir, const std::string& kin
   throw InputError(fmt::format("{}: no <version>/{}.parquet (or .csv.gz, .csv) under it. Fix: point the kernel "
                                "timing at an aiconfigurator system folder that has {} tables for {}",
                                base.string(), stem, kind, backend));
+}
+
+// table_source() where the backend publishes `stem` at all (in some version), else nothing.
+std::optional<KernelTables::Source> optional_source(const std::string& dir, const std::string& kind,
+                                                    const std::string& backend, const std::string& stem,
+                                                    const std::string& version) {
+  const fs::path base = fs::path(dir) / kind / backend;
+  for (const std::string& v : version_folders(base))
+    if (!file_in(base / v, stem).empty()) return table_source(dir, kind, backend, stem, version);
+  return std::nullopt;
+}
+
+// MLA attention rows: (heads per GPU, KV dtype) -> batch x isl (context) or x kv_len (generation)
+void load_mla(const std::string& path, bool generation, std::map<std::pair<int, std::string>, LogGrid>* out) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t batch = t.column("batch_size"), isl = t.column("isl"), heads = t.column("num_heads"),
+               kv_dtype = t.column("kv_cache_dtype"), step = t.column("step"), latency = t.column("latency");
+  while (t.next()) {
+    auto [it, fresh] = out->try_emplace({static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype))},
+                                        LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    if (fresh)
+      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
+    const double len = generation ? t.number(isl) + t.number(step) : t.number(isl);
+    it->second.add({t.number(batch), len}, t.number(latency));
+  }
+  for (auto& [k, grid] : *out) grid.finish();
+}
+
+// The absorbed MLA decode's batched GEMMs: (op, dtype) -> tokens x heads per GPU
+void load_mla_bmm(const std::string& path, std::map<std::pair<std::string, std::string>, LogGrid>* out) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t op = t.column("op_name"), dtype = t.column("bmm_dtype"), tokens = t.column("num_tokens"),
+               heads = t.column("num_heads"), latency = t.column("latency");
+  while (t.next()) {
+    auto [it, fresh] = out->try_emplace({std::string(t.field(op)), std::string(t.field(dtype))},
+                                        LogGrid({"tokens", "heads"}));
+    (void)fresh;
+    it->second.add({t.number(tokens), t.number(heads)}, t.number(latency));
+  }
+  for (auto& [k, grid] : *out) grid.finish();
 }
 
 // Attention kernels a backend runs where a table measured one shape with several: the later in
@@ -252,6 +295,19 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     }
   }
   for (auto& [k, g] : t.allreduce) g.finish();
+  // MLA, where this backend publishes its kernels (not vLLM's whole-module tables)
+  if (auto c = optional_source(dir, "mla", backend, "context_mla_perf", t.version)) {
+    t.sources["context_mla"] = *c;
+    load_mla(c->file, false, &t.context_mla);
+    if (auto g = optional_source(dir, "mla", backend, "generation_mla_perf", t.version)) {
+      t.sources["generation_mla"] = *g;
+      load_mla(g->file, true, &t.generation_mla);
+    }
+    if (auto b = optional_source(dir, "mla_bmm", backend, "mla_bmm_perf", t.version)) {
+      t.sources["mla_bmm"] = *b;
+      load_mla_bmm(b->file, &t.mla_bmm);
+    }
+  }
   return t;
 }
 

@@ -38,6 +38,12 @@ struct KernelTables {
   std::map<std::string, LogGrid> gemm;                // by gemm_table_dtype(): m, n, k
   std::map<AttentionKey, LogGrid> context_attention;  // batch, isl (full-window kernels only)
   std::map<AttentionKey, LogGrid> generation_attention;  // batch, kv_len
+  // MLA (DeepSeek-style attention) where the backend publishes its kernels (SGLang, TensorRT-LLM:
+  // mla/<backend>/<version>/{context,generation}_mla_perf, mla_bmm/...): attention by (heads per
+  // GPU, KV dtype) over batch x isl / kv_len, and the absorbed decode's two batched GEMMs by
+  // (mla_gen_pre | mla_gen_post, bfloat16 | fp8) over tokens x heads per GPU. Empty where absent.
+  std::map<std::pair<int, std::string>, LogGrid> context_mla, generation_mla;
+  std::map<std::pair<std::string, std::string>, LogGrid> mla_bmm;
   // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl.
   std::map<std::pair<std::string, int>, LogGrid> allreduce;
   struct Source {
