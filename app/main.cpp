@@ -211,7 +211,7 @@ int run_main(int argc, char** argv) {
   timing->add_option("--timing", timing_pool.timing.model, "timing model (servesim --list)")->capture_default_str();
   timing->add_option("--table", timing_pool.timing.table.path, "CSV for --timing table");
   timing->add_option("--system", timing_pool.timing.kernel.system,
-                     "--timing kernel: system of the performance database (h100_sxm | h200_sxm | b200_sxm; default: --gpu's)");
+                     "--timing kernel: system of the performance database (h100_sxm | h200_sxm | b200_sxm; default: --gpu's; without --gpu it sets the GPU too)");
   timing->add_option("--backend", timing_pool.timing.kernel.backend, "--timing kernel: whose kernels (vllm | sglang | trtllm)")
       ->capture_default_str();
   timing->add_option("--backend-version", timing_pool.timing.kernel.backend_version,
@@ -405,6 +405,23 @@ int run_main(int argc, char** argv) {
     return 0;
   }
   if (timing->parsed()) {
+    // the kernel tables' options choose kernel timing; with another timing model they are an error
+    const bool kernel_options = timing->count("--system") + timing->count("--backend") +
+                                    timing->count("--backend-version") + timing->count("--database") +
+                                    timing->count("--tables") > 0;
+    if (kernel_options && timing->count("--timing") == 0) timing_pool.timing.model = "kernel";
+    if (kernel_options && timing_pool.timing.model != "kernel")
+      throw ConfigError(fmt::format("--system, --backend, --backend-version, --database and --tables choose kernel "
+                                    "tables, which --timing {} does not read. Fix: drop them or use --timing kernel",
+                                    timing_pool.timing.model));
+    // --system names the GPU too, unless --gpu says otherwise
+    if (!timing_pool.timing.kernel.system.empty() && timing->count("--gpu") == 0) {
+      const auto gpu = Catalog::builtin().gpu_of_system(timing_pool.timing.kernel.system);
+      if (!gpu)
+        throw ConfigError(fmt::format("--system {}: no catalog GPU of that name (servesim --list). Fix: pass --gpu",
+                                      timing_pool.timing.kernel.system));
+      timing_pool.gpu = *gpu;
+    }
     if (!timing_engine.empty()) {
       // the preset's settings, then any option given on the command line on top
       EngineConfig given = timing_pool.engine;

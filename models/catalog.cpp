@@ -169,4 +169,12 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   return cap;
 }
 
+std::optional<std::string> Catalog::gpu_of_system(const std::string& system) const {
+  if (gpus_.count(system)) return system;
+  for (const std::string suffix : {"_sxm", "_pcie", "_nvl"})
+    if (system.ends_with(suffix) && gpus_.count(system.substr(0, system.size() - suffix.size())))
+      return system.substr(0, system.size() - suffix.size());
+  return std::nullopt;
+}
+
 }  // namespace servesim

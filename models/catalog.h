@@ -216,6 +216,9 @@ class Catalog {
   // kv_cache_dtype applied (weights, GEMM format and KV bytes follow them).
   ModelSpec deployed_model(const PoolConfig& pool) const;
   const std::map<std::string, GpuSpec>& gpus() const { return gpus_; }
+  // The catalog GPU of an aiconfigurator system (h100_sxm, h200_sxm, b200_sxm, ...; the catalog
+  // names them h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
+  std::optional<std::string> gpu_of_system(const std::string& system) const;
   const std::map<std::string, ModelSpec>& models() const { return models_; }
   const std::map<std::string, EnginePreset>& engines() const { return engines_; }
   const EnginePreset& engine(const std::string& framework) const;

@@ -301,6 +301,14 @@ TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
                  SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
   });
   EXPECT_NE(e.find("set timing.kernel.backend to sglang or trtllm"), std::string::npos) << e;
+  // the command line: --system names the GPU and chooses kernel timing
+  auto r = testing::run_servesim("timing --system h200_sxm --backend sglang --model deepseek-v3 --tp 8");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("deepseek-v3 on 8 x NVIDIA H200"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("generation_mla"), std::string::npos) << r.out;
+  auto roofline = testing::run_servesim("timing --timing roofline --system h200_sxm --model llama-3.1-8b");
+  EXPECT_EQ(roofline.exit_code, 2);
+  EXPECT_NE(roofline.out.find("does not read"), std::string::npos) << roofline.out;
 }
 
 }  // namespace

@@ -180,17 +180,6 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
       e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
-// The catalog GPU of a table's `system` (aiconfigurator names them h100_sxm, h200_sxm, b200_sxm,
-// ...; the catalog h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
-std::optional<std::string> catalog_gpu(const std::string& system) {
-  const auto& gpus = Catalog::builtin().gpus();
-  if (gpus.count(system)) return system;
-  for (const char* suffix : {"_sxm", "_pcie", "_nvl"})
-    if (system.ends_with(suffix) && gpus.count(system.substr(0, system.size() - std::strlen(suffix))))
-      return system.substr(0, system.size() - std::strlen(suffix));
-  return std::nullopt;
-}
-
 std::string start_yaml(const std::string& start, double ramp_s) {
   if (start == "burst") return fmt::format("desync: {:.6f}s", ramp_s);
   if (start == "ramp") return fmt::format("ramp: {:.6f}s, ramp_phases: random", ramp_s);
@@ -203,7 +192,7 @@ std::string start_yaml(const std::string& start, double ramp_s) {
 SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettings& s) {
   SiliconDeployment d;
   const Catalog& catalog = Catalog::builtin();
-  if (const auto gpu = catalog_gpu(r.system)) {
+  if (const auto gpu = Catalog::builtin().gpu_of_system(r.system)) {
     d.gpu = *gpu;
   } else {
     d.unsupported = fmt::format("system '{}' has no GPU in the catalog (models/catalog/gpus.yaml; servesim --list)",
@@ -213,7 +202,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // kernel timing prices the system whose tables it reads: another system's rows are not its to model
   if (s.timing == "kernel" && !s.kernel_tables.empty()) {
     const std::string tables_system = std::filesystem::path(s.kernel_tables).filename().string();
-    const auto tables_gpu = catalog_gpu(tables_system);
+    const auto tables_gpu = Catalog::builtin().gpu_of_system(tables_system);
     if (tables_gpu && tables_gpu != d.gpu) {
       d.unsupported = fmt::format("system {}: the kernel tables are {}'s (--tables {})", r.system, tables_system,
                                   s.kernel_tables);
