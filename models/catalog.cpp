@@ -1,8 +1,10 @@
 #include "models/catalog.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
+#include "models/hf_config.h"
 #include "models/speculative.h"
 
 namespace servesim {
@@ -31,6 +33,27 @@ Catalog Catalog::load() {
   Catalog c;
   c.gpus_ = load_from_search_path<GpuSpec>("gpus.yaml", true);
   c.models_ = load_from_search_path<ModelSpec>("models.yaml", true);
+  std::vector<std::filesystem::path> config_dirs{std::filesystem::path(SERVESIM_SOURCE_DIR) / "data" / "aiconfigurator" /
+                                                 "model_configs"};
+  for (const auto& d : catalog_search_path()) config_dirs.push_back(std::filesystem::path(d) / "model_configs");
+  for (const auto& dir : config_dirs) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());  // directory order is the file system's
+    for (const auto& file : files) {
+      const std::string id = hf_id_of_config_file(file.filename().string());
+      if (id.empty() || c.models_.count(id) || c.unreadable_configs_.count(id)) continue;
+      bool named = false;
+      for (const auto& [name, m] : c.models_) named = named || m.is_checkpoint(id);
+      if (named) continue;
+      try {
+        c.models_.emplace(id, model_from_hf_config(file.string(), id));
+      } catch (const InputError& e) {
+        c.unreadable_configs_.emplace(id, e.what());
+      }
+    }
+  }
   c.engines_ = load_from_search_path<EnginePreset>("engines.yaml", true);
   return c;
 }
@@ -78,7 +101,10 @@ const Catalog& Catalog::builtin() {
 }
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }
-const ModelSpec& Catalog::model(const std::string& name) const { return find(models_, name, "model"); }
+const ModelSpec& Catalog::model(const std::string& name) const {
+  if (auto it = unreadable_configs_.find(name); it != unreadable_configs_.end()) throw ConfigError(it->second);
+  return find(models_, name, "model");
+}
 const EnginePreset& Catalog::engine(const std::string& name) const { return find(engines_, name, "engine framework"); }
 
 ModelSpec Catalog::deployed_model(const PoolConfig& pool) const {

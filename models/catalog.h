@@ -205,7 +205,10 @@ std::map<std::string, Spec> load_from_search_path(const std::string& file, bool 
 class Catalog {
  public:
   // Loads gpus.yaml, models.yaml and engines.yaml from every folder of the search path (throws
-  // ConfigError naming the file).
+  // ConfigError naming the file), and registers each checkpoint whose config.json lies in a
+  // model_configs/ folder (the repository's data/aiconfigurator/model_configs, then each catalog
+  // folder's) under its id, e.g. moonshotai/Kimi-K2-Instruct (models/hf_config.h), unless an
+  // entry of models.yaml already names that checkpoint.
   static Catalog load();
   // The catalog of the current search path, loaded once per distinct path.
   static const Catalog& builtin();
@@ -226,6 +229,7 @@ class Catalog {
  private:
   std::map<std::string, GpuSpec> gpus_;
   std::map<std::string, ModelSpec> models_;
+  std::map<std::string, std::string> unreadable_configs_;  // checkpoint id -> why its config.json was not read
   std::map<std::string, EnginePreset> engines_;
 };
 

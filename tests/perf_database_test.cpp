@@ -12,6 +12,7 @@
 #include "core/parquet_reader.h"
 #include "core/table_reader.h"
 #include "models/catalog.h"
+#include "models/hf_config.h"
 #include "models/timing/kernel.h"
 #include "models/timing/kernel_tables.h"
 #include "test_util.h"
@@ -309,6 +310,50 @@ TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
   auto roofline = testing::run_servesim("timing --timing roofline --system h200_sxm --model llama-3.1-8b");
   EXPECT_EQ(roofline.exit_code, 2);
   EXPECT_NE(roofline.out.find("does not read"), std::string::npos) << roofline.out;
+}
+
+}  // namespace
+}  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// A checkpoint is data: its config.json gives the shapes, and the parameters counted from them
+// match the model cards the hand-written catalog entries quote.
+TEST(HfConfigs, ShapesAndParameterCountsMatchTheHandWrittenEntries) {
+  const Catalog& c = Catalog::builtin();
+  const std::string dir = testing::data_file("aiconfigurator/model_configs");
+  const std::pair<const char*, const char*> pairs[] = {{"Qwen--Qwen3-0.6B_config.json", "qwen3-0.6b"},
+                                                       {"Qwen--Qwen3-8B_config.json", "qwen3-8b"},
+                                                       {"Qwen--Qwen3-30B-A3B_config.json", "qwen3-30b-a3b"},
+                                                       {"deepseek-ai--DeepSeek-V3_config.json", "deepseek-v3"}};
+  for (const auto& [file, name] : pairs) {
+    SCOPED_TRACE(name);
+    const ModelSpec a = model_from_hf_config(dir + "/" + file, hf_id_of_config_file(file));
+    const ModelSpec& b = c.model(name);
+    EXPECT_EQ(a.hf_id, b.hf_id);
+    EXPECT_EQ(std::tie(a.layers, a.hidden_size, a.heads, a.kv_heads, a.head_dim, a.vocab_size, a.experts, a.top_k),
+              std::tie(b.layers, b.hidden_size, b.heads, b.kv_heads, b.head_dim, b.vocab_size, b.experts, b.top_k));
+    EXPECT_EQ(std::tie(a.kv_lora_rank, a.qk_rope_head_dim, a.q_lora_rank, a.shared_experts, a.dense_layers),
+              std::tie(b.kv_lora_rank, b.qk_rope_head_dim, b.q_lora_rank, b.shared_experts, b.dense_layers));
+    EXPECT_NEAR(a.params_b / b.params_b, 1, 0.01) << a.params_b << " vs " << b.params_b;
+    if (b.active_params_b > 0) EXPECT_NEAR(a.active_params_b / b.active_params_b, 1, 0.03) << a.active_params_b;
+    EXPECT_EQ(a.precision, b.precision);
+  }
+  // a checkpoint only a config describes is in the catalog under its id: Kimi K2 (MLA, 384
+  // experts, block-fp8), about 1.03T parameters as its card says (1T)
+  const ModelSpec& kimi = c.model("moonshotai/Kimi-K2-Instruct");
+  EXPECT_EQ(kimi.experts, 384);
+  EXPECT_EQ(kimi.kv_lora_rank, 512);
+  EXPECT_EQ(kimi.precision, "fp8_block");
+  EXPECT_NEAR(kimi.params_b, 1026, 15);
+  EXPECT_NEAR(c.model("meta-llama/Meta-Llama-3.1-405B").params_b, 405.8, 0.5);
+  // an architecture it does not read is named when the model is asked for, not at start-up
+  std::string e = error_of([&] { c.model("deepseek-ai/DeepSeek-V3.2"); });
+  EXPECT_NE(e.find("DeepseekV32ForCausalLM"), std::string::npos) << e;
+  EXPECT_NE(e.find("Fix: write a models.yaml entry"), std::string::npos) << e;
+  EXPECT_EQ(hf_id_of_config_file("nvidia--GLM-5-NVFP4_hf_quant_config.json"), "");
+  EXPECT_EQ(hf_id_of_config_file("Qwen--Qwen3-8B_config.json"), "Qwen/Qwen3-8B");
 }
 
 }  // namespace

@@ -1,0 +1,163 @@
+#include "models/hf_config.h"
+
+#include <fmt/format.h>
+#include <optional>
+#include <simdjson.h>
+
+#include "core/error.h"
+
+namespace servesim {
+
+namespace {
+
+class Config {
+ public:
+  Config(const std::string& path) : path_(path) {
+    auto loaded = simdjson::padded_string::load(path);
+    if (loaded.error()) throw InputError(fmt::format("{}: cannot read the file", path));
+    text_ = std::move(loaded.value());
+    if (parser_.parse(text_).get(root_))
+      throw InputError(fmt::format("{}: not valid JSON (a Hugging Face config.json is expected)", path));
+    // multimodal checkpoints keep the language model's shapes under text_config
+    simdjson::dom::object text;
+    if (!root_["text_config"].get(text)) root_ = text;
+  }
+  bool has(const char* key) const {
+    simdjson::dom::element e;
+    return !root_[key].get(e) && !e.is_null();
+  }
+  std::int64_t integer(const char* key) const {
+    std::int64_t v = 0;
+    if (root_[key].get(v)) throw InputError(fmt::format("{}: no integer '{}' (a shape servesim needs)", path_, key));
+    return v;
+  }
+  std::int64_t integer(const char* key, std::int64_t fallback) const { return has(key) ? integer(key) : fallback; }
+  std::string text(const char* key) const {
+    std::string_view v;
+    return root_[key].get(v) ? std::string() : std::string(v);
+  }
+  std::optional<simdjson::dom::object> object(const char* key) const {
+    simdjson::dom::object o;
+    if (root_[key].get(o)) return std::nullopt;
+    return o;
+  }
+  bool boolean(const char* key, bool fallback) const {
+    bool v = fallback;
+    return root_[key].get(v) ? fallback : v;
+  }
+  std::string architecture() const {
+    simdjson::dom::array a;
+    std::string_view first;
+    if (root_["architectures"].get(a) || a.size() == 0 || a.at(0).get(first)) return {};
+    return std::string(first);
+  }
+
+ private:
+  std::string path_;
+  simdjson::padded_string text_;
+  simdjson::dom::parser parser_;
+  simdjson::dom::object root_;
+};
+
+int as_int(std::int64_t v, const std::string& path, const char* key) {
+  if (v < 0 || v > 1'000'000'000) throw InputError(fmt::format("{}: '{}' = {} is out of range", path, key, v));
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+std::string hf_id_of_config_file(const std::string& file_name) {
+  const std::string suffix = "_config.json";
+  if (file_name.size() <= suffix.size() || !file_name.ends_with(suffix) || file_name.ends_with("_hf_quant_config.json"))
+    return {};
+  const std::string stem = file_name.substr(0, file_name.size() - suffix.size());
+  const size_t sep = stem.find("--");
+  if (sep == std::string::npos || sep == 0 || sep + 2 >= stem.size()) return {};
+  return stem.substr(0, sep) + "/" + stem.substr(sep + 2);
+}
+
+ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id) {
+  const Config c(path);
+  const std::string arch = c.architecture();
+  static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
+                                   "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
+                                   "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"};
+  bool known = false;
+  for (const char* f : families) known = known || arch == f;
+  if (!known)
+    throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3). Fix: write a models.yaml entry for it",
+                                 path, arch.empty() ? "(none)" : arch));
+  auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
+  auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
+  ModelSpec m;
+  m.hf_id = hf_id;
+  m.layers = get("num_hidden_layers");
+  m.hidden_size = get("hidden_size");
+  m.heads = get("num_attention_heads");
+  m.kv_heads = get_or("num_key_value_heads", m.heads);
+  m.intermediate_size = get("intermediate_size");
+  m.vocab_size = get("vocab_size");
+  m.kv_lora_rank = get_or("kv_lora_rank", 0);
+  if (m.kv_lora_rank > 0) {
+    m.qk_rope_head_dim = get("qk_rope_head_dim");
+    m.q_lora_rank = get_or("q_lora_rank", 0);
+    m.head_dim = get("qk_nope_head_dim");
+    if (get("v_head_dim") != m.head_dim)
+      throw InputError(fmt::format("{}: v_head_dim differs from qk_nope_head_dim; servesim's MLA takes them equal", path));
+  } else {
+    m.head_dim = get_or("head_dim", m.heads > 0 ? m.hidden_size / m.heads : 0);
+  }
+  if (m.heads == 0 || m.head_dim == 0 || m.layers == 0 || m.hidden_size == 0)
+    throw InputError(fmt::format("{}: layers, hidden_size, heads and head_dim must be positive", path));
+  for (const char* key : {"n_routed_experts", "num_experts", "num_local_experts"})
+    if (c.has(key)) m.experts = get(key);
+  if (m.experts > 0) {
+    m.top_k = get("num_experts_per_tok");
+    m.moe_intermediate_size = get_or("moe_intermediate_size", m.intermediate_size);
+    m.shared_experts = get_or("n_shared_experts", 0);
+    m.dense_layers = get_or("first_k_dense_replace", 0);
+  }
+  // parameters, from the shapes
+  const double h = m.hidden_size, L = m.layers, V = m.vocab_size, H = m.heads, d = m.head_dim;
+  double attention = 0;
+  if (m.kv_lora_rank > 0) {
+    const double q_head = d + m.qk_rope_head_dim;
+    attention = (m.q_lora_rank > 0 ? h * m.q_lora_rank + m.q_lora_rank * H * q_head : h * H * q_head) +
+                h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * H * 2 * d + H * d * h;
+  } else {
+    attention = h * H * d + 2 * h * m.kv_heads * d + H * d * h;
+  }
+  const double dense_ffn = 3 * h * m.intermediate_size;
+  const double expert_ffn = 3 * h * m.moe_intermediate_size;
+  double total = V * h * (c.boolean("tie_word_embeddings", false) ? 1 : 2) + L * attention;
+  double active = total;
+  if (m.experts > 0) {
+    const double moe_layers = L - m.dense_layers;
+    const double shared = m.shared_experts * expert_ffn, router = h * m.experts;
+    total += m.dense_layers * dense_ffn + moe_layers * (m.experts * expert_ffn + shared + router);
+    active += m.dense_layers * dense_ffn + moe_layers * (m.top_k * expert_ffn + shared + router);
+    m.active_params_b = active / 1e9;
+  } else {
+    total += L * dense_ffn;
+  }
+  m.params_b = total / 1e9;
+  // the GEMM format: fp8 with block scales, per-tensor fp8, else the stored dtype (bf16)
+  const auto q = c.object("quantization_config");
+  std::string_view method;
+  if (q && !(*q)["quant_method"].get(method) && method == "fp8") {
+    simdjson::dom::element block;
+    m.precision = !(*q)["weight_block_size"].get(block) && !block.is_null() ? "fp8_block" : "fp8";
+    m.dtype_bytes = 1;
+  } else if (q) {
+    throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8 is). Fix: write a "
+                                 "models.yaml entry for it",
+                                 path, method));
+  } else {
+    m.precision = "bf16";
+    m.dtype_bytes = 2;
+  }
+  return m;
+}
+
+}  // namespace servesim
