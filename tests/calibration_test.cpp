@@ -329,6 +329,8 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   auto backend = read_string_column(f.id, "/rows", "backend");
   auto engine = read_string_column(f.id, "/rows", "engine");
   auto start = read_string_column(f.id, "/rows", "client_start");
+  auto kernel_backend = read_string_column(f.id, "/rows", "kernel_backend");
+  auto kernel_version = read_string_column(f.id, "/rows", "kernel_version");
   int ok = 0;
   for (size_t i = 0; i < status.size(); ++i) {
     if (status[i] != "ok") {
@@ -340,6 +342,9 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
     // each row records the client start it ran with: its framework's (engines.yaml)
     EXPECT_EQ(start[i], backend[i] == "sglang" || engine[i] == "vllm@0.18.0" ? "lockstep" : "burst") << engine[i];
     EXPECT_NEAR(error[i], predicted[i] / measured[i] - 1, 1e-12);
+    // priced with its own backend's tables, at the version the repository has (the newest)
+    EXPECT_EQ(kernel_backend[i], backend[i]);
+    EXPECT_EQ(kernel_version[i], backend[i] == "sglang" ? "0.5.14" : "0.24.0") << backend[i];
     EXPECT_EQ(done[i], 10 * conc[i]);  // every request of the closed loop finished (10 rounds)
     EXPECT_LT(std::abs(error[i]), 0.5) << i;
   }

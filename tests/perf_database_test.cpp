@@ -209,6 +209,17 @@ TEST(PerfDatabase, VersionsAreChosenInReleaseOrderThroughReuseAndFallback) {
   EXPECT_NE(e.find("no version 0.5.9 (there are: 0.5.14)"), std::string::npos) << e;
 }
 
+// check-silicon prices a row with the tables of the version nearest its measurement's
+TEST(PerfDatabase, TheNearestVersionIsTheNewestNotNewerThanTheMeasurement) {
+  testing::TempDir dir;
+  for (const char* v : {"1.2.0rc5", "1.3.0rc20", "1.3.0rc10"}) fs::create_directories(dir.file("gemm/trtllm/") + v);
+  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.3.0rc15"), "1.3.0rc10");
+  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.3.0"), "1.3.0rc20");
+  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.0.0rc3"), "1.2.0rc5");  // older than all: the oldest
+  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", ""), "1.3.0rc20");
+  EXPECT_EQ(nearest_table_version(dir.path(), "sglang", "0.5.1"), "");
+}
+
 TEST(PerfDatabase, TheSystemDefaultsToThePoolGpusAndOthersAreRefused) {
   auto resolve = [](const std::string& p) { return p; };
   KernelTableLocation h200 = locate_kernel_tables("", kDatabase, "", "h200", resolve);

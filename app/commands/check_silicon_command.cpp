@@ -167,6 +167,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"engine", [](const RowResult& r) { return r.deployment.engine; }},
       {"client_start", [](const RowResult& r) { return r.deployment.client_start; }},
       {"kernel_backend", [](const RowResult& r) { return r.deployment.kernel_backend; }},
+      {"kernel_version", [](const RowResult& r) { return r.deployment.kernel_version; }},
       {"model_path", [](const RowResult& r) { return r.row->model_path; }},
       {"mode", [](const RowResult& r) { return r.row->mode; }},
       {"precision", [](const RowResult& r) { return r.deployment.precision; }},

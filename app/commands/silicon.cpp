@@ -1,5 +1,7 @@
 #include "app/commands/silicon.h"
 
+#include "models/timing/kernel_tables.h"
+
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -15,6 +17,7 @@
 #include "core/csv_reader.h"
 #include "core/error.h"
 #include "models/catalog.h"
+#include "models/timing/kernel_tables.h"
 #include "models/timing/timing_model.h"
 
 namespace servesim {
@@ -160,9 +163,12 @@ bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
 namespace {
 
 // timing.kernel's choice of tables for a row: the row's system of the database, or the folder given
-std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& system, const std::string& backend) {
-  return s.kernel_tables.empty() ? fmt::format("system: {}, database: '{}', backend: {}", system, s.kernel_database, backend)
-                                 : fmt::format("tables: '{}', backend: {}", s.kernel_tables, backend);
+std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& system, const std::string& backend,
+                               const std::string& version) {
+  const std::string tables = s.kernel_tables.empty()
+                                 ? fmt::format("system: {}, database: '{}'", system, s.kernel_database)
+                                 : fmt::format("tables: '{}'", s.kernel_tables);
+  return fmt::format("{}, backend: {}, backend_version: '{}'", tables, backend, version);
 }
 
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
@@ -298,6 +304,20 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     probe.timing.kernel.tables = s.kernel_tables;
   }
   probe.timing.kernel.backend = d.kernel_backend;
+  if (s.timing == "kernel") {
+    // the tables of the version nearest the row's (its own backend's only: another backend's
+    // version numbers say nothing of the row's)
+    try {
+      const auto& k = probe.timing.kernel;
+      const KernelTableLocation where =
+          locate_kernel_tables(k.system, k.database, k.tables, probe.gpu, [](const std::string& p) { return p; });
+      d.kernel_version =
+          nearest_table_version(where.dir, d.kernel_backend, d.kernel_backend == r.backend ? r.backend_version : "");
+    } catch (const std::exception&) {
+      // the probe below names what is missing
+    }
+    probe.timing.kernel.backend_version = d.kernel_version;
+  }
   probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   probe.timing.roofline.efficiency = s.efficiency;
   double ramp_s = 0;
@@ -328,7 +348,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
       start_yaml(d.client_start, ramp_s),
       duration_s, r.isl, r.osl);
-  const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend);
+  const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend, d.kernel_version);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
     y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, d.gpu, e, s, kernel_yaml);

@@ -323,6 +323,16 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
   return slot;
 }
 
+std::string nearest_table_version(const std::string& dir, const std::string& backend, const std::string& measured) {
+  const std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);
+  if (versions.empty()) return {};
+  if (measured.empty()) return versions.back();
+  std::string best = versions.front();
+  for (const std::string& v : versions)
+    if (!version_less(measured, v)) best = v;
+  return best;
+}
+
 std::string default_perf_database() {
   const fs::path own = fs::path(SERVESIM_SOURCE_DIR) / "data" / "aiconfigurator" / "systems";
   if (fs::is_directory(own)) return own.string();

@@ -74,6 +74,11 @@ struct KernelTableLocation {
 KernelTableLocation locate_kernel_tables(const std::string& system, const std::string& database,
                                          const std::string& tables, const std::string& pool_gpu,
                                          const std::function<std::string(const std::string&)>& resolve);
+// The version of `backend`'s GEMM tables under `dir` nearest to a measurement made with
+// `measured` (check-silicon's rows): the newest not newer than it, else the oldest there; the
+// newest when `measured` is empty; empty when the backend has no tables there.
+std::string nearest_table_version(const std::string& dir, const std::string& backend, const std::string& measured);
+
 // The database a scenario gets without `database`: the repository's copy, else an installed
 // aiconfigurator's systems/ folder; empty if neither is there.
 std::string default_perf_database();
