@@ -310,6 +310,12 @@ int run_main(int argc, char** argv) {
   check->add_option("--kernel-backend", silicon.settings.kernel_backend,
                     "--timing kernel: whose kernels price a row: row (its own backend's) | vllm | sglang | trtllm")
       ->capture_default_str()->check(CLI::IsMember({"row", "vllm", "sglang", "trtllm"}));
+  check->add_option("--moe", silicon.settings.moe,
+                    "--timing kernel: MoE experts from the backend's measured MoE layers (table) or as GEMMs (gemm)")
+      ->capture_default_str()->check(CLI::IsMember({"table", "gemm"}));
+  check->add_option("--moe-distribution", silicon.settings.moe_distribution,
+                    "--timing kernel: the MoE table's token routing (balanced | power_law_1.01 | power_law_1.2)")
+      ->capture_default_str()->check(CLI::IsMember({"balanced", "power_law_1.01", "power_law_1.2"}));
   check->add_option("--efficiency", silicon.settings.efficiency, "roofline efficiency entry (for --timing roofline)")
       ->capture_default_str();
   check->add_option("--rounds", silicon.settings.rounds, "requests per row = concurrency x rounds")

@@ -68,6 +68,8 @@ struct KernelTimingConfig {
   std::string backend = "vllm";  // whose kernels: vllm | sglang | trtllm
   std::string backend_version;   // its version folder (default: the newest, in release order)
   std::string allreduce = "custom";  // custom (vLLM's custom all-reduce, NCCL above its range) | nccl
+  std::string moe = "table";         // table (the backend's measured MoE layers) | gemm
+  std::string moe_distribution = "power_law_1.01";  // the MoE table's token routing: balanced | power_law_1.01 | power_law_1.2
   int cuda_graph_max_tokens = 512;  // iterations up to this many tokens replay CUDA graphs
   std::string extrapolation = "extrapolate";  // error | clamp | extrapolate (log-log), counted
   double overhead_ms = 0.0;         // per iteration, beyond the kernels (scheduling, sampling)
@@ -87,6 +89,12 @@ struct KernelTimingConfig {
             "the backend's table version (default: the newest, in release order: 0.5.14 after 0.5.9)");
     v.field("allreduce", allreduce, "TP all-reduce kernels: custom (vLLM custom all-reduce, NCCL beyond its range) | nccl",
             one_of({"custom", "nccl"}));
+    v.field("moe", moe,
+            "MoE experts: table (the backend's measured MoE layers, moe/; GEMMs where a shape was not measured) | "
+            "gemm (each expert's GEMMs from the GEMM table)",
+            one_of({"table", "gemm"}));
+    v.field("moe_distribution", moe_distribution, "the MoE table's routing of tokens to experts",
+            one_of({"balanced", "power_law_1.01", "power_law_1.2"}));
     v.field("cuda_graph_max_tokens", cuda_graph_max_tokens,
             "iterations with at most this many tokens replay CUDA graphs (graph-mode all-reduce)", at_least(0));
     v.field("extrapolation", extrapolation,

@@ -369,3 +369,56 @@ TEST(HfConfigs, ShapesAndParameterCountsMatchTheHandWrittenEntries) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// MoE layers from the backend's measured MoE table: the loader keeps each measured row, a
+// measured shape replaces the experts' GEMMs, an unmeasured one falls back to them exactly.
+TEST(PerfDatabase, MoeLayersComeFromTheMoeTableWhereTheShapeWasMeasured) {
+  const auto tables = KernelTables::shared(database_tables("h100_sxm"), "trtllm");
+  ASSERT_TRUE(tables->sources.count("moe"));
+  auto rows = TableReader::open(tables->sources.at("moe").file);
+  const size_t dtype = rows->column("moe_dtype"), tokens = rows->column("num_tokens"), hidden = rows->column("hidden_size"),
+               inter = rows->column("inter_size"), top_k = rows->column("topk"), experts = rows->column("num_experts"),
+               tp = rows->column("moe_tp_size"), ep = rows->column("moe_ep_size"), dist = rows->column("distribution"),
+               latency = rows->column("latency");
+  int checked = 0;
+  while (rows->next() && checked < 200) {
+    if (rows->field(dtype) != "fp8_block" || rows->number(experts) != 128) continue;
+    const KernelTables::MoeKey key{"fp8_block", static_cast<int>(rows->number(hidden)),
+                                   static_cast<int>(rows->number(inter)), static_cast<int>(rows->number(top_k)), 128,
+                                   static_cast<int>(rows->number(tp)), static_cast<int>(rows->number(ep)),
+                                   std::string(rows->field(dist))};
+    const double at = tables->moe.at(key).at({rows->number(tokens)}, Extrapolation::kError, "moe").value;
+    EXPECT_NEAR(at, rows->number(latency), 1e-12 * at);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 200);
+  auto decode_gemm_ms = [](const std::string& model, int tp, int ep, const std::string& backend, const std::string& moe,
+                           const std::string& distribution = "power_law_1.01") {
+    PoolConfig pool;
+    pool.model = model;
+    pool.tp = tp;
+    pool.expert_parallel = ep;
+    pool.timing.kernel.backend = backend;
+    pool.timing.kernel.moe = moe;
+    pool.timing.kernel.moe_distribution = distribution;
+    KernelTiming t(Catalog::builtin().deployed_model(pool), tp, pool.timing.kernel,
+                   KernelTables::shared(database_tables("h100_sxm"), backend),
+                   SystemMemory::load(kDatabase + "/h100_sxm.yaml"), ep);
+    BatchShape b;
+    b.decode_seqs = 16;
+    b.decode_context_tokens = 16 * 2048;
+    return t.breakdown(b).gemm_ms;
+  };
+  // Qwen3-235B-A22B fp8 at TP 4, EP 4: measured by TensorRT-LLM's table
+  EXPECT_NE(decode_gemm_ms("qwen3-235b-a22b-fp8", 4, 4, "trtllm", "table"),
+            decode_gemm_ms("qwen3-235b-a22b-fp8", 4, 4, "trtllm", "gemm"));
+  // a shape the table lacks (no such routing was measured): the experts' GEMMs, to the bit
+  EXPECT_EQ(decode_gemm_ms("qwen3-235b-a22b-fp8", 4, 4, "trtllm", "table", "unmeasured"),
+            decode_gemm_ms("qwen3-235b-a22b-fp8", 4, 4, "trtllm", "gemm"));
+}
+
+}  // namespace
+}  // namespace servesim

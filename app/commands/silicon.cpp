@@ -168,7 +168,8 @@ std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& s
   const std::string tables = s.kernel_tables.empty()
                                  ? fmt::format("system: {}, database: '{}'", system, s.kernel_database)
                                  : fmt::format("tables: '{}'", s.kernel_tables);
-  return fmt::format("{}, backend: {}, backend_version: '{}'", tables, backend, version);
+  return fmt::format("{}, backend: {}, backend_version: '{}', moe: {}, moe_distribution: {}", tables, backend, version,
+                     s.moe, s.moe_distribution);
 }
 
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
@@ -304,6 +305,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     probe.timing.kernel.tables = s.kernel_tables;
   }
   probe.timing.kernel.backend = d.kernel_backend;
+  probe.timing.kernel.moe = s.moe;
+  probe.timing.kernel.moe_distribution = s.moe_distribution;
   if (s.timing == "kernel") {
     // the tables of the version nearest the row's (its own backend's only: another backend's
     // version numbers say nothing of the row's)

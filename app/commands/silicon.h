@@ -54,6 +54,7 @@ struct SiliconRunSettings {
   // `kernel_backend`: row (each row's own backend) | vllm | sglang | trtllm.
   std::string kernel_database, kernel_tables;
   std::string kernel_backend = "row";
+  std::string moe = "table", moe_distribution = "power_law_1.01";  // timing.kernel.moe and moe_distribution
   std::string efficiency = "default";             // roofline efficiency entry
   int rounds = 10;                                 // requests = concurrency x rounds
   // How the client starts: burst (all at once, as benchmark clients do, the successors of that

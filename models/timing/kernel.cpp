@@ -87,6 +87,22 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     context_ = find_attention(tables_->context_attention, "context attention");
     generation_ = find_attention(tables_->generation_attention, "generation attention");
   }
+  if (m_.experts > 0 && c_.moe == "table") {
+    const KernelTables::MoeKey key{gemm_table_dtype(m_.precision),
+                                   m_.hidden_size,
+                                   m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size,
+                                   m_.top_k,
+                                   m_.experts,
+                                   tp_ / ep_,
+                                   ep_,
+                                   c_.moe_distribution};
+    if (auto it = tables_->moe.find(key); it != tables_->moe.end())
+      moe_ = &it->second;
+    else
+      spdlog::warn("{}: no {} MoE table for {} experts top-{} (hidden {}, FFN {}, moe_tp {}, moe_ep {}): its experts "
+                   "are priced as GEMMs",
+                   where, key.dtype, key.experts, key.top_k, key.hidden, key.inter, key.moe_tp, key.moe_ep);
+  }
   if (tp_ > 1) {
     auto ar = [&](const std::string& impl) -> const LogGrid* {
       auto it = tables_->allreduce.find({impl, tp_});
@@ -161,6 +177,7 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
         ms += op.count * gemm_ms(op.m, op.n, op.k);
         continue;
       }
+      if (moe_) continue;  // the measured MoE layer below stands for every expert's GEMMs
       // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
       // widest measured GEMM bounds how many experts one lookup may stand for.
       const double layers = op.count / op.group;
@@ -168,6 +185,7 @@ double KernelTiming::linear_ms(std::int64_t tokens) const {
       const double width = std::min(op.group, per_lookup);
       ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
     }
+    if (moe_) ms += (m_.layers - m_.dense_layers) * lookup(*moe_, {static_cast<double>(tokens)}, "moe");
     return ms;
   });
 }

@@ -69,6 +69,7 @@ class KernelTiming final : public TimingModel {
   const LogGrid* generation_ = nullptr;
   // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
   // MLA attention tables)
+  const LogGrid* moe_ = nullptr;  // the measured MoE layer of this shape (timing.kernel.moe: table)
   const LogGrid* mla_bmm_pre_ = nullptr;
   const LogGrid* mla_bmm_post_ = nullptr;
   const LogGrid* allreduce_graph_ = nullptr;

@@ -140,6 +140,26 @@ void load_mla_bmm(const std::string& path, std::map<std::pair<std::string, std::
   for (auto& [k, grid] : *out) grid.finish();
 }
 
+// MoE layers: one grid over tokens per shape and parallel split
+void load_moe(const std::string& path, std::map<KernelTables::MoeKey, LogGrid>* out) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t dtype = t.column("moe_dtype"), tokens = t.column("num_tokens"), hidden = t.column("hidden_size"),
+               inter = t.column("inter_size"), top_k = t.column("topk"), experts = t.column("num_experts"),
+               moe_tp = t.column("moe_tp_size"), moe_ep = t.column("moe_ep_size"),
+               distribution = t.column("distribution"), latency = t.column("latency");
+  while (t.next()) {
+    KernelTables::MoeKey key{std::string(t.field(dtype)),           static_cast<int>(t.number(hidden)),
+                             static_cast<int>(t.number(inter)),      static_cast<int>(t.number(top_k)),
+                             static_cast<int>(t.number(experts)),    static_cast<int>(t.number(moe_tp)),
+                             static_cast<int>(t.number(moe_ep)),     std::string(t.field(distribution))};
+    auto [it, fresh] = out->try_emplace(std::move(key), LogGrid({"tokens"}));
+    (void)fresh;
+    it->second.add({t.number(tokens)}, t.number(latency));
+  }
+  for (auto& [k, grid] : *out) grid.finish();
+}
+
 // Attention kernels a backend runs where a table measured one shape with several: the later in
 // the list wins (aiconfigurator collects the alternatives side by side). SGLang runs FA3 on Hopper
 // and TensorRT-LLM's kernels on Blackwell, over Triton and FlashInfer; TensorRT-LLM's own
@@ -295,6 +315,10 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     }
   }
   for (auto& [k, g] : t.allreduce) g.finish();
+  if (auto m = optional_source(dir, "moe", backend, "moe_perf", t.version)) {
+    t.sources["moe"] = *m;
+    load_moe(m->file, &t.moe);
+  }
   // MLA, where this backend publishes its kernels (not vLLM's whole-module tables)
   if (auto c = optional_source(dir, "mla", backend, "context_mla_perf", t.version)) {
     t.sources["context_mla"] = *c;

@@ -44,6 +44,16 @@ struct KernelTables {
   // (mla_gen_pre | mla_gen_post, bfloat16 | fp8) over tokens x heads per GPU. Empty where absent.
   std::map<std::pair<int, std::string>, LogGrid> context_mla, generation_mla;
   std::map<std::pair<std::string, std::string>, LogGrid> mla_bmm;
+  // A whole MoE layer's experts on one GPU (moe/<backend>/<version>/moe_perf): by (moe dtype,
+  // hidden, expert FFN width, top-k, experts, moe_tp, moe_ep, token distribution) over tokens.
+  struct MoeKey {
+    std::string dtype;
+    int hidden = 0, inter = 0, top_k = 0, experts = 0, moe_tp = 1, moe_ep = 1;
+    std::string distribution;  // balanced | power_law_1.01 | power_law_1.2
+    auto tie() const { return std::tie(dtype, hidden, inter, top_k, experts, moe_tp, moe_ep, distribution); }
+    bool operator<(const MoeKey& o) const { return tie() < o.tie(); }
+  };
+  std::map<MoeKey, LogGrid> moe;
   // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl.
   std::map<std::pair<std::string, int>, LogGrid> allreduce;
   struct Source {
