@@ -348,7 +348,9 @@ TEST(HfConfigs, ShapesAndParameterCountsMatchTheHandWrittenEntries) {
     EXPECT_EQ(std::tie(a.kv_lora_rank, a.qk_rope_head_dim, a.q_lora_rank, a.shared_experts, a.dense_layers),
               std::tie(b.kv_lora_rank, b.qk_rope_head_dim, b.q_lora_rank, b.shared_experts, b.dense_layers));
     EXPECT_NEAR(a.params_b / b.params_b, 1, 0.01) << a.params_b << " vs " << b.params_b;
-    if (b.active_params_b > 0) EXPECT_NEAR(a.active_params_b / b.active_params_b, 1, 0.03) << a.active_params_b;
+    if (b.active_params_b > 0) {
+      EXPECT_NEAR(a.active_params_b / b.active_params_b, 1, 0.03) << a.active_params_b;
+    }
     EXPECT_EQ(a.precision, b.precision);
   }
   // a checkpoint only a config describes is in the catalog under its id: Kimi K2 (MLA, 384

@@ -1,7 +1,5 @@
 #include "app/commands/silicon.h"
 
-#include "models/timing/kernel_tables.h"
-
 #include <cstring>
 #include <filesystem>
 #include <optional>

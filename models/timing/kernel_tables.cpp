@@ -4,15 +4,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <future>
 #include <mutex>
 #include <optional>
-
-#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
-#include "core/table_reader.h"
 #include "core/error.h"
+#include "core/table_reader.h"
 #include "core/version_order.h"
 
 namespace servesim {
@@ -76,7 +75,6 @@ KernelTables::Source table_source(const std::string& dir, const std::string& kin
                                   const std::string& stem, const std::string& version) {
   const fs::path base = fs::path(dir) / kind / backend;
   const std::vector<std::string> versions = version_folders(base);
-  KernelTables::Source s;
   if (std::string f = file_in(base / version, stem); !f.empty()) return {f, version, ""};
   if (std::string donor = reused_from(base / version, stem); !donor.empty()) {
     if (std::string f = file_in(base / donor, stem); !f.empty())
