@@ -1,7 +1,10 @@
 #include "cluster/cluster.h"
 
+#include <algorithm>
+
 #include "core/time_grid.h"
 #include "models/catalog.h"
+#include "traces/trace_source.h"
 
 namespace servesim {
 
@@ -62,9 +65,12 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   play.desync_ns = loop.desync.ns();
   play.desync_seed = cfg_.seed;
   play.sessions = loop.sessions;
-  if (cfg_.workload.graph_horizon)  // in simulated time, as the knobs scale the trace's
-    play.graph_horizon_ns = static_cast<TimeNs>(static_cast<double>(cfg_.workload.graph_horizon->ns()) *
-                                                cfg_.workload.time_scale / cfg_.workload.rate_scale);
+  if (cfg_.workload.graph_horizon) {  // in simulated time, as the knobs scale the trace's; a horizon
+    // past the longest run a trace may span (the knobs can push it beyond int64 ns) is that span
+    const double horizon_ns = static_cast<double>(cfg_.workload.graph_horizon->ns()) *
+                              cfg_.workload.time_scale / cfg_.workload.rate_scale;
+    play.graph_horizon_ns = static_cast<TimeNs>(std::min(horizon_ns, kMaxTraceTimeS * 1e9));
+  }
   player_ = std::make_unique<TracePlayer>("trace", std::move(source), arrivals_, play);
   const std::vector<std::string> models = served_models(cfg_);
   const std::vector<ServedAdapter> adapters = served_adapters(cfg_);

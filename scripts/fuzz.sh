@@ -1,19 +1,14 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan + UBSan, folder build-fuzz/) and runs each for
+# Builds the libFuzzer targets (clang, ASan + UBSan: the sanitizer build, build-asan/) and runs each for
 # FUZZ_SECONDS (default 60) from the seed corpora in fuzz/corpus and scenarios/. A crash, a
 # sanitizer report, an input slower than 1 s, or memory above 2 GB fails the script; the input
-# that did it is kept in build-fuzz/findings/. The targets run side by side.
+# that did it is kept in build-asan/findings/. The targets run side by side.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-60}"
-# clang, and its runtimes (libFuzzer, ASan, UBSan: only recommended by clang, so named here)
-bash "$root/scripts/deps.sh" clang libclang-rt-14-dev
-dir="$root/build-fuzz"
-# -O1 -g0: a quick build; the sanitizers and coverage do the work
-CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1" \
-  -DSERVESIM_FUZZ=ON -DSERVESIM_BENCH=OFF >/dev/null
 targets=(mooncake_jsonl azure_csv scenario openai_request planner_reply parquet)
-cmake --build "$dir" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" -- --no-print-directory >&2
+# the sanitizer build (clang, ASan + UBSan, coverage hooks) builds the fuzz targets beside the tests
+dir="$(SANITIZE=1 bash "$root/scripts/build.sh" "${targets[@]/#/fuzz_}")"
 mkdir -p "$dir/findings"
 run() {
   local t="$1" seeds

@@ -44,10 +44,10 @@ std::vector<SplitwiseRow> splitwise_a100_llama2_70b() {
   }
   std::vector<SplitwiseRow> rows;
   for (const auto& [k, g] : groups) {
-    auto mean = [&](size_t col) {
+    auto mean = [&group = g](size_t col) {
       double s = 0;
-      for (const auto& f : g) s += std::stod(f[col]);
-      return s / static_cast<double>(g.size());
+      for (const auto& f : group) s += std::stod(f[col]);
+      return s / static_cast<double>(group.size());
     };
     SplitwiseRow r{std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
                    mean(7) / 1e3, mean(8) / 1e3, mean(9) / 1e3, mean(5), mean(6)};
