@@ -4,6 +4,7 @@
 
 #include "core/time_grid.h"
 #include "models/catalog.h"
+#include "models/data_parallel_scheduler.h"
 #include "traces/trace_source.h"
 
 namespace servesim {
@@ -102,9 +103,9 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       TimingContext timing_ctx{pool, scenario.base_dir};
       workers_.push_back(std::make_unique<Worker>(
           worker_name(pool, k).c_str(), id, static_cast<std::int32_t>(p),
-          SchedulerRegistry::instance().create(pool.engine.scheduler, sctx),
+          make_engine_scheduler(sctx),
           TimingRegistry::instance().create(pool.timing.model, timing_ctx), done_, observer_));
-      workers_.back()->set_power(power);
+      workers_.back()->set_power(power, pool.attention_dp);
       inputs.push_back(&workers_.back()->input());
       roles.push_back(role_of(pool));
       worker_pools.push_back(&pool);
@@ -286,7 +287,7 @@ void Cluster::sample() {
     pool_samples_.push_back(PoolSample{static_cast<std::int32_t>(p), lifecycle_->count(p, WorkerState::kReady),
                                        lifecycle_->count(p, WorkerState::kStarting),
                                        lifecycle_->count(p, WorkerState::kDraining), lifecycle_->target(p),
-                                       lifecycle_->count(p, WorkerState::kReady) * cfg_.pools[p].tp});
+                                       lifecycle_->count(p, WorkerState::kReady) * cfg_.pools[p].gpus_per_worker()});
   observer_.on_pools(now_ns(), pool_samples_);
   if (fabric_) {
     fabric_->sample_links(now_ns(), link_samples_);

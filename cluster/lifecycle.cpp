@@ -49,8 +49,8 @@ Lifecycle::Lifecycle(sc_core::sc_module_name name, const ScenarioConfig& cfg, st
   for (const auto& p : cfg.pools) {
     targets_.push_back(p.replicas);
     const PowerModel power = PowerModel::for_pool(p, Catalog::builtin());
-    pool_idle_w_.push_back(power.idle_w());
-    pool_tdp_w_.push_back(power.tdp_w());
+    pool_idle_w_.push_back(power.idle_w() * p.attention_dp);  // the model prices one rank's GPUs
+    pool_tdp_w_.push_back(power.tdp_w() * p.attention_dp);
   }
   // the pools' first `replicas` workers serve from the start, already warm
   for (size_t p = 0; p < cfg.pools.size(); ++p)
@@ -112,7 +112,7 @@ double Lifecycle::idle_energy_j() const { return idle_energy_j_ + idle_w_ * ns_t
 
 // A worker of `pool` starts (+1) or stops (-1) holding its GPUs (callers account() first).
 void Lifecycle::hold(size_t pool, int sign) {
-  gpus_ += sign * cfg_.pools[pool].tp;
+  gpus_ += sign * cfg_.pools[pool].gpus_per_worker();
   peak_gpus_ = std::max(peak_gpus_, gpus_);
   idle_w_ += sign * pool_idle_w_[pool];
   tdp_w_ += sign * pool_tdp_w_[pool];
@@ -194,7 +194,7 @@ void Lifecycle::reconcile(size_t pool) {
 }
 
 void Lifecycle::reconcile_pool(size_t pool) {
-  const int tp = cfg_.pools[pool].tp;
+  const int tp = cfg_.pools[pool].gpus_per_worker();
   int serving = count(pool, WorkerState::kStarting) + count(pool, WorkerState::kReady);
   while (serving < targets_[pool]) {
     if (cfg_.planner.gpu_budget && gpus_ + tp > *cfg_.planner.gpu_budget) return;  // waits for GPUs to free up

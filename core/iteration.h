@@ -19,7 +19,12 @@ struct BatchShape {
   // tokens each decoding sequence computes: 1, or under speculative decoding the last token and
   // the draft tokens it verifies (they share one read of the sequence's KV)
   std::int32_t decode_query_tokens = 1;
+  // Attention data parallelism: the ranks stepping together and the tokens of all of them, which
+  // the MoE layers they share process (1 and unused without it)
+  std::int32_t moe_group_ranks = 1;
+  std::int64_t moe_group_tokens = 0;
   std::int64_t decode_computed_tokens() const { return std::int64_t{decode_seqs} * decode_query_tokens; }
+  std::int64_t computed_tokens() const { return prefill_tokens + decode_computed_tokens(); }
   bool empty() const { return prefill_seqs == 0 && decode_seqs == 0; }
 };
 

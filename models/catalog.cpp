@@ -148,7 +148,8 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   d.device_bytes = pool.tp * g.engine_visible_gib() * kGiB;
   d.device_reported = g.memory_reported_gib.has_value();
   d.utilization = e.gpu_memory_utilization;
-  d.weight_bytes = m.weight_bytes();
+  // an attention-DP rank's GPUs hold the dense layers whole and 1 / attention_dp of the experts
+  d.weight_bytes = m.weight_bytes() - (m.experts > 0 ? m.routed_expert_bytes() * (1.0 - 1.0 / pool.attention_dp) : 0.0);
   // The profile run, per GPU. Forward: the token budget x (4 hidden-sized + 2 intermediate-sized
   // tensors) of bf16 activations. Then the sampler, with the forward's hidden states still held,
   // over one row of logits per sequence (up to the token budget): kSamplerBuffers fp32 rows of

@@ -77,6 +77,11 @@ struct ModelSpec {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
   double weight_bytes() const { return params_b * 1e9 * dtype_bytes; }
+  // the routed experts' share of them (gate, up and down of every expert of every MoE layer)
+  double routed_expert_bytes() const {
+    const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
+    return static_cast<double>(layers - dense_layers) * experts * 3.0 * hidden_size * ffn * dtype_bytes;
+  }
   double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }
   // Bytes of KV cache per token, summed over layers and heads (before TP sharding).
   double kv_bytes_per_token() const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/iteration.h"
@@ -32,6 +33,10 @@ class EngineScheduler {
   virtual void enqueue(Request* r, TimeNs now, EngineJob job = EngineJob::kFull) = 0;
   // Plans the next iteration starting at `now`; false when there is nothing to run.
   virtual bool plan(TimeNs now, BatchShape& batch) = 0;
+  // Attention data parallelism: after plan(), each rank's batch, which the worker prices one by
+  // one (the step lasts as long as the slowest); empty for a single-rank engine, whose batch is
+  // the one plan() gave.
+  virtual std::span<const BatchShape> rank_batches() const { return {}; }
   // Time the planned iteration spends beyond what the timing model prices from its shape (LoRA
   // adapter loads and weight reads).
   virtual TimeNs planned_extra_ns() const { return 0; }

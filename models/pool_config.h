@@ -134,6 +134,7 @@ struct EngineConfig {
   std::string preemption = "lifo";          // lifo | fifo: which running request a recompute preemption picks
   std::string capacity_policy = "max_utilization";  // max_utilization | guaranteed_no_evict (TensorRT-LLM)
   std::string admission = "first_chunk";    // first_chunk | full_prompt: the blocks a new request must find free
+  std::string dp_balance = "least_loaded";  // attention DP: which rank a new request joins
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   template <class V>
@@ -179,6 +180,11 @@ struct EngineConfig {
             "first_chunk (the blocks of its first prefill chunk; later chunks may preempt) | full_prompt (the blocks "
             "of its whole remaining prompt, as releases that reserve the full prompt admit)",
             one_of({"first_chunk", "full_prompt"}));
+    v.field("dp_balance", dp_balance,
+            "with attention_dp > 1, the rank a new request joins: least_loaded (vLLM's data-parallel "
+            "coordinator: the lowest 4 x waiting + running, the first on ties) | round_robin (SGLang's "
+            "default load_balance_method)",
+            one_of({"least_loaded", "round_robin"}));
     v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");
@@ -382,6 +388,7 @@ struct PoolConfig {
   std::string precision = "auto";      // GEMM/weight format; auto = the catalog model's
   std::string kv_cache_dtype = "auto";  // auto = the catalog model's (bf16 unless it says otherwise)
   int expert_parallel = 1;             // MoE: experts split over this many of the tp GPUs
+  int attention_dp = 1;                // data-parallel attention ranks per worker, tp GPUs each
   EngineConfig engine;
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
@@ -390,6 +397,7 @@ struct PoolConfig {
   SpeculativeConfig speculative;
   PowerConfig power;
   KvOffloadConfig kv_offload;
+  int gpus_per_worker() const { return tp * attention_dp; }
   template <class V>
   void visit(V& v) {
     v.field("name", name, "pool name, used in results");
@@ -410,6 +418,14 @@ struct PoolConfig {
     v.field("expert_parallel", expert_parallel,
             "MoE models: the experts are split over this many of the worker's tp GPUs (each expert then "
             "sharded over tp / expert_parallel); must divide tp and the expert count",
+            at_least(1));
+    v.field("attention_dp", attention_dp,
+            "data-parallel attention: a worker holds this many ranks of tp GPUs each (attention_dp x tp GPUs), "
+            "each rank with its own scheduler, waiting queue and KV cache, stepping in lockstep (an iteration "
+            "lasts as long as its slowest rank); a MoE model's experts are shared by the ranks with expert "
+            "parallelism (each rank's GPUs hold experts / attention_dp of them and serve every rank's tokens). "
+            "engine.dp_balance picks a new request's rank (SGLang --enable-dp-attention --dp, vLLM "
+            "--data-parallel-size)",
             at_least(1));
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");

@@ -1,5 +1,7 @@
 #include "models/worker.h"
 
+#include <algorithm>
+
 namespace servesim {
 
 Worker::Worker(sc_core::sc_module_name name, std::int32_t id, std::int32_t pool,
@@ -24,7 +26,7 @@ void Worker::step() {
     scheduler_->complete(now, result_);
     if (power_) {
       result_.energy_j = iteration_energy_j_;
-      result_.idle_energy_j = power_->idle_w() * ns_to_s(iteration_len_);
+      result_.idle_energy_j = idle_w() * ns_to_s(iteration_len_);
     }
     busy_ = false;
     ++iterations_;
@@ -38,13 +40,21 @@ void Worker::step() {
   if (!busy_ && !aborts_.empty()) apply_aborts(now);
   try_reservations(now);
   if (!busy_ && scheduler_->plan(now, batch_)) {
-    iteration_len_ = timing_->iteration_ns(batch_) + scheduler_->planned_extra_ns();
+    // attention data parallelism: the ranks step together, as long as the slowest one's batch
+    const std::span<const BatchShape> ranks = scheduler_->rank_batches();
+    TimeNs priced = 0;
+    if (ranks.empty()) priced = timing_->iteration_ns(batch_);
+    for (const BatchShape& b : ranks)
+      if (!b.empty()) priced = std::max(priced, timing_->iteration_ns(b));
+    iteration_len_ = priced + scheduler_->planned_extra_ns();
     if (iteration_len_ <= 0)
       throw InvariantError(fmt::format("worker {}: timing model gave a non-positive iteration time", id_));
     iteration_end_ = now + iteration_len_;
     busy_ = true;
     if (power_) {
-      iteration_energy_j_ = power_->busy_j(batch_, iteration_len_);
+      iteration_energy_j_ = 0;  // each rank's GPUs busy the whole step (an idle rank runs an empty batch)
+      if (ranks.empty()) iteration_energy_j_ = power_->busy_j(batch_, iteration_len_);
+      for (const BatchShape& b : ranks) iteration_energy_j_ += power_->busy_j(b, iteration_len_);
       const std::int64_t tokens = batch_.prefill_tokens + batch_.decode_computed_tokens();
       scheduler_->charge_energy(iteration_energy_j_ / static_cast<double>(std::max<std::int64_t>(1, tokens)));
     }

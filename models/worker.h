@@ -36,8 +36,12 @@ class Worker : public sc_core::sc_module {
   // Disaggregated roles: where prefilled requests and reservations are reported.
   void connect_fabric(TimedChannel<FabricMsg>& fabric) { fabric_ = &fabric; }
   // Prices each iteration's GPU energy (IterationResult::energy_j, Request::energy_j).
-  void set_power(std::shared_ptr<const PowerModel> power) { power_ = std::move(power); }
-  double idle_w() const { return power_ ? power_->idle_w() : 0; }
+  // `power` prices one rank's GPUs (the whole worker without attention data parallelism)
+  void set_power(std::shared_ptr<const PowerModel> power, int ranks = 1) {
+    power_ = std::move(power);
+    power_ranks_ = ranks;
+  }
+  double idle_w() const { return power_ ? power_->idle_w() * power_ranks_ : 0; }
   std::int32_t id() const { return id_; }
   std::int32_t pool() const { return pool_; }
   // Requests waiting here for room for their KV count as incoming.
@@ -96,6 +100,7 @@ class Worker : public sc_core::sc_module {
   bool busy_ = false;
   TimeNs iteration_end_ = 0, iteration_len_ = 0;
   std::shared_ptr<const PowerModel> power_;
+  int power_ranks_ = 1;
   double iteration_energy_j_ = 0;
   BatchShape batch_;
   IterationResult result_;

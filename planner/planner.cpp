@@ -154,7 +154,7 @@ PlannerObservation Planner::observe(bool reset) {
     PoolObservation po;
     po.name = cfg_.pools[p].name;
     po.role = role_of(cfg_.pools[p]);
-    po.tp = cfg_.pools[p].tp;
+    po.tp = cfg_.pools[p].gpus_per_worker();
     po.ready = s.ready;
     po.starting = s.starting;
     po.draining = s.draining;
@@ -223,10 +223,10 @@ void Planner::decide(const PlannerObservation& seen) {
       while (target[p] > cfg_.pools[p].lifecycle.min_replicas && total() > budget) --target[p];
   };
   if (cfg_.planner.gpu_budget)
-    trim_to(*cfg_.planner.gpu_budget, [](const PoolConfig& p) { return static_cast<double>(p.tp); });
+    trim_to(*cfg_.planner.gpu_budget, [](const PoolConfig& p) { return static_cast<double>(p.gpus_per_worker()); });
   if (cfg_.planner.power_budget_w)  // the GPUs' power limits
     trim_to(*cfg_.planner.power_budget_w,
-            [](const PoolConfig& p) { return p.tp * Catalog::builtin().gpu(p.gpu).tdp_w; });
+            [](const PoolConfig& p) { return p.gpus_per_worker() * Catalog::builtin().gpu(p.gpu).tdp_w; });
   // stabilisation: a scale-down goes no lower than the highest proposal of the window
   if (cfg_.planner.scale_down_window.ns() > 0) {
     const TimeNs now = now_ns(), window = cfg_.planner.scale_down_window.ns();

@@ -23,8 +23,8 @@ WorkerPlacement place_workers(const ScenarioConfig& s, const config::SourceMap& 
   int total = 0;
   for (const auto& p : s.pools)
     for (int k = 0; k < worker_slots(p); ++k) {
-      need.push_back(p.tp);
-      total += p.tp;
+      need.push_back(p.gpus_per_worker());
+      total += p.gpus_per_worker();
       if (explicit_placement) devices.push_back(p.devices[static_cast<size_t>(k)]);
     }
   if (s.topology.nodes.empty() && (!s.topology.switches.empty() || !s.topology.links.empty()))

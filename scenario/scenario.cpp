@@ -90,7 +90,7 @@ void validate_scale(const ScenarioConfig& s, const config::SourceMap& map) {
   for (size_t i = 0; i < s.pools.size(); ++i) {
     const double slots = worker_slots(s.pools[i]);
     workers += slots;
-    gpus += slots * s.pools[i].tp;
+    gpus += slots * s.pools[i].gpus_per_worker();
     if (workers > kMaxWorkers)
       map.fail(fmt::format("pools.{}.{}", i, s.pools[i].replicas >= s.pools[i].lifecycle.max_replicas.value_or(0)
                                                  ? "replicas"
@@ -167,8 +167,8 @@ void validate_planner(const ScenarioConfig& s, const config::SourceMap& map) {
     const auto& p = s.pools[i];
     const auto& lc = p.lifecycle;
     const std::string base = fmt::format("pools.{}.lifecycle", i);
-    gpus += p.replicas * p.tp;
-    tdp_w += p.replicas * p.tp * Catalog::builtin().gpu(p.gpu).tdp_w;
+    gpus += p.replicas * p.gpus_per_worker();
+    tdp_w += p.replicas * p.gpus_per_worker() * Catalog::builtin().gpu(p.gpu).tdp_w;
     if (lc.max_replicas && *lc.max_replicas < p.replicas)
       map.fail(base + ".max_replicas", fmt::format("below replicas ({})", p.replicas),
                "raise max_replicas to at least replicas");
@@ -523,6 +523,23 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
         map.fail(base + ".expert_parallel",
                  fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
                  "choose a divisor of both");
+    }
+    if (p.attention_dp > 1) {
+      if (p.engine.scheduler == "basic")
+        map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",
+                 "use engine.scheduler vllm or sglang, or leave attention_dp at 1");
+      if (p.kv_offload.enabled())
+        map.fail(base + ".attention_dp", "KV offloading is not modelled per attention-DP rank yet",
+                 "remove kv_offload, or leave attention_dp at 1");
+      if (catalog.models().count(p.model)) {
+        const ModelSpec& m = catalog.model(p.model);
+        if (m.experts > 0 && m.experts % (p.expert_parallel * p.attention_dp) != 0)
+          map.fail(base + ".attention_dp",
+                   fmt::format("the ranks share {}'s {} experts, split into expert_parallel x attention_dp = {} "
+                               "groups, which does not divide them",
+                               p.model, m.experts, p.expert_parallel * p.attention_dp),
+                   "choose attention_dp x expert_parallel dividing the expert count");
+      }
     }
     if (p.timing.model == "kernel") {
       const auto& k = p.timing.kernel;

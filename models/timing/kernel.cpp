@@ -165,29 +165,34 @@ double KernelTiming::allreduce_ms(double elements, bool graph) const {
 }
 
 double KernelTiming::linear_ms(std::int64_t tokens) const {
-  return linear_ms_.get(static_cast<size_t>(tokens), [&] {
-    double ms = 0;
-    const double widest = gemm_->axis(1).back();
-    for (const GemmOp& op : iteration_gemms(m_, tp_, static_cast<double>(tokens), 0, ep_)) {
-      if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
-        ms += op.count * mla_projection_ms(static_cast<double>(tokens));
-        continue;
-      }
-      if (op.group <= 0) {
-        ms += op.count * gemm_ms(op.m, op.n, op.k);
-        continue;
-      }
-      if (moe_) continue;  // the measured MoE layer below stands for every expert's GEMMs
-      // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
-      // widest measured GEMM bounds how many experts one lookup may stand for.
-      const double layers = op.count / op.group;
-      const double per_lookup = std::clamp(std::floor(widest / op.n), 1.0, std::ceil(op.group));
-      const double width = std::min(op.group, per_lookup);
-      ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
+  return linear_ms_.get(static_cast<size_t>(tokens), [&] { return layers_ms(static_cast<double>(tokens), -1, 1); });
+}
+
+double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) const {
+  // the measured MoE layer stands for every expert's GEMMs, in the layout it was measured in:
+  // experts shared by attention-DP ranks are priced as their GEMMs
+  const LogGrid* moe = moe_ranks > 1 ? nullptr : moe_;
+  double ms = 0;
+  const double widest = gemm_->axis(1).back();
+  for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, 0, ep_, moe_tokens, moe_ranks)) {
+    if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
+      ms += op.count * mla_projection_ms(tokens);
+      continue;
     }
-    if (moe_) ms += (m_.layers - m_.dense_layers) * lookup(*moe_, {static_cast<double>(tokens)}, "moe");
-    return ms;
-  });
+    if (op.group <= 0) {
+      ms += op.count * gemm_ms(op.m, op.n, op.k);
+      continue;
+    }
+    if (moe) continue;
+    // A fused MoE kernel over `group` experts costs like one GEMM `group` times as wide; the
+    // widest measured GEMM bounds how many experts one lookup may stand for.
+    const double layers = op.count / op.group;
+    const double per_lookup = std::clamp(std::floor(widest / op.n), 1.0, std::ceil(op.group));
+    const double width = std::min(op.group, per_lookup);
+    ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
+  }
+  if (moe) ms += (m_.layers - m_.dense_layers) * lookup(*moe, {tokens}, "moe");
+  return ms;
 }
 
 // MLA's input projections per layer (DeepSeek-V3's fused_qkv_a_proj_with_mqa, replicated on every
@@ -206,7 +211,9 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   const std::int64_t tokens = b.prefill_tokens + b.decode_computed_tokens();
   const double L = m_.layers;
   if (tokens > 0) {
-    out.gemm_ms = linear_ms(tokens);
+    out.gemm_ms = b.moe_group_ranks > 1 && m_.experts > 0  // shared experts see every rank's tokens
+                      ? layers_ms(static_cast<double>(tokens), static_cast<double>(b.moe_group_tokens), b.moe_group_ranks)
+                      : linear_ms(tokens);
     const double lm_tokens = static_cast<double>(b.prefill_seqs + b.decode_computed_tokens());
     if (lm_tokens > 0) out.gemm_ms += gemm_ms(lm_tokens, static_cast<double>(m_.vocab_size) / tp_, m_.hidden_size);
     out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +

@@ -56,6 +56,8 @@ class KernelTiming final : public TimingModel {
   // this length, the largest measured batch is scaled up linearly (counted).
   double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
+  // the layers' GEMMs (MoE routing `moe_tokens` over experts shared by `moe_ranks` ranks; -1: `tokens`)
+  double layers_ms(double tokens, double moe_tokens, int moe_ranks) const;
   double mla_projection_ms(double tokens) const;  // one layer's MLA input projections
 
   ModelSpec m_;

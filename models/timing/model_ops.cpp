@@ -5,7 +5,8 @@
 
 namespace servesim {
 
-GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep) {
+GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep, double moe_tokens,
+                        int moe_ranks) {
   GemmOps ops;
   const double h = m.hidden_size, t = tp;
   const double L = m.layers;
@@ -23,9 +24,10 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
       const double moe_layers = L - m.dense_layers;
       const double E = m.experts, ffn = m.moe_intermediate_size > 0 ? m.moe_intermediate_size : m.intermediate_size;
       // expected experts touched by `tokens` tokens routing to top_k each, and their share
-      const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, tokens));
-      const double per_expert = std::max(1.0, tokens * m.top_k / touched);
-      const double local = touched / ep, expert_tp = t / ep;  // this GPU's share of them
+      const double routed = moe_tokens >= 0 ? moe_tokens : tokens;
+      const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, routed));
+      const double per_expert = std::max(1.0, routed * m.top_k / touched);
+      const double local = touched / (ep * moe_ranks), expert_tp = t / ep;  // this GPU's share of them
       ops.push_back({"router", tokens, E, h, moe_layers});
       ops.push_back({"expert_gate_up", per_expert, 2.0 * ffn / expert_tp, h, moe_layers * local, local});
       ops.push_back({"expert_down", per_expert, h, ffn / expert_tp, moe_layers * local, local});

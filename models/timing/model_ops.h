@@ -39,8 +39,12 @@ class GemmOps {
 // Linear layers for `tokens` tokens through the model, of which `lm_tokens` emit a token (the
 // LM head runs for those only). TP shards n of QKV/gate-up and k of O/down. MoE layers run the
 // experts the batch is expected to touch on their share of the routed tokens; with expert
-// parallelism `ep`, a GPU holds experts / ep experts, sharded over tp / ep GPUs each.
-GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1);
+// parallelism `ep`, a GPU holds experts / ep experts, sharded over tp / ep GPUs each. Under
+// attention data parallelism `moe_ranks` ranks share the experts (a GPU holds experts /
+// (ep x moe_ranks)) and the MoE layers route all ranks' `moe_tokens` (the attention and dense
+// layers still see this rank's `tokens`).
+GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1,
+                        double moe_tokens = -1, int moe_ranks = 1);
 
 // Bytes that memory-bound elementwise kernels (residual add + RMSNorm twice, rotary, SiLU-mul)
 // move per token per layer on one GPU, and how many such kernels a layer launches.

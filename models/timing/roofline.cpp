@@ -127,8 +127,12 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result;
   // every verified draft position needs its logits
   const std::int64_t sequences = b.decode_computed_tokens() + b.prefill_seqs;
-  out.linear_s = body_linear_s_.get(static_cast<size_t>(token_count),
-                                    [&] { return gemms_s(iteration_gemms(m_, tp_, tokens, 0, ep_)); });
+  if (b.moe_group_ranks > 1 && m_.experts > 0)  // the shared experts see every rank's tokens: not memoised
+    out.linear_s = gemms_s(iteration_gemms(m_, tp_, tokens, 0, ep_, static_cast<double>(b.moe_group_tokens),
+                                           b.moe_group_ranks));
+  else
+    out.linear_s = body_linear_s_.get(static_cast<size_t>(token_count),
+                                      [&] { return gemms_s(iteration_gemms(m_, tp_, tokens, 0, ep_)); });
   out.linear_s += lm_head_s_.get(static_cast<size_t>(sequences), [&] {
     return gemms_s(iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_));
   });

@@ -1,0 +1,213 @@
+// Attention data parallelism (pools[].attention_dp): ranks with their own schedulers and KV caches
+// stepping in lockstep, a new request's rank chosen as vLLM's coordinator or SGLang's round robin
+// choose it, the ranks' KV events merged into the worker's, and the experts the ranks share.
+#include <gmock/gmock.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "models/catalog.h"
+#include "models/data_parallel_scheduler.h"
+#include "models/timing/model_ops.h"
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A rank that reports a set load, records what it was given and emits the KV events it is told to.
+class FakeRank final : public EngineScheduler {
+ public:
+  explicit FakeRank(EngineLoad load) : load_(load) {}
+  void enqueue(Request* r, TimeNs, EngineJob) override { got.push_back(r->id); }
+  bool plan(TimeNs, BatchShape&) override { return false; }
+  void complete(TimeNs, IterationResult& out) override { out.clear(); }
+  EngineLoad load() const override { return load_; }
+  std::vector<Request*> reset() override { return {}; }
+  std::vector<KvEvent> take_kv_events() override { return std::exchange(events, {}); }
+  void progress(std::vector<TokenProgress>&) const override {}
+  bool abort(Request*) override { return false; }
+  std::vector<std::uint64_t> got;
+  std::vector<KvEvent> events;
+
+ private:
+  EngineLoad load_;
+};
+
+struct FakeEngine {
+  std::vector<FakeRank*> ranks;
+  std::unique_ptr<DataParallelScheduler> dp;
+  FakeEngine(std::vector<EngineLoad> loads, const std::string& balance) {
+    std::vector<std::unique_ptr<EngineScheduler>> owned;
+    for (const EngineLoad& l : loads) {
+      auto r = std::make_unique<FakeRank>(l);
+      ranks.push_back(r.get());
+      owned.push_back(std::move(r));
+    }
+    dp = std::make_unique<DataParallelScheduler>(std::move(owned), balance);
+  }
+};
+
+TEST(DataParallel, LeastLoadedTakesTheLowestFourTimesWaitingPlusRunningAndRoundRobinTakesTurns) {
+  std::vector<Request> reqs(4);
+  for (size_t i = 0; i < reqs.size(); ++i) reqs[i].id = i;
+  // scores 4 x waiting + running: 0 x 4 + 5 = 5, 1 x 4 + 0 = 4, 1 x 4 + 1 = 5: rank 1, always
+  // (a fake's load does not grow)
+  FakeEngine least({{.waiting = 0, .running = 5}, {.waiting = 1, .running = 0}, {.waiting = 1, .running = 1}},
+                   "least_loaded");
+  for (Request& r : reqs) least.dp->enqueue(&r, 0, EngineJob::kFull);
+  EXPECT_TRUE(least.ranks[0]->got.empty());
+  EXPECT_EQ(least.ranks[1]->got, (std::vector<std::uint64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(least.dp->rank_of(&reqs[2]), 1);
+  // ties go to the first rank
+  FakeEngine tied({{.waiting = 0, .running = 4}, {.waiting = 1, .running = 0}}, "least_loaded");
+  tied.dp->enqueue(&reqs[0], 0, EngineJob::kFull);
+  EXPECT_EQ(tied.ranks[0]->got.size(), 1u);
+
+  FakeEngine rr({{}, {}, {}}, "round_robin");
+  for (Request& r : reqs) rr.dp->enqueue(&r, 0, EngineJob::kFull);
+  EXPECT_EQ(rr.ranks[0]->got, (std::vector<std::uint64_t>{0, 3}));
+  EXPECT_EQ(rr.ranks[1]->got, (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(rr.ranks[2]->got, (std::vector<std::uint64_t>{2}));
+  // the engine's load is the ranks' sum
+  EXPECT_EQ(least.dp->load().running, 6);
+  EXPECT_EQ(least.dp->load().waiting, 2);
+}
+
+TEST(DataParallel, TheWorkerHoldsABlockWhileSomeRankHoldsIt) {
+  FakeEngine e({{}, {}}, "round_robin");
+  auto stored = [](std::uint64_t k) { return KvEvent{KvEvent::Kind::kStored, KvEvent::Medium::kGpu, -1, k, 0}; };
+  auto removed = [](std::uint64_t k) { return KvEvent{KvEvent::Kind::kRemoved, KvEvent::Medium::kGpu, -1, k, 0}; };
+  e.ranks[0]->events = {stored(7), stored(8)};
+  e.ranks[1]->events = {stored(7)};
+  std::vector<KvEvent> out = e.dp->take_kv_events();
+  ASSERT_EQ(out.size(), 2u);  // 7 once, 8
+  EXPECT_EQ(out[0].key, 7u);
+  EXPECT_EQ(out[1].key, 8u);
+  e.ranks[0]->events = {removed(7), removed(8)};
+  out = e.dp->take_kv_events();
+  ASSERT_EQ(out.size(), 1u);  // rank 1 still holds 7
+  EXPECT_EQ(out[0].key, 8u);
+  EXPECT_EQ(out[0].kind, KvEvent::Kind::kRemoved);
+  e.ranks[1]->events = {removed(7)};
+  out = e.dp->take_kv_events();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, 7u);
+  EXPECT_EQ(out[0].kind, KvEvent::Kind::kRemoved);
+}
+
+TEST(DataParallel, RanksShareTheExpertsAndTheirTokens) {
+  const ModelSpec& m = Catalog::builtin().model("qwen3-30b-a3b");
+  ASSERT_EQ(m.experts, 128);
+  ASSERT_EQ(m.top_k, 8);
+  auto expert = [&](const GemmOps& ops) {
+    for (const GemmOp& op : ops)
+      if (std::string_view(op.name) == "expert_gate_up") return op;
+    ADD_FAILURE() << "no expert GEMM";
+    return GemmOp{};
+  };
+  // one token alone touches its 8 experts, one token each
+  const GemmOp alone = expert(iteration_gemms(m, 1, 1, 0));
+  EXPECT_DOUBLE_EQ(alone.group, 8);
+  EXPECT_DOUBLE_EQ(alone.m, 1);
+  // two ranks of one token: 128 (1 - (120/128)^2) = 15.5 experts touched, half of them on each
+  // rank's GPU, 16 routed tokens over them
+  const GemmOp shared = expert(iteration_gemms(m, 1, 1, 0, 1, 2, 2));
+  EXPECT_DOUBLE_EQ(shared.group, 15.5 / 2);
+  EXPECT_DOUBLE_EQ(shared.m, 16 / 15.5);
+  // the dense parts see the rank's own token
+  for (const GemmOp& op : iteration_gemms(m, 1, 1, 0, 1, 2, 2)) {
+    if (std::string_view(op.name) == "qkv_proj" || std::string_view(op.name) == "router") {
+      EXPECT_DOUBLE_EQ(op.m, 1);
+    }
+  }
+  // a rank's GPUs hold the dense layers and half the experts (48 MoE layers x 128 experts x
+  // gate, up, down of 2048 x 768, bf16)
+  EXPECT_DOUBLE_EQ(m.routed_expert_bytes(), 48.0 * 128 * 3 * 2048 * 768 * 2);
+  EXPECT_LT(m.routed_expert_bytes(), m.weight_bytes());
+  PoolConfig pool;
+  pool.model = "qwen3-30b-a3b";
+  pool.gpu = "h100_sxm";
+  const KvCapacity one = kv_capacity(pool, Catalog::builtin());
+  pool.attention_dp = 2;
+  const KvCapacity rank = kv_capacity(pool, Catalog::builtin());
+  EXPECT_DOUBLE_EQ(rank.weight_bytes, one.weight_bytes - m.routed_expert_bytes() / 2);
+  EXPECT_GT(rank.blocks, one.blocks);
+}
+
+// Polynomial timing: 1 ms + 0.01 ms per prompt token. Two one-token requests arrive together,
+// prompts of 100 and 300 tokens: 2 ms and 4 ms alone, 5 ms in one batch.
+std::string lockstep_scenario(const std::string& trace, int dp, int replicas, const std::string& router) {
+  return fmt::format(R"(
+name: dp
+workload: {{source: mooncake_jsonl, path: {}}}
+router: {{policy: {}}}
+frontend: {{request_latency: 0s}}
+pools:
+  - name: w
+    replicas: {}
+    attention_dp: {}
+    model: llama-3.1-8b
+    gpu: h100_sxm
+    engine: {{num_gpu_blocks: 100, block_size: 16}}
+    timing: {{model: polynomial, polynomial: {{constant_ms: 1, per_prefill_token_ms: 0.01}}}}
+)",
+                     trace, router, replicas, dp);
+}
+
+TEST(DataParallel, RanksStepTogetherAsLongAsTheSlowestRank) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "input_length": 100, "output_length": 1}
+{"timestamp": 0, "input_length": 300, "output_length": 1}
+)");
+  std::map<std::string, std::vector<double>> e2e_ms;
+  std::map<std::string, double> gpus;
+  for (const auto& [name, dp, replicas, router] :
+       std::vector<std::tuple<std::string, int, int, std::string>>{
+           {"dp2", 2, 1, "round_robin"}, {"one", 1, 1, "round_robin"}, {"two", 1, 2, "round_robin"}}) {
+    const std::string out = dir.file(name + ".h5");
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", lockstep_scenario(trace, dp, replicas, router)) +
+                                   " -q -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(out);
+    auto ids = testing::read_double_column(f.id, "/requests", "id");
+    auto e2e = testing::read_double_column(f.id, "/requests", "e2e_s");
+    e2e_ms[name].assign(2, 0);
+    for (size_t i = 0; i < ids.size(); ++i) e2e_ms[name][static_cast<size_t>(ids[i])] = e2e[i] * 1e3;
+    gpus[name] = testing::read_double_column(f.id, "/summary", "gpus").at(0);
+  }
+  // two ranks: one step of max(2, 4) ms for both
+  EXPECT_NEAR(e2e_ms["dp2"][0], 4, 1e-9);
+  EXPECT_NEAR(e2e_ms["dp2"][1], 4, 1e-9);
+  // one rank: one batch of 400 prompt tokens
+  EXPECT_NEAR(e2e_ms["one"][0], 5, 1e-9);
+  EXPECT_NEAR(e2e_ms["one"][1], 5, 1e-9);
+  // two independent workers: each at its own pace
+  EXPECT_NEAR(e2e_ms["two"][0], 2, 1e-9);
+  EXPECT_NEAR(e2e_ms["two"][1], 4, 1e-9);
+  EXPECT_EQ(gpus["dp2"], 2);
+  EXPECT_EQ(gpus["one"], 1);
+}
+
+TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
+  testing::TempDir dir;
+  const std::string trace = dir.write("t.jsonl", R"({"timestamp": 0, "input_length": 100, "output_length": 1})" "\n");
+  const std::string scn = dir.write("s.yaml", lockstep_scenario(trace, 2, 1, "round_robin"));
+  auto r = testing::run_servesim("validate " + scn + " --set pools.0.model=qwen3-30b-a3b --set pools.0.attention_dp=3");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+  EXPECT_THAT(r.out, HasSubstr("128 experts"));
+  r = testing::run_servesim("validate " + scn + " --set pools.0.engine.scheduler=basic");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("basic scheduler"));
+  r = testing::run_servesim("validate " + scn + " --set pools.0.attention_dp=0");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+}
+
+}  // namespace
+}  // namespace servesim
