@@ -24,7 +24,7 @@ std::string planner_hello(const PlannerScope& s) {
     if (!pools.empty()) pools += ',';
     pools += fmt::format(
         R"({{"name":{},"role":{},"model":{},"gpu":{},"gpus_per_worker":{},"replicas":{},"min_replicas":{},"max_replicas":{}}})",
-        str(p.name), str(p.role), str(p.model), str(p.gpu), p.tp, p.replicas, p.lifecycle.min_replicas,
+        str(p.name), str(p.role), str(p.model), str(p.gpu), p.gpus_per_worker(), p.replicas, p.lifecycle.min_replicas,
         worker_slots(p));
   }
   const auto& pl = s.planner;
