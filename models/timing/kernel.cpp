@@ -34,7 +34,7 @@ SystemMemory SystemMemory::load(const std::string& path) {
 }
 
 KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig& c,
-                           std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep)
+                           std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep, int attention_dp)
     : m_(m), tp_(tp), ep_(ep), c_(c), tables_(std::move(tables)), mem_(memory), policy_(parse_extrapolation(c.extrapolation)) {
   const std::string where = tables_->dir;
   auto git = tables_->gemm.find(gemm_table_dtype(m_.precision));
@@ -115,6 +115,16 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     }
     if (!allreduce_nccl_ && !(allreduce_graph_ && allreduce_eager_))
       throw InputError(fmt::format("{}: no all-reduce table for {} GPUs", where, tp_));
+  }
+  if (attention_dp > 1 && m_.experts > 0) {
+    const int gpus = attention_dp * tp_;
+    auto it = tables_->allreduce.find({"nccl_alltoall", gpus});
+    if (it == tables_->allreduce.end())
+      throw InputError(fmt::format("{}: no NCCL all-to-all table for {} GPUs (attention_dp {} x tp {}), which prices "
+                                   "the MoE layers' token dispatch. Fix: a group the tables cover, or timing.model "
+                                   "roofline",
+                                   where, gpus, attention_dp, tp_));
+    alltoall_ = &it->second;
   }
   elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
 }
@@ -221,6 +231,12 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     if (tp_ > 1)
       out.allreduce_ms = 2 * L * allreduce_ms(static_cast<double>(tokens) * m_.hidden_size,
                                               tokens <= c_.cuda_graph_max_tokens);
+    // attention DP: each MoE layer sends the rank's tokens to their top-k experts' GPUs and back
+    if (alltoall_ && b.moe_group_ranks > 1)
+      out.alltoall_ms = 2 * (L - m_.dense_layers) *
+                        lookup(*alltoall_,
+                               {static_cast<double>(tokens) * moe_dispatch_copies(m_, b.moe_group_ranks * tp_) * m_.hidden_size},
+                               "nccl all-to-all");
   }
   if (b.prefill_seqs > 0) {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
@@ -269,9 +285,11 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                           "system YAML), not pool gpu {} ({:g} GB/s). Fix: use timing.model roofline for this GPU, "
                           "or tables measured on it",
                           dir, memory.bandwidth_bytes_per_s / 1e9, ctx.pool.gpu, gpu.hbm_gbps));
+                    // only a MoE model priced from the MoE tables reads them, only an MLA model the MLA ones
+                    const KernelTables::Parts parts{model.experts > 0 && k.moe == "table", model.kv_lora_rank > 0};
                     return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
-                                                          KernelTables::shared(dir, k.backend, k.backend_version), memory,
-                                                          ctx.pool.expert_parallel);
+                                                          KernelTables::shared(dir, k.backend, k.backend_version, parts),
+                                                          memory, ctx.pool.expert_parallel, ctx.pool.attention_dp);
                   })
 
 }  // namespace servesim

@@ -27,12 +27,14 @@ struct SystemMemory {
 class KernelTiming final : public TimingModel {
  public:
   KernelTiming(const ModelSpec& model, int tp, const KernelTimingConfig& config,
-               std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep = 1);
+               std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep = 1, int attention_dp = 1);
   struct Breakdown {
     double gemm_ms = 0, context_attention_ms = 0, generation_attention_ms = 0, allreduce_ms = 0, elementwise_ms = 0,
            overhead_ms = 0;
+    double alltoall_ms = 0;  // attention DP: the MoE layers' token dispatch and combine (NCCL all-to-all)
     double total_ms() const {
-      return gemm_ms + context_attention_ms + generation_attention_ms + allreduce_ms + elementwise_ms + overhead_ms;
+      return gemm_ms + context_attention_ms + generation_attention_ms + allreduce_ms + elementwise_ms + overhead_ms +
+             alltoall_ms;
     }
   };
   Breakdown breakdown(const BatchShape& batch) const;
@@ -77,6 +79,7 @@ class KernelTiming final : public TimingModel {
   const LogGrid* allreduce_graph_ = nullptr;
   const LogGrid* allreduce_eager_ = nullptr;
   const LogGrid* allreduce_nccl_ = nullptr;
+  const LogGrid* alltoall_ = nullptr;  // over the attention-DP group's GPUs, for a MoE model
   double elementwise_bytes_ = 0;
   mutable CountMemo linear_ms_;  // by token count
   mutable std::atomic<std::uint64_t> extrapolations_{0};

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/table_reader.h"
 #include "core/version_order.h"
+#include "models/catalog.h"
 
 namespace servesim {
 
@@ -234,10 +235,14 @@ void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
 
 }  // namespace
 
-KernelTables KernelTables::load(const std::string& dir, const std::string& backend, const std::string& version) {
+KernelTableParts KernelTableParts::for_model(const ModelSpec& m) { return {m.experts > 0, m.kv_lora_rank > 0}; }
+
+KernelTables KernelTables::load(const std::string& dir, const std::string& backend, const std::string& version,
+                                Parts parts) {
   KernelTables t;
   t.dir = dir;
   t.backend = backend;
+  t.parts = parts;
   if (!fs::is_directory(dir))
     throw InputError(fmt::format("{}: kernel table folder not found. Fix: set timing.kernel.system (e.g. h200_sxm), "
                                  "or timing.kernel.tables to an aiconfigurator system folder such as "
@@ -306,19 +311,22 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     const size_t op = csv.column("op_name"), dtype = csv.column("nccl_dtype"), gpus = csv.column("num_gpus"),
                  size = csv.column("message_size"), latency = csv.column("latency");
     while (csv.next()) {
-      if (csv.field(op) != "all_reduce" || csv.field(dtype) != "half") continue;
-      auto [it, fresh] = t.allreduce.try_emplace({"nccl", static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
+      // all-reduce (tensor parallelism) and all-to-all (the MoE dispatch of attention-DP ranks)
+      const bool allreduce = csv.field(op) == "all_reduce", alltoall = csv.field(op) == "alltoall";
+      if (!(allreduce || alltoall) || csv.field(dtype) != "half") continue;
+      auto [it, fresh] = t.allreduce.try_emplace({allreduce ? "nccl" : "nccl_alltoall", static_cast<int>(csv.number(gpus))},
+                                                 LogGrid({"elements"}));
       if (fresh) it->second.interpolate_axis(0, kAllReduceInterpolation);
       it->second.add({csv.number(size)}, csv.number(latency));
     }
   }
   for (auto& [k, g] : t.allreduce) g.finish();
-  if (auto m = optional_source(dir, "moe", backend, "moe_perf", t.version)) {
+  if (auto m = parts.moe ? optional_source(dir, "moe", backend, "moe_perf", t.version) : std::nullopt) {
     t.sources["moe"] = *m;
     load_moe(m->file, &t.moe);
   }
   // MLA, where this backend publishes its kernels (not vLLM's whole-module tables)
-  if (auto c = optional_source(dir, "mla", backend, "context_mla_perf", t.version)) {
+  if (auto c = parts.mla ? optional_source(dir, "mla", backend, "context_mla_perf", t.version) : std::nullopt) {
     t.sources["context_mla"] = *c;
     load_mla(c->file, false, &t.context_mla);
     if (auto g = optional_source(dir, "mla", backend, "generation_mla_perf", t.version)) {
@@ -334,14 +342,17 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
 }
 
 std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir, const std::string& backend,
-                                                         const std::string& version) {
+                                                         const std::string& version, Parts parts) {
   static std::mutex mutex;
   static std::map<std::tuple<std::string, std::string, std::string>, std::shared_ptr<const KernelTables>> cache;
   std::error_code ec;
   const std::string key = fs::weakly_canonical(dir, ec).string();
   std::lock_guard lock(mutex);
   auto& slot = cache[{key.empty() ? dir : key, backend, version}];
-  if (!slot) slot = std::make_shared<const KernelTables>(load(dir, backend, version));
+  if (!slot || !slot->has(parts)) {  // read again with what both ask
+    if (slot) parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla};
+    slot = std::make_shared<const KernelTables>(load(dir, backend, version, parts));
+  }
   return slot;
 }
 

@@ -22,6 +22,8 @@
 
 namespace servesim {
 
+struct ModelSpec;
+
 struct AttentionKey {
   int heads = 0, kv_heads = 0, head_dim = 0;
   std::string kv_dtype;  // bfloat16 | fp8
@@ -31,6 +33,14 @@ struct AttentionKey {
 
 // The GEMM table that prices a servesim precision (bf16 | fp8 | fp8_block): bfloat16 | fp8 | fp8_block.
 const char* gemm_table_dtype(const std::string& precision);
+
+// The tables only some models read: a dense model's timing needs neither (decoding them is most
+// of a kernel-timed run's start-up memory).
+struct KernelTableParts {
+  bool moe = true, mla = true;
+  bool covers(const KernelTableParts& o) const { return (moe || !o.moe) && (mla || !o.mla); }
+  static KernelTableParts for_model(const ModelSpec& m);  // a MoE model's MoE tables, an MLA model's MLA ones
+};
 
 struct KernelTables {
   std::string dir, backend;
@@ -54,7 +64,8 @@ struct KernelTables {
     bool operator<(const MoeKey& o) const { return tie() < o.tie(); }
   };
   std::map<MoeKey, LogGrid> moe;
-  // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl.
+  // all-reduce by (implementation, GPUs): elements. Implementations: custom_graph, custom_eager, nccl;
+  // NCCL's all-to-all as nccl_alltoall (elements each GPU holds for all of them).
   std::map<std::pair<std::string, int>, LogGrid> allreduce;
   struct Source {
     std::string file, version;
@@ -62,14 +73,20 @@ struct KernelTables {
   };
   std::map<std::string, Source> sources;  // table -> file it was read from
 
+  using Parts = KernelTableParts;
+  bool has(const Parts& o) const { return parts.covers(o); }
+  Parts parts;  // which of them were read
+
   // Reads the tables of `backend` (vllm | sglang | trtllm) under `dir` at `version` (empty: the
-  // newest). Throws InputError naming a missing file or a malformed row, ConfigError naming an
-  // unknown backend or version with the ones there are.
-  static KernelTables load(const std::string& dir, const std::string& backend, const std::string& version = "");
-  // load(), once per (dir, backend, version) per process: sweeps and check-silicon build many
-  // workers from the same tables, and the GEMM table alone is ~100k rows.
+  // newest), the MoE and MLA ones where `parts` asks. Throws InputError naming a missing file or
+  // a malformed row, ConfigError naming an unknown backend or version with the ones there are.
+  static KernelTables load(const std::string& dir, const std::string& backend, const std::string& version = "",
+                           Parts parts = {});
+  // load(), once per (dir, backend, version) per process (tables read with more parts serve a
+  // call that asks fewer): sweeps and check-silicon build many workers from the same tables, and
+  // the GEMM table alone is ~100k rows.
   static std::shared_ptr<const KernelTables> shared(const std::string& dir, const std::string& backend,
-                                                    const std::string& version = "");
+                                                    const std::string& version = "", Parts parts = {});
 };
 
 // Where a pool's kernel tables are: a system of aiconfigurator's performance database

@@ -41,6 +41,11 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
   return ops;
 }
 
+double moe_dispatch_copies(const ModelSpec& m, int gpus) {
+  const double g = gpus;
+  return g * (1.0 - std::pow(1.0 - 1.0 / g, m.top_k));
+}
+
 double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp) {
   const double h = m.hidden_size, t = tp;
   const double qk = (static_cast<double>(m.heads) + m.kv_heads) * m.head_dim / t;

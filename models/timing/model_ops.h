@@ -46,6 +46,11 @@ class GemmOps {
 GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tokens, int ep = 1,
                         double moe_tokens = -1, int moe_ranks = 1);
 
+// The GPUs a token's top-k experts lie on, expected, when `gpus` GPUs hold equal shares of the
+// experts: G (1 - (1 - 1/G)^k). An expert-parallel dispatch sends a token once per GPU (as
+// DeepEP and SGLang's all-to-all do), so this many copies, of which (G - 1) / G leave the GPU.
+double moe_dispatch_copies(const ModelSpec& m, int gpus);
+
 // Bytes that memory-bound elementwise kernels (residual add + RMSNorm twice, rotary, SiLU-mul)
 // move per token per layer on one GPU, and how many such kernels a layer launches.
 double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);

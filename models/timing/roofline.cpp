@@ -103,6 +103,12 @@ double RooflineKernels::allreduce_s(double bytes, int gpus) const {
   return ring + (eff.allreduce_latency_us + 2.0 * (gpus - 1) * eff.allreduce_step_latency_us) * 1e-6;
 }
 
+double RooflineKernels::alltoall_s(double bytes, int gpus) const {
+  if (gpus <= 1) return 0;
+  return (gpus - 1.0) / gpus * bytes / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency) +
+         eff.allreduce_latency_us * 1e-6;
+}
+
 RooflineTiming::RooflineTiming(const ModelSpec& m, const GpuSpec& g, int tp, const RooflineEfficiency& e, int ep)
     : m_(m), g_(g), tp_(tp), e_(e), ep_(ep) {}
 
@@ -152,13 +158,21 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
     out.elementwise_s = L * (tokens * elementwise_bytes_per_token_layer(m_, tp_) / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +
                              kElementwiseKernelsPerLayer * e_.kernel_latency_us * 1e-6);
   if (tp_ > 1) out.allreduce_s = 2.0 * L * k.allreduce_s(tokens * m_.hidden_size * kActivationBytes, tp_);
+  // attention DP: each MoE layer sends the rank's tokens to the GPUs of their top-k experts
+  // (dispatch) and brings the results back (combine), all-to-all over the group's GPUs
+  if (b.moe_group_ranks > 1 && m_.experts > 0) {
+    const int gpus = b.moe_group_ranks * tp_;
+    out.alltoall_s = 2.0 * (L - m_.dense_layers) *
+                     k.alltoall_s(tokens * moe_dispatch_copies(m_, gpus) * m_.hidden_size * kActivationBytes, gpus);
+  }
   out.overhead_s = e_.overhead_ms * 1e-3;
   return out;
 }
 
 TimeNs RooflineTiming::iteration_ns(const BatchShape& b) const {
   Breakdown d = breakdown(b);
-  return std::max<TimeNs>(1, s_to_ns(d.linear_s + d.attention_s + d.elementwise_s + d.allreduce_s + d.overhead_s));
+  return std::max<TimeNs>(
+      1, s_to_ns(d.linear_s + d.attention_s + d.elementwise_s + d.allreduce_s + d.overhead_s + d.alltoall_s));
 }
 
 SERVESIM_REGISTER(TimingRegistry, "roofline",

@@ -42,6 +42,9 @@ struct RooflineKernels {
   double context_attention_s(double batch, double isl, int heads, int head_dim) const;
   double generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim, double kv_dtype_bytes) const;
   double allreduce_s(double bytes, int gpus) const;
+  // An all-to-all in which each of `gpus` GPUs holds `bytes` for all of them (it keeps 1 / gpus):
+  // one exchange over NVLink at the all-reduce's efficiency, plus its fixed cost.
+  double alltoall_s(double bytes, int gpus) const;
 };
 
 // An efficiency entry by name (the built-in catalog's efficiency.yaml and efficiency/*.yaml, then
@@ -54,6 +57,7 @@ class RooflineTiming final : public TimingModel {
   RooflineTiming(const ModelSpec& model, const GpuSpec& gpu, int tp, const RooflineEfficiency& eff, int ep = 1);
   struct Breakdown {
     double linear_s = 0, attention_s = 0, elementwise_s = 0, allreduce_s = 0, overhead_s = 0;
+    double alltoall_s = 0;  // attention DP: the MoE layers' token dispatch and combine
   };
   Breakdown breakdown(const BatchShape& batch) const;
   TimeNs iteration_ns(const BatchShape& batch) const override;
