@@ -70,7 +70,17 @@ int print_timing(const PoolConfig& pool) {
   const GpuSpec& g = c.gpu(gpu);
   KvCapacity cap = kv_capacity(pool, c);
   auto t = TimingRegistry::instance().create(timing_model, TimingContext{pool});
-  std::cout << fmt::format("{} on {} x {} ({} timing)\n", model, tp, g.description, timing_model);
+  if (pool.attention_dp > 1)
+    std::cout << fmt::format("{} on {} attention-DP ranks of {} x {} ({} timing; per rank, every rank as loaded)\n",
+                             model, pool.attention_dp, tp, g.description, timing_model);
+  else
+    std::cout << fmt::format("{} on {} x {} ({} timing)\n", model, tp, g.description, timing_model);
+  // a batch as one rank's, the others as loaded (their tokens reach the shared experts)
+  auto as_rank = [&](BatchShape b) {
+    b.moe_group_ranks = pool.attention_dp;
+    b.moe_group_tokens = b.computed_tokens() * pool.attention_dp;
+    return b;
+  };
   if (timing_model == "kernel") {
     // the same resolution the timing model made (the tables are cached: this reads nothing again)
     const auto& k = pool.timing.kernel;
@@ -97,14 +107,14 @@ int print_timing(const PoolConfig& pool) {
                              (pool.lora.load_latency.seconds + slot / (pool.lora.host_gbyte_per_s * 1e9)) * 1e3,
                              slot / (g.hbm_gbps * 1e9) * 1e3);
   }
-  std::cout << fmt::format("weights / HBM bandwidth: {:.2f} ms\n", m.weight_bytes() / tp / (g.hbm_gbps * 1e9) * 1e3);
+  std::cout << fmt::format("weights / HBM bandwidth: {:.2f} ms\n", cap.weight_bytes / tp / (g.hbm_gbps * 1e9) * 1e3);
   std::cout << "prefill (one prompt, no cache)\n  input tokens   latency ms   tokens/s\n";
   for (int n : {128, 512, 1024, 2048, 4096, 8192, 16384}) {
     BatchShape b;
     b.prefill_seqs = 1;
     b.prefill_tokens = n;
     b.prefill_attention_pairs = n * (n + 1.0) / 2;
-    double ms = ns_to_s(t->iteration_ns(b)) * 1e3;
+    double ms = ns_to_s(t->iteration_ns(as_rank(b))) * 1e3;
     std::cout << fmt::format("  {:>12} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
   }
   std::cout << "decode (one iteration, 1024-token contexts)\n  batch   latency ms   tokens/s\n";
@@ -112,7 +122,7 @@ int print_timing(const PoolConfig& pool) {
     BatchShape b;
     b.decode_seqs = n;
     b.decode_context_tokens = 1024LL * n;
-    double ms = ns_to_s(t->iteration_ns(b)) * 1e3;
+    double ms = ns_to_s(t->iteration_ns(as_rank(b))) * 1e3;
     std::cout << fmt::format("  {:>5} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
   }
   if (timing_model == "kernel")
@@ -204,6 +214,13 @@ int run_main(int argc, char** argv) {
   timing->add_option("--gpu", timing_pool.gpu, "catalog GPU")->capture_default_str();
   timing->add_option("--model", timing_pool.model, "catalog model")->capture_default_str();
   timing->add_option("--tp", timing_pool.tp, "tensor-parallel degree")->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--expert-parallel", timing_pool.expert_parallel,
+                     "MoE: experts split over this many of the tp GPUs")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  timing->add_option("--attention-dp", timing_pool.attention_dp,
+                     "attention data-parallel ranks of tp GPUs each: the ledger is a rank's, and each batch below "
+                     "is one rank's with every rank as loaded (their MoE layers shared)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   timing->add_option("--precision", timing_pool.precision, "auto | bf16 | fp8 | fp8_block")
       ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8", "fp8_block"}));
   timing->add_option("--kv-cache-dtype", timing_pool.kv_cache_dtype, "auto | bf16 | fp8")

@@ -269,5 +269,20 @@ TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
   EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
 }
 
+TEST(DataParallel, TheTimingCommandPrintsARanksLedgerAndBatches) {
+  auto one = testing::run_servesim("timing --model qwen3-30b-a3b");
+  auto four = testing::run_servesim("timing --model qwen3-30b-a3b --attention-dp 4");
+  ASSERT_EQ(one.exit_code, 0) << one.out;
+  ASSERT_EQ(four.exit_code, 0) << four.out;
+  EXPECT_THAT(four.out, HasSubstr("4 attention-DP ranks of 1 x"));
+  auto kv_blocks = [](const std::string& out) {
+    const size_t at = out.find(" blocks of 16 tokens");
+    EXPECT_NE(at, std::string::npos) << out;
+    return std::stol(out.substr(out.rfind(' ', at - 1) + 1, at));
+  };
+  // a rank's GPU holds a quarter of the experts: more room for KV
+  EXPECT_GT(kv_blocks(four.out), kv_blocks(one.out));
+}
+
 }  // namespace
 }  // namespace servesim
