@@ -12,19 +12,22 @@ namespace servesim {
 DataParallelScheduler::DataParallelScheduler(std::vector<std::unique_ptr<EngineScheduler>> ranks, std::string balance)
     : ranks_(std::move(ranks)), balance_(std::move(balance)), batches_(ranks_.size()), planned_(ranks_.size(), 0) {
   if (ranks_.empty()) throw InvariantError("data-parallel engine without ranks");
-  if (balance_ != "least_loaded" && balance_ != "round_robin")
+  if (balance_ != "least_loaded" && balance_ != "round_robin" && balance_ != "prefix_aware")
     throw InvariantError(fmt::format("data-parallel engine: unknown dp_balance '{}'", balance_));
 }
 
-size_t DataParallelScheduler::pick_rank() {
+size_t DataParallelScheduler::pick_rank(const Request& r) {
   if (balance_ == "round_robin") return static_cast<size_t>(next_++ % ranks_.size());
+  const bool by_prefix = balance_ == "prefix_aware";
   size_t best = 0;
-  std::int64_t best_score = std::numeric_limits<std::int64_t>::max();
+  std::int64_t best_hit = -1, best_score = std::numeric_limits<std::int64_t>::max();
   for (size_t k = 0; k < ranks_.size(); ++k) {
+    const std::int64_t hit = by_prefix ? ranks_[k]->cached_prefix_blocks(r) : 0;
     const EngineLoad l = ranks_[k]->load();
     const std::int64_t score = 4 * std::int64_t{l.waiting} + l.running;
-    if (score < best_score) {
+    if (hit > best_hit || (hit == best_hit && score < best_score)) {
       best = k;
+      best_hit = hit;
       best_score = score;
     }
   }
@@ -46,7 +49,7 @@ EngineScheduler& DataParallelScheduler::holder(const Request* r) const {
 void DataParallelScheduler::enqueue(Request* r, TimeNs now, EngineJob job) {
   // a request the engine already holds (a disaggregated hand-off reserved on a rank) stays there
   auto [it, fresh] = rank_of_.try_emplace(r, 0);
-  if (fresh) it->second = pick_rank();
+  if (fresh) it->second = pick_rank(*r);
   ranks_[it->second]->enqueue(r, now, job);
 }
 
@@ -202,7 +205,7 @@ bool DataParallelScheduler::supports_disaggregation() const { return ranks_.fron
 std::optional<std::int64_t> DataParallelScheduler::reserve(Request* r, TimeNs now) {
   // retried until room frees up: the rank is chosen once
   auto [it, fresh] = rank_of_.try_emplace(r, 0);
-  if (fresh) it->second = pick_rank();
+  if (fresh) it->second = pick_rank(*r);
   return ranks_[it->second]->reserve(r, now);
 }
 

@@ -20,7 +20,8 @@ namespace servesim {
 class DataParallelScheduler final : public EngineScheduler {
  public:
   // `balance`: least_loaded (vLLM's coordinator: lowest 4 x waiting + running, the first on
-  // ties) or round_robin.
+  // ties), round_robin, or prefix_aware (the rank caching most of the prompt's leading blocks,
+  // then least_loaded's rule).
   DataParallelScheduler(std::vector<std::unique_ptr<EngineScheduler>> ranks, std::string balance);
 
   void enqueue(Request* r, TimeNs now, EngineJob job) override;
@@ -47,7 +48,7 @@ class DataParallelScheduler final : public EngineScheduler {
   int rank_of(const Request* r) const;  // -1 if none holds it
 
  private:
-  size_t pick_rank();
+  size_t pick_rank(const Request& r);
   EngineScheduler& holder(const Request* r) const;  // the rank a request joined (InvariantError if none)
 
   std::vector<std::unique_ptr<EngineScheduler>> ranks_;

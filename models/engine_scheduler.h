@@ -59,6 +59,9 @@ class EngineScheduler {
   // only while record_kv_events(true) (the default): a run without a reader turns them off.
   virtual std::vector<KvEvent> take_kv_events() { return {}; }
   virtual void record_kv_events(bool) {}
+  // How many of r's leading prompt blocks its prefix cache holds now (0 without one): what an
+  // attention-DP engine's prefix_aware balance compares across ranks.
+  virtual std::int64_t cached_prefix_blocks(const Request&) const { return 0; }
   // The chain keys of the blocks its prefix cache holds now (empty without one).
   virtual std::vector<std::uint64_t> cached_block_keys() const { return {}; }
 

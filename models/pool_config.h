@@ -183,8 +183,10 @@ struct EngineConfig {
     v.field("dp_balance", dp_balance,
             "with attention_dp > 1, the rank a new request joins: least_loaded (vLLM's data-parallel "
             "coordinator: the lowest 4 x waiting + running, the first on ties) | round_robin (SGLang's "
-            "default load_balance_method)",
-            one_of({"least_loaded", "round_robin"}));
+            "default load_balance_method) | prefix_aware (the rank whose prefix cache holds most of the "
+            "prompt's leading blocks, ties by least_loaded's rule: cache-aware routing among ranks, as "
+            "SGLang's router does with --dp-aware)",
+            one_of({"least_loaded", "round_robin", "prefix_aware"}));
     v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");
@@ -424,8 +426,8 @@ struct PoolConfig {
             "each rank with its own scheduler, waiting queue and KV cache, stepping in lockstep (an iteration "
             "lasts as long as its slowest rank); a MoE model's experts are shared by the ranks with expert "
             "parallelism (each rank's GPUs hold experts / attention_dp of them and serve every rank's tokens). "
-            "engine.dp_balance picks a new request's rank (SGLang --enable-dp-attention --dp, vLLM "
-            "--data-parallel-size)",
+            "engine.dp_balance picks a new request's rank; kv_offload's host memory is per rank (SGLang "
+            "--enable-dp-attention --dp, vLLM --data-parallel-size)",
             at_least(1));
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");

@@ -388,6 +388,10 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }
+  std::int64_t cached_prefix_blocks(const Request& r) const override {
+    if (!cfg_.enable_prefix_caching) return 0;
+    return cache_.match_prefix(prompt_block_keys(r.hash_ids, r.hash_block_tokens, r.input_tokens, block_, r.lora));
+  }
 
   void progress(std::vector<TokenProgress>& out) const override {
     for (const auto& [k, q] : running_)

@@ -528,9 +528,6 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
       if (p.engine.scheduler == "basic")
         map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",
                  "use engine.scheduler vllm or sglang, or leave attention_dp at 1");
-      if (p.kv_offload.enabled())
-        map.fail(base + ".attention_dp", "KV offloading is not modelled per attention-DP rank yet",
-                 "remove kv_offload, or leave attention_dp at 1");
       if (catalog.models().count(p.model)) {
         const ModelSpec& m = catalog.model(p.model);
         if (m.experts > 0 && m.experts % (p.expert_parallel * p.attention_dp) != 0)

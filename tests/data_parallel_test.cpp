@@ -23,7 +23,8 @@ using ::testing::HasSubstr;
 // A rank that reports a set load, records what it was given and emits the KV events it is told to.
 class FakeRank final : public EngineScheduler {
  public:
-  explicit FakeRank(EngineLoad load) : load_(load) {}
+  explicit FakeRank(EngineLoad load, std::int64_t cached = 0) : load_(load), cached_(cached) {}
+  std::int64_t cached_prefix_blocks(const Request&) const override { return cached_; }
   void enqueue(Request* r, TimeNs, EngineJob) override { got.push_back(r->id); }
   bool plan(TimeNs, BatchShape&) override { return false; }
   void complete(TimeNs, IterationResult& out) override { out.clear(); }
@@ -37,15 +38,16 @@ class FakeRank final : public EngineScheduler {
 
  private:
   EngineLoad load_;
+  std::int64_t cached_;
 };
 
 struct FakeEngine {
   std::vector<FakeRank*> ranks;
   std::unique_ptr<DataParallelScheduler> dp;
-  FakeEngine(std::vector<EngineLoad> loads, const std::string& balance) {
+  FakeEngine(std::vector<EngineLoad> loads, const std::string& balance, std::vector<std::int64_t> cached = {}) {
     std::vector<std::unique_ptr<EngineScheduler>> owned;
-    for (const EngineLoad& l : loads) {
-      auto r = std::make_unique<FakeRank>(l);
+    for (size_t k = 0; k < loads.size(); ++k) {
+      auto r = std::make_unique<FakeRank>(loads[k], k < cached.size() ? cached[k] : 0);
       ranks.push_back(r.get());
       owned.push_back(std::move(r));
     }
@@ -77,6 +79,19 @@ TEST(DataParallel, LeastLoadedTakesTheLowestFourTimesWaitingPlusRunningAndRoundR
   // the engine's load is the ranks' sum
   EXPECT_EQ(least.dp->load().running, 6);
   EXPECT_EQ(least.dp->load().waiting, 2);
+}
+
+TEST(DataParallel, PrefixAwareTakesTheRankCachingMostOfThePromptThenTheLeastLoaded) {
+  Request r;
+  // cached blocks 3, 5, 5: ranks 1 and 2 tie on the prefix, rank 2 is less loaded (4 x 0 + 2 < 4 x 1 + 0)
+  FakeEngine e({{.waiting = 0, .running = 0}, {.waiting = 1, .running = 0}, {.waiting = 0, .running = 2}},
+               "prefix_aware", {3, 5, 5});
+  e.dp->enqueue(&r, 0, EngineJob::kFull);
+  EXPECT_EQ(e.ranks[2]->got.size(), 1u);
+  // no rank caches any of it: least_loaded's rule
+  FakeEngine cold({{.waiting = 0, .running = 3}, {.waiting = 0, .running = 1}}, "prefix_aware");
+  cold.dp->enqueue(&r, 0, EngineJob::kFull);
+  EXPECT_EQ(cold.ranks[1]->got.size(), 1u);
 }
 
 TEST(DataParallel, TheWorkerHoldsABlockWhileSomeRankHoldsIt) {
@@ -251,6 +266,31 @@ TEST(DataParallel, RanksStepTogetherAsLongAsTheSlowestRank) {
   EXPECT_NEAR(e2e_ms["two"][1], 4, 1e-9);
   EXPECT_EQ(gpus["dp2"], 2);
   EXPECT_EQ(gpus["one"], 1);
+}
+
+TEST(DataParallel, APromptSeenBeforeReturnsToTheRankThatCachedItUnderPrefixAware) {
+  testing::TempDir dir;
+  // the same 320-token prompt (20 blocks of 16) at 0 and 1 s: with prefix_aware the second lands
+  // on the rank that cached it and computes only its last block (its last token is recomputed);
+  // round robin sends it to the other rank, which computes it all
+  const std::string trace = dir.write("t.jsonl",
+                                      R"({"timestamp": 0, "input_length": 320, "output_length": 2, "hash_ids": [1, 2, 3, 4, 5]}
+{"timestamp": 1000, "input_length": 320, "output_length": 2, "hash_ids": [1, 2, 3, 4, 5]}
+)");
+  std::map<std::string, double> cached;
+  for (const std::string balance : {"prefix_aware", "round_robin"}) {
+    const std::string out = dir.file(balance + ".h5");
+    auto r = testing::run_servesim("run " + dir.write(balance + ".yaml", lockstep_scenario(trace, 2, 1, "round_robin")) +
+                                   " -q -o " + out + " --set workload.hash_block_tokens=64 --set pools.0.engine.dp_balance=" + balance);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    testing::H5File f(out);
+    auto ids = testing::read_double_column(f.id, "/requests", "id");
+    auto tokens = testing::read_double_column(f.id, "/requests", "cached_tokens");
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] == 1) cached[balance] = tokens[i];
+  }
+  EXPECT_EQ(cached["prefix_aware"], 304);  // 19 of the 20 blocks: the last is computed for its token
+  EXPECT_EQ(cached["round_robin"], 0);
 }
 
 TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
