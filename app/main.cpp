@@ -313,7 +313,7 @@ int run_main(int argc, char** argv) {
       ->required();
   check->add_option("--filter", silicon.filters,
                     "COLUMN=VALUE[|VALUE...] on id, backend, backend_version, model_path, system, precision, mode, "
-                    "isl, osl, gemm_quant_mode, concurrency, tp, half (odd|even line: a fixed split) (repeatable; "
+                    "isl, osl, gemm_quant_mode, concurrency, tp, attention_dp, half (odd|even line: a fixed split) (repeatable; "
                     "all must hold)");
   check->add_option("-o,--output", silicon.output, "HDF5 table (the CSV goes next to it)")->capture_default_str();
   check->add_option("-j,--jobs", silicon.jobs, "rows run in parallel (default: one per core)")->check(CLI::PositiveNumber);

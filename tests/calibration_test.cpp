@@ -314,7 +314,7 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   const std::string out = dir.file("check.h5");
   auto r = testing::run_servesim("check-silicon " + kFixture + " -j 2 -o " + out);
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("attention data parallelism (attention_dp > 1) is not modelled"));
+  EXPECT_THAT(r.out, HasSubstr("attention data parallelism (attention_dp > 1) in disaggregated rows is not modelled"));
   EXPECT_THAT(r.out, HasSubstr("openai/gpt-oss-120b is not in the catalog"));
   EXPECT_THAT(r.out, HasSubstr("no client concurrency"));
   H5File f(out);
@@ -419,11 +419,24 @@ TEST(CheckSilicon, TrtllmLlama8bHeldOutRowsStayWithinTheirMeasuredError) {
 // An MoE model priced with its own framework's kernel tables: vLLM 0.18 MiniMax-M2.5 (256 experts,
 // top 8, expert parallelism 4), the held-out half of its rows (the engine entry was fitted on the other).
 TEST(CheckSilicon, VllmMoeHeldOutRowsStayWithinTheirMeasuredError) {
-  const GroupFigures g = check_one_group("--filter model_path=MiniMaxAI/MiniMax-M2.5 --filter half=even");
+  const GroupFigures g =
+      check_one_group("--filter model_path=MiniMaxAI/MiniMax-M2.5 --filter attention_dp=1 --filter half=even");
   EXPECT_EQ(g.rows, 8);
   // loose regression bounds around the measured 7.4% (TPOT) and 31.6% (TTFT)
   EXPECT_LT(g.tpot_mape, 0.12);
   EXPECT_LT(g.ttft_mape, 0.45);
+}
+
+// The same model's attention-DP rows (4 ranks of TP 4, moe_ep 16: 16 GPUs on two nodes), held out:
+// every TPOT is under-predicted (the dispatch is priced from NCCL's all-to-all on 8 GPUs, one
+// node; counted as an extrapolation). Bounds around the measured 28.0% and 52.0%: a regression
+// check, not a target met.
+TEST(CheckSilicon, VllmMoeAttentionDpHeldOutRowsStayWithinTheirMeasuredError) {
+  const GroupFigures g =
+      check_one_group("--filter model_path=MiniMaxAI/MiniMax-M2.5 --filter attention_dp=4 --filter half=even");
+  EXPECT_EQ(g.rows, 7);
+  EXPECT_LT(g.tpot_mape, 0.35);
+  EXPECT_LT(g.ttft_mape, 0.65);
 }
 
 }  // namespace

@@ -129,7 +129,10 @@ int run_check_silicon(const CheckSiliconOptions& o) {
     std::cout << fmt::format("{:<52} {:>5} {:>5} {:>4} {:>9.1f} {:>9.1f} {:>+6.1f}% {:>8.2f} {:>8.2f} {:>+6.1f}%\n",
                              r.row->id.substr(0, 52), r.row->isl, r.row->osl, r.row->concurrency, r.row->ttft_ms,
                              r.ttft_ms, 100 * r.ttft_error(), r.row->tpot_ms, r.tpot_ms, 100 * r.tpot_error());
-    Group& g = groups[{r.row->backend, r.row->backend_version, r.row->model_path, r.row->mode}];
+    // attention-DP rows are a layout of their own (agg dp4): grouped apart from the same model's others
+    const std::string mode = r.row->mode == "agg" && r.row->attention_dp > 1 ? fmt::format("agg dp{}", r.row->attention_dp)
+                                                                            : r.row->mode;
+    Group& g = groups[{r.row->backend, r.row->backend_version, r.row->model_path, mode}];
     g.ttft_ape.push_back(std::abs(r.ttft_error()));
     g.tpot_ape.push_back(std::abs(r.tpot_error()));
   }

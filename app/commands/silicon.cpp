@@ -1,5 +1,6 @@
 #include "app/commands/silicon.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -128,7 +129,7 @@ SiliconFilter parse_silicon_filter(const std::string& text) {
   }
   static const std::set<std::string> columns{"id",   "backend",         "backend_version", "model_path", "system",
                                               "precision", "mode", "isl", "osl", "gemm_quant_mode",
-                                              "concurrency", "tp", "half"};
+                                              "concurrency", "tp", "attention_dp", "half"};
   if (!columns.count(f.column))
     throw ConfigError(fmt::format("--filter '{}': unknown column '{}'; filter on one of: {}", text, f.column,
                                   fmt::join(columns, ", ")));
@@ -150,6 +151,7 @@ bool passes(const SiliconRow& r, const std::vector<SiliconFilter>& filters) {
                           : f.column == "osl"             ? std::to_string(r.osl)
                           : f.column == "gemm_quant_mode" ? r.gemm_quant_mode
                           : f.column == "concurrency"     ? std::to_string(r.concurrency)
+                          : f.column == "attention_dp"    ? std::to_string(std::max(1, r.attention_dp))
                                                           : std::to_string(r.tp);
     bool any = false;
     for (const auto& want : f.values) any = any || v == want;
@@ -172,17 +174,19 @@ std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& s
 
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
                       const std::string& model, const std::string& precision, const std::string& gpu,
-                      const EnginePreset& e, const SiliconRunSettings& s, const std::string& kernel_tables) {
+                      const EnginePreset& e, const SiliconRunSettings& s, const std::string& kernel_tables,
+                      int attention_dp = 1) {
   const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   std::string timing = s.timing == "kernel"
                            ? fmt::format("{{model: kernel, kernel: {{{}, overhead_ms: {}}}}}", kernel_tables, overhead)
                            : fmt::format("{{model: roofline, roofline: {{efficiency: {}}}}}", s.efficiency);
   return fmt::format(
-      "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    expert_parallel: {}\n    model: {}\n"
+      "  - name: {}\n    role: {}\n    replicas: {}\n    tp: {}\n    expert_parallel: {}\n{}    model: {}\n"
       "    gpu: {}\n    precision: {}\n    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
       "gpu_memory_utilization: {}, enable_chunked_prefill: {}}}\n    timing: {}\n",
-      name, role, replicas, tp, ep, model, gpu, precision, e.scheduler, e.block_size, e.max_num_batched_tokens,
-      e.max_num_seqs, e.gpu_memory_utilization, e.enable_chunked_prefill ? "true" : "false", timing);
+      name, role, replicas, tp, ep, attention_dp > 1 ? fmt::format("    attention_dp: {}\n", attention_dp) : "", model,
+      gpu, precision, e.scheduler, e.block_size, e.max_num_batched_tokens, e.max_num_seqs, e.gpu_memory_utilization,
+      e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
 std::string start_yaml(const std::string& start, double ramp_s) {
@@ -244,12 +248,21 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "pipeline parallelism (pp > 1) is not modelled";
     return d;
   }
-  if (agg ? r.attention_dp > 1 : (r.prefill_attention_dp > 1 || r.decode_attention_dp > 1)) {
-    d.unsupported = "attention data parallelism (attention_dp > 1) is not modelled";
+  if (!agg && (r.prefill_attention_dp > 1 || r.decode_attention_dp > 1)) {
+    d.unsupported = "attention data parallelism (attention_dp > 1) in disaggregated rows is not modelled";
     return d;
   }
   const ModelSpec& spec = catalog.model(d.catalog_model);
-  for (auto [ep, tp] : {std::pair(r.moe_ep, r.tp), std::pair(r.prefill_moe_ep, r.prefill_tp),
+  // attention DP: moe_ep spans the ranks' tp x attention_dp GPUs; within a rank's tp GPUs the
+  // experts split moe_ep / attention_dp ways
+  const int dp = agg ? std::max(1, r.attention_dp) : 1;
+  if (dp > 1 && (spec.experts == 0 || r.moe_ep % dp != 0)) {
+    d.unsupported = fmt::format("attention_dp {} with moe_ep {} ({} experts) is not a layout servesim models", dp,
+                                r.moe_ep, spec.experts);
+    return d;
+  }
+  const int agg_ep = dp > 1 ? r.moe_ep / dp : r.moe_ep;
+  for (auto [ep, tp] : {std::pair(agg_ep, r.tp), std::pair(r.prefill_moe_ep, r.prefill_tp),
                         std::pair(r.decode_moe_ep, r.decode_tp)})
     if (ep > 1 && (spec.experts == 0 || tp % ep != 0 || spec.experts % ep != 0)) {
       d.unsupported = fmt::format("expert parallelism {} over tp {} ({} experts) is not a layout servesim models", ep,
@@ -258,7 +271,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     }
   // an MoE model's expert layers split over moe_tp x moe_ep = tp GPUs (dense rows list moe_tp 1)
   using Layout = std::tuple<int, int, int>;
-  const std::vector<Layout> layouts = agg ? std::vector<Layout>{{r.moe_tp, r.moe_ep, r.tp}}
+  const std::vector<Layout> layouts = agg ? std::vector<Layout>{{r.moe_tp, agg_ep, r.tp}}
                                           : std::vector<Layout>{{r.prefill_moe_tp, r.prefill_moe_ep, r.prefill_tp},
                                                                 {r.decode_moe_tp, r.decode_moe_ep, r.decode_tp}};
   for (auto [moe_tp, ep, tp] : layouts)
@@ -292,7 +305,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.model = d.catalog_model;
   probe.precision = d.precision;
   probe.tp = agg ? r.tp : r.decode_tp;
-  probe.expert_parallel = agg ? r.moe_ep : r.decode_moe_ep;
+  probe.expert_parallel = agg ? agg_ep : r.decode_moe_ep;
+  probe.attention_dp = dp;
   e.apply(probe.engine, probe.gpu, Catalog::builtin().gpu(probe.gpu));
   probe.timing.model = s.timing;
   d.kernel_backend = s.kernel_backend == "row" ? r.backend : s.kernel_backend;
@@ -352,8 +366,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend, d.kernel_version);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
-    y += pool_yaml("agg", "aggregated", 1, r.tp, r.moe_ep, d.catalog_model, d.precision, d.gpu, e, s, kernel_yaml);
-    d.gpus = r.tp;
+    y += pool_yaml("agg", "aggregated", 1, r.tp, agg_ep, d.catalog_model, d.precision, d.gpu, e, s, kernel_yaml, dp);
+    d.gpus = r.tp * dp;
   } else {
     // every prompt is prefilled remotely, as the measured deployments do
     y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";

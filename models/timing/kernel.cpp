@@ -117,14 +117,25 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       throw InputError(fmt::format("{}: no all-reduce table for {} GPUs", where, tp_));
   }
   if (attention_dp > 1 && m_.experts > 0) {
+    // the group's GPU count, else the largest one NCCL was measured on below it (counted: a larger
+    // group spans more nodes, so this prices it as if it did not)
     const int gpus = attention_dp * tp_;
-    auto it = tables_->allreduce.find({"nccl_alltoall", gpus});
-    if (it == tables_->allreduce.end())
-      throw InputError(fmt::format("{}: no NCCL all-to-all table for {} GPUs (attention_dp {} x tp {}), which prices "
-                                   "the MoE layers' token dispatch. Fix: a group the tables cover, or timing.model "
-                                   "roofline",
+    int measured = 0;
+    for (const auto& [key, grid] : tables_->allreduce)
+      if (key.first == "nccl_alltoall" && key.second <= gpus && key.second > measured) {
+        measured = key.second;
+        alltoall_ = &grid;
+      }
+    if (!alltoall_)
+      throw InputError(fmt::format("{}: no NCCL all-to-all table for {} GPUs or fewer (attention_dp {} x tp {}), "
+                                   "which prices the MoE layers' token dispatch. Fix: tables with nccl_perf "
+                                   "all-to-all rows, or timing.model roofline",
                                    where, gpus, attention_dp, tp_));
-    alltoall_ = &it->second;
+    if (measured != gpus)
+      count_extrapolation([&] {
+        return fmt::format("the MoE dispatch over {} GPUs priced from NCCL's all-to-all on {}, the most it was measured on",
+                           gpus, measured);
+      });
   }
   elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
 }
