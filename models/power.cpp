@@ -41,7 +41,7 @@ PowerModel PowerModel::for_pool(const PoolConfig& pool, const Catalog& catalog) 
 }
 
 PowerModel::Work PowerModel::work(const BatchShape& b) const {
-  const std::int64_t tokens = b.prefill_tokens + b.decode_computed_tokens();
+  const std::int64_t tokens = b.computed_tokens();
   const std::int64_t sequences = b.prefill_seqs + b.decode_computed_tokens();
   const auto t = static_cast<double>(tokens), n = static_cast<double>(sequences);
   double flops = t * dense_.body_flops_per_token + n * dense_.head_flops_per_token;

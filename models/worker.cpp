@@ -55,7 +55,7 @@ void Worker::step() {
       iteration_energy_j_ = 0;  // each rank's GPUs busy the whole step (an idle rank runs an empty batch)
       if (ranks.empty()) iteration_energy_j_ = power_->busy_j(batch_, iteration_len_);
       for (const BatchShape& b : ranks) iteration_energy_j_ += power_->busy_j(b, iteration_len_);
-      const std::int64_t tokens = batch_.prefill_tokens + batch_.decode_computed_tokens();
+      const std::int64_t tokens = batch_.computed_tokens();
       scheduler_->charge_energy(iteration_energy_j_ / static_cast<double>(std::max<std::int64_t>(1, tokens)));
     }
     if (fabric_) {

@@ -229,7 +229,7 @@ double KernelTiming::mla_projection_ms(double tokens) const {
 
 KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
-  const std::int64_t tokens = b.prefill_tokens + b.decode_computed_tokens();
+  const std::int64_t tokens = b.computed_tokens();
   const double L = m_.layers;
   if (tokens > 0) {
     out.gemm_ms = b.moe_group_ranks > 1 && m_.experts > 0  // shared experts see every rank's tokens

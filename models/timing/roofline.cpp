@@ -127,7 +127,7 @@ double RooflineTiming::gemms_s(const GemmOps& ops) const {
 RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   Breakdown out;
   const RooflineKernels k{g_, e_};
-  const std::int64_t token_count = b.prefill_tokens + b.decode_computed_tokens();
+  const std::int64_t token_count = b.computed_tokens();
   const double tokens = static_cast<double>(token_count);
   const double L = m_.layers;
   // summed in iteration_gemms' order (the LM head last), so the memo changes no bit of the result;
