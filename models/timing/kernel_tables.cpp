@@ -71,18 +71,20 @@ std::string reused_from(const fs::path& folder, const std::string& stem) {
 }
 
 // <dir>/<kind>/<backend>/<version>/<stem>.*: `version`'s own file, else the one its reuse.yaml
-// names, else the newest older version's, else the oldest newer one's.
-KernelTables::Source table_source(const std::string& dir, const std::string& kind, const std::string& backend,
-                                  const std::string& stem, const std::string& version) {
+// names, else the newest older version's, else the oldest newer one's; nothing where no version
+// of the backend has the table.
+std::optional<KernelTables::Source> find_source(const std::string& dir, const std::string& kind,
+                                                const std::string& backend, const std::string& stem,
+                                                const std::string& version) {
   const fs::path base = fs::path(dir) / kind / backend;
-  const std::vector<std::string> versions = version_folders(base);
-  if (std::string f = file_in(base / version, stem); !f.empty()) return {f, version, ""};
+  if (std::string f = file_in(base / version, stem); !f.empty()) return KernelTables::Source{f, version, ""};
   if (std::string donor = reused_from(base / version, stem); !donor.empty()) {
     if (std::string f = file_in(base / donor, stem); !f.empty())
-      return {f, donor, fmt::format("{} reuses {}'s {} (its reuse.yaml)", version, donor, stem)};
+      return KernelTables::Source{f, donor, fmt::format("{} reuses {}'s {} (its reuse.yaml)", version, donor, stem)};
     throw InputError(fmt::format("{}: reuse.yaml reads {} from version {}, which has no {} file", (base / version).string(),
                                  stem, donor, stem));
   }
+  const std::vector<std::string> versions = version_folders(base);
   const std::string* older = nullptr;
   const std::string* newer = nullptr;
   for (const std::string& v : versions) {
@@ -91,20 +93,19 @@ KernelTables::Source table_source(const std::string& dir, const std::string& kin
     else if (!newer) newer = &v;
   }
   if (const std::string* v = older ? older : newer)
-    return {file_in(base / *v, stem), *v, fmt::format("{} has no {} table; read from {}", version, stem, *v)};
+    return KernelTables::Source{file_in(base / *v, stem), *v,
+                                fmt::format("{} has no {} table; read from {}", version, stem, *v)};
+  return std::nullopt;
+}
+
+// find_source() of a table every backend has: its absence is an error naming the folder.
+KernelTables::Source table_source(const std::string& dir, const std::string& kind, const std::string& backend,
+                                  const std::string& stem, const std::string& version) {
+  if (auto source = find_source(dir, kind, backend, stem, version)) return *source;
+  const fs::path base = fs::path(dir) / kind / backend;
   throw InputError(fmt::format("{}: no <version>/{}.parquet (or .csv.gz, .csv) under it. Fix: point the kernel "
                                "timing at an aiconfigurator system folder that has {} tables for {}",
                                base.string(), stem, kind, backend));
-}
-
-// table_source() where the backend publishes `stem` at all (in some version), else nothing.
-std::optional<KernelTables::Source> optional_source(const std::string& dir, const std::string& kind,
-                                                    const std::string& backend, const std::string& stem,
-                                                    const std::string& version) {
-  const fs::path base = fs::path(dir) / kind / backend;
-  for (const std::string& v : version_folders(base))
-    if (!file_in(base / v, stem).empty()) return table_source(dir, kind, backend, stem, version);
-  return std::nullopt;
 }
 
 // MLA attention rows: (heads per GPU, KV dtype) -> batch x isl (context) or x kv_len (generation)
@@ -321,19 +322,19 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     }
   }
   for (auto& [k, g] : t.allreduce) g.finish();
-  if (auto m = parts.moe ? optional_source(dir, "moe", backend, "moe_perf", t.version) : std::nullopt) {
+  if (auto m = parts.moe ? find_source(dir, "moe", backend, "moe_perf", t.version) : std::nullopt) {
     t.sources["moe"] = *m;
     load_moe(m->file, &t.moe);
   }
   // MLA, where this backend publishes its kernels (not vLLM's whole-module tables)
-  if (auto c = parts.mla ? optional_source(dir, "mla", backend, "context_mla_perf", t.version) : std::nullopt) {
+  if (auto c = parts.mla ? find_source(dir, "mla", backend, "context_mla_perf", t.version) : std::nullopt) {
     t.sources["context_mla"] = *c;
     load_mla(c->file, false, &t.context_mla);
-    if (auto g = optional_source(dir, "mla", backend, "generation_mla_perf", t.version)) {
+    if (auto g = find_source(dir, "mla", backend, "generation_mla_perf", t.version)) {
       t.sources["generation_mla"] = *g;
       load_mla(g->file, true, &t.generation_mla);
     }
-    if (auto b = optional_source(dir, "mla_bmm", backend, "mla_bmm_perf", t.version)) {
+    if (auto b = find_source(dir, "mla_bmm", backend, "mla_bmm_perf", t.version)) {
       t.sources["mla_bmm"] = *b;
       load_mla_bmm(b->file, &t.mla_bmm);
     }
