@@ -137,6 +137,7 @@ KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog) 
   c.latency_ns = o.host_latency.ns();
   c.ns_per_block = c.gpu_block_bytes / (o.host_gbyte_per_s * 1e9) * 1e9;
   c.blocking_write_back = o.write_back == "blocking";
+  c.store_on_compute = o.store == "on_compute";
   return c;
 }
 

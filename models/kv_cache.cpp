@@ -100,6 +100,7 @@ void KvCache::register_full(BlockId id, std::uint64_t key, std::uint64_t parent,
   b.key = key;
   ++keyed_;
   if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .lora = lora, .key = key, .parent = parent});
+  if (computed_) computed_->store_new(key);
 }
 
 void KvCache::rebuild_key_map() {

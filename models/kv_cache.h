@@ -123,9 +123,15 @@ class KvCache {
 
   // The chain keys of every resident block (in use or evictable), in block order.
   std::vector<std::uint64_t> resident_keys() const;
-  // Where evicted blocks are written back (a lower tier), or nowhere (null, the default): the
-  // copy is made before the block is reused, so the lower tier holds it from then on.
-  void send_evicted_to(KvHostTier* tier) { evicted_ = tier; }
+  // KV offloading: blocks copied to a lower tier, and when. kOnEvict: an evicted block is written
+  // back before it is reused, so the lower tier holds it from then on. kOnCompute: a block is
+  // copied as it is registered (its KV just computed; a write-through), so an eviction copies
+  // nothing. Nowhere (null) by default.
+  enum class Offload : std::uint8_t { kOnEvict, kOnCompute };
+  void offload_to(KvHostTier* tier, Offload when) {
+    evicted_ = when == Offload::kOnEvict ? tier : nullptr;
+    computed_ = when == Offload::kOnCompute ? tier : nullptr;
+  }
   // Whether changes are reported as events (on by default; off where nobody reads them).
   void record_events(bool on) { recording_ = on; }
   // Events since the last call, in order.
@@ -174,7 +180,8 @@ class KvCache {
   size_t lru_head_ = 0;        // entries before it are consumed
   std::int64_t lru_size_ = 0;  // live entries
   std::vector<KvEvent> events_;
-  KvHostTier* evicted_ = nullptr;
+  KvHostTier* evicted_ = nullptr;   // kOnEvict's tier
+  KvHostTier* computed_ = nullptr;  // kOnCompute's tier
   bool recording_ = true;
 };
 

@@ -78,6 +78,11 @@ void KvHostTier::store(std::uint64_t key) {
   compact_log_if_stale();
 }
 
+void KvHostTier::store_new(std::uint64_t key) {
+  if (capacity_ <= 0 || find(key) != kNone) return;
+  store(key);
+}
+
 std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {

@@ -31,9 +31,13 @@ struct KvOffloadCosts {
   std::int64_t copy_ns(std::int64_t blocks) const {
     return latency_ns + std::llround(static_cast<double>(blocks) * ns_per_block);
   }
-  // Writing evicted blocks back costs the iteration that evicts them as much as a load of as many
-  // blocks (the same link, the other direction); else the copies are overlapped with compute.
+  // Writing blocks to host memory costs an iteration as much as a load of as many blocks (the same
+  // link, the other direction): the one that evicts them, or, stored as computed, the one after
+  // the one that computed them. Else the copies are overlapped with compute.
   bool blocking_write_back = false;
+  // Blocks are copied to host memory as they are computed (a write-through), not as they are
+  // evicted from the GPU.
+  bool store_on_compute = false;
 };
 
 class KvHostTier {
@@ -45,6 +49,9 @@ class KvHostTier {
   // A block evicted from the GPU: stored here (a copy, counted by stored()), or, already here,
   // made the most recent. The least recently used key makes room.
   void store(std::uint64_t key);
+  // A block just computed (a write-through): stored here unless already here, where it is left
+  // in its place (a GPU cache hit does not reach this tier, so neither does a re-registration).
+  void store_new(std::uint64_t key);
   // How many of `keys`, from the first, are here (each made the most recent).
   std::int64_t match(std::span<const std::uint64_t> keys);
   // How many would match, without touching the order (admission looks before it commits).

@@ -289,35 +289,44 @@ struct LoraConfig {
 };
 
 // KV offloading to a lower memory tier (as vLLM's CPU offloading connector and LMCache's host
-// backend): blocks evicted from the GPU's prefix cache are written back to the worker's host
-// memory; a prompt whose blocks are found there after its GPU hit loads them over PCIe instead of
-// computing them.
+// backend): blocks of the GPU's prefix cache are copied to the worker's host memory, as they are
+// evicted or as they are computed; a prompt whose blocks are found there after its GPU hit loads
+// them over PCIe instead of computing them.
 struct KvOffloadConfig {
   double host_gbytes = 0;         // G2 per worker; 0 = no offloading
   double host_gbyte_per_s = 64;   // per GPU and direction: PCIe 5.0 x16 (aiconfigurator's h100_sxm pcie_bw)
   Duration host_latency{0.0};     // fixed cost of one load, beyond its bytes
-  std::string write_back = "overlapped";  // overlapped | blocking: who pays for writing evicted blocks
+  std::string write_back = "overlapped";  // overlapped | blocking: who pays for writing blocks to the host
+  std::string store = "on_evict";         // on_evict | on_compute: when a block is copied to the host
   bool enabled() const { return host_gbytes > 0; }
   template <class V>
   void visit(V& v) {
     v.field("host_gbytes", host_gbytes,
-            "host memory per worker for KV blocks evicted from the GPU, GB (0 = no offloading); least recently "
-            "used blocks leave first",
+            "host memory per worker for KV blocks copied from the GPU (see store), GB (0 = no offloading); least "
+            "recently used blocks leave first",
             at_least(0));
     v.field("host_gbyte_per_s", host_gbyte_per_s,
             "PCIe bandwidth per GPU and direction (GB/s; PCIe 5.0 x16: 64): loading blocks back (the loads of one "
-            "iteration share it) and, with write_back: blocking, writing evicted ones out",
+            "iteration share it) and, with write_back: blocking, writing blocks out",
             positive());
     v.field("host_latency", host_latency,
             "fixed time of each request's load from host memory (and, with write_back: blocking, of each "
             "iteration's write-back)",
             at_least(0));
     v.field("write_back", write_back,
-            "the cost of writing evicted blocks to host memory: overlapped (default: the copies run beside the "
+            "the cost of writing blocks to host memory: overlapped (default: the copies run beside the "
             "compute, on PCIe's other direction, as the connectors' asynchronous stores do; free) or blocking (an "
-            "iteration waits for the copies of the blocks it evicts: host_latency plus each GPU's share at "
-            "host_gbyte_per_s; an upper bound)",
+            "iteration waits for the copies: host_latency plus each GPU's share at host_gbyte_per_s; with store: "
+            "on_evict the iteration that evicts the blocks, with on_compute the one after the iteration that "
+            "computed them; an upper bound)",
             one_of({"overlapped", "blocking"}));
+    v.field("store", store,
+            "when a block is copied to host memory: on_evict (default: as the GPU's prefix cache evicts it, so host "
+            "memory holds what the GPU lost, each block written once it leaves) or on_compute (as its KV is "
+            "computed, a write-through: every prompt block crosses PCIe once whether or not it is ever evicted, and "
+            "host memory keeps its own least-recently-stored order, which GPU hits do not refresh; vLLM's "
+            "OffloadingConnector stores each newly full block after the step that computed it)",
+            one_of({"on_evict", "on_compute"}));
   }
 };
 

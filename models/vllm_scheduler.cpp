@@ -71,7 +71,7 @@ class VllmScheduler final : public EngineScheduler {
         full_prompt_admission_(cfg_.admission == "full_prompt"),
         host_(ctx.offload.host_blocks),
         offload_(ctx.offload) {
-    if (offload_.host_blocks > 0) cache_.send_evicted_to(&host_);
+    connect_host_tier();
     host_.record_events(record_events_);
   }
 
@@ -99,7 +99,9 @@ class VllmScheduler final : public EngineScheduler {
     planned_lora_loads_ = 0;
     planned_onboarded_ = 0;
     planned_onboard_ns_ = 0;
-    const std::uint64_t written_before = host_.stored();  // blocks this plan's allocations write back
+    // the blocks whose copies this iteration waits for under write_back: blocking: those its
+    // allocations evict, or, stored as computed, those computed since the last charge
+    const std::uint64_t written_before = offload_.store_on_compute ? write_charged_ : host_.stored();
     const std::int64_t s = step_;  // the index of the next iteration that runs the decodes
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
@@ -201,6 +203,7 @@ class VllmScheduler final : public EngineScheduler {
     // blocking write-back: the blocks it evicted are overwritten only once copied out
     if (const std::uint64_t written = host_.stored() - written_before; written > 0 && offload_.blocking_write_back)
       extra_ns_ += offload_.copy_ns(static_cast<std::int64_t>(written));
+    write_charged_ = host_.stored();
     if (spec_) {
       if (planned_decodes_ > 0) batch.decode_query_tokens = 1 + lookahead_;
       extra_ns_ += spec_->draft_ns(batch);
@@ -447,7 +450,7 @@ class VllmScheduler final : public EngineScheduler {
     cache_ = KvCache(cache_.num_blocks(), block_);
     cache_.record_events(record_events_);
     host_.clear();  // the engine's process restarts: its host memory too
-    if (host_.capacity_blocks() > 0) cache_.send_evicted_to(&host_);
+    connect_host_tier();
     cleared_ = true;
     return out;
   }
@@ -744,6 +747,11 @@ class VllmScheduler final : public EngineScheduler {
     prefilling_.resize(keep);
   }
 
+  void connect_host_tier() {
+    if (offload_.host_blocks > 0)
+      cache_.offload_to(&host_, offload_.store_on_compute ? KvCache::Offload::kOnCompute : KvCache::Offload::kOnEvict);
+  }
+
   void release_blocks(Seq* q) {
     // the tail first, so a sequence's last blocks are evicted before its shared prefix
     cache_.release_backwards(q->blocks);
@@ -837,6 +845,7 @@ class VllmScheduler final : public EngineScheduler {
   std::int32_t planned_onboarded_ = 0;
   TimeNs planned_onboard_ns_ = 0;
   std::uint64_t offload_reported_ = 0;  // host_.stored() at the last report
+  std::uint64_t write_charged_ = 0;     // host_.stored() at the last plan (store: on_compute's charge)
   std::int64_t step_ = 0;
   std::uint64_t next_order_ = 0;
   std::deque<Seq> seq_pool_;

@@ -135,6 +135,67 @@ TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
   EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 32);
 }
 
+// store: on_compute (a write-through): each prompt block is copied to host memory once, as it is
+// computed, whether or not the GPU ever evicts it; C loads A's blocks back as with on_evict.
+TEST(KvOffload, StoredAsComputedEveryPromptBlockCrossesOnceAndEvictionsCopyNothing) {
+  testing::TempDir dir;
+  const std::string trace = a_b_a(dir);
+  const std::string out = dir.file("compute.h5");
+  const std::string offload = "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute}";
+  auto r = testing::run_servesim("run " + dir.write("c.yaml", scenario(trace, offload)) + " -q -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5 f(out);
+  auto col = [&](const char* c) { return testing::read_double_column(f.id, "/requests", c); };
+  const double load_s = 0.001 + 3 * 16 * 131072 / 1e9;
+  EXPECT_NEAR(col("onboard_s").at(2), load_s, 1e-9);
+  EXPECT_EQ(col("offloaded_tokens").at(2), 48);
+  EXPECT_NEAR(col("ttft_s").at(2), load_s + 0.010 + 16 * 0.0001, 1e-9);
+  // A's 4 prompt blocks and B's 11, each once; C's are all in host memory already (3 loaded, the
+  // fourth computed again but stored by A). on_evict writes 8 (the first test).
+  EXPECT_NEAR(testing::read_double_column(f.id, "/summary", "kv_offloaded_gbytes").at(0), 15 * 16 * 131072 / 1e9,
+              1e-12);
+}
+
+TEST(KvOffload, StoredAsComputedTheHostKeepsTheMostRecentlyComputedBlocks) {
+  testing::TempDir dir;
+  // host memory for 2 blocks, as in the test before: on_evict keeps A's first two blocks (the last
+  // ones the GPU evicted) and C loads them; on_compute keeps the last two blocks computed, B's
+  // tenth and eleventh, so C finds none of its prompt there and computes it all
+  const std::string trace = a_b_a(dir);
+  const std::string out = dir.file("small.h5");
+  const std::string host = fmt::format("{{host_gbytes: {}, store: on_compute}}", 2.5 * 16 * 131072 / 1e9);
+  auto r = testing::run_servesim("run " + dir.write("s.yaml", scenario(trace, host)) + " -q -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5 f(out);
+  EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 0);
+  EXPECT_NEAR(testing::read_double_column(f.id, "/requests", "ttft_s").at(2), 0.010 + 64 * 0.0001, 1e-9);
+}
+
+TEST(KvOffload, StoredAsComputedBlockingCopiesDelayTheNextIteration) {
+  testing::TempDir dir;
+  const std::string trace = a_b_a(dir);
+  auto run = [&](const std::string& name, const std::string& write_back) {
+    const std::string out = dir.file(name + ".h5");
+    const std::string offload =
+        "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute, write_back: " + write_back + "}";
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", scenario(trace, offload)) + " -q -o " + out);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return out;
+  };
+  H5 overlapped(run("overlapped", "overlapped")), blocking(run("blocking", "blocking"));
+  auto col = [](const H5& f, const char* c) { return testing::read_double_column(f.id, "/requests", c); };
+  const auto ttft0 = col(overlapped, "ttft_s"), ttft1 = col(blocking, "ttft_s");
+  const auto e2e0 = col(overlapped, "e2e_s"), e2e1 = col(blocking, "e2e_s");
+  ASSERT_EQ(e2e1.size(), 3u);
+  auto copy_s = [](int blocks) { return 0.001 + blocks * 16 * 131072 / 1e9; };
+  // each prompt's blocks are copied after its prefill: its decode step waits for them, its first
+  // token does not
+  for (size_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(ttft1[i], ttft0[i]) << i;
+  EXPECT_NEAR(e2e1[0] - e2e0[0], copy_s(4), 1e-9);   // A: 4 blocks
+  EXPECT_NEAR(e2e1[1] - e2e0[1], copy_s(11), 1e-9);  // B: 11 blocks
+  EXPECT_NEAR(e2e1[2] - e2e0[2], 0, 1e-9);           // C: its blocks are there already
+}
+
 TEST(KvOffload, TheHostTierKeepsTheMostRecentKeysWithinItsCapacity) {
   KvHostTier tier(2000);
   for (std::uint64_t k = 1; k <= 3000; ++k) tier.store(k);
@@ -154,6 +215,19 @@ TEST(KvOffload, TheHostTierKeepsTheMostRecentKeysWithinItsCapacity) {
   EXPECT_EQ(tier.peek(kept), 0);
   tier.store(7);
   EXPECT_EQ(tier.size(), 1);
+}
+
+TEST(KvOffload, AWriteThroughStoresOnlyWhatTheHostTierLacksAndLeavesTheRestInPlace) {
+  KvHostTier tier(2);
+  tier.store_new(1);
+  tier.store_new(2);
+  tier.store_new(1);  // here already: no copy, and 1 stays the least recent (store() would refresh it)
+  EXPECT_EQ(tier.stored(), 2u);
+  tier.store_new(3);  // evicts 1
+  const std::vector<std::uint64_t> one{1}, two_three{2, 3};
+  EXPECT_EQ(tier.peek(one), 0);
+  EXPECT_EQ(tier.peek(two_three), 2);
+  EXPECT_EQ(tier.stored(), 3u);
 }
 
 TEST(KvOffload, TheHostTierReportsWhatItStoresAndEvicts) {
@@ -230,6 +304,9 @@ TEST(KvOffload, SettingsItCannotHonourAreRefused) {
   r = testing::run_servesim("validate " + dir.write("wb.yaml", scenario(trace, "{host_gbytes: 1, write_back: sometimes}")));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("pools.0.kv_offload.write_back"));
+  r = testing::run_servesim("validate " + dir.write("st.yaml", scenario(trace, "{host_gbytes: 1, store: always}")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("pools.0.kv_offload.store"));
 }
 
 }  // namespace
