@@ -50,7 +50,8 @@ class KvHostTier {
   // made the most recent. The least recently used key makes room.
   void store(std::uint64_t key);
   // A block just computed (a write-through): stored here unless already here, where it is left
-  // in its place (a GPU cache hit does not reach this tier, so neither does a re-registration).
+  // in its place: a write-through does not refresh what it holds (a GPU cache hit never reaches
+  // this tier, and a block computed again is not copied again).
   void store_new(std::uint64_t key);
   // How many of `keys`, from the first, are here (each made the most recent).
   std::int64_t match(std::span<const std::uint64_t> keys);

@@ -47,6 +47,14 @@ std::string trace_of(testing::TempDir& dir, std::initializer_list<std::array<int
 
 std::string a_b_a(testing::TempDir& dir) { return trace_of(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 64, 1}}); }
 
+// The a_b_a trace with this kv_offload setting: the results file.
+std::string run_a_b_a(testing::TempDir& dir, const std::string& name, const std::string& offload) {
+  const std::string out = dir.file(name + ".h5");
+  auto r = testing::run_servesim("run " + dir.write(name + ".yaml", scenario(a_b_a(dir), offload)) + " -q -o " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return out;
+}
+
 TEST(KvOffload, APromptLoadsItsEvictedBlocksBackAndWaitsForTheCopy) {
   testing::TempDir dir;
   const std::string trace = a_b_a(dir);  // C, the third, repeats A's prompt
@@ -126,12 +134,7 @@ TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
   testing::TempDir dir;
   // host memory for 2 blocks: of A's 4 evicted blocks the two evicted last stay. A sequence frees
   // its tail first, so those are its first two: C loads them and computes the rest
-  const std::string trace = a_b_a(dir);
-  const std::string out = dir.file("small.h5");
-  const std::string host = fmt::format("{{host_gbytes: {}}}", 2.5 * 16 * 131072 / 1e9);
-  auto r = testing::run_servesim("run " + dir.write("s.yaml", scenario(trace, host)) + " -q -o " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  H5 f(out);
+  H5 f(run_a_b_a(dir, "small", fmt::format("{{host_gbytes: {}}}", 2.5 * 16 * 131072 / 1e9)));
   EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 32);
 }
 
@@ -139,12 +142,7 @@ TEST(KvOffload, HostMemoryKeepsTheMostRecentlyEvictedBlocks) {
 // computed, whether or not the GPU ever evicts it; C loads A's blocks back as with on_evict.
 TEST(KvOffload, StoredAsComputedEveryPromptBlockCrossesOnceAndEvictionsCopyNothing) {
   testing::TempDir dir;
-  const std::string trace = a_b_a(dir);
-  const std::string out = dir.file("compute.h5");
-  const std::string offload = "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute}";
-  auto r = testing::run_servesim("run " + dir.write("c.yaml", scenario(trace, offload)) + " -q -o " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  H5 f(out);
+  H5 f(run_a_b_a(dir, "compute", "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute}"));
   auto col = [&](const char* c) { return testing::read_double_column(f.id, "/requests", c); };
   const double load_s = 0.001 + 3 * 16 * 131072 / 1e9;
   EXPECT_NEAR(col("onboard_s").at(2), load_s, 1e-9);
@@ -161,28 +159,19 @@ TEST(KvOffload, StoredAsComputedTheHostKeepsTheMostRecentlyComputedBlocks) {
   // host memory for 2 blocks, as in the test before: on_evict keeps A's first two blocks (the last
   // ones the GPU evicted) and C loads them; on_compute keeps the last two blocks computed, B's
   // tenth and eleventh, so C finds none of its prompt there and computes it all
-  const std::string trace = a_b_a(dir);
-  const std::string out = dir.file("small.h5");
-  const std::string host = fmt::format("{{host_gbytes: {}, store: on_compute}}", 2.5 * 16 * 131072 / 1e9);
-  auto r = testing::run_servesim("run " + dir.write("s.yaml", scenario(trace, host)) + " -q -o " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  H5 f(out);
+  H5 f(run_a_b_a(dir, "small", fmt::format("{{host_gbytes: {}, store: on_compute}}", 2.5 * 16 * 131072 / 1e9)));
   EXPECT_EQ(testing::read_double_column(f.id, "/requests", "offloaded_tokens").at(2), 0);
   EXPECT_NEAR(testing::read_double_column(f.id, "/requests", "ttft_s").at(2), 0.010 + 64 * 0.0001, 1e-9);
 }
 
 TEST(KvOffload, StoredAsComputedBlockingCopiesDelayTheNextIteration) {
   testing::TempDir dir;
-  const std::string trace = a_b_a(dir);
-  auto run = [&](const std::string& name, const std::string& write_back) {
-    const std::string out = dir.file(name + ".h5");
-    const std::string offload =
-        "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute, write_back: " + write_back + "}";
-    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", scenario(trace, offload)) + " -q -o " + out);
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    return out;
+  auto run = [&](const std::string& write_back) {
+    return run_a_b_a(dir, write_back,
+                     "{host_gbytes: 1, host_gbyte_per_s: 1, host_latency: 1ms, store: on_compute, write_back: " +
+                         write_back + "}");
   };
-  H5 overlapped(run("overlapped", "overlapped")), blocking(run("blocking", "blocking"));
+  H5 overlapped(run("overlapped")), blocking(run("blocking"));
   auto col = [](const H5& f, const char* c) { return testing::read_double_column(f.id, "/requests", c); };
   const auto ttft0 = col(overlapped, "ttft_s"), ttft1 = col(blocking, "ttft_s");
   const auto e2e0 = col(overlapped, "e2e_s"), e2e1 = col(blocking, "e2e_s");
