@@ -86,6 +86,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   std::vector<const PoolConfig*> worker_pools;
   std::vector<std::int16_t> worker_models;
   std::vector<RouterModule::WorkerLora> worker_lora;
+  // the shared tiers exist before the workers, whose host memory evicts into them; the fetcher
+  // learns the workers' inputs once they exist
+  const KvStorageLayout storage_layout = kv_storage_layout(cfg_);
+  std::unique_ptr<KvStorage> storage_tiers;
+  if (storage_layout.enabled()) storage_tiers = std::make_unique<KvStorage>(storage_layout.spec);
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
     const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
@@ -96,6 +101,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
       SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed, offload};
+      if (storage_tiers) {
+        sctx.storage = storage_tiers.get();
+        sctx.storage_node = storage_layout.worker_node.at(static_cast<size_t>(id));
+      }
       RouterModule::WorkerLora& wl = worker_lora.emplace_back();
       wl.max_loras = lora.max_loras;
       for (size_t a = 0; a < lora.load_ns.size(); ++a)
@@ -139,6 +148,12 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     for (auto& w : workers_)
       if (roles[static_cast<size_t>(w->id())] != WorkerRole::kAggregated) w->connect_fabric(fabric_->input());
   }
+  if (storage_tiers) {
+    storage_ = std::make_unique<KvStorageModule>("kv_storage", cfg_.kv_storage, storage_layout, std::move(storage_tiers),
+                                                 inputs);
+    for (auto& w : workers_)
+      if (storage_layout.worker_node.at(static_cast<size_t>(w->id())) >= 0) w->connect_storage(storage_->input());
+  }
   // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
   std::vector<KvEventSink*> kv_sinks;
   if (cfg_.router.indexer == "events" && router_->uses_overlap()) {
@@ -181,6 +196,7 @@ bool Cluster::idle() const {
   if (frontend_->in_system() != 0 || frontend_->arrived() != player_->sent() + injected_) return false;
   for (size_t p = 0; p < cfg_.pools.size(); ++p)
     if (lifecycle_->count(p, WorkerState::kStarting) || lifecycle_->count(p, WorkerState::kDraining)) return false;
+  if (storage_ && storage_->stats().active != 0) return false;
   return !fabric_ || fabric_->stats().active == 0;
 }
 

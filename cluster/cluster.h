@@ -9,6 +9,7 @@
 #include "cluster/frontend.h"
 #include "cluster/kv_event_bus.h"
 #include "cluster/kv_fabric.h"
+#include "cluster/kv_storage_module.h"
 #include "cluster/lifecycle.h"
 #include "core/observer.h"
 #include "core/sim.h"
@@ -104,6 +105,7 @@ class Cluster : public sc_core::sc_module, public ClusterView {
   sc_core::sc_event tick_, report_tick_;
   std::unique_ptr<KvEventBus> kv_bus_;
   std::unique_ptr<KvFabric> fabric_;
+  std::unique_ptr<KvStorageModule> storage_;  // kv_storage's tiers and fetcher, if configured
   std::vector<LinkSample> link_samples_;
   std::unique_ptr<Lifecycle> lifecycle_;
   std::unique_ptr<Planner> planner_;

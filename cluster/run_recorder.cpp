@@ -62,6 +62,9 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(energy_j, H5T_NATIVE_DOUBLE);
   F(offloaded_tokens, H5T_NATIVE_UINT32);
   F(onboard_s, H5T_NATIVE_DOUBLE);
+  F(disk_tokens, H5T_NATIVE_UINT32);
+  F(remote_tokens, H5T_NATIVE_UINT32);
+  F(fetch_s, H5T_NATIVE_DOUBLE);
 #undef F
   return t;
 }
@@ -262,6 +265,11 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   if (std::any_of(scenario.config.pools.begin(), scenario.config.pools.end(),
                   [](const PoolConfig& p) { return p.kv_offload.enabled(); }))
     summary_.enable_kv_offload();
+  if (const KvStorageLayout storage = kv_storage_layout(scenario.config); storage.enabled())
+    summary_.enable_kv_storage(storage.block_bytes /
+                               static_cast<double>(std::find_if(scenario.config.pools.begin(), scenario.config.pools.end(),
+                                                                [](const PoolConfig& p) { return p.kv_offload.enabled(); })
+                                                       ->engine.block_size));
   if (path_.empty()) return;
   request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);
@@ -351,6 +359,9 @@ void RunRecorder::on_request_done(const Request& r) {
   row.energy_j = r.energy_j;
   row.offloaded_tokens = r.offloaded_tokens;
   row.onboard_s = ns_to_s(r.onboard_ns);
+  row.disk_tokens = r.disk_tokens;
+  row.remote_tokens = r.remote_tokens;
+  row.fetch_s = ns_to_s(r.fetch_ns);
   row.slo_class = r.slo_class;
   row.reject_reason = static_cast<std::int8_t>(r.reject_reason);
   row.route = static_cast<std::int8_t>(r.route);

@@ -35,6 +35,8 @@ struct RequestRow {
   double energy_j;
   std::uint32_t offloaded_tokens;
   double onboard_s;
+  std::uint32_t disk_tokens, remote_tokens;
+  double fetch_s;
 };
 
 // Each pool's KV blocks per worker and the memory ledger behind them, as a JSON object keyed by

@@ -16,9 +16,18 @@ struct WorkerMsg {
     kLand,     // the KV has arrived: continue with decode
     kRelease,  // the KV has left: free the blocks held for it
     kAbort,    // the client went away: drop the request at the next iteration boundary, if it is here
+    kFetched,  // kv_storage: the prompt blocks fetched for it are in host memory
   };
   Kind kind = Kind::kRun;
   Request* request = nullptr;
+};
+
+// To kv_storage's fetcher, from a worker: read these blocks of the request's prompt into its host
+// memory (the keys are the worker's business; the fetcher moves bytes).
+struct StorageFetchMsg {
+  std::int32_t worker = 0;
+  Request* request = nullptr;
+  std::int64_t disk_blocks = 0, remote_blocks = 0;
 };
 
 // To the KV fabric, from workers.

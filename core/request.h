@@ -69,6 +69,10 @@ struct Request {
   std::uint32_t cached_tokens = 0;   // prompt tokens found in the worker's prefix cache
   std::uint32_t offloaded_tokens = 0;  // of them, loaded back from its host memory (kv_offload)
   TimeNs onboard_ns = 0;               // the time of those loads
+  // kv_storage: prompt tokens fetched from a node's disk and from remote storage into its
+  // worker's host memory before admission (then loaded as host hits), and the time it waited
+  std::uint32_t disk_tokens = 0, remote_tokens = 0;
+  TimeNs fetch_ns = 0;
   std::uint32_t expected_cached_tokens = 0;  // what the router expected the worker to have cached
   std::uint32_t tokens_emitted = 0;
   std::uint32_t preemptions = 0;

@@ -78,6 +78,12 @@ void SummaryStats::add_request(const Request& r) {
   output_tokens_ += r.output_tokens;
   cached_tokens_ += r.cached_tokens;
   offloaded_tokens_ += r.offloaded_tokens;
+  disk_tokens_ += r.disk_tokens;
+  remote_tokens_ += r.remote_tokens;
+  if (r.disk_tokens + r.remote_tokens > 0) {
+    ++fetched_requests_;
+    fetch_s_ += ns_to_s(r.fetch_ns);
+  }
   if (r.onboard_ns > 0) {
     ++onboarded_requests_;
     onboard_s_ += ns_to_s(r.onboard_ns);
@@ -224,6 +230,17 @@ std::vector<std::pair<std::string, double>> SummaryStats::metrics(const Inputs& 
     add("kv_onboard_mean_s",
         onboarded_requests_ ? onboard_s_ / static_cast<double>(onboarded_requests_) : std::nan(""));
   }
+  if (storage_bytes_per_token_ > 0) {
+    // of the completed requests' prompt tokens, those fetched from a node's disk or remote storage
+    // into host memory (then loaded from there: also in kv_offload_hit_rate and prefix_hit_rate)
+    const double in = static_cast<double>(input_tokens_);
+    add("kv_disk_hit_rate", input_tokens_ ? static_cast<double>(disk_tokens_) / in : 0.0);
+    add("kv_remote_hit_rate", input_tokens_ ? static_cast<double>(remote_tokens_) / in : 0.0);
+    add("kv_disk_read_gbytes", static_cast<double>(disk_tokens_) * storage_bytes_per_token_ / 1e9);
+    add("kv_remote_read_gbytes", static_cast<double>(remote_tokens_) * storage_bytes_per_token_ / 1e9);
+    add("kv_fetched_requests", static_cast<double>(fetched_requests_));
+    add("kv_fetch_mean_s", fetched_requests_ ? fetch_s_ / static_cast<double>(fetched_requests_) : std::nan(""));
+  }
   if (speculative_) {
     const auto v = static_cast<double>(spec_verified_), d = static_cast<double>(spec_drafted_),
                a = static_cast<double>(spec_accepted_);
@@ -341,6 +358,11 @@ std::string SummaryStats::table(const Inputs& in) const {
                        "each on average); {:.2f} GB written back, {:.2f} GB loaded\n",
                        get("kv_offload_hit_rate") * 100, get("kv_onboarded_requests"), ms(get("kv_onboard_mean_s")),
                        get("kv_offloaded_gbytes"), get("kv_onboarded_gbytes"));
+  if (storage_bytes_per_token_ > 0)
+    out += fmt::format("kv storage  {:.1f}% of prompt tokens fetched from disk, {:.1f}% from remote storage ({:.0f} "
+                       "requests waited {} ms on average); {:.2f} GB and {:.2f} GB read\n",
+                       get("kv_disk_hit_rate") * 100, get("kv_remote_hit_rate") * 100, get("kv_fetched_requests"),
+                       ms(get("kv_fetch_mean_s")), get("kv_disk_read_gbytes"), get("kv_remote_read_gbytes"));
   if (get("requests_remote_prefill") + get("requests_local_prefill") > 0)
     out += fmt::format(
         "disagg      {:.0f} remote prefills, {:.0f} local; KV transfer p50 {} ms, p99 {} ms, {:.2f} GB moved; "

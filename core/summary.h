@@ -47,6 +47,8 @@ class SummaryStats {
     kv_onboarded_bytes_ += onboarded_bytes;
   }
   void enable_kv_offload() { kv_offload_ = true; }
+  // kv_storage: the KV bytes of one prompt token (every pool that takes part has the same).
+  void enable_kv_storage(double bytes_per_token) { storage_bytes_per_token_ = bytes_per_token; }
   bool meets_slo(const Request& r) const;
   void add_transfer(double duration_s, double bytes) {
     transfer_.add(duration_s);
@@ -112,6 +114,9 @@ class SummaryStats {
   bool kv_offload_ = false;
   double kv_offloaded_bytes_ = 0, kv_onboarded_bytes_ = 0;
   std::uint64_t offloaded_tokens_ = 0, onboarded_requests_ = 0;
+  double storage_bytes_per_token_ = 0;  // > 0: kv_storage's metrics
+  std::uint64_t disk_tokens_ = 0, remote_tokens_ = 0, fetched_requests_ = 0;
+  double fetch_s_ = 0;
   double onboard_s_ = 0;
 };
 

@@ -14,6 +14,7 @@
 #include "core/request.h"
 #include "models/kv_cache.h"
 #include "models/kv_host_tier.h"
+#include "models/kv_storage.h"
 #include "models/lora_slots.h"
 #include "models/pool_config.h"
 #include "models/speculative.h"
@@ -88,6 +89,18 @@ class EngineScheduler {
   // After plan(): the kPrefillOnly requests whose prompt the planned iteration completes (their
   // KV can stream out layer by layer while it runs).
   virtual void completing_prefills(std::vector<Request*>& out) const { out.clear(); }
+
+  // KV tiers shared below host memory (kv_storage). A waiting request whose prompt blocks continue
+  // there after its GPU and host hits is fetched into host memory before it is admitted, and other
+  // requests go ahead meanwhile (as vLLM's KV connectors load asynchronously). take_fetches(): the
+  // fetches plan() started since the last call; fetched(): one arrived, and its request waits for
+  // admission again (once: it is not fetched twice).
+  struct StorageFetch {
+    Request* request;
+    std::int64_t disk_blocks, remote_blocks;
+  };
+  virtual void take_fetches(std::vector<StorageFetch>& out) { out.clear(); }
+  virtual void fetched(Request*, TimeNs) {}
 };
 
 struct SchedulerContext {
@@ -98,6 +111,8 @@ struct SchedulerContext {
   std::shared_ptr<const SpeculativeDecoding> speculative = nullptr;  // the pool's, if it has one
   std::uint64_t seed = 0;  // the run's (the worker derives its own streams by name)
   KvOffloadCosts offload = {};  // pools[].kv_offload (host_blocks 0: none)
+  KvStorage* storage = nullptr;  // kv_storage's shared tiers (null: none), on this worker's node:
+  std::int32_t storage_node = -1;
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

@@ -58,6 +58,7 @@ void KvHostTier::evict_oldest() {
     if (slot != kNone && table_[slot].entry == head_) {
       if (recording_)
         events_.push_back({.kind = KvEvent::Kind::kRemoved, .medium = KvEvent::Medium::kCpu, .key = log_[head_]});
+      if (evicted_to_) evicted_to_->store(log_[head_]);
       erase_slot(slot);
       ++head_;
       return;
@@ -66,16 +67,24 @@ void KvHostTier::evict_oldest() {
 }
 
 void KvHostTier::store(std::uint64_t key) {
-  if (capacity_ <= 0) return;
+  if (put(key)) ++stored_;
+}
+
+void KvHostTier::fill(std::uint64_t key) { put(key); }
+
+bool KvHostTier::put(std::uint64_t key) {
+  if (capacity_ <= 0) return false;
+  bool added = false;
   if (const size_t slot = find(key); slot != kNone) {
     touch(slot);
   } else {
     if (static_cast<std::int64_t>(size_) >= capacity_) evict_oldest();
     insert(key);
-    ++stored_;
+    added = true;
     if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = key});
   }
   compact_log_if_stale();
+  return added;
 }
 
 void KvHostTier::store_new(std::uint64_t key) {

@@ -2,7 +2,8 @@
 // A lower tier of KV memory (G2: a worker's host memory): the chain keys of blocks evicted from
 // the GPU's prefix cache (written back over PCIe before the GPU block is reused), kept
 // least-recently-used within a capacity in blocks. A prompt whose next blocks are here after its
-// GPU hit loads them back (onboarding) instead of computing them. Plain class: no SystemC.
+// GPU hit loads them back (onboarding) instead of computing them. The shared tiers below
+// (kv_storage.h: a node's disk, remote storage) are the same structure. Plain class: no SystemC.
 //
 // Every block a busy GPU cache evicts passes through here, so the structure is flat: the LRU
 // order is an append-only log with lazy removal (a key touched again is appended; its old entry
@@ -53,6 +54,9 @@ class KvHostTier {
   // in its place: a write-through does not refresh what it holds (a GPU cache hit never reaches
   // this tier, and a block computed again is not copied again).
   void store_new(std::uint64_t key);
+  // A block fetched here from a tier below (kv_storage): held as the most recent, like a stored
+  // one, but not counted by stored() (it is no write-back from the GPU).
+  void fill(std::uint64_t key);
   // How many of `keys`, from the first, are here (each made the most recent).
   std::int64_t match(std::span<const std::uint64_t> keys);
   // How many would match, without touching the order (admission looks before it commits).
@@ -63,6 +67,9 @@ class KvHostTier {
   // default): the router's view of the tier. A clear() is the owner's kCleared.
   void record_events(bool on) { recording_ = on; }
   std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
+  // Where the keys this tier evicts go (a lower tier: a node's disk, remote storage), or
+  // nowhere (null, the default).
+  void send_evicted_to(KvHostTier* lower) { evicted_to_ = lower; }
 
  private:
   struct Slot {
@@ -76,6 +83,7 @@ class KvHostTier {
   size_t free_slot_for(std::uint64_t key) const;  // the empty slot ending the key's probe run
   void insert(std::uint64_t key);
   void evict_oldest();
+  bool put(std::uint64_t key);  // store() without the count: true if the key was not here
   void resize(size_t slots);
   void compact_log();
   void compact_log_if_stale();  // once stale entries outnumber live ones twice over
@@ -91,6 +99,7 @@ class KvHostTier {
   std::uint64_t stored_ = 0;
   bool recording_ = false;
   std::vector<KvEvent> events_;
+  KvHostTier* evicted_to_ = nullptr;
 };
 
 }  // namespace servesim

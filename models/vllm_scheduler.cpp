@@ -70,8 +70,11 @@ class VllmScheduler final : public EngineScheduler {
         no_evict_(cfg_.capacity_policy == "guaranteed_no_evict"),
         full_prompt_admission_(cfg_.admission == "full_prompt"),
         host_(ctx.offload.host_blocks),
-        offload_(ctx.offload) {
+        offload_(ctx.offload),
+        storage_(ctx.offload.host_blocks > 0 && ctx.storage_node >= 0 ? ctx.storage : nullptr),
+        storage_node_(ctx.storage_node) {
     connect_host_tier();
+    if (storage_) host_.send_evicted_to(storage_->below_host(storage_node_));
     host_.record_events(record_events_);
   }
 
@@ -106,6 +109,7 @@ class VllmScheduler final : public EngineScheduler {
     // O(running): paid only when a request waits to be admitted
     if (style_.retract_decodes && !waiting_.empty()) reserved_tokens_ = reserved_by_running(s);
     retracted_ = false;
+    if (storage_) fetch_waiting_heads(now);
     // Unmixed (SGLang): an iteration is all prefill when some prefill can run, else all decode.
     run_decodes_ = style_.mixed_batches || !prefill_possible();
     // 1. decodes crossing a block boundary at this step get their block (preempting if needed)
@@ -154,6 +158,7 @@ class VllmScheduler final : public EngineScheduler {
     while (budget > 0 && !waiting_.empty() && running_.size() < static_cast<size_t>(cfg_.max_num_seqs)) {
       Seq* q = next_waiting();
       if (!q) break;  // every waiting request's adapter would exceed max_loras
+      if (storage_ && start_fetch(q, now)) continue;
       // FCFS: when the head cannot be admitted, nothing behind it jumps the queue
       std::optional<Admission> a = plan_admission(q, budget, !batch_has_prefill());
       if (!a) break;
@@ -308,7 +313,8 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   EngineLoad load() const override {
-    return {static_cast<std::int32_t>(waiting_.size() + landed_.size()), static_cast<std::int32_t>(running_.size()),
+    return {static_cast<std::int32_t>(waiting_.size() + landed_.size() + fetching_.size()),
+            static_cast<std::int32_t>(running_.size()),
             cache_.used_blocks(), cache_.num_blocks(), held_, incoming_};
   }
 
@@ -405,6 +411,23 @@ class VllmScheduler final : public EngineScheduler {
   // Called between iterations only (the worker defers it while one runs), so no planned batch
   // refers to q. A prefill-only job, a held or incoming KV hand-off, or a landed sequence stays:
   // the fabric owns those steps; the request is dropped once it waits or runs on its decode worker.
+  void take_fetches(std::vector<StorageFetch>& out) override {
+    out.clear();
+    out.swap(fetches_);
+  }
+
+  void fetched(Request* r, TimeNs now) override {
+    auto it = fetching_.find(r);
+    if (it == fetching_.end()) return;  // the engine restarted since: the request left with it
+    Seq* q = it->second;
+    fetching_.erase(it);
+    // staged into host memory (the most recent there), from where admission loads them
+    for (std::int64_t i = 0; i < q->fetch_blocks; ++i) host_.fill(q->keys[static_cast<size_t>(q->fetch_from + i)]);
+    r->fetch_ns = now - q->fetch_start_ns;
+    q->state = Seq::kWaiting;
+    waiting_.insert(key(q));
+  }
+
   bool abort(Request* r) override {
     Seq* q = nullptr;
     for (const auto* set : {&waiting_, &running_})
@@ -438,6 +461,8 @@ class VllmScheduler final : public EngineScheduler {
     prefilling_.clear();
     landed_.clear();
     parked_.clear();
+    fetching_.clear();
+    fetches_.clear();  // their arrivals find no request waiting for them
     held_ = incoming_ = 0;
     finishes_ = MinHeap();
     boundaries_ = MinHeap();
@@ -460,7 +485,10 @@ class VllmScheduler final : public EngineScheduler {
     Request* req = nullptr;
     std::uint64_t order = 0;
     std::int32_t prio = 0;
-    enum State { kWaiting, kPrefill, kDecode, kDone, kHeld, kIncoming } state = kWaiting;
+    enum State { kWaiting, kPrefill, kDecode, kDone, kHeld, kIncoming, kFetching } state = kWaiting;
+    bool fetched = false;        // kv_storage: its prompt was fetched once (it does not wait twice)
+    std::int64_t fetch_from = 0, fetch_blocks = 0;  // kFetching: the keys coming into host memory
+    TimeNs fetch_start_ns = 0;
     bool prefill_only = false;
     std::vector<KvCache::BlockId> blocks;
     std::vector<std::uint64_t> keys;  // prompt block chain keys
@@ -747,6 +775,43 @@ class VllmScheduler final : public EngineScheduler {
     prefilling_.resize(keep);
   }
 
+  // kv_storage: the waiting request q's prompt blocks the shared tiers hold after its GPU and host
+  // hits (none once it was fetched); starts their fetch, taking q out of the queue until they
+  // arrive. False (nothing to fetch) leaves q as it is.
+  bool start_fetch(Seq* q, TimeNs now) {
+    if (q->fetched || q->keys.empty()) return false;
+    const std::int64_t limit =
+        std::min<std::int64_t>((q->target - 1) / block_, static_cast<std::int64_t>(q->keys.size()));
+    const std::span<const std::uint64_t> keys(q->keys);
+    std::int64_t from = cache_.match_prefix(keys.first(static_cast<size_t>(std::max<std::int64_t>(0, limit))));
+    if (from >= limit) return false;
+    from += host_.peek(keys.subspan(static_cast<size_t>(from), static_cast<size_t>(limit - from)));
+    if (from >= limit) return false;
+    const std::span<const std::uint64_t> rest = keys.subspan(static_cast<size_t>(from), static_cast<size_t>(limit - from));
+    const KvStorage::Hit hit = storage_->peek(storage_node_, rest);
+    if (hit.blocks() == 0) return false;
+    storage_->touch(storage_node_, rest.first(static_cast<size_t>(hit.blocks())));
+    waiting_.erase(key(q));
+    q->state = Seq::kFetching;
+    q->fetched = true;
+    q->fetch_from = from;
+    q->fetch_blocks = hit.blocks();
+    q->fetch_start_ns = now;
+    q->req->disk_tokens = static_cast<std::uint32_t>(hit.disk_blocks * block_);
+    q->req->remote_tokens = static_cast<std::uint32_t>(hit.remote_blocks * block_);
+    fetching_.emplace(q->req, q);
+    fetches_.push_back({q->req, hit.disk_blocks, hit.remote_blocks});
+    return true;
+  }
+
+  // The queue's head waits for its fetch, not the requests behind it.
+  void fetch_waiting_heads(TimeNs now) {
+    while (!waiting_.empty()) {
+      Seq* q = next_waiting();
+      if (!q || !start_fetch(q, now)) return;
+    }
+  }
+
   void connect_host_tier() {
     if (offload_.host_blocks > 0)
       cache_.offload_to(&host_, offload_.store_on_compute ? KvCache::Offload::kOnCompute : KvCache::Offload::kOnEvict);
@@ -842,6 +907,8 @@ class VllmScheduler final : public EngineScheduler {
   // KV offloading: host memory (the cache writes evicted blocks to it), what a load costs
   KvHostTier host_;
   KvOffloadCosts offload_;
+  KvStorage* storage_;  // null: no shared tiers below host memory
+  std::int32_t storage_node_;
   std::int32_t planned_onboarded_ = 0;
   TimeNs planned_onboard_ns_ = 0;
   std::uint64_t offload_reported_ = 0;  // host_.stored() at the last report
@@ -854,6 +921,8 @@ class VllmScheduler final : public EngineScheduler {
   std::vector<Seq*> prefilling_;
   std::deque<Seq*> landed_;                     // KV arrived, waiting to compute the last prompt token
   std::unordered_map<Request*, Seq*> parked_;  // held (prefill role) or incoming (decode role)
+  std::unordered_map<Request*, Seq*> fetching_;  // kv_storage: waiting for their prompt's fetch
+  std::vector<StorageFetch> fetches_;            // started since take_fetches()
   std::int32_t held_ = 0, incoming_ = 0;
   bool cleared_ = false;  // a reset owes the router a kCleared event
   bool record_events_ = true;

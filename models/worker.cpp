@@ -66,8 +66,16 @@ void Worker::step() {
     }
     iteration_done_.notify(ns_time(iteration_len_));
   }
+  send_fetches();
   publish_kv_events();
   if (on_idle_ && idle()) on_idle_(id_);
+}
+
+void Worker::send_fetches() {
+  if (!storage_) return;
+  scheduler_->take_fetches(fetches_);
+  for (const EngineScheduler::StorageFetch& f : fetches_)
+    storage_->send(StorageFetchMsg{id_, f.request, f.disk_blocks, f.remote_blocks}, 0, static_cast<std::uint32_t>(id_));
 }
 
 // Livelock: iterations that emit no token and finish no prompt while requests wait. A legitimate
@@ -124,6 +132,7 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
     // a request routed just before the worker stopped goes back to be routed again; a KV
     // hand-off never reaches a stopped worker (it stops only when nothing routed to it is left)
     if (m.kind == WorkerMsg::Kind::kAbort) return;  // it left with the engine's state (stop())
+    if (m.kind == WorkerMsg::Kind::kFetched) return;  // likewise
     const bool new_work = m.kind == WorkerMsg::Kind::kRun || m.kind == WorkerMsg::Kind::kPrefill;
     if (!on_bounce_ || !new_work)
       throw InvariantError(fmt::format("worker {} is stopped but was sent request {}", id_, m.request->id));
@@ -143,6 +152,7 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
     case WorkerMsg::Kind::kLand: scheduler_->land(m.request, now); break;
     case WorkerMsg::Kind::kRelease: scheduler_->release_prefilled(m.request); break;
     case WorkerMsg::Kind::kAbort: aborts_.push_back(m.request); break;
+    case WorkerMsg::Kind::kFetched: scheduler_->fetched(m.request, now); break;
   }
 }
 

@@ -35,6 +35,7 @@ class Worker : public sc_core::sc_module {
   TimedChannel<WorkerMsg>& input() { return input_; }
   // Disaggregated roles: where prefilled requests and reservations are reported.
   void connect_fabric(TimedChannel<FabricMsg>& fabric) { fabric_ = &fabric; }
+  void connect_storage(TimedChannel<StorageFetchMsg>& storage) { storage_ = &storage; }
   // Prices each iteration's GPU energy (IterationResult::energy_j, Request::energy_j).
   // `power` prices one rank's GPUs (the whole worker without attention data parallelism)
   void set_power(std::shared_ptr<const PowerModel> power, int ranks = 1) {
@@ -80,6 +81,7 @@ class Worker : public sc_core::sc_module {
   void accept(const WorkerMsg& m, TimeNs now);
   void try_reservations(TimeNs now);
   void publish_kv_events();
+  void send_fetches();
   void apply_aborts(TimeNs now);
   TimedChannel<FabricMsg>& fabric();
 
@@ -88,6 +90,8 @@ class Worker : public sc_core::sc_module {
   std::unique_ptr<TimingModel> timing_;
   TimedChannel<WorkerMsg> input_;
   TimedChannel<FabricMsg>* fabric_ = nullptr;
+  TimedChannel<StorageFetchMsg>* storage_ = nullptr;  // kv_storage's fetcher, if any
+  std::vector<EngineScheduler::StorageFetch> fetches_;
   std::deque<Request*> reservations_;
   std::vector<Request*> completing_;
   std::vector<Request*> aborts_;  // asked for while an iteration runs: applied when it ends

@@ -338,6 +338,49 @@ void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const 
 
 // Requests go only to pools serving their model (validate_disaggregation already ties each
 // prefill pool to a decode pool of its model): a synthetic mix may name only served models.
+void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) {
+  const KvStorageConfig& k = s.kv_storage;
+  if (!k.enabled()) return;
+  for (auto [name, tier] : {std::pair{"disk", &k.disk}, std::pair{"remote", &k.remote}})
+    if (tier->enabled() && !tier->gbyte_per_s)
+      map.fail(fmt::format("kv_storage.{}.gbyte_per_s", name), "required when gbytes > 0",
+               "give the tier's sustained read rate in GB/s (shared by the fetches in flight)");
+  const PoolConfig* first = nullptr;
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const PoolConfig& p = s.pools[i];
+    if (!p.kv_offload.enabled() || worker_slots(p) == 0) continue;
+    const std::string base = fmt::format("pools.{}", i);
+    if (p.attention_dp > 1)
+      map.fail(base + ".attention_dp", "kv_storage with attention-DP workers is not modelled (each rank's host memory would fetch on its own)",
+               "use attention_dp: 1 in pools that offload KV, or drop kv_storage");
+    if (!first) {
+      first = &p;
+      continue;
+    }
+    // the tiers hold chain keys, which name tokens, not a model's KV: one layout shares them
+    if (p.model != first->model || p.engine.block_size != first->engine.block_size ||
+        kv_offload_costs(p, Catalog::builtin()).block_bytes != kv_offload_costs(*first, Catalog::builtin()).block_bytes)
+      map.fail(base + ".model",
+               fmt::format("pool '{}' ({}, block_size {}) shares kv_storage with pool '{}' ({}, block_size {}), whose KV "
+                           "blocks differ",
+                           p.name, p.model, p.engine.block_size, first->name, first->model, first->engine.block_size),
+               "give the pools that offload KV one model, KV precision and block size, or drop kv_storage");
+  }
+  if (!first) {
+    map.fail("kv_storage", "no pool has host memory for KV: the shared tiers keep what host memory evicts and fetch into it",
+             "give a pool kv_offload.host_gbytes > 0");
+    return;
+  }
+  const KvStorageLayout layout = kv_storage_layout(s);
+  if (k.disk.enabled() && layout.spec.disk_blocks_per_node < 1)
+    map.fail("kv_storage.disk.gbytes", fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", k.disk.gbytes, layout.block_bytes),
+             "give it more space or set it to 0");
+  if (k.remote.enabled() && layout.spec.remote_blocks < 1)
+    map.fail("kv_storage.remote.gbytes",
+             fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", k.remote.gbytes, layout.block_bytes),
+             "give it more space or set it to 0");
+}
+
 void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std::vector<std::string>& warnings) {
   const std::vector<std::string> served = served_models(s);
   std::set<std::string> class_names;
@@ -585,6 +628,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                "use scheduler vllm or sglang, or role: aggregated");
   }
   auto placement = validate_disaggregation(s, map);
+  validate_kv_storage(s, map);
   validate_models(s, map, warnings);
   validate_planner(s, map);
   return placement;
@@ -623,6 +667,25 @@ LoadedScenario load_scenario_string(const std::string& yaml, const std::string& 
                                     const std::vector<std::string>& overrides, const std::string& base_dir) {
   config::Document doc = config::Document::from_string(yaml, name);
   return finish_load(doc, overrides, base_dir);
+}
+
+KvStorageLayout kv_storage_layout(const ScenarioConfig& s) {
+  KvStorageLayout layout;
+  const KvStorageConfig& k = s.kv_storage;
+  if (!k.enabled()) return layout;
+  std::int64_t gpus_before = 0;
+  for (const PoolConfig& p : s.pools)
+    for (int slot = 0; slot < worker_slots(p); ++slot) {
+      const bool takes_part = p.kv_offload.enabled();
+      if (takes_part && layout.block_bytes == 0) layout.block_bytes = kv_offload_costs(p, Catalog::builtin()).block_bytes;
+      layout.worker_node.push_back(takes_part ? static_cast<std::int32_t>(gpus_before / k.gpus_per_node) : -1);
+      gpus_before += p.gpus_per_worker();
+    }
+  if (layout.block_bytes <= 0) return layout;
+  layout.spec.nodes = static_cast<std::int32_t>((gpus_before + k.gpus_per_node - 1) / k.gpus_per_node);
+  layout.spec.disk_blocks_per_node = static_cast<std::int64_t>(k.disk.gbytes * 1e9 / layout.block_bytes);
+  layout.spec.remote_blocks = static_cast<std::int64_t>(k.remote.gbytes * 1e9 / layout.block_bytes);
+  return layout;
 }
 
 }  // namespace servesim

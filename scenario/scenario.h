@@ -16,6 +16,7 @@
 #include "core/slo_config.h"
 #include "core/units.h"
 #include "fabric/topology_config.h"
+#include "models/kv_storage.h"
 #include "models/pool_config.h"
 #include "planner/planner_config.h"
 #include "router/router_config.h"
@@ -73,6 +74,48 @@ struct KvTransferConfig {
   }
 };
 
+// One shared KV tier below the workers' host memory (kv_storage.disk or .remote).
+struct KvStorageTierConfig {
+  double gbytes = 0;                  // capacity (a disk's: per node); 0 = no such tier
+  std::optional<double> gbyte_per_s;  // read bandwidth, shared by concurrent fetches; required with gbytes
+  Duration latency{0.0};              // fixed time of each fetch, beyond its bytes
+  bool enabled() const { return gbytes > 0; }
+  template <class V>
+  void visit(V& v) {
+    v.field("gbytes", gbytes, "capacity, GB (0 = no such tier); least recently used blocks leave first", at_least(0));
+    v.field("gbyte_per_s", gbyte_per_s,
+            "read bandwidth, GB/s, shared max-min fairly by the fetches in flight (required when gbytes > 0: the "
+            "drive's or network's sustained read rate)",
+            positive());
+    v.field("latency", latency, "fixed time of each fetch beyond its bytes (a read's access time, a round trip)",
+            at_least(0));
+  }
+};
+
+// KV tiers shared by many workers below their host memory (KV block managers' G3 and G4): blocks
+// a worker's host memory evicts go to its node's disk, and blocks a disk evicts (or, without
+// disks, host memory evicts) go to remote storage. A prompt whose blocks continue there after
+// its GPU and host hits waits while they are fetched into its worker's host memory, then loads
+// them as host hits. Pools take part through their kv_offload (host memory).
+struct KvStorageConfig {
+  KvStorageTierConfig disk;    // G3: a local disk per node
+  KvStorageTierConfig remote;  // G4: one store for the cluster
+  int gpus_per_node = 8;
+  bool enabled() const { return disk.enabled() || remote.enabled(); }
+  template <class V>
+  void visit(V& v) {
+    v.field("disk", disk,
+            "G3: a local disk (NVMe) per node, shared by the node's workers; it keeps what their host memory evicts");
+    v.field("remote", remote,
+            "G4: storage shared by the whole cluster (a remote KV store over the network); it keeps what the disks "
+            "(or, without disks, the workers' host memory) evict");
+    v.field("gpus_per_node", gpus_per_node,
+            "GPUs per node, for which workers share a disk: workers fill nodes in pool and replica order, each on "
+            "the node of its first GPU (aiconfigurator's h100_sxm, h200_sxm and b200_sxm systems: 8)",
+            positive());
+  }
+};
+
 struct SimulationConfig {
   std::optional<Duration> max_time;  // simulated-time cap
   Duration sample_interval{1.0};
@@ -124,6 +167,7 @@ struct ScenarioConfig {
   std::vector<PoolConfig> pools{PoolConfig{}};
   TopologyConfig topology;
   KvTransferConfig kv_transfer;
+  KvStorageConfig kv_storage;
   PlannerConfig planner;
   FailureConfig failures;
   SloConfig slo;
@@ -141,6 +185,7 @@ struct ScenarioConfig {
     v.field("pools", pools, "worker pools");
     v.field("topology", topology, "GPU nodes and network for KV transfers (used when a pool is disaggregated)");
     v.field("kv_transfer", kv_transfer, "how prefill workers hand KV to decode workers");
+    v.field("kv_storage", kv_storage, "KV tiers below the workers' host memory, shared by many workers (G3 disk, G4 remote)");
     v.field("planner", planner, "autoscaling planner");
     v.field("failures", failures, "worker failures");
     v.field("slo", slo, "service-level objectives (goodput)");
@@ -157,6 +202,17 @@ inline bool is_disaggregated(const ScenarioConfig& s) {
     if (role_of(p) != WorkerRole::kAggregated && worker_slots(p) > 0) return true;
   return false;
 }
+
+// kv_storage laid out on the scenario's workers (numbered as the cluster numbers them: pools in
+// order, each pool's slots): the tiers' capacities in blocks, each worker's node (-1 for a worker
+// without host memory, which takes no part) and the bytes of one block.
+struct KvStorageLayout {
+  KvStorageSpec spec;
+  std::vector<std::int32_t> worker_node;
+  double block_bytes = 0;
+  bool enabled() const { return spec.disk_blocks_per_node > 0 || spec.remote_blocks > 0; }
+};
+KvStorageLayout kv_storage_layout(const ScenarioConfig& s);
 
 // The models the cluster serves, in pool order (pools that may run workers only): a request names
 // one of them, or gets the first.

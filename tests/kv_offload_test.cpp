@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <array>
 
 #include "models/kv_host_tier.h"
 #include "tests/test_util.h"
@@ -35,17 +34,7 @@ pools:
 
 // A: 4 prompt blocks (and a fifth for its output), then cached; B needs all 12 GPU blocks and
 // evicts A's; then A's prompt again.
-// A trace of (timestamp ms, prompt tokens, the one hash id of its prefix) rows, 2 output tokens each.
-std::string trace_of(testing::TempDir& dir, std::initializer_list<std::array<int, 3>> rows) {
-  std::string text;
-  for (const auto& [ms, tokens, hash] : rows)
-    text += fmt::format(R"({{"timestamp": {}, "input_length": {}, "output_length": 2, "hash_ids": [{}]}})", ms, tokens,
-                        hash) +
-            "\n";
-  return dir.write("t.jsonl", text);
-}
-
-std::string a_b_a(testing::TempDir& dir) { return trace_of(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 64, 1}}); }
+std::string a_b_a(testing::TempDir& dir) { return testing::write_hash_trace(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 64, 1}}); }
 
 // The a_b_a trace with this kv_offload setting: the results file.
 std::string run_a_b_a(testing::TempDir& dir, const std::string& name, const std::string& offload) {
@@ -245,7 +234,7 @@ TEST(KvOffload, TheHostTierReportsWhatItStoresAndEvicts) {
 // weight 0 both workers cost the same and the tie goes either way.
 TEST(KvOffload, TheRouterSendsAPromptToTheWorkerHoldingItInHostMemory) {
   testing::TempDir dir;
-  const std::string trace = trace_of(dir, {{0, 64, 1}, {1000, 176, 2}, {1000, 176, 3}, {2000, 64, 1}});
+  const std::string trace = testing::write_hash_trace(dir, {{0, 64, 1}, {1000, 176, 2}, {1000, 176, 3}, {2000, 64, 1}});
   std::string yaml = scenario(trace, "{host_gbytes: 1}");
   yaml.replace(yaml.find("  - name: w\n"), 12, "  - name: w\n    replicas: 2\n");
   yaml += "router: {policy: kv_aware}\n";

@@ -76,7 +76,8 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
                                       "priority", "model", "lora", "lora_loaded", "slo_class", "queue_s", "prefill_s",
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status",
                                       "reject_reason", "route", "reserve_wait_s", "transfer_bytes", "first_step_s",
-                                      "energy_j", "offloaded_tokens", "onboard_s"}));
+                                      "energy_j", "offloaded_tokens", "onboard_s", "disk_tokens", "remote_tokens",
+                                      "fetch_s"}));
   EXPECT_EQ(testing::compound_fields(f.id, "/edges"), (std::vector<std::string>{"trace_id", "waits_for"}));
   EXPECT_EQ(testing::dataset_rows(f.id, "/edges"), 0u);  // independent requests: no graph
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");

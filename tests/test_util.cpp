@@ -26,6 +26,14 @@ std::string TempDir::write(const std::string& name, const std::string& text) con
   return p;
 }
 
+std::string write_hash_trace(const TempDir& dir, std::initializer_list<HashRow> rows) {
+  std::string text;
+  for (const HashRow& r : rows)
+    text += "{\"timestamp\": " + std::to_string(r.ms) + ", \"input_length\": " + std::to_string(r.tokens) +
+            ", \"output_length\": 2, \"hash_ids\": [" + std::to_string(r.hash) + "]}\n";
+  return dir.write("t.jsonl", text);
+}
+
 CommandResult run_servesim(const std::string& args) { return run_command(std::string(SERVESIM_BIN) + " " + args); }
 
 CommandResult run_command(const std::string& command) {

@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A Mooncake-format trace of (timestamp ms, prompt tokens, the one hash id of its prefix) rows, 2
+// output tokens each, written as t.jsonl in `dir`: its path.
+struct HashRow {
+  int ms, tokens, hash;
+};
+std::string write_hash_trace(const TempDir& dir, std::initializer_list<HashRow> rows);
 
 struct CommandResult {
   int exit_code = -1;

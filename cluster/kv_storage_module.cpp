@@ -1,0 +1,97 @@
+#include "cluster/kv_storage_module.h"
+
+#include <algorithm>
+
+namespace servesim {
+
+namespace {
+constexpr std::uint32_t kSender = 2;  // beside the KV fabric's 1: same-time messages ordered by module
+
+std::vector<FabricLink> storage_links(const KvStorageConfig& cfg, const KvStorageLayout& layout) {
+  std::vector<FabricLink> links;
+  auto link = [](const KvStorageTierConfig& t) {
+    return FabricLink{t.gbyte_per_s.value_or(1) * 1e9, t.latency.ns()};
+  };
+  if (layout.spec.disk_blocks_per_node > 0)
+    for (std::int32_t n = 0; n < layout.spec.nodes; ++n) links.push_back(link(cfg.disk));
+  if (layout.spec.remote_blocks > 0) links.push_back(link(cfg.remote));
+  return links;
+}
+}  // namespace
+
+KvStorageModule::KvStorageModule(sc_core::sc_module_name name, const KvStorageConfig& cfg,
+                                 const KvStorageLayout& layout, std::unique_ptr<KvStorage> tiers,
+                                 std::vector<TimedChannel<WorkerMsg>*> workers)
+    : sc_core::sc_module(name),
+      layout_(layout),
+      tiers_(std::move(tiers)),
+      workers_(std::move(workers)),
+      disks_(layout.spec.disk_blocks_per_node > 0),
+      fabric_(storage_links(cfg, layout)) {
+  if (layout.spec.remote_blocks > 0) remote_link_ = disks_ ? layout.spec.nodes : 0;
+  SC_METHOD(on_input);
+  sensitive << input_.event();
+  dont_initialize();
+  SC_METHOD(on_drain);
+  sensitive << wake_;
+  dont_initialize();
+  SC_METHOD(on_arrived);
+  sensitive << arrived_.event();
+  dont_initialize();
+}
+
+void KvStorageModule::on_input() {
+  const TimeNs now = now_ns();
+  input_.drain([&](StorageFetchMsg&& m) {
+    std::int64_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = static_cast<std::int64_t>(fetches_.size());
+      fetches_.emplace_back();
+    }
+    Fetch& f = fetches_[static_cast<size_t>(slot)];
+    f = Fetch{m, 0};
+    auto start = [&](std::int64_t blocks, std::int32_t link) {
+      if (blocks <= 0) return;
+      flow_slot_.emplace_back(fabric_.start(now, static_cast<double>(blocks) * layout_.block_bytes, {link}), slot);
+      ++f.flows_left;
+    };
+    start(m.disk_blocks, disks_ ? node_of(m.worker) : -1);
+    start(m.remote_blocks, remote_link_);
+    ++stats_.active;
+  });
+  rearm(now);
+}
+
+void KvStorageModule::on_drain() {
+  const TimeNs now = now_ns();
+  for (const Fabric::Drained& d : fabric_.drain_until(now)) {
+    auto it = std::find_if(flow_slot_.begin(), flow_slot_.end(), [&](const auto& fs) { return fs.first == d.id; });
+    arrived_.send(it->second, d.latency_ns, kSender);
+    flow_slot_.erase(it);
+  }
+  rearm(now);
+}
+
+void KvStorageModule::on_arrived() {
+  arrived_.drain([&](std::int64_t slot) {
+    Fetch& f = fetches_[static_cast<size_t>(slot)];
+    if (--f.flows_left > 0) return;
+    stats_.disk_bytes += static_cast<double>(f.msg.disk_blocks) * layout_.block_bytes;
+    stats_.remote_bytes += static_cast<double>(f.msg.remote_blocks) * layout_.block_bytes;
+    ++stats_.fetches;
+    --stats_.active;
+    workers_.at(static_cast<size_t>(f.msg.worker))->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request}, 0, kSender);
+    free_slots_.push_back(slot);
+  });
+}
+
+void KvStorageModule::rearm(TimeNs now) {
+  const TimeNs next = fabric_.next_drain();
+  wake_.cancel();
+  if (next != Fabric::kNever) wake_.notify(ns_time(std::max<TimeNs>(0, next - now)));
+}
+
+}  // namespace servesim

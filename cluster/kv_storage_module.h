@@ -1,0 +1,64 @@
+#pragma once
+// kv_storage's fetcher: reads the blocks a worker's waiting request needs from its node's disk
+// and from remote storage into the worker's host memory. One link per node disk and one for
+// remote storage, each shared max-min fairly by the fetches in flight (Fabric); a fetch reads its
+// disk blocks and its remote blocks at once, and when the last byte of both has arrived (each
+// link's latency after it drained) the worker is told (WorkerMsg kFetched). Writes into the tiers
+// (host memory's evictions) are not priced: they run beside the reads, as write-back does.
+#include <systemc>
+
+#include <memory>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/sim.h"
+#include "fabric/fabric.h"
+#include "models/kv_storage.h"
+#include "scenario/scenario.h"
+
+namespace servesim {
+
+struct KvStorageStats {
+  std::uint64_t fetches = 0;  // completed
+  double disk_bytes = 0, remote_bytes = 0;  // read, by completed fetches
+  std::int32_t active = 0;    // in flight
+};
+
+class KvStorageModule : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(KvStorageModule);
+  // `tiers`: the shared tiers, built before the workers (their host memory evicts into them).
+  KvStorageModule(sc_core::sc_module_name name, const KvStorageConfig& cfg, const KvStorageLayout& layout,
+                  std::unique_ptr<KvStorage> tiers, std::vector<TimedChannel<WorkerMsg>*> workers);
+
+  TimedChannel<StorageFetchMsg>& input() { return input_; }
+  KvStorage& tiers() { return *tiers_; }
+  std::int32_t node_of(std::int32_t worker) const { return layout_.worker_node.at(static_cast<size_t>(worker)); }
+  KvStorageStats stats() const { return stats_; }
+
+ private:
+  struct Fetch {
+    StorageFetchMsg msg;
+    std::int32_t flows_left = 0;
+  };
+  void on_input();
+  void on_drain();
+  void on_arrived();
+  void rearm(TimeNs now);
+
+  KvStorageLayout layout_;
+  std::unique_ptr<KvStorage> tiers_;
+  std::vector<TimedChannel<WorkerMsg>*> workers_;
+  std::int32_t remote_link_ = -1;  // link index; disks are links 0 .. nodes - 1 when present
+  bool disks_ = false;
+  Fabric fabric_;
+  TimedChannel<StorageFetchMsg> input_{"input"};
+  TimedChannel<std::int64_t> arrived_{"arrived"};  // fetch slots one of whose flows' last byte arrived
+  sc_core::sc_event wake_;
+  std::vector<Fetch> fetches_;
+  std::vector<std::int64_t> free_slots_;
+  std::vector<std::pair<Fabric::FlowId, std::int64_t>> flow_slot_;  // flows in flight and their fetch
+  KvStorageStats stats_;
+};
+
+}  // namespace servesim

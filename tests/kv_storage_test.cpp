@@ -1,0 +1,159 @@
+// KV tiers shared below the workers' host memory (kv_storage: G3 a disk per node, G4 remote
+// storage): blocks host memory evicts go down; a prompt that continues there waits while its
+// blocks are fetched into host memory over the tier's shared link, then loads them as host hits.
+// Times are hand arithmetic: a Llama-3.1-8B block of 16 tokens is 16 x 131,072 bytes.
+#include <gmock/gmock.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+
+#include "models/kv_storage.h"
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+using H5 = testing::H5File;
+
+constexpr double kBlockBytes = 16 * 131072.0;
+
+// One worker (or `replicas`), 12 GPU blocks, host memory for 4 blocks (1 GB/s, 1 ms), and the
+// given kv_storage.
+std::string scenario(const std::string& trace, const std::string& storage, int replicas = 1) {
+  return fmt::format(R"(
+name: storage
+workload: {{source: mooncake_jsonl, path: {}}}
+router: {{policy: round_robin}}
+pools:
+  - name: w
+    replicas: {}
+    model: llama-3.1-8b
+    gpu: h100_sxm
+    engine: {{num_gpu_blocks: 12, block_size: 16, watermark: 0}}
+    timing: {{model: polynomial, polynomial: {{constant_ms: 10, per_prefill_token_ms: 0.1, per_decode_seq_ms: 1}}}}
+    kv_offload: {{host_gbytes: {}, host_gbyte_per_s: 1, host_latency: 1ms}}
+kv_storage: {}
+)",
+                     trace, replicas, 4.5 * kBlockBytes / 1e9, storage);
+}
+
+// A (4 prompt blocks), B and D (11 each), then A's prompt again as C. B evicts A's blocks from the
+// GPU into host memory; D evicts B's into host memory, which pushes A's four down to the tier
+// below; C finds its first three blocks there (its last token is always computed).
+std::string a_b_d_a(testing::TempDir& dir) {
+  return testing::write_hash_trace(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 176, 3}, {3000, 64, 1}});
+}
+
+H5 run(testing::TempDir& dir, const std::string& name, const std::string& yaml) {
+  const std::string out = dir.file(name + ".h5");
+  auto r = testing::run_servesim("run " + dir.write(name + ".yaml", yaml) + " -q -o " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  return H5(out);
+}
+
+double at(const H5& f, const char* column, size_t row) {
+  return testing::read_double_column(f.id, "/requests", column).at(row);
+}
+
+TEST(KvStorage, APromptOnTheNodesDiskIsFetchedIntoHostMemoryThenLoaded) {
+  testing::TempDir dir;
+  H5 f = run(dir, "disk", scenario(a_b_d_a(dir), "{disk: {gbytes: 1, gbyte_per_s: 1, latency: 5ms}}"));
+  const double fetch_s = 0.005 + 3 * kBlockBytes / 1e9;  // three blocks off the disk at 1 GB/s
+  const double load_s = 0.001 + 3 * kBlockBytes / 1e9;   // then over PCIe at 1 GB/s
+  EXPECT_EQ(at(f, "disk_tokens", 3), 48);
+  EXPECT_EQ(at(f, "remote_tokens", 3), 0);
+  EXPECT_NEAR(at(f, "fetch_s", 3), fetch_s, 1e-9);
+  EXPECT_EQ(at(f, "offloaded_tokens", 3), 48);  // loaded from host memory, where the fetch put them
+  EXPECT_NEAR(at(f, "onboard_s", 3), load_s, 1e-9);
+  EXPECT_NEAR(at(f, "ttft_s", 3), fetch_s + load_s + 0.010 + 16 * 0.0001, 1e-9);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(at(f, "disk_tokens", i), 0) << i;
+  auto summary = [&](const char* m) { return testing::read_double_column(f.id, "/summary", m).at(0); };
+  EXPECT_NEAR(summary("kv_disk_hit_rate"), 48.0 / (64 + 176 + 176 + 64), 1e-12);
+  EXPECT_NEAR(summary("kv_disk_read_gbytes"), 3 * kBlockBytes / 1e9, 1e-12);
+  EXPECT_EQ(summary("kv_fetched_requests"), 1);
+  // without the disk C computes its whole prompt
+  H5 none = run(dir, "none", scenario(a_b_d_a(dir), "{}"));
+  EXPECT_EQ(at(none, "cached_tokens", 3), 0);
+  EXPECT_NEAR(at(none, "ttft_s", 3), 0.010 + 64 * 0.0001, 1e-9);
+}
+
+TEST(KvStorage, RemoteStorageServesWhatNoDiskHolds) {
+  testing::TempDir dir;
+  H5 f = run(dir, "remote", scenario(a_b_d_a(dir), "{remote: {gbytes: 1, gbyte_per_s: 2, latency: 10ms}}"));
+  const double fetch_s = 0.010 + 3 * kBlockBytes / 2e9;
+  EXPECT_EQ(at(f, "remote_tokens", 3), 48);
+  EXPECT_EQ(at(f, "disk_tokens", 3), 0);
+  EXPECT_NEAR(at(f, "fetch_s", 3), fetch_s, 1e-9);
+  EXPECT_NEAR(at(f, "ttft_s", 3), fetch_s + 0.001 + 3 * kBlockBytes / 1e9 + 0.010 + 16 * 0.0001, 1e-9);
+}
+
+// A disk that holds 3 blocks keeps the last three host memory evicted, B's; A's went on to remote
+// storage, which C reads them from.
+TEST(KvStorage, ADiskEvictsIntoRemoteStorage) {
+  testing::TempDir dir;
+  const std::string storage = fmt::format(
+      "{{disk: {{gbytes: {}, gbyte_per_s: 1}}, remote: {{gbytes: 1, gbyte_per_s: 1}}}}", 3.5 * kBlockBytes / 1e9);
+  H5 f = run(dir, "both", scenario(a_b_d_a(dir), storage));
+  EXPECT_EQ(at(f, "remote_tokens", 3), 48);
+  EXPECT_EQ(at(f, "disk_tokens", 3), 0);
+}
+
+// Two workers on one node fetch three blocks each at the same instant: each gets half the disk's
+// bandwidth. On nodes of one GPU each, each has a disk to itself.
+TEST(KvStorage, FetchesShareTheirNodesDiskFairly) {
+  testing::TempDir dir;
+  // round robin: A, B, D, C on one worker; E, F, G, H (H repeats E) on the other; C and H at 3 s
+  const std::string trace = testing::write_hash_trace(dir, {{0, 64, 1},
+                                           {0, 64, 5},
+                                           {1000, 176, 2},
+                                           {1000, 176, 6},
+                                           {2000, 176, 3},
+                                           {2000, 176, 7},
+                                           {3000, 64, 1},
+                                           {3000, 64, 5}});
+  auto fetch_times = [&](const std::string& name, int gpus_per_node) {
+    H5 f = run(dir, name,
+               scenario(trace, fmt::format("{{disk: {{gbytes: 1, gbyte_per_s: 1}}, gpus_per_node: {}}}", gpus_per_node), 2));
+    return testing::read_double_column(f.id, "/requests", "fetch_s");
+  };
+  const auto shared = fetch_times("shared", 8), apart = fetch_times("apart", 1);
+  ASSERT_EQ(shared.size(), 8u);
+  EXPECT_EQ(fetch_times("shared_again", 8), shared);  // the same run again: the same, bit for bit
+  for (size_t i = 6; i < 8; ++i) {
+    EXPECT_NEAR(shared[i], 6 * kBlockBytes / 1e9, 1e-9) << i;  // 3 blocks at 0.5 GB/s
+    EXPECT_NEAR(apart[i], 3 * kBlockBytes / 1e9, 1e-9) << i;
+  }
+}
+
+TEST(KvStorage, TheTiersKeepKeysLeastRecentlyUsedAndPassEvictionsDown) {
+  KvStorage s({.nodes = 2, .disk_blocks_per_node = 2, .remote_blocks = 3});
+  KvHostTier* node0 = s.below_host(0);
+  for (std::uint64_t k : {1, 2, 3}) node0->store(k);  // 1 leaves the disk for remote storage
+  const std::vector<std::uint64_t> keys{1, 2, 3, 4};
+  KvStorage::Hit hit = s.peek(0, keys);
+  EXPECT_EQ(hit.remote_blocks, 1);  // 1
+  EXPECT_EQ(hit.disk_blocks, 2);    // 2, 3
+  EXPECT_EQ(s.peek(1, keys).blocks(), 1);  // node 1's disk is empty; remote storage is shared
+  KvStorage no_disk({.nodes = 2, .disk_blocks_per_node = 0, .remote_blocks = 3});
+  EXPECT_EQ(no_disk.below_host(1), no_disk.below_host(0));  // host memory evicts straight to remote
+}
+
+TEST(KvStorage, SettingsItCannotHonourAreRefused) {
+  testing::TempDir dir;
+  const std::string trace = a_b_d_a(dir);
+  auto refused = [&](const std::string& name, const std::string& yaml, const std::string& key) {
+    auto r = testing::run_servesim("validate " + dir.write(name + ".yaml", yaml));
+    EXPECT_NE(r.exit_code, 0) << name;
+    EXPECT_THAT(r.out, HasSubstr(key)) << name;
+  };
+  refused("no_rate", scenario(trace, "{disk: {gbytes: 1}}"), "kv_storage.disk.gbyte_per_s");
+  refused("tiny", scenario(trace, "{remote: {gbytes: 0.000001, gbyte_per_s: 1}}"), "kv_storage.remote.gbytes");
+  std::string no_host = scenario(trace, "{disk: {gbytes: 1, gbyte_per_s: 1}}");
+  no_host.replace(no_host.find("kv_offload:"), 11, "unused_key:");
+  no_host.erase(no_host.find("    unused_key:"), no_host.find("kv_storage:") - no_host.find("    unused_key:"));
+  refused("no_host", no_host, "no pool has host memory for KV");
+}
+
+}  // namespace
+}  // namespace servesim
