@@ -785,11 +785,16 @@ class VllmScheduler final : public EngineScheduler {
     const std::span<const std::uint64_t> keys(q->keys);
     std::int64_t from = cache_.match_prefix(keys.first(static_cast<size_t>(std::max<std::int64_t>(0, limit))));
     if (from >= limit) return false;
-    from += host_.peek(keys.subspan(static_cast<size_t>(from), static_cast<size_t>(limit - from)));
-    if (from >= limit) return false;
-    const std::span<const std::uint64_t> rest = keys.subspan(static_cast<size_t>(from), static_cast<size_t>(limit - from));
+    const std::int64_t in_host = host_.peek(keys.subspan(static_cast<size_t>(from), static_cast<size_t>(limit - from)));
+    if (from + in_host >= limit) return false;
+    const std::span<const std::uint64_t> rest =
+        keys.subspan(static_cast<size_t>(from + in_host), static_cast<size_t>(limit - from - in_host));
     const KvStorage::Hit hit = storage_->peek(storage_node_, rest);
     if (hit.blocks() == 0) return false;
+    // the blocks already in host memory become its most recent, so the fetched ones, put after
+    // them, do not push them out
+    host_.match(keys.subspan(static_cast<size_t>(from), static_cast<size_t>(in_host)));
+    from += in_host;
     storage_->touch(storage_node_, rest.first(static_cast<size_t>(hit.blocks())));
     waiting_.erase(key(q));
     q->state = Seq::kFetching;
