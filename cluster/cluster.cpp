@@ -153,6 +153,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                                  inputs);
     for (auto& w : workers_)
       if (storage_layout.worker_node.at(static_cast<size_t>(w->id())) >= 0) w->connect_storage(storage_->input());
+    router_->see_storage(&storage_->tiers(), storage_layout.worker_node);
   }
   // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
   std::vector<KvEventSink*> kv_sinks;

@@ -1,5 +1,6 @@
 // "kv_aware" (as Dynamo's KV router): for each worker,
-//   cost = overlap_score_weight x (request blocks - overlap - host_overlap_weight x host overlap)
+//   cost = overlap_score_weight x (request blocks - overlap - host_overlap_weight x host overlap
+//                                  - storage_overlap_weight x shared-tier overlap)
 //          + active blocks on the worker,
 // the blocks it would have to prefill (a block in the worker's host memory, after its GPU hit,
 // counting as a fraction of one: it is loaded, not computed) plus the load it carries. The
@@ -18,6 +19,7 @@ class KvAware final : public RouterPolicy {
   KvAware(const RouterConfig& cfg, std::uint64_t seed)
       : weight_(cfg.overlap_score_weight),
         host_weight_(cfg.host_overlap_weight),
+        storage_weight_(cfg.storage_overlap_weight),
         temperature_(cfg.router_temperature),
         rng_(make_rng(seed, "router.kv_aware")) {}
 
@@ -30,6 +32,8 @@ class KvAware final : public RouterPolicy {
       double to_prefill = static_cast<double>(request_blocks - workers[i].overlap_blocks);
       if (workers[i].host_overlap_blocks > 0)
         to_prefill -= host_weight_ * static_cast<double>(workers[i].host_overlap_blocks);
+      if (workers[i].storage_overlap_blocks > 0)
+        to_prefill -= storage_weight_ * static_cast<double>(workers[i].storage_overlap_blocks);
       costs_[i] = weight_ * to_prefill + static_cast<double>(workers[i].active_blocks);
       max_cost = std::max(max_cost, costs_[i]);
     }
@@ -57,7 +61,7 @@ class KvAware final : public RouterPolicy {
   }
 
  private:
-  double weight_, host_weight_, temperature_;
+  double weight_, host_weight_, storage_weight_, temperature_;
   Rng rng_;
   std::vector<double> costs_;
 };

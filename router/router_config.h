@@ -67,6 +67,7 @@ struct RouterConfig {
   double overlap_score_weight = 1.0;
   double router_temperature = 0.0;
   double host_overlap_weight = 0.5;
+  double storage_overlap_weight = 0;
   std::string indexer = "events";  // events | approximate
   Duration kv_event_latency{0.0};
   Duration approx_ttl{120.0};
@@ -89,6 +90,12 @@ struct RouterConfig {
             "kv_aware, workers with pools[].kv_offload: a prompt block a worker holds in host memory counts as this "
             "fraction of one cached on its GPU (0 ignores host hits, 1 counts them fully; 0.5: the prefill is saved "
             "but the request waits for the load over PCIe and the block takes GPU memory again)",
+            between(0, 1));
+    v.field("storage_overlap_weight", storage_overlap_weight,
+            "kv_aware, with kv_storage: a prompt block a worker could fetch from its node's disk or remote storage, "
+            "after its GPU and host hits, counts as this fraction of one cached on its GPU (0, the default: the "
+            "shared tiers are ignored; the router reads their contents directly, as a KV store's lookup answers, "
+            "not through KV events)",
             between(0, 1));
     v.field("indexer", indexer,
             "what feeds the prefix indexer: events (workers' KV events) | approximate (own decisions, with a TTL)",

@@ -227,6 +227,17 @@ void RouterModule::on_timeouts() {
   });
 }
 
+// Each worker's prompt blocks on its node's disk or in remote storage after its GPU and host hits.
+void RouterModule::see_storage_overlaps() {
+  for (size_t i = 0; i < views_.size(); ++i) {
+    views_[i].storage_overlap_blocks = 0;
+    const std::int32_t node = storage_node_.at(i);
+    const auto from = static_cast<size_t>(views_[i].overlap_blocks + (host_view_ ? views_[i].host_overlap_blocks : 0));
+    if (node < 0 || from >= keys_.size()) continue;
+    views_[i].storage_overlap_blocks = storage_->peek(node, std::span<const std::uint64_t>(keys_).subspan(from)).blocks();
+  }
+}
+
 // Routes model m's waiting requests in order until one finds no worker of m accepting.
 void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
   std::deque<Request*>& pending = pending_[m];
@@ -240,6 +251,7 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
         host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
         for (size_t i = 0; i < views_.size(); ++i) views_[i].host_overlap_blocks = host_overlap_[i];
       }
+      if (storage_ && cfg_.storage_overlap_weight > 0) see_storage_overlaps();
     }
     if (!reports)
       for (size_t i = 0; i < views_.size(); ++i) {

@@ -17,6 +17,7 @@
 #include "models/kv_cache.h"
 #include "models/pool_config.h"
 #include "router/kv_indexer.h"
+#include "models/kv_storage.h"
 #include "router/router_policy.h"
 
 namespace servesim {
@@ -57,6 +58,12 @@ class RouterModule : public sc_core::sc_module {
   // Workers offload KV to host memory: the router keeps a second index from their kCpu events,
   // and policies see each worker's host-tier overlap beyond its GPU one.
   void track_host_tier() { host_view_ = true; }
+  // kv_storage's shared tiers and each worker's node (-1: none), read directly when routing
+  // (router.storage_overlap_weight > 0).
+  void see_storage(const KvStorage* storage, std::vector<std::int32_t> worker_node) {
+    storage_ = storage;
+    storage_node_ = std::move(worker_node);
+  }
   // Where requests rejected by admission control go (the frontend's end-of-request channel).
   void set_rejects(TimedChannel<Request*>& rejects) { rejects_ = &rejects; }
   // LoRA: the adapters each worker serves (cluster indices, Request::lora) and its max_loras.
@@ -94,6 +101,7 @@ class RouterModule : public sc_core::sc_module {
  private:
   void on_requests();
   void route_pending(size_t model, bool reports, bool overlap);
+  void see_storage_overlaps();
   void hold(Request* r);                      // into its model's queue, in the admission order
   void reject(Request* r, RejectReason why);  // ends it unserved
   void on_timeouts();
@@ -163,6 +171,8 @@ class RouterModule : public sc_core::sc_module {
   std::vector<std::int64_t> overlap_;
   bool host_view_ = false;
   KvIndexer host_indexer_;  // blocks in the workers' host memory (kCpu events), when host_view_
+  const KvStorage* storage_ = nullptr;
+  std::vector<std::int32_t> storage_node_;
   std::vector<std::int64_t> host_overlap_;
   std::vector<std::uint64_t> keys_;  // the prompt block keys of the request being routed
   std::int64_t active_ = 0;

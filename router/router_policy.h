@@ -17,6 +17,7 @@ struct WorkerView {
   std::int64_t active_blocks = 0;   // KV blocks they occupy, as the router sees them
   std::int64_t overlap_blocks = 0;  // the request's leading blocks the router believes are cached there
   std::int64_t host_overlap_blocks = 0;  // the blocks after those it believes are in the worker's host memory
+  std::int64_t storage_overlap_blocks = 0;  // the blocks after both that its node's disk or remote storage holds
 };
 
 class RouterPolicy {

@@ -340,7 +340,12 @@ void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const 
 // prefill pool to a decode pool of its model): a synthetic mix may name only served models.
 void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) {
   const KvStorageConfig& k = s.kv_storage;
-  if (!k.enabled()) return;
+  if (!k.enabled()) {
+    if (s.router.storage_overlap_weight > 0)
+      map.fail("router.storage_overlap_weight", "there is no kv_storage tier to weigh",
+               "set kv_storage.disk or kv_storage.remote, or storage_overlap_weight to 0");
+    return;
+  }
   for (auto [name, tier] : {std::pair{"disk", &k.disk}, std::pair{"remote", &k.remote}})
     if (tier->enabled() && !tier->gbyte_per_s)
       map.fail(fmt::format("kv_storage.{}.gbyte_per_s", name), "required when gbytes > 0",

@@ -126,6 +126,45 @@ TEST(KvStorage, FetchesShareTheirNodesDiskFairly) {
   }
 }
 
+// Two workers, each on a node of its own. A runs on one; two pairs of 11-block prompts, one of
+// each pair per worker, push A's blocks through that worker's host memory to its node's disk; then
+// A's prompt again. With router.storage_overlap_weight > 0 kv_aware sends it to the worker whose
+// disk holds it (which fetches 3 blocks); at 0 both workers cost the same and the tie goes either way.
+TEST(KvStorage, TheRouterSendsAPromptToTheNodeWhoseDiskHoldsIt) {
+  testing::TempDir dir;
+  const std::string trace = testing::write_hash_trace(
+      dir, {{0, 64, 1}, {1000, 176, 2}, {1000, 176, 3}, {2000, 176, 4}, {2000, 176, 5}, {3000, 64, 1}});
+  std::string yaml = scenario(trace, "{disk: {gbytes: 1, gbyte_per_s: 1}, gpus_per_node: 1}", 2);
+  yaml.replace(yaml.find("router: {policy: round_robin}"), 29, "router: {policy: kv_aware}");
+  const std::string path = dir.write("s.yaml", yaml);
+  int elsewhere = 0;
+  for (const std::string weight : {"0.5", "0"})
+    for (int seed = 1; seed <= 8; ++seed) {
+      const std::string out = dir.file(fmt::format("w{}_{}.h5", weight, seed));
+      auto r = testing::run_servesim(fmt::format("run {} --seed {} --set router.storage_overlap_weight={} -q -o {}",
+                                                 path, seed, weight, out));
+      ASSERT_EQ(r.exit_code, 0) << r.out;
+      H5 f(out);
+      const auto worker = testing::read_double_column(f.id, "/requests", "decode_worker");
+      const auto id = testing::read_double_column(f.id, "/requests", "id");
+      const auto fetched = testing::read_double_column(f.id, "/requests", "disk_tokens");
+      auto of = [&](double want, const std::vector<double>& col) {
+        for (size_t i = 0; i < id.size(); ++i)
+          if (id[i] == want) return col[i];
+        return -1.0;
+      };
+      ASSERT_NE(of(1, worker), of(2, worker));  // each pair went one to each worker
+      ASSERT_NE(of(3, worker), of(4, worker));
+      if (weight == "0.5") {
+        EXPECT_EQ(of(5, worker), of(0, worker)) << "seed " << seed;
+        EXPECT_EQ(of(5, fetched), 48) << "seed " << seed;
+      } else {
+        elsewhere += of(5, worker) != of(0, worker);
+      }
+    }
+  EXPECT_GT(elsewhere, 0);  // weight 0: the tie went to the other worker in some of 8 runs
+}
+
 TEST(KvStorage, TheTiersKeepKeysLeastRecentlyUsedAndPassEvictionsDown) {
   KvStorage s({.nodes = 2, .disk_blocks_per_node = 2, .remote_blocks = 3});
   KvHostTier* node0 = s.below_host(0);
@@ -149,6 +188,9 @@ TEST(KvStorage, SettingsItCannotHonourAreRefused) {
   };
   refused("no_rate", scenario(trace, "{disk: {gbytes: 1}}"), "kv_storage.disk.gbyte_per_s");
   refused("tiny", scenario(trace, "{remote: {gbytes: 0.000001, gbyte_per_s: 1}}"), "kv_storage.remote.gbytes");
+  std::string blind = scenario(trace, "{}");
+  blind.replace(blind.find("router: {policy: round_robin}"), 29, "router: {policy: kv_aware, storage_overlap_weight: 0.5}");
+  refused("weight", blind, "router.storage_overlap_weight");
   std::string no_host = scenario(trace, "{disk: {gbytes: 1, gbyte_per_s: 1}}");
   no_host.replace(no_host.find("kv_offload:"), 11, "unused_key:");
   no_host.erase(no_host.find("    unused_key:"), no_host.find("kv_storage:") - no_host.find("    unused_key:"));
