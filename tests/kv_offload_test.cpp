@@ -247,20 +247,13 @@ TEST(KvOffload, TheRouterSendsAPromptToTheWorkerHoldingItInHostMemory) {
                                                  seed, weight, out));
       ASSERT_EQ(r.exit_code, 0) << r.out;
       H5 f(out);
-      const auto worker = testing::read_double_column(f.id, "/requests", "decode_worker");
-      const auto id = testing::read_double_column(f.id, "/requests", "id");
-      const auto loaded = testing::read_double_column(f.id, "/requests", "offloaded_tokens");
-      auto of = [&](double want, const std::vector<double>& col) {
-        for (size_t i = 0; i < id.size(); ++i)
-          if (id[i] == want) return col[i];
-        return -1.0;
-      };
-      ASSERT_NE(of(1, worker), of(2, worker));  // the two long prompts went one to each worker
+      auto worker = [&](double id) { return testing::request_field(f.id, "decode_worker", id); };
+      ASSERT_NE(worker(1), worker(2));  // the two long prompts went one to each worker
       if (weight == "0.5") {
-        EXPECT_EQ(of(3, worker), of(0, worker)) << "seed " << seed;
-        EXPECT_EQ(of(3, loaded), 48) << "seed " << seed;
+        EXPECT_EQ(worker(3), worker(0)) << "seed " << seed;
+        EXPECT_EQ(testing::request_field(f.id, "offloaded_tokens", 3), 48) << "seed " << seed;
       } else {
-        elsewhere += of(3, worker) != of(0, worker);
+        elsewhere += worker(3) != worker(0);
       }
     }
   EXPECT_GT(elsewhere, 0);  // weight 0: the tie went to the other worker in some of 8 runs

@@ -26,6 +26,14 @@ std::string TempDir::write(const std::string& name, const std::string& text) con
   return p;
 }
 
+double request_field(hid_t file, const std::string& field, double id) {
+  const std::vector<double> ids = read_double_column(file, "/requests", "id");
+  const std::vector<double> values = read_double_column(file, "/requests", field);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return values[i];
+  return -1;
+}
+
 std::string write_hash_trace(const TempDir& dir, std::initializer_list<HashRow> rows) {
   std::string text;
   for (const HashRow& r : rows)
