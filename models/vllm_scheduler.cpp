@@ -408,9 +408,6 @@ class VllmScheduler final : public EngineScheduler {
                                                       : q->req->tokens_emitted});
   }
 
-  // Called between iterations only (the worker defers it while one runs), so no planned batch
-  // refers to q. A prefill-only job, a held or incoming KV hand-off, or a landed sequence stays:
-  // the fabric owns those steps; the request is dropped once it waits or runs on its decode worker.
   void take_fetches(std::vector<StorageFetch>& out) override {
     out.clear();
     out.swap(fetches_);
@@ -428,6 +425,9 @@ class VllmScheduler final : public EngineScheduler {
     waiting_.insert(key(q));
   }
 
+  // Called between iterations only (the worker defers it while one runs), so no planned batch
+  // refers to q. A prefill-only job, a held or incoming KV hand-off, or a landed sequence stays:
+  // the fabric owns those steps; the request is dropped once it waits or runs on its decode worker.
   bool abort(Request* r) override {
     Seq* q = nullptr;
     for (const auto* set : {&waiting_, &running_})

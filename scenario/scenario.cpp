@@ -336,8 +336,7 @@ void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const 
   if (seen.size() > 32767) map.fail("pools", fmt::format("{} LoRA adapters; at most 32,767", seen.size()), "serve fewer");
 }
 
-// Requests go only to pools serving their model (validate_disaggregation already ties each
-// prefill pool to a decode pool of its model): a synthetic mix may name only served models.
+// kv_storage: read rates given, pools that take part sharing one KV layout, room for a block.
 void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) {
   const KvStorageConfig& k = s.kv_storage;
   if (!k.enabled()) {
@@ -356,7 +355,8 @@ void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) 
     if (!p.kv_offload.enabled() || worker_slots(p) == 0) continue;
     const std::string base = fmt::format("pools.{}", i);
     if (p.attention_dp > 1)
-      map.fail(base + ".attention_dp", "kv_storage with attention-DP workers is not modelled (each rank's host memory would fetch on its own)",
+      map.fail(base + ".attention_dp",
+               "kv_storage with attention-DP workers is not modelled (each rank's host memory would fetch on its own)",
                "use attention_dp: 1 in pools that offload KV, or drop kv_storage");
     if (!first) {
       first = &p;
@@ -378,7 +378,8 @@ void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) 
   }
   const KvStorageLayout layout = kv_storage_layout(s);
   if (k.disk.enabled() && layout.spec.disk_blocks_per_node < 1)
-    map.fail("kv_storage.disk.gbytes", fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", k.disk.gbytes, layout.block_bytes),
+    map.fail("kv_storage.disk.gbytes",
+             fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", k.disk.gbytes, layout.block_bytes),
              "give it more space or set it to 0");
   if (k.remote.enabled() && layout.spec.remote_blocks < 1)
     map.fail("kv_storage.remote.gbytes",
@@ -386,6 +387,8 @@ void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) 
              "give it more space or set it to 0");
 }
 
+// Requests go only to pools serving their model (validate_disaggregation already ties each
+// prefill pool to a decode pool of its model): a synthetic mix may name only served models.
 void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std::vector<std::string>& warnings) {
   const std::vector<std::string> served = served_models(s);
   std::set<std::string> class_names;
