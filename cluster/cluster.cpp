@@ -155,6 +155,12 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
       if (storage_layout.worker_node.at(static_cast<size_t>(w->id())) >= 0) w->connect_storage(storage_->input());
     router_->see_storage(&storage_->tiers(), storage_layout.worker_node);
   }
+  // the links bytes move over, numbered for the observer: the KV fabric's, then kv_storage's
+  std::vector<FabricLinkDesc> links;
+  if (fabric_) links = fabric_->links();
+  storage_first_link_ = static_cast<std::int32_t>(links.size());
+  if (storage_) links.insert(links.end(), storage_->links().begin(), storage_->links().end());
+  if (fabric_ || storage_) observer_.on_fabric(links);
   // the indexer is fed only where a policy reads it: other runs pay nothing for KV events
   std::vector<KvEventSink*> kv_sinks;
   if (cfg_.router.indexer == "events" && router_->uses_overlap()) {
@@ -306,8 +312,10 @@ void Cluster::sample() {
                                        lifecycle_->count(p, WorkerState::kDraining), lifecycle_->target(p),
                                        lifecycle_->count(p, WorkerState::kReady) * cfg_.pools[p].gpus_per_worker()});
   observer_.on_pools(now_ns(), pool_samples_);
-  if (fabric_) {
-    fabric_->sample_links(now_ns(), link_samples_);
+  if (fabric_ || storage_) {
+    link_samples_.clear();
+    if (fabric_) fabric_->sample_links(now_ns(), link_samples_);
+    if (storage_) storage_->sample_links(now_ns(), link_samples_, storage_first_link_);
     observer_.on_links(now_ns(), link_samples_);
   }
   last_sample_ns_ = now_ns();

@@ -106,6 +106,7 @@ class Cluster : public sc_core::sc_module, public ClusterView {
   std::unique_ptr<KvEventBus> kv_bus_;
   std::unique_ptr<KvFabric> fabric_;
   std::unique_ptr<KvStorageModule> storage_;  // kv_storage's tiers and fetcher, if configured
+  std::int32_t storage_first_link_ = 0;        // the observer's number of kv_storage's first link
   std::vector<LinkSample> link_samples_;
   std::unique_ptr<Lifecycle> lifecycle_;
   std::unique_ptr<Planner> planner_;

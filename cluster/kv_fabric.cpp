@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cluster/link_sampling.h"
 #include "models/catalog.h"
 
 namespace servesim {
@@ -27,11 +28,9 @@ KvFabric::KvFabric(sc_core::sc_module_name name, const KvTransferConfig& cfg, co
       observer_(observer),
       fabric_(topology.fabric_links()),
       sampled_bytes_(topology.fabric_links().size(), 0.0) {
-  std::vector<FabricLinkDesc> links;
   for (size_t l = 0; l < topology.fabric_links().size(); ++l)
-    links.push_back({topology.link_info()[l].name, topology.link_info()[l].kind, topology.fabric_links()[l].bytes_per_s,
-                     topology.fabric_links()[l].latency_ns});
-  observer_.on_fabric(links);
+    links_.push_back({topology.link_info()[l].name, topology.link_info()[l].kind, topology.fabric_links()[l].bytes_per_s,
+                      topology.fabric_links()[l].latency_ns});
   SC_METHOD(on_input);
   sensitive << input_.event();
   dont_initialize();
@@ -202,16 +201,8 @@ void KvFabric::rearm(TimeNs now) {
   if (next != Fabric::kNever) wake_.notify(ns_time(std::max<TimeNs>(0, next - now)));
 }
 
-void KvFabric::sample_links(TimeNs now, std::vector<LinkSample>& out) {
-  out.clear();
-  fabric_.advance(now);
-  const auto& bytes = fabric_.link_bytes();
-  const std::vector<std::int32_t> flows = fabric_.link_flows();
-  for (size_t l = 0; l < bytes.size(); ++l) {
-    const double moved = bytes[l] - sampled_bytes_[l];
-    if (moved > 0 || flows[l] > 0) out.push_back({static_cast<std::int32_t>(l), moved, flows[l]});
-    sampled_bytes_[l] = bytes[l];
-  }
+void KvFabric::sample_links(TimeNs now, std::vector<LinkSample>& out, std::int32_t first_link) {
+  sample_fabric_links(fabric_, now, sampled_bytes_, first_link, out);
 }
 
 }  // namespace servesim

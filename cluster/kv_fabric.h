@@ -41,8 +41,11 @@ class KvFabric : public sc_core::sc_module {
 
   TimedChannel<FabricMsg>& input() { return input_; }
   KvFabricStats stats() const { return {transfers_done_, bytes_done_, active_}; }
-  // Bytes per link since the previous call (links that carried none are left out).
-  void sample_links(TimeNs now, std::vector<LinkSample>& out);
+  // Its links, numbered as sample_links() numbers them (the cluster reports them to the observer).
+  const std::vector<FabricLinkDesc>& links() const { return links_; }
+  // Bytes per link since the previous call (links that carried none are left out), appended to
+  // `out` with `first_link` added to each link's number.
+  void sample_links(TimeNs now, std::vector<LinkSample>& out, std::int32_t first_link = 0);
 
  private:
   struct FlowSpec {
@@ -95,6 +98,7 @@ class KvFabric : public sc_core::sc_module {
   std::unordered_map<Fabric::FlowId, std::int64_t> flow_slot_;
   std::unordered_map<Request*, std::int64_t> slot_of_;  // open transfers
   std::vector<double> sampled_bytes_;
+  std::vector<FabricLinkDesc> links_;
   std::uint64_t transfers_done_ = 0;
   double bytes_done_ = 0;
   std::int32_t active_ = 0;

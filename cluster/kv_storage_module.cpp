@@ -2,19 +2,30 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
+#include "cluster/link_sampling.h"
+
 namespace servesim {
 
 namespace {
 constexpr std::uint32_t kSender = 2;  // beside the KV fabric's 1: same-time messages ordered by module
 
-std::vector<FabricLink> storage_links(const KvStorageConfig& cfg, const KvStorageLayout& layout) {
-  std::vector<FabricLink> links;
-  auto link = [](const KvStorageTierConfig& t) {
-    return FabricLink{t.gbyte_per_s.value_or(1) * 1e9, t.latency.ns()};
+// A disk per node (named disk.node<N>), then remote storage.
+std::vector<FabricLinkDesc> storage_links(const KvStorageConfig& cfg, const KvStorageLayout& layout) {
+  std::vector<FabricLinkDesc> links;
+  auto link = [](std::string name, std::string kind, const KvStorageTierConfig& t) {
+    return FabricLinkDesc{std::move(name), std::move(kind), t.gbyte_per_s.value_or(1) * 1e9, t.latency.ns()};
   };
   if (layout.spec.disk_blocks_per_node > 0)
-    for (std::int32_t n = 0; n < layout.spec.nodes; ++n) links.push_back(link(cfg.disk));
-  if (layout.spec.remote_blocks > 0) links.push_back(link(cfg.remote));
+    for (std::int32_t n = 0; n < layout.spec.nodes; ++n) links.push_back(link(fmt::format("disk.node{}", n), "disk", cfg.disk));
+  if (layout.spec.remote_blocks > 0) links.push_back(link("remote", "remote", cfg.remote));
+  return links;
+}
+
+std::vector<FabricLink> fabric_links(const std::vector<FabricLinkDesc>& descs) {
+  std::vector<FabricLink> links;
+  for (const FabricLinkDesc& d : descs) links.push_back({d.bytes_per_s, d.latency_ns});
   return links;
 }
 }  // namespace
@@ -27,7 +38,9 @@ KvStorageModule::KvStorageModule(sc_core::sc_module_name name, const KvStorageCo
       tiers_(std::move(tiers)),
       workers_(std::move(workers)),
       disks_(layout.spec.disk_blocks_per_node > 0),
-      fabric_(storage_links(cfg, layout)) {
+      fabric_(fabric_links(storage_links(cfg, layout))),
+      links_(storage_links(cfg, layout)),
+      sampled_bytes_(links_.size(), 0.0) {
   if (layout.spec.remote_blocks > 0) remote_link_ = disks_ ? layout.spec.nodes : 0;
   SC_METHOD(on_input);
   sensitive << input_.event();
@@ -86,6 +99,10 @@ void KvStorageModule::on_arrived() {
     workers_.at(static_cast<size_t>(f.msg.worker))->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request}, 0, kSender);
     free_slots_.push_back(slot);
   });
+}
+
+void KvStorageModule::sample_links(TimeNs now, std::vector<LinkSample>& out, std::int32_t first_link) {
+  sample_fabric_links(fabric_, now, sampled_bytes_, first_link, out);
 }
 
 void KvStorageModule::rearm(TimeNs now) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/messages.h"
+#include "core/observer.h"
 #include "core/sim.h"
 #include "fabric/fabric.h"
 #include "models/kv_storage.h"
@@ -35,6 +36,10 @@ class KvStorageModule : public sc_core::sc_module {
   KvStorage& tiers() { return *tiers_; }
   std::int32_t node_of(std::int32_t worker) const { return layout_.worker_node.at(static_cast<size_t>(worker)); }
   KvStorageStats stats() const { return stats_; }
+  // Its links (a disk per node, then remote storage), numbered as sample_links() numbers them.
+  const std::vector<FabricLinkDesc>& links() const { return links_; }
+  // Bytes per link since the previous call, appended to `out` numbered from `first_link`.
+  void sample_links(TimeNs now, std::vector<LinkSample>& out, std::int32_t first_link);
 
  private:
   struct Fetch {
@@ -59,6 +64,8 @@ class KvStorageModule : public sc_core::sc_module {
   std::vector<std::int64_t> free_slots_;
   std::vector<std::pair<Fabric::FlowId, std::int64_t>> flow_slot_;  // flows in flight and their fetch
   KvStorageStats stats_;
+  std::vector<FabricLinkDesc> links_;
+  std::vector<double> sampled_bytes_;
 };
 
 }  // namespace servesim

@@ -72,6 +72,13 @@ TEST(KvStorage, APromptOnTheNodesDiskIsFetchedIntoHostMemoryThenLoaded) {
   EXPECT_NEAR(summary("kv_disk_hit_rate"), 48.0 / (64 + 176 + 176 + 64), 1e-12);
   EXPECT_NEAR(summary("kv_disk_read_gbytes"), 3 * kBlockBytes / 1e9, 1e-12);
   EXPECT_EQ(summary("kv_fetched_requests"), 1);
+  // the disk's link: its bytes in the link time series, the whole window at most busy
+  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "name"), std::vector<std::string>{"disk.node0"});
+  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "kind"), std::vector<std::string>{"disk"});
+  double moved = 0;
+  for (double b : testing::read_double_column(f.id, "/links/timeseries", "bytes")) moved += b;
+  EXPECT_NEAR(moved, 3 * kBlockBytes, 1e-3);
+  for (double u : testing::read_double_column(f.id, "/links/timeseries", "utilisation")) EXPECT_LE(u, 1 + 1e-9);
   // without the disk C computes its whole prompt
   H5 none = run(dir, "none", scenario(a_b_d_a(dir), "{}"));
   EXPECT_EQ(at(none, "cached_tokens", 3), 0);
