@@ -226,6 +226,18 @@ void DataParallelScheduler::completing_prefills(std::vector<Request*>& out) cons
   }
 }
 
+void DataParallelScheduler::take_fetches(std::vector<StorageFetch>& out) {
+  out.clear();
+  for (auto& rank : ranks_) {
+    rank->take_fetches(rank_fetches_);
+    out.insert(out.end(), rank_fetches_.begin(), rank_fetches_.end());
+  }
+}
+
+void DataParallelScheduler::fetched(Request* r, TimeNs now) {
+  if (const int k = rank_of(r); k >= 0) ranks_[static_cast<size_t>(k)]->fetched(r, now);
+}
+
 std::unique_ptr<EngineScheduler> make_engine_scheduler(const SchedulerContext& ctx) {
   const int n = ctx.pool.attention_dp;
   if (n <= 1) return SchedulerRegistry::instance().create(ctx.pool.engine.scheduler, ctx);

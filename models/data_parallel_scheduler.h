@@ -43,6 +43,10 @@ class DataParallelScheduler final : public EngineScheduler {
   void land(Request* r, TimeNs now) override;
   void release_prefilled(Request* r) override;
   void completing_prefills(std::vector<Request*>& out) const override;
+  // kv_storage: every rank's fetches (each rank stages into its own host memory); an arrival goes
+  // to the rank holding its request
+  void take_fetches(std::vector<StorageFetch>& out) override;
+  void fetched(Request* r, TimeNs now) override;
 
   size_t ranks() const { return ranks_.size(); }
   int rank_of(const Request* r) const;  // -1 if none holds it
@@ -55,6 +59,7 @@ class DataParallelScheduler final : public EngineScheduler {
   std::string balance_;
   std::uint64_t next_ = 0;  // round_robin
   std::unordered_map<const Request*, size_t> rank_of_;
+  std::vector<StorageFetch> rank_fetches_;  // take_fetches()' buffer
   std::vector<BatchShape> batches_;
   std::vector<char> planned_;
   IterationResult rank_out_;

@@ -353,11 +353,6 @@ void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) 
   for (size_t i = 0; i < s.pools.size(); ++i) {
     const PoolConfig& p = s.pools[i];
     if (!p.kv_offload.enabled() || worker_slots(p) == 0) continue;
-    const std::string base = fmt::format("pools.{}", i);
-    if (p.attention_dp > 1)
-      map.fail(base + ".attention_dp",
-               "kv_storage with attention-DP workers is not modelled (each rank's host memory would fetch on its own)",
-               "use attention_dp: 1 in pools that offload KV, or drop kv_storage");
     if (!first) {
       first = &p;
       continue;
@@ -365,7 +360,7 @@ void validate_kv_storage(const ScenarioConfig& s, const config::SourceMap& map) 
     // the tiers hold chain keys, which name tokens, not a model's KV: one layout shares them
     if (p.model != first->model || p.engine.block_size != first->engine.block_size ||
         kv_offload_costs(p, Catalog::builtin()).block_bytes != kv_offload_costs(*first, Catalog::builtin()).block_bytes)
-      map.fail(base + ".model",
+      map.fail(fmt::format("pools.{}.model", i),
                fmt::format("pool '{}' ({}, block_size {}) shares kv_storage with pool '{}' ({}, block_size {}), whose KV "
                            "blocks differ",
                            p.name, p.model, p.engine.block_size, first->name, first->model, first->engine.block_size),

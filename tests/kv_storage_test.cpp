@@ -165,6 +165,22 @@ TEST(KvStorage, TheRouterSendsAPromptToTheNodeWhoseDiskHoldsIt) {
   EXPECT_GT(elsewhere, 0);  // weight 0: the tie went to the other worker in some of 8 runs
 }
 
+// An attention-DP worker of two ranks, requests alternating between them (round robin): rank 0
+// sees A, B, D and C as the single worker above does (rank 1 small prompts of its own), so C
+// fetches the same three blocks from the node's disk into rank 0's host memory, in the same time.
+TEST(KvStorage, AnAttentionDpRankFetchesIntoItsOwnHostMemory) {
+  testing::TempDir dir;
+  const std::string trace = testing::write_hash_trace(
+      dir, {{0, 64, 1}, {500, 16, 7}, {1000, 176, 2}, {1500, 16, 8}, {2000, 176, 3}, {2500, 16, 9}, {3000, 64, 1}});
+  std::string yaml = scenario(trace, "{disk: {gbytes: 1, gbyte_per_s: 1, latency: 5ms}}");
+  yaml.replace(yaml.find("    replicas: 1\n"), 16, "    replicas: 1\n    attention_dp: 2\n");
+  yaml.replace(yaml.find("watermark: 0}"), 13, "watermark: 0, dp_balance: round_robin}");
+  H5 f = run(dir, "dp", yaml);
+  EXPECT_EQ(at(f, "disk_tokens", 6), 48);
+  EXPECT_NEAR(at(f, "fetch_s", 6), 0.005 + 3 * kBlockBytes / 1e9, 1e-9);
+  EXPECT_EQ(at(f, "offloaded_tokens", 6), 48);
+}
+
 TEST(KvStorage, TheTiersKeepKeysLeastRecentlyUsedAndPassEvictionsDown) {
   KvStorage s({.nodes = 2, .disk_blocks_per_node = 2, .remote_blocks = 3});
   KvHostTier* node0 = s.below_host(0);
