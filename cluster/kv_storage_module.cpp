@@ -38,8 +38,8 @@ KvStorageModule::KvStorageModule(sc_core::sc_module_name name, const KvStorageCo
       tiers_(std::move(tiers)),
       workers_(std::move(workers)),
       disks_(layout.spec.disk_blocks_per_node > 0),
-      fabric_(fabric_links(storage_links(cfg, layout))),
       links_(storage_links(cfg, layout)),
+      fabric_(fabric_links(links_)),
       sampled_bytes_(links_.size(), 0.0) {
   if (layout.spec.remote_blocks > 0) remote_link_ = disks_ ? layout.spec.nodes : 0;
   SC_METHOD(on_input);

@@ -56,6 +56,7 @@ class KvStorageModule : public sc_core::sc_module {
   std::vector<TimedChannel<WorkerMsg>*> workers_;
   std::int32_t remote_link_ = -1;  // link index; disks are links 0 .. nodes - 1 when present
   bool disks_ = false;
+  std::vector<FabricLinkDesc> links_;  // before fabric_, which is built from them
   Fabric fabric_;
   TimedChannel<StorageFetchMsg> input_{"input"};
   TimedChannel<std::int64_t> arrived_{"arrived"};  // fetch slots one of whose flows' last byte arrived
@@ -64,7 +65,6 @@ class KvStorageModule : public sc_core::sc_module {
   std::vector<std::int64_t> free_slots_;
   std::vector<std::pair<Fabric::FlowId, std::int64_t>> flow_slot_;  // flows in flight and their fetch
   KvStorageStats stats_;
-  std::vector<FabricLinkDesc> links_;
   std::vector<double> sampled_bytes_;
 };
 

@@ -266,10 +266,7 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
                   [](const PoolConfig& p) { return p.kv_offload.enabled(); }))
     summary_.enable_kv_offload();
   if (const KvStorageLayout storage = kv_storage_layout(scenario.config); storage.enabled())
-    summary_.enable_kv_storage(storage.block_bytes /
-                               static_cast<double>(std::find_if(scenario.config.pools.begin(), scenario.config.pools.end(),
-                                                                [](const PoolConfig& p) { return p.kv_offload.enabled(); })
-                                                       ->engine.block_size));
+    summary_.enable_kv_storage(storage.block_bytes / storage.block_tokens);
   if (path_.empty()) return;
   request_rows_.reserve(kMaxBufferedRows);  // filled and flushed in place: never moved while growing
   file_ = h5::create_file(path_);

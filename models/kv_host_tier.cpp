@@ -88,7 +88,7 @@ bool KvHostTier::put(std::uint64_t key) {
 }
 
 void KvHostTier::store_new(std::uint64_t key) {
-  if (capacity_ <= 0 || find(key) != kNone) return;
+  if (capacity_ <= 0 || holds(key)) return;
   store(key);
 }
 
@@ -107,7 +107,7 @@ std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
 std::int64_t KvHostTier::peek(std::span<const std::uint64_t> keys) const {
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {
-    if (find(k) == kNone) break;
+    if (!holds(k)) break;
     ++n;
   }
   return n;

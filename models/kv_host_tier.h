@@ -59,6 +59,7 @@ class KvHostTier {
   void fill(std::uint64_t key);
   // How many of `keys`, from the first, are here (each made the most recent).
   std::int64_t match(std::span<const std::uint64_t> keys);
+  bool holds(std::uint64_t key) const { return find(key) != kNone; }
   // How many would match, without touching the order (admission looks before it commits).
   std::int64_t peek(std::span<const std::uint64_t> keys) const;
   std::uint64_t stored() const { return stored_; }  // blocks copied here so far

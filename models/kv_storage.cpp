@@ -19,10 +19,9 @@ KvHostTier* KvStorage::below_host(std::int32_t node) {
 KvStorage::Hit KvStorage::peek(std::int32_t node, std::span<const std::uint64_t> keys) const {
   Hit hit;
   const KvHostTier* disk = disks_.empty() ? nullptr : disks_.at(static_cast<size_t>(node)).get();
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const std::span<const std::uint64_t> one = keys.subspan(i, 1);
-    if (disk && disk->peek(one) == 1) ++hit.disk_blocks;
-    else if (remote_ && remote_->peek(one) == 1) ++hit.remote_blocks;
+  for (std::uint64_t k : keys) {
+    if (disk && disk->holds(k)) ++hit.disk_blocks;
+    else if (remote_ && remote_->holds(k)) ++hit.remote_blocks;
     else break;
   }
   return hit;

@@ -680,7 +680,10 @@ KvStorageLayout kv_storage_layout(const ScenarioConfig& s) {
   for (const PoolConfig& p : s.pools)
     for (int slot = 0; slot < worker_slots(p); ++slot) {
       const bool takes_part = p.kv_offload.enabled();
-      if (takes_part && layout.block_bytes == 0) layout.block_bytes = kv_offload_costs(p, Catalog::builtin()).block_bytes;
+      if (takes_part && layout.block_bytes == 0) {
+        layout.block_bytes = kv_offload_costs(p, Catalog::builtin()).block_bytes;
+        layout.block_tokens = p.engine.block_size;
+      }
       layout.worker_node.push_back(takes_part ? static_cast<std::int32_t>(gpus_before / k.gpus_per_node) : -1);
       gpus_before += p.gpus_per_worker();
     }

@@ -210,6 +210,7 @@ struct KvStorageLayout {
   KvStorageSpec spec;
   std::vector<std::int32_t> worker_node;
   double block_bytes = 0;
+  std::int32_t block_tokens = 0;  // the block size those bytes hold
   bool enabled() const { return spec.disk_blocks_per_node > 0 || spec.remote_blocks > 0; }
 };
 KvStorageLayout kv_storage_layout(const ScenarioConfig& s);
