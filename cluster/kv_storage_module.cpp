@@ -96,7 +96,7 @@ void KvStorageModule::on_arrived() {
     stats_.remote_bytes += static_cast<double>(f.msg.remote_blocks) * layout_.block_bytes;
     ++stats_.fetches;
     --stats_.active;
-    workers_.at(static_cast<size_t>(f.msg.worker))->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request}, 0, kSender);
+    workers_.at(static_cast<size_t>(f.msg.worker))->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request, f.msg.fetch_serial}, 0, kSender);
     free_slots_.push_back(slot);
   });
 }

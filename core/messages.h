@@ -20,6 +20,9 @@ struct WorkerMsg {
   };
   Kind kind = Kind::kRun;
   Request* request = nullptr;
+  // kFetched: which fetch arrived (the worker numbers them), so that one its engine no longer
+  // waits for (the worker stopped and restarted since, the request left) serves nothing
+  std::uint64_t fetch_serial = 0;
 };
 
 // To kv_storage's fetcher, from a worker: read these blocks of the request's prompt into its host
@@ -28,6 +31,7 @@ struct StorageFetchMsg {
   std::int32_t worker = 0;
   Request* request = nullptr;
   std::int64_t disk_blocks = 0, remote_blocks = 0;
+  std::uint64_t fetch_serial = 0;  // WorkerMsg::fetch_serial
 };
 
 // To the KV fabric, from workers.

@@ -433,6 +433,10 @@ class VllmScheduler final : public EngineScheduler {
     for (const auto* set : {&waiting_, &running_})
       for (const auto& [k, s] : *set)
         if (s->req == r) q = s;
+    if (auto it = fetching_.find(r); !q && it != fetching_.end()) {  // waiting for kv_storage: its arrival finds nothing
+      q = it->second;
+      fetching_.erase(it);
+    }
     if (!q || q->prefill_only) return false;
     if (q->state == Seq::kDecode) leave_decoding(q, step_);
     if (running_.count(key(q))) lora_stop(q);

@@ -74,8 +74,11 @@ void Worker::step() {
 void Worker::send_fetches() {
   if (!storage_) return;
   scheduler_->take_fetches(fetches_);
-  for (const EngineScheduler::StorageFetch& f : fetches_)
-    storage_->send(StorageFetchMsg{id_, f.request, f.disk_blocks, f.remote_blocks}, 0, static_cast<std::uint32_t>(id_));
+  for (const EngineScheduler::StorageFetch& f : fetches_) {
+    fetches_in_flight_[f.request] = ++fetch_serial_;
+    storage_->send(StorageFetchMsg{id_, f.request, f.disk_blocks, f.remote_blocks, fetch_serial_}, 0,
+                   static_cast<std::uint32_t>(id_));
+  }
 }
 
 // Livelock: iterations that emit no token and finish no prompt while requests wait. A legitimate
@@ -120,6 +123,7 @@ std::vector<Request*> Worker::stop() {
     busy_ = false;
   }
   aborts_.clear();  // the requests go back with the rest; their clients' aborts are re-sent
+  fetches_in_flight_.clear();  // their arrivals find nothing waiting
   std::vector<Request*> lost = scheduler_->reset();
   lost.insert(lost.end(), reservations_.begin(), reservations_.end());
   reservations_.clear();
@@ -152,7 +156,13 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
     case WorkerMsg::Kind::kLand: scheduler_->land(m.request, now); break;
     case WorkerMsg::Kind::kRelease: scheduler_->release_prefilled(m.request); break;
     case WorkerMsg::Kind::kAbort: aborts_.push_back(m.request); break;
-    case WorkerMsg::Kind::kFetched: scheduler_->fetched(m.request, now); break;
+    case WorkerMsg::Kind::kFetched: {
+      auto it = fetches_in_flight_.find(m.request);
+      if (it == fetches_in_flight_.end() || it->second != m.fetch_serial) break;  // not the fetch it waits for
+      fetches_in_flight_.erase(it);
+      scheduler_->fetched(m.request, now);
+      break;
+    }
   }
 }
 
@@ -161,6 +171,7 @@ void Worker::accept(const WorkerMsg& m, TimeNs now) {
 void Worker::apply_aborts(TimeNs now) {
   for (Request* r : aborts_) {
     if (r->status != RequestStatus::kInFlight || !scheduler_->abort(r)) continue;
+    fetches_in_flight_.erase(r);
     r->status = RequestStatus::kAborted;
     r->finish_ns = now;
     done_.send(r, 0, static_cast<std::uint32_t>(id_));

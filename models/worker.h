@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 
 #include "core/messages.h"
 #include "core/observer.h"
@@ -92,6 +93,11 @@ class Worker : public sc_core::sc_module {
   TimedChannel<FabricMsg>* fabric_ = nullptr;
   TimedChannel<StorageFetchMsg>* storage_ = nullptr;  // kv_storage's fetcher, if any
   std::vector<EngineScheduler::StorageFetch> fetches_;
+  // fetches whose arrival the engine waits for, by request, and their serials: numbered for the
+  // worker's whole life, so an arrival from before a restart (or for a request that left, whose
+  // memory may hold another by now) never matches
+  std::unordered_map<const Request*, std::uint64_t> fetches_in_flight_;
+  std::uint64_t fetch_serial_ = 0;
   std::deque<Request*> reservations_;
   std::vector<Request*> completing_;
   std::vector<Request*> aborts_;  // asked for while an iteration runs: applied when it ends

@@ -6,8 +6,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-
+#include "models/engine_scheduler.h"
+#include "models/kv_cache.h"
 #include "models/kv_storage.h"
+#include "tests/engine_harness.h"
 #include "tests/test_util.h"
 
 namespace servesim {
@@ -179,6 +181,53 @@ TEST(KvStorage, AnAttentionDpRankFetchesIntoItsOwnHostMemory) {
   EXPECT_EQ(at(f, "disk_tokens", 6), 48);
   EXPECT_NEAR(at(f, "fetch_s", 6), 0.005 + 3 * kBlockBytes / 1e9, 1e-9);
   EXPECT_EQ(at(f, "offloaded_tokens", 6), 48);
+}
+
+// The worker dies while C's fetch from slow remote storage is in flight; its replacement starts in
+// 1 s and C, routed to it, fetches the same blocks again. The first fetch's arrival, 1 s before
+// the second's, belongs to the dead engine: C waits for its own fetch, the whole 10 s latency.
+TEST(KvStorage, AFetchStartedBeforeItsWorkerDiedDoesNotServeTheRetry) {
+  testing::TempDir dir;
+  std::string yaml = scenario(a_b_d_a(dir), "{remote: {gbytes: 1, gbyte_per_s: 1, latency: 10s}}");
+  yaml.replace(yaml.find("    kv_offload:"), 0, "    lifecycle: {startup: {value: 1s}}\n");
+  yaml += "failures: {schedule: [{at: 3.5s, pool: w}]}\n";
+  H5 f = run(dir, "retry", yaml);
+  EXPECT_EQ(testing::read_double_column(f.id, "/summary", "request_retries").at(0), 1);
+  EXPECT_EQ(at(f, "remote_tokens", 3), 48);
+  EXPECT_NEAR(at(f, "fetch_s", 3), 10 + 3 * kBlockBytes / 1e9, 1e-9);
+  EXPECT_NEAR(at(f, "ttft_s", 3), 1.5 + 10 + 3 * kBlockBytes / 1e9 + 0.001 + 3 * kBlockBytes / 1e9 + 0.010 + 16 * 0.0001,
+              1e-9);
+}
+
+// A client that goes away while its prompt is being fetched: the request leaves the engine then
+// (it did not wait for the fetch before leaving), and the fetch's arrival starts nothing.
+TEST(KvStorage, AnAbortDuringAFetchTakesTheRequestOut) {
+  PoolConfig pool;
+  pool.engine.scheduler = "vllm";
+  pool.engine.block_size = 16;
+  pool.engine.watermark = 0;
+  KvStorage storage({.nodes = 1, .disk_blocks_per_node = 8, .remote_blocks = 0});
+  SchedulerContext ctx{pool, 0, 64};
+  ctx.offload = {.host_blocks = 8, .block_bytes = kBlockBytes, .gpu_block_bytes = kBlockBytes};
+  ctx.storage = &storage;
+  ctx.storage_node = 0;
+  auto sched = SchedulerRegistry::instance().create("vllm", ctx);
+  Request r = testing::make_request(0, 0, 64, 8, {1, 2, 3, 4});
+  for (std::uint64_t key : prompt_block_keys(r.hash_ids, r.hash_block_tokens, r.input_tokens, pool.engine.block_size))
+    storage.below_host(0)->store(key);
+  sched->enqueue(&r, 0);
+  BatchShape batch;
+  sched->plan(0, batch);
+  std::vector<EngineScheduler::StorageFetch> fetches;
+  sched->take_fetches(fetches);
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_EQ(fetches[0].disk_blocks, 3);
+  EXPECT_EQ(sched->load().waiting, 1);
+  EXPECT_TRUE(sched->abort(&r));
+  EXPECT_EQ(sched->load().waiting, 0);
+  sched->fetched(&r, 1000);
+  EXPECT_FALSE(sched->plan(1000, batch));
+  EXPECT_EQ(sched->load().waiting + sched->load().running, 0);
 }
 
 TEST(KvStorage, TheTiersKeepKeysLeastRecentlyUsedAndPassEvictionsDown) {
