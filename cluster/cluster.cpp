@@ -134,6 +134,11 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
                                            std::move(prefill_policy), cfg_.pools.front().engine.block_size, to_router_,
                                            releases_, worker_states_, inputs, roles, worker_models, models);
   router_->set_rejects(done_);
+  std::vector<std::int32_t> routed_ranks;  // engine.dp_balance router: the router picks the rank
+  for (const PoolConfig* pool : worker_pools)
+    routed_ranks.push_back(pool->engine.dp_balance == "router" ? pool->attention_dp : 1);
+  if (std::any_of(routed_ranks.begin(), routed_ranks.end(), [](std::int32_t n) { return n > 1; }))
+    router_->route_ranks(routed_ranks);
   if (std::any_of(cfg_.pools.begin(), cfg_.pools.end(), [](const PoolConfig& p) { return p.kv_offload.enabled(); }))
     router_->track_host_tier();
   if (!adapters.empty()) {

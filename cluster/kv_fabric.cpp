@@ -103,7 +103,7 @@ void KvFabric::on_input() {
         break;
       }
       case FabricMsg::Kind::kPrefilled: {
-        router_.send(RouteRelease{r->prefill_worker, r->input_tokens, true}, 0, kSender);
+        router_.send(RouteRelease{r->prefill_worker, r->input_tokens, true, r->prefill_dp_rank}, 0, kSender);
         Transfer& t = transfers_[static_cast<size_t>(open_transfer(r))];
         t.prefilled = true;
         if (t.started)  // the last layer is done: the flows may go as fast as the links allow

@@ -65,6 +65,8 @@ h5::CompoundType request_type(hid_t status_enum, hid_t route_enum, hid_t reason_
   F(disk_tokens, H5T_NATIVE_UINT32);
   F(remote_tokens, H5T_NATIVE_UINT32);
   F(fetch_s, H5T_NATIVE_DOUBLE);
+  F(prefill_dp_rank, H5T_NATIVE_INT32);
+  F(decode_dp_rank, H5T_NATIVE_INT32);
 #undef F
   return t;
 }
@@ -349,6 +351,8 @@ void RunRecorder::on_request_done(const Request& r) {
   const bool remote = r.route == RequestRoute::kRemotePrefill;
   row.prefill_worker = remote ? r.prefill_worker : r.worker;
   row.decode_worker = r.worker;
+  row.prefill_dp_rank = remote ? r.prefill_dp_rank : r.dp_rank;
+  row.decode_dp_rank = r.dp_rank;
   row.priority = r.priority;
   row.model = r.model;
   row.lora = r.lora;

@@ -37,6 +37,7 @@ struct RequestRow {
   double onboard_s;
   std::uint32_t disk_tokens, remote_tokens;
   double fetch_s;
+  std::int32_t prefill_dp_rank, decode_dp_rank;
 };
 
 // Each pool's KV blocks per worker and the memory ledger behind them, as a JSON object keyed by

@@ -52,6 +52,7 @@ struct RouteRelease {
   std::int32_t worker = -1;
   std::int64_t tokens = 0;
   bool prefill_only = false;  // a prefill worker's share ended; the request itself goes on
+  std::int32_t dp_rank = -1;  // its attention-DP rank there (Request::dp_rank or prefill_dp_rank)
 };
 
 // Planner -> lifecycle: bring a pool to `target` serving workers (ready + starting), draining the

@@ -59,6 +59,10 @@ struct Request {
   TimeNs finish_ns = -1;
   std::int32_t worker = -1;          // the aggregated or decode worker
   std::int32_t prefill_worker = -1;  // the remote prefill worker (kRemotePrefill only)
+  // Attention-DP workers (pools[].attention_dp > 1): the rank serving it on `worker` and on
+  // `prefill_worker`; chosen by the router under engine.dp_balance router, else by the engine
+  // (-1: not on a data-parallel engine)
+  std::int32_t dp_rank = -1, prefill_dp_rank = -1;
   RequestRoute route = RequestRoute::kAggregated;
   TimeNs reserve_start_ns = -1;   // the decode worker was asked to reserve room for the KV
   TimeNs reserved_ns = -1;        // the decode worker reserved room

@@ -70,7 +70,7 @@ void KvPublisher::remember_tokens(const std::vector<std::uint32_t>& tokens, cons
   }
 }
 
-std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vector<KvEvent>& events) {
+std::string KvPublisher::encode(double ts, std::int32_t worker, std::span<const KvEvent> events) {
   // consecutive events of one kind and medium (GPU stores that chain on each other; a run of
   // blocks written to host memory, which name no parent) go in one event, as vLLM sends them
   struct Group {
@@ -104,7 +104,9 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
   }
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(2);
+  // [ts, events] or, from one attention-DP rank the router routes to, [ts, events, data_parallel_rank]
+  const std::int16_t rank = events.empty() ? -1 : events.front().dp_rank;
+  pk.pack_array(rank >= 0 ? 3 : 2);
   pk.pack_double(ts);
   pk.pack_array(static_cast<std::uint32_t>(groups.size()));
   const std::int32_t block_size = block_sizes_[static_cast<size_t>(worker)];
@@ -149,23 +151,26 @@ std::string KvPublisher::encode(double ts, std::int32_t worker, const std::vecto
       begin(1, "AllBlocksCleared");
     }
   }
+  if (rank >= 0) pk.pack(static_cast<std::int64_t>(rank));
   return std::string(buf.data(), buf.size());
 }
 
 void KvPublisher::flush(double wall_epoch_s) {
-  for (auto& [worker, events] : pending_) {
-    if (events.empty()) continue;
-    std::string payload = encode(wall_epoch_s, worker, events);
-    const std::string& topic = names_[static_cast<size_t>(worker)];
-    const std::uint64_t seq = seq_++;
-    impl_->pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-    impl_->pub.send(zmq::buffer(be64(seq)), zmq::send_flags::sndmore);
-    impl_->pub.send(zmq::buffer(payload), zmq::send_flags::none);
-    if (impl_->replay) {
-      replay_.emplace_back(seq, std::move(payload));
-      if (replay_.size() > options_.replay_buffer) replay_.pop_front();
+  for (auto& [worker, events] : pending_)
+    // a batch per attention-DP rank where the events name ranks (each rank publishes its own)
+    for (size_t from = 0, to = 0; from < events.size(); from = to) {
+      for (to = from + 1; to < events.size() && events[to].dp_rank == events[from].dp_rank;) ++to;
+      std::string payload = encode(wall_epoch_s, worker, std::span<const KvEvent>(events).subspan(from, to - from));
+      const std::string& topic = names_[static_cast<size_t>(worker)];
+      const std::uint64_t seq = seq_++;
+      impl_->pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      impl_->pub.send(zmq::buffer(be64(seq)), zmq::send_flags::sndmore);
+      impl_->pub.send(zmq::buffer(payload), zmq::send_flags::none);
+      if (impl_->replay) {
+        replay_.emplace_back(seq, std::move(payload));
+        if (replay_.size() > options_.replay_buffer) replay_.pop_front();
+      }
     }
-  }
   pending_.clear();
 }
 

@@ -4,11 +4,14 @@
 // payload]; the payload is [timestamp, [event, ...]] with array-like events
 // ["BlockStored", hashes, parent, token_ids, block_size, lora_id, medium, lora_name],
 // ["BlockRemoved", hashes, medium], ["AllBlocksCleared"], or (format "map") the same as maps
-// tagged by "type". The topic is the worker's name. An optional ROUTER replay socket answers
+// tagged by "type". The topic is the worker's name. An attention-DP worker whose ranks the router
+// picks (engine.dp_balance router) sends a batch per rank, [timestamp, [event, ...], rank] (vLLM's
+// data_parallel_rank), on the same socket (vLLM's ranks each bind the port plus their rank). An optional ROUTER replay socket answers
 // [empty, start_seq] with every buffered (seq, payload) from start_seq, then seq -1.
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,7 +45,7 @@ class KvPublisher : public KvEventSink {
   std::uint64_t batches_sent() const { return seq_; }
 
  private:
-  std::string encode(double ts, std::int32_t worker, const std::vector<KvEvent>& events);
+  std::string encode(double ts, std::int32_t worker, std::span<const KvEvent> events);  // events of one rank
   struct Impl;
   std::unique_ptr<Impl> impl_;
   KvPublisherOptions options_;

@@ -12,11 +12,23 @@ namespace servesim {
 DataParallelScheduler::DataParallelScheduler(std::vector<std::unique_ptr<EngineScheduler>> ranks, std::string balance)
     : ranks_(std::move(ranks)), balance_(std::move(balance)), batches_(ranks_.size()), planned_(ranks_.size(), 0) {
   if (ranks_.empty()) throw InvariantError("data-parallel engine without ranks");
-  if (balance_ != "least_loaded" && balance_ != "round_robin" && balance_ != "prefix_aware")
+  if (balance_ != "least_loaded" && balance_ != "round_robin" && balance_ != "prefix_aware" && balance_ != "router")
     throw InvariantError(fmt::format("data-parallel engine: unknown dp_balance '{}'", balance_));
 }
 
-size_t DataParallelScheduler::pick_rank(const Request& r) {
+size_t DataParallelScheduler::pick_rank(Request& r, bool prefill_only) {
+  std::int32_t& rank = prefill_only ? r.prefill_dp_rank : r.dp_rank;
+  if (router_picks()) {
+    if (rank < 0 || static_cast<size_t>(rank) >= ranks_.size())
+      throw InvariantError(fmt::format("data-parallel engine (dp_balance router): request {} came with rank {} of {}",
+                                       r.id, rank, ranks_.size()));
+    return static_cast<size_t>(rank);
+  }
+  rank = static_cast<std::int32_t>(pick_own_rank(r));
+  return static_cast<size_t>(rank);
+}
+
+size_t DataParallelScheduler::pick_own_rank(const Request& r) {
   if (balance_ == "round_robin") return static_cast<size_t>(next_++ % ranks_.size());
   const bool by_prefix = balance_ == "prefix_aware";
   size_t best = 0;
@@ -49,7 +61,7 @@ EngineScheduler& DataParallelScheduler::holder(const Request* r) const {
 void DataParallelScheduler::enqueue(Request* r, TimeNs now, EngineJob job) {
   // a request the engine already holds (a disaggregated hand-off reserved on a rank) stays there
   auto [it, fresh] = rank_of_.try_emplace(r, 0);
-  if (fresh) it->second = pick_rank(*r);
+  if (fresh) it->second = pick_rank(*r, job == EngineJob::kPrefillOnly);
   ranks_[it->second]->enqueue(r, now, job);
 }
 
@@ -157,6 +169,14 @@ std::vector<Request*> DataParallelScheduler::reset() {
 std::vector<KvEvent> DataParallelScheduler::take_kv_events() {
   std::vector<KvEvent> merged;
   if (!recording_) return merged;
+  if (router_picks()) {  // the router indexes each rank: every rank's events, told apart
+    for (size_t k = 0; k < ranks_.size(); ++k)
+      for (KvEvent e : ranks_[k]->take_kv_events()) {
+        e.dp_rank = static_cast<std::int16_t>(k);
+        merged.push_back(e);
+      }
+    return merged;
+  }
   for (auto& rank : ranks_)
     for (const KvEvent& e : rank->take_kv_events()) {
       if (e.kind == KvEvent::Kind::kCleared) {  // the whole engine restarts (reset())
@@ -205,7 +225,7 @@ bool DataParallelScheduler::supports_disaggregation() const { return ranks_.fron
 std::optional<std::int64_t> DataParallelScheduler::reserve(Request* r, TimeNs now) {
   // retried until room frees up: the rank is chosen once
   auto [it, fresh] = rank_of_.try_emplace(r, 0);
-  if (fresh) it->second = pick_rank(*r);
+  if (fresh) it->second = pick_rank(*r, false);
   return ranks_[it->second]->reserve(r, now);
 }
 

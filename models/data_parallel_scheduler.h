@@ -5,7 +5,8 @@
 // rank plans its own batch for the same step, and the step lasts as long as the slowest rank's
 // batch (the worker prices each rank's batch: rank_batches()). The ranks share a MoE model's
 // experts, so each rank's batch carries the tokens of all of them (BatchShape::moe_group_*).
-// To the router the engine is one worker: its KV events say which blocks some rank holds.
+// To the router the engine is one worker whose KV events say which blocks some rank holds, or,
+// under dp_balance router, a worker of N ranks it routes to, each with its own KV events.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,8 +21,9 @@ namespace servesim {
 class DataParallelScheduler final : public EngineScheduler {
  public:
   // `balance`: least_loaded (vLLM's coordinator: lowest 4 x waiting + running, the first on
-  // ties), round_robin, or prefix_aware (the rank caching most of the prompt's leading blocks,
-  // then least_loaded's rule).
+  // ties), round_robin, prefix_aware (the rank caching most of the prompt's leading blocks,
+  // then least_loaded's rule), or router (the rank the router chose, Request::dp_rank; the
+  // engine's KV events then name the rank whose cache changed instead of merging the ranks').
   DataParallelScheduler(std::vector<std::unique_ptr<EngineScheduler>> ranks, std::string balance);
 
   void enqueue(Request* r, TimeNs now, EngineJob job) override;
@@ -52,7 +54,11 @@ class DataParallelScheduler final : public EngineScheduler {
   int rank_of(const Request* r) const;  // -1 if none holds it
 
  private:
-  size_t pick_rank(const Request& r);
+  // the rank a request joins (also written to the request: Request::dp_rank, or prefill_dp_rank
+  // for a prefill-only job), or under dp_balance router the one the router wrote there
+  size_t pick_rank(Request& r, bool prefill_only);
+  size_t pick_own_rank(const Request& r);
+  bool router_picks() const { return balance_ == "router"; }
   EngineScheduler& holder(const Request* r) const;  // the rank a request joined (InvariantError if none)
 
   std::vector<std::unique_ptr<EngineScheduler>> ranks_;

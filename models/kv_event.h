@@ -13,6 +13,9 @@ struct KvEvent {
   Kind kind;
   Medium medium = Medium::kGpu;
   std::int16_t lora = -1;  // kStored: the LoRA adapter whose KV it holds (Request::lora; -1 = base model)
+  // the attention-DP rank whose cache changed, where the router tells ranks apart (engine.dp_balance
+  // router; vLLM's data_parallel_rank); -1: the worker as a whole
+  std::int16_t dp_rank = -1;
   std::uint64_t key;  // the block's chain key (0 for kCleared)
   std::uint64_t parent = 0;  // kStored: the chain key of the block before it (0 for a prompt's first)
 };

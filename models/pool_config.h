@@ -185,8 +185,10 @@ struct EngineConfig {
             "coordinator: the lowest 4 x waiting + running, the first on ties) | round_robin (SGLang's "
             "default load_balance_method) | prefix_aware (the rank whose prefix cache holds most of the "
             "prompt's leading blocks, ties by least_loaded's rule: cache-aware routing among ranks, as "
-            "SGLang's router does with --dp-aware)",
-            one_of({"least_loaded", "round_robin", "prefix_aware"}));
+            "SGLang's router does with --dp-aware) | router (the cluster's router picks the rank as it picks "
+            "workers, each rank a target of its policy with its own KV events and load, as Dynamo's KV router "
+            "routes to a worker's dp_rank)",
+            one_of({"least_loaded", "round_robin", "prefix_aware", "router"}));
     v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");

@@ -109,15 +109,16 @@ void KvIndexer::clear(std::int32_t worker) {
   resize(rows_);  // rehash: rows emptied above broke probe runs
 }
 
-void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium) {
+void KvIndexer::apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium, bool by_rank) {
   for (size_t i = 0; i < events.size(); ++i) {
     if (i + kLookAhead < events.size()) __builtin_prefetch(row(home(events[i + kLookAhead].key)));
     const KvEvent& e = events[i];
     if (e.medium != medium && e.kind != KvEvent::Kind::kCleared) continue;
+    const std::int32_t column = worker + (by_rank && e.dp_rank > 0 ? e.dp_rank : 0);
     switch (e.kind) {
-      case KvEvent::Kind::kStored: store(worker, e.key); break;
-      case KvEvent::Kind::kRemoved: remove(worker, e.key); break;
-      case KvEvent::Kind::kCleared: clear(worker); break;
+      case KvEvent::Kind::kStored: store(column, e.key); break;
+      case KvEvent::Kind::kRemoved: remove(column, e.key); break;
+      case KvEvent::Kind::kCleared: clear(column); break;
     }
   }
 }

@@ -26,8 +26,10 @@ class KvIndexer {
   void remove(std::int32_t worker, std::uint64_t key);
   void clear(std::int32_t worker);
   // One worker's KV events of one medium in order (each as store, remove or clear; the lookups
-  // overlapped). A kCleared event clears the worker whatever its medium.
-  void apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium = KvEvent::Medium::kGpu);
+  // overlapped). A kCleared event clears the worker whatever its medium. `by_rank`: the events
+  // name attention-DP ranks, each indexed as worker + KvEvent::dp_rank.
+  void apply(std::int32_t worker, std::span<const KvEvent> events, KvEvent::Medium medium = KvEvent::Medium::kGpu,
+             bool by_rank = false);
   bool holds(std::int32_t worker, std::uint64_t key, TimeNs now) const;
 
   // overlap[w] = leading keys of `keys` that worker w holds at time `now` (overlaps_from, all

@@ -46,6 +46,8 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   }
   views_ = own_;
   accepting_.assign(workers_.size(), 0);
+  routed_ranks_.assign(workers_.size(), 1);
+  for (size_t i = 0; i < workers_.size(); ++i) rank_base_.push_back(i);
   SC_METHOD(on_requests);
   // one process for both, state changes first: what a request sees never depends on process order
   sensitive << requests_.event() << worker_states_.event() << retry_;
@@ -62,6 +64,21 @@ RouterModule::RouterModule(sc_core::sc_module_name name, const RouterConfig& cfg
   SC_METHOD(on_load_reports);
   sensitive << load_reports_.event();
   dont_initialize();
+}
+
+void RouterModule::route_ranks(const std::vector<std::int32_t>& ranks) {
+  if (ranks.size() != workers_.size()) throw InvariantError("router: a rank count for every worker is needed");
+  routed_ranks_ = ranks;
+  rank_base_.clear();
+  size_t columns = 0;
+  for (std::int32_t n : ranks) {
+    if (n < 1) throw InvariantError("router: a worker of no rank");
+    rank_base_.push_back(columns);
+    columns += static_cast<size_t>(n);
+  }
+  indexer_ = KvIndexer(static_cast<std::int32_t>(columns));
+  host_indexer_ = KvIndexer(static_cast<std::int32_t>(columns));
+  rank_own_.assign(columns, WorkerView{});
 }
 
 void RouterModule::set_lora(const std::vector<WorkerLora>& workers, const std::vector<std::string>& adapter_names) {
@@ -119,16 +136,32 @@ bool RouterModule::uses_overlap() const {
   return policy_->uses_overlap() || (prefill_policy_ && prefill_policy_->uses_overlap());
 }
 
-size_t RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks,
-                          const std::vector<size_t>& candidates, bool admission) {
+RouterModule::Target RouterModule::pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks,
+                                        const std::vector<size_t>& candidates, bool admission) {
   candidate_views_.clear();
   candidate_ids_.clear();
-  for (size_t i : candidates)
-    if (accepting_[i] && !(admission && full(i))) {
+  for (size_t i : candidates) {
+    if (!accepting_[i] || (admission && full(i))) continue;
+    if (routed_ranks_[i] == 1) {
       candidate_views_.push_back(views_[i]);
-      candidate_ids_.push_back(i);
+      candidate_ids_.push_back({i});
+      continue;
     }
-  if (candidate_ids_.empty()) return workers_.size();
+    for (std::int32_t k = 0; k < routed_ranks_[i]; ++k) {
+      const size_t c = column(i, k);
+      WorkerView v = views_[i];
+      v.dp_rank = k;
+      v.active_seqs = rank_own_[c].active_seqs;
+      v.active_tokens = rank_own_[c].active_tokens;
+      v.active_blocks = rank_own_[c].active_blocks;
+      if (!overlap_.empty()) v.overlap_blocks = overlap_[c];
+      if (!host_overlap_.empty()) v.host_overlap_blocks = host_overlap_[c];
+      if (!storage_overlap_.empty()) v.storage_overlap_blocks = storage_overlap_[c];
+      candidate_views_.push_back(v);
+      candidate_ids_.push_back({i, k});
+    }
+  }
+  if (candidate_ids_.empty()) return {workers_.size()};
   const size_t k = policy.choose(r, request_blocks, candidate_views_);
   if (k >= candidate_ids_.size())
     throw InvariantError(fmt::format("router policy chose worker {} of {}", k, candidate_ids_.size()));
@@ -141,18 +174,28 @@ void RouterModule::apply_worker_states() {
   });
 }
 
-void RouterModule::occupy(size_t worker, std::int64_t tokens) {
-  WorkerView& v = own_[worker];
-  ++v.active_seqs;
-  v.active_tokens += tokens;
-  v.active_blocks += blocks_of(tokens);
+void RouterModule::occupy(Target t, std::int64_t tokens) {
+  for (WorkerView* v : {&own_[t.worker], routed_ranks_[t.worker] > 1 ? &rank_own_[column(t.worker, t.rank)] : nullptr})
+    if (v) {
+      ++v->active_seqs;
+      v->active_tokens += tokens;
+      v->active_blocks += blocks_of(tokens);
+    }
+}
+
+void RouterModule::vacate(size_t worker, std::int32_t rank, std::int64_t tokens) {
+  for (WorkerView* v : {&own_.at(worker), routed_ranks_[worker] > 1 ? &rank_own_[column(worker, rank)] : nullptr})
+    if (v) {
+      --v->active_seqs;
+      v->active_tokens -= tokens;
+      v->active_blocks -= blocks_of(tokens);
+    }
 }
 
 // Conditional disaggregation: a short uncached prompt, or a long prefill queue, is cheaper to
 // prefill where it will be decoded.
-bool RouterModule::prefill_locally(const Request& r, size_t decode_worker) const {
-  const std::int64_t cached = std::min(views_[decode_worker].overlap_blocks * block_size_,
-                                       static_cast<std::int64_t>(r.input_tokens));
+bool RouterModule::prefill_locally(const Request& r, Target decode) const {
+  const std::int64_t cached = std::min(overlap_at(decode) * block_size_, static_cast<std::int64_t>(r.input_tokens));
   const std::int64_t uncached = static_cast<std::int64_t>(r.input_tokens) - cached;
   if (uncached < cfg_.max_local_prefill_length) return true;
   return cfg_.max_prefill_queue && prefills_outstanding_ > *cfg_.max_prefill_queue;
@@ -227,15 +270,18 @@ void RouterModule::on_timeouts() {
   });
 }
 
-// Each worker's prompt blocks on its node's disk or in remote storage after its GPU and host hits.
+// Each worker's (or routed rank's) prompt blocks on its node's disk or in remote storage after
+// its GPU and host hits.
 void RouterModule::see_storage_overlaps() {
-  for (size_t i = 0; i < views_.size(); ++i) {
-    views_[i].storage_overlap_blocks = 0;
-    const std::int32_t node = storage_node_.at(i);
-    const auto from = static_cast<size_t>(views_[i].overlap_blocks + (host_view_ ? views_[i].host_overlap_blocks : 0));
-    if (node < 0 || from >= keys_.size()) continue;
-    views_[i].storage_overlap_blocks = storage_->peek(node, std::span<const std::uint64_t>(keys_).subspan(from)).blocks();
-  }
+  storage_overlap_.assign(overlap_.size(), 0);
+  for (size_t i = 0; i < workers_.size(); ++i)
+    for (std::int32_t k = 0; k < routed_ranks_[i]; ++k) {
+      const size_t c = column(i, k);
+      const std::int32_t node = storage_node_.at(i);
+      const auto from = static_cast<size_t>(overlap_[c] + (host_view_ ? host_overlap_[c] : 0));
+      if (node < 0 || from >= keys_.size()) continue;
+      storage_overlap_[c] = storage_->peek(node, std::span<const std::uint64_t>(keys_).subspan(from)).blocks();
+    }
 }
 
 // Routes model m's waiting requests in order until one finds no worker of m accepting.
@@ -246,12 +292,14 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
     if (overlap) {
       keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_, r->lora);
       indexer_.overlaps(keys_, now_ns(), overlap_);
-      for (size_t i = 0; i < views_.size(); ++i) views_[i].overlap_blocks = overlap_[i];
-      if (host_view_) {
-        host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
-        for (size_t i = 0; i < views_.size(); ++i) views_[i].host_overlap_blocks = host_overlap_[i];
+      if (host_view_) host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
+      const bool storage = storage_ && cfg_.storage_overlap_weight > 0;
+      if (storage) see_storage_overlaps();
+      for (size_t i = 0; i < views_.size(); ++i) {  // a routed worker's own view is its rank 0's (pick() splits it)
+        views_[i].overlap_blocks = overlap_[rank_base_[i]];
+        if (host_view_) views_[i].host_overlap_blocks = host_overlap_[rank_base_[i]];
+        if (storage) views_[i].storage_overlap_blocks = storage_overlap_[rank_base_[i]];
       }
-      if (storage_ && cfg_.storage_overlap_weight > 0) see_storage_overlaps();
     }
     if (!reports)
       for (size_t i = 0; i < views_.size(); ++i) {
@@ -261,35 +309,39 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
       }
     // a request sent to one worker's own endpoint goes there while it takes requests (the external
     // router that chose it saw it ready); otherwise, like any other, where the policy picks
+    // (a routed worker's rank still chosen by the policy)
     const auto pinned = static_cast<size_t>(r->pinned_worker);
-    const size_t d = r->pinned_worker >= 0 && pinned < workers_.size() && accepting_[pinned] &&
+    const Target d = r->pinned_worker >= 0 && pinned < workers_.size() && accepting_[pinned] &&
                              roles_[pinned] != WorkerRole::kPrefill && serves(pinned, r->lora)
-                         ? pinned
+                         ? (routed_ranks_[pinned] > 1 ? pick(*policy_, *r, blocks_of(r->input_tokens), {pinned})
+                                                      : Target{pinned})
                          : r->lora >= 0 ? pick(*policy_, *r, blocks_of(r->input_tokens),
                                                lora_candidates(*r, entry_by_adapter_.at(static_cast<size_t>(r->lora))), true)
                                         : pick(*policy_, *r, blocks_of(r->input_tokens), entry_[m], true);
-    if (d == workers_.size()) return;  // no worker takes requests now: wait for one to be ready
+    if (d.worker == workers_.size()) return;  // no worker takes requests now: wait for one to be ready
     pending.pop_front();
     route(r, d);
   }
 }
 
-void RouterModule::route(Request* r, size_t d) {
+void RouterModule::route(Request* r, Target d) {
   const TimeNs now = now_ns();
   const bool overlap = uses_overlap();
   const std::int64_t request_blocks = blocks_of(r->input_tokens);
   const std::int64_t tokens = static_cast<std::int64_t>(r->input_tokens) + r->output_tokens;
   occupy(d, tokens);
   ++active_;
-  if (r->lora >= 0) note_adapter(d, r->lora);
+  if (r->lora >= 0) note_adapter(d.worker, r->lora);
   r->routed_ns = now;
-  r->worker = static_cast<std::int32_t>(d);
-  size_t computes_prompt = d;
+  r->worker = static_cast<std::int32_t>(d.worker);
+  r->dp_rank = d.rank;  // a data-parallel engine choosing its own rank writes it there
+  r->prefill_dp_rank = -1;
+  Target computes_prompt = d;
   WorkerMsg::Kind kind = WorkerMsg::Kind::kRun;
-  if (roles_[d] == WorkerRole::kDecode) {
+  if (roles_[d.worker] == WorkerRole::kDecode) {
     const auto& prefill = prefill_[static_cast<size_t>(r->model)];
-    const size_t p = prefill_locally(*r, d) ? workers_.size() : pick(*prefill_policy_, *r, request_blocks, prefill);
-    if (p == workers_.size()) {  // short or cheap here, a long prefill queue, or no prefill worker serving
+    const Target p = prefill_locally(*r, d) ? Target{workers_.size()} : pick(*prefill_policy_, *r, request_blocks, prefill);
+    if (p.worker == workers_.size()) {  // short or cheap here, a long prefill queue, or no prefill worker serving
       r->route = RequestRoute::kLocalPrefill;
       ++local_prefills_;
     } else {
@@ -297,7 +349,8 @@ void RouterModule::route(Request* r, size_t d) {
       ++prefills_outstanding_;
       ++remote_prefills_;
       r->route = RequestRoute::kRemotePrefill;
-      r->prefill_worker = static_cast<std::int32_t>(p);
+      r->prefill_worker = static_cast<std::int32_t>(p.worker);
+      r->prefill_dp_rank = p.rank;
       computes_prompt = p;
       kind = WorkerMsg::Kind::kPrefill;
     }
@@ -305,21 +358,18 @@ void RouterModule::route(Request* r, size_t d) {
   if (overlap) {
     // what the engine can reuse at most: full blocks, never the prompt's last token
     const std::int64_t cap = (static_cast<std::int64_t>(r->input_tokens) - 1) / block_size_;
-    r->expected_cached_tokens =
-        static_cast<std::uint32_t>(std::min(views_[computes_prompt].overlap_blocks, cap) * block_size_);
+    r->expected_cached_tokens = static_cast<std::uint32_t>(std::min(overlap_at(computes_prompt), cap) * block_size_);
     if (cfg_.indexer == "approximate")  // the prompt's KV ends up where it is computed and where it is decoded
       for (std::uint64_t k : keys_)
-        for (size_t w : {computes_prompt, d}) indexer_.store(static_cast<std::int32_t>(w), k, now + cfg_.approx_ttl.ns());
+        for (Target t : {computes_prompt, d})
+          indexer_.store(static_cast<std::int32_t>(column(t.worker, t.rank)), k, now + cfg_.approx_ttl.ns());
   }
-  workers_[computes_prompt]->send(WorkerMsg{kind, r}, 0, 0);
+  workers_[computes_prompt.worker]->send(WorkerMsg{kind, r}, 0, 0);
 }
 
 void RouterModule::on_releases() {
   releases_.drain([&](RouteRelease rel) {
-    WorkerView& v = own_.at(static_cast<size_t>(rel.worker));
-    --v.active_seqs;
-    v.active_tokens -= rel.tokens;
-    v.active_blocks -= blocks_of(rel.tokens);
+    vacate(static_cast<size_t>(rel.worker), rel.dp_rank, rel.tokens);
     if (rel.prefill_only) --prefills_outstanding_;
     else --active_;
     if (on_release_) on_release_(rel.worker);
@@ -330,8 +380,11 @@ void RouterModule::on_releases() {
 
 void RouterModule::on_kv_events() {
   kv_events_.drain([&](KvEventBatch&& batch) {
-    indexer_.apply(batch.worker, batch.events);
-    if (host_view_) host_indexer_.apply(batch.worker, batch.events, KvEvent::Medium::kCpu);
+    const auto w = static_cast<size_t>(batch.worker);
+    const auto first = static_cast<std::int32_t>(rank_base_[w]);
+    const bool by_rank = routed_ranks_[w] > 1;
+    indexer_.apply(first, batch.events, KvEvent::Medium::kGpu, by_rank);
+    if (host_view_) host_indexer_.apply(first, batch.events, KvEvent::Medium::kCpu, by_rank);
     kv_events_applied_ += batch.events.size();
   });
 }

@@ -64,6 +64,11 @@ class RouterModule : public sc_core::sc_module {
     storage_ = storage;
     storage_node_ = std::move(worker_node);
   }
+  // Attention-DP workers whose rank the router picks (engine.dp_balance router): ranks[w] targets
+  // for worker w (1 for the others). Each rank is a target of the policy with its own prefix
+  // overlap (from KV events naming the rank) and its own load (the router's count); the request
+  // carries the rank (Request::dp_rank, prefill_dp_rank). Before the simulation starts.
+  void route_ranks(const std::vector<std::int32_t>& ranks);
   // Where requests rejected by admission control go (the frontend's end-of-request channel).
   void set_rejects(TimedChannel<Request*>& rejects) { rejects_ = &rejects; }
   // LoRA: the adapters each worker serves (cluster indices, Request::lora) and its max_loras.
@@ -109,18 +114,30 @@ class RouterModule : public sc_core::sc_module {
     return cfg_.admission.max_inflight_per_worker && own_[worker].active_seqs >= *cfg_.admission.max_inflight_per_worker;
   }
   void apply_worker_states();
-  void route(Request* r, size_t first_choice);
+  // A worker and, for one whose ranks the router picks, the rank (else -1).
+  struct Target {
+    size_t worker;
+    std::int32_t rank = -1;
+  };
+  void route(Request* r, Target first_choice);
   void on_releases();
   void on_kv_events();
   void on_load_reports();
   std::int64_t blocks_of(std::int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
-  // The policy's pick among `candidates` (worker indices), as a worker index.
-  // The policy's pick among the accepting workers of `candidates`; candidates.size() if none accepts.
-  // `admission`: skip workers at router.admission.max_inflight_per_worker.
-  size_t pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates,
+  // The policy's pick among the accepting workers of `candidates` (worker indices; each routed
+  // rank of one a target of its own); worker workers_.size() if none accepts. `admission`: skip
+  // workers at router.admission.max_inflight_per_worker.
+  Target pick(RouterPolicy& policy, const Request& r, std::int64_t request_blocks, const std::vector<size_t>& candidates,
               bool admission = false);
-  void occupy(size_t worker, std::int64_t tokens);
-  bool prefill_locally(const Request& r, size_t decode_worker) const;
+  void occupy(Target t, std::int64_t tokens);
+  void vacate(size_t worker, std::int32_t rank, std::int64_t tokens);
+  bool prefill_locally(const Request& r, Target decode) const;
+  // The indexers' column of a worker's rank: workers in order, a routed worker's ranks side by side.
+  size_t column(size_t worker, std::int32_t rank) const {
+    return rank_base_[worker] + (rank > 0 && routed_ranks_[worker] > 1 ? static_cast<size_t>(rank) : 0);
+  }
+  // the request being routed's leading blocks cached at a target (0 unless the policy reads overlaps)
+  std::int64_t overlap_at(Target t) const { return overlap_.empty() ? 0 : overlap_[column(t.worker, t.rank)]; }
 
   const RouterConfig& cfg_;
   std::unique_ptr<RouterPolicy> policy_, prefill_policy_;
@@ -144,7 +161,10 @@ class RouterModule : public sc_core::sc_module {
   void note_adapter(size_t worker, std::int32_t adapter);
   bool serves(size_t worker, std::int32_t adapter) const;
   std::vector<WorkerView> candidate_views_;
-  std::vector<size_t> candidate_ids_;
+  std::vector<Target> candidate_ids_;
+  std::vector<std::int32_t> routed_ranks_;  // per worker: ranks the router picks among (1: the worker)
+  std::vector<size_t> rank_base_;           // per worker: its first indexer column
+  std::vector<WorkerView> rank_own_;        // per column: the router's count of what a routed rank runs
   std::vector<char> accepting_;
   std::vector<std::deque<Request*>> pending_;  // per model: waiting for a worker of it to accept
   struct Timeout {
@@ -167,13 +187,13 @@ class RouterModule : public sc_core::sc_module {
   std::uint64_t remote_prefills_ = 0, local_prefills_ = 0;
   std::vector<WorkerView> own_;    // the router's bookkeeping
   std::vector<WorkerView> views_;  // what the policy sees
-  KvIndexer indexer_;
-  std::vector<std::int64_t> overlap_;
+  KvIndexer indexer_;  // a column per worker, or per rank of a routed one (column())
+  std::vector<std::int64_t> overlap_;  // per column, for the request being routed
   bool host_view_ = false;
   KvIndexer host_indexer_;  // blocks in the workers' host memory (kCpu events), when host_view_
   const KvStorage* storage_ = nullptr;
   std::vector<std::int32_t> storage_node_;
-  std::vector<std::int64_t> host_overlap_;
+  std::vector<std::int64_t> host_overlap_, storage_overlap_;  // per column
   std::vector<std::uint64_t> keys_;  // the prompt block keys of the request being routed
   std::int64_t active_ = 0;
   std::uint64_t kv_events_applied_ = 0, load_reports_applied_ = 0;

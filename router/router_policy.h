@@ -1,6 +1,7 @@
 #pragma once
 // A routing policy picks one worker for a request from the ready workers, as the router
-// sees them. Plain class: unit-testable without SystemC.
+// sees them (an attention-DP worker whose ranks the router picks counts once per rank, each with
+// its own load and prefix overlap). Plain class: unit-testable without SystemC.
 #include <cstdint>
 #include <span>
 
@@ -18,6 +19,7 @@ struct WorkerView {
   std::int64_t overlap_blocks = 0;  // the request's leading blocks the router believes are cached there
   std::int64_t host_overlap_blocks = 0;  // the blocks after those it believes are in the worker's host memory
   std::int64_t storage_overlap_blocks = 0;  // the blocks after both that its node's disk or remote storage holds
+  std::int32_t dp_rank = -1;  // one attention-DP rank of the worker (engine.dp_balance router), else -1
 };
 
 class RouterPolicy {

@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
+#include "core/error.h"
 #include "models/catalog.h"
 #include "models/data_parallel_scheduler.h"
 #include "models/timing/kernel_tables.h"
@@ -96,8 +98,8 @@ TEST(DataParallel, PrefixAwareTakesTheRankCachingMostOfThePromptThenTheLeastLoad
 
 TEST(DataParallel, TheWorkerHoldsABlockWhileSomeRankHoldsIt) {
   FakeEngine e({{}, {}}, "round_robin");
-  auto stored = [](std::uint64_t k) { return KvEvent{KvEvent::Kind::kStored, KvEvent::Medium::kGpu, -1, k, 0}; };
-  auto removed = [](std::uint64_t k) { return KvEvent{KvEvent::Kind::kRemoved, KvEvent::Medium::kGpu, -1, k, 0}; };
+  auto stored = [](std::uint64_t k) { return KvEvent{.kind = KvEvent::Kind::kStored, .key = k}; };
+  auto removed = [](std::uint64_t k) { return KvEvent{.kind = KvEvent::Kind::kRemoved, .key = k}; };
   e.ranks[0]->events = {stored(7), stored(8)};
   e.ranks[1]->events = {stored(7)};
   std::vector<KvEvent> out = e.dp->take_kv_events();
@@ -114,6 +116,38 @@ TEST(DataParallel, TheWorkerHoldsABlockWhileSomeRankHoldsIt) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].key, 7u);
   EXPECT_EQ(out[0].kind, KvEvent::Kind::kRemoved);
+}
+
+// dp_balance router: a request joins the rank the router wrote on it (a prefill-only job the
+// prefill rank), the engine's KV events name the rank whose cache changed (no merging), and a
+// request with no rank is an error, not a silent choice.
+TEST(DataParallel, UnderRouterBalanceTheRequestNamesItsRankAndEventsNameTheirs) {
+  FakeEngine e({{}, {}, {}}, "router");
+  std::vector<Request> reqs(3);
+  for (size_t i = 0; i < reqs.size(); ++i) reqs[i].id = i;
+  reqs[0].dp_rank = 2;
+  reqs[1].dp_rank = 0;
+  reqs[1].prefill_dp_rank = 1;
+  e.dp->enqueue(&reqs[0], 0, EngineJob::kFull);
+  e.dp->enqueue(&reqs[1], 0, EngineJob::kPrefillOnly);
+  EXPECT_EQ(e.ranks[2]->got, (std::vector<std::uint64_t>{0}));
+  EXPECT_EQ(e.ranks[1]->got, (std::vector<std::uint64_t>{1}));
+  EXPECT_TRUE(e.ranks[0]->got.empty());
+  EXPECT_THAT([&] { e.dp->enqueue(&reqs[2], 0, EngineJob::kFull); },
+              ::testing::ThrowsMessage<InvariantError>(HasSubstr("request 2 came with rank -1 of 3")));
+  e.ranks[0]->events = {KvEvent{.kind = KvEvent::Kind::kStored, .key = 7}};
+  e.ranks[2]->events = {KvEvent{.kind = KvEvent::Kind::kStored, .key = 7}, KvEvent{.kind = KvEvent::Kind::kRemoved, .key = 9}};
+  const std::vector<KvEvent> out = e.dp->take_kv_events();
+  ASSERT_EQ(out.size(), 3u);  // 7 on both ranks: two events
+  EXPECT_EQ(out[0].dp_rank, 0);
+  EXPECT_EQ(out[1].dp_rank, 2);
+  EXPECT_EQ(out[2].dp_rank, 2);
+  EXPECT_EQ(out[2].kind, KvEvent::Kind::kRemoved);
+  // the engine's own balance writes the rank it chose on the request (the /requests column)
+  FakeEngine rr({{}, {}}, "round_robin");
+  for (Request& r : reqs) rr.dp->enqueue(&r, 0, EngineJob::kFull);
+  EXPECT_EQ(reqs[2].dp_rank, 0);  // 0, 1, 0
+  EXPECT_EQ(reqs[1].dp_rank, 1);
 }
 
 TEST(DataParallel, RanksShareTheExpertsAndTheirTokens) {
@@ -294,6 +328,77 @@ TEST(DataParallel, APromptSeenBeforeReturnsToTheRankThatCachedItUnderPrefixAware
   }
   EXPECT_EQ(cached["prefix_aware"], 304);  // 19 of the 20 blocks: the last is computed for its token
   EXPECT_EQ(cached["round_robin"], 0);
+}
+
+// engine.dp_balance router: each rank of two 2-rank workers is a target of the router's policy.
+// Round robin goes through the four in turn; least_loaded spreads four simultaneous requests
+// over all four (the router counts each rank's load); kv_aware sends each repeated prompt back
+// to the rank, not just the worker, that cached it, whose KV events told the router so (its
+// expected cached tokens are then exactly what the engine finds).
+TEST(DataParallel, TheRouterPicksTheRankUnderRouterBalance) {
+  testing::TempDir dir;
+  auto run = [&](const std::string& name, const std::string& trace, const std::string& router, int seed = 1,
+                 const std::string& balance = "router") {
+    const std::string out = dir.file(name + ".h5");
+    auto r = testing::run_servesim("run " + dir.write(name + ".yaml", lockstep_scenario(trace, 2, 2, router)) + " -q -o " +
+                                   out + fmt::format(" --seed {} --set workload.hash_block_tokens=64 "
+                                                     "--set pools.0.engine.dp_balance={}", seed, balance));
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return out;
+  };
+  auto column = [](const std::string& out, const char* name) {
+    testing::H5File f(out);
+    const auto ids = testing::read_double_column(f.id, "/requests", "id");
+    const auto v = testing::read_double_column(f.id, "/requests", name);
+    std::vector<double> by_id(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) by_id[static_cast<size_t>(ids[i])] = v[i];
+    return by_id;
+  };
+  std::string spaced;
+  for (int i = 0; i < 6; ++i)
+    spaced += fmt::format(R"({{"timestamp": {}, "input_length": 100, "output_length": 2}})" "\n", 1000 * i);
+  const std::string rr = run("rr", dir.write("spaced.jsonl", spaced), "round_robin");
+  EXPECT_EQ(column(rr, "decode_worker"), (std::vector<double>{0, 0, 1, 1, 0, 0}));
+  EXPECT_EQ(column(rr, "decode_dp_rank"), (std::vector<double>{0, 1, 0, 1, 0, 1}));
+  EXPECT_EQ(column(rr, "prefill_dp_rank"), column(rr, "decode_dp_rank"));
+
+  std::string together;
+  for (int i = 0; i < 4; ++i) together += R"({"timestamp": 0, "input_length": 100, "output_length": 50})" "\n";
+  const std::string least = run("least", dir.write("together.jsonl", together), "least_loaded");
+  std::set<std::pair<double, double>> targets;
+  const auto workers = column(least, "decode_worker"), ranks = column(least, "decode_dp_rank");
+  for (size_t i = 0; i < 4; ++i) targets.emplace(workers[i], ranks[i]);
+  EXPECT_EQ(targets.size(), 4u);
+
+  // four prompts of 320 tokens (20 blocks), then each again in another order
+  std::string repeats;
+  const int order[] = {0, 1, 2, 3, 3, 1, 0, 2};
+  for (int i = 0; i < 8; ++i) {
+    const int p = order[i];
+    repeats += fmt::format(R"({{"timestamp": {}, "input_length": 320, "output_length": 2, "hash_ids": [{}, {}, {}, {}, {}]}})"
+                           "\n",
+                           1000 * i, 10 * p + 1, 10 * p + 2, 10 * p + 3, 10 * p + 4, 10 * p + 5);
+  }
+  const std::string trace = dir.write("repeats.jsonl", repeats);
+  for (int seed = 1; seed <= 3; ++seed) {
+    const std::string kv = run(fmt::format("kv{}", seed), trace, "kv_aware", seed);
+    const auto w = column(kv, "decode_worker"), k = column(kv, "decode_dp_rank");
+    const auto cached = column(kv, "cached_tokens"), expected = column(kv, "expected_cached_tokens");
+    for (int i = 4; i < 8; ++i) {
+      const auto first = static_cast<size_t>(std::find(order, order + 4, order[i]) - order);
+      EXPECT_EQ(w[static_cast<size_t>(i)], w[first]) << "seed " << seed << " request " << i;
+      EXPECT_EQ(k[static_cast<size_t>(i)], k[first]) << "seed " << seed << " request " << i;
+      EXPECT_EQ(cached[static_cast<size_t>(i)], 304) << "seed " << seed << " request " << i;
+      EXPECT_EQ(expected[static_cast<size_t>(i)], 304) << "seed " << seed << " request " << i;
+    }
+  }
+  // the router sees whole workers and the engine takes turns among its ranks: the router expects
+  // the hit on the worker, and some repeats land on the rank that lacks it
+  const std::string turns = run("turns", trace, "kv_aware", 1, "round_robin");
+  const auto cached = column(turns, "cached_tokens"), expected = column(turns, "expected_cached_tokens");
+  int missed = 0;
+  for (size_t i = 4; i < 8; ++i) missed += expected[i] == 304 && cached[i] == 0;
+  EXPECT_GT(missed, 0);
 }
 
 TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {

@@ -77,7 +77,7 @@ TEST_F(RunTest, WritesEveryDatasetWithDocumentedColumns) {
                                       "transfer_s", "decode_s", "ttft_s", "e2e_s", "mean_itl_s", "status",
                                       "reject_reason", "route", "reserve_wait_s", "transfer_bytes", "first_step_s",
                                       "energy_j", "offloaded_tokens", "onboard_s", "disk_tokens", "remote_tokens",
-                                      "fetch_s"}));
+                                      "fetch_s", "prefill_dp_rank", "decode_dp_rank"}));
   EXPECT_EQ(testing::compound_fields(f.id, "/edges"), (std::vector<std::string>{"trace_id", "waits_for"}));
   EXPECT_EQ(testing::dataset_rows(f.id, "/edges"), 0u);  // independent requests: no graph
   auto ts_fields = testing::compound_fields(f.id, "/timeseries/cluster");

@@ -1,7 +1,9 @@
 """KV events from servesim live in vLLM's wire format (ZeroMQ PUB, msgpack batches): a Python
 subscriber rebuilds each worker's cached-block set from BlockStored/BlockRemoved/AllBlocksCleared
 and it must equal the simulator's KV caches at the end (/live/kv_cache). Also the replay socket,
-and the map-tagged format. Run by ctest (Live.KvEvents)."""
+the map-tagged format, and workers of two attention-DP ranks the router routes to (a batch per
+rank carrying its data_parallel_rank, each rank's cache rebuilt on its own). Run by ctest
+(Live.KvEvents)."""
 import os
 import struct
 import sys
@@ -18,10 +20,14 @@ from harness import Live, free_port  # noqa: E402
 BLOCK = 16
 
 
-def decode(payload, map_format):
+def decode(payload, map_format, dp):
+    """(data_parallel_rank or None, events as dicts)"""
     batch = msgpack.unpackb(payload, raw=False)
-    assert isinstance(batch, list) and len(batch) == 2, batch  # [ts, events] (no DP rank by default)
-    ts, events = batch
+    # [ts, events] (no DP rank by default); [ts, events, rank] from a rank the router routes to
+    assert isinstance(batch, list) and len(batch) == (3 if dp else 2), batch
+    ts, events = batch[:2]
+    rank = batch[2] if dp else None
+    assert rank is None or rank in (0, 1), rank
     assert abs(ts - time.time()) < 600, ts
     out = []
     for e in events:
@@ -40,15 +46,17 @@ def decode(payload, map_format):
         else:
             assert e == ["AllBlocksCleared"], e
             out.append(dict(type=tag))
-    return out
+    return rank, out
 
 
-def run(map_format):
+def run(map_format, dp=False):
     pub, replay = free_port(), free_port()
     args = ["--speedup", "20", "--kv-events", f"tcp://127.0.0.1:{pub}", "--kv-events-replay", f"tcp://127.0.0.1:{replay}",
             "--set", "pools.0.engine.num_gpu_blocks=32"]  # small caches: evictions happen
     if map_format:
         args.append("--kv-events-map-format")
+    if dp:
+        args += ["--set", "pools.0.attention_dp=2", "--set", "pools.0.engine.dp_balance=router"]
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -80,15 +88,16 @@ def run(map_format):
             replayed.append((seq, frames[2]))
         assert live.stop() == 0, live.output()
 
-    cache = {}  # topic (worker name) -> set of block hashes
+    cache = {}  # (topic (worker name), DP rank or None) -> set of block hashes
     seqs, stored, removed, messages = [], 0, 0, {}
     while sub.poll(1000):
         topic, seq, payload = sub.recv_multipart()
         seq = struct.unpack(">Q", seq)[0]
         seqs.append(seq)
         messages[seq] = payload
-        blocks = cache.setdefault(topic.decode(), set())
-        for e in decode(payload, map_format):
+        rank, events = decode(payload, map_format, dp)
+        blocks = cache.setdefault((topic.decode(), rank), set())
+        for e in events:
             if e["type"] == "BlockStored":
                 assert e["block_size"] == BLOCK and e["medium"] == "GPU" and e["lora_id"] is None, e
                 hashes = e["block_hashes"]
@@ -112,13 +121,17 @@ def run(map_format):
         kv = f["live/kv_cache"][:]
         names = [f"agg_{w}" for w in range(4)]
         truth = {names[w]: set(int(k) for k in kv["block_hash"][kv["worker"] == w]) for w in range(4)}
-    for name in names:
-        assert cache.get(name, set()) == truth[name], (name, len(cache.get(name, ())), len(truth[name]))
+    for name in names:  # a worker's cache: its ranks' together
+        held = set().union(*(blocks for (topic, _), blocks in cache.items() if topic == name))
+        assert held == truth[name], (name, len(held), len(truth[name]))
+    if dp:  # both ranks of some worker published
+        assert {rank for _, rank in cache} == {0, 1}, sorted(cache)
     total = sum(len(v) for v in truth.values())
-    print(f"Live.KvEvents ({'map' if map_format else 'array'}): {len(seqs)} batches, {stored} blocks stored, "
-          f"{removed} removed; rebuilt caches equal the simulator's ({total} blocks)")
+    print(f"Live.KvEvents ({'map' if map_format else 'array'}{', 2 DP ranks' if dp else ''}): {len(seqs)} batches, "
+          f"{stored} blocks stored, {removed} removed; rebuilt caches equal the simulator's ({total} blocks)")
 
 
 if __name__ == "__main__":
     run(map_format=False)
     run(map_format=True)
+    run(map_format=False, dp=True)
