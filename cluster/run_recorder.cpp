@@ -14,7 +14,7 @@
 namespace servesim {
 
 namespace {
-constexpr size_t kMaxBufferedRows = 1 << 16;
+constexpr size_t kMaxBufferedRows = 1 << 12;
 
 double quantile_sorted(std::vector<double>& v, double q) {
   if (v.empty()) return std::nan("");
