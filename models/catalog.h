@@ -21,6 +21,10 @@ struct GpuSpec {
   double memory_gib = 0, hbm_gbps = 0, bf16_tflops = 0, fp8_tflops = 0, nvlink_gbps = 0;
   double tdp_w = 0;  // board power limit (what a data center provisions per GPU)
   std::optional<double> memory_reported_gib;  // what the CUDA driver reports (engines take fractions of it)
+  // The node the GPU comes in: GPUs on one NVLink domain, and each GPU's share of the node's
+  // network to other nodes (GB/s, one direction). Unset where no source gives them.
+  std::optional<int> gpus_per_node;
+  std::optional<double> internode_gbps;
   double engine_visible_gib() const { return memory_reported_gib.value_or(memory_gib); }
   template <class V>
   void visit(V& v) {
@@ -32,6 +36,8 @@ struct GpuSpec {
     v.field("bf16_tflops", bf16_tflops, "", config::positive());
     v.field("fp8_tflops", fp8_tflops, "", config::at_least(0));
     v.field("nvlink_gbps", nvlink_gbps, "", config::positive());
+    v.field("gpus_per_node", gpus_per_node, "", config::at_least(1));
+    v.field("internode_gbps", internode_gbps, "", config::positive());
     v.field("source", source, "");
   }
 };

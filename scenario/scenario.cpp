@@ -582,6 +582,26 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                                "groups, which does not divide them",
                                p.model, m.experts, p.expert_parallel * p.attention_dp),
                    "choose attention_dp x expert_parallel dividing the expert count");
+        // the MoE dispatch crosses nodes where the group outgrows one (roofline prices the share
+        // bound for other nodes over the GPU's network link)
+        const int group = p.attention_dp * p.tp;
+        if (m.experts > 0 && catalog.gpus().count(p.gpu)) {
+          const GpuSpec& g = catalog.gpu(p.gpu);
+          if (!g.gpus_per_node)
+            map.fail(base + ".attention_dp",
+                     fmt::format("the MoE dispatch over attention_dp x tp = {} GPUs must know which of them share a "
+                                 "node, and the catalog gives {} no gpus_per_node",
+                                 group, p.gpu),
+                     "add gpus_per_node (and internode_gbps, each GPU's network bandwidth to other nodes in GB/s) "
+                     "to the GPU in a --catalog folder's gpus.yaml");
+          else if (group > *g.gpus_per_node && !g.internode_gbps)
+            map.fail(base + ".attention_dp",
+                     fmt::format("the {} GPUs of attention_dp x tp span nodes of {}, and the catalog gives {} no "
+                                 "internode_gbps to price the MoE dispatch between them",
+                                 group, *g.gpus_per_node, p.gpu),
+                     "add internode_gbps to the GPU in a --catalog folder's gpus.yaml, or keep attention_dp x tp "
+                     "within a node");
+        }
       }
     }
     if (p.timing.model == "kernel") {

@@ -212,6 +212,17 @@ TEST(DataParallel, MoeLayersPayTheirTokensAllToAllOverTheGroup) {
       2.0 * 48 * 0.5 * 1.9921875 * 2048 * 2 / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
   EXPECT_NEAR(alltoall_s(32, 2) - alltoall_s(16, 2), 16 * per_token_s, 1e-12);
   EXPECT_NEAR(alltoall_s(16, 2), 16 * per_token_s + 2.0 * 48 * eff.allreduce_latency_us * 1e-6, 1e-12);
+  // 16 ranks on nodes of 8: 7/16 of each GPU's copies stay on NVLink, 8/16 leave for the other
+  // node over its 50 GB/s link, at the same time: the network decides
+  ASSERT_EQ(gpu.gpus_per_node, 8);
+  ASSERT_EQ(gpu.internode_gbps, 50);
+  const double copies16 = moe_dispatch_copies(m, 16), bw = 1e9 * eff.allreduce_bandwidth_efficiency;
+  const double nvlink_s = 7.0 / 16 * copies16 * 2048 * 2 / (450 * bw), network_s = 8.0 / 16 * copies16 * 2048 * 2 / (50 * bw);
+  ASSERT_GT(network_s, nvlink_s);
+  EXPECT_NEAR(alltoall_s(32, 16) - alltoall_s(16, 16), 16 * 2.0 * 48 * network_s, 1e-12);
+  // within one node (8 ranks) the same tokens cost NVLink alone
+  const double copies8 = moe_dispatch_copies(m, 8);
+  EXPECT_NEAR(alltoall_s(32, 8) - alltoall_s(16, 8), 16 * 2.0 * 48 * 7.0 / 8 * copies8 * 2048 * 2 / (450 * bw), 1e-12);
 }
 
 TEST(DataParallel, KernelTimingPricesTheDispatchFromNcclsAllToAllTable) {  // 2, 4 and 8 GPUs on H100
@@ -228,10 +239,12 @@ pools:
   EXPECT_EQ(r.exit_code, 0) << r.out;
   testing::H5File f(dir.file("k.h5"));
   const double within = testing::read_double_column(f.id, "/summary", "timing_extrapolations").at(0);
-  // beyond the GPU counts NCCL was measured on: the largest below it, counted and said
+  // beyond one node of 8: NCCL's 8-GPU table for NVLink's share, the network's nominal rate for
+  // the other node's, counted and said
   r = testing::run_servesim("run " + scn + " -o " + dir.file("k16.h5") + " --set pools.0.attention_dp=16");
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("the MoE dispatch over 16 GPUs priced from NCCL's all-to-all on 8"));
+  EXPECT_THAT(r.out, HasSubstr("the MoE dispatch over 16 GPUs sends 8/16 of what each GPU exchanges to other nodes "
+                               "at the network's nominal 50 GB/s per GPU"));
   testing::H5File f16(dir.file("k16.h5"));
   EXPECT_GE(testing::read_double_column(f16.id, "/summary", "timing_extrapolations").at(0), within + 1);
 }
@@ -414,6 +427,11 @@ TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
   EXPECT_THAT(r.out, HasSubstr("basic scheduler"));
   r = testing::run_servesim("validate " + scn + " --set pools.0.attention_dp=0");
   EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+  // the MoE dispatch needs the GPU's node: none given for the A100
+  r = testing::run_servesim("validate " + scn + " --set pools.0.model=qwen3-30b-a3b --set pools.0.gpu=a100_80gb");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("no gpus_per_node"));
   EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
 }
 

@@ -43,7 +43,9 @@ struct RooflineKernels {
   double generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim, double kv_dtype_bytes) const;
   double allreduce_s(double bytes, int gpus) const;
   // An all-to-all in which each of `gpus` GPUs holds `bytes` for all of them (it keeps 1 / gpus):
-  // one exchange over NVLink at the all-reduce's efficiency, plus its fixed cost.
+  // one exchange over NVLink at the all-reduce's efficiency, plus its fixed cost. A group larger
+  // than the GPU's node (gpus_per_node) sends the other nodes' share over the GPU's network link
+  // (internode_gbps, which validation requires then) while NVLink carries its node's share.
   double alltoall_s(double bytes, int gpus) const;
 };
 
