@@ -114,6 +114,8 @@ ModelSpec Catalog::deployed_model(const PoolConfig& pool) const {
     m.dtype_bytes = pool.precision == "bf16" ? 2 : 1;
   }
   if (pool.kv_cache_dtype != "auto") m.kv_dtype_bytes = pool.kv_cache_dtype == "fp8" ? 1 : 2;
+  // DeepEP's FP8 dispatch: one byte a value and a float32 scale per 128 of them
+  if (pool.moe_dispatch == "fp8") m.moe_dispatch_bytes = 1 + 4.0 / 128;
   return m;
 }
 

@@ -48,6 +48,9 @@ struct ModelSpec {
   double params_b = 0, active_params_b = 0;  // active 0 = dense (all params active)
   int dtype_bytes = 2;     // weights as the checkpoint stores them
   int kv_dtype_bytes = 2;  // KV cache entries (engines default to the activation dtype, bf16)
+  // As deployed (pools[].moe_dispatch), not in the catalog: the bytes per value of the tokens an
+  // attention-DP MoE layer dispatches to its experts' GPUs (the combine brings bf16 back)
+  double moe_dispatch_bytes = 2;
   std::string precision = "bf16";  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales)
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;

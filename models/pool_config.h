@@ -402,6 +402,7 @@ struct PoolConfig {
   std::string kv_cache_dtype = "auto";  // auto = the catalog model's (bf16 unless it says otherwise)
   int expert_parallel = 1;             // MoE: experts split over this many of the tp GPUs
   int attention_dp = 1;                // data-parallel attention ranks per worker, tp GPUs each
+  std::string moe_dispatch = "bf16";   // attention DP: the dtype a MoE layer dispatches tokens in
   EngineConfig engine;
   TimingConfig timing;
   std::vector<std::vector<std::string>> devices;  // explicit placement: GPU names per replica
@@ -440,6 +441,11 @@ struct PoolConfig {
             "engine.dp_balance picks a new request's rank; kv_offload's host memory is per rank (SGLang "
             "--enable-dp-attention --dp, vLLM --data-parallel-size)",
             at_least(1));
+    v.field("moe_dispatch", moe_dispatch,
+            "attention_dp > 1, MoE models: the dtype each MoE layer sends the ranks' tokens to their experts' GPUs "
+            "in: bf16 | fp8 (DeepEP's FP8 dispatch, as SGLang's and vLLM's DeepEP back ends send it: one byte a "
+            "value plus a float32 scale per 128 values); the combine brings bf16 back either way",
+            one_of({"bf16", "fp8"}));
     v.field("engine", engine, "engine scheduler knobs");
     v.field("timing", timing, "iteration timing model");
     v.field("lifecycle", lifecycle, "worker start-up, draining and the planner's bounds");

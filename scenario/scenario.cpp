@@ -570,6 +570,10 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                  fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
                  "choose a divisor of both");
     }
+    if (p.moe_dispatch != "bf16" &&
+        (p.attention_dp <= 1 || (catalog.models().count(p.model) && catalog.model(p.model).experts == 0)))
+      map.fail(base + ".moe_dispatch", "only a MoE model's layers dispatch tokens between attention-DP ranks",
+               "leave moe_dispatch at bf16, or set attention_dp > 1 on a MoE model");
     if (p.attention_dp > 1) {
       if (p.engine.scheduler == "basic")
         map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",

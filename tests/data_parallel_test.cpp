@@ -212,6 +212,19 @@ TEST(DataParallel, MoeLayersPayTheirTokensAllToAllOverTheGroup) {
       2.0 * 48 * 0.5 * 1.9921875 * 2048 * 2 / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
   EXPECT_NEAR(alltoall_s(32, 2) - alltoall_s(16, 2), 16 * per_token_s, 1e-12);
   EXPECT_NEAR(alltoall_s(16, 2), 16 * per_token_s + 2.0 * 48 * eff.allreduce_latency_us * 1e-6, 1e-12);
+  // FP8 dispatch (DeepEP): the dispatch carries 1 + 4/128 bytes a value, the combine 2
+  ModelSpec fp8 = m;
+  fp8.moe_dispatch_bytes = 1 + 4.0 / 128;
+  const RooflineTiming fp8_timing(fp8, gpu, 1, eff);
+  BatchShape b32, b16;
+  for (auto [b, n] : {std::pair{&b32, 32}, std::pair{&b16, 16}}) {
+    b->decode_seqs = n;
+    b->decode_context_tokens = 1000LL * n;
+    b->moe_group_ranks = 2;
+    b->moe_group_tokens = 2LL * n;
+  }
+  EXPECT_NEAR(fp8_timing.breakdown(b32).alltoall_s - fp8_timing.breakdown(b16).alltoall_s,
+              16 * per_token_s * (1.03125 + 2) / 4, 1e-12);
   // 16 ranks on nodes of 8: 7/16 of each GPU's copies stay on NVLink, 8/16 leave for the other
   // node over its 50 GB/s link, at the same time: the network decides
   ASSERT_EQ(gpu.gpus_per_node, 8);
@@ -433,6 +446,10 @@ TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("no gpus_per_node"));
   EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+  // FP8 dispatch where nothing is dispatched: a dense model
+  r = testing::run_servesim("validate " + scn + " --set pools.0.moe_dispatch=fp8");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("pools.0.moe_dispatch"));
 }
 
 TEST(DataParallel, TheTimingCommandPrintsARanksLedgerAndBatches) {

@@ -266,19 +266,22 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // attention DP: each MoE layer sends the rank's tokens to their top-k experts' GPUs and back
     if (alltoall_ && b.moe_group_ranks > 1) {
       const int group = b.moe_group_ranks * tp_;
-      const double elements = static_cast<double>(tokens) * moe_dispatch_copies(m_, group) * m_.hidden_size;
-      double ms = 0;
-      if (alltoall_node_ > 0 && group > alltoall_node_) {
-        // NVLink carries the node's share (an all-to-all over the node of node/group of the buffer)
-        // while the network carries the rest; the slower decides
+      // one exchange of `elements` bf16 values' worth (the table's unit) per GPU
+      auto exchange_ms = [&](double elements) {
+        if (alltoall_node_ == 0 || group <= alltoall_node_) return lookup(*alltoall_, {elements}, "nccl all-to-all");
+        // NVLink carries the node's share (an all-to-all over the node of node/group of the
+        // buffer) while the network carries the rest; the slower decides
         const double node = alltoall_node_;
         const double nvlink_ms = lookup(*alltoall_, {elements * node / group}, "nccl all-to-all");
         const double network_ms = elements * kActivationBytes * (group - node) / group / mem_.internode_bytes_per_s * 1e3;
-        ms = std::max(nvlink_ms, network_ms);
-      } else {
-        ms = lookup(*alltoall_, {elements}, "nccl all-to-all");
-      }
-      out.alltoall_ms = 2 * (L - m_.dense_layers) * ms;
+        return std::max(nvlink_ms, network_ms);
+      };
+      const double elements = static_cast<double>(tokens) * moe_dispatch_copies(m_, group) * m_.hidden_size;
+      const double combine_ms = exchange_ms(elements);
+      out.alltoall_ms = (L - m_.dense_layers) *
+                        (m_.moe_dispatch_bytes == kActivationBytes
+                             ? 2 * combine_ms
+                             : exchange_ms(elements * m_.moe_dispatch_bytes / kActivationBytes) + combine_ms);
     }
   }
   if (b.prefill_seqs > 0) {
