@@ -283,7 +283,7 @@ class KernelTimingH100 : public ::testing::Test {
     pool.timing.kernel.tables = kTables;
     pool.timing.kernel.extrapolation = extrapolation;
     return KernelTiming(Catalog::builtin().deployed_model(pool), tp, pool.timing.kernel, tables_,
-                        SystemConstants::load(std::string(kTables) + ".yaml"));
+                        SystemMemory::load(std::string(kTables) + ".yaml"));
   }
   std::shared_ptr<const KernelTables> tables_;
 };
@@ -389,13 +389,13 @@ TEST_F(KernelTimingH100, UncoveredShapesAreConfigurationErrors) {
   pool.tp = 8;
   pool.timing.kernel.tables = kTables;
   try {
-    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel, tables_, SystemConstants::load(std::string(kTables) + ".yaml"));
+    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel, tables_, SystemMemory::load(std::string(kTables) + ".yaml"));
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("MLA"));
   }
   testing::TempDir dir;
-  EXPECT_THROW(SystemConstants::load(dir.file("nowhere")), InputError);
+  EXPECT_THROW(SystemMemory::load(dir.file("nowhere")), InputError);
   EXPECT_THROW(KernelTables::load(dir.path(), "vllm"), InputError);
 }
 

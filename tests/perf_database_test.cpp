@@ -284,7 +284,7 @@ TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
   const ModelSpec model = Catalog::builtin().deployed_model(pool);
   const auto tables = KernelTables::shared(database_tables("h200_sxm"), "sglang");
   ASSERT_TRUE(tables->sources.count("generation_mla"));
-  KernelTiming t(model, 8, pool.timing.kernel, tables, SystemConstants::load(kDatabase + "/h200_sxm.yaml"));
+  KernelTiming t(model, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
   auto rows = TableReader::open(tables->sources.at("generation_mla").file);
   const size_t heads = rows->column("num_heads"), batch = rows->column("batch_size"), step = rows->column("step"),
                kv = rows->column("kv_cache_dtype"), latency = rows->column("latency");
@@ -310,7 +310,7 @@ TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
   pool.timing.kernel.backend = "vllm";
   std::string e = error_of([&] {
     KernelTiming(model, 8, pool.timing.kernel, KernelTables::shared(database_tables("h200_sxm"), "vllm"),
-                 SystemConstants::load(kDatabase + "/h200_sxm.yaml"));
+                 SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
   });
   EXPECT_NE(e.find("set timing.kernel.backend to sglang or trtllm"), std::string::npos) << e;
   // the command line: --system names the GPU and chooses kernel timing
@@ -408,7 +408,7 @@ TEST(PerfDatabase, MoeLayersComeFromTheMoeTableWhereTheShapeWasMeasured) {
     pool.timing.kernel.moe_distribution = distribution;
     KernelTiming t(Catalog::builtin().deployed_model(pool), tp, pool.timing.kernel,
                    KernelTables::shared(database_tables("h100_sxm"), backend),
-                   SystemConstants::load(kDatabase + "/h100_sxm.yaml"), ep);
+                   SystemMemory::load(kDatabase + "/h100_sxm.yaml"), ep);
     BatchShape b;
     b.decode_seqs = 16;
     b.decode_context_tokens = 16 * 2048;

@@ -17,20 +17,17 @@
 
 namespace servesim {
 
-// Constants of the system the tables were measured on (<tables>.yaml, aiconfigurator's format):
-// achieved memory bandwidth for elementwise kernels and their fixed latency; its node (GPUs per
-// node, each GPU's network bandwidth to other nodes; 0 where the file gives none).
-struct SystemConstants {
+// Memory constants of the system the tables were measured on (<tables>.yaml, aiconfigurator's
+// format): achieved bandwidth for elementwise kernels and their fixed latency.
+struct SystemMemory {
   double bandwidth_bytes_per_s = 0, efficiency = 1, kernel_latency_s = 0;
-  int gpus_per_node = 0;
-  double internode_bytes_per_s = 0;
-  static SystemConstants load(const std::string& system_yaml);  // throws InputError
+  static SystemMemory load(const std::string& system_yaml);  // throws InputError
 };
 
 class KernelTiming final : public TimingModel {
  public:
   KernelTiming(const ModelSpec& model, int tp, const KernelTimingConfig& config,
-               std::shared_ptr<const KernelTables> tables, SystemConstants system, int ep = 1, int attention_dp = 1);
+               std::shared_ptr<const KernelTables> tables, SystemMemory memory, int ep = 1, int attention_dp = 1);
   struct Breakdown {
     double gemm_ms = 0, context_attention_ms = 0, generation_attention_ms = 0, allreduce_ms = 0, elementwise_ms = 0,
            overhead_ms = 0;
@@ -69,7 +66,7 @@ class KernelTiming final : public TimingModel {
   int tp_, ep_;
   KernelTimingConfig c_;
   std::shared_ptr<const KernelTables> tables_;
-  SystemConstants mem_;
+  SystemMemory mem_;
   Extrapolation policy_;
   const LogGrid* gemm_ = nullptr;
   const LogGrid* context_ = nullptr;
@@ -83,7 +80,6 @@ class KernelTiming final : public TimingModel {
   const LogGrid* allreduce_eager_ = nullptr;
   const LogGrid* allreduce_nccl_ = nullptr;
   const LogGrid* alltoall_ = nullptr;  // over the attention-DP group's GPUs, for a MoE model
-  int alltoall_node_ = 0;  // > 0: the group spans nodes of this many GPUs (NVLink within one)
   double elementwise_bytes_ = 0;
   mutable CountMemo linear_ms_;  // by token count
   mutable std::atomic<std::uint64_t> extrapolations_{0};
