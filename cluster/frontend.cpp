@@ -50,6 +50,7 @@ Request* Frontend::allocate() {
 void Frontend::release(Request* r) {
   r->hash_ids = {};  // give the memory back now, not when the slot is reused
   r->wait_for = {};
+  r->block_keys = {};
   free_.push_back(r);
 }
 

@@ -83,6 +83,10 @@ struct Request {
   std::uint32_t retries = 0;  // times it started over after its worker stopped
   std::int8_t lora_loaded = -1;  // its adapter: 1 loaded for its (last) admission, 0 already resident
   RequestStatus status = RequestStatus::kInFlight;
+  // Its prompt's block chain keys at block size `block_keys_size` (0: none yet), computed once by
+  // prompt_keys() for the router and the workers of that block size
+  mutable std::vector<std::uint64_t> block_keys;
+  mutable std::int32_t block_keys_size = 0;
 
   // Starts over from routing (its worker stopped): everything after arrival is forgotten.
   void restart() {

@@ -169,6 +169,14 @@ void KvCache::lru_compact() {
   lru_head_ = 0;
 }
 
+const std::vector<std::uint64_t>& prompt_keys(const Request& r, std::int32_t block_size) {
+  if (r.block_keys_size != block_size) {
+    r.block_keys = prompt_block_keys(r.hash_ids, r.hash_block_tokens, r.input_tokens, block_size, r.lora);
+    r.block_keys_size = block_size;
+  }
+  return r.block_keys;
+}
+
 std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids, std::uint32_t hash_block_tokens,
                                              std::uint32_t input_tokens, std::int32_t block_size, std::int32_t lora) {
   std::vector<std::uint64_t> keys;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/request.h"
 #include "models/kv_event.h"
 #include "models/kv_host_tier.h"
 
@@ -194,5 +195,8 @@ class KvCache {
 std::vector<std::uint64_t> prompt_block_keys(std::span<const std::uint64_t> hash_ids,
                                              std::uint32_t hash_block_tokens, std::uint32_t input_tokens,
                                              std::int32_t block_size, std::int32_t lora = -1);
+// A request's prompt_block_keys at `block_size`, kept on the request (Request::block_keys) so
+// that the router and the worker compute them once.
+const std::vector<std::uint64_t>& prompt_keys(const Request& r, std::int32_t block_size);
 
 }  // namespace servesim

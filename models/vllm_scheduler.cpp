@@ -91,7 +91,7 @@ class VllmScheduler final : public EngineScheduler {
     s->prio = cfg_.policy == "priority" ? r->priority : 0;
     s->target = r->input_tokens;
     if (cfg_.enable_prefix_caching)
-      s->keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_, r->lora);
+      s->keys = prompt_keys(*r, block_);
     s->state = Seq::kWaiting;
     waiting_.insert(key(s));
   }
@@ -336,7 +336,7 @@ class VllmScheduler final : public EngineScheduler {
     check_fits(r, r->output_tokens);
     std::vector<std::uint64_t> keys;
     if (cfg_.enable_prefix_caching)
-      keys = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_, r->lora);
+      keys = prompt_keys(*r, block_);
     // every prompt token's KV is needed here, so any full cached block saves its transfer
     const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys, &hits_);
     const std::int64_t cached_blocks = std::min<std::int64_t>(hit, r->input_tokens / block_);
@@ -399,7 +399,7 @@ class VllmScheduler final : public EngineScheduler {
   std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }
   std::int64_t cached_prefix_blocks(const Request& r) const override {
     if (!cfg_.enable_prefix_caching) return 0;
-    return cache_.match_prefix(prompt_block_keys(r.hash_ids, r.hash_block_tokens, r.input_tokens, block_, r.lora));
+    return cache_.match_prefix(prompt_keys(r, block_));
   }
 
   void progress(std::vector<TokenProgress>& out) const override {

@@ -290,7 +290,7 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
   while (!pending.empty()) {
     Request* r = pending.front();
     if (overlap) {
-      keys_ = prompt_block_keys(r->hash_ids, r->hash_block_tokens, r->input_tokens, block_size_, r->lora);
+      keys_ = prompt_keys(*r, block_size_);
       indexer_.overlaps(keys_, now_ns(), overlap_);
       if (host_view_) host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
       const bool storage = storage_ && cfg_.storage_overlap_weight > 0;
