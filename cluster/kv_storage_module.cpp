@@ -11,15 +11,20 @@ namespace servesim {
 namespace {
 constexpr std::uint32_t kSender = 2;  // beside the KV fabric's 1: same-time messages ordered by module
 
-// A disk per node (named disk.node<N>), then remote storage.
+// Reads: a disk per node (named disk.node<N>), then remote storage; then the same for writes,
+// each direction a link of its own at the tier's rate (disk.node<N>.write, remote.write).
 std::vector<FabricLinkDesc> storage_links(const KvStorageConfig& cfg, const KvStorageLayout& layout) {
   std::vector<FabricLinkDesc> links;
   auto link = [](std::string name, std::string kind, const KvStorageTierConfig& t) {
     return FabricLinkDesc{std::move(name), std::move(kind), t.gbyte_per_s.value_or(1) * 1e9, t.latency.ns()};
   };
-  if (layout.spec.disk_blocks_per_node > 0)
-    for (std::int32_t n = 0; n < layout.spec.nodes; ++n) links.push_back(link(fmt::format("disk.node{}", n), "disk", cfg.disk));
-  if (layout.spec.remote_blocks > 0) links.push_back(link("remote", "remote", cfg.remote));
+  for (const char* suffix : {"", ".write"}) {
+    const std::string kind = *suffix ? "_write" : "";
+    if (layout.spec.disk_blocks_per_node > 0)
+      for (std::int32_t n = 0; n < layout.spec.nodes; ++n)
+        links.push_back(link(fmt::format("disk.node{}{}", n, suffix), "disk" + kind, cfg.disk));
+    if (layout.spec.remote_blocks > 0) links.push_back(link(fmt::format("remote{}", suffix), "remote" + kind, cfg.remote));
+  }
   return links;
 }
 
@@ -42,6 +47,12 @@ KvStorageModule::KvStorageModule(sc_core::sc_module_name name, const KvStorageCo
       fabric_(fabric_links(links_)),
       sampled_bytes_(links_.size(), 0.0) {
   if (layout.spec.remote_blocks > 0) remote_link_ = disks_ ? layout.spec.nodes : 0;
+  first_write_link_ = static_cast<std::int32_t>(links_.size() / 2);
+  disk_written_.assign(disks_ ? static_cast<size_t>(layout.spec.nodes) : 0, 0);
+  tiers_->on_write([this] { writes_.notify(sc_core::SC_ZERO_TIME); });
+  SC_METHOD(on_writes);
+  sensitive << writes_;
+  dont_initialize();
   SC_METHOD(on_input);
   sensitive << input_.event();
   dont_initialize();
@@ -78,11 +89,30 @@ void KvStorageModule::on_input() {
   rearm(now);
 }
 
+// The blocks written into the tiers since the last call, as one flow per write link: nobody
+// waits for them (a block is readable where it was written at once), but they load the link.
+void KvStorageModule::on_writes() {
+  const TimeNs now = now_ns();
+  auto start = [&](std::uint64_t written, std::uint64_t& seen, std::int32_t link, double& total_bytes) {
+    if (written == seen) return;
+    const double bytes = static_cast<double>(written - seen) * layout_.block_bytes;
+    seen = written;
+    flow_slot_.emplace_back(fabric_.start(now, bytes, {link}), kWrite);
+    total_bytes += bytes;
+  };
+  for (size_t n = 0; n < disk_written_.size(); ++n)
+    start(tiers_->disk_writes(static_cast<std::int32_t>(n)), disk_written_[n], first_write_link_ + static_cast<std::int32_t>(n),
+          stats_.disk_write_bytes);
+  if (remote_link_ >= 0)
+    start(tiers_->remote_writes(), remote_written_, first_write_link_ + remote_link_, stats_.remote_write_bytes);
+  rearm(now);
+}
+
 void KvStorageModule::on_drain() {
   const TimeNs now = now_ns();
   for (const Fabric::Drained& d : fabric_.drain_until(now)) {
     auto it = std::find_if(flow_slot_.begin(), flow_slot_.end(), [&](const auto& fs) { return fs.first == d.id; });
-    arrived_.send(it->second, d.latency_ns, kSender);
+    if (it->second != kWrite) arrived_.send(it->second, d.latency_ns, kSender);
     flow_slot_.erase(it);
   }
   rearm(now);

@@ -4,7 +4,9 @@
 // remote storage, each shared max-min fairly by the fetches in flight (Fabric); a fetch reads its
 // disk blocks and its remote blocks at once, and when the last byte of both has arrived (each
 // link's latency after it drained) the worker is told (WorkerMsg kFetched). Writes into the tiers
-// (host memory's evictions) are not priced: they run beside the reads, as write-back does.
+// (what host memory and the disks evict) go over each tier's write link, the other direction at
+// the same rate: they load it (its bytes and utilisation in /links) but delay nothing, a block
+// being readable where it was written at once.
 #include <systemc>
 
 #include <memory>
@@ -22,6 +24,7 @@ namespace servesim {
 struct KvStorageStats {
   std::uint64_t fetches = 0;  // completed
   double disk_bytes = 0, remote_bytes = 0;  // read, by completed fetches
+  double disk_write_bytes = 0, remote_write_bytes = 0;  // written (their flows started)
   std::int32_t active = 0;    // in flight
 };
 
@@ -36,7 +39,8 @@ class KvStorageModule : public sc_core::sc_module {
   KvStorage& tiers() { return *tiers_; }
   std::int32_t node_of(std::int32_t worker) const { return layout_.worker_node.at(static_cast<size_t>(worker)); }
   KvStorageStats stats() const { return stats_; }
-  // Its links (a disk per node, then remote storage), numbered as sample_links() numbers them.
+  // Its links (a disk per node, then remote storage; the same again for writes), numbered as
+  // sample_links() numbers them.
   const std::vector<FabricLinkDesc>& links() const { return links_; }
   // Bytes per link since the previous call, appended to `out` numbered from `first_link`.
   void sample_links(TimeNs now, std::vector<LinkSample>& out, std::int32_t first_link);
@@ -47,6 +51,7 @@ class KvStorageModule : public sc_core::sc_module {
     std::int32_t flows_left = 0;
   };
   void on_input();
+  void on_writes();
   void on_drain();
   void on_arrived();
   void rearm(TimeNs now);
@@ -55,6 +60,11 @@ class KvStorageModule : public sc_core::sc_module {
   std::unique_ptr<KvStorage> tiers_;
   std::vector<TimedChannel<WorkerMsg>*> workers_;
   std::int32_t remote_link_ = -1;  // link index; disks are links 0 .. nodes - 1 when present
+  std::int32_t first_write_link_ = 0;  // the write links follow the read links in the same order
+  static constexpr std::int64_t kWrite = -1;  // flow_slot_'s slot of a write (no fetch waits for it)
+  std::vector<std::uint64_t> disk_written_;  // per node: disk writes already sent as flows
+  std::uint64_t remote_written_ = 0;
+  sc_core::sc_event writes_;
   bool disks_ = false;
   std::vector<FabricLinkDesc> links_;  // before fabric_, which is built from them
   Fabric fabric_;

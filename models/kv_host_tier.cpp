@@ -67,7 +67,9 @@ void KvHostTier::evict_oldest() {
 }
 
 void KvHostTier::store(std::uint64_t key) {
-  if (put(key)) ++stored_;
+  if (!put(key)) return;
+  ++stored_;
+  if (on_store_) on_store_();
 }
 
 void KvHostTier::fill(std::uint64_t key) { put(key); }

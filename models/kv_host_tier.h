@@ -10,6 +10,7 @@
 // goes stale), and an open-addressing table maps each key to its live log entry.
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -71,6 +72,8 @@ class KvHostTier {
   // Where the keys this tier evicts go (a lower tier: a node's disk, remote storage), or
   // nowhere (null, the default).
   void send_evicted_to(KvHostTier* lower) { evicted_to_ = lower; }
+  // Called after each store() that copied a block here (the owner prices the writes).
+  void on_store(std::function<void()> f) { on_store_ = std::move(f); }
 
  private:
   struct Slot {
@@ -101,6 +104,7 @@ class KvHostTier {
   bool recording_ = false;
   std::vector<KvEvent> events_;
   KvHostTier* evicted_to_ = nullptr;
+  std::function<void()> on_store_;
 };
 
 }  // namespace servesim

@@ -27,6 +27,11 @@ KvStorage::Hit KvStorage::peek(std::int32_t node, std::span<const std::uint64_t>
   return hit;
 }
 
+void KvStorage::on_write(const std::function<void()>& f) {
+  for (auto& d : disks_) d->on_store(f);
+  if (remote_) remote_->on_store(f);
+}
+
 void KvStorage::touch(std::int32_t node, std::span<const std::uint64_t> keys) {
   KvHostTier* disk = disks_.empty() ? nullptr : disks_.at(static_cast<size_t>(node)).get();
   for (size_t i = 0; i < keys.size(); ++i) {

@@ -42,6 +42,11 @@ class KvStorage {
   Hit peek(std::int32_t node, std::span<const std::uint64_t> keys) const;
   // A fetch of those keys read them: each becomes the most recent where it was read.
   void touch(std::int32_t node, std::span<const std::uint64_t> keys);
+  // Blocks written so far into `node`'s disk and into remote storage (what the tiers above
+  // evicted into them), and a call after each such write.
+  std::uint64_t disk_writes(std::int32_t node) const { return disks_.at(static_cast<size_t>(node))->stored(); }
+  std::uint64_t remote_writes() const { return remote_ ? remote_->stored() : 0; }
+  void on_write(const std::function<void()>& f);
 
  private:
   std::vector<std::unique_ptr<KvHostTier>> disks_;  // per node

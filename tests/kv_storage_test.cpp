@@ -75,11 +75,18 @@ TEST(KvStorage, APromptOnTheNodesDiskIsFetchedIntoHostMemoryThenLoaded) {
   EXPECT_NEAR(summary("kv_disk_read_gbytes"), 3 * kBlockBytes / 1e9, 1e-12);
   EXPECT_EQ(summary("kv_fetched_requests"), 1);
   // the disk's link: its bytes in the link time series, the whole window at most busy
-  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "name"), std::vector<std::string>{"disk.node0"});
-  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "kind"), std::vector<std::string>{"disk"});
-  double moved = 0;
-  for (double b : testing::read_double_column(f.id, "/links/timeseries", "bytes")) moved += b;
-  EXPECT_NEAR(moved, 3 * kBlockBytes, 1e-3);
+  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "name"),
+            (std::vector<std::string>{"disk.node0", "disk.node0.write"}));
+  EXPECT_EQ(testing::read_string_column(f.id, "/links/info", "kind"), (std::vector<std::string>{"disk", "disk_write"}));
+  std::vector<double> moved(2, 0.0);
+  const auto links = testing::read_double_column(f.id, "/links/timeseries", "link");
+  const auto bytes = testing::read_double_column(f.id, "/links/timeseries", "bytes");
+  for (size_t i = 0; i < links.size(); ++i) moved.at(static_cast<size_t>(links[i])) += bytes[i];
+  EXPECT_NEAR(moved[0], 3 * kBlockBytes, 1e-3);
+  // writes: D's eviction of B's 11 blocks pushes A's 4 and B's first 7 out of host memory onto the
+  // disk; the 3 blocks fetched for C push out B's next 3; C's own blocks evict 4 of D's from the
+  // GPU, whose copies push out B's last and A's 3 (on the disk already: not written again)
+  EXPECT_NEAR(moved[1], 15 * kBlockBytes, 1e-3);
   for (double u : testing::read_double_column(f.id, "/links/timeseries", "utilisation")) EXPECT_LE(u, 1 + 1e-9);
   // without the disk C computes its whole prompt
   H5 none = run(dir, "none", scenario(a_b_d_a(dir), "{}"));
