@@ -208,7 +208,7 @@ bool Cluster::idle() const {
   if (frontend_->in_system() != 0 || frontend_->arrived() != player_->sent() + injected_) return false;
   for (size_t p = 0; p < cfg_.pools.size(); ++p)
     if (lifecycle_->count(p, WorkerState::kStarting) || lifecycle_->count(p, WorkerState::kDraining)) return false;
-  if (storage_ && storage_->stats().active != 0) return false;
+  if (storage_ && (storage_->stats().active != 0 || storage_->stats().writes != 0)) return false;
   return !fabric_ || fabric_->stats().active == 0;
 }
 

@@ -133,7 +133,8 @@ void Frontend::on_done() {
     --in_system_;
     observer_.on_request_done(*r);
     if (r->client_id) by_client_.erase(r->client_id);
-    done_to_router_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens, false, r->dp_rank}, 0, 0);
+    done_to_router_.send(
+        RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens, false, r->dp_rank}, 0, 0);
     if (ended_ && (every_end_ || r->trace_id)) ended_->send(r->trace_id, 0, 0);
     release(r);
   });

@@ -23,7 +23,8 @@ std::vector<FabricLinkDesc> storage_links(const KvStorageConfig& cfg, const KvSt
     if (layout.spec.disk_blocks_per_node > 0)
       for (std::int32_t n = 0; n < layout.spec.nodes; ++n)
         links.push_back(link(fmt::format("disk.node{}{}", n, suffix), "disk" + kind, cfg.disk));
-    if (layout.spec.remote_blocks > 0) links.push_back(link(fmt::format("remote{}", suffix), "remote" + kind, cfg.remote));
+    if (layout.spec.remote_blocks > 0)
+      links.push_back(link(fmt::format("remote{}", suffix), "remote" + kind, cfg.remote));
   }
   return links;
 }
@@ -93,18 +94,17 @@ void KvStorageModule::on_input() {
 // waits for them (a block is readable where it was written at once), but they load the link.
 void KvStorageModule::on_writes() {
   const TimeNs now = now_ns();
-  auto start = [&](std::uint64_t written, std::uint64_t& seen, std::int32_t link, double& total_bytes) {
+  auto start = [&](std::uint64_t written, std::uint64_t& seen, std::int32_t link) {
     if (written == seen) return;
     const double bytes = static_cast<double>(written - seen) * layout_.block_bytes;
     seen = written;
     flow_slot_.emplace_back(fabric_.start(now, bytes, {link}), kWrite);
-    total_bytes += bytes;
+    ++stats_.writes;
   };
   for (size_t n = 0; n < disk_written_.size(); ++n)
-    start(tiers_->disk_writes(static_cast<std::int32_t>(n)), disk_written_[n], first_write_link_ + static_cast<std::int32_t>(n),
-          stats_.disk_write_bytes);
-  if (remote_link_ >= 0)
-    start(tiers_->remote_writes(), remote_written_, first_write_link_ + remote_link_, stats_.remote_write_bytes);
+    start(tiers_->disk_writes(static_cast<std::int32_t>(n)), disk_written_[n],
+          first_write_link_ + static_cast<std::int32_t>(n));
+  if (remote_link_ >= 0) start(tiers_->remote_writes(), remote_written_, first_write_link_ + remote_link_);
   rearm(now);
 }
 
@@ -113,6 +113,7 @@ void KvStorageModule::on_drain() {
   for (const Fabric::Drained& d : fabric_.drain_until(now)) {
     auto it = std::find_if(flow_slot_.begin(), flow_slot_.end(), [&](const auto& fs) { return fs.first == d.id; });
     if (it->second != kWrite) arrived_.send(it->second, d.latency_ns, kSender);
+    else --stats_.writes;
     flow_slot_.erase(it);
   }
   rearm(now);
@@ -126,7 +127,8 @@ void KvStorageModule::on_arrived() {
     stats_.remote_bytes += static_cast<double>(f.msg.remote_blocks) * layout_.block_bytes;
     ++stats_.fetches;
     --stats_.active;
-    workers_.at(static_cast<size_t>(f.msg.worker))->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request, f.msg.fetch_serial}, 0, kSender);
+    workers_.at(static_cast<size_t>(f.msg.worker))
+        ->send(WorkerMsg{WorkerMsg::Kind::kFetched, f.msg.request, f.msg.fetch_serial}, 0, kSender);
     free_slots_.push_back(slot);
   });
 }

@@ -24,8 +24,8 @@ namespace servesim {
 struct KvStorageStats {
   std::uint64_t fetches = 0;  // completed
   double disk_bytes = 0, remote_bytes = 0;  // read, by completed fetches
-  double disk_write_bytes = 0, remote_write_bytes = 0;  // written (their flows started)
   std::int32_t active = 0;    // in flight
+  std::int32_t writes = 0;    // write flows in flight
 };
 
 class KvStorageModule : public sc_core::sc_module {

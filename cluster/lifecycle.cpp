@@ -330,8 +330,9 @@ void Lifecycle::hand_back(Request* r, bool retry) {
     failed_.send(r, 0, kSender);  // the frontend releases it at the router
     return;
   }
-  releases_.send(RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens, false, r->dp_rank}, 0,
-                 kSender);
+  releases_.send(
+      RouteRelease{r->worker, static_cast<std::int64_t>(r->input_tokens) + r->output_tokens, false, r->dp_rank}, 0,
+      kSender);
   r->restart();
   requeue_.send(r, 0, kSender);
 }

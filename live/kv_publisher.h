@@ -6,8 +6,9 @@
 // ["BlockRemoved", hashes, medium], ["AllBlocksCleared"], or (format "map") the same as maps
 // tagged by "type". The topic is the worker's name. An attention-DP worker whose ranks the router
 // picks (engine.dp_balance router) sends a batch per rank, [timestamp, [event, ...], rank] (vLLM's
-// data_parallel_rank), on the same socket (vLLM's ranks each bind the port plus their rank). An optional ROUTER replay socket answers
-// [empty, start_seq] with every buffered (seq, payload) from start_seq, then seq -1.
+// data_parallel_rank), on the same socket (vLLM's ranks each bind the port plus their rank). An
+// optional ROUTER replay socket answers [empty, start_seq] with every buffered (seq, payload)
+// from start_seq, then seq -1.
 #include <cstdint>
 #include <deque>
 #include <memory>

@@ -433,7 +433,8 @@ class VllmScheduler final : public EngineScheduler {
     for (const auto* set : {&waiting_, &running_})
       for (const auto& [k, s] : *set)
         if (s->req == r) q = s;
-    if (auto it = fetching_.find(r); !q && it != fetching_.end()) {  // waiting for kv_storage: its arrival finds nothing
+    // waiting for kv_storage: it leaves now, and its fetch's arrival finds nothing
+    if (auto it = fetching_.find(r); !q && it != fetching_.end()) {
       q = it->second;
       fetching_.erase(it);
     }

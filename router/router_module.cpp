@@ -184,6 +184,9 @@ void RouterModule::occupy(Target t, std::int64_t tokens) {
 }
 
 void RouterModule::vacate(size_t worker, std::int32_t rank, std::int64_t tokens) {
+  if (routed_ranks_[worker] > 1 && (rank < 0 || rank >= routed_ranks_[worker]))
+    throw InvariantError(fmt::format("router: a request left worker {} from rank {} of {}", worker, rank,
+                                     routed_ranks_[worker]));
   for (WorkerView* v : {&own_.at(worker), routed_ranks_[worker] > 1 ? &rank_own_[column(worker, rank)] : nullptr})
     if (v) {
       --v->active_seqs;

@@ -106,14 +106,14 @@ double RooflineKernels::allreduce_s(double bytes, int gpus) const {
 double RooflineKernels::alltoall_s(double bytes, int gpus) const {
   if (gpus <= 1) return 0;
   const int node = gpu.gpus_per_node.value_or(gpus);
-  if (gpus <= node)
+  if (gpus <= node || !gpu.internode_gbps)  // (scenario validation refuses the latter)
     return (gpus - 1.0) / gpus * bytes / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency) +
            eff.allreduce_latency_us * 1e-6;
   // across nodes: the share bound for the node's other GPUs goes over NVLink, the rest over the
   // GPU's network link, at the same time; the slower decides
   const double nvlink_s = (node - 1.0) / gpus * bytes / (gpu.nvlink_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
   const double network_s = static_cast<double>(gpus - node) / gpus * bytes /
-                           (gpu.internode_gbps.value_or(0) * 1e9 * eff.allreduce_bandwidth_efficiency);
+                           (*gpu.internode_gbps * 1e9 * eff.allreduce_bandwidth_efficiency);
   return std::max(nvlink_s, network_s) + eff.allreduce_latency_us * 1e-6;
 }
 
