@@ -435,25 +435,18 @@ TEST(DataParallel, ConfigurationsItCannotRunAreErrorsNamingTheKey) {
   testing::TempDir dir;
   const std::string trace = dir.write("t.jsonl", R"({"timestamp": 0, "input_length": 100, "output_length": 1})" "\n");
   const std::string scn = dir.write("s.yaml", lockstep_scenario(trace, 2, 1, "round_robin"));
-  auto r = testing::run_servesim("validate " + scn + " --set pools.0.model=qwen3-30b-a3b --set pools.0.attention_dp=3");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
-  EXPECT_THAT(r.out, HasSubstr("128 experts"));
-  r = testing::run_servesim("validate " + scn + " --set pools.0.engine.scheduler=basic");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("basic scheduler"));
-  r = testing::run_servesim("validate " + scn + " --set pools.0.attention_dp=0");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+  auto refused = [&](const std::string& sets, std::initializer_list<const char*> says) {
+    auto r = testing::run_servesim("validate " + scn + " " + sets);
+    EXPECT_EQ(r.exit_code, 2) << sets << "\n" << r.out;
+    for (const char* s : says) EXPECT_THAT(r.out, HasSubstr(s)) << sets;
+  };
+  refused("--set pools.0.model=qwen3-30b-a3b --set pools.0.attention_dp=3", {"pools.0.attention_dp", "128 experts"});
+  refused("--set pools.0.engine.scheduler=basic", {"basic scheduler"});
+  refused("--set pools.0.attention_dp=0", {"pools.0.attention_dp"});
   // the MoE dispatch needs the GPU's node: none given for the A100
-  r = testing::run_servesim("validate " + scn + " --set pools.0.model=qwen3-30b-a3b --set pools.0.gpu=a100_80gb");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("no gpus_per_node"));
-  EXPECT_THAT(r.out, HasSubstr("pools.0.attention_dp"));
+  refused("--set pools.0.model=qwen3-30b-a3b --set pools.0.gpu=a100_80gb", {"no gpus_per_node", "pools.0.attention_dp"});
   // FP8 dispatch where nothing is dispatched: a dense model
-  r = testing::run_servesim("validate " + scn + " --set pools.0.moe_dispatch=fp8");
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("pools.0.moe_dispatch"));
+  refused("--set pools.0.moe_dispatch=fp8", {"pools.0.moe_dispatch"});
 }
 
 TEST(DataParallel, TheTimingCommandPrintsARanksLedgerAndBatches) {
