@@ -378,12 +378,7 @@ TEST(DataParallel, TheRouterPicksTheRankUnderRouterBalance) {
     return out;
   };
   auto column = [](const std::string& out, const char* name) {
-    testing::H5File f(out);
-    const auto ids = testing::read_double_column(f.id, "/requests", "id");
-    const auto v = testing::read_double_column(f.id, "/requests", name);
-    std::vector<double> by_id(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) by_id[static_cast<size_t>(ids[i])] = v[i];
-    return by_id;
+    return testing::request_column_by_id(testing::H5File(out).id, name);
   };
   std::string spaced;
   for (int i = 0; i < 6; ++i)

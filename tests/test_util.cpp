@@ -26,6 +26,14 @@ std::string TempDir::write(const std::string& name, const std::string& text) con
   return p;
 }
 
+std::vector<double> request_column_by_id(hid_t file, const std::string& field) {
+  const std::vector<double> ids = read_double_column(file, "/requests", "id");
+  const std::vector<double> values = read_double_column(file, "/requests", field);
+  std::vector<double> by_id(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) by_id.at(static_cast<size_t>(ids[i])) = values[i];
+  return by_id;
+}
+
 double request_field(hid_t file, const std::string& field, double id) {
   const std::vector<double> ids = read_double_column(file, "/requests", "id");
   const std::vector<double> values = read_double_column(file, "/requests", field);

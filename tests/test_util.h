@@ -64,6 +64,8 @@ std::vector<std::string> compound_fields(hid_t file, const std::string& name);
 std::vector<double> read_double_column(hid_t file, const std::string& dataset, const std::string& field);
 // /requests' `field` of the request with this id (-1 if there is none).
 double request_field(hid_t file, const std::string& field, double id);
+// A /requests column in request id order (a run whose requests, ids 0 .. n-1, all ended).
+std::vector<double> request_column_by_id(hid_t file, const std::string& field);
 std::vector<std::string> read_string_column(hid_t file, const std::string& dataset, const std::string& field);
 std::vector<char> read_raw(hid_t file, const std::string& dataset);  // native bytes of the whole dataset
 std::string read_string_attribute(hid_t file, const std::string& object, const std::string& attr);

@@ -246,16 +246,12 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
                                               tokens <= c_.cuda_graph_max_tokens);
     // attention DP: each MoE layer sends the rank's tokens to their top-k experts' GPUs and back
     if (alltoall_ && b.moe_group_ranks > 1) {
-      // bf16 values each GPU exchanges (the table's unit): the dispatch's, in its own dtype, and
-      // the combine's, bf16
+      // the table's unit: bf16 values per GPU
       const double elements =
           static_cast<double>(tokens) * moe_dispatch_copies(m_, b.moe_group_ranks * tp_) * m_.hidden_size;
-      const double combine_ms = lookup(*alltoall_, {elements}, "nccl all-to-all");
-      out.alltoall_ms =
-          (L - m_.dense_layers) *
-          (m_.moe_dispatch_bytes == kActivationBytes
-               ? 2 * combine_ms
-               : lookup(*alltoall_, {elements * m_.moe_dispatch_bytes / kActivationBytes}, "nccl all-to-all") + combine_ms);
+      out.alltoall_ms = (L - m_.dense_layers) * moe_dispatch_and_combine(m_, elements, [&](double v) {
+                          return lookup(*alltoall_, {v}, "nccl all-to-all");
+                        });
     }
   }
   if (b.prefill_seqs > 0) {

@@ -63,4 +63,14 @@ inline double equivalent_prompt_tokens(double pairs) { return std::max(1.0, (std
 // Activations (and so all-reduce payloads) are bf16 whatever the weight format.
 constexpr double kActivationBytes = 2;
 
+// One MoE layer's dispatch (in the deployed dispatch dtype, ModelSpec::moe_dispatch_bytes) and
+// combine (bf16) of `values` values per GPU; `exchange(v)` prices an all-to-all of v bf16 values
+// per GPU (a timing model's own unit).
+template <class Exchange>
+double moe_dispatch_and_combine(const ModelSpec& m, double values, const Exchange& exchange) {
+  const double combine = exchange(values);
+  return combine + (m.moe_dispatch_bytes == kActivationBytes ? combine
+                                                             : exchange(values * m.moe_dispatch_bytes / kActivationBytes));
+}
+
 }  // namespace servesim

@@ -170,11 +170,9 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   // (dispatch) and brings the results back (combine), all-to-all over the group's GPUs
   if (b.moe_group_ranks > 1 && m_.experts > 0) {
     const int gpus = b.moe_group_ranks * tp_;
-    const double values = tokens * moe_dispatch_copies(m_, gpus) * m_.hidden_size;
-    const double combine_s = k.alltoall_s(values * kActivationBytes, gpus);
-    out.alltoall_s = (L - m_.dense_layers) * (m_.moe_dispatch_bytes == kActivationBytes
-                                                  ? 2.0 * combine_s
-                                                  : k.alltoall_s(values * m_.moe_dispatch_bytes, gpus) + combine_s);
+    out.alltoall_s = (L - m_.dense_layers) *
+                     moe_dispatch_and_combine(m_, tokens * moe_dispatch_copies(m_, gpus) * m_.hidden_size,
+                                              [&](double v) { return k.alltoall_s(v * kActivationBytes, gpus); });
   }
   out.overhead_s = e_.overhead_ms * 1e-3;
   return out;
