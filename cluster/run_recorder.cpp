@@ -581,10 +581,25 @@ void RunRecorder::on_pools(TimeNs now, std::span<const PoolSample> pools) {
 void RunRecorder::maybe_flush() {
   if (file_.get() < 0) return;
   auto now = std::chrono::steady_clock::now();
-  bool due = std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_;
-  bool full = request_rows_.size() >= kMaxBufferedRows || edge_rows_.size() >= kMaxBufferedRows || worker_rows_.size() >= kMaxBufferedRows ||
-              transfer_rows_.size() >= kMaxBufferedRows || link_rows_.size() >= kMaxBufferedRows;
-  if (due || full) flush();
+  if (std::chrono::duration<double>(now - last_flush_).count() >= flush_every_s_) {
+    flush();
+    return;
+  }
+  // A full buffer goes to the file alone: the others' last chunks, not full yet, are written
+  // (and compressed) once per interval, not each time the requests fill a chunk.
+  bool wrote = false;
+  auto if_full = [&](h5::Table* table, auto& rows) {
+    if (rows.size() < kMaxBufferedRows) return;
+    if (table) table->append(rows.data(), rows.size());
+    rows.clear();
+    wrote = true;
+  };
+  if_full(requests_.get(), request_rows_);
+  if_full(edges_.get(), edge_rows_);
+  if_full(workers_.get(), worker_rows_);
+  if_full(transfers_.get(), transfer_rows_);
+  if_full(links_.get(), link_rows_);
+  if (wrote) flush_file();
 }
 
 void RunRecorder::flush() {
@@ -607,9 +622,13 @@ void RunRecorder::flush() {
   request_rows_.clear();
   cluster_rows_.clear();
   worker_rows_.clear();
+  flush_file();
+  last_flush_ = std::chrono::steady_clock::now();
+}
+
+void RunRecorder::flush_file() {
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   if (snapshots_) snapshots_->snapshot();
-  last_flush_ = std::chrono::steady_clock::now();
 }
 
 // The sampler slept through an idle stretch (nothing in the system): the next window starts at

@@ -131,7 +131,8 @@ class RunRecorder : public RunObserver {
   const SummaryStats& summary() const { return summary_; }
 
  private:
-  void flush();
+  void flush();       // every buffer, then the file
+  void flush_file();  // HDF5's metadata to disk, then a snapshot if one is due
 
   std::string path_;
   ResultFile* snapshots_ = nullptr;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -46,19 +47,29 @@ Handle create_group(hid_t parent, const std::string& name);
 void write_string_attribute(hid_t obj, const std::string& name, const std::string& value);
 void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value);
 
-// An extendable 1-D dataset of compound rows.
+class ChunkDeflater;
+
+// An extendable 1-D dataset of compound rows, chunked, shuffled and deflated. Rows of fixed-size
+// fields go to the file as whole chunks filtered here (H5Dwrite_chunk), so that HDF5's own
+// zlib-based pipeline is not on the path; the last chunk, while not full, is rewritten at each
+// append so that what was appended is in the file at the next flush. Types HDF5 must convert
+// (variable-length strings) take H5Dwrite.
 class Table {
  public:
   Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
         size_t chunk_rows = 4096);
+  ~Table();
   void append(const void* rows, size_t count);
   size_t rows() const { return rows_; }
   hid_t id() const { return dataset_.get(); }
 
  private:
+  void write_chunk(size_t first_row, const unsigned char* chunk);
   Handle type_;  // our own copy: the caller's CompoundType may go away
   Handle dataset_;
-  size_t row_bytes_, rows_ = 0;
+  size_t row_bytes_, chunk_rows_, rows_ = 0;
+  std::unique_ptr<ChunkDeflater> deflater_;  // null: rows go through H5Dwrite
+  std::vector<unsigned char> open_chunk_;    // the last chunk while it is not full (zero past its rows)
 };
 
 // An HDF5 enum type over int8 (for status columns).

@@ -1,0 +1,33 @@
+#pragma once
+// A chunk filtered as HDF5's shuffle + deflate pipeline writes it (H5Pset_shuffle, then
+// H5Pset_deflate), for direct chunk writes (H5Dwrite_chunk). The deflate is libdeflate's: the
+// result is the standard zlib stream every HDF5 reader (h5py, h5dump) decodes, made several
+// times faster than by zlib's deflate at the same level, which was a quarter of a 100k-request
+// run's wall time.
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+struct libdeflate_compressor;
+
+namespace servesim::h5 {
+
+class ChunkDeflater {
+ public:
+  explicit ChunkDeflater(int level);
+  ~ChunkDeflater();
+  ChunkDeflater(const ChunkDeflater&) = delete;
+  ChunkDeflater& operator=(const ChunkDeflater&) = delete;
+  // The filtered bytes of `elements` elements of `element_bytes` each; valid until the next call.
+  std::span<const unsigned char> filter(const unsigned char* chunk, size_t elements, size_t element_bytes);
+
+ private:
+  struct Free {
+    void operator()(libdeflate_compressor* c) const;
+  };
+  std::unique_ptr<libdeflate_compressor, Free> compressor_;
+  std::vector<unsigned char> shuffled_, compressed_;
+};
+
+}  // namespace servesim::h5
