@@ -1,8 +1,8 @@
 #pragma once
 // The Recorder: subscribes to a run's observations, keeps the summary, aggregates fixed
-// windows, and writes one HDF5 file (layout in results/README.md). Rows are buffered and
-// written + flushed together every output.flush_interval of wall time, so between flushes
-// the file on disk is untouched and a killed run leaves a consistent, readable file.
+// windows, and writes one HDF5 file (layout in results/README.md). Rows are buffered: all are
+// written every output.flush_interval of wall time, and a buffer that fills a chunk (4,096 rows)
+// at once; every write is followed by a flush, so a killed run leaves a consistent, readable file.
 #include <chrono>
 #include <memory>
 #include <optional>
