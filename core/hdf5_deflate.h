@@ -13,6 +13,10 @@ struct libdeflate_compressor;
 
 namespace servesim::h5 {
 
+// HDF5's shuffle filter: byte j of every element together, j = 0 .. element_bytes - 1
+// (out[j * elements + i] = in[i * element_bytes + j]).
+void shuffle(const unsigned char* in, size_t elements, size_t element_bytes, unsigned char* out);
+
 class ChunkDeflater {
  public:
   explicit ChunkDeflater(int level);
