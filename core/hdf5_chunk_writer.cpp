@@ -11,9 +11,7 @@ constexpr size_t kMaxQueued = 4;
 }  // namespace
 
 ChunkWriter::ChunkWriter(Mode mode, int deflate_level)
-    : mode_(mode), inline_deflater_(deflate_level), level_(deflate_level) {
-  if (mode_ == Mode::kHelperThread) thread_ = std::thread([this] { helper(); });
-}
+    : mode_(mode), inline_deflater_(deflate_level), level_(deflate_level) {}
 
 ChunkWriter::~ChunkWriter() {
   if (!thread_.joinable()) return;
@@ -27,13 +25,15 @@ ChunkWriter::~ChunkWriter() {
 
 void ChunkWriter::write(hid_t dataset, size_t first_row, const unsigned char* chunk, size_t elements,
                         size_t element_bytes) {
-  if (mode_ == Mode::kInline) {
+  if (mode_ == Mode::kInline || written_inline_ < kInlineChunks) {
+    if (mode_ == Mode::kHelperThread) ++written_inline_;
     const std::span<const unsigned char> filtered = inline_deflater_.filter(chunk, elements, element_bytes);
     const hsize_t offset[1] = {first_row};
     if (H5Dwrite_chunk(dataset, H5P_DEFAULT, 0, offset, filtered.size(), filtered.data()) < 0)
       throw std::runtime_error("HDF5: H5Dwrite_chunk failed");
     return;
   }
+  if (!thread_.joinable()) thread_ = std::thread([this] { helper(); });
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back({dataset, first_row, elements, element_bytes,
