@@ -290,22 +290,20 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::write_string_attribute(meta.get(), "lora_adapters", fmt::format("{}", fmt::join(adapters, "\n")));
   h5::write_string_attribute(meta.get(), "memory_ledger", memory_ledgers_json(scenario.config));
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
-  chunk_writer_ = std::make_unique<h5::ChunkWriter>(h5::ChunkWriter::Mode::kHelperThread, h5::kDeflateLevel);
-  h5::ChunkWriter* writer = chunk_writer_.get();
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get(), reason.get()),
-                                            sizeof(RequestRow), 4096, writer);
+                                            sizeof(RequestRow));
   if (scenario.config.output.requests)
-    edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096, writer);
+    edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096);
   h5::Handle ts = h5::create_group(file_.get(), "timeseries");
-  cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024, writer);
-  pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024, writer);
-  planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024, writer);
+  cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024);
+  pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024);
+  planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024);
   h5::Handle control_kind = h5::int32_enum({{"scale", 0}, {"ready", 1}, {"draining", 2}, {"stopped", 3}, {"failed", 4},
                                             {"unreachable", 5}});
   control_ = std::make_unique<h5::Table>(file_.get(), "control_plane", control_type(control_kind.get()),
-                                         sizeof(ControlRecord), 1024, writer);
-  workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096, writer);
+                                         sizeof(ControlRecord), 1024);
+  workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   if (snapshots_) snapshots_->snapshot();
 }
@@ -520,9 +518,8 @@ void RunRecorder::on_fabric(std::span<const FabricLinkDesc> links) {
   h5::Handle group = h5::create_group(file_.get(), "links");
   h5::Table info(group.get(), "info", t, sizeof(InfoRow), std::max<size_t>(1, rows.size()));
   info.append(rows.data(), rows.size());
-  links_ = std::make_unique<h5::Table>(group.get(), "timeseries", link_type(), sizeof(LinkRow), 4096, chunk_writer_.get());
-  transfers_ =
-      std::make_unique<h5::Table>(file_.get(), "transfers", transfer_type(), sizeof(TransferRow), 4096, chunk_writer_.get());
+  links_ = std::make_unique<h5::Table>(group.get(), "timeseries", link_type(), sizeof(LinkRow), 4096);
+  transfers_ = std::make_unique<h5::Table>(file_.get(), "transfers", transfer_type(), sizeof(TransferRow), 4096);
 }
 
 void RunRecorder::on_transfer(const TransferRecord& t) {
@@ -589,24 +586,20 @@ void RunRecorder::maybe_flush() {
     return;
   }
   // A full buffer goes to the file alone: the others' last chunks, not full yet, are written
-  // (and compressed) once per interval, not each time the requests fill a chunk. New chunks
-  // need no flush (the chunk writer filters them on while the run goes on); a chunk written again
-  // does (h5::Table::ends_mid_chunk).
-  bool rewrote = false;
+  // (and compressed) once per interval, not each time the requests fill a chunk.
+  bool wrote = false;
   auto if_full = [&](h5::Table* table, auto& rows) {
     if (rows.size() < kMaxBufferedRows) return;
-    if (table) {
-      rewrote |= table->ends_mid_chunk();
-      table->append(rows.data(), rows.size());
-    }
+    if (table) table->append(rows.data(), rows.size());
     rows.clear();
+    wrote = true;
   };
   if_full(requests_.get(), request_rows_);
   if_full(edges_.get(), edge_rows_);
   if_full(workers_.get(), worker_rows_);
   if_full(transfers_.get(), transfer_rows_);
   if_full(links_.get(), link_rows_);
-  if (rewrote) flush_file();
+  if (wrote) flush_file();
 }
 
 void RunRecorder::flush() {
@@ -634,7 +627,6 @@ void RunRecorder::flush() {
 }
 
 void RunRecorder::flush_file() {
-  chunk_writer_->drain();
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   if (snapshots_) snapshots_->snapshot();
 }

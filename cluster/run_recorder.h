@@ -1,17 +1,14 @@
 #pragma once
 // The Recorder: subscribes to a run's observations, keeps the summary, aggregates fixed
 // windows, and writes one HDF5 file (layout in results/README.md). Rows are buffered: all are
-// written and flushed every output.flush_interval of wall time, and a buffer that fills a chunk
-// (4,096 rows) is written at once. HDF5 writes the index of what is in the file at a flush, and
-// no chunk a flush described is moved without another flush, so a killed run leaves a
-// consistent, readable file with the rows of its last flush.
+// written every output.flush_interval of wall time, and a buffer that fills a chunk (4,096 rows)
+// at once; every write is followed by a flush, so a killed run leaves a consistent, readable file.
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "core/hdf5_chunk_writer.h"
 #include "core/hdf5_writer.h"
 #include "core/observer.h"
 #include "core/result_file.h"
@@ -144,9 +141,6 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  // filters the tables' chunks on a helper thread; drained before every flush (declared before
-  // the tables, so that it outlives them)
-  std::unique_ptr<h5::ChunkWriter> chunk_writer_;
   std::unique_ptr<h5::Table> requests_, edges_, cluster_, workers_, transfers_, links_, pools_, planner_, control_;
   std::vector<PoolRow> pool_rows_;
   std::vector<PlannerRecord> planner_rows_;

@@ -1,6 +1,6 @@
 #include "core/hdf5_writer.h"
 
-#include "core/hdf5_chunk_writer.h"
+#include "core/hdf5_deflate.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -109,8 +109,12 @@ Handle int32_enum(const std::vector<std::pair<const char*, std::int32_t>>& membe
   return enum_of(H5T_NATIVE_INT32, members);
 }
 
+namespace {
+constexpr int kDeflateLevel = 1;
+}  // namespace
+
 Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-             size_t chunk_rows, ChunkWriter* writer)
+             size_t chunk_rows)
     : type_(check(H5Tcopy(type.get()), "H5Tcopy"), H5Tclose), row_bytes_(row_bytes), chunk_rows_(chunk_rows) {
   hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {chunk_rows};
   Handle space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple"), H5Sclose);
@@ -126,38 +130,34 @@ Table::Table(hid_t parent, const std::string& name, const CompoundType& type, si
   Handle stored(check(H5Dget_type(dataset_.get()), "H5Dget_type"), H5Tclose);
   const bool as_in_memory = H5Tequal(stored.get(), type_.get()) > 0 && H5Tget_size(stored.get()) == row_bytes &&
                             H5Tdetect_class(type_.get(), H5T_VLEN) == 0 && H5Tdetect_class(type_.get(), H5T_STRING) == 0;
-  if (!as_in_memory) return;
-  if (!writer) {
-    own_writer_ = std::make_unique<ChunkWriter>(ChunkWriter::Mode::kInline, kDeflateLevel);
-    writer = own_writer_.get();
-  }
-  writer_ = writer;
+  if (as_in_memory) deflater_ = std::make_unique<ChunkDeflater>(kDeflateLevel);
 }
 
-Table::~Table() {
-  if (!writer_) return;
-  try {
-    writer_->drain();
-  } catch (const std::exception&) {  // a write failing here already failed the run
-  }
+Table::~Table() = default;
+
+void Table::write_chunk(size_t first_row, const unsigned char* chunk) {
+  const std::span<const unsigned char> filtered = deflater_->filter(chunk, chunk_rows_, row_bytes_);
+  const hsize_t offset[1] = {first_row};
+  check_status(H5Dwrite_chunk(dataset_.get(), H5P_DEFAULT, 0, offset, filtered.size(), filtered.data()),
+               "H5Dwrite_chunk");
 }
 
 void Table::append(const void* rows, size_t count) {
   if (count == 0) return;
   hsize_t new_size[1] = {rows_ + count};
-  if (writer_) {
+  if (deflater_) {
     check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
     const auto* from = static_cast<const unsigned char*>(rows);
     while (count > 0) {
       const size_t in_chunk = rows_ % chunk_rows_, take = std::min(count, chunk_rows_ - in_chunk);
       const size_t first_row = rows_ - in_chunk;
       if (take == chunk_rows_) {
-        writer_->write(dataset_.get(), first_row, from, chunk_rows_, row_bytes_);  // a whole chunk
+        write_chunk(first_row, from);  // a whole chunk: filtered from the caller's rows
       } else {
         open_chunk_.resize(chunk_rows_ * row_bytes_);  // zeros, as HDF5's fill value, past the rows
         std::memcpy(&open_chunk_[in_chunk * row_bytes_], from, take * row_bytes_);
         const bool full = in_chunk + take == chunk_rows_;
-        if (full || take == count) writer_->write(dataset_.get(), first_row, open_chunk_.data(), chunk_rows_, row_bytes_);
+        if (full || take == count) write_chunk(first_row, open_chunk_.data());
         if (full) std::fill(open_chunk_.begin(), open_chunk_.end(), 0);
       }
       rows_ += take;

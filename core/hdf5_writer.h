@@ -47,34 +47,28 @@ Handle create_group(hid_t parent, const std::string& name);
 void write_string_attribute(hid_t obj, const std::string& name, const std::string& value);
 void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value);
 
-class ChunkWriter;
-inline constexpr int kDeflateLevel = 1;  // every Table's (H5Pset_deflate): fast, most of the gain
+class ChunkDeflater;
 
 // An extendable 1-D dataset of compound rows, chunked, shuffled and deflated. Rows of fixed-size
-// fields go to the file as whole chunks filtered by us (ChunkWriter: H5Dwrite_chunk), not by
-// HDF5's zlib-based pipeline; the last chunk, while not full, is written again at each append so
-// that everything appended is in the file at the next flush. Types HDF5 must convert
-// (variable-length strings) take H5Dwrite. `writer`: a shared one (a helper thread filtering
-// beside the caller; the caller drains it before each flush), or none: chunks are written inline.
+// fields go to the file as whole chunks filtered here (H5Dwrite_chunk), so that HDF5's own
+// zlib-based pipeline is not on the path; the last chunk, while not full, is rewritten at each
+// append so that what was appended is in the file at the next flush. Types HDF5 must convert
+// (variable-length strings) take H5Dwrite.
 class Table {
  public:
   Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-        size_t chunk_rows = 4096, ChunkWriter* writer = nullptr);
-  ~Table();  // drains the writer first: no chunk of this dataset outlives it
+        size_t chunk_rows = 4096);
+  ~Table();
   void append(const void* rows, size_t count);
   size_t rows() const { return rows_; }
   hid_t id() const { return dataset_.get(); }
-  // Whether the next append writes again a chunk already in the file (the unfinished last one).
-  // Writing a new chunk leaves what the file's last flush described as it was; writing one again
-  // moves it, and its old place may be reused: a flush right after keeps the file consistent.
-  bool ends_mid_chunk() const { return rows_ % chunk_rows_ != 0; }
 
  private:
+  void write_chunk(size_t first_row, const unsigned char* chunk);
   Handle type_;  // our own copy: the caller's CompoundType may go away
   Handle dataset_;
   size_t row_bytes_, chunk_rows_, rows_ = 0;
-  std::unique_ptr<ChunkWriter> own_writer_;  // when none is given
-  ChunkWriter* writer_ = nullptr;            // null: rows go through H5Dwrite
+  std::unique_ptr<ChunkDeflater> deflater_;  // null: rows go through H5Dwrite
   std::vector<unsigned char> open_chunk_;    // the last chunk while it is not full (zero past its rows)
 };
 

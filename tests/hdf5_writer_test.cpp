@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "core/hdf5_chunk_writer.h"
 #include "core/hdf5_deflate.h"
 #include "core/hdf5_writer.h"
 #include "test_util.h"
@@ -184,44 +183,6 @@ TEST(Hdf5Table, OddRowAndChunkSizesReadBack) {
     EXPECT_EQ(a[i], rows[i].a);
     EXPECT_EQ(b[i], rows[i].b);
     EXPECT_EQ(c[i], rows[i].c);
-  }
-}
-
-// Two tables sharing a helper-thread chunk writer, appended in small pieces so that each one's
-// unfinished chunk is queued again and again: after a drain, the file holds every row, each
-// chunk in its newest version (the writer keeps queue order; one written out of order would
-// leave a chunk with fewer rows).
-TEST(Hdf5Table, ChunksFilteredOnAHelperThreadReachTheFileInQueueOrder) {
-  struct Row {
-    double x;
-  };
-  h5::CompoundType type(sizeof(Row));
-  type.add("x", offsetof(Row, x), H5T_NATIVE_DOUBLE);
-  testing::TempDir dir;
-  const std::string path = dir.file("t.h5");
-  std::vector<Row> a, b;
-  {
-    h5::Handle file = h5::create_file(path);
-    h5::ChunkWriter writer(h5::ChunkWriter::Mode::kHelperThread, h5::kDeflateLevel);
-    h5::Table ta(file.get(), "a", type, sizeof(Row), 16, &writer), tb(file.get(), "b", type, sizeof(Row), 16, &writer);
-    for (int step = 0; step < 200; ++step) {
-      std::vector<Row> pa(static_cast<size_t>(step % 5 + 1)), pb(static_cast<size_t>(step % 3 + 1));
-      for (auto& r : pa) r.x = static_cast<double>(a.size()) + 0.25 + static_cast<double>(&r - pa.data());
-      for (auto& r : pb) r.x = -static_cast<double>(b.size()) - static_cast<double>(&r - pb.data());
-      ta.append(pa.data(), pa.size());
-      tb.append(pb.data(), pb.size());
-      a.insert(a.end(), pa.begin(), pa.end());
-      b.insert(b.end(), pb.begin(), pb.end());
-    }
-    writer.drain();
-    H5Fflush(file.get(), H5F_SCOPE_GLOBAL);
-  }
-  testing::H5File f(path);
-  ASSERT_GE(f.id, 0);
-  for (const auto& [name, rows] : {std::pair{"/a", &a}, std::pair{"/b", &b}}) {
-    const auto xs = testing::read_double_column(f.id, name, "x");
-    ASSERT_EQ(xs.size(), rows->size()) << name;
-    for (size_t i = 0; i < xs.size(); ++i) ASSERT_EQ(xs[i], (*rows)[i].x) << name << " row " << i;
   }
 }
 
