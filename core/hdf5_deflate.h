@@ -1,9 +1,8 @@
 #pragma once
 // A chunk filtered as HDF5's shuffle + deflate pipeline writes it (H5Pset_shuffle, then
 // H5Pset_deflate), for direct chunk writes (H5Dwrite_chunk). The deflate is libdeflate's: the
-// result is the standard zlib stream every HDF5 reader (h5py, h5dump) decodes, made several
-// times faster than by zlib's deflate at the same level, which was a quarter of a 100k-request
-// run's wall time.
+// standard zlib stream every HDF5 reader (h5py, h5dump) decodes, made about 20% faster than by
+// zlib at the same level; compressing /requests was a fifth of a 100k-request run's wall time.
 #include <cstddef>
 #include <memory>
 #include <span>

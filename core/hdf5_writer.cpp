@@ -1,7 +1,5 @@
 #include "core/hdf5_writer.h"
 
-#include "core/hdf5_deflate.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,6 +11,8 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+
+#include "core/hdf5_deflate.h"
 
 namespace servesim::h5 {
 
@@ -126,7 +126,7 @@ Table::Table(hid_t parent, const std::string& name, const CompoundType& type, si
                           "H5Dcreate"),
                     H5Dclose);
   // Whole chunks can be written as they are in memory only where the file stores the very type
-  // of the rows: no variable-length data (heap references in the file, pointers here).
+  // of the rows: no strings (a variable-length one is a heap reference in the file, a pointer here).
   Handle stored(check(H5Dget_type(dataset_.get()), "H5Dget_type"), H5Tclose);
   const bool as_in_memory = H5Tequal(stored.get(), type_.get()) > 0 && H5Tget_size(stored.get()) == row_bytes &&
                             H5Tdetect_class(type_.get(), H5T_VLEN) == 0 && H5Tdetect_class(type_.get(), H5T_STRING) == 0;

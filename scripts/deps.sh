@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libsystemc-dev libyaml-cpp-dev libhdf5-dev hdf5-tools libboost-graph-dev
       libsimdjson-dev libcli11-dev zlib1g-dev libfmt-dev libspdlog-dev
-      libdeflate-dev  # HDF5's deflate filter, several times faster than zlib's
+      libdeflate-dev  # compresses the results' HDF5 chunks, faster than zlib at the same level
       libzstd-dev libsnappy-dev  # Parquet kernel tables (aiconfigurator's performance database)
       libcpp-httplib-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev  # servesim live
       pybind11-dev python3-dev  # the Python API (import servesim)
