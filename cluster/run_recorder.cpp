@@ -16,6 +16,13 @@ namespace servesim {
 namespace {
 constexpr size_t kMaxBufferedRows = 1 << 12;
 
+// Buffered rows to their table (none: that output is off), and the buffer emptied.
+template <class Row>
+void append_rows(h5::Table* table, std::vector<Row>& rows) {
+  if (table) table->append(rows.data(), rows.size());
+  rows.clear();
+}
+
 double quantile_sorted(std::vector<double>& v, double q) {
   if (v.empty()) return std::nan("");
   size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
@@ -590,8 +597,7 @@ void RunRecorder::maybe_flush() {
   bool wrote = false;
   auto if_full = [&](h5::Table* table, auto& rows) {
     if (rows.size() < kMaxBufferedRows) return;
-    if (table) table->append(rows.data(), rows.size());
-    rows.clear();
+    append_rows(table, rows);
     wrote = true;
   };
   if_full(requests_.get(), request_rows_);
@@ -604,24 +610,15 @@ void RunRecorder::maybe_flush() {
 
 void RunRecorder::flush() {
   if (file_.get() < 0) return;
-  if (requests_) requests_->append(request_rows_.data(), request_rows_.size());
-  if (edges_) edges_->append(edge_rows_.data(), edge_rows_.size());
-  edge_rows_.clear();
-  cluster_->append(cluster_rows_.data(), cluster_rows_.size());
-  workers_->append(worker_rows_.data(), worker_rows_.size());
-  if (transfers_) transfers_->append(transfer_rows_.data(), transfer_rows_.size());
-  pools_->append(pool_rows_.data(), pool_rows_.size());
-  planner_->append(planner_rows_.data(), planner_rows_.size());
-  pool_rows_.clear();
-  planner_rows_.clear();
-  control_->append(control_rows_.data(), control_rows_.size());
-  control_rows_.clear();
-  if (links_) links_->append(link_rows_.data(), link_rows_.size());
-  transfer_rows_.clear();
-  link_rows_.clear();
-  request_rows_.clear();
-  cluster_rows_.clear();
-  worker_rows_.clear();
+  append_rows(requests_.get(), request_rows_);
+  append_rows(edges_.get(), edge_rows_);
+  append_rows(cluster_.get(), cluster_rows_);
+  append_rows(workers_.get(), worker_rows_);
+  append_rows(transfers_.get(), transfer_rows_);
+  append_rows(pools_.get(), pool_rows_);
+  append_rows(planner_.get(), planner_rows_);
+  append_rows(control_.get(), control_rows_);
+  append_rows(links_.get(), link_rows_);
   flush_file();
   last_flush_ = std::chrono::steady_clock::now();
 }

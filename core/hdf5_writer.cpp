@@ -145,8 +145,8 @@ void Table::write_chunk(size_t first_row, const unsigned char* chunk) {
 void Table::append(const void* rows, size_t count) {
   if (count == 0) return;
   hsize_t new_size[1] = {rows_ + count};
+  check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
   if (deflater_) {
-    check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
     const auto* from = static_cast<const unsigned char*>(rows);
     while (count > 0) {
       const size_t in_chunk = rows_ % chunk_rows_, take = std::min(count, chunk_rows_ - in_chunk);
@@ -166,7 +166,6 @@ void Table::append(const void* rows, size_t count) {
     }
     return;
   }
-  check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
   Handle file_space(check(H5Dget_space(dataset_.get()), "H5Dget_space"), H5Sclose);
   hsize_t start[1] = {rows_}, n[1] = {count};
   check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr), "H5Sselect_hyperslab");
