@@ -52,11 +52,18 @@ struct ModelSpec {
   // attention-DP MoE layer dispatches to its experts' GPUs (the combine brings bf16 back)
   double moe_dispatch_bytes = 2;
   std::string precision = "bf16";  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales)
+  // The routed experts' own weight format where the checkpoint stores them apart from the rest:
+  // "" (as `precision`) | mxfp4 (OCP microscaling FP4: 4-bit values, one 8-bit scale per 32, as
+  // gpt-oss ships; run as w4a16 on Hopper: weights dequantised to bf16 inside the kernel)
+  std::string expert_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   // MLA: the compressed KV and query ranks (q_lora_rank 0: queries projected from the hidden
   // state directly); the no-RoPE query/key and value head dims are head_dim
   int kv_lora_rank = 0, qk_rope_head_dim = 0, q_lora_rank = 0;
+  // Sliding-window attention: `sliding_layers` of the layers attend to the last
+  // `sliding_window` tokens only (gpt-oss: every other layer, 128 tokens); 0: none
+  int sliding_window = 0, sliding_layers = 0;
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
@@ -66,6 +73,7 @@ struct ModelSpec {
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
     v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
     v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block"}));
+    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -81,22 +89,38 @@ struct ModelSpec {
     v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
     v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
     v.field("q_lora_rank", q_lora_rank, "", config::at_least(0));
+    v.field("sliding_window", sliding_window, "", config::at_least(0));
+    v.field("sliding_layers", sliding_layers, "", config::at_least(0));
   }
   bool is_checkpoint(const std::string& id) const {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
-  double weight_bytes() const { return params_b * 1e9 * dtype_bytes; }
-  // the routed experts' share of them (gate, up and down of every expert of every MoE layer)
-  double routed_expert_bytes() const {
+  // Bytes per routed-expert parameter: MXFP4 is 4 bits plus an 8-bit scale per 32 values.
+  double expert_bytes_per_param() const { return expert_precision == "mxfp4" ? (4.0 + 8.0 / 32) / 8 : dtype_bytes; }
+  // the routed experts' parameters (gate, up and down of every expert of every MoE layer)
+  double routed_expert_params() const {
     const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
-    return static_cast<double>(layers - dense_layers) * experts * 3.0 * hidden_size * ffn * dtype_bytes;
+    return static_cast<double>(layers - dense_layers) * experts * 3.0 * hidden_size * ffn;
   }
+  double weight_bytes() const {
+    if (expert_precision.empty()) return params_b * 1e9 * dtype_bytes;
+    return (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();
+  }
+  // the routed experts' share of them
+  double routed_expert_bytes() const { return routed_expert_params() * expert_bytes_per_param(); }
   double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }
-  // Bytes of KV cache per token, summed over layers and heads (before TP sharding).
+  int full_attention_layers() const { return layers - (sliding_window > 0 ? sliding_layers : 0); }
+  int windowed_layers() const { return sliding_window > 0 ? sliding_layers : 0; }
+  // Bytes of KV cache per token of context, summed over layers and heads (before TP sharding):
+  // the full-attention layers'. A sliding-window layer keeps only its window's tokens (vLLM's
+  // hybrid KV cache manager frees the blocks that slide out), so it adds at most
+  // window_kv_bytes() per sequence, which the cache does not count (docs/limits.md).
   double kv_bytes_per_token() const {
     if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * kv_dtype_bytes;
-    return 2.0 * layers * kv_heads * head_dim * kv_dtype_bytes;
+    return 2.0 * full_attention_layers() * kv_heads * head_dim * kv_dtype_bytes;
   }
+  // A sliding-window layer's KV bytes per token (0 without such layers), summed over them.
+  double window_kv_bytes_per_token() const { return 2.0 * windowed_layers() * kv_heads * head_dim * kv_dtype_bytes; }
 };
 
 // Defaults a framework picks on smaller GPUs (vLLM: below 70 GiB, and on A100s, a smaller token

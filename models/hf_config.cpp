@@ -36,6 +36,7 @@ class Config {
     std::string_view v;
     return root_[key].get(v) ? std::string() : std::string(v);
   }
+  bool array(const char* key, simdjson::dom::array& out) const { return !root_[key].get(out); }
   std::optional<simdjson::dom::object> object(const char* key) const {
     simdjson::dom::object o;
     if (root_[key].get(o)) return std::nullopt;
@@ -81,12 +82,13 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
   const std::string arch = c.architecture();
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
-                                   "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"};
+                                   "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                                   "GptOssForCausalLM"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3). Fix: write a models.yaml entry for it",
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3, gpt-oss). Fix: write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
   auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
@@ -110,6 +112,23 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
   }
   if (m.heads == 0 || m.head_dim == 0 || m.layers == 0 || m.hidden_size == 0)
     throw InputError(fmt::format("{}: layers, hidden_size, heads and head_dim must be positive", path));
+  // sliding-window layers: those layer_types names so (gpt-oss alternates them with full ones); a
+  // config without layer_types (Qwen2's unused sliding_window, say) has none
+  if (simdjson::dom::array types; c.array("layer_types", types)) {
+    for (simdjson::dom::element t : types) {
+      std::string_view type;
+      if (t.get(type)) throw InputError(fmt::format("{}: layer_types holds a value that is not a string", path));
+      if (type == "sliding_attention") ++m.sliding_layers;
+      else if (type != "full_attention")
+        throw InputError(fmt::format("{}: layer_types names '{}'; servesim models full_attention and "
+                                     "sliding_attention layers",
+                                     path, type));
+    }
+    if (types.size() != static_cast<size_t>(m.layers))
+      throw InputError(fmt::format("{}: layer_types lists {} layers, num_hidden_layers is {}", path, types.size(),
+                                   m.layers));
+    if (m.sliding_layers > 0) m.sliding_window = get("sliding_window");
+  }
   for (const char* key : {"n_routed_experts", "num_experts", "num_local_experts"})
     if (c.has(key)) m.experts = get(key);
   if (m.experts > 0) {
@@ -149,8 +168,15 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     simdjson::dom::element block;
     m.precision = !(*q)["weight_block_size"].get(block) && !block.is_null() ? "fp8_block" : "fp8";
     m.dtype_bytes = 1;
+  } else if (q && method == "mxfp4" && m.experts > 0) {
+    // gpt-oss: the experts in MXFP4, attention, router, embeddings and LM head in bf16 (its
+    // modules_to_not_convert)
+    m.precision = "bf16";
+    m.dtype_bytes = 2;
+    m.expert_precision = "mxfp4";
   } else if (q) {
-    throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8 is). Fix: write a "
+    throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8, and mxfp4 experts, "
+                                 "are). Fix: write a "
                                  "models.yaml entry for it",
                                  path, method));
   } else {

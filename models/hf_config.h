@@ -1,10 +1,11 @@
 #pragma once
 // A model's shapes read from its Hugging Face config.json, so that a checkpoint is data: the
 // catalog registers every <org>--<name>_config.json of its model_configs folders under the
-// checkpoint's id (org/name). Families read: Llama, Qwen2/3 (dense and MoE), Mixtral, MiniMax-M2
-// and DeepSeek-V2/V3 (MLA, Kimi K2). Parameters are counted from the shapes (embeddings, the LM
-// head unless tied, attention or MLA projections, dense and expert FFNs, routers; norms and
-// biases are below 0.1% and left out); the GEMM format from quantization_config.
+// checkpoint's id (org/name). Families read: Llama, Qwen2/3 (dense and MoE), Mixtral, MiniMax-M2,
+// DeepSeek-V2/V3 (MLA, Kimi K2) and gpt-oss (sliding-window layers from layer_types, MXFP4
+// experts). Parameters are counted from the shapes (embeddings, the LM head unless tied,
+// attention or MLA projections, dense and expert FFNs, routers; norms, biases and attention sinks
+// are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>
 
 #include "models/catalog.h"

@@ -12,9 +12,10 @@ double gemm_flops(const GemmOps& ops) {
   for (const GemmOp& op : ops) f += 2 * op.m * op.n * op.k * op.count;
   return f;
 }
-double gemm_weight_bytes(const GemmOps& ops, double dtype_bytes) {
+double gemm_weight_bytes(const GemmOps& ops, const ModelSpec& m) {
   double b = 0;
-  for (const GemmOp& op : ops) b += op.n * op.k * op.count * dtype_bytes;
+  for (const GemmOp& op : ops)
+    b += op.n * op.k * op.count * (op.group > 0 ? m.expert_bytes_per_param() : static_cast<double>(m.dtype_bytes));
   return b;
 }
 }  // namespace
@@ -32,8 +33,8 @@ PowerModel::PowerModel(const ModelSpec& model, const GpuSpec& gpu, int tp, int e
       memory_j_per_byte_(curve.memory_slope / bandwidth_bytes_per_s_) {
   // a dense model's GEMMs do FLOPs in proportion to their tokens and read their weights once
   const GemmOps body = iteration_gemms(m_, tp_, 1, 0, ep_), head = iteration_gemms(m_, tp_, 0, 1, ep_);
-  dense_ = {gemm_flops(body), gemm_weight_bytes(body, m_.dtype_bytes), gemm_flops(head),
-            gemm_weight_bytes(head, m_.dtype_bytes)};
+  dense_ = {gemm_flops(body), gemm_weight_bytes(body, m_), gemm_flops(head),
+            gemm_weight_bytes(head, m_)};
 }
 
 PowerModel PowerModel::for_pool(const PoolConfig& pool, const Catalog& catalog) {
@@ -51,7 +52,7 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
               return gemm_flops(iteration_gemms(m_, tp_, t, 0, ep_));
             }) + n * dense_.head_flops_per_token;
     bytes = body_bytes_.get(static_cast<size_t>(tokens), [&] {
-              return gemm_weight_bytes(iteration_gemms(m_, tp_, t, 0, ep_), m_.dtype_bytes);
+              return gemm_weight_bytes(iteration_gemms(m_, tp_, t, 0, ep_), m_);
             }) + (sequences > 0 ? dense_.head_bytes : 0);
   }
   // attention: QK^T and PV over every (query, key) pair, on this GPU's heads; decodes read their KV

@@ -229,10 +229,15 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   const std::string q = !r.gemm_quant_mode.empty() ? r.gemm_quant_mode
                         : !r.precision.empty()     ? r.precision
                                                    : catalog.model(d.catalog_model).precision;
+  const ModelSpec& checkpoint = catalog.model(d.catalog_model);
   if (q == "fp8" || q == "fp8_block") d.precision = q;
   else if (q == "bf16" || q == "bfloat16" || q == "fp16" || q == "float16") d.precision = "bf16";
+  // an FP4 row of a checkpoint whose experts ship in MXFP4 (gpt-oss) serves it as published: the
+  // experts MXFP4 (a Hopper GPU has no FP4 units and runs them as w4a16), the rest bf16
+  else if ((q == "nvfp4" || q == "mxfp4" || q == "fp4") && checkpoint.expert_precision == "mxfp4")
+    d.precision = checkpoint.precision;
   else {
-    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block are modelled)", q);
+    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block are modelled, and fp4 rows of checkpoints with MXFP4 experts)", q);
     return d;
   }
   // A framework version's own entry (framework@version) where the catalog has one.

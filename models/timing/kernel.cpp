@@ -86,9 +86,32 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     };
     context_ = find_attention(tables_->context_attention, "context attention");
     generation_ = find_attention(tables_->generation_attention, "generation attention");
+    if (m_.windowed_layers() > 0) {
+      AttentionKey windowed = key;
+      windowed.window = m_.sliding_window;
+      const auto c = tables_->context_attention.find(windowed), g = tables_->generation_attention.find(windowed);
+      if (c != tables_->context_attention.end() && g != tables_->generation_attention.end()) {
+        context_window_ = &c->second;
+        generation_window_ = &g->second;
+      } else {
+        spdlog::info("{}: no sliding-window ({} tokens) attention kernels measured for {}'s shape: its {} windowed "
+                     "layers are priced as full-attention kernels over the window's pairs and KV",
+                     where, m_.sliding_window, m_.hf_id, m_.windowed_layers());
+      }
+    }
   }
+  // MXFP4 experts run as w4a16: only the MoE tables measure that kernel (the GEMM tables do not)
+  const bool mxfp4_experts = m_.experts > 0 && m_.expert_precision == "mxfp4";
+  if (mxfp4_experts && attention_dp > 1)
+    throw ConfigError(fmt::format("model {}: MXFP4 experts shared by attention-DP ranks are not priced by the kernel "
+                                  "model (the MoE tables measure one rank's layout). Fix: timing.model: roofline",
+                                  m_.hf_id));
+  if (mxfp4_experts && c_.moe != "table")
+    throw ConfigError(fmt::format("model {}: its MXFP4 experts are priced only from the MoE tables (w4a16_mxfp4), "
+                                  "not as GEMMs. Fix: timing.kernel.moe: table, or timing.model: roofline",
+                                  m_.hf_id));
   if (m_.experts > 0 && c_.moe == "table") {
-    const KernelTables::MoeKey key{gemm_table_dtype(m_.precision),
+    const KernelTables::MoeKey key{mxfp4_experts ? "w4a16_mxfp4" : gemm_table_dtype(m_.precision),
                                    m_.hidden_size,
                                    m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size,
                                    m_.top_k,
@@ -98,6 +121,11 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                    c_.moe_distribution};
     if (auto it = tables_->moe.find(key); it != tables_->moe.end())
       moe_ = &it->second;
+    else if (mxfp4_experts)
+      throw ConfigError(fmt::format("{}: no w4a16_mxfp4 MoE table for {} experts top-{} (hidden {}, FFN {}) at moe_tp "
+                                    "{} x moe_ep {}, and MXFP4 experts have no GEMM table to fall back on. Fix: a tp "
+                                    "and expert_parallel the table measured, or timing.model: roofline",
+                                    where, key.experts, key.top_k, key.hidden, key.inter, key.moe_tp, key.moe_ep));
     else
       spdlog::warn("{}: no {} MoE table for {} experts top-{} (hidden {}, FFN {}, moe_tp {}, moe_ep {}): its experts "
                    "are priced as GEMMs",
@@ -258,7 +286,14 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    out.context_attention_ms = L * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
+    out.context_attention_ms = m_.full_attention_layers() * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
+    if (m_.windowed_layers() > 0)
+      out.context_attention_ms +=
+          m_.windowed_layers() *
+          (context_window_ ? attention_ms(*context_window_, b.prefill_seqs, isl, "sliding-window context attention")
+                           : attention_ms(*context_, b.prefill_seqs,
+                                          equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)),
+                                          "context attention"));
     if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
       out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
                                  2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
@@ -266,7 +301,15 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   if (b.decode_seqs > 0) {
     // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
-    out.generation_attention_ms = L * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
+    out.generation_attention_ms =
+        m_.full_attention_layers() * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
+    if (m_.windowed_layers() > 0)
+      out.generation_attention_ms +=
+          m_.windowed_layers() *
+          (generation_window_
+               ? attention_ms(*generation_window_, b.decode_seqs, kv_len, "sliding-window generation attention")
+               : attention_ms(*generation_, b.decode_seqs, std::min(kv_len, static_cast<double>(m_.sliding_window)),
+                              "generation attention"));
     if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
       const double tokens = static_cast<double>(b.decode_computed_tokens()), heads = static_cast<double>(m_.heads) / tp_;
       out.gemm_ms += L * (lookup(*mla_bmm_pre_, {tokens, heads}, "mla_bmm pre") +
@@ -302,7 +345,8 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                           "or tables measured on it",
                           dir, memory.bandwidth_bytes_per_s / 1e9, ctx.pool.gpu, gpu.hbm_gbps));
                     // only a MoE model priced from the MoE tables reads them, only an MLA model the MLA ones
-                    const KernelTables::Parts parts{model.experts > 0 && k.moe == "table", model.kv_lora_rank > 0};
+                    const KernelTables::Parts parts{model.experts > 0 && k.moe == "table", model.kv_lora_rank > 0,
+                                                    model.windowed_layers() > 0};
                     return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
                                                           KernelTables::shared(dir, k.backend, k.backend_version, parts),
                                                           memory, ctx.pool.expert_parallel, ctx.pool.attention_dp);

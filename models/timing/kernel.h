@@ -71,6 +71,10 @@ class KernelTiming final : public TimingModel {
   const LogGrid* gemm_ = nullptr;
   const LogGrid* context_ = nullptr;
   const LogGrid* generation_ = nullptr;
+  // sliding-window layers' kernels where the tables measured them at the model's window (read at
+  // the whole context); null: the full-attention kernels at the window's share of the work
+  const LogGrid* context_window_ = nullptr;
+  const LogGrid* generation_window_ = nullptr;
   // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
   // MLA attention tables)
   const LogGrid* moe_ = nullptr;  // the measured MoE layer of this shape (timing.kernel.moe: table)

@@ -174,8 +174,9 @@ int kernel_preference(std::string_view source) {
   return 0;
 }
 
-// Attention rows: full-window kernels, preferring `kernel` where a point was measured twice.
-void load_attention(const std::string& path, bool generation, std::map<AttentionKey, LogGrid>* out) {
+// Attention rows: full-window kernels, and sliding-window ones when `windows`, preferring
+// `kernel` where a point was measured twice.
+void load_attention(const std::string& path, bool generation, bool windows, std::map<AttentionKey, LogGrid>* out) {
   auto table = TableReader::open(path);
   TableReader& csv = *table;
   const size_t batch = csv.column("batch_size"), isl = csv.column("isl"), heads = csv.column("num_heads"),
@@ -193,11 +194,12 @@ void load_attention(const std::string& path, bool generation, std::map<Attention
   };
   std::vector<Row> rows;
   while (csv.next()) {
-    if (has_window && csv.number(window) != 0) continue;
+    const int window_tokens = has_window ? static_cast<int>(csv.number(window)) : 0;
+    if (window_tokens != 0 && !windows) continue;
     // FA3 is what vLLM runs on Hopper; the FA4 rows are a side experiment on few shapes.
     if (csv.field(source).find("fa4") != std::string_view::npos) continue;
     AttentionKey key{static_cast<int>(csv.number(heads)), static_cast<int>(csv.number(kv)),
-                     static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype))};
+                     static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype)), window_tokens};
     // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
     const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
     // Where a shape was measured with the attention math in BF16 and in FP8 (TensorRT-LLM's
@@ -236,7 +238,9 @@ void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
 
 }  // namespace
 
-KernelTableParts KernelTableParts::for_model(const ModelSpec& m) { return {m.experts > 0, m.kv_lora_rank > 0}; }
+KernelTableParts KernelTableParts::for_model(const ModelSpec& m) {
+  return {m.experts > 0, m.kv_lora_rank > 0, m.windowed_layers() > 0};
+}
 
 KernelTables KernelTables::load(const std::string& dir, const std::string& backend, const std::string& version,
                                 Parts parts) {
@@ -279,8 +283,8 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
   source("generation_attention", "attention", backend, "generation_attention_perf");
   auto gemm = std::async(std::launch::async, load_gemm, t.sources["gemm"].file, &t.gemm);
   auto context = std::async(std::launch::async, load_attention, t.sources["context_attention"].file, false,
-                            &t.context_attention);
-  load_attention(t.sources["generation_attention"].file, true, &t.generation_attention);
+                            parts.windows, &t.context_attention);
+  load_attention(t.sources["generation_attention"].file, true, parts.windows, &t.generation_attention);
   gemm.get();  // rethrows a reader's InputError
   context.get();
   {
@@ -351,7 +355,7 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
   std::lock_guard lock(mutex);
   auto& slot = cache[{key.empty() ? dir : key, backend, version}];
   if (!slot || !slot->has(parts)) {  // read again with what both ask
-    if (slot) parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla};
+    if (slot) parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla, parts.windows || slot->parts.windows};
     slot = std::make_shared<const KernelTables>(load(dir, backend, version, parts));
   }
   return slot;

@@ -27,7 +27,8 @@ struct ModelSpec;
 struct AttentionKey {
   int heads = 0, kv_heads = 0, head_dim = 0;
   std::string kv_dtype;  // bfloat16 | fp8
-  auto tie() const { return std::tie(heads, kv_heads, head_dim, kv_dtype); }
+  int window = 0;        // sliding-window kernels' window (tokens); 0: full attention
+  auto tie() const { return std::tie(heads, kv_heads, head_dim, kv_dtype, window); }
   bool operator<(const AttentionKey& o) const { return tie() < o.tie(); }
 };
 
@@ -38,16 +39,21 @@ const char* gemm_table_dtype(const std::string& precision);
 // of a kernel-timed run's start-up memory).
 struct KernelTableParts {
   bool moe = true, mla = true;
-  bool covers(const KernelTableParts& o) const { return (moe || !o.moe) && (mla || !o.mla); }
-  static KernelTableParts for_model(const ModelSpec& m);  // a MoE model's MoE tables, an MLA model's MLA ones
+  bool windows = true;  // the sliding-window attention rows
+  bool covers(const KernelTableParts& o) const {
+    return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows);
+  }
+  // a MoE model's MoE tables, an MLA model's MLA ones, a sliding-window model's window rows
+  static KernelTableParts for_model(const ModelSpec& m);
 };
 
 struct KernelTables {
   std::string dir, backend;
   std::string version;  // the backend version asked for, or the newest GEMM folder's
   std::map<std::string, LogGrid> gemm;                // by gemm_table_dtype(): m, n, k
-  std::map<AttentionKey, LogGrid> context_attention;  // batch, isl (full-window kernels only)
-  std::map<AttentionKey, LogGrid> generation_attention;  // batch, kv_len
+  // batch, isl; sliding-window kernels (where read) under their window, at the prompt's whole length
+  std::map<AttentionKey, LogGrid> context_attention;
+  std::map<AttentionKey, LogGrid> generation_attention;  // batch, kv_len (the whole context, windows too)
   // MLA (DeepSeek-style attention) where the backend publishes its kernels (SGLang, TensorRT-LLM:
   // mla/<backend>/<version>/{context,generation}_mla_perf, mla_bmm/...): attention by (heads per
   // GPU, KV dtype) over batch x isl / kv_len, and the absorbed decode's two batched GEMMs by

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "models/catalog.h"
@@ -55,6 +56,19 @@ double moe_dispatch_copies(const ModelSpec& m, int gpus);
 // move per token per layer on one GPU, and how many such kernels a layer launches.
 double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);
 constexpr int kElementwiseKernelsPerLayer = 4;
+
+// The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision) where the
+// checkpoint stores them apart, else the model's.
+inline const std::string& gemm_precision(const ModelSpec& m, const GemmOp& op) {
+  return op.group > 0 && !m.expert_precision.empty() ? m.expert_precision : m.precision;
+}
+
+// Sliding-window attention: the (query, key) pairs of a causal prompt of s tokens whose keys lie
+// within `window` tokens of their query, sum over x = 1..s of min(x, window).
+inline double windowed_prompt_pairs(double s, double window) {
+  if (s <= window) return s * (s + 1) / 2;
+  return window * (window + 1) / 2 + (s - window) * window;
+}
 
 // The causal prompt length s with s(s+1)/2 = pairs (query, key) pairs: what a prefill chunk
 // after cached tokens costs in attention, as a fresh prompt.

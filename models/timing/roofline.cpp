@@ -75,9 +75,12 @@ const RooflineEfficiency& roofline_efficiency(const std::string& name, const std
 }
 
 double RooflineKernels::gemm_s(double m, double n, double k, const std::string& precision) const {
-  const bool fp8 = precision != "bf16" && gpu.fp8_tflops > 0;
+  // MXFP4 weights run as w4a16 (dequantised to bf16 in the kernel, as vLLM's and TensorRT-LLM's
+  // Hopper MoE kernels do): bf16 FLOPs, 4.25-bit weights
+  const bool mxfp4 = precision == "mxfp4";
+  const bool fp8 = precision != "bf16" && !mxfp4 && gpu.fp8_tflops > 0;
   const double peak = (fp8 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12;
-  const double weight_bytes = n * k * (precision == "bf16" ? 2.0 : 1.0);
+  const double weight_bytes = n * k * (precision == "bf16" ? 2.0 : mxfp4 ? (4.0 + 8.0 / 32) / 8 : 1.0);
   const double bytes = weight_bytes + (m * k + m * n) * kActivationBytes;
   return std::max(2.0 * m * n * k / (peak * eff.compute_efficiency), bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency)) +
          eff.kernel_latency_us * 1e-6;
@@ -125,7 +128,7 @@ double RooflineTiming::gemms_s(const GemmOps& ops) const {
   double s = 0;
   for (const GemmOp& op : ops) {
     if (op.group > 0)  // one fused kernel per layer over the touched experts
-      s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, m_.precision);
+      s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, gemm_precision(m_, op));
     else
       s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
   }
@@ -151,15 +154,27 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
     return gemms_s(iteration_gemms(m_, tp_, 0, static_cast<double>(sequences), ep_));
   });
   // Attention per GPU: heads/tp query heads; a prefill chunk's pairs as an equivalent prompt.
+  // Sliding-window layers see the pairs within their window of that prompt, and decodes read at
+  // most the window's KV (from the mean context: exact unless contexts straddle the window).
   const int heads = std::max(1, m_.heads / tp_);
+  const double full_layers = m_.full_attention_layers(), window_layers = m_.windowed_layers();
+  const double window = m_.sliding_window;
   if (b.prefill_seqs > 0) {
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    out.attention_s += L * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
+    out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
+    if (window_layers > 0)
+      out.attention_s += window_layers * k.context_attention_s(
+                                             b.prefill_seqs, equivalent_prompt_tokens(windowed_prompt_pairs(isl, window)),
+                                             heads, m_.head_dim);
   }
   if (b.decode_seqs > 0) {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
-    const double per_gpu_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() /
-                                 (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
+    const double shards = m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads);
+    double per_gpu_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() / shards;
+    if (window_layers > 0)
+      per_gpu_bytes += b.decode_seqs *
+                       std::min(static_cast<double>(b.decode_context_tokens) / b.decode_seqs, window) *
+                       m_.window_kv_bytes_per_token() / shards;
     out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) + L * e_.attention_latency_us * 1e-6;
   }
   if (tokens > 0)
