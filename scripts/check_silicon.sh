@@ -10,7 +10,7 @@ data="$root/data"
 out="$root/results/check_silicon"
 mkdir -p "$out"
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" -o "$out/all.h5" | tee "$out/all.txt"
-models='model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5|Qwen/Qwen3-235B-A22B-FP8'
+models='model_path=meta-llama/Llama-3.1-70B|Qwen/Qwen3-32B|meta-llama/Llama-3.1-8B-Instruct|MiniMaxAI/MiniMax-M2.5|Qwen/Qwen3-235B-A22B-FP8|openai/gpt-oss-120b'
 # each row on its own backend's kernel tables (the default), then every row on vLLM's
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter half=even --filter "$models" \
   -o "$out/held_out.h5" | sed -n '/^backend /,$p' | tee "$out/held_out.txt"
