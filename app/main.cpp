@@ -221,8 +221,8 @@ int run_main(int argc, char** argv) {
                      "attention data-parallel ranks of tp GPUs each: the ledger is a rank's, and each batch below "
                      "is one rank's with every rank as loaded (their MoE layers shared)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  timing->add_option("--precision", timing_pool.precision, "auto | bf16 | fp8 | fp8_block")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8", "fp8_block"}));
+  timing->add_option("--precision", timing_pool.precision, "auto | bf16 | fp8 | fp8_block | nvfp4")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8", "fp8_block", "nvfp4"}));
   timing->add_option("--kv-cache-dtype", timing_pool.kv_cache_dtype, "auto | bf16 | fp8")
       ->capture_default_str()->check(CLI::IsMember({"auto", "bf16", "fp8"}));
   timing->add_option("--timing", timing_pool.timing.model, "timing model (servesim --list)")->capture_default_str();

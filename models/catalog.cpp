@@ -111,7 +111,7 @@ ModelSpec Catalog::deployed_model(const PoolConfig& pool) const {
   ModelSpec m = model(pool.model);
   if (pool.precision != "auto") {
     m.precision = pool.precision;
-    m.dtype_bytes = pool.precision == "bf16" ? 2 : 1;
+    m.dtype_bytes = pool.precision == "bf16" ? 2 : 1;  // (nvfp4 weights: ModelSpec::bytes_per_weight)
   }
   if (pool.kv_cache_dtype != "auto") m.kv_dtype_bytes = pool.kv_cache_dtype == "fp8" ? 1 : 2;
   // DeepEP's FP8 dispatch: one byte a value and a float32 scale per 128 of them

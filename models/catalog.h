@@ -19,6 +19,7 @@ namespace servesim {
 struct GpuSpec {
   std::string description, source;
   double memory_gib = 0, hbm_gbps = 0, bf16_tflops = 0, fp8_tflops = 0, nvlink_gbps = 0;
+  double fp4_tflops = 0;  // dense FP4 tensor-core peak (Blackwell); 0: no FP4 units
   double tdp_w = 0;  // board power limit (what a data center provisions per GPU)
   std::optional<double> memory_reported_gib;  // what the CUDA driver reports (engines take fractions of it)
   // The node the GPU comes in: GPUs on one NVLink domain, and each GPU's share of the node's
@@ -35,6 +36,7 @@ struct GpuSpec {
     v.field("hbm_gbps", hbm_gbps, "", config::positive());
     v.field("bf16_tflops", bf16_tflops, "", config::positive());
     v.field("fp8_tflops", fp8_tflops, "", config::at_least(0));
+    v.field("fp4_tflops", fp4_tflops, "", config::at_least(0));
     v.field("nvlink_gbps", nvlink_gbps, "", config::positive());
     v.field("gpus_per_node", gpus_per_node, "", config::at_least(1));
     v.field("internode_gbps", internode_gbps, "", config::positive());
@@ -51,10 +53,12 @@ struct ModelSpec {
   // As deployed (pools[].moe_dispatch), not in the catalog: the bytes per value of the tokens an
   // attention-DP MoE layer dispatches to its experts' GPUs (the combine brings bf16 back)
   double moe_dispatch_bytes = 2;
-  std::string precision = "bf16";  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales)
+  // GEMM format: bf16 | fp8 (per-tensor scales) | fp8_block (block scales) | nvfp4 (NVIDIA's FP4:
+  // 4-bit values, an FP8 scale per 16; the LM head and embeddings stay bf16, as ModelOpt keeps them)
+  std::string precision = "bf16";
   // The routed experts' own weight format where the checkpoint stores them apart from the rest:
   // "" (as `precision`) | mxfp4 (OCP microscaling FP4: 4-bit values, one 8-bit scale per 32, as
-  // gpt-oss ships; run as w4a16 on Hopper: weights dequantised to bf16 inside the kernel)
+  // gpt-oss ships; run as w4a16: weights dequantised to bf16 inside the kernel) | nvfp4
   std::string expert_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
@@ -72,8 +76,8 @@ struct ModelSpec {
     v.field("active_params_b", active_params_b, "", config::at_least(0));
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
     v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
-    v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block"}));
-    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4"}));
+    v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block", "nvfp4"}));
+    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -95,14 +99,28 @@ struct ModelSpec {
   bool is_checkpoint(const std::string& id) const {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
-  // Bytes per routed-expert parameter: MXFP4 is 4 bits plus an 8-bit scale per 32 values.
-  double expert_bytes_per_param() const { return expert_precision == "mxfp4" ? (4.0 + 8.0 / 32) / 8 : dtype_bytes; }
+  // Bytes per weight of a GEMM format: MXFP4 is 4 bits plus an 8-bit scale per 32 values, NVFP4
+  // 4 bits plus an FP8 scale per 16.
+  static double bytes_per_weight(const std::string& format) {
+    return format == "mxfp4" ? (4.0 + 8.0 / 32) / 8 : format == "nvfp4" ? (4.0 + 8.0 / 16) / 8 : format == "bf16" ? 2 : 1;
+  }
+  // Bytes per routed-expert parameter.
+  double expert_bytes_per_param() const {
+    return !expert_precision.empty() ? bytes_per_weight(expert_precision)
+           : precision == "nvfp4"    ? bytes_per_weight(precision)
+                                     : dtype_bytes;
+  }
+  // The embedding table and the LM head: bf16 in NVFP4 checkpoints, else as the rest.
+  double vocab_params() const { return static_cast<double>(vocab_size) * hidden_size * 2; }
   // the routed experts' parameters (gate, up and down of every expert of every MoE layer)
   double routed_expert_params() const {
     const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
     return static_cast<double>(layers - dense_layers) * experts * 3.0 * hidden_size * ffn;
   }
   double weight_bytes() const {
+    if (precision == "nvfp4")
+      return vocab_params() * 2 + (params_b * 1e9 - vocab_params() - routed_expert_params()) * bytes_per_weight(precision) +
+             routed_expert_params() * expert_bytes_per_param();
     if (expert_precision.empty()) return params_b * 1e9 * dtype_bytes;
     return (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();
   }

@@ -425,8 +425,9 @@ struct PoolConfig {
     v.field("gpu", gpu, "GPU from the catalog (servesim --list)");
     v.field("precision", precision,
             "weights and GEMMs: auto (the catalog model's) | bf16 | fp8 (per-tensor scales, as vLLM "
-            "--quantization fp8) | fp8_block (block scales, as *-FP8 checkpoints)",
-            one_of({"auto", "bf16", "fp8", "fp8_block"}));
+            "--quantization fp8) | fp8_block (block scales, as *-FP8 checkpoints) | nvfp4 (NVIDIA FP4, as "
+            "*-NVFP4 checkpoints: GPUs with FP4 units, fp4_tflops in the catalog; the LM head stays bf16)",
+            one_of({"auto", "bf16", "fp8", "fp8_block", "nvfp4"}));
     v.field("kv_cache_dtype", kv_cache_dtype, "KV cache entries: auto (the catalog model's) | bf16 | fp8",
             one_of({"auto", "bf16", "fp8"}));
     v.field("expert_parallel", expert_parallel,

@@ -15,7 +15,10 @@ double gemm_flops(const GemmOps& ops) {
 double gemm_weight_bytes(const GemmOps& ops, const ModelSpec& m) {
   double b = 0;
   for (const GemmOp& op : ops)
-    b += op.n * op.k * op.count * (op.group > 0 ? m.expert_bytes_per_param() : static_cast<double>(m.dtype_bytes));
+    b += op.n * op.k * op.count *
+         (op.group > 0              ? m.expert_bytes_per_param()
+          : m.precision == "nvfp4" ? ModelSpec::bytes_per_weight(gemm_precision(m, op))
+                                   : static_cast<double>(m.dtype_bytes));
   return b;
 }
 }  // namespace
@@ -25,7 +28,10 @@ PowerModel::PowerModel(const ModelSpec& model, const GpuSpec& gpu, int tp, int e
       tp_(tp),
       ep_(ep),
       curve_(curve),
-      peak_flops_((model.precision != "bf16" && gpu.fp8_tflops > 0 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12),
+      peak_flops_((model.precision == "nvfp4"                         ? gpu.fp4_tflops
+                   : model.precision != "bf16" && gpu.fp8_tflops > 0 ? gpu.fp8_tflops
+                                                                     : gpu.bf16_tflops) *
+                  1e12),
       bandwidth_bytes_per_s_(gpu.hbm_gbps * 1e9),
       tdp_w_(gpu.tdp_w * tp),
       idle_w_(gpu.tdp_w * tp * curve.idle()),

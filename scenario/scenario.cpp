@@ -570,6 +570,16 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
                  fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
                  "choose a divisor of both");
     }
+    if (catalog.models().count(p.model) && catalog.gpus().count(p.gpu)) {
+      const ModelSpec& m = catalog.model(p.model);
+      const bool nvfp4 = (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
+      if (nvfp4 && catalog.gpu(p.gpu).fp4_tflops <= 0)
+        map.fail(base + (p.precision == "nvfp4" ? ".precision" : ".model"),
+                 fmt::format("nvfp4 GEMMs run on FP4 tensor cores, which {} does not have (no fp4_tflops in the "
+                             "catalog)",
+                             p.gpu),
+                 "use a Blackwell GPU (b200), or precision fp8 / bf16");
+    }
     if (p.moe_dispatch != "bf16" &&
         (p.attention_dp <= 1 || (catalog.models().count(p.model) && catalog.model(p.model).experts == 0)))
       map.fail(base + ".moe_dispatch", "only a MoE model's layers dispatch tokens between attention-DP ranks",

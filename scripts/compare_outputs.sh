@@ -3,6 +3,8 @@
 # benchmark scenarios, shortened) with both binaries and compares every recorded dataset with
 # h5diff, except /summary and /meta (they hold wall time and the build's version).
 #   scripts/compare_outputs.sh OLD_BINARY NEW_BINARY [FILTER]
+# OLD_CATALOG_DIR=DIR runs the old binary on that catalog folder (SERVESIM_CATALOG_DIR; e.g. the
+# old commit's models/catalog from `git archive`) where the catalog gained keys it does not know.
 # FILTER (a grep -E pattern) picks runs by name. Exit status 1 if any run differs. A table that
 # gained columns in the new build (h5diff: "not comparable") is compared on the columns both have
 # (scripts/compare_common_columns.py), and the added ones are named, as are datasets only the
@@ -38,8 +40,9 @@ for run in "${runs[@]}"; do
   [[ "$name" =~ $filter ]] || continue
   for side in old new; do
     bin="$old"; [ "$side" = new ] && bin="$new"
+    catalog=(); [ "$side" = old ] && [ -n "${OLD_CATALOG_DIR:-}" ] && catalog=(env SERVESIM_CATALOG_DIR="$OLD_CATALOG_DIR")
     # shellcheck disable=SC2086
-    if ! "$bin" run "$root/$scenario" -q -o "$work/$name.$side.h5" $sets >"$work/$name.$side.log" 2>&1; then
+    if ! "${catalog[@]}" "$bin" run "$root/$scenario" -q -o "$work/$name.$side.h5" $sets >"$work/$name.$side.log" 2>&1; then
       echo "FAIL  $name: the $side binary failed"; sed 's/^/      /' "$work/$name.$side.log" | tail -5; status=1; continue 2
     fi
   done

@@ -236,8 +236,13 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // experts MXFP4 (a Hopper GPU has no FP4 units and runs them as w4a16), the rest bf16
   else if ((q == "nvfp4" || q == "mxfp4" || q == "fp4") && checkpoint.expert_precision == "mxfp4")
     d.precision = checkpoint.precision;
-  else {
-    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block are modelled, and fp4 rows of checkpoints with MXFP4 experts)", q);
+  else if (q == "nvfp4" && catalog.gpu(d.gpu).fp4_tflops > 0)
+    d.precision = "nvfp4";
+  else if (q == "nvfp4") {
+    d.unsupported = fmt::format("nvfp4 GEMMs on {}, which has no FP4 tensor cores", d.gpu);
+    return d;
+  } else {
+    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block and nvfp4 are modelled, and fp4 rows of checkpoints with MXFP4 experts)", q);
     return d;
   }
   // A framework version's own entry (framework@version) where the catalog has one.

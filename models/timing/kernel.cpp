@@ -42,6 +42,13 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     throw InputError(fmt::format("{}: no {} GEMM table for precision {}. Fix: choose a precision the tables cover",
                                  where, gemm_table_dtype(m_.precision), m_.precision));
   gemm_ = &git->second;
+  lm_head_gemm_ = gemm_;
+  if (m_.precision == "nvfp4") {  // ModelOpt's NVFP4 checkpoints keep the LM head in bf16
+    auto bf16 = tables_->gemm.find("bfloat16");
+    if (bf16 == tables_->gemm.end())
+      throw InputError(fmt::format("{}: no bfloat16 GEMM table for the LM head of an nvfp4 model", where));
+    lm_head_gemm_ = &bf16->second;
+  }
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
@@ -266,7 +273,10 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
                       ? layers_ms(static_cast<double>(tokens), static_cast<double>(b.moe_group_tokens), b.moe_group_ranks)
                       : linear_ms(tokens);
     const double lm_tokens = static_cast<double>(b.prefill_seqs + b.decode_computed_tokens());
-    if (lm_tokens > 0) out.gemm_ms += gemm_ms(lm_tokens, static_cast<double>(m_.vocab_size) / tp_, m_.hidden_size);
+    if (lm_tokens > 0)
+      out.gemm_ms += lookup(*lm_head_gemm_, {lm_tokens, static_cast<double>(m_.vocab_size) / tp_,
+                                             static_cast<double>(m_.hidden_size)},
+                            "gemm");
     out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +
                               kElementwiseKernelsPerLayer * mem_.kernel_latency_s) * 1e3;
     if (tp_ > 1)

@@ -69,6 +69,7 @@ class KernelTiming final : public TimingModel {
   SystemMemory mem_;
   Extrapolation policy_;
   const LogGrid* gemm_ = nullptr;
+  const LogGrid* lm_head_gemm_ = nullptr;  // gemm_, but bf16 in an NVFP4 checkpoint
   const LogGrid* context_ = nullptr;
   const LogGrid* generation_ = nullptr;
   // sliding-window layers' kernels where the tables measured them at the model's window (read at

@@ -18,7 +18,7 @@
 namespace servesim {
 
 const char* gemm_table_dtype(const std::string& precision) {
-  return precision == "bf16" ? "bfloat16" : precision == "fp8" ? "fp8" : "fp8_block";
+  return precision == "bf16" ? "bfloat16" : precision == "fp8" ? "fp8" : precision == "nvfp4" ? "nvfp4" : "fp8_block";
 }
 
 namespace fs = std::filesystem;

@@ -32,7 +32,8 @@ struct AttentionKey {
   bool operator<(const AttentionKey& o) const { return tie() < o.tie(); }
 };
 
-// The GEMM table that prices a servesim precision (bf16 | fp8 | fp8_block): bfloat16 | fp8 | fp8_block.
+// The GEMM table that prices a servesim precision (bf16 | fp8 | fp8_block | nvfp4): bfloat16 | fp8 |
+// fp8_block | nvfp4.
 const char* gemm_table_dtype(const std::string& precision);
 
 // The tables only some models read: a dense model's timing needs neither (decoding them is most

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/catalog.h"
@@ -58,9 +59,12 @@ double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);
 constexpr int kElementwiseKernelsPerLayer = 4;
 
 // The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision) where the
-// checkpoint stores them apart, else the model's.
+// checkpoint stores them apart, the LM head's bf16 in an NVFP4 checkpoint, else the model's.
 inline const std::string& gemm_precision(const ModelSpec& m, const GemmOp& op) {
-  return op.group > 0 && !m.expert_precision.empty() ? m.expert_precision : m.precision;
+  static const std::string bf16 = "bf16";
+  if (op.group > 0 && !m.expert_precision.empty()) return m.expert_precision;
+  if (m.precision == "nvfp4" && op.name == std::string_view("lm_head")) return bf16;
+  return m.precision;
 }
 
 // Sliding-window attention: the (query, key) pairs of a causal prompt of s tokens whose keys lie

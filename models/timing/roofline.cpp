@@ -76,11 +76,12 @@ const RooflineEfficiency& roofline_efficiency(const std::string& name, const std
 
 double RooflineKernels::gemm_s(double m, double n, double k, const std::string& precision) const {
   // MXFP4 weights run as w4a16 (dequantised to bf16 in the kernel, as vLLM's and TensorRT-LLM's
-  // Hopper MoE kernels do): bf16 FLOPs, 4.25-bit weights
-  const bool mxfp4 = precision == "mxfp4";
-  const bool fp8 = precision != "bf16" && !mxfp4 && gpu.fp8_tflops > 0;
-  const double peak = (fp8 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12;
-  const double weight_bytes = n * k * (precision == "bf16" ? 2.0 : mxfp4 ? (4.0 + 8.0 / 32) / 8 : 1.0);
+  // Hopper MoE kernels do): bf16 FLOPs, 4.25-bit weights. NVFP4 runs on FP4 units (validation
+  // refuses it on a GPU without them).
+  const bool mxfp4 = precision == "mxfp4", nvfp4 = precision == "nvfp4";
+  const bool fp8 = precision != "bf16" && !mxfp4 && !nvfp4 && gpu.fp8_tflops > 0;
+  const double peak = (nvfp4 ? gpu.fp4_tflops : fp8 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12;
+  const double weight_bytes = n * k * ModelSpec::bytes_per_weight(precision);
   const double bytes = weight_bytes + (m * k + m * n) * kActivationBytes;
   return std::max(2.0 * m * n * k / (peak * eff.compute_efficiency), bytes / (gpu.hbm_gbps * 1e9 * eff.memory_efficiency)) +
          eff.kernel_latency_us * 1e-6;
@@ -130,7 +131,7 @@ double RooflineTiming::gemms_s(const GemmOps& ops) const {
     if (op.group > 0)  // one fused kernel per layer over the touched experts
       s += op.count / op.group * k.gemm_s(op.m, op.group * op.n, op.k, gemm_precision(m_, op));
     else
-      s += op.count * k.gemm_s(op.m, op.n, op.k, m_.precision);
+      s += op.count * k.gemm_s(op.m, op.n, op.k, gemm_precision(m_, op));
   }
   return s;
 }
