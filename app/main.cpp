@@ -298,8 +298,8 @@ int run_main(int argc, char** argv) {
   calibrate->add_option("--test-tp", calib.test_tp, "splitwise: TP degrees held out of the fit")->capture_default_str();
   calibrate->add_option("--model", calib.model, "catalog model (splitwise)")->capture_default_str();
   calibrate->add_option("--gpu", calib.gpu, "catalog GPU")->capture_default_str();
-  calibrate->add_option("--precision", calib.precision, "GEMM format to fit: bf16 | fp8 | fp8_block")
-      ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8", "fp8_block"}));
+  calibrate->add_option("--precision", calib.precision, "GEMM format to fit: bf16 | fp8 | fp8_block | nvfp4 (B200)")
+      ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8", "fp8_block", "nvfp4"}));
   calibrate->add_option("--name", calib.name, "write the fit as this catalog efficiency entry");
   calibrate->add_option("-o,--output", calib.output, "YAML file (default models/catalog/efficiency/<name>.yaml)");
   calibrate->add_option("--overhead-ms", calib.overhead_ms, "tables: per-iteration overhead to record")
@@ -479,7 +479,17 @@ int run_main(int argc, char** argv) {
                                          "python3-matplotlib): {}",
                                          args[0], std::strerror(errno)));
   }
-  if (calibrate->parsed()) return run_calibrate(calib);
+  if (calibrate->parsed()) {
+    // --system names the GPU too (its peaks are what the fit divides by), unless --gpu says otherwise
+    if (!calib.system.empty() && calibrate->count("--gpu") == 0) {
+      const auto gpu = Catalog::builtin().gpu_of_system(calib.system);
+      if (!gpu)
+        throw ConfigError(
+            fmt::format("--system {}: no catalog GPU of that name (servesim --list). Fix: pass --gpu", calib.system));
+      calib.gpu = *gpu;
+    }
+    return run_calibrate(calib);
+  }
   if (check->parsed()) {
     silicon.progress = isatty(STDERR_FILENO);
     if (!silicon.settings.kernel_tables.empty()) {
