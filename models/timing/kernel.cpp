@@ -52,15 +52,41 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
-  if (m_.kv_lora_rank > 0) {
-    // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
-    // batched GEMMs; vLLM's publishes whole modules, which this model does not compose
-    if (tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty())
-      throw ConfigError(fmt::format("model {}: {} has no MLA kernel tables for backend {} (mla/{}/<version>/"
-                                    "{{context,generation}}_mla_perf and mla_bmm/: vLLM publishes whole-module tables, "
-                                    "not read yet). Fix: set timing.kernel.backend to sglang or trtllm, or use "
+  const bool mla_kernels =
+      !(tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty());
+  if (m_.kv_lora_rank > 0 && !mla_kernels) {
+    // vLLM's database publishes the whole attention block of one checkpoint instead of its
+    // kernels: it prices a model whose per-head shapes are that checkpoint's
+    if (tables_->context_mla_module.empty() || tables_->generation_mla_module.empty())
+      throw ConfigError(fmt::format("model {}: {} has no MLA tables for backend {} (mla/{}/<version>/"
+                                    "{{context,generation}}_mla_perf and mla_bmm/, or vLLM's mla_{{context,generation}}"
+                                    "_module_perf). Fix: set timing.kernel.backend to one that has them, or use "
                                     "timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
+    const ModelSpec* measured = nullptr;
+    for (const auto& [name, spec] : Catalog::builtin().models())
+      if (spec.is_checkpoint(tables_->mla_module_model)) measured = &spec;
+    if (!measured || std::tie(measured->hidden_size, measured->q_lora_rank, measured->kv_lora_rank,
+                              measured->qk_rope_head_dim, measured->head_dim) !=
+                         std::tie(m_.hidden_size, m_.q_lora_rank, m_.kv_lora_rank, m_.qk_rope_head_dim, m_.head_dim))
+      throw ConfigError(fmt::format("model {}: {}'s MLA tables measured {}'s attention block, whose shapes (hidden "
+                                    "size, query and KV ranks, head dims) it does not share. Fix: set "
+                                    "timing.kernel.backend to sglang or trtllm, or use timing.model: roofline",
+                                    m_.hf_id, tables_->backend, tables_->mla_module_model));
+    const KernelTables::MlaModuleKey key{m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
+    auto find_module = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& t, const char* what) {
+      auto it = t.find(key);
+      if (it == t.end())
+        throw InputError(fmt::format("{}: no {} table for {} heads per GPU, a {} KV cache and {} GEMMs (model {} at tp "
+                                     "{}). Fix: a precision and tp the table covers, or timing.model: roofline",
+                                     where, what, std::get<0>(key), std::get<1>(key), std::get<2>(key), m_.hf_id, tp_));
+      return &it->second;
+    };
+    context_mla_module_ = find_module(tables_->context_mla_module, "MLA context module");
+    generation_mla_module_ = find_module(tables_->generation_mla_module, "MLA generation module");
+  } else if (m_.kv_lora_rank > 0) {
+    // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
+    // batched GEMMs
     const std::pair<int, std::string> key{m_.heads / tp_, kv_dtype};
     auto find_mla = [&](const std::map<std::pair<int, std::string>, LogGrid>& t, const char* what) {
       auto it = t.find(key);
@@ -233,6 +259,9 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
   double ms = 0;
   const double widest = gemm_->axis(1).back();
   for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, 0, ep_, moe_tokens, moe_ranks)) {
+    // vLLM's MLA module tables hold the attention block's projections
+    if (context_mla_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj")))
+      continue;
     if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
       ms += op.count * mla_projection_ms(tokens);
       continue;
@@ -296,34 +325,44 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    out.context_attention_ms = m_.full_attention_layers() * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
-    if (m_.windowed_layers() > 0)
-      out.context_attention_ms +=
-          m_.windowed_layers() *
-          (context_window_ ? attention_ms(*context_window_, b.prefill_seqs, isl, "sliding-window context attention")
-                           : attention_ms(*context_, b.prefill_seqs,
-                                          equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)),
-                                          "context attention"));
-    if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
-      out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
-                                 2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
+    if (context_mla_module_) {  // vLLM's whole attention block, its projections included
+      out.context_attention_ms = L * attention_ms(*context_mla_module_, b.prefill_seqs, isl, "MLA context module");
+    } else {
+      out.context_attention_ms =
+          m_.full_attention_layers() * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
+      if (m_.windowed_layers() > 0)
+        out.context_attention_ms +=
+            m_.windowed_layers() *
+            (context_window_ ? attention_ms(*context_window_, b.prefill_seqs, isl, "sliding-window context attention")
+                             : attention_ms(*context_, b.prefill_seqs,
+                                            equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)),
+                                            "context attention"));
+      if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
+        out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
+                                   2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
+    }
   }
   if (b.decode_seqs > 0) {
     // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
-    out.generation_attention_ms =
-        m_.full_attention_layers() * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
-    if (m_.windowed_layers() > 0)
-      out.generation_attention_ms +=
-          m_.windowed_layers() *
-          (generation_window_
-               ? attention_ms(*generation_window_, b.decode_seqs, kv_len, "sliding-window generation attention")
-               : attention_ms(*generation_, b.decode_seqs, std::min(kv_len, static_cast<double>(m_.sliding_window)),
-                              "generation attention"));
-    if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
-      const double tokens = static_cast<double>(b.decode_computed_tokens()), heads = static_cast<double>(m_.heads) / tp_;
-      out.gemm_ms += L * (lookup(*mla_bmm_pre_, {tokens, heads}, "mla_bmm pre") +
-                          lookup(*mla_bmm_post_, {tokens, heads}, "mla_bmm post"));
+    if (generation_mla_module_) {
+      out.generation_attention_ms =
+          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len, "MLA generation module");
+    } else {
+      out.generation_attention_ms =
+          m_.full_attention_layers() * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
+      if (m_.windowed_layers() > 0)
+        out.generation_attention_ms +=
+            m_.windowed_layers() *
+            (generation_window_
+                 ? attention_ms(*generation_window_, b.decode_seqs, kv_len, "sliding-window generation attention")
+                 : attention_ms(*generation_, b.decode_seqs, std::min(kv_len, static_cast<double>(m_.sliding_window)),
+                                "generation attention"));
+      if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
+        const double tokens = static_cast<double>(b.decode_computed_tokens()), heads = static_cast<double>(m_.heads) / tp_;
+        out.gemm_ms += L * (lookup(*mla_bmm_pre_, {tokens, heads}, "mla_bmm pre") +
+                            lookup(*mla_bmm_post_, {tokens, heads}, "mla_bmm post"));
+      }
     }
   }
   out.overhead_ms = c_.overhead_ms;

@@ -79,6 +79,9 @@ class KernelTiming final : public TimingModel {
   // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
   // MLA attention tables)
   const LogGrid* moe_ = nullptr;  // the measured MoE layer of this shape (timing.kernel.moe: table)
+  // vLLM's MLA: the whole attention block per layer (projections included), or null
+  const LogGrid* context_mla_module_ = nullptr;
+  const LogGrid* generation_mla_module_ = nullptr;
   const LogGrid* mla_bmm_pre_ = nullptr;
   const LogGrid* mla_bmm_post_ = nullptr;
   const LogGrid* allreduce_graph_ = nullptr;

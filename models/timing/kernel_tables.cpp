@@ -125,6 +125,47 @@ void load_mla(const std::string& path, bool generation, std::map<std::pair<int, 
   for (auto& [k, grid] : *out) grid.finish();
 }
 
+// vLLM's MLA module rows: per (heads, KV dtype, GEMM dtype), every row, whichever attention
+// backend measured it (they split the prompt lengths between them: FlashMLA or FlashAttention
+// MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two measured a
+// point; the checkpoint they measured goes to `model`.
+void load_mla_module(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
+                     std::string* model) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t batch = t.column("batch_size"), isl = t.column("isl"), heads = t.column("num_heads"),
+               kv_dtype = t.column("kv_cache_dtype"), gemm = t.column("gemm_type"), step = t.column("step"),
+               source = t.column("kernel_source"), checkpoint = t.column("model"), latency = t.column("latency");
+  // vLLM's MLA backends on Hopper in its order of choice
+  auto rank = [](std::string_view s) { return s == "FLASHMLA" ? 3 : s == "FLASH_ATTN_MLA" ? 2 : s == "FLASH_ATTN" ? 1 : 0; };
+  struct Row {
+    KernelTables::MlaModuleKey key;
+    double batch, len, latency;
+    int rank;
+  };
+  std::vector<Row> rows;
+  while (t.next()) {
+    if (model->empty()) *model = std::string(t.field(checkpoint));
+    if (t.field(checkpoint) != *model)
+      throw InputError(fmt::format("{}: rows of two checkpoints ({} and {}); servesim reads one", path, *model,
+                                   t.field(checkpoint)));
+    rows.push_back({{static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype)), std::string(t.field(gemm))},
+                    t.number(batch),
+                    generation ? t.number(isl) + t.number(step) : t.number(isl),
+                    t.number(latency),
+                    rank(t.field(source))});
+  }
+  // A repeated point keeps the last value added: the preferred rows go last.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
+  for (const Row& r : rows) {
+    auto [it, fresh] = out->try_emplace(r.key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    if (fresh)
+      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
+    it->second.add({r.batch, r.len}, r.latency);
+  }
+  for (auto& [k, grid] : *out) grid.finish();
+}
+
 // The absorbed MLA decode's batched GEMMs: (op, dtype) -> tokens x heads per GPU
 void load_mla_bmm(const std::string& path, std::map<std::pair<std::string, std::string>, LogGrid>* out) {
   auto table = TableReader::open(path);
@@ -341,6 +382,14 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     if (auto b = find_source(dir, "mla_bmm", backend, "mla_bmm_perf", t.version)) {
       t.sources["mla_bmm"] = *b;
       load_mla_bmm(b->file, &t.mla_bmm);
+    }
+  } else if (auto c = parts.mla ? find_source(dir, "mla", backend, "mla_context_module_perf", t.version)
+                                : std::nullopt) {
+    t.sources["mla_context_module"] = *c;
+    load_mla_module(c->file, false, &t.context_mla_module, &t.mla_module_model);
+    if (auto g = find_source(dir, "mla", backend, "mla_generation_module_perf", t.version)) {
+      t.sources["mla_generation_module"] = *g;
+      load_mla_module(g->file, true, &t.generation_mla_module, &t.mla_module_model);
     }
   }
   return t;

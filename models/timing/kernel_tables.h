@@ -61,6 +61,14 @@ struct KernelTables {
   // (mla_gen_pre | mla_gen_post, bfloat16 | fp8) over tokens x heads per GPU. Empty where absent.
   std::map<std::pair<int, std::string>, LogGrid> context_mla, generation_mla;
   std::map<std::pair<std::string, std::string>, LogGrid> mla_bmm;
+  // vLLM publishes the whole MLA attention block instead (mla/vllm/<version>/mla_{context,
+  // generation}_module_perf: the query and KV projections, the attention and the output
+  // projection of one layer, for the checkpoint `mla_module_model` at each head count per GPU):
+  // by (heads per GPU, KV dtype, GEMM dtype) over batch x isl / kv_len, whichever of vLLM's MLA
+  // backends measured a point (FlashMLA, then FlashAttention MLA, preferred where two did).
+  using MlaModuleKey = std::tuple<int, std::string, std::string>;
+  std::map<MlaModuleKey, LogGrid> context_mla_module, generation_mla_module;
+  std::string mla_module_model;
   // A whole MoE layer's experts on one GPU (moe/<backend>/<version>/moe_perf): by (moe dtype,
   // hidden, expert FFN width, top-k, experts, moe_tp, moe_ep, token distribution) over tokens.
   struct MoeKey {
