@@ -58,7 +58,8 @@ struct ModelSpec {
   std::string precision = "bf16";
   // The routed experts' own weight format where the checkpoint stores them apart from the rest:
   // "" (as `precision`) | mxfp4 (OCP microscaling FP4: 4-bit values, one 8-bit scale per 32, as
-  // gpt-oss ships; run as w4a16: weights dequantised to bf16 inside the kernel) | nvfp4
+  // gpt-oss ships; run as w4a16: weights dequantised to bf16 inside the kernel) | nvfp4 (FP4 MoE
+  // checkpoints whose attention stays bf16)
   std::string expert_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
@@ -131,8 +132,9 @@ struct ModelSpec {
   int windowed_layers() const { return sliding_window > 0 ? sliding_layers : 0; }
   // Bytes of KV cache per token of context, summed over layers and heads (before TP sharding):
   // the full-attention layers'. A sliding-window layer keeps only its window's tokens (vLLM's
-  // hybrid KV cache manager frees the blocks that slide out), so it adds at most
-  // window_kv_bytes() per sequence, which the cache does not count (docs/limits.md).
+  // hybrid KV cache manager frees the blocks that slide out), so it adds at most the window's
+  // tokens x window_kv_bytes_per_token() per sequence, which the cache does not count
+  // (docs/limits.md).
   double kv_bytes_per_token() const {
     if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * kv_dtype_bytes;
     return 2.0 * full_attention_layers() * kv_heads * head_dim * kv_dtype_bytes;

@@ -91,6 +91,38 @@ TEST(Nvfp4, KernelTimingReadsB200sNvfp4GemmTable) {
   }
 }
 
+// An NVFP4 MoE checkpoint (experts FP4, attention bf16 or fp8): its experts come from the MoE
+// table's nvfp4 rows, never from a GEMM table of another format.
+TEST(Nvfp4, Nvfp4ExpertsArePricedFromTheMoeTablesNvfp4Rows) {
+  PoolConfig pool;
+  pool.model = "deepseek-v3";
+  pool.gpu = "b200";
+  pool.tp = 8;
+  pool.expert_parallel = 8;
+  pool.timing.kernel.backend = "trtllm";
+  pool.timing.kernel.backend_version = "1.3.0rc20";  // (1.3.0rc23's MoE table measured DeepSeek-V4's shapes only)
+  ModelSpec m = Catalog::builtin().deployed_model(pool);
+  m.expert_precision = "nvfp4";
+  EXPECT_DOUBLE_EQ(m.expert_bytes_per_param(), 4.5 / 8);
+  EXPECT_LT(m.weight_bytes(), Catalog::builtin().deployed_model(pool).weight_bytes() * 0.6);
+  const auto tables =
+      KernelTables::shared(kDatabase + "/data/b200_sxm", "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(m));
+  const KernelTables::MoeKey key{"nvfp4", 7168, 2048, 8, 256, 1, 8, pool.timing.kernel.moe_distribution};
+  ASSERT_TRUE(tables->moe.count(key));
+  KernelTiming t(m, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/b200_sxm.yaml"), 8);
+  BatchShape decode;
+  decode.decode_seqs = 64;
+  decode.decode_context_tokens = 64 * 2048;
+  EXPECT_GT(t.breakdown(decode).gemm_ms, 58 * tables->moe.at(key).at({64}, Extrapolation::kError, "moe").value);
+  pool.timing.kernel.moe = "gemm";
+  try {
+    KernelTiming(m, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/b200_sxm.yaml"), 8);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("its nvfp4 experts are priced only from the MoE tables (nvfp4)"));
+  }
+}
+
 TEST(Nvfp4, AGpuWithoutFp4UnitsIsRefusedNamingTheKey) {
   const std::string yaml = "name: x\npools:\n  - {model: llama-3.1-70b, gpu: h100_sxm, tp: 4, precision: nvfp4}\n";
   try {

@@ -129,7 +129,8 @@ void write_entry(const CalibrateOptions& o, const RooflineEfficiency& e, const s
 int calibrate_kernels(const CalibrateOptions& o) {
   const KernelTableLocation where =
       locate_kernel_tables(o.system, o.database, o.tables, o.gpu, [](const std::string& p) { return p; });
-  const KernelTables t = KernelTables::load(where.dir, o.backend, o.backend_version, {.moe = false, .mla = false});
+  const KernelTables t =
+      KernelTables::load(where.dir, o.backend, o.backend_version, {.moe = false, .mla = false, .windows = false});
   const std::string tables = where.dir;
   const GpuSpec& gpu = Catalog::builtin().gpu(o.gpu);
   RooflineEfficiency e;

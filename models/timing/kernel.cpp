@@ -133,18 +133,22 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       }
     }
   }
-  // MXFP4 experts run as w4a16: only the MoE tables measure that kernel (the GEMM tables do not)
-  const bool mxfp4_experts = m_.experts > 0 && m_.expert_precision == "mxfp4";
-  if (mxfp4_experts && attention_dp > 1)
-    throw ConfigError(fmt::format("model {}: MXFP4 experts shared by attention-DP ranks are not priced by the kernel "
+  // Experts in a format of their own (gpt-oss's MXFP4, run as w4a16; NVFP4 MoE checkpoints' FP4)
+  // are priced from the MoE tables only: the GEMM loop prices every expert GEMM in the model's format
+  const bool own_format = m_.experts > 0 && !m_.expert_precision.empty();
+  const std::string moe_dtype = m_.expert_precision == "mxfp4" ? "w4a16_mxfp4"
+                                : own_format                   ? gemm_table_dtype(m_.expert_precision)
+                                                               : gemm_table_dtype(m_.precision);
+  if (own_format && attention_dp > 1)
+    throw ConfigError(fmt::format("model {}: {} experts shared by attention-DP ranks are not priced by the kernel "
                                   "model (the MoE tables measure one rank's layout). Fix: timing.model: roofline",
-                                  m_.hf_id));
-  if (mxfp4_experts && c_.moe != "table")
-    throw ConfigError(fmt::format("model {}: its MXFP4 experts are priced only from the MoE tables (w4a16_mxfp4), "
-                                  "not as GEMMs. Fix: timing.kernel.moe: table, or timing.model: roofline",
-                                  m_.hf_id));
+                                  m_.hf_id, m_.expert_precision));
+  if (own_format && c_.moe != "table")
+    throw ConfigError(fmt::format("model {}: its {} experts are priced only from the MoE tables ({}), not as GEMMs. "
+                                  "Fix: timing.kernel.moe: table, or timing.model: roofline",
+                                  m_.hf_id, m_.expert_precision, moe_dtype));
   if (m_.experts > 0 && c_.moe == "table") {
-    const KernelTables::MoeKey key{mxfp4_experts ? "w4a16_mxfp4" : gemm_table_dtype(m_.precision),
+    const KernelTables::MoeKey key{moe_dtype,
                                    m_.hidden_size,
                                    m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size,
                                    m_.top_k,
@@ -154,11 +158,12 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                    c_.moe_distribution};
     if (auto it = tables_->moe.find(key); it != tables_->moe.end())
       moe_ = &it->second;
-    else if (mxfp4_experts)
-      throw ConfigError(fmt::format("{}: no w4a16_mxfp4 MoE table for {} experts top-{} (hidden {}, FFN {}) at moe_tp "
-                                    "{} x moe_ep {}, and MXFP4 experts have no GEMM table to fall back on. Fix: a tp "
-                                    "and expert_parallel the table measured, or timing.model: roofline",
-                                    where, key.experts, key.top_k, key.hidden, key.inter, key.moe_tp, key.moe_ep));
+    else if (own_format)
+      throw ConfigError(fmt::format("{}: no {} MoE table for {} experts top-{} (hidden {}, FFN {}) at moe_tp {} x "
+                                    "moe_ep {}, and {} experts have no GEMM table to fall back on. Fix: a tp and "
+                                    "expert_parallel the table measured, or timing.model: roofline",
+                                    where, key.dtype, key.experts, key.top_k, key.hidden, key.inter, key.moe_tp,
+                                    key.moe_ep, m_.expert_precision));
     else
       spdlog::warn("{}: no {} MoE table for {} experts top-{} (hidden {}, FFN {}, moe_tp {}, moe_ep {}): its experts "
                    "are priced as GEMMs",
