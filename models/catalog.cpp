@@ -33,6 +33,19 @@ Catalog Catalog::load() {
   Catalog c;
   c.gpus_ = load_from_search_path<GpuSpec>("gpus.yaml", true);
   c.models_ = load_from_search_path<ModelSpec>("models.yaml", true);
+  for (const auto& [name, m] : c.models_) {
+    auto fail = [&](const std::string& what, const std::string& fix) {
+      throw ConfigError(fmt::format("models.yaml on the catalog path, model '{}': {}. Fix: {}", name, what, fix));
+    };
+    if ((m.sliding_window > 0) != (m.sliding_layers > 0))
+      fail("sliding_window and sliding_layers come together",
+           "give both (the window in tokens, the layers using it) or neither");
+    if (m.sliding_layers > m.layers)
+      fail(fmt::format("sliding_layers {} exceeds its {} layers", m.sliding_layers, m.layers),
+           "count the windowed layers only");
+    if (!m.expert_precision.empty() && m.experts == 0)
+      fail("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
+  }
   std::vector<std::filesystem::path> config_dirs{std::filesystem::path(SERVESIM_SOURCE_DIR) / "data" / "aiconfigurator" /
                                                  "model_configs"};
   for (const auto& d : catalog_search_path()) config_dirs.push_back(std::filesystem::path(d) / "model_configs");

@@ -103,7 +103,10 @@ struct ModelSpec {
   // Bytes per weight of a GEMM format: MXFP4 is 4 bits plus an 8-bit scale per 32 values, NVFP4
   // 4 bits plus an FP8 scale per 16.
   static double bytes_per_weight(const std::string& format) {
-    return format == "mxfp4" ? (4.0 + 8.0 / 32) / 8 : format == "nvfp4" ? (4.0 + 8.0 / 16) / 8 : format == "bf16" ? 2 : 1;
+    return format == "mxfp4"   ? (4.0 + 8.0 / 32) / 8
+           : format == "nvfp4" ? (4.0 + 8.0 / 16) / 8
+           : format == "bf16"  ? 2
+                               : 1;
   }
   // Bytes per routed-expert parameter.
   double expert_bytes_per_param() const {
@@ -120,7 +123,8 @@ struct ModelSpec {
   }
   double weight_bytes() const {
     if (precision == "nvfp4")
-      return vocab_params() * 2 + (params_b * 1e9 - vocab_params() - routed_expert_params()) * bytes_per_weight(precision) +
+      return vocab_params() * 2 +
+             (params_b * 1e9 - vocab_params() - routed_expert_params()) * bytes_per_weight(precision) +
              routed_expert_params() * expert_bytes_per_param();
     if (expert_precision.empty()) return params_b * 1e9 * dtype_bytes;
     return (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();

@@ -572,7 +572,8 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
     }
     if (catalog.models().count(p.model) && catalog.gpus().count(p.gpu)) {
       const ModelSpec& m = catalog.model(p.model);
-      const bool nvfp4 = (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
+      const bool nvfp4 =
+          (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
       if (nvfp4 && catalog.gpu(p.gpu).fp4_tflops <= 0)
         map.fail(base + (p.precision == "nvfp4" ? ".precision" : ".model"),
                  fmt::format("nvfp4 GEMMs run on FP4 tensor cores, which {} does not have (no fp4_tflops in the "

@@ -88,6 +88,28 @@ TEST(GptOss, BadLayerTypesAreErrorsNamingTheFile) {
   EXPECT_NE(e.find("layer_types lists 24 layers, num_hidden_layers is 25"), std::string::npos) << e;
 }
 
+// A models.yaml entry's sliding-window and expert-format keys must make sense together.
+TEST(GptOss, InconsistentCatalogEntriesAreErrorsNamingTheModel) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("cat"));
+  auto error_for = [&](const std::string& extra) {
+    std::ofstream(dir.file("cat/models.yaml"))
+        << "odd-model:\n  hf_id: x/odd\n  params_b: 8\n  layers: 32\n  hidden_size: 4096\n  heads: 32\n"
+           "  kv_heads: 8\n  head_dim: 128\n  intermediate_size: 14336\n  vocab_size: 128256\n"
+        << extra;
+    return testing::run_servesim("--catalog " + dir.file("cat") + " timing --model odd-model");
+  };
+  auto r = error_for("  sliding_window: 128\n");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("model 'odd-model': sliding_window and sliding_layers come together"), std::string::npos) << r.out;
+  r = error_for("  sliding_window: 128\n  sliding_layers: 40\n");
+  EXPECT_NE(r.out.find("sliding_layers 40 exceeds its 32 layers"), std::string::npos) << r.out;
+  r = error_for("  expert_precision: mxfp4\n");
+  EXPECT_NE(r.out.find("expert_precision is set on a model with no experts"), std::string::npos) << r.out;
+  r = error_for("  sliding_window: 128\n  sliding_layers: 16\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
 TEST(GptOss, WindowedPromptPairsAreTheSumOfMinXAndTheWindow) {
   EXPECT_DOUBLE_EQ(windowed_prompt_pairs(100, 128), 100 * 101 / 2.0);
   EXPECT_DOUBLE_EQ(windowed_prompt_pairs(128, 128), 128 * 129 / 2.0);

@@ -242,7 +242,9 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = fmt::format("nvfp4 GEMMs on {}, which has no FP4 tensor cores", d.gpu);
     return d;
   } else {
-    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block and nvfp4 are modelled, and fp4 rows of checkpoints with MXFP4 experts)", q);
+    d.unsupported = fmt::format("precision {} (no GEMM format for it: bf16, fp8, fp8_block and nvfp4 are modelled, "
+                                "and fp4 rows of checkpoints with MXFP4 experts)",
+                                q);
     return d;
   }
   // A framework version's own entry (framework@version) where the catalog has one.

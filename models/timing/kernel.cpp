@@ -364,7 +364,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
                  : attention_ms(*generation_, b.decode_seqs, std::min(kv_len, static_cast<double>(m_.sliding_window)),
                                 "generation attention"));
       if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
-        const double tokens = static_cast<double>(b.decode_computed_tokens()), heads = static_cast<double>(m_.heads) / tp_;
+        const double tokens = static_cast<double>(b.decode_computed_tokens());
+        const double heads = static_cast<double>(m_.heads) / tp_;
         out.gemm_ms += L * (lookup(*mla_bmm_pre_, {tokens, heads}, "mla_bmm pre") +
                             lookup(*mla_bmm_post_, {tokens, heads}, "mla_bmm post"));
       }

@@ -137,7 +137,9 @@ void load_mla_module(const std::string& path, bool generation, std::map<KernelTa
                kv_dtype = t.column("kv_cache_dtype"), gemm = t.column("gemm_type"), step = t.column("step"),
                source = t.column("kernel_source"), checkpoint = t.column("model"), latency = t.column("latency");
   // vLLM's MLA backends on Hopper in its order of choice
-  auto rank = [](std::string_view s) { return s == "FLASHMLA" ? 3 : s == "FLASH_ATTN_MLA" ? 2 : s == "FLASH_ATTN" ? 1 : 0; };
+  auto rank = [](std::string_view s) {
+    return s == "FLASHMLA" ? 3 : s == "FLASH_ATTN_MLA" ? 2 : s == "FLASH_ATTN" ? 1 : 0;
+  };
   struct Row {
     KernelTables::MlaModuleKey key;
     double batch, len, latency;
@@ -404,7 +406,8 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
   std::lock_guard lock(mutex);
   auto& slot = cache[{key.empty() ? dir : key, backend, version}];
   if (!slot || !slot->has(parts)) {  // read again with what both ask
-    if (slot) parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla, parts.windows || slot->parts.windows};
+    if (slot)
+      parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla, parts.windows || slot->parts.windows};
     slot = std::make_shared<const KernelTables>(load(dir, backend, version, parts));
   }
   return slot;

@@ -164,9 +164,10 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
     out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
     if (window_layers > 0)
-      out.attention_s += window_layers * k.context_attention_s(
-                                             b.prefill_seqs, equivalent_prompt_tokens(windowed_prompt_pairs(isl, window)),
-                                             heads, m_.head_dim);
+      out.attention_s +=
+          window_layers * k.context_attention_s(b.prefill_seqs,
+                                                equivalent_prompt_tokens(windowed_prompt_pairs(isl, window)), heads,
+                                                m_.head_dim);
   }
   if (b.decode_seqs > 0) {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
