@@ -125,6 +125,27 @@ void load_mla(const std::string& path, bool generation, std::map<std::pair<int, 
   for (auto& [k, grid] : *out) grid.finish();
 }
 
+// Attention-like rows (batch x length, each with a preference rank) into one grid per key; a point
+// measured twice keeps the preferred row.
+template <class Key>
+struct RankedRow {
+  Key key;
+  double batch, len, latency;
+  int rank;
+};
+template <class Key>
+void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::map<Key, LogGrid>* out) {
+  // A repeated point keeps the last value added: the preferred rows go last.
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.rank < b.rank; });
+  for (const auto& r : rows) {
+    auto [it, fresh] = out->try_emplace(r.key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
+    if (fresh)
+      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
+    it->second.add({r.batch, r.len}, r.latency);
+  }
+  for (auto& [k, grid] : *out) grid.finish();
+}
+
 // vLLM's MLA module rows: per (heads, KV dtype, GEMM dtype), every row, whichever attention
 // backend measured it (they split the prompt lengths between them: FlashMLA or FlashAttention
 // MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two measured a
@@ -140,12 +161,7 @@ void load_mla_module(const std::string& path, bool generation, std::map<KernelTa
   auto rank = [](std::string_view s) {
     return s == "FLASHMLA" ? 3 : s == "FLASH_ATTN_MLA" ? 2 : s == "FLASH_ATTN" ? 1 : 0;
   };
-  struct Row {
-    KernelTables::MlaModuleKey key;
-    double batch, len, latency;
-    int rank;
-  };
-  std::vector<Row> rows;
+  std::vector<RankedRow<KernelTables::MlaModuleKey>> rows;
   while (t.next()) {
     if (model->empty()) *model = std::string(t.field(checkpoint));
     if (t.field(checkpoint) != *model)
@@ -157,15 +173,7 @@ void load_mla_module(const std::string& path, bool generation, std::map<KernelTa
                     t.number(latency),
                     rank(t.field(source))});
   }
-  // A repeated point keeps the last value added: the preferred rows go last.
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
-  for (const Row& r : rows) {
-    auto [it, fresh] = out->try_emplace(r.key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
-    if (fresh)
-      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
-    it->second.add({r.batch, r.len}, r.latency);
-  }
-  for (auto& [k, grid] : *out) grid.finish();
+  add_ranked_rows(rows, generation, out);
 }
 
 // The absorbed MLA decode's batched GEMMs: (op, dtype) -> tokens x heads per GPU
@@ -230,12 +238,7 @@ void load_attention(const std::string& path, bool generation, bool windows, std:
   const bool has_window = csv.has_column("window_size"), has_attn_dtype = csv.has_column("attn_dtype");
   const size_t window = has_window ? csv.column("window_size") : 0;
   const size_t attn_dtype = has_attn_dtype ? csv.column("attn_dtype") : 0;
-  struct Row {
-    AttentionKey key;
-    double batch, len, latency;
-    int rank;
-  };
-  std::vector<Row> rows;
+  std::vector<RankedRow<AttentionKey>> rows;
   while (csv.next()) {
     const int window_tokens = has_window ? static_cast<int>(csv.number(window)) : 0;
     if (window_tokens != 0 && !windows) continue;
@@ -252,15 +255,7 @@ void load_attention(const std::string& path, bool generation, bool windows, std:
     rows.push_back({std::move(key), csv.number(batch), len, csv.number(latency),
                     2 * kernel_preference(csv.field(source)) + (dtype_matches ? 1 : 0)});
   }
-  // A repeated point keeps the last value added: the preferred rows go last.
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
-  for (const Row& r : rows) {
-    auto [it, fresh] = out->try_emplace(r.key, LogGrid({"batch", generation ? "kv_len" : "isl"}));
-    if (fresh)
-      for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
-    it->second.add({r.batch, r.len}, r.latency);
-  }
-  for (auto& [k, grid] : *out) grid.finish();
+  add_ranked_rows(rows, generation, out);
 }
 
 // GEMM rows by dtype: m x n x k, the latency and the kernel that ran.
