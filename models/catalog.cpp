@@ -33,7 +33,9 @@ Catalog Catalog::load() {
   Catalog c;
   c.gpus_ = load_from_search_path<GpuSpec>("gpus.yaml", true);
   c.models_ = load_from_search_path<ModelSpec>("models.yaml", true);
-  for (const auto& [name, m] : c.models_) {
+  for (const auto& entry : c.models_) {
+    const std::string& name = entry.first;  // (clang 14 cannot capture a structured binding in a lambda)
+    const ModelSpec& m = entry.second;
     auto fail = [&](const std::string& what, const std::string& fix) {
       throw ConfigError(fmt::format("models.yaml on the catalog path, model '{}': {}. Fix: {}", name, what, fix));
     };
