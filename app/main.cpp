@@ -98,6 +98,10 @@ int print_timing(const PoolConfig& pool) {
                            "({:.0f}k tokens)\n",
                            cap.weight_bytes / 1073741824.0, m.kv_bytes_per_token() / 1024.0, cap.kv_bytes / 1073741824.0,
                            cap.blocks, pool.engine.block_size, cap.blocks * pool.engine.block_size / 1000.0);
+  if (m.windowed_layers() > 0)
+    std::cout << fmt::format("sliding window: {} of {} layers attend to the last {} tokens; the KV per token counts the "
+                             "other {} (docs/limits.md)\n",
+                             m.windowed_layers(), m.layers, m.sliding_window, m.full_attention_layers());
   if (pool.lora.enabled()) {
     const double slot = lora_bytes_per_gpu(m, pool.lora.max_lora_rank, tp);
     std::cout << fmt::format("LoRA slots {} x {:.1f} MiB per GPU (rank {}) = {:.2f} GiB of the worker's memory; a load "
@@ -422,9 +426,15 @@ int run_main(int argc, char** argv) {
                                g.memory_gib, g.hbm_gbps, g.bf16_tflops);
     std::cout << "models (catalog):\n";
     for (const auto& [name, m] : Catalog::builtin().models())
-      std::cout << fmt::format("  {:<16} {} ({:g}B params{}){}\n", name, m.hf_id, m.params_b,
-                               m.experts ? fmt::format(", {} experts top-{}", m.experts, m.top_k) : "",
-                               m.same_architecture.empty() ? "" : fmt::format("; also {}", fmt::join(m.same_architecture, ", ")));
+      std::cout << fmt::format(
+          "  {:<16} {} ({:g}B params{}{}){}\n", name, m.hf_id, m.params_b,
+          m.experts ? fmt::format(", {} {}experts top-{}", m.experts,
+                                  m.expert_precision.empty() ? "" : m.expert_precision + " ", m.top_k)
+                    : "",
+          m.windowed_layers() ? fmt::format(", {} of {} layers over a {}-token window", m.windowed_layers(), m.layers,
+                                            m.sliding_window)
+                              : "",
+          m.same_architecture.empty() ? "" : fmt::format("; also {}", fmt::join(m.same_architecture, ", ")));
     return 0;
   }
   if (timing->parsed()) {

@@ -54,6 +54,13 @@ TEST(GptOss, ConfigGivesSlidingLayersMxfp4ExpertsAndTheirBytes) {
   // the cache holds the full-attention layers' KV per token; the windowed layers' is per window
   EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(), 2 * 18 * kKvHeads * kHeadDim * 2);
   EXPECT_DOUBLE_EQ(m.window_kv_bytes_per_token(), 2 * 18 * kKvHeads * kHeadDim * 2);
+  // the command line says how the model is treated
+  auto r = testing::run_servesim("timing --model openai/gpt-oss-120b --tp 2");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("KV 36 KiB/token"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sliding window: 18 of 36 layers attend to the last 128 tokens"), std::string::npos) << r.out;
+  r = testing::run_servesim("--list");
+  EXPECT_NE(r.out.find("128 mxfp4 experts top-4, 18 of 36 layers over a 128-token window"), std::string::npos);
   const ModelSpec& small = Catalog::builtin().model("openai/gpt-oss-20b");
   EXPECT_EQ(small.layers, 24);
   EXPECT_EQ(small.sliding_layers, 12);
