@@ -226,16 +226,16 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   }
   // The GEMM format: gemm_quant_mode where given, else the row's precision, else (both empty:
   // served unquantised) the checkpoint's own.
+  const ModelSpec& spec = catalog.model(d.catalog_model);
   const std::string q = !r.gemm_quant_mode.empty() ? r.gemm_quant_mode
                         : !r.precision.empty()     ? r.precision
-                                                   : catalog.model(d.catalog_model).precision;
-  const ModelSpec& checkpoint = catalog.model(d.catalog_model);
+                                                   : spec.precision;
   if (q == "fp8" || q == "fp8_block") d.precision = q;
   else if (q == "bf16" || q == "bfloat16" || q == "fp16" || q == "float16") d.precision = "bf16";
   // an FP4 row of a checkpoint whose experts ship in MXFP4 (gpt-oss) serves it as published: the
   // experts MXFP4 (a Hopper GPU has no FP4 units and runs them as w4a16), the rest bf16
-  else if ((q == "nvfp4" || q == "mxfp4" || q == "fp4") && checkpoint.expert_precision == "mxfp4")
-    d.precision = checkpoint.precision;
+  else if ((q == "nvfp4" || q == "mxfp4" || q == "fp4") && spec.expert_precision == "mxfp4")
+    d.precision = spec.precision;
   else if (q == "nvfp4" && catalog.gpu(d.gpu).fp4_tflops > 0)
     d.precision = "nvfp4";
   else if (q == "nvfp4") {
@@ -264,7 +264,6 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "attention data parallelism (attention_dp > 1) in disaggregated rows is not modelled";
     return d;
   }
-  const ModelSpec& spec = catalog.model(d.catalog_model);
   // attention DP: moe_ep spans the ranks' tp x attention_dp GPUs; within a rank's tp GPUs the
   // experts split moe_ep / attention_dp ways
   const int dp = agg ? std::max(1, r.attention_dp) : 1;

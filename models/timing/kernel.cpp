@@ -244,6 +244,15 @@ double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len,
   throw InputError(fmt::format("{}: the {} table has no batch measured at length {:g}", tables_->dir, what, len));
 }
 
+double KernelTiming::layers_attention_ms(const LogGrid& full, const LogGrid* windowed, double batch, double len,
+                                         double window_len, const char* what, const char* windowed_what) const {
+  double ms = m_.full_attention_layers() * attention_ms(full, batch, len, what);
+  if (m_.windowed_layers() > 0)
+    ms += m_.windowed_layers() * (windowed ? attention_ms(*windowed, batch, len, windowed_what)
+                                           : attention_ms(full, batch, window_len, what));
+  return ms;
+}
+
 double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
 
 double KernelTiming::allreduce_ms(double elements, bool graph) const {
@@ -333,15 +342,10 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     if (context_mla_module_) {  // vLLM's whole attention block, its projections included
       out.context_attention_ms = L * attention_ms(*context_mla_module_, b.prefill_seqs, isl, "MLA context module");
     } else {
-      out.context_attention_ms =
-          m_.full_attention_layers() * attention_ms(*context_, b.prefill_seqs, isl, "context attention");
-      if (m_.windowed_layers() > 0)
-        out.context_attention_ms +=
-            m_.windowed_layers() *
-            (context_window_ ? attention_ms(*context_window_, b.prefill_seqs, isl, "sliding-window context attention")
-                             : attention_ms(*context_, b.prefill_seqs,
-                                            equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)),
-                                            "context attention"));
+      const double window_isl =
+          m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
+      out.context_attention_ms = layers_attention_ms(*context_, context_window_, b.prefill_seqs, isl, window_isl,
+                                                     "context attention", "sliding-window context attention");
       if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
         out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
                                    2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
@@ -355,14 +359,9 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
           L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len, "MLA generation module");
     } else {
       out.generation_attention_ms =
-          m_.full_attention_layers() * attention_ms(*generation_, b.decode_seqs, kv_len, "generation attention");
-      if (m_.windowed_layers() > 0)
-        out.generation_attention_ms +=
-            m_.windowed_layers() *
-            (generation_window_
-                 ? attention_ms(*generation_window_, b.decode_seqs, kv_len, "sliding-window generation attention")
-                 : attention_ms(*generation_, b.decode_seqs, std::min(kv_len, static_cast<double>(m_.sliding_window)),
-                                "generation attention"));
+          layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,
+                              std::min(kv_len, static_cast<double>(m_.sliding_window)), "generation attention",
+                              "sliding-window generation attention");
       if (m_.kv_lora_rank > 0) {  // absorbed MLA: queries into the latent space and the output back out
         const double tokens = static_cast<double>(b.decode_computed_tokens());
         const double heads = static_cast<double>(m_.heads) / tp_;

@@ -57,6 +57,11 @@ class KernelTiming final : public TimingModel {
   // Attention is additive over sequences: where the table stops short of a large batch at
   // this length, the largest measured batch is scaled up linearly (counted).
   double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;
+  // Attention over every layer: the full-attention layers read `full` at `len`; sliding-window
+  // layers read their own kernels (`windowed`) at `len` where measured, else `full` at
+  // `window_len`, the window's share of the work (unused without such layers).
+  double layers_attention_ms(const LogGrid& full, const LogGrid* windowed, double batch, double len,
+                             double window_len, const char* what, const char* windowed_what) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
   // the layers' GEMMs (MoE routing `moe_tokens` over experts shared by `moe_ranks` ranks; -1: `tokens`)
   double layers_ms(double tokens, double moe_tokens, int moe_ranks) const;
