@@ -86,7 +86,8 @@ int print_timing(const PoolConfig& pool) {
     const auto& k = pool.timing.kernel;
     const KernelTableLocation where = locate_kernel_tables(k.system, k.database, k.tables, gpu,
                                                            [](const std::string& p) { return p; });
-    const auto tables = KernelTables::shared(where.dir, k.backend, k.backend_version, KernelTables::Parts::for_model(m));
+    const auto tables = KernelTables::shared(where.dir, k.backend, k.backend_version,
+                                             KernelTables::Parts::for_deployment(m, tp, k.moe == "table"));
     std::cout << fmt::format("kernel tables: system {}, backend {} {} ({})\n", where.system, k.backend, tables->version,
                              where.dir);
     for (const auto& [table, source] : tables->sources)

@@ -11,13 +11,16 @@ namespace servesim {
 
 void split_commas(std::string_view line, std::vector<std::string_view>& out) {
   out.clear();
-  size_t start = 0;
-  for (;;) {
-    size_t comma = line.find(',', start);
-    out.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
+  // one pass over the bytes: the fields are short (a table's row is ~10 of under 10 bytes), where
+  // a search call per field costs more than the comparisons
+  const char* field = line.data();
+  const char* const end = line.data() + line.size();
+  for (const char* p = field; p != end; ++p)
+    if (*p == ',') {
+      out.emplace_back(field, static_cast<size_t>(p - field));
+      field = p + 1;
+    }
+  out.emplace_back(field, static_cast<size_t>(end - field));
 }
 
 CsvReader::CsvReader(const std::string& path) : in_(path) {

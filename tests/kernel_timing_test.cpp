@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "core/count_memo.h"
 #include "core/csv_reader.h"
 #include "core/error.h"
 #include "models/catalog.h"
@@ -433,6 +434,111 @@ TEST_F(KernelTimingH100, ABenchmarkRunIsBitIdenticalForTheSameSeed) {
   ASSERT_FALSE(a.empty());
   EXPECT_EQ(a, b);
   EXPECT_NE(a, bytes("c.h5", "--seed 2"));  // the seed moves the desynchronised phases
+}
+
+// A lookup outside the tables is counted every time it is made, memoised or not: the LM head and
+// the all-reduce are memoised by count only where they fall inside the tables.
+TEST_F(KernelTimingH100, MemoisedLookupsOutsideTheTablesAreCountedEachTime) {
+  KernelTiming t = make("qwen3-32b", 2, "bf16");  // its LM head is 75,968 wide at TP 2: past the widest (65,536)
+  BatchShape decode;
+  decode.decode_seqs = 8;
+  decode.decode_context_tokens = 8 * 1024;
+  const TimeNs first = t.iteration_ns(decode);
+  const std::uint64_t after_one = t.extrapolations();
+  EXPECT_GT(after_one, 0u);
+  EXPECT_EQ(t.iteration_ns(decode), first);
+  EXPECT_GT(t.extrapolations(), after_one);
+  // inside the tables: the second iteration reads the memo and counts nothing
+  KernelTiming inside = make("llama-3.1-70b", 4, "fp8");
+  const TimeNs once = inside.iteration_ns(decode);
+  EXPECT_EQ(inside.iteration_ns(decode), once);
+  EXPECT_EQ(inside.extrapolations(), 0u);
+}
+
+TEST(CountMemo, KeepsOnlyWhatItIsToldTo) {
+  CountMemo memo;
+  int calls = 0;
+  auto compute = [&](bool& keep) {
+    ++calls;
+    keep = calls > 1;  // the first result is not kept
+    return 2.5;
+  };
+  EXPECT_EQ(memo.get_kept(3, compute), 2.5);
+  EXPECT_EQ(memo.get_kept(3, compute), 2.5);
+  EXPECT_EQ(memo.get_kept(3, compute), 2.5);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(memo.get_kept(CountMemo::kMaxCount, compute), 2.5);  // past the table: computed each time
+  EXPECT_EQ(memo.get_kept(CountMemo::kMaxCount, compute), 2.5);
+  EXPECT_EQ(calls, 4);
+}
+
+ModelSpec deployed(const std::string& model, const std::string& precision) {
+  PoolConfig p;
+  p.model = model;
+  p.precision = precision;
+  return Catalog::builtin().deployed_model(p);
+}
+
+// Start-up parses only the rows a deployment reads (Llama-3.1-70B fp8 at TP 4: one of the GEMM
+// table's three dtypes, one of the attention tables' shapes), and they are the same rows: the
+// model prices every iteration as it does on the whole tables.
+TEST(KernelTableParts, ADeploymentReadsOnlyItsRowsAndPricesAsOnTheWholeTables) {
+  const ModelSpec m = deployed("llama-3.1-70b", "fp8");
+  const KernelTableParts parts = KernelTableParts::for_deployment(m, 4, true);
+  ASSERT_TRUE(parts.gemm_dtypes && parts.attention_shapes);
+  EXPECT_EQ(*parts.gemm_dtypes, std::vector<std::string>{"fp8"});
+  ASSERT_EQ(parts.attention_shapes->size(), 1u);
+  EXPECT_EQ(parts.attention_shapes->front(), (AttentionShape{16, 2, 128, "bfloat16"}));
+  const auto narrow = std::make_shared<const KernelTables>(KernelTables::load(kTables, "vllm", "", parts));
+  const auto whole = KernelTables::shared(kTables, "vllm");
+  EXPECT_EQ(narrow->gemm.size(), 1u);
+  EXPECT_EQ(whole->gemm.size(), 3u);
+  EXPECT_EQ(narrow->gemm.at("fp8").points(), whole->gemm.at("fp8").points());
+  EXPECT_EQ(narrow->context_attention.size(), 1u);
+  EXPECT_EQ(narrow->generation_attention.size(), 1u);
+  EXPECT_GT(whole->generation_attention.size(), 10u);
+  KernelTimingConfig config;
+  config.tables = kTables;
+  const SystemMemory memory = SystemMemory::load(kTables + ".yaml");
+  KernelTiming a(m, 4, config, narrow, memory), b(m, 4, config, whole, memory);
+  for (int seqs : {1, 7, 64, 300})
+    for (std::int64_t context : {100, 1500, 9000}) {
+      BatchShape mixed;
+      mixed.decode_seqs = seqs;
+      mixed.decode_context_tokens = seqs * context;
+      mixed.prefill_seqs = 1;
+      mixed.prefill_tokens = context;
+      mixed.prefill_attention_pairs = context * (context + 1.0) / 2;
+      EXPECT_EQ(a.iteration_ns(mixed), b.iteration_ns(mixed)) << seqs << " x " << context;
+    }
+  EXPECT_EQ(a.extrapolations(), b.extrapolations());
+}
+
+TEST(KernelTableParts, TablesReadForOneDeploymentWidenForAnother) {
+  const KernelTableParts big = KernelTableParts::for_deployment(deployed("llama-3.1-70b", "fp8"), 4, true);
+  const KernelTableParts small = KernelTableParts::for_deployment(deployed("llama-3.1-8b", "bf16"), 1, true);
+  EXPECT_TRUE(big.covers(big));
+  EXPECT_FALSE(big.covers(small));
+  const KernelTableParts both = big.merged(small);
+  EXPECT_TRUE(both.covers(big) && both.covers(small));
+  EXPECT_EQ(*both.gemm_dtypes, (std::vector<std::string>{"bfloat16", "fp8"}));
+  EXPECT_EQ(both.attention_shapes->size(), 2u);
+  const KernelTableParts every;  // every dtype and shape
+  EXPECT_TRUE(every.covers(both));
+  EXPECT_FALSE(both.covers(every));
+  EXPECT_FALSE(every.merged(big).gemm_dtypes.has_value());
+  // an NVFP4 checkpoint's LM head is bf16; an MLA model reads none of the attention shapes
+  EXPECT_EQ(*KernelTableParts::for_deployment(deployed("llama-3.1-8b", "nvfp4"), 1, true).gemm_dtypes,
+            (std::vector<std::string>{"bfloat16", "nvfp4"}));
+  EXPECT_TRUE(KernelTableParts::for_deployment(deployed("deepseek-v3", "fp8"), 8, true).attention_shapes->empty());
+  // the process-wide cache reads again, with both, when a second deployment asks for more
+  const auto first = KernelTables::shared(kTables, "vllm", "0.24.0", big);
+  EXPECT_EQ(first->gemm.size(), 1u);
+  EXPECT_EQ(KernelTables::shared(kTables, "vllm", "0.24.0", big), first);  // covered: not read again
+  const auto second = KernelTables::shared(kTables, "vllm", "0.24.0", small);
+  EXPECT_EQ(second->gemm.size(), 2u);
+  EXPECT_EQ(second->generation_attention.size(), 2u);
+  EXPECT_EQ(KernelTables::shared(kTables, "vllm", "0.24.0", big), second);
 }
 
 // Version folders are chosen in release order: 0.5.14 is newer than 0.5.9 (as text it sorts first).

@@ -130,7 +130,7 @@ int calibrate_kernels(const CalibrateOptions& o) {
   const KernelTableLocation where =
       locate_kernel_tables(o.system, o.database, o.tables, o.gpu, [](const std::string& p) { return p; });
   const KernelTables t =
-      KernelTables::load(where.dir, o.backend, o.backend_version, {.moe = false, .mla = false, .windows = false});
+      KernelTables::load(where.dir, o.backend, o.backend_version, KernelTables::Parts::dense_every_shape());
   const std::string tables = where.dir;
   const GpuSpec& gpu = Catalog::builtin().gpu(o.gpu);
   RooflineEfficiency e;

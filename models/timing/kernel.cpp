@@ -108,7 +108,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     mla_bmm_pre_ = find_bmm("mla_gen_pre");
     mla_bmm_post_ = find_bmm("mla_gen_post");
   } else {
-    const AttentionKey key{m_.heads / tp_, std::max(1, m_.kv_heads / tp_), m_.head_dim, kv_dtype};
+    const AttentionShape shape = attention_shape_per_gpu(m_, tp_);
+    const AttentionKey key{shape.heads, shape.kv_heads, shape.head_dim, shape.kv_dtype};
     auto find_attention = [&](const std::map<AttentionKey, LogGrid>& t, const char* what) {
       auto it = t.find(key);
       if (it == t.end())
@@ -208,8 +209,10 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   elementwise_bytes_ = elementwise_bytes_per_token_layer(m_, tp_);
 }
 
-double KernelTiming::lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what) const {
+double KernelTiming::lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what,
+                            bool* extrapolated) const {
   LogGrid::Result r = grid.at(x, policy_, tables_->dir, what);
+  if (extrapolated) *extrapolated = r.extrapolated;
   if (r.hole)
     throw InputError(fmt::format("{}: the {} table has a hole around {} and no rule to fill it", tables_->dir, what,
                                  fmt::join(x, " x ")));
@@ -255,15 +258,39 @@ double KernelTiming::layers_attention_ms(const LogGrid& full, const LogGrid* win
 
 double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
 
-double KernelTiming::allreduce_ms(double elements, bool graph) const {
+double KernelTiming::allreduce_ms(double elements, bool graph) const { return allreduce_ms(elements, graph, nullptr); }
+
+double KernelTiming::allreduce_ms(double elements, bool graph, bool* extrapolated) const {
   const LogGrid* custom = graph ? allreduce_graph_ : allreduce_eager_;
   // vLLM's custom all-reduce handles messages up to its buffer; larger ones go to NCCL
-  if (custom && (elements <= custom->axis(0).back() || !allreduce_nccl_)) return lookup(*custom, {elements}, "all-reduce");
-  return lookup(*allreduce_nccl_, {elements}, "nccl all-reduce");
+  if (custom && (elements <= custom->axis(0).back() || !allreduce_nccl_))
+    return lookup(*custom, {elements}, "all-reduce", extrapolated);
+  return lookup(*allreduce_nccl_, {elements}, "nccl all-reduce", extrapolated);
 }
 
 double KernelTiming::linear_ms(std::int64_t tokens) const {
   return linear_ms_.get(static_cast<size_t>(tokens), [&] { return layers_ms(static_cast<double>(tokens), -1, 1); });
+}
+
+double KernelTiming::lm_head_ms(std::int64_t seqs) const {
+  return lm_head_ms_.get_kept(static_cast<size_t>(seqs), [&](bool& keep) {
+    bool extrapolated = false;
+    const double ms = lookup(*lm_head_gemm_, {static_cast<double>(seqs), static_cast<double>(m_.vocab_size) / tp_,
+                                              static_cast<double>(m_.hidden_size)},
+                             "gemm", &extrapolated);
+    keep = !extrapolated;
+    return ms;
+  });
+}
+
+double KernelTiming::allreduce_tokens_ms(std::int64_t tokens) const {
+  return allreduce_tokens_ms_.get_kept(static_cast<size_t>(tokens), [&](bool& keep) {
+    bool extrapolated = false;
+    const double ms = allreduce_ms(static_cast<double>(tokens) * m_.hidden_size, tokens <= c_.cuda_graph_max_tokens,
+                                   &extrapolated);
+    keep = !extrapolated;
+    return ms;
+  });
 }
 
 double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) const {
@@ -315,16 +342,12 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     out.gemm_ms = b.moe_group_ranks > 1 && m_.experts > 0  // shared experts see every rank's tokens
                       ? layers_ms(static_cast<double>(tokens), static_cast<double>(b.moe_group_tokens), b.moe_group_ranks)
                       : linear_ms(tokens);
-    const double lm_tokens = static_cast<double>(b.prefill_seqs + b.decode_computed_tokens());
-    if (lm_tokens > 0)
-      out.gemm_ms += lookup(*lm_head_gemm_, {lm_tokens, static_cast<double>(m_.vocab_size) / tp_,
-                                             static_cast<double>(m_.hidden_size)},
-                            "gemm");
+    const std::int64_t lm_tokens = b.prefill_seqs + b.decode_computed_tokens();
+    if (lm_tokens > 0) out.gemm_ms += lm_head_ms(lm_tokens);
     out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +
                               kElementwiseKernelsPerLayer * mem_.kernel_latency_s) * 1e3;
     if (tp_ > 1)
-      out.allreduce_ms = 2 * L * allreduce_ms(static_cast<double>(tokens) * m_.hidden_size,
-                                              tokens <= c_.cuda_graph_max_tokens);
+      out.allreduce_ms = 2 * L * allreduce_tokens_ms(tokens);
     // attention DP: each MoE layer sends the rank's tokens to their top-k experts' GPUs and back
     if (alltoall_ && b.moe_group_ranks > 1) {
       // the table's unit: bf16 values per GPU
@@ -398,9 +421,9 @@ SERVESIM_REGISTER(TimingRegistry, "kernel",
                           "system YAML), not pool gpu {} ({:g} GB/s). Fix: use timing.model roofline for this GPU, "
                           "or tables measured on it",
                           dir, memory.bandwidth_bytes_per_s / 1e9, ctx.pool.gpu, gpu.hbm_gbps));
-                    // only a MoE model priced from the MoE tables reads them, only an MLA model the MLA ones
-                    const KernelTables::Parts parts{model.experts > 0 && k.moe == "table", model.kv_lora_rank > 0,
-                                                    model.windowed_layers() > 0};
+                    // only a MoE model priced from the MoE tables reads them, only an MLA model the MLA
+                    // ones; only this pool's GEMM dtypes and attention shape are parsed
+                    const auto parts = KernelTables::Parts::for_deployment(model, ctx.pool.tp, k.moe == "table");
                     return std::make_unique<KernelTiming>(model, ctx.pool.tp, k,
                                                           KernelTables::shared(dir, k.backend, k.backend_version, parts),
                                                           memory, ctx.pool.expert_parallel, ctx.pool.attention_dp);

@@ -48,7 +48,9 @@ class KernelTiming final : public TimingModel {
   double allreduce_ms(double elements, bool graph) const;
 
  private:
-  double lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what) const;
+  // `extrapolated`, where given, says whether the lookup fell outside the table (and was counted).
+  double lookup(const LogGrid& grid, std::initializer_list<double> x, const char* what,
+                bool* extrapolated = nullptr) const;
   // Counts a lookup outside the tables; the first one per model is logged with `message()`.
   template <class Message>
   void count_extrapolation(const Message& message) const {
@@ -63,6 +65,12 @@ class KernelTiming final : public TimingModel {
   double layers_attention_ms(const LogGrid& full, const LogGrid* windowed, double batch, double len,
                              double window_len, const char* what, const char* windowed_what) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
+  // The LM head's GEMM over `seqs` sequences' last tokens, and one all-reduce of `tokens` tokens'
+  // hidden states: each a pure function of its count, memoised (lookups outside the tables are
+  // made, and counted, every time, as before)
+  double lm_head_ms(std::int64_t seqs) const;
+  double allreduce_tokens_ms(std::int64_t tokens) const;
+  double allreduce_ms(double elements, bool graph, bool* extrapolated) const;
   // the layers' GEMMs (MoE routing `moe_tokens` over experts shared by `moe_ranks` ranks; -1: `tokens`)
   double layers_ms(double tokens, double moe_tokens, int moe_ranks) const;
   double mla_projection_ms(double tokens) const;  // one layer's MLA input projections
@@ -95,6 +103,8 @@ class KernelTiming final : public TimingModel {
   const LogGrid* alltoall_ = nullptr;  // over the attention-DP group's GPUs, for a MoE model
   double elementwise_bytes_ = 0;
   mutable CountMemo linear_ms_;  // by token count
+  mutable CountMemo lm_head_ms_;  // by sequence count
+  mutable CountMemo allreduce_tokens_ms_;  // by token count
   mutable std::atomic<std::uint64_t> extrapolations_{0};
 };
 

@@ -225,9 +225,10 @@ int kernel_preference(std::string_view source) {
   return 0;
 }
 
-// Attention rows: full-window kernels, and sliding-window ones when `windows`, preferring
-// `kernel` where a point was measured twice.
-void load_attention(const std::string& path, bool generation, bool windows, std::map<AttentionKey, LogGrid>* out) {
+// Attention rows of `shapes` (all where nullopt): full-window kernels, and sliding-window ones
+// when `windows`, preferring `kernel` where a point was measured twice.
+void load_attention(const std::string& path, bool generation, bool windows,
+                    const std::optional<std::vector<AttentionShape>>& shapes, std::map<AttentionKey, LogGrid>* out) {
   auto table = TableReader::open(path);
   TableReader& csv = *table;
   const size_t batch = csv.column("batch_size"), isl = csv.column("isl"), heads = csv.column("num_heads"),
@@ -246,6 +247,8 @@ void load_attention(const std::string& path, bool generation, bool windows, std:
     if (csv.field(source).find("fa4") != std::string_view::npos) continue;
     AttentionKey key{static_cast<int>(csv.number(heads)), static_cast<int>(csv.number(kv)),
                      static_cast<int>(csv.number(dim)), std::string(csv.field(kv_dtype)), window_tokens};
+    if (shapes && std::none_of(shapes->begin(), shapes->end(), [&](const AttentionShape& s) { return s.of(key); }))
+      continue;
     // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
     const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
     // Where a shape was measured with the attention math in BF16 and in FP8 (TensorRT-LLM's
@@ -258,13 +261,15 @@ void load_attention(const std::string& path, bool generation, bool windows, std:
   add_ranked_rows(rows, generation, out);
 }
 
-// GEMM rows by dtype: m x n x k, the latency and the kernel that ran.
-void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
+// GEMM rows by dtype (of `dtypes`; all where nullopt): m x n x k, the latency and the kernel that ran.
+void load_gemm(const std::string& path, const std::optional<std::vector<std::string>>& dtypes,
+               std::map<std::string, LogGrid>* out) {
   auto table = TableReader::open(path);
   TableReader& csv = *table;
   const size_t dtype = csv.column("gemm_dtype"), m = csv.column("m"), n = csv.column("n"), k = csv.column("k"),
                source = csv.column("kernel_source"), latency = csv.column("latency");
   while (csv.next()) {
+    if (dtypes && std::find(dtypes->begin(), dtypes->end(), csv.field(dtype)) == dtypes->end()) continue;
     auto [it, fresh] = out->try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
     if (fresh) it->second.align_axis(0, kGemmRowAlignment);
     // vLLM's block-fp8 GEMMs switch kernels inside the table (FlashInfer at m <= 17, DeepGEMM
@@ -274,10 +279,62 @@ void load_gemm(const std::string& path, std::map<std::string, LogGrid>* out) {
   for (auto& [key, grid] : *out) grid.finish();
 }
 
+// Whether `have` (nullopt: every one) holds all of `want`; both sorted.
+template <class T>
+bool holds_all(const std::optional<std::vector<T>>& have, const std::optional<std::vector<T>>& want) {
+  if (!have) return true;
+  return want && std::includes(have->begin(), have->end(), want->begin(), want->end());
+}
+
+template <class T>
+std::optional<std::vector<T>> union_of(const std::optional<std::vector<T>>& a, const std::optional<std::vector<T>>& b) {
+  if (!a || !b) return std::nullopt;
+  std::vector<T> both;
+  std::set_union(a->begin(), a->end(), b->begin(), b->end(), std::back_inserter(both));
+  return both;
+}
+
 }  // namespace
 
+AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp) {
+  return {m.heads / tp, std::max(1, m.kv_heads / tp), m.head_dim, m.kv_dtype_bytes == 1 ? "fp8" : "bfloat16"};
+}
+
+bool KernelTableParts::covers(const KernelTableParts& o) const {
+  return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows) && holds_all(gemm_dtypes, o.gemm_dtypes) &&
+         holds_all(attention_shapes, o.attention_shapes);
+}
+
+KernelTableParts KernelTableParts::merged(const KernelTableParts& o) const {
+  return {moe || o.moe, mla || o.mla, windows || o.windows, union_of(gemm_dtypes, o.gemm_dtypes),
+          union_of(attention_shapes, o.attention_shapes)};
+}
+
 KernelTableParts KernelTableParts::for_model(const ModelSpec& m) {
-  return {m.experts > 0, m.kv_lora_rank > 0, m.windowed_layers() > 0};
+  KernelTableParts p;
+  p.moe = m.experts > 0;
+  p.mla = m.kv_lora_rank > 0;
+  p.windows = m.windowed_layers() > 0;
+  return p;
+}
+
+KernelTableParts KernelTableParts::dense_every_shape() {
+  KernelTableParts p;
+  p.moe = p.mla = p.windows = false;
+  return p;
+}
+
+KernelTableParts KernelTableParts::for_deployment(const ModelSpec& m, int tp, bool moe_table) {
+  KernelTableParts p = for_model(m);
+  p.moe = p.moe && moe_table;
+  std::vector<std::string> dtypes{gemm_table_dtype(m.precision)};
+  if (m.precision == "nvfp4") dtypes.push_back("bfloat16");  // ModelOpt's NVFP4 checkpoints' LM head
+  std::sort(dtypes.begin(), dtypes.end());
+  p.gemm_dtypes = std::move(dtypes);
+  // an MLA model reads its own attention tables, none of these
+  p.attention_shapes = m.kv_lora_rank > 0 ? std::vector<AttentionShape>{}
+                                          : std::vector<AttentionShape>{attention_shape_per_gpu(m, tp)};
+  return p;
 }
 
 KernelTables KernelTables::load(const std::string& dir, const std::string& backend, const std::string& version,
@@ -319,10 +376,11 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
   source("gemm", "gemm", backend, "gemm_perf");
   source("context_attention", "attention", backend, "context_attention_perf");
   source("generation_attention", "attention", backend, "generation_attention_perf");
-  auto gemm = std::async(std::launch::async, load_gemm, t.sources["gemm"].file, &t.gemm);
+  auto gemm = std::async(std::launch::async, load_gemm, t.sources["gemm"].file, std::cref(parts.gemm_dtypes), &t.gemm);
   auto context = std::async(std::launch::async, load_attention, t.sources["context_attention"].file, false,
-                            parts.windows, &t.context_attention);
-  load_attention(t.sources["generation_attention"].file, true, parts.windows, &t.generation_attention);
+                            parts.windows, std::cref(parts.attention_shapes), &t.context_attention);
+  load_attention(t.sources["generation_attention"].file, true, parts.windows, parts.attention_shapes,
+                 &t.generation_attention);
   gemm.get();  // rethrows a reader's InputError
   context.get();
   {
@@ -401,8 +459,7 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
   std::lock_guard lock(mutex);
   auto& slot = cache[{key.empty() ? dir : key, backend, version}];
   if (!slot || !slot->has(parts)) {  // read again with what both ask
-    if (slot)
-      parts = {parts.moe || slot->parts.moe, parts.mla || slot->parts.mla, parts.windows || slot->parts.windows};
+    if (slot) parts = slot->parts.merged(parts);
     slot = std::make_shared<const KernelTables>(load(dir, backend, version, parts));
   }
   return slot;

@@ -15,8 +15,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "models/timing/log_grid.h"
 
@@ -36,16 +38,38 @@ struct AttentionKey {
 // fp8_block | nvfp4.
 const char* gemm_table_dtype(const std::string& precision);
 
-// The tables only some models read: a dense model's timing needs neither (decoding them is most
-// of a kernel-timed run's start-up memory).
+// The attention kernels one GPU of a deployment runs: its share of the heads and the KV dtype.
+struct AttentionShape {
+  int heads = 0, kv_heads = 0, head_dim = 0;
+  std::string kv_dtype;  // bfloat16 | fp8
+  auto tie() const { return std::tie(heads, kv_heads, head_dim, kv_dtype); }
+  bool operator<(const AttentionShape& o) const { return tie() < o.tie(); }
+  bool operator==(const AttentionShape& o) const { return tie() == o.tie(); }
+  bool of(const AttentionKey& k) const { return tie() == std::tie(k.heads, k.kv_heads, k.head_dim, k.kv_dtype); }
+};
+// A dense or MoE model's attention shape at tensor parallelism `tp` (KV heads replicated where
+// fewer than tp).
+AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp);
+
+// What of the tables to read. A dense model's timing needs neither the MoE nor the MLA tables,
+// and one or two of the GEMM table's dtypes and one of the attention tables' shapes: parsing
+// only those rows is most of a kernel-timed run's start-up saved.
 struct KernelTableParts {
   bool moe = true, mla = true;
   bool windows = true;  // the sliding-window attention rows
-  bool covers(const KernelTableParts& o) const {
-    return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows);
-  }
+  // Sorted, unique; nullopt: every one of them
+  std::optional<std::vector<std::string>> gemm_dtypes;
+  std::optional<std::vector<AttentionShape>> attention_shapes;
+  bool covers(const KernelTableParts& o) const;
+  // What this and `o` ask, together.
+  KernelTableParts merged(const KernelTableParts& o) const;
   // a MoE model's MoE tables, an MLA model's MLA ones, a sliding-window model's window rows
   static KernelTableParts for_model(const ModelSpec& m);
+  // every GEMM dtype and full-attention shape, nothing else (calibration fits them all)
+  static KernelTableParts dense_every_shape();
+  // for_model(), narrowed to the GEMM dtypes and the attention shape a kernel-timed pool of `m`
+  // at `tp` reads; its MoE tables only where its experts are priced from them (`moe_table`)
+  static KernelTableParts for_deployment(const ModelSpec& m, int tp, bool moe_table);
 };
 
 struct KernelTables {
