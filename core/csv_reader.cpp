@@ -1,5 +1,9 @@
 #include "core/csv_reader.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <charconv>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -11,16 +15,26 @@ namespace servesim {
 
 void split_commas(std::string_view line, std::vector<std::string_view>& out) {
   out.clear();
-  // one pass over the bytes: the fields are short (a table's row is ~10 of under 10 bytes), where
-  // a search call per field costs more than the comparisons
-  const char* field = line.data();
-  const char* const end = line.data() + line.size();
-  for (const char* p = field; p != end; ++p)
-    if (*p == ',') {
-      out.emplace_back(field, static_cast<size_t>(p - field));
-      field = p + 1;
-    }
-  out.emplace_back(field, static_cast<size_t>(end - field));
+  const char* const data = line.data();
+  const size_t n = line.size();
+  size_t field = 0, i = 0;
+  auto cut = [&](size_t comma) {
+    out.emplace_back(data + field, comma - field);
+    field = comma + 1;
+  };
+#if defined(__SSE2__)
+  // sixteen bytes compared at a time: a table's rows are ~100 bytes of short fields, where a
+  // search call per field costs more than the fields
+  const __m128i comma = _mm_set1_epi8(',');
+  for (; i + 16 <= n; i += 16) {
+    auto mask = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i)), comma)));
+    for (; mask != 0; mask &= mask - 1) cut(i + static_cast<size_t>(__builtin_ctz(mask)));
+  }
+#endif
+  for (; i < n; ++i)
+    if (data[i] == ',') cut(i);
+  out.emplace_back(data + field, n - field);
 }
 
 CsvReader::CsvReader(const std::string& path) : in_(path) {

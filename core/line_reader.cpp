@@ -66,6 +66,7 @@ bool LineReader::fill() {
   if (eof_) return false;
   if (begin_ > 0) {  // keep the unread bytes at the front
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    if (special_ != kNone) special_ -= begin_;
     end_ -= begin_;
     begin_ = 0;
   }
@@ -91,7 +92,9 @@ bool LineReader::fill() {
     if (got == 0 && std::ferror(file_))
       throw InputError(fmt::format("{}:{}: read error ({})", path_, line_number_ + 1, std::strerror(errno)));
   }
+  const std::size_t read_from = end_;
   end_ += got;
+  if (special_ == kNone) special_ = find_special(read_from);
   if (got == 0) eof_ = true;
   return got > 0;
 }
@@ -99,6 +102,7 @@ bool LineReader::fill() {
 bool LineReader::next(std::string_view& line) {
   problem_.clear();
   std::size_t scanned = 0;  // bytes of the current line already searched for '\n'
+  bool check = true;  // whether the line may hold a carriage return or a NUL byte
   for (;;) {
     const char* start = buf_.data() + begin_;
     const char* nl = static_cast<const char*>(std::memchr(start + scanned, '\n', end_ - begin_ - scanned));
@@ -106,6 +110,8 @@ bool LineReader::next(std::string_view& line) {
       line = std::string_view(start, static_cast<std::size_t>(nl - start));
       begin_ += line.size() + 1;
       unterminated_ = false;
+      check = special_ != kNone && special_ < begin_;
+      if (check) special_ = find_special(begin_);
       break;
     }
     scanned = end_ - begin_;
@@ -114,6 +120,7 @@ bool LineReader::next(std::string_view& line) {
       long_prefix_.assign(start, kQuotedPrefix);
       std::size_t length = scanned;
       begin_ = end_;
+      special_ = kNone;  // the bytes read are dropped
       bool terminated = false;
       while (fill()) {
         const char* p = static_cast<const char*>(std::memchr(buf_.data(), '\n', end_));
@@ -131,6 +138,7 @@ bool LineReader::next(std::string_view& line) {
       problem_ = fmt::format("the line is {} bytes long, over the {} MiB limit (starts '{}')", length,
                              kMaxLineBytes >> 20, quote_text(long_prefix_, 80));
       line = long_prefix_;
+      special_ = find_special(begin_);
       return true;
     }
     if (!fill()) {
@@ -138,16 +146,28 @@ bool LineReader::next(std::string_view& line) {
       line = std::string_view(buf_.data() + begin_, end_ - begin_);
       begin_ = end_;
       unterminated_ = true;
+      special_ = kNone;
       break;
     }
   }
   ++line_number_;
+  if (!check) return true;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   check_line_endings(line);
   if (line.find('\0') != std::string_view::npos)
     problem_ = fmt::format("the line holds a NUL byte at column {} (binary data in a text file?): '{}'",
                            line.find('\0') + 1, quote_text(line));
   return true;
+}
+
+std::size_t LineReader::find_special(std::size_t from) const {
+  const char* p = buf_.data() + from;
+  const auto* cr = static_cast<const char*>(std::memchr(p, '\r', end_ - from));
+  // a NUL byte matters only before the next carriage return (the search stops there)
+  const std::size_t nul_span = cr ? static_cast<std::size_t>(cr - p) : end_ - from;
+  if (const auto* nul = static_cast<const char*>(std::memchr(p, '\0', nul_span)))
+    return from + static_cast<std::size_t>(nul - p);
+  return cr ? from + static_cast<std::size_t>(cr - p) : kNone;
 }
 
 void LineReader::throw_if_problem() const {

@@ -39,6 +39,9 @@ class LineReader {
  private:
   // Reads more bytes to the end of buf_; false at end of file.
   bool fill();
+  // The first carriage return or NUL byte in buf_[from, end_), or kNone.
+  std::size_t find_special(std::size_t from) const;
+  static constexpr std::size_t kNone = ~std::size_t{0};
   void check_line_endings(std::string_view line);
 
   std::string path_;
@@ -46,6 +49,9 @@ class LineReader {
   void* gz_ = nullptr;  // gzFile when the path ends in .gz
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;  // unread bytes: buf_[begin_, end_)
+  // The first carriage return or NUL byte among them (kNone: none): lines before it need no
+  // check for either, so most lines are scanned once, for their newline.
+  std::size_t special_ = kNone;
   bool eof_ = false;
   std::string long_prefix_;  // the start of an over-long line
   std::string problem_;

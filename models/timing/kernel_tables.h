@@ -58,8 +58,8 @@ struct KernelTableParts {
   bool moe = true, mla = true;
   bool windows = true;  // the sliding-window attention rows
   // Sorted, unique; nullopt: every one of them
-  std::optional<std::vector<std::string>> gemm_dtypes;
-  std::optional<std::vector<AttentionShape>> attention_shapes;
+  std::optional<std::vector<std::string>> gemm_dtypes = std::nullopt;
+  std::optional<std::vector<AttentionShape>> attention_shapes = std::nullopt;
   bool covers(const KernelTableParts& o) const;
   // What this and `o` ask, together.
   KernelTableParts merged(const KernelTableParts& o) const;
