@@ -50,14 +50,23 @@ ChunkDeflater::ChunkDeflater(int level) : compressor_(libdeflate_alloc_compresso
 
 ChunkDeflater::~ChunkDeflater() = default;
 
+unsigned char* ChunkDeflater::Buffer::at_least(size_t n) {
+  if (n > capacity) {
+    bytes.reset(new unsigned char[n]);  // default-initialised: not zero-filled
+    capacity = n;
+  }
+  return bytes.get();
+}
+
 std::span<const unsigned char> ChunkDeflater::filter(const unsigned char* chunk, size_t elements, size_t element_bytes) {
   const size_t bytes = elements * element_bytes;
-  shuffled_.resize(bytes);
-  shuffle(chunk, elements, element_bytes, shuffled_.data());
-  compressed_.resize(libdeflate_zlib_compress_bound(compressor_.get(), bytes));
-  const size_t n = libdeflate_zlib_compress(compressor_.get(), shuffled_.data(), bytes, compressed_.data(), compressed_.size());
+  unsigned char* shuffled = shuffled_.at_least(bytes);
+  shuffle(chunk, elements, element_bytes, shuffled);
+  const size_t bound = libdeflate_zlib_compress_bound(compressor_.get(), bytes);
+  unsigned char* compressed = compressed_.at_least(bound);
+  const size_t n = libdeflate_zlib_compress(compressor_.get(), shuffled, bytes, compressed, bound);
   if (n == 0) throw std::runtime_error("libdeflate: compression failed within its own bound");
-  return {compressed_.data(), n};
+  return {compressed, n};
 }
 
 }  // namespace servesim::h5

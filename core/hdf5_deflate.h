@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <memory>
 #include <span>
-#include <vector>
 
 struct libdeflate_compressor;
 
@@ -29,8 +28,15 @@ class ChunkDeflater {
   struct Free {
     void operator()(libdeflate_compressor* c) const;
   };
+  // Grown to the largest chunk filtered, never zero-filled: a file's tables share one deflater,
+  // and the bytes past what a call writes are never read (nor, untouched, even paged in).
+  struct Buffer {
+    std::unique_ptr<unsigned char[]> bytes;
+    size_t capacity = 0;
+    unsigned char* at_least(size_t n);
+  };
   std::unique_ptr<libdeflate_compressor, Free> compressor_;
-  std::vector<unsigned char> shuffled_, compressed_;
+  Buffer shuffled_, compressed_;
 };
 
 }  // namespace servesim::h5

@@ -113,8 +113,10 @@ namespace {
 constexpr int kDeflateLevel = 1;
 }  // namespace
 
+std::shared_ptr<ChunkDeflater> table_deflater() { return std::make_shared<ChunkDeflater>(kDeflateLevel); }
+
 Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-             size_t chunk_rows)
+             size_t chunk_rows, std::shared_ptr<ChunkDeflater> deflater)
     : type_(check(H5Tcopy(type.get()), "H5Tcopy"), H5Tclose), row_bytes_(row_bytes), chunk_rows_(chunk_rows) {
   hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {chunk_rows};
   Handle space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple"), H5Sclose);
@@ -130,7 +132,7 @@ Table::Table(hid_t parent, const std::string& name, const CompoundType& type, si
   Handle stored(check(H5Dget_type(dataset_.get()), "H5Dget_type"), H5Tclose);
   const bool as_in_memory = H5Tequal(stored.get(), type_.get()) > 0 && H5Tget_size(stored.get()) == row_bytes &&
                             H5Tdetect_class(type_.get(), H5T_VLEN) == 0 && H5Tdetect_class(type_.get(), H5T_STRING) == 0;
-  if (as_in_memory) deflater_ = std::make_unique<ChunkDeflater>(kDeflateLevel);
+  if (as_in_memory) deflater_ = deflater ? std::move(deflater) : table_deflater();
 }
 
 Table::~Table() = default;

@@ -49,6 +49,9 @@ void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value)
 
 class ChunkDeflater;
 
+// A deflater at the level every Table's pipeline declares, for a file's tables to share.
+std::shared_ptr<ChunkDeflater> table_deflater();
+
 // An extendable 1-D dataset of compound rows, chunked, shuffled and deflated. Rows of fixed-size
 // fields go to the file as whole chunks filtered here (H5Dwrite_chunk), so that HDF5's own
 // zlib-based pipeline is not on the path; the last chunk, while not full, is rewritten at each
@@ -56,8 +59,10 @@ class ChunkDeflater;
 // (variable-length strings) take H5Dwrite.
 class Table {
  public:
+  // `deflater` filters its chunks (a file's tables share one: its buffers are a chunk each); null:
+  // a deflater of its own.
   Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-        size_t chunk_rows = 4096);
+        size_t chunk_rows = 4096, std::shared_ptr<ChunkDeflater> deflater = nullptr);
   ~Table();
   void append(const void* rows, size_t count);
   size_t rows() const { return rows_; }
@@ -68,7 +73,7 @@ class Table {
   Handle type_;  // our own copy: the caller's CompoundType may go away
   Handle dataset_;
   size_t row_bytes_, chunk_rows_, rows_ = 0;
-  std::unique_ptr<ChunkDeflater> deflater_;  // null: rows go through H5Dwrite
+  std::shared_ptr<ChunkDeflater> deflater_;  // null: rows go through H5Dwrite
   std::vector<unsigned char> open_chunk_;    // the last chunk while it is not full (zero past its rows)
 };
 
