@@ -49,10 +49,15 @@ KvStorageModule::KvStorageModule(sc_core::sc_module_name name, const KvStorageCo
       sampled_bytes_(links_.size(), 0.0) {
   if (layout.spec.remote_blocks > 0) remote_link_ = disks_ ? layout.spec.nodes : 0;
   first_write_link_ = static_cast<std::int32_t>(links_.size() / 2);
-  disk_written_.assign(disks_ ? static_cast<size_t>(layout.spec.nodes) : 0, 0);
+  // the write links in the read links' order: each node's disk, then remote storage
+  for (std::int32_t q = 0; q < first_write_link_; ++q) write_queues_.push_back({first_write_link_ + q});
+  tiers_->hold_until_written([] { return now_ns(); });
   tiers_->on_write([this] { writes_.notify(sc_core::SC_ZERO_TIME); });
   SC_METHOD(on_writes);
   sensitive << writes_;
+  dont_initialize();
+  SC_METHOD(on_written);
+  sensitive << written_.event();
   dont_initialize();
   SC_METHOD(on_input);
   sensitive << input_.event();
@@ -90,33 +95,58 @@ void KvStorageModule::on_input() {
   rearm(now);
 }
 
-// The blocks written into the tiers since the last call, as one flow per write link: nobody
-// waits for them (a block is readable where it was written at once), but they load the link.
+std::int32_t KvStorageModule::queue_node(size_t queue) const {
+  return disks_ && queue < static_cast<size_t>(layout_.spec.nodes) ? static_cast<std::int32_t>(queue) : -1;
+}
+
+void KvStorageModule::start_write(size_t queue, TimeNs now) {
+  WriteQueue& q = write_queues_[queue];
+  KvHostTier& tier = tiers_->tier(queue_node(queue));
+  const std::uint64_t written = tier.stored();
+  if (q.busy || written == q.issued) return;
+  const double bytes = static_cast<double>(written - q.issued) * layout_.block_bytes;
+  q.issued = written;
+  q.busy = true;
+  write_flows_.emplace_back(fabric_.start(now, bytes, {q.link}), WriteDone{static_cast<std::int32_t>(queue), written});
+  ++stats_.writes;
+  // alone on its link, the batch moves at the link's rate: its blocks arrive one after another
+  const FabricLinkDesc& link = links_[static_cast<size_t>(q.link)];
+  const double ns_per_block = layout_.block_bytes / link.bytes_per_s * 1e9;
+  tier.writing(written, now + link.latency_ns + std::llround(ns_per_block), ns_per_block);
+}
+
+// What the tiers above evicted into the tiers since the last call: a batch per write link that
+// is free (the others take it when their batch in flight drains).
 void KvStorageModule::on_writes() {
   const TimeNs now = now_ns();
-  auto start = [&](std::uint64_t written, std::uint64_t& seen, std::int32_t link) {
-    if (written == seen) return;
-    const double bytes = static_cast<double>(written - seen) * layout_.block_bytes;
-    seen = written;
-    flow_slot_.emplace_back(fabric_.start(now, bytes, {link}), kWrite);
-    ++stats_.writes;
-  };
-  for (size_t n = 0; n < disk_written_.size(); ++n)
-    start(tiers_->disk_writes(static_cast<std::int32_t>(n)), disk_written_[n],
-          first_write_link_ + static_cast<std::int32_t>(n));
-  if (remote_link_ >= 0) start(tiers_->remote_writes(), remote_written_, first_write_link_ + remote_link_);
+  for (size_t q = 0; q < write_queues_.size(); ++q) start_write(q, now);
   rearm(now);
 }
 
 void KvStorageModule::on_drain() {
   const TimeNs now = now_ns();
   for (const Fabric::Drained& d : fabric_.drain_until(now)) {
+    if (auto w = std::find_if(write_flows_.begin(), write_flows_.end(), [&](const auto& f) { return f.first == d.id; });
+        w != write_flows_.end()) {
+      const WriteDone done = w->second;
+      write_flows_.erase(w);
+      written_.send(done, d.latency_ns, kSender);
+      --stats_.writes;
+      write_queues_[static_cast<size_t>(done.queue)].busy = false;
+      start_write(static_cast<size_t>(done.queue), now);  // the link is free: the next batch
+      continue;
+    }
     auto it = std::find_if(flow_slot_.begin(), flow_slot_.end(), [&](const auto& fs) { return fs.first == d.id; });
-    if (it->second != kWrite) arrived_.send(it->second, d.latency_ns, kSender);
-    else --stats_.writes;
+    arrived_.send(it->second, d.latency_ns, kSender);
     flow_slot_.erase(it);
   }
   rearm(now);
+}
+
+void KvStorageModule::on_written() {
+  written_.drain([&](const WriteDone& done) {
+    tiers_->tier(queue_node(static_cast<size_t>(done.queue))).written_through(done.through);
+  });
 }
 
 void KvStorageModule::on_arrived() {

@@ -4,9 +4,11 @@
 // remote storage, each shared max-min fairly by the fetches in flight (Fabric); a fetch reads its
 // disk blocks and its remote blocks at once, and when the last byte of both has arrived (each
 // link's latency after it drained) the worker is told (WorkerMsg kFetched). Writes into the tiers
-// (what host memory and the disks evict) go over each tier's write link, the other direction at
-// the same rate: they load it (its bytes and utilisation in /links) but delay nothing, a block
-// being readable where it was written at once.
+// (what host memory and the disks evict) queue on each tier's write link, the other direction at
+// the same rate, one batch at a time in the order they were evicted (its bytes and utilisation
+// in /links): a written block takes its room in the tier at once but is found there only once
+// its batch has reached it (the link drained and its latency passed), so a tier whose writes lag
+// serves fewer hits.
 #include <systemc>
 
 #include <memory>
@@ -25,7 +27,7 @@ struct KvStorageStats {
   std::uint64_t fetches = 0;  // completed
   double disk_bytes = 0, remote_bytes = 0;  // read, by completed fetches
   std::int32_t active = 0;    // in flight
-  std::int32_t writes = 0;    // write flows in flight
+  std::int32_t writes = 0;    // write batches on their links
 };
 
 class KvStorageModule : public sc_core::sc_module {
@@ -50,10 +52,23 @@ class KvStorageModule : public sc_core::sc_module {
     StorageFetchMsg msg;
     std::int32_t flows_left = 0;
   };
+  // One tier's writes: a node's disk (index = node), then remote storage.
+  struct WriteQueue {
+    std::int32_t link = 0;
+    std::uint64_t issued = 0;  // the tier's writes (stored() count) handed to the link so far
+    bool busy = false;         // a batch is on the link
+  };
+  struct WriteDone {
+    std::int32_t queue = 0;
+    std::uint64_t through = 0;  // the tier's writes completed with it
+  };
   void on_input();
   void on_writes();
   void on_drain();
   void on_arrived();
+  void on_written();
+  void start_write(size_t queue, TimeNs now);  // the writes not yet issued, as one batch, if the link is free
+  std::int32_t queue_node(size_t queue) const;  // its tier: a node's disk, or -1 for remote storage
   void rearm(TimeNs now);
 
   KvStorageLayout layout_;
@@ -61,9 +76,9 @@ class KvStorageModule : public sc_core::sc_module {
   std::vector<TimedChannel<WorkerMsg>*> workers_;
   std::int32_t remote_link_ = -1;  // link index; disks are links 0 .. nodes - 1 when present
   std::int32_t first_write_link_ = 0;  // the write links follow the read links in the same order
-  static constexpr std::int64_t kWrite = -1;  // flow_slot_'s slot of a write (no fetch waits for it)
-  std::vector<std::uint64_t> disk_written_;  // per node: disk writes already sent as flows
-  std::uint64_t remote_written_ = 0;
+  std::vector<WriteQueue> write_queues_;
+  std::vector<std::pair<Fabric::FlowId, WriteDone>> write_flows_;  // batches on their links
+  TimedChannel<WriteDone> written_{"written"};  // batches whose last byte reached their tier
   sc_core::sc_event writes_;
   bool disks_ = false;
   std::vector<FabricLinkDesc> links_;  // before fabric_, which is built from them

@@ -18,6 +18,14 @@ size_t KvHostTier::find(std::uint64_t key) const {
   }
 }
 
+bool KvHostTier::readable(size_t slot) const {
+  const std::uint64_t write = table_[slot].write;
+  if (!hold_ || write <= written_) return true;
+  if (write > batch_through_) return false;
+  const double k = static_cast<double>(write - written_ - 1);  // writes of the batch before it
+  return now_() >= batch_first_ns_ + std::llround(k * batch_ns_per_block_);
+}
+
 void KvHostTier::touch(size_t slot) {
   table_[slot].entry = log_.size();
   log_.push_back(table_[slot].key);
@@ -40,12 +48,14 @@ size_t KvHostTier::free_slot_for(std::uint64_t key) const {
   return i;
 }
 
-void KvHostTier::insert(std::uint64_t key) {
+size_t KvHostTier::insert(std::uint64_t key) {
   if ((size_ + 1) * 2 > table_.size()) resize(table_.size() * 2);
   const size_t i = free_slot_for(key);
   table_[i].key = key;
+  table_[i].write = 0;
   ++size_;
   touch(i);
+  return i;
 }
 
 void KvHostTier::compact_log_if_stale() {
@@ -67,30 +77,30 @@ void KvHostTier::evict_oldest() {
 }
 
 void KvHostTier::store(std::uint64_t key) {
-  if (!put(key)) return;
-  ++stored_;
+  const size_t slot = put(key);
+  if (slot == kNone) return;
+  table_[slot].write = ++stored_;
   if (on_store_) on_store_();
 }
 
 void KvHostTier::fill(std::uint64_t key) { put(key); }
 
-bool KvHostTier::put(std::uint64_t key) {
-  if (capacity_ <= 0) return false;
-  bool added = false;
+size_t KvHostTier::put(std::uint64_t key) {
+  if (capacity_ <= 0) return kNone;
+  size_t added = kNone;
   if (const size_t slot = find(key); slot != kNone) {
     touch(slot);
   } else {
     if (static_cast<std::int64_t>(size_) >= capacity_) evict_oldest();
-    insert(key);
-    added = true;
+    added = insert(key);
     if (recording_) events_.push_back({.kind = KvEvent::Kind::kStored, .medium = KvEvent::Medium::kCpu, .key = key});
   }
-  compact_log_if_stale();
+  compact_log_if_stale();  // moves log entries, not slots
   return added;
 }
 
 void KvHostTier::store_new(std::uint64_t key) {
-  if (capacity_ <= 0 || holds(key)) return;
+  if (capacity_ <= 0 || find(key) != kNone) return;
   store(key);
 }
 
@@ -98,7 +108,7 @@ std::int64_t KvHostTier::match(std::span<const std::uint64_t> keys) {
   std::int64_t n = 0;
   for (std::uint64_t k : keys) {
     const size_t slot = find(k);
-    if (slot == kNone) break;
+    if (slot == kNone || !readable(slot)) break;
     touch(slot);
     ++n;
   }

@@ -8,6 +8,7 @@
 // Every block a busy GPU cache evicts passes through here, so the structure is flat: the LRU
 // order is an append-only log with lazy removal (a key touched again is appended; its old entry
 // goes stale), and an open-addressing table maps each key to its live log entry.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -60,7 +61,11 @@ class KvHostTier {
   void fill(std::uint64_t key);
   // How many of `keys`, from the first, are here (each made the most recent).
   std::int64_t match(std::span<const std::uint64_t> keys);
-  bool holds(std::uint64_t key) const { return find(key) != kNone; }
+  // Whether `key` is here and readable (a block whose write is still on its way is not).
+  bool holds(std::uint64_t key) const {
+    const size_t slot = find(key);
+    return slot != kNone && readable(slot);
+  }
   // How many would match, without touching the order (admission looks before it commits).
   std::int64_t peek(std::span<const std::uint64_t> keys) const;
   std::uint64_t stored() const { return stored_; }  // blocks copied here so far
@@ -74,20 +79,40 @@ class KvHostTier {
   void send_evicted_to(KvHostTier* lower) { evicted_to_ = lower; }
   // Called after each store() that copied a block here (the owner prices the writes).
   void on_store(std::function<void()> f) { on_store_ = std::move(f); }
+  // Reads wait for writes (a shared tier below host memory, whose owner times its writes): a
+  // stored block is here, taking room and aging, but not found by holds(), match() or peek()
+  // until its write has arrived, by the time `now` gives. Off by default (host memory's
+  // write-back is timed by the engine).
+  void hold_until_written(std::function<std::int64_t()> now) {
+    hold_ = true;
+    now_ = std::move(now);
+  }
+  // Writes after the completed ones, through the `through`-th block stored (stored()'s count),
+  // are on their way one after another: the k-th of them (from 1) arrives at
+  // first_ns + (k - 1) * ns_per_block.
+  void writing(std::uint64_t through, std::int64_t first_ns, double ns_per_block) {
+    batch_through_ = through;
+    batch_first_ns_ = first_ns;
+    batch_ns_per_block_ = ns_per_block;
+  }
+  // The first `writes` blocks stored have arrived.
+  void written_through(std::uint64_t writes) { written_ = std::max(written_, writes); }
 
  private:
   struct Slot {
     std::uint64_t key = 0;  // 0: empty (chain keys are never 0)
     std::uint64_t entry = 0;  // its live entry in log_
+    std::uint64_t write = 0;  // stored()'s count once its write was issued (0: readable at once)
   };
+  bool readable(size_t slot) const;
   size_t home(std::uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
   size_t find(std::uint64_t key) const;  // its slot, or kNone
   void touch(size_t slot);               // makes the slot's key the most recent
   void erase_slot(size_t slot);
   size_t free_slot_for(std::uint64_t key) const;  // the empty slot ending the key's probe run
-  void insert(std::uint64_t key);
+  size_t insert(std::uint64_t key);  // its slot
   void evict_oldest();
-  bool put(std::uint64_t key);  // store() without the count: true if the key was not here
+  size_t put(std::uint64_t key);  // store() without the count: the new key's slot, or kNone if it was here
   void resize(size_t slots);
   void compact_log();
   void compact_log_if_stale();  // once stale entries outnumber live ones twice over
@@ -105,6 +130,12 @@ class KvHostTier {
   std::vector<KvEvent> events_;
   KvHostTier* evicted_to_ = nullptr;
   std::function<void()> on_store_;
+  // hold_until_written: the clock, the writes arrived, and the batch on its way
+  bool hold_ = false;
+  std::function<std::int64_t()> now_;
+  std::uint64_t written_ = 0, batch_through_ = 0;
+  std::int64_t batch_first_ns_ = 0;
+  double batch_ns_per_block_ = 0;
 };
 
 }  // namespace servesim

@@ -32,6 +32,11 @@ void KvStorage::on_write(const std::function<void()>& f) {
   if (remote_) remote_->on_store(f);
 }
 
+void KvStorage::hold_until_written(const std::function<std::int64_t()>& now) {
+  for (auto& d : disks_) d->hold_until_written(now);
+  if (remote_) remote_->hold_until_written(now);
+}
+
 void KvStorage::touch(std::int32_t node, std::span<const std::uint64_t> keys) {
   KvHostTier* disk = disks_.empty() ? nullptr : disks_.at(static_cast<size_t>(node)).get();
   for (size_t i = 0; i < keys.size(); ++i) {

@@ -42,11 +42,15 @@ class KvStorage {
   Hit peek(std::int32_t node, std::span<const std::uint64_t> keys) const;
   // A fetch of those keys read them: each becomes the most recent where it was read.
   void touch(std::int32_t node, std::span<const std::uint64_t> keys);
-  // Blocks written so far into `node`'s disk and into remote storage (what the tiers above
-  // evicted into them), and a call after each such write.
-  std::uint64_t disk_writes(std::int32_t node) const { return disks_.at(static_cast<size_t>(node))->stored(); }
-  std::uint64_t remote_writes() const { return remote_ ? remote_->stored() : 0; }
+  // A call after each block written into a tier (what the tiers above evicted into it; its
+  // stored() counts them).
   void on_write(const std::function<void()>& f);
+  // Reads wait for writes: a block written into a tier is found there only once its write has
+  // arrived (KvHostTier::hold_until_written), by the clock `now`.
+  void hold_until_written(const std::function<std::int64_t()>& now);
+  // A node's disk (node >= 0) or remote storage (node < 0): see KvHostTier::writing and
+  // written_through.
+  KvHostTier& tier(std::int32_t node) { return node >= 0 ? *disks_.at(static_cast<size_t>(node)) : *remote_; }
 
  private:
   std::vector<std::unique_ptr<KvHostTier>> disks_;  // per node

@@ -78,17 +78,18 @@ struct KvTransferConfig {
 struct KvStorageTierConfig {
   double gbytes = 0;                  // capacity (a disk's: per node); 0 = no such tier
   std::optional<double> gbyte_per_s;  // each direction's bandwidth (reads, writes); required with gbytes
-  Duration latency{0.0};              // fixed time of each fetch, beyond its bytes
+  Duration latency{0.0};              // fixed time of each fetch and each write, beyond its bytes
   bool enabled() const { return gbytes > 0; }
   template <class V>
   void visit(V& v) {
     v.field("gbytes", gbytes, "capacity, GB (0 = no such tier); least recently used blocks leave first", at_least(0));
     v.field("gbyte_per_s", gbyte_per_s,
             "bandwidth, GB/s, each direction: reads shared max-min fairly by the fetches in flight, writes (what the "
-            "tier above evicts into it) on a link of their own at the same rate (required when gbytes > 0: the "
-            "drive's or network's sustained rate)",
+            "tier above evicts into it) queued in order on a link of their own at the same rate, a block readable "
+            "once its write has arrived (required when gbytes > 0: the drive's or network's sustained rate)",
             positive());
-    v.field("latency", latency, "fixed time of each fetch beyond its bytes (a read's access time, a round trip)",
+    v.field("latency", latency,
+            "fixed time of each fetch beyond its bytes (a read's access time, a round trip), and of each write",
             at_least(0));
   }
 };

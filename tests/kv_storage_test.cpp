@@ -193,17 +193,78 @@ TEST(KvStorage, AnAttentionDpRankFetchesIntoItsOwnHostMemory) {
 // The worker dies while C's fetch from slow remote storage is in flight; its replacement starts in
 // 1 s and C, routed to it, fetches the same blocks again. The first fetch's arrival, 1 s before
 // the second's, belongs to the dead engine: C waits for its own fetch, the whole 10 s latency.
+// (C comes at 13 s: A's blocks, written to remote storage at 2 s, are readable there 10 s later.)
 TEST(KvStorage, AFetchStartedBeforeItsWorkerDiedDoesNotServeTheRetry) {
   testing::TempDir dir;
-  std::string yaml = scenario(a_b_d_a(dir), "{remote: {gbytes: 1, gbyte_per_s: 1, latency: 10s}}");
+  const std::string trace =
+      testing::write_hash_trace(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 176, 3}, {13000, 64, 1}});
+  std::string yaml = scenario(trace, "{remote: {gbytes: 1, gbyte_per_s: 1, latency: 10s}}");
   yaml.replace(yaml.find("    kv_offload:"), 0, "    lifecycle: {startup: {value: 1s}}\n");
-  yaml += "failures: {schedule: [{at: 3.5s, pool: w}]}\n";
+  yaml += "failures: {schedule: [{at: 13.5s, pool: w}]}\n";
   H5 f = run(dir, "retry", yaml);
   EXPECT_EQ(testing::read_double_column(f.id, "/summary", "request_retries").at(0), 1);
   EXPECT_EQ(at(f, "remote_tokens", 3), 48);
   EXPECT_NEAR(at(f, "fetch_s", 3), 10 + 3 * kBlockBytes / 1e9, 1e-9);
   EXPECT_NEAR(at(f, "ttft_s", 3), 1.5 + 10 + 3 * kBlockBytes / 1e9 + 0.001 + 3 * kBlockBytes / 1e9 + 0.010 + 16 * 0.0001,
               1e-9);
+}
+
+// A block written into a tier is found there only once its write has reached it: D's allocation
+// at 2 s pushes A's 4 blocks and B's first 7 from host memory down to remote storage, one batch
+// of 11 blocks at 1 GB/s behind a 1.5 s latency, readable from about 3.52 s. C at 3 s finds
+// nothing there and computes its whole prompt; C at 4 s reads A's three blocks.
+TEST(KvStorage, ABlockIsReadWhereItWasWrittenOnlyOnceItsWriteArrived) {
+  testing::TempDir dir;
+  auto c_at = [&](int ms) {
+    const std::string trace =
+        testing::write_hash_trace(dir, {{0, 64, 1}, {1000, 176, 2}, {2000, 176, 3}, {ms, 64, 1}});
+    return run(dir, fmt::format("c{}", ms), scenario(trace, "{remote: {gbytes: 1, gbyte_per_s: 1, latency: 1500ms}}"));
+  };
+  H5 early = c_at(3000), late = c_at(4000);
+  EXPECT_EQ(at(early, "remote_tokens", 3), 0);
+  EXPECT_EQ(at(early, "cached_tokens", 3), 0);
+  EXPECT_NEAR(at(early, "ttft_s", 3), 0.010 + 64 * 0.0001, 1e-9);
+  EXPECT_EQ(at(late, "remote_tokens", 3), 48);
+  EXPECT_NEAR(at(late, "fetch_s", 3), 1.5 + 3 * kBlockBytes / 1e9, 1e-9);
+}
+
+TEST(KvStorage, ATierHoldingItsWritesFindsABlockOnceItsWriteArrived) {
+  KvHostTier tier(4);
+  std::int64_t now = 0;
+  tier.hold_until_written([&] { return now; });
+  for (std::uint64_t k : {1, 2, 3}) tier.store(k);
+  const std::vector<std::uint64_t> keys{1, 2, 3};
+  EXPECT_EQ(tier.size(), 3);  // they take their room at once
+  EXPECT_FALSE(tier.holds(1));
+  EXPECT_EQ(tier.peek(keys), 0);
+  EXPECT_EQ(tier.match(keys), 0);
+  // the first two writes on their way: one arrives at 100 ns, the next 50 ns later
+  tier.writing(2, 100, 50);
+  now = 99;
+  EXPECT_EQ(tier.peek(keys), 0);
+  now = 100;
+  EXPECT_EQ(tier.peek(keys), 1);
+  now = 150;
+  EXPECT_EQ(tier.peek(keys), 2);
+  now = 10'000;
+  EXPECT_FALSE(tier.holds(3));  // not in the batch
+  tier.written_through(2);  // the batch's end
+  EXPECT_TRUE(tier.holds(2));
+  EXPECT_FALSE(tier.holds(3));
+  EXPECT_EQ(tier.peek(keys), 2);
+  EXPECT_EQ(tier.match(keys), 2);
+  tier.store(3);  // already on its way: not written again
+  EXPECT_EQ(tier.stored(), 3u);
+  EXPECT_FALSE(tier.holds(3));
+  tier.written_through(1);  // completions only move forward
+  EXPECT_TRUE(tier.holds(2));
+  tier.written_through(3);
+  EXPECT_EQ(tier.peek(keys), 3);
+  tier.fill(9);  // fetched into it, not written: readable at once
+  EXPECT_TRUE(tier.holds(9));
+  KvHostTier host(4);  // a worker's host memory: readable as stored
+  host.store(5);
+  EXPECT_TRUE(host.holds(5));
 }
 
 // A client that goes away while its prompt is being fetched: the request leaves the engine then
