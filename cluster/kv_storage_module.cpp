@@ -105,6 +105,7 @@ void KvStorageModule::start_write(size_t queue, TimeNs now) {
   const std::uint64_t written = tier.stored();
   if (q.busy || written == q.issued) return;
   const double bytes = static_cast<double>(written - q.issued) * layout_.block_bytes;
+  const std::uint64_t first = q.issued + 1;
   q.issued = written;
   q.busy = true;
   write_flows_.emplace_back(fabric_.start(now, bytes, {q.link}), WriteDone{static_cast<std::int32_t>(queue), written});
@@ -112,7 +113,7 @@ void KvStorageModule::start_write(size_t queue, TimeNs now) {
   // alone on its link, the batch moves at the link's rate: its blocks arrive one after another
   const FabricLinkDesc& link = links_[static_cast<size_t>(q.link)];
   const double ns_per_block = layout_.block_bytes / link.bytes_per_s * 1e9;
-  tier.writing(written, now + link.latency_ns + std::llround(ns_per_block), ns_per_block);
+  tier.writing(first, written, now + link.latency_ns + std::llround(ns_per_block), ns_per_block);
 }
 
 // What the tiers above evicted into the tiers since the last call: a batch per write link that

@@ -21,9 +21,15 @@ size_t KvHostTier::find(std::uint64_t key) const {
 bool KvHostTier::readable(size_t slot) const {
   const std::uint64_t write = table_[slot].write;
   if (!hold_ || write <= written_) return true;
-  if (write > batch_through_) return false;
-  const double k = static_cast<double>(write - written_ - 1);  // writes of the batch before it
-  return now_() >= batch_first_ns_ + std::llround(k * batch_ns_per_block_);
+  for (const Batch& b : batches_)  // one or two: the batch on its link, its predecessor's tail
+    if (write >= b.first && write <= b.through)
+      return now_() >= b.first_ns + std::llround(static_cast<double>(write - b.first) * b.ns_per_block);
+  return false;  // not yet on its way
+}
+
+void KvHostTier::written_through(std::uint64_t writes) {
+  written_ = std::max(written_, writes);
+  while (!batches_.empty() && batches_.front().through <= written_) batches_.pop_front();
 }
 
 void KvHostTier::touch(size_t slot) {

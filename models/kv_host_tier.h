@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <span>
 #include <utility>
@@ -87,16 +88,14 @@ class KvHostTier {
     hold_ = true;
     now_ = std::move(now);
   }
-  // Writes after the completed ones, through the `through`-th block stored (stored()'s count),
-  // are on their way one after another: the k-th of them (from 1) arrives at
-  // first_ns + (k - 1) * ns_per_block.
-  void writing(std::uint64_t through, std::int64_t first_ns, double ns_per_block) {
-    batch_through_ = through;
-    batch_first_ns_ = first_ns;
-    batch_ns_per_block_ = ns_per_block;
+  // A batch of writes on its way, the `first`-th through the `through`-th block stored
+  // (stored()'s count, from 1), one after another: the first arrives at first_ns, each next
+  // ns_per_block later. Batches are announced in order.
+  void writing(std::uint64_t first, std::uint64_t through, std::int64_t first_ns, double ns_per_block) {
+    batches_.push_back({first, through, first_ns, ns_per_block});
   }
-  // The first `writes` blocks stored have arrived.
-  void written_through(std::uint64_t writes) { written_ = std::max(written_, writes); }
+  // The first `writes` blocks stored have arrived (their batches are done with).
+  void written_through(std::uint64_t writes);
 
  private:
   struct Slot {
@@ -130,12 +129,16 @@ class KvHostTier {
   std::vector<KvEvent> events_;
   KvHostTier* evicted_to_ = nullptr;
   std::function<void()> on_store_;
-  // hold_until_written: the clock, the writes arrived, and the batch on its way
+  // hold_until_written: the clock, the writes arrived, and the batches on their way
+  struct Batch {
+    std::uint64_t first, through;
+    std::int64_t first_ns;
+    double ns_per_block;
+  };
   bool hold_ = false;
   std::function<std::int64_t()> now_;
-  std::uint64_t written_ = 0, batch_through_ = 0;
-  std::int64_t batch_first_ns_ = 0;
-  double batch_ns_per_block_ = 0;
+  std::uint64_t written_ = 0;
+  std::deque<Batch> batches_;
 };
 
 }  // namespace servesim

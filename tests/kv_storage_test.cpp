@@ -239,7 +239,7 @@ TEST(KvStorage, ATierHoldingItsWritesFindsABlockOnceItsWriteArrived) {
   EXPECT_EQ(tier.peek(keys), 0);
   EXPECT_EQ(tier.match(keys), 0);
   // the first two writes on their way: one arrives at 100 ns, the next 50 ns later
-  tier.writing(2, 100, 50);
+  tier.writing(1, 2, 100, 50);
   now = 99;
   EXPECT_EQ(tier.peek(keys), 0);
   now = 100;
@@ -248,7 +248,14 @@ TEST(KvStorage, ATierHoldingItsWritesFindsABlockOnceItsWriteArrived) {
   EXPECT_EQ(tier.peek(keys), 2);
   now = 10'000;
   EXPECT_FALSE(tier.holds(3));  // not in the batch
-  tier.written_through(2);  // the batch's end
+  // the third goes out before the first batch's end is confirmed: each batch keeps its own times
+  tier.writing(3, 3, 20'000, 50);
+  EXPECT_TRUE(tier.holds(2));
+  EXPECT_FALSE(tier.holds(3));
+  now = 20'000;
+  EXPECT_TRUE(tier.holds(3));
+  now = 10'000;
+  tier.written_through(2);  // the first batch's end
   EXPECT_TRUE(tier.holds(2));
   EXPECT_FALSE(tier.holds(3));
   EXPECT_EQ(tier.peek(keys), 2);
