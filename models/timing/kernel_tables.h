@@ -52,8 +52,8 @@ struct AttentionShape {
 AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp);
 
 // What of the tables to read. A dense model's timing needs neither the MoE nor the MLA tables,
-// and one or two of the GEMM table's dtypes and one of the attention tables' shapes: parsing
-// only those rows is most of a kernel-timed run's start-up saved.
+// and only one or two of the GEMM table's dtypes and one of the attention tables' shapes: the
+// other rows are skipped unparsed (most of the rows, and of a kernel-timed run's start-up).
 struct KernelTableParts {
   bool moe = true, mla = true;
   bool windows = true;  // the sliding-window attention rows
