@@ -340,9 +340,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       d.kernel_version =
           nearest_table_version(where.dir, d.kernel_backend, d.kernel_backend == r.backend ? r.backend_version : "");
       // rows of many shapes share these tables: every shape read once, not again for each new one
-      KernelTables::Parts every_shape = KernelTables::Parts::for_model(Catalog::builtin().deployed_model(probe));
-      every_shape.moe = every_shape.moe && k.moe == "table";
-      KernelTables::shared(where.dir, d.kernel_backend, d.kernel_version, every_shape);
+      KernelTables::shared(where.dir, d.kernel_backend, d.kernel_version,
+                           KernelTables::Parts::for_model(Catalog::builtin().deployed_model(probe), k.moe == "table"));
     } catch (const std::exception&) {
       // the probe below names what is missing
     }

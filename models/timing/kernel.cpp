@@ -258,8 +258,6 @@ double KernelTiming::layers_attention_ms(const LogGrid& full, const LogGrid* win
 
 double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
 
-double KernelTiming::allreduce_ms(double elements, bool graph) const { return allreduce_ms(elements, graph, nullptr); }
-
 double KernelTiming::allreduce_ms(double elements, bool graph, bool* extrapolated) const {
   const LogGrid* custom = graph ? allreduce_graph_ : allreduce_eager_;
   // vLLM's custom all-reduce handles messages up to its buffer; larger ones go to NCCL

@@ -45,7 +45,8 @@ class KernelTiming final : public TimingModel {
 
   // One GEMM from the table of `dtype` (bfloat16 | fp8 | fp8_block), ms.
   double gemm_ms(double m, double n, double k) const;
-  double allreduce_ms(double elements, bool graph) const;
+  // `extrapolated`, where given, says whether the lookup fell outside the table.
+  double allreduce_ms(double elements, bool graph, bool* extrapolated = nullptr) const;
 
  private:
   // `extrapolated`, where given, says whether the lookup fell outside the table (and was counted).
@@ -70,7 +71,6 @@ class KernelTiming final : public TimingModel {
   // made, and counted, every time, as before)
   double lm_head_ms(std::int64_t seqs) const;
   double allreduce_tokens_ms(std::int64_t tokens) const;
-  double allreduce_ms(double elements, bool graph, bool* extrapolated) const;
   // the layers' GEMMs (MoE routing `moe_tokens` over experts shared by `moe_ranks` ranks; -1: `tokens`)
   double layers_ms(double tokens, double moe_tokens, int moe_ranks) const;
   double mla_projection_ms(double tokens) const;  // one layer's MLA input projections

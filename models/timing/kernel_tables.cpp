@@ -310,9 +310,9 @@ KernelTableParts KernelTableParts::merged(const KernelTableParts& o) const {
           union_of(attention_shapes, o.attention_shapes)};
 }
 
-KernelTableParts KernelTableParts::for_model(const ModelSpec& m) {
+KernelTableParts KernelTableParts::for_model(const ModelSpec& m, bool moe_table) {
   KernelTableParts p;
-  p.moe = m.experts > 0;
+  p.moe = m.experts > 0 && moe_table;
   p.mla = m.kv_lora_rank > 0;
   p.windows = m.windowed_layers() > 0;
   return p;
@@ -325,8 +325,7 @@ KernelTableParts KernelTableParts::dense_every_shape() {
 }
 
 KernelTableParts KernelTableParts::for_deployment(const ModelSpec& m, int tp, bool moe_table) {
-  KernelTableParts p = for_model(m);
-  p.moe = p.moe && moe_table;
+  KernelTableParts p = for_model(m, moe_table);
   std::vector<std::string> dtypes{gemm_table_dtype(m.precision)};
   if (m.precision == "nvfp4") dtypes.push_back("bfloat16");  // ModelOpt's NVFP4 checkpoints' LM head
   std::sort(dtypes.begin(), dtypes.end());

@@ -63,12 +63,13 @@ struct KernelTableParts {
   bool covers(const KernelTableParts& o) const;
   // What this and `o` ask, together.
   KernelTableParts merged(const KernelTableParts& o) const;
-  // a MoE model's MoE tables, an MLA model's MLA ones, a sliding-window model's window rows
-  static KernelTableParts for_model(const ModelSpec& m);
+  // a MoE model's MoE tables (where its experts are priced from them: `moe_table`), an MLA
+  // model's MLA ones, a sliding-window model's window rows
+  static KernelTableParts for_model(const ModelSpec& m, bool moe_table = true);
   // every GEMM dtype and full-attention shape, nothing else (calibration fits them all)
   static KernelTableParts dense_every_shape();
   // for_model(), narrowed to the GEMM dtypes and the attention shape a kernel-timed pool of `m`
-  // at `tp` reads; its MoE tables only where its experts are priced from them (`moe_table`)
+  // at `tp` reads
   static KernelTableParts for_deployment(const ModelSpec& m, int tp, bool moe_table);
 };
 
