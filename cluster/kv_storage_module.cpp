@@ -103,12 +103,11 @@ void KvStorageModule::start_write(size_t queue, TimeNs now) {
   WriteQueue& q = write_queues_[queue];
   KvHostTier& tier = tiers_->tier(queue_node(queue));
   const std::uint64_t written = tier.stored();
-  if (q.busy || written == q.issued) return;
+  if (q.on_link || written == q.issued) return;
   const double bytes = static_cast<double>(written - q.issued) * layout_.block_bytes;
   const std::uint64_t first = q.issued + 1;
   q.issued = written;
-  q.busy = true;
-  write_flows_.emplace_back(fabric_.start(now, bytes, {q.link}), WriteDone{static_cast<std::int32_t>(queue), written});
+  q.on_link = fabric_.start(now, bytes, {q.link});
   ++stats_.writes;
   // alone on its link, the batch moves at the link's rate: its blocks arrive one after another
   const FabricLinkDesc& link = links_[static_cast<size_t>(q.link)];
@@ -127,14 +126,13 @@ void KvStorageModule::on_writes() {
 void KvStorageModule::on_drain() {
   const TimeNs now = now_ns();
   for (const Fabric::Drained& d : fabric_.drain_until(now)) {
-    if (auto w = std::find_if(write_flows_.begin(), write_flows_.end(), [&](const auto& f) { return f.first == d.id; });
-        w != write_flows_.end()) {
-      const WriteDone done = w->second;
-      write_flows_.erase(w);
-      written_.send(done, d.latency_ns, kSender);
+    if (auto q = std::find_if(write_queues_.begin(), write_queues_.end(), [&](const auto& w) { return w.on_link == d.id; });
+        q != write_queues_.end()) {
+      const auto queue = static_cast<std::int32_t>(q - write_queues_.begin());
+      written_.send(WriteDone{queue, q->issued}, d.latency_ns, kSender);
+      q->on_link.reset();
       --stats_.writes;
-      write_queues_[static_cast<size_t>(done.queue)].busy = false;
-      start_write(static_cast<size_t>(done.queue), now);  // the link is free: the next batch
+      start_write(static_cast<size_t>(queue), now);  // the link is free: the next batch
       continue;
     }
     auto it = std::find_if(flow_slot_.begin(), flow_slot_.end(), [&](const auto& fs) { return fs.first == d.id; });

@@ -12,6 +12,7 @@
 #include <systemc>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/messages.h"
@@ -56,7 +57,7 @@ class KvStorageModule : public sc_core::sc_module {
   struct WriteQueue {
     std::int32_t link = 0;
     std::uint64_t issued = 0;  // the tier's writes (stored() count) handed to the link so far
-    bool busy = false;         // a batch is on the link
+    std::optional<Fabric::FlowId> on_link = std::nullopt;  // its batch on the link (the writes through `issued`)
   };
   struct WriteDone {
     std::int32_t queue = 0;
@@ -77,7 +78,6 @@ class KvStorageModule : public sc_core::sc_module {
   std::int32_t remote_link_ = -1;  // link index; disks are links 0 .. nodes - 1 when present
   std::int32_t first_write_link_ = 0;  // the write links follow the read links in the same order
   std::vector<WriteQueue> write_queues_;
-  std::vector<std::pair<Fabric::FlowId, WriteDone>> write_flows_;  // batches on their links
   TimedChannel<WriteDone> written_{"written"};  // batches whose last byte reached their tier
   sc_core::sc_event writes_;
   bool disks_ = false;

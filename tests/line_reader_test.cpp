@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -36,13 +35,11 @@ std::vector<std::string> read_all(const std::string& path) {
   return lines;
 }
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
 TEST(LineReader, CrlfLinesAcrossManyBuffersReadAsTheirText) {
   testing::TempDir dir;
   std::string crlf;
   for (int i = 0; i < 20000; ++i) crlf += "row " + std::to_string(i) + "\r\n";  // ~200 KB: several buffers
-  write(dir.file("crlf.txt"), crlf);
+  dir.write("crlf.txt", crlf);
   testing::write_gz(dir.file("crlf.txt.gz"), crlf);
   for (const char* name : {"crlf.txt", "crlf.txt.gz"}) {
     const auto lines = read_all(dir.file(name));
@@ -63,7 +60,7 @@ TEST(LineReader, AFaultFarIntoTheFileIsNamedOnItsOwnLine) {
                         Case{"doubled\r\r\n", "doubled carriage return"},
                         Case{std::string("binary\0byte\n", 12), "NUL byte at column 7"}}) {
     const std::string text = numbered_lines(clean) + c.fault + numbered_lines(3);
-    write(dir.file("f.txt"), text);
+    dir.write("f.txt", text);
     LineReader in(dir.file("f.txt"));
     std::string_view line;
     int read = 0;
@@ -82,7 +79,7 @@ TEST(LineReader, AFaultFarIntoTheFileIsNamedOnItsOwnLine) {
   // a fault straddling a buffer boundary: the carriage return is the first byte of a new buffer
   for (int pad = 0; pad < 40; ++pad) {
     const std::string head = std::string(65536 - 10 - pad, 'x') + "\n";
-    write(dir.file("edge.txt"), head + "abcdefghi" + std::string(static_cast<size_t>(pad), 'y') + "\rz\nlast\n");
+    dir.write("edge.txt", head + "abcdefghi" + std::string(static_cast<size_t>(pad), 'y') + "\rz\nlast\n");
     LineReader in(dir.file("edge.txt"));
     std::string_view line;
     ASSERT_TRUE(in.next(line));
@@ -95,7 +92,7 @@ TEST(LineReader, AnOverLongLineThenCleanLinesThenAFault) {
   testing::TempDir dir;
   const std::string text =
       "first\n" + std::string(LineReader::kMaxLineBytes + (1 << 20), 'a') + "\n" + numbered_lines(100) + "bad\rline\n";
-  write(dir.file("long.txt"), text);
+  dir.write("long.txt", text);
   LineReader in(dir.file("long.txt"));
   std::string_view line;
   ASSERT_TRUE(in.next(line));
