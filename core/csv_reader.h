@@ -25,6 +25,7 @@ class CsvReader {
   bool empty(size_t col) const { return fields_[col].empty(); }
   std::uint64_t line() const { return in_.line_number(); }
   const std::string& path() const { return in_.path(); }
+  const std::string& column_name(size_t col) const { return header_[col]; }
 
  private:
   LineReader in_;

@@ -21,6 +21,8 @@ class CsvTable final : public TableReader {
   std::string_view field(size_t col) const override { return csv_.field(col); }
   double number(size_t col) const override { return csv_.number(col); }
   const std::string& path() const override { return csv_.path(); }
+  const std::string& column_name(size_t col) const override { return csv_.column_name(col); }
+  std::string where() const override { return fmt::format("{}:{}", csv_.path(), csv_.line()); }
 
  private:
   CsvReader csv_;
@@ -60,6 +62,8 @@ class ParquetRows final : public TableReader {
     return v;
   }
   const std::string& path() const override { return table_.path(); }
+  const std::string& column_name(size_t col) const override { return table_.columns()[col].name; }
+  std::string where() const override { return fmt::format("{}: row {}", table_.path(), row_); }
 
  private:
   const ParquetTable::Column& at(size_t col) const {
@@ -74,6 +78,15 @@ class ParquetRows final : public TableReader {
 };
 
 }  // namespace
+
+double TableReader::positive(size_t col) const {
+  const double v = number(col);
+  if (!(v > 0))
+    throw InputError(fmt::format("{}: column '{}' is {:g}; sizes and latencies in a kernel table must be positive. "
+                                 "Fix: remove or correct the row",
+                                 where(), column_name(col), v));
+  return v;
+}
 
 std::unique_ptr<TableReader> TableReader::open(const std::string& path) {
   const std::string_view ext = ".parquet";

@@ -22,7 +22,12 @@ class TableReader {
   // missing value or text that is not a number throws InputError naming the row and column.
   virtual std::string_view field(size_t col) const = 0;
   virtual double number(size_t col) const = 0;
+  // The field as a size or latency: a number > 0, else InputError naming the row and column.
+  double positive(size_t col) const;
   virtual const std::string& path() const = 0;
+  virtual const std::string& column_name(size_t col) const = 0;
+  // Where the current row is, for error messages: "file:line" (CSV) or "file: row N" (Parquet).
+  virtual std::string where() const = 0;
 };
 
 }  // namespace servesim

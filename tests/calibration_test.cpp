@@ -383,6 +383,42 @@ TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   EXPECT_EQ(lines, 8);
 }
 
+// Where the version nearest a row's did not measure what the row needs, the row is priced with
+// the next nearest: SGLang 0.5.1's Qwen3-32B row, in a database whose SGLang 0.5.0 has only a
+// GEMM table of fp8 rows, runs on 0.5.14's tables.
+TEST(CheckSilicon, ARowTheNearestVersionCannotPriceRunsOnTheNextNearest) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const fs::path root(dir.path()), real(testing::data_file("aiconfigurator/systems"));
+  fs::create_symlink(real / "h100_sxm.yaml", root / "h100_sxm.yaml");
+  const fs::path tables = root / "data" / "h100_sxm", real_tables = real / "data" / "h100_sxm";
+  for (const auto& op : fs::directory_iterator(real_tables))
+    if (op.path().filename() != "gemm") {
+      fs::create_directories(tables);
+      fs::create_symlink(op.path(), tables / op.path().filename());
+    }
+  fs::create_directories(tables / "gemm" / "sglang");
+  fs::create_symlink(real_tables / "gemm" / "sglang" / "0.5.14", tables / "gemm" / "sglang" / "0.5.14");
+  std::string fp8_only = "framework,version,device,op_name,kernel_source,gemm_dtype,m,n,k,latency\n";
+  for (int m : {1, 4096})
+    for (int n : {1024, 65536})
+      for (int k : {1024, 65536}) fp8_only += fmt::format("SGLANG,0.5.0,H100,gemm,fp8,fp8,{},{},{},1\n", m, n, k);
+  testing::write_gz((tables / "gemm" / "sglang" / "0.5.0" / "gemm_perf.csv.gz").string(), fp8_only);
+  const std::string out = dir.file("check.h5");
+  auto r = testing::run_servesim("check-silicon " + kFixture + " --database " + root.string() +
+                                 " --filter backend=sglang --filter backend_version=0.5.1.post1 -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  H5File f(out);
+  ASSERT_GE(f.id, 0);
+  auto status = read_string_column(f.id, "/rows", "status");
+  auto kernel_version = read_string_column(f.id, "/rows", "kernel_version");
+  ASSERT_FALSE(status.empty());
+  for (size_t i = 0; i < status.size(); ++i) {
+    EXPECT_EQ(status[i], "ok");
+    EXPECT_EQ(kernel_version[i], "0.5.14");
+  }
+}
+
 // check-silicon over the real H100 rows that pass `filters`, which must form one (backend, version,
 // model, mode) group: that group's row count and TTFT and TPOT MAPE.
 struct GroupFigures {

@@ -558,6 +558,44 @@ TEST(KernelTablesFolders, TheNewestVersionInReleaseOrderIsRead) {
   EXPECT_EQ(fs::path(t.sources.at("context_attention").file).parent_path().filename(), "0.24.0");
 }
 
+// A GEMM of no rows is skipped (TensorRT-LLM 1.2.0rc5's H100 table timed 882 with m = 0: nothing
+// asks for one, and a log grid has no 0); any other size or latency that is not positive is an
+// error naming the file, the line and the column.
+TEST(KernelTablesFolders, EmptyGemmsAreSkippedAndOtherNonPositiveRowsNamed) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const fs::path root(dir.path()), real(kTables);
+  fs::create_symlink(real / "attention", root / "attention");
+  fs::create_symlink(real / "comm", root / "comm");
+  const std::string gemm = (root / "gemm/vllm/0.24.0/gemm_perf.csv.gz").string();
+  auto table = [](double zero_row_latency) {
+    std::string rows = "framework,version,device,op_name,kernel_source,gemm_dtype,m,n,k,latency\n";
+    rows += fmt::format("VLLM,0.24.0,H100,gemm,cutlass,bfloat16,1,1024,1024,{}\n", zero_row_latency);
+    for (int m : {0, 1, 16, 256})
+      for (int n : {1024, 4096})
+        for (int k : {1024, 4096}) {
+          if (m == 1 && n == 1024 && k == 1024) continue;  // the row above
+          rows += fmt::format("VLLM,0.24.0,H100,gemm,cutlass,bfloat16,{},{},{},{}\n", m, n, k, 0.01 + 1e-6 * m);
+        }
+    return rows;
+  };
+  testing::write_gz(gemm, table(0.002));
+  const KernelTables t = KernelTables::load(root.string(), "vllm");
+  const LogGrid& bf16 = t.gemm.at("bfloat16");
+  const auto at = bf16.at({1, 1024, 1024}, Extrapolation::kError, "gemm");
+  EXPECT_DOUBLE_EQ(at.value, 0.002);
+  EXPECT_FALSE(at.extrapolated);
+  // m = 0.5 lies outside the grid, whose smallest m is 1: the m = 0 rows were not read
+  EXPECT_THROW(bf16.at({0.5, 1024, 1024}, Extrapolation::kError, "gemm"), std::exception);
+  testing::write_gz(gemm, table(0));
+  try {
+    KernelTables::load(root.string(), "vllm");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gemm_perf.csv.gz:2: column 'latency' is 0"));
+  }
+}
+
 TEST(EnginePresets, FrameworksDifferInPagingAndScheduling) {
   const Catalog& c = Catalog::builtin();
   EXPECT_EQ(c.engine("vllm").block_size, 16);

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
+
 #include "core/error.h"
 #include "core/table_reader.h"
 #include "models/catalog.h"
@@ -39,7 +42,7 @@ TEST(VllmMlaModule, DeepSeekV3IsPricedFromTheWholeAttentionBlock) {
   pool.timing.kernel.backend = "vllm";
   const ModelSpec model = Catalog::builtin().deployed_model(pool);  // fp8_block GEMMs, bf16 KV
   const auto tables = KernelTables::shared(kDatabase + "/data/h200_sxm", "vllm", "", KernelTables::Parts::for_model(model));
-  ASSERT_EQ(tables->mla_module_model, "deepseek-ai/DeepSeek-V3");
+  ASSERT_EQ(tables->mla_module_models, std::vector<std::string>{"deepseek-ai/DeepSeek-V3"});
   KernelTiming t(model, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
   // a decode step: 61 layers of the generation module at 16 heads per GPU (FlashAttention MLA,
   // the backend that measured a bf16 KV cache), batch 8, KV length 1 + 1024 (isl + step)
@@ -94,7 +97,7 @@ TEST(VllmMlaModule, ModelsOfOtherShapesAndUnmeasuredFormatsAreRefused) {
     KernelTiming(other, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
     ADD_FAILURE() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("measured deepseek-ai/DeepSeek-V3's attention block"));
+    EXPECT_THAT(e.what(), HasSubstr("measured the attention block of deepseek-ai/DeepSeek-V3, none of whose shapes"));
   }
   ModelSpec fp8 = Catalog::builtin().model("deepseek-v3");
   fp8.precision = "fp8";  // per-tensor fp8: the module tables measured bf16 and block-fp8 GEMMs
@@ -102,7 +105,61 @@ TEST(VllmMlaModule, ModelsOfOtherShapesAndUnmeasuredFormatsAreRefused) {
     KernelTiming(fp8, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
     ADD_FAILURE() << "no error";
   } catch (const InputError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("no MLA context module table for 16 heads per GPU, a bfloat16 KV cache and fp8 GEMMs"));
+    EXPECT_THAT(e.what(), HasSubstr("no MLA context module table of deepseek-ai/DeepSeek-V3 for 16 heads per GPU, a bfloat16 KV cache and fp8 GEMMs"));
+  }
+}
+
+// Some of vLLM's module tables measured several checkpoints of one architecture (B200's 0.22.0:
+// DeepSeek-V3, -R1 and -V3.1-NVFP4, each over the same grid): a model is priced from its own
+// checkpoint's rows, else from those of a checkpoint of its shapes.
+TEST(VllmMlaModule, ATableOfSeveralCheckpointsPricesEachModelFromItsOwnRows) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const fs::path root(dir.path()), real(kDatabase + "/data/h200_sxm");
+  for (const char* op : {"gemm", "attention", "comm", "moe"}) fs::create_symlink(real / op, root / op);
+  // every row of a checkpoint the same latency, so any point of its grid reads that value
+  const std::map<std::string, double> checkpoint_ms{
+      {"deepseek-ai/DeepSeek-V3", 0.5}, {"deepseek-ai/DeepSeek-R1", 0.7}, {"example/Unlisted-MLA", 0.9}};
+  for (const bool generation : {false, true}) {
+    std::string rows = "framework,version,device,op_name,kernel_source,model,batch_size,isl,num_heads,"
+                       "kv_cache_dtype,gemm_type,step,latency\n";
+    for (const auto& [checkpoint, ms] : checkpoint_ms)
+      for (int heads : {8, 16})
+        for (int batch : {1, 64})
+          for (int isl : {16, 8192})
+            rows += fmt::format("VLLM,0.24.0,H200,mla_module,FLASH_ATTN_MLA,{},{},{},{},bfloat16,fp8_block,0,{}\n",
+                                checkpoint, batch, isl, heads, ms);
+    testing::write_gz((root / "mla/vllm/0.24.0" /
+                       (generation ? "mla_generation_module_perf.csv.gz" : "mla_context_module_perf.csv.gz"))
+                          .string(),
+                      rows);
+  }
+  PoolConfig pool;
+  pool.timing.kernel.backend = "vllm";
+  const ModelSpec v3 = Catalog::builtin().model("deepseek-v3"), kimi = Catalog::builtin().model("moonshotai/Kimi-K2-Instruct");
+  const auto tables = KernelTables::shared(root.string(), "vllm", "", KernelTables::Parts::for_model(v3));
+  EXPECT_EQ(tables->mla_module_models, (std::vector<std::string>{"deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3",
+                                                                  "example/Unlisted-MLA"}));
+  BatchShape decode;
+  decode.decode_seqs = 8;
+  decode.decode_context_tokens = 8 * 1025;
+  auto decode_attention_ms = [&](const ModelSpec& m) {
+    KernelTiming t(m, 8, pool.timing.kernel, tables, SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
+    return t.breakdown(decode).generation_attention_ms;
+  };
+  // DeepSeek-V3 reads its own rows, though R1 (its same_architecture) sorts first
+  EXPECT_NEAR(decode_attention_ms(v3), v3.layers * 0.5, 1e-9);
+  // Kimi K2 (64 heads: 8 per GPU) has no rows of its own: the first listed checkpoint of its shapes
+  EXPECT_NEAR(decode_attention_ms(kimi), kimi.layers * 0.7, 1e-9);
+  ModelSpec other = v3;
+  other.hf_id = "x/other";
+  other.same_architecture.clear();
+  other.kv_lora_rank = 256;
+  try {
+    decode_attention_ms(other);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("deepseek-ai/DeepSeek-R1, deepseek-ai/DeepSeek-V3, example/Unlisted-MLA, none of"));
   }
 }
 

@@ -209,15 +209,20 @@ TEST(PerfDatabase, VersionsAreChosenInReleaseOrderThroughReuseAndFallback) {
   EXPECT_NE(e.find("no version 0.5.9 (there are: 0.5.14)"), std::string::npos) << e;
 }
 
-// check-silicon prices a row with the tables of the version nearest its measurement's
+// check-silicon prices a row with the tables of the version nearest its measurement's (the
+// newest not newer than it), or of the next nearest where that version cannot price the row
 TEST(PerfDatabase, TheNearestVersionIsTheNewestNotNewerThanTheMeasurement) {
   testing::TempDir dir;
-  for (const char* v : {"1.2.0rc5", "1.3.0rc20", "1.3.0rc10"}) fs::create_directories(dir.file("gemm/trtllm/") + v);
-  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.3.0rc15"), "1.3.0rc10");
-  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.3.0"), "1.3.0rc20");
-  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", "1.0.0rc3"), "1.2.0rc5");  // older than all: the oldest
-  EXPECT_EQ(nearest_table_version(dir.path(), "trtllm", ""), "1.3.0rc20");
-  EXPECT_EQ(nearest_table_version(dir.path(), "sglang", "0.5.1"), "");
+  for (const char* v : {"1.2.0rc5", "1.3.0rc20", "1.3.0rc10", "1.3.0rc15"})
+    fs::create_directories(dir.file("gemm/trtllm/") + v);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(table_versions_by_nearness(dir.path(), "trtllm", "1.3.0rc12"), (V{"1.3.0rc10", "1.2.0rc5", "1.3.0rc15", "1.3.0rc20"}));
+  EXPECT_EQ(table_versions_by_nearness(dir.path(), "trtllm", "1.3.0rc15"), (V{"1.3.0rc15", "1.3.0rc10", "1.2.0rc5", "1.3.0rc20"}));
+  EXPECT_EQ(table_versions_by_nearness(dir.path(), "trtllm", "1.3.0"), (V{"1.3.0rc20", "1.3.0rc15", "1.3.0rc10", "1.2.0rc5"}));
+  // older than all: the oldest first
+  EXPECT_EQ(table_versions_by_nearness(dir.path(), "trtllm", "1.0.0rc3"), (V{"1.2.0rc5", "1.3.0rc10", "1.3.0rc15", "1.3.0rc20"}));
+  EXPECT_EQ(table_versions_by_nearness(dir.path(), "trtllm", ""), (V{"1.3.0rc20", "1.3.0rc15", "1.3.0rc10", "1.2.0rc5"}));
+  EXPECT_TRUE(table_versions_by_nearness(dir.path(), "sglang", "0.5.1").empty());
 }
 
 TEST(PerfDatabase, TheSystemDefaultsToThePoolGpusAndOthersAreRefused) {

@@ -330,26 +330,24 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   probe.timing.kernel.backend = d.kernel_backend;
   probe.timing.kernel.moe = s.moe;
   probe.timing.kernel.moe_distribution = s.moe_distribution;
+  // Kernel timing: the tables of the version nearest the row's (its own backend's only: another
+  // backend's version numbers say nothing of the row's), or of the next nearest where that one
+  // did not measure what the row needs (a shape, a format)
+  std::vector<std::string> versions{""};
+  std::string tables_dir;
   if (s.timing == "kernel") {
-    // the tables of the version nearest the row's (its own backend's only: another backend's
-    // version numbers say nothing of the row's)
     try {
       const auto& k = probe.timing.kernel;
-      const KernelTableLocation where =
-          locate_kernel_tables(k.system, k.database, k.tables, probe.gpu, [](const std::string& p) { return p; });
-      d.kernel_version =
-          nearest_table_version(where.dir, d.kernel_backend, d.kernel_backend == r.backend ? r.backend_version : "");
-      // rows of many shapes share these tables: every shape read once, not again for each new one
-      KernelTables::shared(where.dir, d.kernel_backend, d.kernel_version,
-                           KernelTables::Parts::for_model(Catalog::builtin().deployed_model(probe), k.moe == "table"));
+      tables_dir = locate_kernel_tables(k.system, k.database, k.tables, probe.gpu, [](const std::string& p) { return p; }).dir;
+      versions = table_versions_by_nearness(tables_dir, d.kernel_backend,
+                                            d.kernel_backend == r.backend ? r.backend_version : "");
+      if (versions.empty()) versions = {""};
     } catch (const std::exception&) {
       // the probe below names what is missing
     }
-    probe.timing.kernel.backend_version = d.kernel_version;
   }
   probe.timing.kernel.overhead_ms = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   probe.timing.roofline.efficiency = s.efficiency;
-  double ramp_s = 0;
   // the probe only sizes the ramp: its lookups outside the tables are the row's run to report
   const auto log_level = spdlog::get_level();
   spdlog::set_level(spdlog::level::err);
@@ -357,16 +355,31 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     spdlog::level::level_enum level;
     ~Restore() { spdlog::set_level(level); }
   } restore{log_level};
-  try {
-    auto timing = TimingRegistry::instance().create(s.timing, TimingContext{probe});
-    BatchShape step;
-    step.decode_seqs = std::max(1, r.concurrency / (agg ? 1 : r.decode_workers));
-    step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
-    ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
-  } catch (const std::exception& ex) {
-    d.unsupported = fmt::format("the timing model cannot cost this deployment: {}", ex.what());
+  std::unique_ptr<TimingModel> timing;
+  std::string nearest_error;
+  for (const std::string& version : versions) {
+    probe.timing.kernel.backend_version = version;
+    try {
+      // rows of many shapes share these tables: every shape read once, not again for each new one
+      if (!tables_dir.empty())
+        KernelTables::shared(tables_dir, d.kernel_backend, version,
+                             KernelTables::Parts::for_model(Catalog::builtin().deployed_model(probe),
+                                                            probe.timing.kernel.moe == "table"));
+      timing = TimingRegistry::instance().create(s.timing, TimingContext{probe});
+      d.kernel_version = version;
+      break;
+    } catch (const std::exception& ex) {
+      if (nearest_error.empty()) nearest_error = ex.what();
+    }
+  }
+  if (!timing) {
+    d.unsupported = fmt::format("the timing model cannot cost this deployment: {}", nearest_error);
     return d;
   }
+  BatchShape step;
+  step.decode_seqs = std::max(1, r.concurrency / (agg ? 1 : r.decode_workers));
+  step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
+  const double ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
   d.client_start = s.start ? *s.start : e.client_start;
   std::string y = fmt::format(
       "# check-silicon: row {} of the silicon table\nname: silicon_check\nseed: {}\n"

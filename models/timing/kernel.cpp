@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
@@ -10,6 +11,29 @@
 #include "models/timing/model_ops.h"
 
 namespace servesim {
+namespace {
+
+// Whose rows of vLLM's MLA module tables price `m`: its own checkpoint's where measured, else
+// those of one it names as the same architecture, else the first (by name) of a checkpoint with
+// its shapes (hidden size, query and KV ranks, head dims): the block's cost follows its shapes.
+std::string mla_module_checkpoint(const KernelTables& tables, const ModelSpec& m) {
+  const auto& measured = tables.mla_module_models;
+  if (std::find(measured.begin(), measured.end(), m.hf_id) != measured.end()) return m.hf_id;
+  for (const std::string& checkpoint : measured)
+    if (m.is_checkpoint(checkpoint)) return checkpoint;
+  auto shapes = [](const ModelSpec& s) {
+    return std::tie(s.hidden_size, s.q_lora_rank, s.kv_lora_rank, s.qk_rope_head_dim, s.head_dim);
+  };
+  for (const std::string& checkpoint : measured)
+    for (const auto& [name, spec] : Catalog::builtin().models())
+      if (spec.is_checkpoint(checkpoint) && shapes(spec) == shapes(m)) return checkpoint;
+  throw ConfigError(fmt::format("model {}: {}'s MLA tables measured the attention block of {}, none of whose shapes "
+                                "(hidden size, query and KV ranks, head dims) it shares. Fix: set "
+                                "timing.kernel.backend to sglang or trtllm, or use timing.model: roofline",
+                                m.hf_id, tables.backend, fmt::join(measured, ", ")));
+}
+
+}  // namespace
 
 SystemMemory SystemMemory::load(const std::string& path) {
   if (!std::filesystem::exists(path))
@@ -63,23 +87,15 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                     "_module_perf). Fix: set timing.kernel.backend to one that has them, or use "
                                     "timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    const ModelSpec* measured = nullptr;
-    for (const auto& [name, spec] : Catalog::builtin().models())
-      if (spec.is_checkpoint(tables_->mla_module_model)) measured = &spec;
-    if (!measured || std::tie(measured->hidden_size, measured->q_lora_rank, measured->kv_lora_rank,
-                              measured->qk_rope_head_dim, measured->head_dim) !=
-                         std::tie(m_.hidden_size, m_.q_lora_rank, m_.kv_lora_rank, m_.qk_rope_head_dim, m_.head_dim))
-      throw ConfigError(fmt::format("model {}: {}'s MLA tables measured {}'s attention block, whose shapes (hidden "
-                                    "size, query and KV ranks, head dims) it does not share. Fix: set "
-                                    "timing.kernel.backend to sglang or trtllm, or use timing.model: roofline",
-                                    m_.hf_id, tables_->backend, tables_->mla_module_model));
-    const KernelTables::MlaModuleKey key{m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
+    const std::string checkpoint = mla_module_checkpoint(*tables_, m_);
+    const KernelTables::MlaModuleKey key{checkpoint, m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
     auto find_module = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& t, const char* what) {
       auto it = t.find(key);
       if (it == t.end())
-        throw InputError(fmt::format("{}: no {} table for {} heads per GPU, a {} KV cache and {} GEMMs (model {} at tp "
-                                     "{}). Fix: a precision and tp the table covers, or timing.model: roofline",
-                                     where, what, std::get<0>(key), std::get<1>(key), std::get<2>(key), m_.hf_id, tp_));
+        throw InputError(fmt::format("{}: no {} table of {} for {} heads per GPU, a {} KV cache and {} GEMMs (model {} "
+                                     "at tp {}). Fix: a precision and tp the table covers, or timing.model: roofline",
+                                     where, what, checkpoint, std::get<1>(key), std::get<2>(key), std::get<3>(key),
+                                     m_.hf_id, tp_));
       return &it->second;
     };
     context_mla_module_ = find_module(tables_->context_mla_module, "MLA context module");
@@ -101,8 +117,16 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     const std::string bmm_dtype = m_.precision == "bf16" ? "bfloat16" : "fp8";
     auto find_bmm = [&](const char* op) {
       auto it = tables_->mla_bmm.find({op, bmm_dtype});
-      if (it == tables_->mla_bmm.end())
-        throw InputError(fmt::format("{}: no {} {} table in mla_bmm", where, op, bmm_dtype));
+      if (it == tables_->mla_bmm.end()) {
+        std::vector<std::string> measured;
+        for (const auto& [name_dtype, grid] : tables_->mla_bmm)
+          if (name_dtype.first == op) measured.push_back(name_dtype.second);
+        throw InputError(fmt::format("{}: {} {} measured no {} {} batched GEMM (the MLA decode's absorbed projection "
+                                     "of a {} model; it has: {}). Fix: timing.kernel.backend_version of a version "
+                                     "that measured it, a model precision it covers, or timing.model: roofline",
+                                     where, tables_->backend, tables_->version, bmm_dtype, op, m_.precision,
+                                     measured.empty() ? "none" : fmt::format("{}", fmt::join(measured, ", "))));
+      }
       return &it->second;
     };
     mla_bmm_pre_ = find_bmm("mla_gen_pre");

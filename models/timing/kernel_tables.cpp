@@ -119,8 +119,8 @@ void load_mla(const std::string& path, bool generation, std::map<std::pair<int, 
                                         LogGrid({"batch", generation ? "kv_len" : "isl"}));
     if (fresh)
       for (size_t axis : {0, 1}) it->second.interpolate_axis(axis, kAttentionInterpolation);
-    const double len = generation ? t.number(isl) + t.number(step) : t.number(isl);
-    it->second.add({t.number(batch), len}, t.number(latency));
+    const double len = generation ? t.positive(isl) + t.number(step) : t.positive(isl);
+    it->second.add({t.positive(batch), len}, t.positive(latency));
   }
   for (auto& [k, grid] : *out) grid.finish();
 }
@@ -146,12 +146,13 @@ void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::ma
   for (auto& [k, grid] : *out) grid.finish();
 }
 
-// vLLM's MLA module rows: per (heads, KV dtype, GEMM dtype), every row, whichever attention
-// backend measured it (they split the prompt lengths between them: FlashMLA or FlashAttention
-// MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two measured a
-// point; the checkpoint they measured goes to `model`.
+// vLLM's MLA module rows: per (checkpoint, heads, KV dtype, GEMM dtype), every row, whichever
+// attention backend measured it (they split the prompt lengths between them: FlashMLA or
+// FlashAttention MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two
+// measured a point; the checkpoints measured go to `models` (some tables measured several of one
+// architecture: DeepSeek-V3, -R1 and -V3.1).
 void load_mla_module(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
-                     std::string* model) {
+                     std::vector<std::string>* models) {
   auto table = TableReader::open(path);
   TableReader& t = *table;
   const size_t batch = t.column("batch_size"), isl = t.column("isl"), heads = t.column("num_heads"),
@@ -163,14 +164,16 @@ void load_mla_module(const std::string& path, bool generation, std::map<KernelTa
   };
   std::vector<RankedRow<KernelTables::MlaModuleKey>> rows;
   while (t.next()) {
-    if (model->empty()) *model = std::string(t.field(checkpoint));
-    if (t.field(checkpoint) != *model)
-      throw InputError(fmt::format("{}: rows of two checkpoints ({} and {}); servesim reads one", path, *model,
-                                   t.field(checkpoint)));
-    rows.push_back({{static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype)), std::string(t.field(gemm))},
-                    t.number(batch),
-                    generation ? t.number(isl) + t.number(step) : t.number(isl),
-                    t.number(latency),
+    const std::string_view name = t.field(checkpoint);
+    if (std::find(models->begin(), models->end(), name) == models->end()) {
+      models->emplace_back(name);
+      std::sort(models->begin(), models->end());
+    }
+    rows.push_back({{std::string(name), static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype)),
+                     std::string(t.field(gemm))},
+                    t.positive(batch),
+                    generation ? t.positive(isl) + t.number(step) : t.positive(isl),
+                    t.positive(latency),
                     rank(t.field(source))});
   }
   add_ranked_rows(rows, generation, out);
@@ -186,7 +189,7 @@ void load_mla_bmm(const std::string& path, std::map<std::pair<std::string, std::
     auto [it, fresh] = out->try_emplace({std::string(t.field(op)), std::string(t.field(dtype))},
                                         LogGrid({"tokens", "heads"}));
     (void)fresh;
-    it->second.add({t.number(tokens), t.number(heads)}, t.number(latency));
+    it->second.add({t.positive(tokens), t.positive(heads)}, t.positive(latency));
   }
   for (auto& [k, grid] : *out) grid.finish();
 }
@@ -206,7 +209,7 @@ void load_moe(const std::string& path, std::map<KernelTables::MoeKey, LogGrid>* 
                              static_cast<int>(t.number(moe_ep)),     std::string(t.field(distribution))};
     auto [it, fresh] = out->try_emplace(std::move(key), LogGrid({"tokens"}));
     (void)fresh;
-    it->second.add({t.number(tokens)}, t.number(latency));
+    it->second.add({t.positive(tokens)}, t.positive(latency));
   }
   for (auto& [k, grid] : *out) grid.finish();
 }
@@ -250,12 +253,12 @@ void load_attention(const std::string& path, bool generation, bool windows,
     if (shapes && std::none_of(shapes->begin(), shapes->end(), [&](const AttentionShape& s) { return s.of(key); }))
       continue;
     // generation rows: the step's KV length is the prompt (isl) plus the tokens generated (step)
-    const double len = generation ? csv.number(isl) + csv.number(step) : csv.number(isl);
+    const double len = generation ? csv.positive(isl) + csv.number(step) : csv.positive(isl);
     // Where a shape was measured with the attention math in BF16 and in FP8 (TensorRT-LLM's
     // context FMHA), the FP8 KV cache's row is the FP8 one: TensorRT-LLM runs FP8 context FMHA
     // on an FP8 KV cache.
     const bool dtype_matches = has_attn_dtype && csv.field(attn_dtype) == key.kv_dtype;
-    rows.push_back({std::move(key), csv.number(batch), len, csv.number(latency),
+    rows.push_back({std::move(key), csv.positive(batch), len, csv.positive(latency),
                     2 * kernel_preference(csv.field(source)) + (dtype_matches ? 1 : 0)});
   }
   add_ranked_rows(rows, generation, out);
@@ -270,11 +273,14 @@ void load_gemm(const std::string& path, const std::optional<std::vector<std::str
                source = csv.column("kernel_source"), latency = csv.column("latency");
   while (csv.next()) {
     if (dtypes && std::find(dtypes->begin(), dtypes->end(), csv.field(dtype)) == dtypes->end()) continue;
+    // A GEMM with no rows (or columns) does no work and is never asked for; TensorRT-LLM
+    // 1.2.0rc5's H100 table timed 882 of them (m = 0: the launch alone).
+    if (csv.number(m) == 0 || csv.number(n) == 0 || csv.number(k) == 0) continue;
     auto [it, fresh] = out->try_emplace(std::string(csv.field(dtype)), LogGrid({"m", "n", "k"}));
     if (fresh) it->second.align_axis(0, kGemmRowAlignment);
     // vLLM's block-fp8 GEMMs switch kernels inside the table (FlashInfer at m <= 17, DeepGEMM
     // from m = 32, CUTLASS where n = 32 or k <= 64); the held-out check tells those steps apart.
-    it->second.add({csv.number(m), csv.number(n), csv.number(k)}, csv.number(latency), csv.field(source));
+    it->second.add({csv.positive(m), csv.positive(n), csv.positive(k)}, csv.positive(latency), csv.field(source));
   }
   for (auto& [key, grid] : *out) grid.finish();
 }
@@ -398,7 +404,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
       for (const char* impl : impls) {
         auto [it, fresh] = t.allreduce.try_emplace({impl, static_cast<int>(csv.number(gpus))}, LogGrid({"elements"}));
         if (fresh) it->second.interpolate_axis(0, kAllReduceInterpolation);
-        it->second.add({csv.number(size)}, csv.number(latency));
+        it->second.add({csv.positive(size)}, csv.positive(latency));
       }
     }
   }
@@ -417,7 +423,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
       auto [it, fresh] = t.allreduce.try_emplace({allreduce ? "nccl" : "nccl_alltoall", static_cast<int>(csv.number(gpus))},
                                                  LogGrid({"elements"}));
       if (fresh) it->second.interpolate_axis(0, kAllReduceInterpolation);
-      it->second.add({csv.number(size)}, csv.number(latency));
+      it->second.add({csv.positive(size)}, csv.positive(latency));
     }
   }
   for (auto& [k, g] : t.allreduce) g.finish();
@@ -440,10 +446,10 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
   } else if (auto c = parts.mla ? find_source(dir, "mla", backend, "mla_context_module_perf", t.version)
                                 : std::nullopt) {
     t.sources["mla_context_module"] = *c;
-    load_mla_module(c->file, false, &t.context_mla_module, &t.mla_module_model);
+    load_mla_module(c->file, false, &t.context_mla_module, &t.mla_module_models);
     if (auto g = find_source(dir, "mla", backend, "mla_generation_module_perf", t.version)) {
       t.sources["mla_generation_module"] = *g;
-      load_mla_module(g->file, true, &t.generation_mla_module, &t.mla_module_model);
+      load_mla_module(g->file, true, &t.generation_mla_module, &t.mla_module_models);
     }
   }
   return t;
@@ -464,14 +470,16 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
   return slot;
 }
 
-std::string nearest_table_version(const std::string& dir, const std::string& backend, const std::string& measured) {
-  const std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);
-  if (versions.empty()) return {};
-  if (measured.empty()) return versions.back();
-  std::string best = versions.front();
-  for (const std::string& v : versions)
-    if (!version_less(measured, v)) best = v;
-  return best;
+std::vector<std::string> table_versions_by_nearness(const std::string& dir, const std::string& backend,
+                                                    const std::string& measured) {
+  const std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);  // oldest first
+  // the versions not newer than the measurement, newest first, then the newer ones, oldest first
+  const auto newer = measured.empty() ? versions.end()
+                                      : std::find_if(versions.begin(), versions.end(),
+                                                     [&](const std::string& v) { return version_less(measured, v); });
+  std::vector<std::string> order(std::make_reverse_iterator(newer), versions.rend());
+  order.insert(order.end(), newer, versions.end());
+  return order;
 }
 
 std::string default_perf_database() {

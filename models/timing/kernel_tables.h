@@ -88,12 +88,12 @@ struct KernelTables {
   std::map<std::pair<std::string, std::string>, LogGrid> mla_bmm;
   // vLLM publishes the whole MLA attention block instead (mla/vllm/<version>/mla_{context,
   // generation}_module_perf: the query and KV projections, the attention and the output
-  // projection of one layer, for the checkpoint `mla_module_model` at each head count per GPU):
-  // by (heads per GPU, KV dtype, GEMM dtype) over batch x isl / kv_len, whichever of vLLM's MLA
-  // backends measured a point (FlashMLA, then FlashAttention MLA, preferred where two did).
-  using MlaModuleKey = std::tuple<int, std::string, std::string>;
+  // projection of one layer, for the checkpoints `mla_module_models` at each head count per GPU):
+  // by (checkpoint, heads per GPU, KV dtype, GEMM dtype) over batch x isl / kv_len, whichever of
+  // vLLM's MLA backends measured a point (FlashMLA, then FlashAttention MLA, preferred where two did).
+  using MlaModuleKey = std::tuple<std::string, int, std::string, std::string>;
   std::map<MlaModuleKey, LogGrid> context_mla_module, generation_mla_module;
-  std::string mla_module_model;
+  std::vector<std::string> mla_module_models;  // sorted
   // A whole MoE layer's experts on one GPU (moe/<backend>/<version>/moe_perf): by (moe dtype,
   // hidden, expert FFN width, top-k, experts, moe_tp, moe_ep, token distribution) over tokens.
   struct MoeKey {
@@ -141,10 +141,12 @@ struct KernelTableLocation {
 KernelTableLocation locate_kernel_tables(const std::string& system, const std::string& database,
                                          const std::string& tables, const std::string& pool_gpu,
                                          const std::function<std::string(const std::string&)>& resolve);
-// The version of `backend`'s GEMM tables under `dir` nearest to a measurement made with
-// `measured` (check-silicon's rows): the newest not newer than it, else the oldest there; the
-// newest when `measured` is empty; empty when the backend has no tables there.
-std::string nearest_table_version(const std::string& dir, const std::string& backend, const std::string& measured);
+// The versions of `backend`'s GEMM tables under `dir`, nearest first to a measurement made with
+// `measured` (check-silicon's rows): the newest not newer than it, then the older ones newest
+// first, then the newer ones oldest first (all newest first when `measured` is empty); empty when
+// the backend has no tables there.
+std::vector<std::string> table_versions_by_nearness(const std::string& dir, const std::string& backend,
+                                                    const std::string& measured);
 
 // The database a scenario gets without `database`: the repository's copy, else an installed
 // aiconfigurator's systems/ folder; empty if neither is there.
