@@ -279,6 +279,43 @@ namespace {
 
 // DeepSeek-V3 (MLA) priced from SGLang's MLA kernel tables on H200: a decode step's attention is
 // the table's measured row (batch 8, KV length 1 + 1023) for each of its 61 layers.
+// vLLM published MLA kernels at 0.14.0 and whole MLA modules from 0.19.0 on: each version reads
+// the form nearest it, not an older version's kernels over its own modules.
+TEST(PerfDatabase, MlaTablesComeInTheFormTheNearestVersionPublished) {
+  testing::TempDir dir;
+  const fs::path root(dir.path()), real(database_tables("h200_sxm"));
+  for (const char* op : {"attention", "comm", "moe"}) fs::create_symlink(real / op, root / op);
+  fs::create_directories(root / "gemm" / "vllm");
+  fs::create_directories(root / "mla" / "vllm");
+  for (const char* v : {"0.14.0", "0.24.0"}) fs::create_symlink(real / "gemm/vllm/0.24.0", root / "gemm/vllm" / v);
+  fs::create_symlink(real / "mla/sglang/0.5.14", root / "mla/vllm/0.14.0");  // kernels, as 0.14.0 published
+  fs::create_symlink(real / "mla/vllm/0.24.0", root / "mla/vllm/0.24.0");
+  std::string bmm = "framework,version,device,op_name,bmm_dtype,num_tokens,num_heads,latency\n";
+  for (const char* op : {"mla_gen_pre", "mla_gen_post"})
+    for (int tokens : {1, 512})
+      for (int heads : {16, 128}) bmm += fmt::format("VLLM,0.14.0,H200,{},bfloat16,{},{},0.01\n", op, tokens, heads);
+  testing::write_gz((root / "mla_bmm/vllm/0.14.0/mla_bmm_perf.csv.gz").string(), bmm);
+  const auto parts = KernelTables::Parts::for_model(Catalog::builtin().model("deepseek-v3"));
+  const KernelTables v24 = KernelTables::load(root.string(), "vllm", "0.24.0", parts);
+  EXPECT_FALSE(v24.context_mla_module.empty());
+  EXPECT_TRUE(v24.context_mla.empty());
+  EXPECT_EQ(v24.sources.at("mla_context_module").version, "0.24.0");
+  const KernelTables v14 = KernelTables::load(root.string(), "vllm", "0.14.0", parts);
+  EXPECT_FALSE(v14.context_mla.empty());
+  EXPECT_TRUE(v14.context_mla_module.empty());
+  EXPECT_EQ(v14.sources.at("context_mla").version, "0.14.0");
+  // the kernels' decode BMMs were measured in bf16 only: the error names the version and what it has
+  PoolConfig pool;
+  pool.model = "deepseek-v3";
+  pool.timing.kernel.backend = "vllm";
+  const std::string e = error_of([&] {
+    KernelTiming(Catalog::builtin().deployed_model(pool), 8, pool.timing.kernel,
+                 std::make_shared<const KernelTables>(v14), SystemMemory::load(kDatabase + "/h200_sxm.yaml"));
+  });
+  EXPECT_NE(e.find("vllm 0.14.0 measured no fp8 mla_gen_pre batched GEMM"), std::string::npos) << e;
+  EXPECT_NE(e.find("it has: bfloat16). Fix: timing.kernel.backend_version"), std::string::npos) << e;
+}
+
 TEST(PerfDatabase, MlaModelsArePricedFromTheirBackendsMlaKernels) {
   PoolConfig pool;
   pool.model = "deepseek-v3";

@@ -121,10 +121,13 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
         std::vector<std::string> measured;
         for (const auto& [name_dtype, grid] : tables_->mla_bmm)
           if (name_dtype.first == op) measured.push_back(name_dtype.second);
+        const auto source = tables_->sources.find("mla_bmm");
         throw InputError(fmt::format("{}: {} {} measured no {} {} batched GEMM (the MLA decode's absorbed projection "
                                      "of a {} model; it has: {}). Fix: timing.kernel.backend_version of a version "
                                      "that measured it, a model precision it covers, or timing.model: roofline",
-                                     where, tables_->backend, tables_->version, bmm_dtype, op, m_.precision,
+                                     where, tables_->backend,
+                                     source == tables_->sources.end() ? tables_->version : source->second.version,
+                                     bmm_dtype, op, m_.precision,
                                      measured.empty() ? "none" : fmt::format("{}", fmt::join(measured, ", "))));
       }
       return &it->second;

@@ -70,6 +70,14 @@ std::string reused_from(const fs::path& folder, const std::string& stem) {
   return {};
 }
 
+// Whether version `a` is nearer `version` than `b` by find_source's order: not newer than it
+// before newer, then the newest of those not newer, or the oldest of those newer; false if equal.
+bool nearer_version(const std::string& a, const std::string& b, const std::string& version) {
+  const bool a_newer = version_less(version, a), b_newer = version_less(version, b);
+  if (a_newer != b_newer) return !a_newer;
+  return a_newer ? version_less(a, b) : version_less(b, a);
+}
+
 // <dir>/<kind>/<backend>/<version>/<stem>.*: `version`'s own file, else the one its reuse.yaml
 // names, else the newest older version's, else the oldest newer one's; nothing where no version
 // of the backend has the table.
@@ -431,8 +439,19 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     t.sources["moe"] = *m;
     load_moe(m->file, &t.moe);
   }
-  // MLA, where this backend publishes its kernels (not vLLM's whole-module tables)
-  if (auto c = parts.mla ? find_source(dir, "mla", backend, "context_mla_perf", t.version) : std::nullopt) {
+  // MLA: a backend's kernels, or vLLM's whole-module tables, whichever form the version nearest
+  // `version` published (vLLM's published kernels at 0.14.0 and modules from 0.19.0: 0.24.0 reads
+  // its own modules, not 0.14.0's kernels)
+  std::optional<Source> mla_kernels, mla_modules;
+  if (parts.mla) {
+    mla_kernels = find_source(dir, "mla", backend, "context_mla_perf", t.version);
+    mla_modules = find_source(dir, "mla", backend, "mla_context_module_perf", t.version);
+    if (mla_kernels && mla_modules) {
+      if (nearer_version(mla_modules->version, mla_kernels->version, t.version)) mla_kernels.reset();
+      else mla_modules.reset();
+    }
+  }
+  if (auto c = mla_kernels) {
     t.sources["context_mla"] = *c;
     load_mla(c->file, false, &t.context_mla);
     if (auto g = find_source(dir, "mla", backend, "generation_mla_perf", t.version)) {
@@ -443,8 +462,7 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
       t.sources["mla_bmm"] = *b;
       load_mla_bmm(b->file, &t.mla_bmm);
     }
-  } else if (auto c = parts.mla ? find_source(dir, "mla", backend, "mla_context_module_perf", t.version)
-                                : std::nullopt) {
+  } else if (auto c = mla_modules) {
     t.sources["mla_context_module"] = *c;
     load_mla_module(c->file, false, &t.context_mla_module, &t.mla_module_models);
     if (auto g = find_source(dir, "mla", backend, "mla_generation_module_perf", t.version)) {
