@@ -103,6 +103,12 @@ int print_timing(const PoolConfig& pool) {
     std::cout << fmt::format("sliding window: {} of {} layers attend to the last {} tokens; the KV per token counts the "
                              "other {} (docs/limits.md)\n",
                              m.windowed_layers(), m.layers, m.sliding_window, m.full_attention_layers());
+  if (m.sparse_topk > 0)
+    std::cout << fmt::format("sparse attention (DSA): each query attends to the {} tokens a {}-head indexer picks; the "
+                             "KV per token holds the MLA latent ({:.0f} B) and the indexer's key ({:.0f} B), per "
+                             "layer\n",
+                             m.sparse_topk, m.indexer_heads, m.attention_kv_bytes_per_token() / m.layers,
+                             m.indexer_kv_bytes_per_token() / m.layers);
   if (pool.lora.enabled()) {
     const double slot = lora_bytes_per_gpu(m, pool.lora.max_lora_rank, tp);
     std::cout << fmt::format("LoRA slots {} x {:.1f} MiB per GPU (rank {}) = {:.2f} GiB of the worker's memory; a load "
@@ -447,6 +453,7 @@ int run_main(int argc, char** argv) {
                     : "",
           m.windowed_layers() ? fmt::format(", {} of {} layers over a {}-token window", m.windowed_layers(), m.layers,
                                             m.sliding_window)
+          : m.sparse_topk     ? fmt::format(", sparse attention over the top {} tokens", m.sparse_topk)
                               : "",
           m.same_architecture.empty() ? "" : fmt::format("; also {}", fmt::join(m.same_architecture, ", ")));
     return 0;

@@ -45,6 +45,9 @@ Catalog Catalog::load() {
     if (m.sliding_layers > m.layers)
       fail(fmt::format("sliding_layers {} exceeds its {} layers", m.sliding_layers, m.layers),
            "count the windowed layers only");
+    if (m.sparse_topk > 0 && (m.indexer_heads < 1 || m.indexer_head_dim < 1 || m.kv_lora_rank < 1))
+      fail("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)",
+           "give the indexer's heads and head dim of a DeepSeek-V3.2-style model, or remove sparse_topk");
     if (!m.expert_precision.empty() && m.experts == 0)
       fail("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
   }

@@ -69,6 +69,10 @@ struct ModelSpec {
   // Sliding-window attention: `sliding_layers` of the layers attend to the last
   // `sliding_window` tokens only (gpt-oss: every other layer, 128 tokens); 0: none
   int sliding_window = 0, sliding_layers = 0;
+  // DeepSeek sparse attention (DSA, DeepSeek-V3.2): each query attends to the `sparse_topk`
+  // context tokens a lightning indexer picks (`indexer_heads` heads of `indexer_head_dim`, run over
+  // the whole context, its projections replicated on every GPU); 0: dense attention
+  int sparse_topk = 0, indexer_heads = 0, indexer_head_dim = 0;
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
@@ -96,6 +100,9 @@ struct ModelSpec {
     v.field("q_lora_rank", q_lora_rank, "", config::at_least(0));
     v.field("sliding_window", sliding_window, "", config::at_least(0));
     v.field("sliding_layers", sliding_layers, "", config::at_least(0));
+    v.field("sparse_topk", sparse_topk, "", config::at_least(0));
+    v.field("indexer_heads", indexer_heads, "", config::at_least(0));
+    v.field("indexer_head_dim", indexer_head_dim, "", config::at_least(0));
   }
   bool is_checkpoint(const std::string& id) const {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
@@ -139,9 +146,25 @@ struct ModelSpec {
   // hybrid KV cache manager frees the blocks that slide out), so it adds at most the window's
   // tokens x window_kv_bytes_per_token() per sequence, which the cache does not count
   // (docs/limits.md).
-  double kv_bytes_per_token() const {
+  // With sparse attention it holds the indexer's keys too (indexer_kv_bytes_per_token).
+  double kv_bytes_per_token() const { return attention_kv_bytes_per_token() + indexer_kv_bytes_per_token(); }
+  // What attention reads of it per token: the full-attention layers' keys and values (MLA: latents).
+  double attention_kv_bytes_per_token() const {
     if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * kv_dtype_bytes;
     return 2.0 * full_attention_layers() * kv_heads * head_dim * kv_dtype_bytes;
+  }
+  // The sparse-attention indexer's key per token and layer, as DeepSeek's reference indexer caches
+  // it: indexer_head_dim FP8 values and an FP32 scale per 128 of them (0 without sparse attention).
+  double indexer_kv_bytes_per_token() const {
+    return sparse_topk > 0 ? static_cast<double>(layers) * (indexer_head_dim + 4.0 * indexer_head_dim / 128) : 0;
+  }
+  // KV bytes decoding reads for `seqs` sequences whose contexts hold `context_tokens` in all (all
+  // layers, before TP sharding): every token's, but under sparse attention only the latents of
+  // the top-k tokens (from the mean context) beside every token's indexer key.
+  double decode_kv_read_bytes(double context_tokens, double seqs) const {
+    if (sparse_topk == 0 || seqs <= 0) return context_tokens * kv_bytes_per_token();
+    return seqs * std::min(context_tokens / seqs, static_cast<double>(sparse_topk)) * attention_kv_bytes_per_token() +
+           context_tokens * indexer_kv_bytes_per_token();
   }
   // A sliding-window layer's KV bytes per token (0 without such layers), summed over them.
   double window_kv_bytes_per_token() const { return 2.0 * windowed_layers() * kv_heads * head_dim * kv_dtype_bytes; }

@@ -83,12 +83,12 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                                   "GptOssForCausalLM"};
+                                   "DeepseekV32ForCausalLM", "GptOssForCausalLM"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3, gpt-oss). Fix: write a models.yaml entry for it",
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, gpt-oss). Fix: write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
   auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
@@ -107,6 +107,14 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     m.head_dim = get("qk_nope_head_dim");
     if (get("v_head_dim") != m.head_dim)
       throw InputError(fmt::format("{}: v_head_dim differs from qk_nope_head_dim; servesim's MLA takes them equal", path));
+    // DeepSeek sparse attention (V3.2): the indexer's top-k, heads and head dim
+    if (c.has("index_topk")) {
+      m.sparse_topk = get("index_topk");
+      m.indexer_heads = get("index_n_heads");
+      m.indexer_head_dim = get("index_head_dim");
+      if (m.sparse_topk < 1 || m.indexer_heads < 1 || m.indexer_head_dim < 1)
+        throw InputError(fmt::format("{}: index_topk, index_n_heads and index_head_dim must be positive", path));
+    }
   } else {
     m.head_dim = get_or("head_dim", m.heads > 0 ? m.hidden_size / m.heads : 0);
   }
@@ -144,6 +152,9 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     const double q_head = d + m.qk_rope_head_dim;
     attention = (m.q_lora_rank > 0 ? h * m.q_lora_rank + m.q_lora_rank * H * q_head : h * H * q_head) +
                 h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * H * 2 * d + H * d * h;
+    if (m.sparse_topk > 0)  // the indexer's wq_b, wk and weights_proj
+      attention += static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : h) * m.indexer_heads * m.indexer_head_dim +
+                   h * (m.indexer_head_dim + m.indexer_heads);
   } else {
     attention = h * H * d + 2 * h * m.kv_heads * d + H * d * h;
   }

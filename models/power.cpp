@@ -63,9 +63,18 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
   }
   // attention: QK^T and PV over every (query, key) pair, on this GPU's heads; decodes read their KV
   const double head_width = static_cast<double>(std::max(1, m_.heads / tp_)) * m_.head_dim;
-  flops += 4 * m_.layers * head_width *
-           (b.prefill_attention_pairs + static_cast<double>(b.decode_context_tokens) * b.decode_query_tokens);
-  bytes += static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() /
+  const double context = static_cast<double>(b.decode_context_tokens);
+  double pairs = b.prefill_attention_pairs, decode_keys = context;
+  if (m_.sparse_topk > 0) {  // a query attends to top-k tokens; the indexer scores every pair (QK^T)
+    const double topk = m_.sparse_topk;
+    if (b.prefill_seqs > 0)
+      pairs = b.prefill_seqs * windowed_prompt_pairs(equivalent_prompt_tokens(pairs / b.prefill_seqs), topk);
+    if (b.decode_seqs > 0) decode_keys = b.decode_seqs * std::min(context / b.decode_seqs, topk);
+    flops += 2.0 * m_.layers * m_.indexer_heads * m_.indexer_head_dim *
+             (b.prefill_attention_pairs + context * b.decode_query_tokens);
+  }
+  flops += 4 * m_.layers * head_width * (pairs + decode_keys * b.decode_query_tokens);
+  bytes += m_.decode_kv_read_bytes(static_cast<double>(b.decode_context_tokens), b.decode_seqs) /
            (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
   return {flops, bytes};
 }

@@ -65,7 +65,8 @@ TEST(KvLayout, MlaLatentIsWholeOnEveryRank) {
   const Catalog& c = Catalog::builtin();
   for (const auto& [name, m] : c.models()) {
     if (m.kv_lora_rank == 0) continue;
-    EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(), static_cast<double>(m.layers) * (m.kv_lora_rank + m.qk_rope_head_dim) * m.kv_dtype_bytes)
+    EXPECT_DOUBLE_EQ(m.attention_kv_bytes_per_token(),
+                     static_cast<double>(m.layers) * (m.kv_lora_rank + m.qk_rope_head_dim) * m.kv_dtype_bytes)
         << name;
     auto s = kv_shards(m, 8, 4);
     ASSERT_EQ(s.size(), 4u) << name;

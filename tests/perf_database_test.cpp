@@ -398,9 +398,16 @@ TEST(HfConfigs, ShapesAndParameterCountsMatchTheHandWrittenEntries) {
   EXPECT_NEAR(kimi.params_b, 1026, 15);
   EXPECT_NEAR(c.model("meta-llama/Meta-Llama-3.1-405B").params_b, 405.8, 0.5);
   // an architecture it does not read is named when the model is asked for, not at start-up
-  std::string e = error_of([&] { c.model("deepseek-ai/DeepSeek-V3.2"); });
-  EXPECT_NE(e.find("DeepseekV32ForCausalLM"), std::string::npos) << e;
-  EXPECT_NE(e.find("Fix: write a models.yaml entry"), std::string::npos) << e;
+  testing::TempDir catalog;
+  fs::create_directories(catalog.file("model_configs"));
+  catalog.write("model_configs/example--Mamba-1B_config.json",
+                R"({"architectures": ["MambaForCausalLM"], "hidden_size": 2048, "num_hidden_layers": 48})");
+  auto r = testing::run_servesim("--catalog " + catalog.path() + " timing --model example/Mamba-1B");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("architecture 'MambaForCausalLM' is not one whose shapes servesim reads"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Fix: write a models.yaml entry"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::run_servesim("--catalog " + catalog.path() + " timing --model llama-3.1-8b").exit_code, 0);
   EXPECT_EQ(hf_id_of_config_file("nvidia--GLM-5-NVFP4_hf_quant_config.json"), "");
   EXPECT_EQ(hf_id_of_config_file("Qwen--Qwen3-8B_config.json"), "Qwen/Qwen3-8B");
 }

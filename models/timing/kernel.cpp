@@ -13,11 +13,11 @@
 namespace servesim {
 namespace {
 
-// Whose rows of vLLM's MLA module tables price `m`: its own checkpoint's where measured, else
+// Whose rows of a module table (vLLM's MLA modules, the DSA modules) price `m`: its own checkpoint's where measured, else
 // those of one it names as the same architecture, else the first (by name) of a checkpoint with
 // its shapes (hidden size, query and KV ranks, head dims): the block's cost follows its shapes.
-std::string mla_module_checkpoint(const KernelTables& tables, const ModelSpec& m) {
-  const auto& measured = tables.mla_module_models;
+std::string module_checkpoint(const std::vector<std::string>& measured, const KernelTables& tables,
+                              const ModelSpec& m, std::string_view kind) {
   if (std::find(measured.begin(), measured.end(), m.hf_id) != measured.end()) return m.hf_id;
   for (const std::string& checkpoint : measured)
     if (m.is_checkpoint(checkpoint)) return checkpoint;
@@ -27,10 +27,10 @@ std::string mla_module_checkpoint(const KernelTables& tables, const ModelSpec& m
   for (const std::string& checkpoint : measured)
     for (const auto& [name, spec] : Catalog::builtin().models())
       if (spec.is_checkpoint(checkpoint) && shapes(spec) == shapes(m)) return checkpoint;
-  throw ConfigError(fmt::format("model {}: {}'s MLA tables measured the attention block of {}, none of whose shapes "
+  throw ConfigError(fmt::format("model {}: {}'s {} tables measured the attention block of {}, none of whose shapes "
                                 "(hidden size, query and KV ranks, head dims) it shares. Fix: set "
-                                "timing.kernel.backend to sglang or trtllm, or use timing.model: roofline",
-                                m.hf_id, tables.backend, fmt::join(measured, ", ")));
+                                "timing.kernel.backend to one whose tables measured it, or use timing.model: roofline",
+                                m.hf_id, tables.backend, kind, fmt::join(measured, ", ")));
 }
 
 }  // namespace
@@ -78,28 +78,44 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
   const bool mla_kernels =
       !(tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty());
-  if (m_.kv_lora_rank > 0 && !mla_kernels) {
-    // vLLM's database publishes the whole attention block of one checkpoint instead of its
-    // kernels: it prices a model whose per-head shapes are that checkpoint's
+  // A module table prices a whole attention block per layer, its projections included, for a
+  // model whose per-head shapes are a measured checkpoint's.
+  auto find_modules = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& context,
+                          const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
+                          const std::vector<std::string>& measured, const char* kind) {
+    const std::string checkpoint = module_checkpoint(measured, *tables_, m_, kind);
+    const KernelTables::MlaModuleKey key{checkpoint, m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
+    auto find_module = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& t, const char* what) {
+      auto it = t.find(key);
+      if (it == t.end())
+        throw InputError(fmt::format("{}: no {} {} module table of {} for {} heads per GPU, a {} KV cache and {} GEMMs "
+                                     "(model {} at tp {}). Fix: a precision and tp the table covers, or "
+                                     "timing.model: roofline",
+                                     where, kind, what, checkpoint, std::get<1>(key), std::get<2>(key),
+                                     std::get<3>(key), m_.hf_id, tp_));
+      return &it->second;
+    };
+    context_mla_module_ = find_module(context, "context");
+    generation_mla_module_ = find_module(generation, "generation");
+    module_kind_ = kind;
+  };
+  if (m_.sparse_topk > 0) {
+    // DeepSeek sparse attention: every backend publishes the whole block (indexer included)
+    if (tables_->context_dsa_module.empty() || tables_->generation_dsa_module.empty())
+      throw ConfigError(fmt::format("model {}: {} has no sparse-attention tables for backend {} (sparse_attention/{}/"
+                                    "<version>/dsa_{{context,generation}}_module_perf). Fix: a backend or version "
+                                    "that measured them, or timing.model: roofline",
+                                    m_.hf_id, where, tables_->backend, tables_->backend));
+    find_modules(tables_->context_dsa_module, tables_->generation_dsa_module, tables_->dsa_module_models, "DSA");
+  } else if (m_.kv_lora_rank > 0 && !mla_kernels) {
+    // vLLM's database publishes the whole attention block of one checkpoint instead of its kernels
     if (tables_->context_mla_module.empty() || tables_->generation_mla_module.empty())
       throw ConfigError(fmt::format("model {}: {} has no MLA tables for backend {} (mla/{}/<version>/"
                                     "{{context,generation}}_mla_perf and mla_bmm/, or vLLM's mla_{{context,generation}}"
                                     "_module_perf). Fix: set timing.kernel.backend to one that has them, or use "
                                     "timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    const std::string checkpoint = mla_module_checkpoint(*tables_, m_);
-    const KernelTables::MlaModuleKey key{checkpoint, m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
-    auto find_module = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& t, const char* what) {
-      auto it = t.find(key);
-      if (it == t.end())
-        throw InputError(fmt::format("{}: no {} table of {} for {} heads per GPU, a {} KV cache and {} GEMMs (model {} "
-                                     "at tp {}). Fix: a precision and tp the table covers, or timing.model: roofline",
-                                     where, what, checkpoint, std::get<1>(key), std::get<2>(key), std::get<3>(key),
-                                     m_.hf_id, tp_));
-      return &it->second;
-    };
-    context_mla_module_ = find_module(tables_->context_mla_module, "MLA context module");
-    generation_mla_module_ = find_module(tables_->generation_mla_module, "MLA generation module");
+    find_modules(tables_->context_mla_module, tables_->generation_mla_module, tables_->mla_module_models, "MLA");
   } else if (m_.kv_lora_rank > 0) {
     // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
     // batched GEMMs
@@ -325,8 +341,9 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
   double ms = 0;
   const double widest = gemm_->axis(1).back();
   for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, 0, ep_, moe_tokens, moe_ranks)) {
-    // vLLM's MLA module tables hold the attention block's projections
-    if (context_mla_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj")))
+    // a module table holds the attention block's projections (the sparse-attention indexer's too)
+    if (context_mla_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj") ||
+                                op.name == std::string_view("indexer_q") || op.name == std::string_view("indexer_k")))
       continue;
     if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
       ms += op.count * mla_projection_ms(tokens);
@@ -387,8 +404,9 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    if (context_mla_module_) {  // vLLM's whole attention block, its projections included
-      out.context_attention_ms = L * attention_ms(*context_mla_module_, b.prefill_seqs, isl, "MLA context module");
+    if (context_mla_module_) {  // the whole attention block, its projections included
+      out.context_attention_ms = L * attention_ms(*context_mla_module_, b.prefill_seqs, isl,
+                                                  module_kind_ == "DSA" ? "DSA context module" : "MLA context module");
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
@@ -404,7 +422,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
     if (generation_mla_module_) {
       out.generation_attention_ms =
-          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len, "MLA generation module");
+          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len,
+                           module_kind_ == "DSA" ? "DSA generation module" : "MLA generation module");
     } else {
       out.generation_attention_ms =
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,

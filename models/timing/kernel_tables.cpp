@@ -154,8 +154,8 @@ void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::ma
   for (auto& [k, grid] : *out) grid.finish();
 }
 
-// vLLM's MLA module rows: per (checkpoint, heads, KV dtype, GEMM dtype), every row, whichever
-// attention backend measured it (they split the prompt lengths between them: FlashMLA or
+// vLLM's MLA module rows (and every backend's DSA module rows, in the same layout): per
+// (checkpoint, heads, KV dtype, GEMM dtype), every row, whichever attention backend measured it (they split the prompt lengths between them: FlashMLA or
 // FlashAttention MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two
 // measured a point; the checkpoints measured go to `models` (some tables measured several of one
 // architecture: DeepSeek-V3, -R1 and -V3.1).
@@ -315,12 +315,12 @@ AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp) {
 }
 
 bool KernelTableParts::covers(const KernelTableParts& o) const {
-  return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows) && holds_all(gemm_dtypes, o.gemm_dtypes) &&
-         holds_all(attention_shapes, o.attention_shapes);
+  return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows) && (sparse || !o.sparse) &&
+         holds_all(gemm_dtypes, o.gemm_dtypes) && holds_all(attention_shapes, o.attention_shapes);
 }
 
 KernelTableParts KernelTableParts::merged(const KernelTableParts& o) const {
-  return {moe || o.moe, mla || o.mla, windows || o.windows, union_of(gemm_dtypes, o.gemm_dtypes),
+  return {moe || o.moe, mla || o.mla, windows || o.windows, sparse || o.sparse, union_of(gemm_dtypes, o.gemm_dtypes),
           union_of(attention_shapes, o.attention_shapes)};
 }
 
@@ -329,12 +329,13 @@ KernelTableParts KernelTableParts::for_model(const ModelSpec& m, bool moe_table)
   p.moe = m.experts > 0 && moe_table;
   p.mla = m.kv_lora_rank > 0;
   p.windows = m.windowed_layers() > 0;
+  p.sparse = m.sparse_topk > 0;
   return p;
 }
 
 KernelTableParts KernelTableParts::dense_every_shape() {
   KernelTableParts p;
-  p.moe = p.mla = p.windows = false;
+  p.moe = p.mla = p.windows = p.sparse = false;
   return p;
 }
 
@@ -468,6 +469,15 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     if (auto g = find_source(dir, "mla", backend, "mla_generation_module_perf", t.version)) {
       t.sources["mla_generation_module"] = *g;
       load_mla_module(g->file, true, &t.generation_mla_module, &t.mla_module_models);
+    }
+  }
+  if (auto c = parts.sparse ? find_source(dir, "sparse_attention", backend, "dsa_context_module_perf", t.version)
+                            : std::nullopt) {
+    t.sources["dsa_context_module"] = *c;
+    load_mla_module(c->file, false, &t.context_dsa_module, &t.dsa_module_models);
+    if (auto g = find_source(dir, "sparse_attention", backend, "dsa_generation_module_perf", t.version)) {
+      t.sources["dsa_generation_module"] = *g;
+      load_mla_module(g->file, true, &t.generation_dsa_module, &t.dsa_module_models);
     }
   }
   return t;

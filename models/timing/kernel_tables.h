@@ -57,6 +57,7 @@ AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp);
 struct KernelTableParts {
   bool moe = true, mla = true;
   bool windows = true;  // the sliding-window attention rows
+  bool sparse = true;   // the sparse-attention (DSA) modules
   // Sorted, unique; nullopt: every one of them
   std::optional<std::vector<std::string>> gemm_dtypes = std::nullopt;
   std::optional<std::vector<AttentionShape>> attention_shapes = std::nullopt;
@@ -64,7 +65,7 @@ struct KernelTableParts {
   // What this and `o` ask, together.
   KernelTableParts merged(const KernelTableParts& o) const;
   // a MoE model's MoE tables (where its experts are priced from them: `moe_table`), an MLA
-  // model's MLA ones, a sliding-window model's window rows
+  // model's MLA ones, a sliding-window model's window rows, a sparse-attention model's modules
   static KernelTableParts for_model(const ModelSpec& m, bool moe_table = true);
   // every GEMM dtype and full-attention shape, nothing else (calibration fits them all)
   static KernelTableParts dense_every_shape();
@@ -94,6 +95,12 @@ struct KernelTables {
   using MlaModuleKey = std::tuple<std::string, int, std::string, std::string>;
   std::map<MlaModuleKey, LogGrid> context_mla_module, generation_mla_module;
   std::vector<std::string> mla_module_models;  // sorted
+  // DeepSeek sparse attention (DSA: DeepSeek-V3.2's MLA over the indexer's top-k tokens), which
+  // every backend publishes as a whole block per layer (sparse_attention/<backend>/<version>/
+  // dsa_{context,generation}_module_perf: projections, indexer and sparse attention), keyed as the
+  // MLA modules are (KernelTableParts::sparse).
+  std::map<MlaModuleKey, LogGrid> context_dsa_module, generation_dsa_module;
+  std::vector<std::string> dsa_module_models;  // sorted
   // A whole MoE layer's experts on one GPU (moe/<backend>/<version>/moe_perf): by (moe dtype,
   // hidden, expert FFN width, top-k, experts, moe_tp, moe_ep, token distribution) over tokens.
   struct MoeKey {

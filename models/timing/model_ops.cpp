@@ -15,6 +15,13 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
   if (tokens > 0) {
     ops.push_back({"qkv_proj", tokens, (q_width + 2 * kv_width) / t, h, L});
     ops.push_back({"o_proj", tokens, h, q_width / t, L});
+    if (m.sparse_topk > 0) {
+      // the lightning indexer's projections, replicated on every GPU: its queries from the query
+      // LoRA (wq_b), its key and its per-head weights from the hidden state (wk, weights_proj)
+      const double indexer_q = static_cast<double>(m.indexer_heads) * m.indexer_head_dim;
+      ops.push_back({"indexer_q", tokens, indexer_q, static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : m.hidden_size), L});
+      ops.push_back({"indexer_k", tokens, static_cast<double>(m.indexer_head_dim + m.indexer_heads), h, L});
+    }
     const double dense_layers = m.experts > 0 ? m.dense_layers : L;
     if (dense_layers > 0) {
       ops.push_back({"gate_up_proj", tokens, 2.0 * m.intermediate_size / t, h, dense_layers});

@@ -24,8 +24,9 @@ struct GemmOp {
   double group = 0;  // experts per layer in one fused kernel (0: a plain GEMM)
 };
 
-// An iteration's GEMMs (ten at most: attention projections, dense or expert FFN, shared experts,
-// LM head), held inline so that pricing an iteration allocates nothing.
+// An iteration's GEMMs (twelve at most: attention projections, a sparse-attention indexer's two,
+// dense or expert FFN, shared experts, LM head), held inline so that pricing an iteration
+// allocates nothing.
 class GemmOps {
  public:
   void push_back(const GemmOp& op) { ops_.at(size_++) = op; }
@@ -34,7 +35,7 @@ class GemmOps {
   size_t size() const { return size_; }
 
  private:
-  std::array<GemmOp, 10> ops_{};
+  std::array<GemmOp, 12> ops_{};
   size_t size_ = 0;
 };
 

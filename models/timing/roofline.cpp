@@ -162,7 +162,20 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   const double window = m_.sliding_window;
   if (b.prefill_seqs > 0) {
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
+    if (m_.sparse_topk > 0) {
+      // sparse attention: a query attends to at most top-k tokens (the pairs of a top-k window);
+      // the indexer scores every causal pair on all its heads (replicated on every GPU): QK^T in
+      // FP8, as DeepSeek's reference indexer computes it (the GPU's bf16 rate where it has no FP8)
+      const double topk = m_.sparse_topk;
+      const double indexer_flops = 2.0 * b.prefill_attention_pairs * m_.indexer_heads * m_.indexer_head_dim;
+      const double fp8_tflops = g_.fp8_tflops > 0 ? g_.fp8_tflops : g_.bf16_tflops;
+      out.attention_s +=
+          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(windowed_prompt_pairs(isl, topk)), heads,
+                                     m_.head_dim) +
+               indexer_flops / (fp8_tflops * 1e12 * e_.attention_efficiency) + e_.attention_latency_us * 1e-6);
+    } else {
+      out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
+    }
     if (window_layers > 0)
       out.attention_s +=
           window_layers * k.context_attention_s(b.prefill_seqs,
@@ -172,7 +185,7 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   if (b.decode_seqs > 0) {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
     const double shards = m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads);
-    double per_gpu_bytes = static_cast<double>(b.decode_context_tokens) * m_.kv_bytes_per_token() / shards;
+    double per_gpu_bytes = m_.decode_kv_read_bytes(static_cast<double>(b.decode_context_tokens), b.decode_seqs) / shards;
     if (window_layers > 0)
       per_gpu_bytes += b.decode_seqs *
                        std::min(static_cast<double>(b.decode_context_tokens) / b.decode_seqs, window) *
