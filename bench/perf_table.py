@@ -31,6 +31,10 @@ ROWS = [
      ["bench/scenarios/fixed_512_128_1w.yaml"]),
     ("engine_1w", "(a) 1 worker, 100k requests near saturation", ["bench/scenarios/engine_1w_100k.yaml"]),
     ("engine_64w", "(b) 64 workers, 1M requests, least_loaded", ["bench/scenarios/engine_64w_1m.yaml"]),
+    # (b)'s per-worker load on one worker: the per-request cost (b) is compared with
+    ("engine_1w_64w_load", "(b) on 1 worker at its per-worker load (21.875 req/s), 1M requests",
+     ["bench/scenarios/engine_64w_1m.yaml", "--set", "pools.0.replicas=1",
+      "--set", "workload.synthetic.arrival.rate=21.875"]),
     ("kernel", "(f) kernel-timed Llama-3.1-70B fp8 TP4, 8,000 requests",
      ["scenarios/benchmark_llama70b_fp8.yaml", "--set", "workload.max_requests=8000",
       "--set", "workload.closed_loop.concurrency=64"]),

@@ -338,7 +338,8 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   if (s.timing == "kernel") {
     try {
       const auto& k = probe.timing.kernel;
-      tables_dir = locate_kernel_tables(k.system, k.database, k.tables, probe.gpu, [](const std::string& p) { return p; }).dir;
+      auto as_is = [](const std::string& p) { return p; };
+      tables_dir = locate_kernel_tables(k.system, k.database, k.tables, probe.gpu, as_is).dir;
       versions = table_versions_by_nearness(tables_dir, d.kernel_backend,
                                             d.kernel_backend == r.backend ? r.backend_version : "");
       if (versions.empty()) versions = {""};

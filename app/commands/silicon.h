@@ -40,7 +40,8 @@ struct SiliconDeployment {
   std::string engine;                    // the engines.yaml entry used
   std::string client_start;              // burst | ramp | lockstep, as run
   std::string kernel_backend;            // whose kernel tables price it (kernel timing)
-  std::string kernel_version;            // their version: the nearest to the row's that can price it (table_versions_by_nearness)
+  // their version: the nearest to the row's that can price it (table_versions_by_nearness)
+  std::string kernel_version;
   std::string scenario_yaml;
   std::string unsupported;  // non-empty: the reason; scenario_yaml is then empty
   int gpus = 0;

@@ -13,9 +13,10 @@
 namespace servesim {
 namespace {
 
-// Whose rows of a module table (vLLM's MLA modules, the DSA modules) price `m`: its own checkpoint's where measured, else
-// those of one it names as the same architecture, else the first (by name) of a checkpoint with
-// its shapes (hidden size, query and KV ranks, head dims): the block's cost follows its shapes.
+// Whose rows of a module table (vLLM's MLA modules, the DSA modules) price `m`: its own
+// checkpoint's where measured, else those of one it names as the same architecture, else the
+// first (by name) of a checkpoint with its shapes (hidden size, query and KV ranks, head dims):
+// the block's cost follows its shapes.
 std::string module_checkpoint(const std::vector<std::string>& measured, const KernelTables& tables,
                               const ModelSpec& m, std::string_view kind) {
   if (std::find(measured.begin(), measured.end(), m.hf_id) != measured.end()) return m.hf_id;
@@ -97,7 +98,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     };
     context_mla_module_ = find_module(context, "context");
     generation_mla_module_ = find_module(generation, "generation");
-    module_kind_ = kind;
+    context_module_label_ = fmt::format("{} context module", kind);
+    generation_module_label_ = fmt::format("{} generation module", kind);
   };
   if (m_.sparse_topk > 0) {
     // DeepSeek sparse attention: every backend publishes the whole block (indexer included)
@@ -405,8 +407,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
     if (context_mla_module_) {  // the whole attention block, its projections included
-      out.context_attention_ms = L * attention_ms(*context_mla_module_, b.prefill_seqs, isl,
-                                                  module_kind_ == "DSA" ? "DSA context module" : "MLA context module");
+      out.context_attention_ms =
+          L * attention_ms(*context_mla_module_, b.prefill_seqs, isl, context_module_label_.c_str());
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
@@ -422,8 +424,7 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
     if (generation_mla_module_) {
       out.generation_attention_ms =
-          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len,
-                           module_kind_ == "DSA" ? "DSA generation module" : "MLA generation module");
+          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
     } else {
       out.generation_attention_ms =
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,

@@ -95,7 +95,8 @@ class KernelTiming final : public TimingModel {
   // vLLM's MLA: the whole attention block per layer (projections included), or null
   const LogGrid* context_mla_module_ = nullptr;
   const LogGrid* generation_mla_module_ = nullptr;
-  std::string module_kind_;  // whose module tables those are: MLA (vLLM's) | DSA (sparse attention)
+  // what those module tables are, for the log: "MLA context module" (vLLM's) | "DSA ..." (sparse attention)
+  std::string context_module_label_, generation_module_label_;
   const LogGrid* mla_bmm_pre_ = nullptr;
   const LogGrid* mla_bmm_post_ = nullptr;
   const LogGrid* allreduce_graph_ = nullptr;

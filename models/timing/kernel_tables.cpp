@@ -155,10 +155,11 @@ void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::ma
 }
 
 // vLLM's MLA module rows (and every backend's DSA module rows, in the same layout): per
-// (checkpoint, heads, KV dtype, GEMM dtype), every row, whichever attention backend measured it (they split the prompt lengths between them: FlashMLA or
-// FlashAttention MLA the short ones, FlashAttention the long ones), the one vLLM prefers where two
-// measured a point; the checkpoints measured go to `models` (some tables measured several of one
-// architecture: DeepSeek-V3, -R1 and -V3.1).
+// (checkpoint, heads, KV dtype, GEMM dtype), every row, whichever attention backend measured it
+// (they split the prompt lengths between them: FlashMLA or FlashAttention MLA the short ones,
+// FlashAttention the long ones), the one vLLM prefers where two measured a point; the checkpoints
+// measured go to `models` (some tables measured several of one architecture: DeepSeek-V3, -R1
+// and -V3.1).
 void load_mla_module(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
                      std::vector<std::string>* models) {
   auto table = TableReader::open(path);

@@ -185,7 +185,8 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   if (b.decode_seqs > 0) {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)
     const double shards = m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads);
-    double per_gpu_bytes = m_.decode_kv_read_bytes(static_cast<double>(b.decode_context_tokens), b.decode_seqs) / shards;
+    double per_gpu_bytes =
+        m_.decode_kv_read_bytes(static_cast<double>(b.decode_context_tokens), b.decode_seqs) / shards;
     if (window_layers > 0)
       per_gpu_bytes += b.decode_seqs *
                        std::min(static_cast<double>(b.decode_context_tokens) / b.decode_seqs, window) *
