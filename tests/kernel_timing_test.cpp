@@ -541,13 +541,20 @@ TEST(KernelTableParts, TablesReadForOneDeploymentWidenForAnother) {
   EXPECT_EQ(KernelTables::shared(kTables, "vllm", "0.24.0", big), second);
 }
 
+// A table folder in `dir` reading the real attention and all-reduce tables, for a test to give
+// GEMM tables of its own.
+std::filesystem::path folder_with_real_attention(const testing::TempDir& dir) {
+  const std::filesystem::path root(dir.path()), real(kTables);
+  std::filesystem::create_symlink(real / "attention", root / "attention");
+  std::filesystem::create_symlink(real / "comm", root / "comm");
+  return root;
+}
+
 // Version folders are chosen in release order: 0.5.14 is newer than 0.5.9 (as text it sorts first).
 TEST(KernelTablesFolders, TheNewestVersionInReleaseOrderIsRead) {
   namespace fs = std::filesystem;
   testing::TempDir dir;
-  const fs::path root(dir.path()), real(kTables);
-  fs::create_symlink(real / "attention", root / "attention");
-  fs::create_symlink(real / "comm", root / "comm");
+  const fs::path root = folder_with_real_attention(dir), real(kTables);
   const fs::path gemm = real / "gemm" / "vllm" / "0.24.0" / "gemm_perf.csv.gz";
   for (const char* version : {"0.5.9", "0.5.14", "0.5.6.post2", "0.5.14rc1"}) {
     fs::create_directories(root / "gemm" / "vllm" / version);
@@ -562,11 +569,8 @@ TEST(KernelTablesFolders, TheNewestVersionInReleaseOrderIsRead) {
 // asks for one, and a log grid has no 0); any other size or latency that is not positive is an
 // error naming the file, the line and the column.
 TEST(KernelTablesFolders, EmptyGemmsAreSkippedAndOtherNonPositiveRowsNamed) {
-  namespace fs = std::filesystem;
   testing::TempDir dir;
-  const fs::path root(dir.path()), real(kTables);
-  fs::create_symlink(real / "attention", root / "attention");
-  fs::create_symlink(real / "comm", root / "comm");
+  const std::filesystem::path root = folder_with_real_attention(dir);
   const std::string gemm = (root / "gemm/vllm/0.24.0/gemm_perf.csv.gz").string();
   auto table = [](double zero_row_latency) {
     std::string rows = "framework,version,device,op_name,kernel_source,gemm_dtype,m,n,k,latency\n";
