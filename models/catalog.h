@@ -162,9 +162,15 @@ struct ModelSpec {
   // layers, before TP sharding): every token's, but under sparse attention only the latents of
   // the top-k tokens (from the mean context) beside every token's indexer key.
   double decode_kv_read_bytes(double context_tokens, double seqs) const {
-    if (sparse_topk == 0 || seqs <= 0) return context_tokens * kv_bytes_per_token();
-    return seqs * std::min(context_tokens / seqs, static_cast<double>(sparse_topk)) * attention_kv_bytes_per_token() +
+    if (sparse_topk == 0) return context_tokens * kv_bytes_per_token();
+    return decode_attended_tokens(context_tokens, seqs) * attention_kv_bytes_per_token() +
            context_tokens * indexer_kv_bytes_per_token();
+  }
+  // The context tokens decoding `seqs` sequences of `context_tokens` in all attends to: all of
+  // them, or under sparse attention the top-k of each (from the mean context).
+  double decode_attended_tokens(double context_tokens, double seqs) const {
+    if (sparse_topk == 0 || seqs <= 0) return context_tokens;
+    return seqs * std::min(context_tokens / seqs, static_cast<double>(sparse_topk));
   }
   // A sliding-window layer's KV bytes per token (0 without such layers), summed over them.
   double window_kv_bytes_per_token() const { return 2.0 * windowed_layers() * kv_heads * head_dim * kv_dtype_bytes; }

@@ -61,20 +61,16 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
               return gemm_weight_bytes(iteration_gemms(m_, tp_, t, 0, ep_), m_);
             }) + (sequences > 0 ? dense_.head_bytes : 0);
   }
-  // attention: QK^T and PV over every (query, key) pair, on this GPU's heads; decodes read their KV
+  // attention: QK^T and PV over every (query, key) pair a query attends to (sparse attention: its
+  // top-k, while the indexer scores every pair), on this GPU's heads; decodes read their KV
   const double head_width = static_cast<double>(std::max(1, m_.heads / tp_)) * m_.head_dim;
   const double context = static_cast<double>(b.decode_context_tokens);
-  double pairs = b.prefill_attention_pairs, decode_keys = context;
-  if (m_.sparse_topk > 0) {  // a query attends to top-k tokens; the indexer scores every pair (QK^T)
-    const double topk = m_.sparse_topk;
-    if (b.prefill_seqs > 0)
-      pairs = b.prefill_seqs * windowed_prompt_pairs(equivalent_prompt_tokens(pairs / b.prefill_seqs), topk);
-    if (b.decode_seqs > 0) decode_keys = b.decode_seqs * std::min(context / b.decode_seqs, topk);
-    flops += 2.0 * m_.layers * m_.indexer_heads * m_.indexer_head_dim *
-             (b.prefill_attention_pairs + context * b.decode_query_tokens);
-  }
-  flops += 4 * m_.layers * head_width * (pairs + decode_keys * b.decode_query_tokens);
-  bytes += m_.decode_kv_read_bytes(static_cast<double>(b.decode_context_tokens), b.decode_seqs) /
+  flops += 4 * m_.layers * head_width *
+           (attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) +
+            m_.decode_attended_tokens(context, b.decode_seqs) * b.decode_query_tokens);
+  if (m_.sparse_topk > 0)
+    flops += m_.layers * indexer_flops(m_, b.prefill_attention_pairs + context * b.decode_query_tokens);
+  bytes += m_.decode_kv_read_bytes(context, b.decode_seqs) /
            (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
   return {flops, bytes};
 }

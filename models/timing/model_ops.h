@@ -79,6 +79,20 @@ inline double windowed_prompt_pairs(double s, double window) {
 // after cached tokens costs in attention, as a fresh prompt.
 inline double equivalent_prompt_tokens(double pairs) { return std::max(1.0, (std::sqrt(1.0 + 8.0 * pairs) - 1.0) / 2.0); }
 
+// The (query, key) pairs `seqs` prefill chunks of `pairs` pairs in all attend to: all of them, or
+// under sparse attention (ModelSpec::sparse_topk) those of a top-k window of each chunk's
+// equivalent prompt (which tokens the indexer picks does not change how many).
+inline double attended_prompt_pairs(const ModelSpec& m, double pairs, double seqs) {
+  if (m.sparse_topk == 0 || seqs <= 0) return pairs;
+  return seqs * windowed_prompt_pairs(equivalent_prompt_tokens(pairs / seqs), m.sparse_topk);
+}
+
+// A sparse-attention indexer's FLOPs in one layer scoring `pairs` (query, key) pairs: QK^T on all
+// its heads (0 without sparse attention).
+inline double indexer_flops(const ModelSpec& m, double pairs) {
+  return 2.0 * pairs * m.indexer_heads * m.indexer_head_dim;
+}
+
 // Activations (and so all-reduce payloads) are bf16 whatever the weight format.
 constexpr double kActivationBytes = 2;
 

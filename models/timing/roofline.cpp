@@ -166,13 +166,13 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
       // sparse attention: a query attends to at most top-k tokens (the pairs of a top-k window);
       // the indexer scores every causal pair on all its heads (replicated on every GPU): QK^T in
       // FP8, as DeepSeek's reference indexer computes it (the GPU's bf16 rate where it has no FP8)
-      const double topk = m_.sparse_topk;
-      const double indexer_flops = 2.0 * b.prefill_attention_pairs * m_.indexer_heads * m_.indexer_head_dim;
+      const double attended =
+          attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) / b.prefill_seqs;
       const double fp8_tflops = g_.fp8_tflops > 0 ? g_.fp8_tflops : g_.bf16_tflops;
       out.attention_s +=
-          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(windowed_prompt_pairs(isl, topk)), heads,
-                                     m_.head_dim) +
-               indexer_flops / (fp8_tflops * 1e12 * e_.attention_efficiency) + e_.attention_latency_us * 1e-6);
+          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(attended), heads, m_.head_dim) +
+               indexer_flops(m_, b.prefill_attention_pairs) / (fp8_tflops * 1e12 * e_.attention_efficiency) +
+               e_.attention_latency_us * 1e-6);
     } else {
       out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
     }
