@@ -160,7 +160,7 @@ void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::ma
 // FlashAttention the long ones), the one vLLM prefers where two measured a point; the checkpoints
 // measured go to `models` (some tables measured several of one architecture: DeepSeek-V3, -R1
 // and -V3.1).
-void load_mla_module(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
+void load_module_rows(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
                      std::vector<std::string>* models) {
   auto table = TableReader::open(path);
   TableReader& t = *table;
@@ -466,19 +466,19 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
     }
   } else if (auto c = mla_modules) {
     t.sources["mla_context_module"] = *c;
-    load_mla_module(c->file, false, &t.context_mla_module, &t.mla_module_models);
+    load_module_rows(c->file, false, &t.context_mla_module, &t.mla_module_models);
     if (auto g = find_source(dir, "mla", backend, "mla_generation_module_perf", t.version)) {
       t.sources["mla_generation_module"] = *g;
-      load_mla_module(g->file, true, &t.generation_mla_module, &t.mla_module_models);
+      load_module_rows(g->file, true, &t.generation_mla_module, &t.mla_module_models);
     }
   }
   if (auto c = parts.sparse ? find_source(dir, "sparse_attention", backend, "dsa_context_module_perf", t.version)
                             : std::nullopt) {
     t.sources["dsa_context_module"] = *c;
-    load_mla_module(c->file, false, &t.context_dsa_module, &t.dsa_module_models);
+    load_module_rows(c->file, false, &t.context_dsa_module, &t.dsa_module_models);
     if (auto g = find_source(dir, "sparse_attention", backend, "dsa_generation_module_perf", t.version)) {
       t.sources["dsa_generation_module"] = *g;
-      load_mla_module(g->file, true, &t.generation_dsa_module, &t.dsa_module_models);
+      load_module_rows(g->file, true, &t.generation_dsa_module, &t.dsa_module_models);
     }
   }
   return t;
