@@ -48,6 +48,9 @@ Catalog Catalog::load() {
     if (m.sparse_topk > 0 && (m.indexer_heads < 1 || m.indexer_head_dim < 1 || m.kv_lora_rank < 1))
       fail("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)",
            "give the indexer's heads and head dim of a DeepSeek-V3.2-style model, or remove sparse_topk");
+    if (m.v_head_dim > 0 && m.kv_lora_rank == 0)
+      fail("v_head_dim is set on a model without MLA (kv_lora_rank)",
+           "remove it: other models' values are head_dim wide");
     if (!m.expert_precision.empty() && m.experts == 0)
       fail("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
   }

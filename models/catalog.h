@@ -64,8 +64,9 @@ struct ModelSpec {
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   // MLA: the compressed KV and query ranks (q_lora_rank 0: queries projected from the hidden
-  // state directly); the no-RoPE query/key and value head dims are head_dim
-  int kv_lora_rank = 0, qk_rope_head_dim = 0, q_lora_rank = 0;
+  // state directly); the no-RoPE query/key head dim is head_dim, the value head dim v_head_dim
+  // (0: head_dim, as DeepSeek's; GLM-5's values are wider, 256 against 192)
+  int kv_lora_rank = 0, qk_rope_head_dim = 0, q_lora_rank = 0, v_head_dim = 0;
   // Sliding-window attention: `sliding_layers` of the layers attend to the last
   // `sliding_window` tokens only (gpt-oss: every other layer, 128 tokens); 0: none
   int sliding_window = 0, sliding_layers = 0;
@@ -98,12 +99,18 @@ struct ModelSpec {
     v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
     v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
     v.field("q_lora_rank", q_lora_rank, "", config::at_least(0));
+    v.field("v_head_dim", v_head_dim, "", config::at_least(0));
     v.field("sliding_window", sliding_window, "", config::at_least(0));
     v.field("sliding_layers", sliding_layers, "", config::at_least(0));
     v.field("sparse_topk", sparse_topk, "", config::at_least(0));
     v.field("indexer_heads", indexer_heads, "", config::at_least(0));
     v.field("indexer_head_dim", indexer_head_dim, "", config::at_least(0));
   }
+  // A value head's width: head_dim but where an MLA model's values differ (v_head_dim)
+  int value_head_dim() const { return v_head_dim > 0 ? v_head_dim : head_dim; }
+  // The head width attention's two products see on average: QK^T over head_dim, PV over the
+  // value head dim (so 4 x pairs x heads x this is attention's FLOPs)
+  double attention_head_dim() const { return (head_dim + value_head_dim()) / 2.0; }
   bool is_checkpoint(const std::string& id) const {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }

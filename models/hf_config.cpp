@@ -83,12 +83,12 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                                   "DeepseekV32ForCausalLM", "GptOssForCausalLM"};
+                                   "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "GptOssForCausalLM"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, gpt-oss). Fix: write a models.yaml entry for it",
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss). Fix: write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
   auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
@@ -105,9 +105,8 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     m.qk_rope_head_dim = get("qk_rope_head_dim");
     m.q_lora_rank = get_or("q_lora_rank", 0);
     m.head_dim = get("qk_nope_head_dim");
-    if (get("v_head_dim") != m.head_dim)
-      throw InputError(fmt::format("{}: v_head_dim differs from qk_nope_head_dim; servesim's MLA takes them equal", path));
-    // DeepSeek sparse attention (V3.2): the indexer's top-k, heads and head dim
+    if (const int v = get("v_head_dim"); v != m.head_dim) m.v_head_dim = v;  // GLM-5's values are wider
+    // DeepSeek sparse attention (V3.2, GLM-5): the indexer's top-k, heads and head dim
     if (c.has("index_topk")) {
       m.sparse_topk = get("index_topk");
       m.indexer_heads = get("index_n_heads");
@@ -146,12 +145,12 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     m.dense_layers = get_or("first_k_dense_replace", 0);
   }
   // parameters, from the shapes
-  const double h = m.hidden_size, L = m.layers, V = m.vocab_size, H = m.heads, d = m.head_dim;
+  const double h = m.hidden_size, L = m.layers, V = m.vocab_size, H = m.heads, d = m.head_dim, v = m.value_head_dim();
   double attention = 0;
   if (m.kv_lora_rank > 0) {
     const double q_head = d + m.qk_rope_head_dim;
     attention = (m.q_lora_rank > 0 ? h * m.q_lora_rank + m.q_lora_rank * H * q_head : h * H * q_head) +
-                h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * H * 2 * d + H * d * h;
+                h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * H * (d + v) + H * v * h;
     if (m.sparse_topk > 0)  // the indexer's wq_b, wk and weights_proj
       attention += static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : h) * m.indexer_heads * m.indexer_head_dim +
                    h * (m.indexer_head_dim + m.indexer_heads);

@@ -63,7 +63,7 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
   }
   // attention: QK^T and PV over every (query, key) pair a query attends to (sparse attention: its
   // top-k, while the indexer scores every pair), on this GPU's heads; decodes read their KV
-  const double head_width = static_cast<double>(std::max(1, m_.heads / tp_)) * m_.head_dim;
+  const double head_width = static_cast<double>(std::max(1, m_.heads / tp_)) * m_.attention_head_dim();
   const double context = static_cast<double>(b.decode_context_tokens);
   flops += 4 * m_.layers * head_width *
            (attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) +

@@ -117,6 +117,9 @@ TEST(GptOss, InconsistentCatalogEntriesAreErrorsNamingTheModel) {
   r = error_for("  sparse_topk: 2048\n  indexer_heads: 64\n  indexer_head_dim: 128\n");
   EXPECT_NE(r.out.find("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)"), std::string::npos)
       << r.out;
+  // a value head dim apart from head_dim is MLA's (tests/glm5_test.cpp)
+  r = error_for("  v_head_dim: 256\n");
+  EXPECT_NE(r.out.find("v_head_dim is set on a model without MLA (kv_lora_rank)"), std::string::npos) << r.out;
   r = error_for("  sliding_window: 128\n  sliding_layers: 16\n");
   EXPECT_EQ(r.exit_code, 0) << r.out;
 }

@@ -13,25 +13,32 @@
 namespace servesim {
 namespace {
 
-// Whose rows of a module table (vLLM's MLA modules, the DSA modules) price `m`: its own
-// checkpoint's where measured, else those of one it names as the same architecture, else the
-// first (by name) of a checkpoint with its shapes (hidden size, query and KV ranks, head dims):
-// the block's cost follows its shapes.
-std::string module_checkpoint(const std::vector<std::string>& measured, const KernelTables& tables,
-                              const ModelSpec& m, std::string_view kind) {
-  if (std::find(measured.begin(), measured.end(), m.hf_id) != measured.end()) return m.hf_id;
+// Whose rows of a module table (vLLM's MLA modules, the DSA modules) may price `m`, most fitting
+// first: its own checkpoint's where measured, then those of the checkpoints it names as the same
+// architecture, then (by name) those of any checkpoint with its shapes (hidden size, query and KV
+// ranks, head dims): the block's cost follows its shapes.
+std::vector<std::string> module_checkpoints(const std::vector<std::string>& measured, const KernelTables& tables,
+                                            const ModelSpec& m, std::string_view kind) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& checkpoint) {
+    if (std::find(out.begin(), out.end(), checkpoint) == out.end()) out.push_back(checkpoint);
+  };
+  if (std::find(measured.begin(), measured.end(), m.hf_id) != measured.end()) add(m.hf_id);
   for (const std::string& checkpoint : measured)
-    if (m.is_checkpoint(checkpoint)) return checkpoint;
+    if (m.is_checkpoint(checkpoint)) add(checkpoint);
   auto shapes = [](const ModelSpec& s) {
-    return std::tie(s.hidden_size, s.q_lora_rank, s.kv_lora_rank, s.qk_rope_head_dim, s.head_dim);
+    return std::make_tuple(s.hidden_size, s.q_lora_rank, s.kv_lora_rank, s.qk_rope_head_dim, s.head_dim,
+                           s.value_head_dim());
   };
   for (const std::string& checkpoint : measured)
     for (const auto& [name, spec] : Catalog::builtin().models())
-      if (spec.is_checkpoint(checkpoint) && shapes(spec) == shapes(m)) return checkpoint;
-  throw ConfigError(fmt::format("model {}: {}'s {} tables measured the attention block of {}, none of whose shapes "
-                                "(hidden size, query and KV ranks, head dims) it shares. Fix: set "
-                                "timing.kernel.backend to one whose tables measured it, or use timing.model: roofline",
-                                m.hf_id, tables.backend, kind, fmt::join(measured, ", ")));
+      if (spec.is_checkpoint(checkpoint) && shapes(spec) == shapes(m)) add(checkpoint);
+  if (out.empty())
+    throw ConfigError(fmt::format("model {}: {}'s {} tables measured the attention block of {}, none of whose shapes "
+                                  "(hidden size, query and KV ranks, head dims) it shares. Fix: set "
+                                  "timing.kernel.backend to one whose tables measured it, or use timing.model: roofline",
+                                  m.hf_id, tables.backend, kind, fmt::join(measured, ", ")));
+  return out;
 }
 
 }  // namespace
@@ -81,25 +88,30 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       !(tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty());
   // A module table prices a whole attention block per layer, its projections included, for a
   // model whose per-head shapes are a measured checkpoint's.
+  // Of the checkpoints whose rows may price it, the first measured at this deployment's heads per
+  // GPU, KV dtype and GEMM format (a backend may have measured a model's FP8 checkpoint only).
   auto find_modules = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& context,
                           const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
                           const std::vector<std::string>& measured, const char* kind) {
-    const std::string checkpoint = module_checkpoint(measured, *tables_, m_, kind);
-    const KernelTables::MlaModuleKey key{checkpoint, m_.heads / tp_, kv_dtype, gemm_table_dtype(m_.precision)};
-    auto find_module = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& t, const char* what) {
-      auto it = t.find(key);
-      if (it == t.end())
-        throw InputError(fmt::format("{}: no {} {} module table of {} for {} heads per GPU, a {} KV cache and {} GEMMs "
-                                     "(model {} at tp {}). Fix: a precision and tp the table covers, or "
-                                     "timing.model: roofline",
-                                     where, kind, what, checkpoint, std::get<1>(key), std::get<2>(key),
-                                     std::get<3>(key), m_.hf_id, tp_));
-      return &it->second;
-    };
-    context_mla_module_ = find_module(context, "context");
-    generation_mla_module_ = find_module(generation, "generation");
-    context_module_label_ = fmt::format("{} context module", kind);
-    generation_module_label_ = fmt::format("{} generation module", kind);
+    const std::vector<std::string> checkpoints = module_checkpoints(measured, *tables_, m_, kind);
+    const std::string gemm_dtype = gemm_table_dtype(m_.precision);
+    const int heads = m_.heads / tp_;
+    for (const std::string& checkpoint : checkpoints) {
+      const KernelTables::MlaModuleKey key{checkpoint, heads, kv_dtype, gemm_dtype};
+      auto c = context.find(key), g = generation.find(key);
+      if (c == context.end() || g == generation.end()) continue;
+      context_mla_module_ = &c->second;
+      generation_mla_module_ = &g->second;
+      context_module_label_ = fmt::format("{} context module", kind);
+      generation_module_label_ = fmt::format("{} generation module", kind);
+      return;
+    }
+    const char* what = context.count({checkpoints.front(), heads, kv_dtype, gemm_dtype}) ? "generation" : "context";
+    throw InputError(fmt::format("{}: no {} {} module table of {} for {} heads per GPU, a {} KV cache and {} GEMMs "
+                                 "(model {} at tp {}). Fix: a precision and tp the table covers, or "
+                                 "timing.model: roofline",
+                                 where, kind, what, fmt::join(checkpoints, " or "), heads, kv_dtype, gemm_dtype,
+                                 m_.hf_id, tp_));
   };
   if (m_.sparse_topk > 0) {
     // DeepSeek sparse attention: every backend publishes the whole block (indexer included)
@@ -289,6 +301,18 @@ double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len,
     });
     return s.value * batch / *it;
   }
+  // none smaller (a hole at the smallest batch): the next larger batch measured there bounds it,
+  // since fewer sequences do no more work (small batches cost about the same in these tables)
+  for (double larger : batches) {
+    if (larger <= batch) continue;
+    LogGrid::Result s = grid.at({larger, len}, policy_, tables_->dir, what);
+    if (s.hole) continue;
+    count_extrapolation([&] {
+      return fmt::format("the {} table has a hole at batch {:g}, length {:g}; read at batch {:g}", what, batch, len,
+                         larger);
+    });
+    return s.value;
+  }
   throw InputError(fmt::format("{}: the {} table has no batch measured at length {:g}", tables_->dir, what, len));
 }
 
@@ -416,7 +440,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
                                                      "context attention", "sliding-window context attention");
       if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
         out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
-                                   2.0 * m_.heads / tp_ * m_.head_dim, m_.kv_lora_rank);
+                                   static_cast<double>(m_.heads) / tp_ * (m_.head_dim + m_.value_head_dim()),
+                                   m_.kv_lora_rank);
     }
   }
   if (b.decode_seqs > 0) {

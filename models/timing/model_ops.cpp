@@ -12,9 +12,11 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
   const double L = m.layers;
   const double q_width = static_cast<double>(m.heads) * m.head_dim;
   const double kv_width = static_cast<double>(m.kv_heads) * m.head_dim;
+  const double value_width = static_cast<double>(m.kv_heads) * m.value_head_dim();
+  const double out_width = static_cast<double>(m.heads) * m.value_head_dim();  // what o_proj reads
   if (tokens > 0) {
-    ops.push_back({"qkv_proj", tokens, (q_width + 2 * kv_width) / t, h, L});
-    ops.push_back({"o_proj", tokens, h, q_width / t, L});
+    ops.push_back({"qkv_proj", tokens, (q_width + kv_width + value_width) / t, h, L});
+    ops.push_back({"o_proj", tokens, h, out_width / t, L});
     if (m.sparse_topk > 0) {
       // the lightning indexer's projections, replicated on every GPU: its queries from the query
       // LoRA (wq_b), its key and its per-head weights from the hidden state (wk, weights_proj)

@@ -87,8 +87,9 @@ double RooflineKernels::gemm_s(double m, double n, double k, const std::string& 
          eff.kernel_latency_us * 1e-6;
 }
 
-double RooflineKernels::context_attention_s(double batch, double isl, int heads, int head_dim) const {
-  // causal: isl(isl+1)/2 (query, key) pairs, QK^T and PV at 2 FLOPs per multiply-add
+double RooflineKernels::context_attention_s(double batch, double isl, int heads, double head_dim) const {
+  // causal: isl(isl+1)/2 (query, key) pairs, QK^T and PV at 2 FLOPs per multiply-add (head_dim:
+  // the mean of the key and value heads' widths, ModelSpec::attention_head_dim)
   const double flops = 4.0 * batch * isl * (isl + 1) / 2 * heads * head_dim;
   return flops / (gpu.bf16_tflops * 1e12 * eff.attention_efficiency) + eff.attention_latency_us * 1e-6;
 }
@@ -170,17 +171,17 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
           attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) / b.prefill_seqs;
       const double fp8_tflops = g_.fp8_tflops > 0 ? g_.fp8_tflops : g_.bf16_tflops;
       out.attention_s +=
-          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(attended), heads, m_.head_dim) +
+          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(attended), heads, m_.attention_head_dim()) +
                indexer_flops(m_, b.prefill_attention_pairs) / (fp8_tflops * 1e12 * e_.attention_efficiency) +
                e_.attention_latency_us * 1e-6);
     } else {
-      out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.head_dim);
+      out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.attention_head_dim());
     }
     if (window_layers > 0)
       out.attention_s +=
           window_layers * k.context_attention_s(b.prefill_seqs,
                                                 equivalent_prompt_tokens(windowed_prompt_pairs(isl, window)), heads,
-                                                m_.head_dim);
+                                                m_.attention_head_dim());
   }
   if (b.decode_seqs > 0) {
     // the KV bytes one GPU reads: its share of the model's cache (MLA latents are replicated)

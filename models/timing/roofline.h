@@ -39,7 +39,7 @@ struct RooflineKernels {
   const GpuSpec& gpu;
   const RooflineEfficiency& eff;
   double gemm_s(double m, double n, double k, const std::string& precision) const;
-  double context_attention_s(double batch, double isl, int heads, int head_dim) const;
+  double context_attention_s(double batch, double isl, int heads, double head_dim) const;
   double generation_attention_s(double batch, double kv_len, int kv_heads, int head_dim, double kv_dtype_bytes) const;
   double allreduce_s(double bytes, int gpus) const;
   // An all-to-all in which each of `gpus` GPUs holds `bytes` for all of them (it keeps 1 / gpus):
