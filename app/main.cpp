@@ -493,6 +493,8 @@ int run_main(int argc, char** argv) {
       timing_pool.lora.max_loras = timing_max_loras;
       timing_pool.lora.adapters.push_back({"adapter", 0, 1});
     }
+    // the checks a scenario's pool passes (FP4 units for nvfp4, heads and experts that split, ...)
+    validate_pool(timing_pool, "pool", config::SourceMap("servesim timing"), ".");
     return print_timing(timing_pool);
   }
   if (report->parsed() || compare->parsed()) {

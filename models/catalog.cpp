@@ -123,7 +123,7 @@ const Catalog& Catalog::builtin() {
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }
 const ModelSpec& Catalog::model(const std::string& name) const {
-  if (auto it = unreadable_configs_.find(name); it != unreadable_configs_.end()) throw ConfigError(it->second);
+  if (const std::string* why = unreadable_config(name)) throw ConfigError(*why);
   return find(models_, name, "model");
 }
 const EnginePreset& Catalog::engine(const std::string& name) const { return find(engines_, name, "engine framework"); }

@@ -321,6 +321,11 @@ class Catalog {
   // names them h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
   std::optional<std::string> gpu_of_system(const std::string& system) const;
   const std::map<std::string, ModelSpec>& models() const { return models_; }
+  // Why a config.json naming this checkpoint was not read as a model (null if none was refused).
+  const std::string* unreadable_config(const std::string& id) const {
+    auto it = unreadable_configs_.find(id);
+    return it == unreadable_configs_.end() ? nullptr : &it->second;
+  }
   const std::map<std::string, EnginePreset>& engines() const { return engines_; }
   const EnginePreset& engine(const std::string& framework) const;
 

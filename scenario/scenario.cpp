@@ -447,6 +447,161 @@ void validate_models(const ScenarioConfig& s, const config::SourceMap& map, std:
   }
 }
 
+}  // namespace
+
+void validate_pool(const PoolConfig& p, const std::string& base, const config::SourceMap& map,
+                   const std::string& base_dir) {
+  check_registered<SchedulerRegistry>(map, base + ".engine.scheduler", p.engine.scheduler);
+  check_registered<TimingRegistry>(map, base + ".timing.model", p.timing.model);
+  const Catalog& catalog = Catalog::builtin();
+  if (!catalog.models().count(p.model)) {
+    if (const std::string* why = catalog.unreadable_config(p.model))  // a config.json it could not read
+      map.fail(base + ".model", *why, "");
+    map.fail(base + ".model", fmt::format("unknown model '{}'", p.model), "use a model from the catalog (servesim --list)");
+  }
+  if (!catalog.gpus().count(p.gpu))
+    map.fail(base + ".gpu", fmt::format("unknown GPU '{}'", p.gpu), "use a GPU from the catalog (servesim --list)");
+  if (p.engine.scheduler == "vllm" && p.engine.max_num_batched_tokens < p.engine.max_num_seqs)
+    map.fail(base + ".engine.max_num_batched_tokens",
+             fmt::format("the token budget ({}) is below max_num_seqs ({}): a full batch of decodes would not fit",
+                         p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
+             "raise max_num_batched_tokens to at least max_num_seqs");
+  if (p.engine.capacity_policy == "guaranteed_no_evict" && (p.engine.scheduler != "vllm" || role_of(p) == WorkerRole::kDecode))
+    map.fail(base + ".engine.capacity_policy",
+             p.engine.scheduler != "vllm"
+                 ? fmt::format("guaranteed_no_evict is modelled on the vllm scheduler, not '{}'", p.engine.scheduler)
+                 : std::string("guaranteed_no_evict is modelled on aggregated and prefill pools, not decode pools"),
+             "use capacity_policy max_utilization here");
+  if (p.engine.admission == "full_prompt" &&
+      ((p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang") || p.engine.capacity_policy == "guaranteed_no_evict"))
+    map.fail(base + ".engine.admission",
+             p.engine.capacity_policy == "guaranteed_no_evict"
+                 ? std::string("guaranteed_no_evict already admits only a request whose prompt and output fit")
+                 : fmt::format("full_prompt admission is modelled on the vllm and sglang schedulers, not '{}'",
+                               p.engine.scheduler),
+             "leave admission at first_chunk here");
+  if (p.engine.preemption == "fifo" && p.engine.scheduler != "vllm")
+    map.fail(base + ".engine.preemption",
+             fmt::format("scheduler '{}' picks its own victims (sglang retracts the decode with the fewest output "
+                         "tokens)",
+                         p.engine.scheduler),
+             "leave preemption at lifo, or use the vllm scheduler");
+  if (p.timing.model == "table") {
+    if (p.timing.table.path.empty())
+      map.fail(base + ".timing.table.path", "the table timing model needs a CSV", "set timing.table.path");
+    std::string t = resolve_path(base_dir, p.timing.table.path);
+    if (!std::filesystem::exists(t))
+      map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
+  }
+  if (p.expert_parallel > 1 && catalog.models().count(p.model)) {
+    const ModelSpec& m = catalog.model(p.model);
+    if (m.experts == 0)
+      map.fail(base + ".expert_parallel", fmt::format("{} is a dense model: it has no experts to split", p.model),
+               "leave expert_parallel at 1");
+    else if (p.tp % p.expert_parallel != 0 || m.experts % p.expert_parallel != 0)
+      map.fail(base + ".expert_parallel",
+               fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
+               "choose a divisor of both");
+  }
+  if (catalog.models().count(p.model) && catalog.gpus().count(p.gpu)) {
+    const ModelSpec& m = catalog.model(p.model);
+    const bool nvfp4 =
+        (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
+    if (nvfp4 && catalog.gpu(p.gpu).fp4_tflops <= 0)
+      map.fail(base + (p.precision == "nvfp4" ? ".precision" : ".model"),
+               fmt::format("nvfp4 GEMMs run on FP4 tensor cores, which {} does not have (no fp4_tflops in the "
+                           "catalog)",
+                           p.gpu),
+               "use a Blackwell GPU (b200), or precision fp8 / bf16");
+  }
+  if (p.moe_dispatch != "bf16" &&
+      (p.attention_dp <= 1 || (catalog.models().count(p.model) && catalog.model(p.model).experts == 0)))
+    map.fail(base + ".moe_dispatch", "only a MoE model's layers dispatch tokens between attention-DP ranks",
+             "leave moe_dispatch at bf16, or set attention_dp > 1 on a MoE model");
+  if (p.attention_dp > 1) {
+    if (p.engine.scheduler == "basic")
+      map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",
+               "use engine.scheduler vllm or sglang, or leave attention_dp at 1");
+    if (catalog.models().count(p.model)) {
+      const ModelSpec& m = catalog.model(p.model);
+      if (m.experts > 0 && m.experts % (p.expert_parallel * p.attention_dp) != 0)
+        map.fail(base + ".attention_dp",
+                 fmt::format("the ranks share {}'s {} experts, split into expert_parallel x attention_dp = {} "
+                             "groups, which does not divide them",
+                             p.model, m.experts, p.expert_parallel * p.attention_dp),
+                 "choose attention_dp x expert_parallel dividing the expert count");
+      // the MoE dispatch crosses nodes where the group outgrows one (roofline prices the share
+      // bound for other nodes over the GPU's network link)
+      const int group = p.attention_dp * p.tp;
+      if (m.experts > 0 && catalog.gpus().count(p.gpu)) {
+        const GpuSpec& g = catalog.gpu(p.gpu);
+        if (!g.gpus_per_node)
+          map.fail(base + ".attention_dp",
+                   fmt::format("the MoE dispatch over attention_dp x tp = {} GPUs must know which of them share a "
+                               "node, and the catalog gives {} no gpus_per_node",
+                               group, p.gpu),
+                   "add gpus_per_node (and internode_gbps, each GPU's network bandwidth to other nodes in GB/s) "
+                   "to the GPU in a --catalog folder's gpus.yaml");
+        else if (group > *g.gpus_per_node && !g.internode_gbps)
+          map.fail(base + ".attention_dp",
+                   fmt::format("the {} GPUs of attention_dp x tp span nodes of {}, and the catalog gives {} no "
+                               "internode_gbps to price the MoE dispatch between them",
+                               group, *g.gpus_per_node, p.gpu),
+                   "add internode_gbps to the GPU in a --catalog folder's gpus.yaml, or keep attention_dp x tp "
+                   "within a node");
+      }
+    }
+  }
+  if (p.timing.model == "kernel") {
+    const auto& k = p.timing.kernel;
+    const std::string key = base + (k.tables.empty() ? ".timing.kernel.system" : ".timing.kernel.tables");
+    KernelTableLocation where;
+    try {
+      where = locate_kernel_tables(k.system, k.database, k.tables, p.gpu,
+                                   [&](const std::string& path) { return resolve_path(base_dir, path); });
+    } catch (const std::runtime_error& e) {
+      map.fail(key, e.what(), "");
+    }
+    if (!std::filesystem::is_directory(where.dir))
+      map.fail(key, fmt::format("folder '{}' does not exist", where.dir),
+               "check the path (relative paths start at the scenario's folder)");
+  }
+  if (p.timing.model == "roofline") {
+    try {
+      roofline_efficiency(p.timing.roofline.efficiency, base_dir);
+    } catch (const ConfigError& e) {
+      map.fail(base + ".timing.roofline.efficiency", e.what(), "");
+    }
+  }
+  validate_speculative(p, base + ".speculative", map, catalog);
+  if (p.kv_offload.enabled()) {
+    if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
+      map.fail(base + ".kv_offload.host_gbytes",
+               fmt::format("engine scheduler '{}' has no prefix cache to offload", p.engine.scheduler),
+               "use engine.scheduler vllm or sglang, or set host_gbytes to 0");
+    if (!p.engine.enable_prefix_caching)
+      map.fail(base + ".kv_offload.host_gbytes", "KV offloading keeps evicted prefix-cache blocks, and prefix caching is off",
+               "set engine.enable_prefix_caching: true, or host_gbytes to 0");
+    if (kv_offload_costs(p, catalog).host_blocks < 1)
+      map.fail(base + ".kv_offload.host_gbytes",
+               fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", p.kv_offload.host_gbytes,
+                           kv_offload_costs(p, catalog).block_bytes),
+               "give it more memory or set it to 0");
+  }
+  try {
+    kv_capacity(p, catalog);
+  } catch (const ConfigError& e) {
+    map.fail(base + ".tp", e.what(), "");
+  }
+  if (role_of(p) != WorkerRole::kAggregated &&
+      !SchedulerRegistry::instance().create(p.engine.scheduler, SchedulerContext{p, 0, 1})->supports_disaggregation())
+    map.fail(base + ".engine.scheduler",
+             fmt::format("scheduler '{}' cannot serve the {} role (it has no KV hand-off)", p.engine.scheduler, p.role),
+             "use scheduler vllm or sglang, or role: aggregated");
+}
+
+namespace {
+
 std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const config::SourceMap& map,
                                                 const std::string& base_dir, std::vector<std::string>& warnings) {
   validate_scale(s, map);
@@ -521,149 +676,7 @@ std::shared_ptr<const WorkerPlacement> validate(const ScenarioConfig& s, const c
     std::string base = fmt::format("pools.{}", i);
     if (!names.insert(p.name).second)
       map.fail(base + ".name", fmt::format("pool name '{}' is used twice", p.name), "give each pool its own name");
-    check_registered<SchedulerRegistry>(map, base + ".engine.scheduler", p.engine.scheduler);
-    check_registered<TimingRegistry>(map, base + ".timing.model", p.timing.model);
-    const Catalog& catalog = Catalog::builtin();
-    if (!catalog.models().count(p.model))
-      map.fail(base + ".model", fmt::format("unknown model '{}'", p.model), "use a model from the catalog (servesim --list)");
-    if (!catalog.gpus().count(p.gpu))
-      map.fail(base + ".gpu", fmt::format("unknown GPU '{}'", p.gpu), "use a GPU from the catalog (servesim --list)");
-    if (p.engine.scheduler == "vllm" && p.engine.max_num_batched_tokens < p.engine.max_num_seqs)
-      map.fail(base + ".engine.max_num_batched_tokens",
-               fmt::format("the token budget ({}) is below max_num_seqs ({}): a full batch of decodes would not fit",
-                           p.engine.max_num_batched_tokens, p.engine.max_num_seqs),
-               "raise max_num_batched_tokens to at least max_num_seqs");
-    if (p.engine.capacity_policy == "guaranteed_no_evict" && (p.engine.scheduler != "vllm" || role_of(p) == WorkerRole::kDecode))
-      map.fail(base + ".engine.capacity_policy",
-               p.engine.scheduler != "vllm"
-                   ? fmt::format("guaranteed_no_evict is modelled on the vllm scheduler, not '{}'", p.engine.scheduler)
-                   : std::string("guaranteed_no_evict is modelled on aggregated and prefill pools, not decode pools"),
-               "use capacity_policy max_utilization here");
-    if (p.engine.admission == "full_prompt" &&
-        ((p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang") || p.engine.capacity_policy == "guaranteed_no_evict"))
-      map.fail(base + ".engine.admission",
-               p.engine.capacity_policy == "guaranteed_no_evict"
-                   ? std::string("guaranteed_no_evict already admits only a request whose prompt and output fit")
-                   : fmt::format("full_prompt admission is modelled on the vllm and sglang schedulers, not '{}'",
-                                 p.engine.scheduler),
-               "leave admission at first_chunk here");
-    if (p.engine.preemption == "fifo" && p.engine.scheduler != "vllm")
-      map.fail(base + ".engine.preemption",
-               fmt::format("scheduler '{}' picks its own victims (sglang retracts the decode with the fewest output "
-                           "tokens)",
-                           p.engine.scheduler),
-               "leave preemption at lifo, or use the vllm scheduler");
-    if (p.timing.model == "table") {
-      if (p.timing.table.path.empty())
-        map.fail(base + ".timing.table.path", "the table timing model needs a CSV", "set timing.table.path");
-      std::string t = resolve_path(base_dir, p.timing.table.path);
-      if (!std::filesystem::exists(t))
-        map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
-    }
-    if (p.expert_parallel > 1 && catalog.models().count(p.model)) {
-      const ModelSpec& m = catalog.model(p.model);
-      if (m.experts == 0)
-        map.fail(base + ".expert_parallel", fmt::format("{} is a dense model: it has no experts to split", p.model),
-                 "leave expert_parallel at 1");
-      else if (p.tp % p.expert_parallel != 0 || m.experts % p.expert_parallel != 0)
-        map.fail(base + ".expert_parallel",
-                 fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
-                 "choose a divisor of both");
-    }
-    if (catalog.models().count(p.model) && catalog.gpus().count(p.gpu)) {
-      const ModelSpec& m = catalog.model(p.model);
-      const bool nvfp4 =
-          (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
-      if (nvfp4 && catalog.gpu(p.gpu).fp4_tflops <= 0)
-        map.fail(base + (p.precision == "nvfp4" ? ".precision" : ".model"),
-                 fmt::format("nvfp4 GEMMs run on FP4 tensor cores, which {} does not have (no fp4_tflops in the "
-                             "catalog)",
-                             p.gpu),
-                 "use a Blackwell GPU (b200), or precision fp8 / bf16");
-    }
-    if (p.moe_dispatch != "bf16" &&
-        (p.attention_dp <= 1 || (catalog.models().count(p.model) && catalog.model(p.model).experts == 0)))
-      map.fail(base + ".moe_dispatch", "only a MoE model's layers dispatch tokens between attention-DP ranks",
-               "leave moe_dispatch at bf16, or set attention_dp > 1 on a MoE model");
-    if (p.attention_dp > 1) {
-      if (p.engine.scheduler == "basic")
-        map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",
-                 "use engine.scheduler vllm or sglang, or leave attention_dp at 1");
-      if (catalog.models().count(p.model)) {
-        const ModelSpec& m = catalog.model(p.model);
-        if (m.experts > 0 && m.experts % (p.expert_parallel * p.attention_dp) != 0)
-          map.fail(base + ".attention_dp",
-                   fmt::format("the ranks share {}'s {} experts, split into expert_parallel x attention_dp = {} "
-                               "groups, which does not divide them",
-                               p.model, m.experts, p.expert_parallel * p.attention_dp),
-                   "choose attention_dp x expert_parallel dividing the expert count");
-        // the MoE dispatch crosses nodes where the group outgrows one (roofline prices the share
-        // bound for other nodes over the GPU's network link)
-        const int group = p.attention_dp * p.tp;
-        if (m.experts > 0 && catalog.gpus().count(p.gpu)) {
-          const GpuSpec& g = catalog.gpu(p.gpu);
-          if (!g.gpus_per_node)
-            map.fail(base + ".attention_dp",
-                     fmt::format("the MoE dispatch over attention_dp x tp = {} GPUs must know which of them share a "
-                                 "node, and the catalog gives {} no gpus_per_node",
-                                 group, p.gpu),
-                     "add gpus_per_node (and internode_gbps, each GPU's network bandwidth to other nodes in GB/s) "
-                     "to the GPU in a --catalog folder's gpus.yaml");
-          else if (group > *g.gpus_per_node && !g.internode_gbps)
-            map.fail(base + ".attention_dp",
-                     fmt::format("the {} GPUs of attention_dp x tp span nodes of {}, and the catalog gives {} no "
-                                 "internode_gbps to price the MoE dispatch between them",
-                                 group, *g.gpus_per_node, p.gpu),
-                     "add internode_gbps to the GPU in a --catalog folder's gpus.yaml, or keep attention_dp x tp "
-                     "within a node");
-        }
-      }
-    }
-    if (p.timing.model == "kernel") {
-      const auto& k = p.timing.kernel;
-      try {
-        const KernelTableLocation where = locate_kernel_tables(
-            k.system, k.database, k.tables, p.gpu, [&](const std::string& path) { return resolve_path(base_dir, path); });
-        if (!std::filesystem::is_directory(where.dir))
-          map.fail(base + (k.tables.empty() ? ".timing.kernel.system" : ".timing.kernel.tables"),
-                   fmt::format("folder '{}' does not exist", where.dir),
-                   "check the path (relative paths start at the scenario's folder)");
-      } catch (const std::runtime_error& e) {
-        map.fail(base + (!k.tables.empty() ? ".timing.kernel.tables" : ".timing.kernel.system"), e.what(), "");
-      }
-    }
-    if (p.timing.model == "roofline") {
-      try {
-        roofline_efficiency(p.timing.roofline.efficiency, base_dir);
-      } catch (const ConfigError& e) {
-        map.fail(base + ".timing.roofline.efficiency", e.what(), "");
-      }
-    }
-    validate_speculative(p, base + ".speculative", map, catalog);
-    if (p.kv_offload.enabled()) {
-      if (p.engine.scheduler != "vllm" && p.engine.scheduler != "sglang")
-        map.fail(base + ".kv_offload.host_gbytes",
-                 fmt::format("engine scheduler '{}' has no prefix cache to offload", p.engine.scheduler),
-                 "use engine.scheduler vllm or sglang, or set host_gbytes to 0");
-      if (!p.engine.enable_prefix_caching)
-        map.fail(base + ".kv_offload.host_gbytes", "KV offloading keeps evicted prefix-cache blocks, and prefix caching is off",
-                 "set engine.enable_prefix_caching: true, or host_gbytes to 0");
-      if (kv_offload_costs(p, catalog).host_blocks < 1)
-        map.fail(base + ".kv_offload.host_gbytes",
-                 fmt::format("{:g} GB holds not one KV block of {:.0f} bytes", p.kv_offload.host_gbytes,
-                             kv_offload_costs(p, catalog).block_bytes),
-                 "give it more memory or set it to 0");
-    }
-    try {
-      kv_capacity(p, catalog);
-    } catch (const ConfigError& e) {
-      map.fail(base + ".tp", e.what(), "");
-    }
-    if (role_of(p) != WorkerRole::kAggregated &&
-        !SchedulerRegistry::instance().create(p.engine.scheduler, SchedulerContext{p, 0, 1})->supports_disaggregation())
-      map.fail(base + ".engine.scheduler",
-               fmt::format("scheduler '{}' cannot serve the {} role (it has no KV hand-off)", p.engine.scheduler, p.role),
-               "use scheduler vllm or sglang, or role: aggregated");
+    validate_pool(p, base, map, base_dir);
   }
   auto placement = validate_disaggregation(s, map);
   validate_kv_storage(s, map);

@@ -257,6 +257,12 @@ inline TraceContext trace_context(const ScenarioConfig& s, const std::string& ba
   return ctx;
 }
 
+// The checks one pool passes on its own (its model, GPU, engine, timing and memory), as
+// validation makes them for each of a scenario's pools at key `base` (pools.N); `servesim timing`
+// makes them for the pool its options describe. Throws ConfigError through `map`.
+void validate_pool(const PoolConfig& p, const std::string& base, const config::SourceMap& map,
+                   const std::string& base_dir);
+
 // A validated scenario with the document it came from (for /meta and error locations).
 struct WorkerPlacement;  // scenario/placement.h
 
