@@ -29,31 +29,54 @@ const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, 
 }
 }  // namespace
 
+std::optional<ModelProblem> model_problem(const ModelSpec& m) {
+  auto problem = [](std::string what, std::string fix) { return ModelProblem{std::move(what), std::move(fix)}; };
+  for (const auto& [key, value] : {std::pair{"layers", m.layers}, std::pair{"hidden_size", m.hidden_size},
+                                    std::pair{"heads", m.heads}, std::pair{"kv_heads", m.kv_heads},
+                                    std::pair{"head_dim", m.head_dim}, std::pair{"intermediate_size", m.intermediate_size},
+                                    std::pair{"vocab_size", m.vocab_size}})
+    if (value < 1)
+      return problem(fmt::format("{} is {}: layers, hidden_size, heads, kv_heads, head_dim, intermediate_size and "
+                                 "vocab_size must be positive",
+                                 key, value),
+                     "give the model's shapes as its config.json has them");
+  if (m.heads % m.kv_heads != 0)
+    return problem(fmt::format("{} KV heads do not divide {} attention heads", m.kv_heads, m.heads),
+                   "give kv_heads dividing heads (grouped-query attention shares each KV head among heads / kv_heads)");
+  if (m.experts > 0 && (m.top_k < 1 || m.top_k > m.experts))
+    return problem(fmt::format("top_k {} is not between 1 and its {} experts", m.top_k, m.experts),
+                   "give the experts each token is routed to (num_experts_per_tok)");
+  if (m.experts == 0 && (m.top_k > 0 || m.shared_experts > 0 || m.dense_layers > 0))
+    return problem("top_k, shared_experts or dense_layers is set on a model with no experts",
+                   "remove them, or give its experts");
+  if (m.dense_layers > m.layers)
+    return problem(fmt::format("dense_layers {} exceeds its {} layers", m.dense_layers, m.layers),
+                   "count the layers before the first MoE layer (first_k_dense_replace)");
+  if ((m.sliding_window > 0) != (m.sliding_layers > 0))
+    return problem("sliding_window and sliding_layers come together",
+                   "give both (the window in tokens, the layers using it) or neither");
+  if (m.sliding_layers > m.layers)
+    return problem(fmt::format("sliding_layers {} exceeds its {} layers", m.sliding_layers, m.layers),
+                   "count the windowed layers only");
+  if (m.sparse_topk > 0 && (m.indexer_heads < 1 || m.indexer_head_dim < 1 || m.kv_lora_rank < 1))
+    return problem("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)",
+                   "give the indexer's heads and head dim of a DeepSeek-V3.2-style model, or remove sparse_topk");
+  if (m.v_head_dim > 0 && m.kv_lora_rank == 0)
+    return problem("v_head_dim is set on a model without MLA (kv_lora_rank)",
+                   "remove it: other models' values are head_dim wide");
+  if (!m.expert_precision.empty() && m.experts == 0)
+    return problem("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
+  return std::nullopt;
+}
+
 Catalog Catalog::load() {
   Catalog c;
   c.gpus_ = load_from_search_path<GpuSpec>("gpus.yaml", true);
   c.models_ = load_from_search_path<ModelSpec>("models.yaml", true);
-  for (const auto& entry : c.models_) {
-    const std::string& name = entry.first;  // (clang 14 cannot capture a structured binding in a lambda)
-    const ModelSpec& m = entry.second;
-    auto fail = [&](const std::string& what, const std::string& fix) {
-      throw ConfigError(fmt::format("models.yaml on the catalog path, model '{}': {}. Fix: {}", name, what, fix));
-    };
-    if ((m.sliding_window > 0) != (m.sliding_layers > 0))
-      fail("sliding_window and sliding_layers come together",
-           "give both (the window in tokens, the layers using it) or neither");
-    if (m.sliding_layers > m.layers)
-      fail(fmt::format("sliding_layers {} exceeds its {} layers", m.sliding_layers, m.layers),
-           "count the windowed layers only");
-    if (m.sparse_topk > 0 && (m.indexer_heads < 1 || m.indexer_head_dim < 1 || m.kv_lora_rank < 1))
-      fail("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)",
-           "give the indexer's heads and head dim of a DeepSeek-V3.2-style model, or remove sparse_topk");
-    if (m.v_head_dim > 0 && m.kv_lora_rank == 0)
-      fail("v_head_dim is set on a model without MLA (kv_lora_rank)",
-           "remove it: other models' values are head_dim wide");
-    if (!m.expert_precision.empty() && m.experts == 0)
-      fail("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
-  }
+  for (const auto& [name, m] : c.models_)
+    if (const auto problem = model_problem(m))
+      throw ConfigError(fmt::format("models.yaml on the catalog path, model '{}': {}. Fix: {}", name, problem->what,
+                                    problem->fix));
   std::vector<std::filesystem::path> config_dirs{std::filesystem::path(SERVESIM_SOURCE_DIR) / "data" / "aiconfigurator" /
                                                  "model_configs"};
   for (const auto& d : catalog_search_path()) config_dirs.push_back(std::filesystem::path(d) / "model_configs");

@@ -183,6 +183,13 @@ struct ModelSpec {
   double window_kv_bytes_per_token() const { return 2.0 * windowed_layers() * kv_heads * head_dim * kv_dtype_bytes; }
 };
 
+// What makes a model's shapes unusable, and the fix: the checks every models.yaml entry and
+// every config.json read as a model pass (null if none fails).
+struct ModelProblem {
+  std::string what, fix;
+};
+std::optional<ModelProblem> model_problem(const ModelSpec& m);
+
 // Defaults a framework picks on smaller GPUs (vLLM: below 70 GiB, and on A100s, a smaller token
 // budget and fewer sequences for the OpenAI server).
 struct SmallGpuDefaults {

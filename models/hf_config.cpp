@@ -12,10 +12,7 @@ namespace {
 
 class Config {
  public:
-  Config(const std::string& path) : path_(path) {
-    auto loaded = simdjson::padded_string::load(path);
-    if (loaded.error()) throw InputError(fmt::format("{}: cannot read the file", path));
-    text_ = std::move(loaded.value());
+  Config(std::string_view json, const std::string& path) : path_(path), text_(json) {
     if (parser_.parse(text_).get(root_))
       throw InputError(fmt::format("{}: not valid JSON (a Hugging Face config.json is expected)", path));
     // multimodal checkpoints keep the language model's shapes under text_config
@@ -78,7 +75,13 @@ std::string hf_id_of_config_file(const std::string& file_name) {
 }
 
 ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id) {
-  const Config c(path);
+  auto loaded = simdjson::padded_string::load(path);
+  if (loaded.error()) throw InputError(fmt::format("{}: cannot read the file", path));
+  return model_from_hf_config_text(std::string_view(loaded.value().data(), loaded.value().size()), path, hf_id);
+}
+
+ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {
+  const Config c(text, path);
   const std::string arch = c.architecture();
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
@@ -193,6 +196,9 @@ ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id
     m.precision = "bf16";
     m.dtype_bytes = 2;
   }
+  if (const auto problem = model_problem(m))
+    throw InputError(fmt::format("{}: {}. Fix: {} (or write a models.yaml entry for it)", path, problem->what,
+                                 problem->fix));
   return m;
 }
 

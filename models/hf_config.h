@@ -2,19 +2,22 @@
 // A model's shapes read from its Hugging Face config.json, so that a checkpoint is data: the
 // catalog registers every <org>--<name>_config.json of its model_configs folders under the
 // checkpoint's id (org/name). Families read: Llama, Qwen2/3 (dense and MoE), Mixtral, MiniMax-M2,
-// DeepSeek-V2/V3 (MLA, Kimi K2) and gpt-oss (sliding-window layers from layer_types, MXFP4
+// DeepSeek-V2/V3 (MLA, Kimi K2), DeepSeek-V3.2 and GLM-5 (sparse attention) and gpt-oss (sliding-window layers from layer_types, MXFP4
 // experts). Parameters are counted from the shapes (embeddings, the LM head unless tied,
 // attention or MLA projections, dense and expert FFNs, routers; norms, biases and attention sinks
 // are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>
+#include <string_view>
 
 #include "models/catalog.h"
 
 namespace servesim {
 
 // Throws InputError naming the file and the key (a missing shape, an architecture outside the
-// families above).
+// families above, shapes no model has: model_problem).
 ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id);
+// The same from the file's text (`path` names it in errors).
+ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id);
 
 // The checkpoint id of a model_configs file name: "Qwen--Qwen3-32B_config.json" -> "Qwen/Qwen3-32B";
 // empty if the name is not of that form.

@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-60}"
-targets=(mooncake_jsonl azure_csv scenario openai_request planner_reply parquet)
+targets=(mooncake_jsonl azure_csv scenario openai_request planner_reply parquet hf_config)
 # the sanitizer build (clang, ASan + UBSan, coverage hooks) builds the fuzz targets beside the tests
 dir="$(SANITIZE=1 bash "$root/scripts/build.sh" "${targets[@]/#/fuzz_}")"
 mkdir -p "$dir/findings"

@@ -93,6 +93,15 @@ TEST(GptOss, BadLayerTypesAreErrorsNamingTheFile) {
   EXPECT_NE(e.find("x--y_config.json: layer_types names 'linear_attention'"), std::string::npos) << e;
   e = error_of(write("\"num_hidden_layers\": 24", "\"num_hidden_layers\": 25"));
   EXPECT_NE(e.find("layer_types lists 24 layers, num_hidden_layers is 25"), std::string::npos) << e;
+  // shapes no model has pass the same checks as a models.yaml entry (they divided by zero, or
+  // routed a token to more experts than there are, before)
+  e = error_of(write("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 0"));
+  EXPECT_NE(e.find("x--y_config.json: kv_heads is 0: layers, hidden_size, heads, kv_heads"), std::string::npos) << e;
+  e = error_of(write("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5"));
+  EXPECT_NE(e.find("5 KV heads do not divide 64 attention heads"), std::string::npos) << e;
+  e = error_of(write("\"num_experts_per_tok\": 4", "\"num_experts_per_tok\": 33"));
+  EXPECT_NE(e.find("top_k 33 is not between 1 and its 32 experts"), std::string::npos) << e;
+  EXPECT_NE(e.find("(or write a models.yaml entry for it)"), std::string::npos) << e;
 }
 
 // A models.yaml entry's sliding-window and expert-format keys must make sense together.
@@ -116,6 +125,9 @@ TEST(GptOss, InconsistentCatalogEntriesAreErrorsNamingTheModel) {
   // sparse attention needs its indexer and MLA (tests/sparse_attention_test.cpp)
   r = error_for("  sparse_topk: 2048\n  indexer_heads: 64\n  indexer_head_dim: 128\n");
   EXPECT_NE(r.out.find("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)"), std::string::npos)
+      << r.out;
+  r = error_for("  top_k: 2\n");
+  EXPECT_NE(r.out.find("top_k, shared_experts or dense_layers is set on a model with no experts"), std::string::npos)
       << r.out;
   // a value head dim apart from head_dim is MLA's (tests/glm5_test.cpp)
   r = error_for("  v_head_dim: 256\n");

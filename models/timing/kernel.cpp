@@ -296,8 +296,8 @@ double KernelTiming::attention_ms(const LogGrid& grid, double batch, double len,
     LogGrid::Result s = grid.at({*it, len}, policy_, tables_->dir, what);
     if (s.hole) continue;
     count_extrapolation([&] {
-      return fmt::format("the {} table stops short of batch {:g} at length {:g}; scaled from batch {:g}", what, batch,
-                         len, *it);
+      return fmt::format("the {} table {} batch {:g} at length {:g}; scaled from batch {:g}", what,
+                         batch > batches.back() ? "stops short of" : "has a hole around", batch, len, *it);
     });
     return s.value * batch / *it;
   }

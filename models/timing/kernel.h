@@ -57,9 +57,9 @@ class KernelTiming final : public TimingModel {
   void count_extrapolation(const Message& message) const {
     if (extrapolations_++ == 0) spdlog::warn("{}: {} (counted in timing_extrapolations)", tables_->dir, message());
   }
-  // Attention is additive over sequences: where the table stops short of a large batch at
-  // this length, the largest measured batch is scaled up linearly; where it has a hole at its
-  // smallest batch, the next larger batch's value stands for it (each counted).
+  // Attention is additive over sequences: where the table lacks a batch at this length (beyond
+  // its largest, or a hole), the nearest smaller measured batch is scaled up linearly; where the
+  // hole is at its smallest batch, the next larger batch's value stands for it (each counted).
   double attention_ms(const LogGrid& grid, double batch, double len, const char* what) const;
   // Attention over every layer: the full-attention layers read `full` at `len`; sliding-window
   // layers read their own kernels (`windowed`) at `len` where measured, else `full` at
