@@ -86,10 +86,10 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
   const bool mla_kernels =
       !(tables_->context_mla.empty() || tables_->generation_mla.empty() || tables_->mla_bmm.empty());
-  // A module table prices a whole attention block per layer, its projections included, for a
-  // model whose per-head shapes are a measured checkpoint's.
-  // Of the checkpoints whose rows may price it, the first measured at this deployment's heads per
-  // GPU, KV dtype and GEMM format (a backend may have measured a model's FP8 checkpoint only).
+  // A module table prices a whole attention block per layer, its projections included. Of the
+  // checkpoints whose rows may price the model (module_checkpoints), the first measured at this
+  // deployment's heads per GPU, KV dtype and GEMM format (a backend may have measured a model's
+  // FP8 checkpoint only).
   auto find_modules = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& context,
                           const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
                           const std::vector<std::string>& measured, const char* kind) {
