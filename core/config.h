@@ -297,6 +297,45 @@ class Writer {
   bool comments_;
 };
 
+// The ranges a visitable struct declares in visit(), checked on values built without a document
+// (a model read from a config.json): the first field out of range as "key must be at least 1
+// (got 0)", empty if none is.
+class RangeChecker {
+ public:
+  template <class T, class... Checks>
+  void field(const char* key, T& value, const char* /*doc*/, Checks&&... checks) {
+    if (!problem_.empty()) return;
+    if constexpr (is_visitable<T>::value) {
+      RangeChecker sub;
+      value.visit(sub);
+      if (!sub.problem_.empty()) problem_ = fmt::format("{}.{}", key, sub.problem_);
+    } else if constexpr (is_optional_t<T>::value) {
+      if (value) (check(key, *value, checks), ...);
+    } else {
+      (check(key, value, checks), ...);
+    }
+  }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  template <class T, class C>
+  void check(const char* key, const T& value, const C& c) {
+    if (!problem_.empty()) return;
+    if (std::string err = c(value); !err.empty()) {
+      if constexpr (std::is_arithmetic_v<T>) problem_ = fmt::format("{} {} (got {})", key, err, value);
+      else problem_ = fmt::format("{} {}", key, err);
+    }
+  }
+  std::string problem_;
+};
+
+template <class T>
+std::string range_problem(const T& value) {
+  RangeChecker c;
+  const_cast<T&>(value).visit(c);  // visit() only reads through a checker
+  return c.problem();
+}
+
 // Reads a whole visitable struct from a document root, rejecting unknown keys.
 template <class T>
 T read_root(const Document& doc, SourceMap& map) {

@@ -31,15 +31,9 @@ const Spec& find(const std::map<std::string, Spec>& m, const std::string& name, 
 
 std::optional<ModelProblem> model_problem(const ModelSpec& m) {
   auto problem = [](std::string what, std::string fix) { return ModelProblem{std::move(what), std::move(fix)}; };
-  for (const auto& [key, value] : {std::pair{"layers", m.layers}, std::pair{"hidden_size", m.hidden_size},
-                                    std::pair{"heads", m.heads}, std::pair{"kv_heads", m.kv_heads},
-                                    std::pair{"head_dim", m.head_dim}, std::pair{"intermediate_size", m.intermediate_size},
-                                    std::pair{"vocab_size", m.vocab_size}})
-    if (value < 1)
-      return problem(fmt::format("{} is {}: layers, hidden_size, heads, kv_heads, head_dim, intermediate_size and "
-                                 "vocab_size must be positive",
-                                 key, value),
-                     "give the model's shapes as its config.json has them");
+  // the ranges its fields declare (models.yaml entries are read through them; a config.json's are not)
+  if (std::string out_of_range = config::range_problem(m); !out_of_range.empty())
+    return problem(std::move(out_of_range), "give the model's shapes as its config.json has them");
   if (m.heads % m.kv_heads != 0)
     return problem(fmt::format("{} KV heads do not divide {} attention heads", m.kv_heads, m.heads),
                    "give kv_heads dividing heads (grouped-query attention shares each KV head among heads / kv_heads)");

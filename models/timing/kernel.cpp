@@ -100,8 +100,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       const KernelTables::MlaModuleKey key{checkpoint, heads, kv_dtype, gemm_dtype};
       auto c = context.find(key), g = generation.find(key);
       if (c == context.end() || g == generation.end()) continue;
-      context_mla_module_ = &c->second;
-      generation_mla_module_ = &g->second;
+      context_module_ = &c->second;
+      generation_module_ = &g->second;
       context_module_label_ = fmt::format("{} context module", kind);
       generation_module_label_ = fmt::format("{} generation module", kind);
       return;
@@ -368,7 +368,7 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
   const double widest = gemm_->axis(1).back();
   for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, 0, ep_, moe_tokens, moe_ranks)) {
     // a module table holds the attention block's projections (the sparse-attention indexer's too)
-    if (context_mla_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj") ||
+    if (context_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj") ||
                                 op.name == std::string_view("indexer_q") || op.name == std::string_view("indexer_k")))
       continue;
     if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
@@ -430,9 +430,9 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
-    if (context_mla_module_) {  // the whole attention block, its projections included
+    if (context_module_) {  // the whole attention block, its projections included
       out.context_attention_ms =
-          L * attention_ms(*context_mla_module_, b.prefill_seqs, isl, context_module_label_.c_str());
+          L * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str());
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
@@ -447,9 +447,9 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   if (b.decode_seqs > 0) {
     // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
-    if (generation_mla_module_) {
+    if (generation_module_) {
       out.generation_attention_ms =
-          L * attention_ms(*generation_mla_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
+          L * attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
     } else {
       out.generation_attention_ms =
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,

@@ -93,10 +93,11 @@ class KernelTiming final : public TimingModel {
   // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
   // MLA attention tables)
   const LogGrid* moe_ = nullptr;  // the measured MoE layer of this shape (timing.kernel.moe: table)
-  // vLLM's MLA: the whole attention block per layer (projections included), or null
-  const LogGrid* context_mla_module_ = nullptr;
-  const LogGrid* generation_mla_module_ = nullptr;
-  // what those module tables are, for the log: "MLA context module" (vLLM's) | "DSA ..." (sparse attention)
+  // A module table: the whole attention block per layer (projections included), vLLM's MLA
+  // modules or a sparse-attention model's DSA modules; null where kernels price attention
+  const LogGrid* context_module_ = nullptr;
+  const LogGrid* generation_module_ = nullptr;
+  // what those module tables are, for the log: "MLA context module" | "DSA context module", ...
   std::string context_module_label_, generation_module_label_;
   const LogGrid* mla_bmm_pre_ = nullptr;
   const LogGrid* mla_bmm_post_ = nullptr;

@@ -70,8 +70,9 @@ std::string reused_from(const fs::path& folder, const std::string& stem) {
   return {};
 }
 
-// Whether version `a` is nearer `version` than `b` by find_source's order: not newer than it
-// before newer, then the newest of those not newer, or the oldest of those newer; false if equal.
+// Whether version `a` is nearer `version` than `b`: those not newer than it before the newer
+// ones, the newest first of those not newer, the oldest first of those newer; false if equal.
+// The one order of nearness: find_source, the MLA form and table_versions_by_nearness use it.
 bool nearer_version(const std::string& a, const std::string& b, const std::string& version) {
   const bool a_newer = version_less(version, a), b_newer = version_less(version, b);
   if (a_newer != b_newer) return !a_newer;
@@ -93,16 +94,12 @@ std::optional<KernelTables::Source> find_source(const std::string& dir, const st
                                  stem, donor, stem));
   }
   const std::vector<std::string> versions = version_folders(base);
-  const std::string* older = nullptr;
-  const std::string* newer = nullptr;
-  for (const std::string& v : versions) {
-    if (file_in(base / v, stem).empty()) continue;
-    if (version_less(v, version)) older = &v;
-    else if (!newer) newer = &v;
-  }
-  if (const std::string* v = older ? older : newer)
-    return KernelTables::Source{file_in(base / *v, stem), *v,
-                                fmt::format("{} has no {} table; read from {}", version, stem, *v)};
+  const std::string* nearest = nullptr;
+  for (const std::string& v : versions)
+    if (!file_in(base / v, stem).empty() && (!nearest || nearer_version(v, *nearest, version))) nearest = &v;
+  if (nearest)
+    return KernelTables::Source{file_in(base / *nearest, stem), *nearest,
+                                fmt::format("{} has no {} table; read from {}", version, stem, *nearest)};
   return std::nullopt;
 }
 
@@ -501,14 +498,14 @@ std::shared_ptr<const KernelTables> KernelTables::shared(const std::string& dir,
 
 std::vector<std::string> table_versions_by_nearness(const std::string& dir, const std::string& backend,
                                                     const std::string& measured) {
-  const std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);  // oldest first
-  // the versions not newer than the measurement, newest first, then the newer ones, oldest first
-  const auto newer = measured.empty() ? versions.end()
-                                      : std::find_if(versions.begin(), versions.end(),
-                                                     [&](const std::string& v) { return version_less(measured, v); });
-  std::vector<std::string> order(std::make_reverse_iterator(newer), versions.rend());
-  order.insert(order.end(), newer, versions.end());
-  return order;
+  std::vector<std::string> versions = version_folders(fs::path(dir) / "gemm" / backend);  // oldest first
+  if (measured.empty()) {
+    std::reverse(versions.begin(), versions.end());
+    return versions;
+  }
+  std::stable_sort(versions.begin(), versions.end(),
+                   [&](const std::string& a, const std::string& b) { return nearer_version(a, b, measured); });
+  return versions;
 }
 
 std::string default_perf_database() {
