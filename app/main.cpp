@@ -109,6 +109,13 @@ int print_timing(const PoolConfig& pool) {
                              "layer\n",
                              m.sparse_topk, m.indexer_heads, m.attention_kv_bytes_per_token() / m.layers,
                              m.indexer_kv_bytes_per_token() / m.layers);
+  if (m.linear_layers > 0)
+    std::cout << fmt::format("linear attention (Gated DeltaNet): {} of {} layers keep a recurrent state of {:.2f} MiB per "
+                             "sequence and GPU ({} B per layer) instead of KV; a running sequence holds {} blocks "
+                             "for it beside its tokens' ({} sequences fill the cache with no tokens)\n",
+                             m.linear_layers, m.layers, m.linear_layers * m.linear_state_bytes_per_layer(tp) / 1048576.0,
+                             m.linear_state_bytes_per_layer(tp), cap.state_blocks_per_sequence,
+                             cap.blocks / std::max<std::int64_t>(1, cap.state_blocks_per_sequence));
   if (pool.lora.enabled()) {
     const double slot = lora_bytes_per_gpu(m, pool.lora.max_lora_rank, tp);
     std::cout << fmt::format("LoRA slots {} x {:.1f} MiB per GPU (rank {}) = {:.2f} GiB of the worker's memory; a load "
@@ -493,6 +500,9 @@ int run_main(int argc, char** argv) {
       timing_pool.lora.max_loras = timing_max_loras;
       timing_pool.lora.adapters.push_back({"adapter", 0, 1});
     }
+    // a hybrid linear-attention model's block size and prefix caching, as a scenario's pool gets them
+    for (const std::string& note : apply_hybrid_engine_rules(timing_pool, Catalog::builtin(), false))
+      std::cout << note << "\n";
     // the checks a scenario's pool passes (FP4 units for nvfp4, heads and experts that split, ...)
     validate_pool(timing_pool, "pool", config::SourceMap("servesim timing"), ".");
     return print_timing(timing_pool);

@@ -93,7 +93,8 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   if (storage_layout.enabled()) storage_tiers = std::make_unique<KvStorage>(storage_layout.spec);
   for (size_t p = 0; p < cfg_.pools.size(); ++p) {
     const PoolConfig& pool = cfg_.pools[p];
-    const std::int64_t kv_blocks = kv_capacity(pool, Catalog::builtin()).blocks;
+    const KvCapacity capacity = kv_capacity(pool, Catalog::builtin());
+    const std::int64_t kv_blocks = capacity.blocks;
     const LoraCosts lora = lora_costs(pool, adapters);
     const std::shared_ptr<const SpeculativeDecoding> speculative = SpeculativeDecoding::make(pool, scenario.base_dir);
     const auto power = std::make_shared<const PowerModel>(PowerModel::for_pool(pool, Catalog::builtin()));
@@ -101,6 +102,7 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
     for (int k = 0; k < worker_slots(pool); ++k) {
       auto id = static_cast<std::int32_t>(workers_.size());
       SchedulerContext sctx{pool, id, kv_blocks, lora, speculative, cfg_.seed, offload};
+      sctx.state_blocks = capacity.state_blocks_per_sequence;
       if (storage_tiers) {
         sctx.storage = storage_tiers.get();
         sctx.storage_node = storage_layout.worker_node.at(static_cast<size_t>(id));

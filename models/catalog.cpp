@@ -60,6 +60,31 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
                    "remove it: other models' values are head_dim wide");
   if (!m.expert_precision.empty() && m.experts == 0)
     return problem("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
+  if (m.linear_layers > 0) {
+    if (m.linear_key_heads < 1 || m.linear_value_heads < 1 || m.linear_key_head_dim < 1 ||
+        m.linear_value_head_dim < 1 || m.linear_conv_kernel < 1 || m.linear_state_dtype_bytes < 1)
+      return problem("linear_layers needs linear_key_heads, linear_value_heads, linear_key_head_dim, "
+                     "linear_value_head_dim, linear_conv_kernel and linear_state_dtype_bytes",
+                     "give the Gated DeltaNet shapes of the model's config.json (linear_num_key_heads, ...)");
+    if (m.linear_value_heads % m.linear_key_heads != 0)
+      return problem(fmt::format("{} linear-attention key heads do not divide its {} value heads", m.linear_key_heads,
+                                 m.linear_value_heads),
+                     "give the heads as the config.json has them");
+    if (m.kv_lora_rank > 0 || m.sliding_layers > 0 || m.sparse_topk > 0)
+      return problem("linear attention beside MLA, sliding-window or sparse attention is not modelled",
+                     "model its full-attention layers as plain attention");
+    // vLLM groups the layers by kind into groups of the smaller kind's count; one group of
+    // full-attention layers is what KvCapacity's state blocks per sequence assume
+    if (m.linear_layers < m.full_attention_layers() || m.full_attention_layers() < 1)
+      return problem(fmt::format("{} linear-attention layers beside {} full-attention ones: servesim models hybrids "
+                                 "with at least as many linear-attention layers as full-attention ones, and some "
+                                 "of each",
+                                 m.linear_layers, m.full_attention_layers()),
+                     "check linear_layers against layers");
+  } else if (m.linear_key_heads > 0 || m.linear_value_heads > 0) {
+    return problem("linear-attention shapes are set on a model without linear_layers",
+                   "remove them, or give linear_layers");
+  }
   return std::nullopt;
 }
 
@@ -181,6 +206,47 @@ KvOffloadCosts kv_offload_costs(const PoolConfig& pool, const Catalog& catalog) 
   return c;
 }
 
+HybridKvLayout hybrid_kv_layout(const ModelSpec& m, int tp) {
+  HybridKvLayout out;
+  if (m.linear_layers == 0) return out;
+  // vLLM's FullAttentionSpec page of one token in one layer on one GPU (KV heads replicated when
+  // tp exceeds them) and MambaSpec page of one sequence's state in one layer
+  const double attention_page_per_token = 2.0 * std::max(1, m.kv_heads / tp) * m.head_dim * m.kv_dtype_bytes;
+  constexpr double kKernelBlockAlignment = 16;  // tokens (FlashAttention's block size multiple)
+  out.min_block_size = static_cast<int>(
+      kKernelBlockAlignment *
+      std::ceil(m.linear_state_bytes_per_layer(tp) / (kKernelBlockAlignment * attention_page_per_token)));
+  const int full = m.full_attention_layers();
+  out.state_blocks_per_sequence = (m.linear_layers + full - 1) / full;
+  return out;
+}
+
+std::vector<std::string> apply_hybrid_engine_rules(PoolConfig& pool, const Catalog& catalog, bool prefix_caching_given) {
+  std::vector<std::string> notes;
+  if (!catalog.models().count(pool.model) || !catalog.gpus().count(pool.gpu)) return notes;  // validation names it
+  const ModelSpec m = catalog.deployed_model(pool);
+  if (m.linear_layers == 0) return notes;
+  auto& e = pool.engine;
+  if (e.enable_prefix_caching && prefix_caching_given)
+    throw ConfigError(fmt::format(
+        "{} keeps a recurrent state per sequence in {} of its {} layers, and reusing a cached prefix needs that "
+        "state at the prefix's end (vLLM's experimental mamba prefix caching), which servesim does not model; vLLM "
+        "serves such models without prefix caching by default",
+        pool.model, m.linear_layers, m.layers));
+  if (e.enable_prefix_caching) {
+    e.enable_prefix_caching = false;
+    notes.push_back(fmt::format("{}: prefix caching off (a hybrid linear-attention model, as vLLM defaults it)", pool.model));
+  }
+  const HybridKvLayout layout = hybrid_kv_layout(m, pool.tp);
+  if (e.block_size < layout.min_block_size) {
+    notes.push_back(fmt::format("{}: block_size raised from {} to {} tokens, so that an attention block's page holds "
+                                "a linear-attention layer's state ({:.0f} bytes per GPU), as vLLM sets it",
+                                pool.model, e.block_size, layout.min_block_size, m.linear_state_bytes_per_layer(pool.tp)));
+    e.block_size = layout.min_block_size;
+  }
+  return notes;
+}
+
 KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   const ModelSpec m = catalog.deployed_model(pool);
   const GpuSpec& g = catalog.gpu(pool.gpu);
@@ -213,6 +279,7 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
     kv_bytes_per_token += draft->kv_bytes_per_token();
   }
   KvCapacity cap;
+  cap.state_blocks_per_sequence = hybrid_kv_layout(m, pool.tp).state_blocks_per_sequence;
   cap.ledger = memory_rule(e.memory_rule).divide(d);
   cap.weight_bytes = d.weight_bytes;
   cap.lora_bytes = d.lora_bytes;
@@ -225,12 +292,14 @@ KvCapacity kv_capacity(const PoolConfig& pool, const Catalog& catalog) {
   }
   cap.kv_bytes = cap.ledger.kv_bytes;
   cap.blocks = cap.kv_bytes > 0 ? static_cast<std::int64_t>(cap.kv_bytes / block_bytes) : 0;
-  if (cap.blocks < 1)
+  // one sequence: a block of KV, and its linear-attention state's blocks in a hybrid model
+  const double one_sequence_bytes = block_bytes * static_cast<double>(1 + cap.state_blocks_per_sequence);
+  if (cap.blocks < 1 + cap.state_blocks_per_sequence)
     throw ConfigError(fmt::format(
         "pool '{}': {} does not fit on {} x {}: the KV cache would get {:.2f} GiB, a shortfall of {:.2f} GiB for "
-        "one block ({}). Fix: raise tp (at least {}), choose a GPU with more memory, lower max_num_seqs or "
+        "one sequence's blocks ({}). Fix: raise tp (at least {}), choose a GPU with more memory, lower max_num_seqs or "
         "max_num_batched_tokens, lower lora.max_loras, or raise gpu_memory_utilization",
-        pool.name, pool.model, pool.tp, pool.gpu, cap.kv_bytes / kGiB, (block_bytes - cap.kv_bytes) / kGiB,
+        pool.name, pool.model, pool.tp, pool.gpu, cap.kv_bytes / kGiB, (one_sequence_bytes - cap.kv_bytes) / kGiB,
         cap.ledger.one_line(),
         static_cast<int>(
             std::ceil((d.weight_bytes * 1.1) / (g.engine_visible_gib() * kGiB * e.gpu_memory_utilization)))));

@@ -74,6 +74,15 @@ struct ModelSpec {
   // context tokens a lightning indexer picks (`indexer_heads` heads of `indexer_head_dim`, run over
   // the whole context, its projections replicated on every GPU); 0: dense attention
   int sparse_topk = 0, indexer_heads = 0, indexer_head_dim = 0;
+  // Linear attention (Gated DeltaNet: Qwen3.5, Qwen3-Next): `linear_layers` of the layers hold a
+  // fixed recurrent state per sequence instead of a KV cache: a short causal convolution over
+  // the query, key and value channels (`linear_conv_kernel` taps) and a value x key state per
+  // value head, kept in `linear_state_dtype_bytes` (the checkpoint's mamba_ssm_dtype: fp32 for
+  // Qwen3.5). The other layers are full attention, whose query projection also emits a gate per
+  // head where `attention_output_gate` (twice its width). 0: none
+  int linear_layers = 0, linear_key_heads = 0, linear_value_heads = 0, linear_key_head_dim = 0,
+      linear_value_head_dim = 0, linear_conv_kernel = 0, linear_state_dtype_bytes = 0;
+  bool attention_output_gate = false;
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
@@ -105,6 +114,14 @@ struct ModelSpec {
     v.field("sparse_topk", sparse_topk, "", config::at_least(0));
     v.field("indexer_heads", indexer_heads, "", config::at_least(0));
     v.field("indexer_head_dim", indexer_head_dim, "", config::at_least(0));
+    v.field("linear_layers", linear_layers, "", config::at_least(0));
+    v.field("linear_key_heads", linear_key_heads, "", config::at_least(0));
+    v.field("linear_value_heads", linear_value_heads, "", config::at_least(0));
+    v.field("linear_key_head_dim", linear_key_head_dim, "", config::at_least(0));
+    v.field("linear_value_head_dim", linear_value_head_dim, "", config::at_least(0));
+    v.field("linear_conv_kernel", linear_conv_kernel, "", config::at_least(0));
+    v.field("linear_state_dtype_bytes", linear_state_dtype_bytes, "", config::between(0, 4));
+    v.field("attention_output_gate", attention_output_gate, "");
   }
   // A value head's width: head_dim but where an MLA model's values differ (v_head_dim)
   int value_head_dim() const { return v_head_dim > 0 ? v_head_dim : head_dim; }
@@ -146,7 +163,21 @@ struct ModelSpec {
   // the routed experts' share of them
   double routed_expert_bytes() const { return routed_expert_params() * expert_bytes_per_param(); }
   double active_params() const { return (active_params_b > 0 ? active_params_b : params_b) * 1e9; }
-  int full_attention_layers() const { return layers - (sliding_window > 0 ? sliding_layers : 0); }
+  int full_attention_layers() const { return layers - (sliding_window > 0 ? sliding_layers : 0) - linear_layers; }
+  // Linear attention, per GPU of a tp-way worker (vLLM's gated_delta_net_state_shape: heads and
+  // channels split over the GPUs): the convolution's last kernel - 1 inputs of the query, key and
+  // value channels (in the activation dtype, bf16) and the recurrent state, for one sequence in
+  // one layer.
+  double linear_conv_channels() const {
+    return 2.0 * linear_key_heads * linear_key_head_dim + static_cast<double>(linear_value_heads) * linear_value_head_dim;
+  }
+  double linear_state_bytes_per_layer(int tp) const {
+    if (linear_layers == 0) return 0;
+    const double conv = linear_conv_channels() / tp * (linear_conv_kernel - 1) * 2.0;
+    const double recurrent = static_cast<double>(linear_value_heads) / tp * linear_key_head_dim * linear_value_head_dim *
+                             linear_state_dtype_bytes;
+    return conv + recurrent;
+  }
   int windowed_layers() const { return sliding_window > 0 ? sliding_layers : 0; }
   // Bytes of KV cache per token of context, summed over layers and heads (before TP sharding):
   // the full-attention layers'. A sliding-window layer keeps only its window's tokens (vLLM's
@@ -343,9 +374,28 @@ class Catalog {
   std::map<std::string, EnginePreset> engines_;
 };
 
+// A hybrid linear-attention model's KV cache as vLLM V1 lays it out: one pool of blocks for both
+// kinds of layers. Layers are grouped by kind in groups of the full-attention layers' count; a
+// block holds block_size tokens of one group's attention KV, or one sequence's recurrent state
+// of one group of linear-attention layers (padded to the same page). vLLM raises the attention
+// block size until a block's page holds a linear layer's state (kernel alignment 16 tokens) and
+// serves these models without prefix caching by default.
+struct HybridKvLayout {
+  int min_block_size = 0;  // tokens (vLLM logs "Setting attention block size to N tokens")
+  std::int64_t state_blocks_per_sequence = 0;  // blocks a running sequence holds for its state
+};
+// Zero for a model without linear attention. `m` as deployed (its KV dtype sets the page).
+HybridKvLayout hybrid_kv_layout(const ModelSpec& m, int tp);
+// What a hybrid model changes in `pool`'s engine (none for other models): a block size below the
+// layout's minimum is raised to it, and prefix caching is turned off, as vLLM does. Returns a line
+// for each change. Throws ConfigError when `prefix_caching_given` (the scenario asks for it):
+// prefix caching of linear-attention state is not modelled.
+std::vector<std::string> apply_hybrid_engine_rules(PoolConfig& pool, const Catalog& catalog, bool prefix_caching_given);
+
 struct KvCapacity {
   MemoryLedger ledger;  // how the engine arrived at kv_bytes (num_gpu_blocks, when set, overrides it)
   std::int64_t blocks = 0;
+  std::int64_t state_blocks_per_sequence = 0;  // hybrid linear-attention models (HybridKvLayout)
   double weight_bytes = 0, kv_bytes = 0;
   double lora_bytes = 0;  // the LoRA slots: max_loras adapters at max_lora_rank
   double draft_bytes = 0;  // a speculative draft's weights (draft model, MTP or EAGLE layer)

@@ -113,6 +113,10 @@ struct SchedulerContext {
   KvOffloadCosts offload = {};  // pools[].kv_offload (host_blocks 0: none)
   KvStorage* storage = nullptr;  // kv_storage's shared tiers (null: none), on this worker's node:
   std::int32_t storage_node = -1;
+  // Blocks each running sequence holds beside its tokens' (a hybrid model's linear-attention
+  // state, KvCapacity::state_blocks_per_sequence): taken at admission, kept to its end, carried
+  // by a KV hand-off.
+  std::int64_t state_blocks = 0;
 };
 
 using SchedulerRegistry = Registry<"engine scheduler", EngineScheduler, const SchedulerContext&>;

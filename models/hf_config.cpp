@@ -16,6 +16,7 @@ class Config {
     if (parser_.parse(text_).get(root_))
       throw InputError(fmt::format("{}: not valid JSON (a Hugging Face config.json is expected)", path));
     // multimodal checkpoints keep the language model's shapes under text_config
+    outer_ = root_;
     simdjson::dom::object text;
     if (!root_["text_config"].get(text)) root_ = text;
   }
@@ -39,14 +40,16 @@ class Config {
     if (root_[key].get(o)) return std::nullopt;
     return o;
   }
+  // (a multimodal checkpoint may give it beside text_config instead)
   bool boolean(const char* key, bool fallback) const {
     bool v = fallback;
-    return root_[key].get(v) ? fallback : v;
+    if (!root_[key].get(v)) return v;
+    return outer_[key].get(v) ? fallback : v;
   }
   std::string architecture() const {
     simdjson::dom::array a;
     std::string_view first;
-    if (root_["architectures"].get(a) || a.size() == 0 || a.at(0).get(first)) return {};
+    if (outer_["architectures"].get(a) || a.size() == 0 || a.at(0).get(first)) return {};
     return std::string(first);
   }
 
@@ -54,7 +57,8 @@ class Config {
   std::string path_;
   simdjson::padded_string text_;
   simdjson::dom::parser parser_;
-  simdjson::dom::object root_;
+  simdjson::dom::object root_;   // the language model's shapes (text_config where there is one)
+  simdjson::dom::object outer_;  // the whole file
 };
 
 int as_int(std::int64_t v, const std::string& path, const char* key) {
@@ -86,12 +90,15 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                                   "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "GptOssForCausalLM"};
+                                   "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "GptOssForCausalLM",
+                                   "Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration",
+                                   "Qwen3_5MoeForConditionalGeneration"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss). Fix: write a models.yaml entry for it",
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5). Fix: "
+                                 "write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
   auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
@@ -101,7 +108,8 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   m.hidden_size = get("hidden_size");
   m.heads = get("num_attention_heads");
   m.kv_heads = get_or("num_key_value_heads", m.heads);
-  m.intermediate_size = get("intermediate_size");
+  // (Qwen3.5's MoE configs give none: every layer is MoE, and its experts' width stands in)
+  m.intermediate_size = c.has("intermediate_size") ? get("intermediate_size") : get("moe_intermediate_size");
   m.vocab_size = get("vocab_size");
   m.kv_lora_rank = get_or("kv_lora_rank", 0);
   if (m.kv_lora_rank > 0) {
@@ -122,16 +130,18 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   }
   if (m.heads == 0 || m.head_dim == 0 || m.layers == 0 || m.hidden_size == 0)
     throw InputError(fmt::format("{}: layers, hidden_size, heads and head_dim must be positive", path));
-  // sliding-window layers: those layer_types names so (gpt-oss alternates them with full ones); a
-  // config without layer_types (Qwen2's unused sliding_window, say) has none
+  // sliding-window and linear-attention layers: those layer_types names so (gpt-oss alternates
+  // sliding ones with full ones, Qwen3.5 puts a full one after every three linear ones); a config
+  // without layer_types (Qwen2's unused sliding_window, say) has neither
   if (simdjson::dom::array types; c.array("layer_types", types)) {
     for (simdjson::dom::element t : types) {
       std::string_view type;
       if (t.get(type)) throw InputError(fmt::format("{}: layer_types holds a value that is not a string", path));
       if (type == "sliding_attention") ++m.sliding_layers;
+      else if (type == "linear_attention") ++m.linear_layers;
       else if (type != "full_attention")
-        throw InputError(fmt::format("{}: layer_types names '{}'; servesim models full_attention and "
-                                     "sliding_attention layers",
+        throw InputError(fmt::format("{}: layer_types names '{}'; servesim models full_attention, "
+                                     "sliding_attention and linear_attention layers",
                                      path, type));
     }
     if (types.size() != static_cast<size_t>(m.layers))
@@ -139,12 +149,33 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
                                    m.layers));
     if (m.sliding_layers > 0) m.sliding_window = get("sliding_window");
   }
+  if (m.linear_layers > 0) {  // Gated DeltaNet
+    m.linear_key_heads = get("linear_num_key_heads");
+    m.linear_value_heads = get("linear_num_value_heads");
+    m.linear_key_head_dim = get("linear_key_head_dim");
+    m.linear_value_head_dim = get("linear_value_head_dim");
+    m.linear_conv_kernel = get("linear_conv_kernel_dim");
+    // the recurrent state's dtype (Qwen3.5 names float32; without it, the model's)
+    const std::string state = c.text("mamba_ssm_dtype");
+    m.linear_state_dtype_bytes = state == "float32" ? 4 : 2;
+    if (!state.empty() && state != "float32" && state != "bfloat16" && state != "float16")
+      throw InputError(fmt::format("{}: mamba_ssm_dtype '{}' is not float32, bfloat16 or float16", path, state));
+  }
+  m.attention_output_gate = c.boolean("attn_output_gate", false);
   for (const char* key : {"n_routed_experts", "num_experts", "num_local_experts"})
     if (c.has(key)) m.experts = get(key);
   if (m.experts > 0) {
     m.top_k = get("num_experts_per_tok");
     m.moe_intermediate_size = get_or("moe_intermediate_size", m.intermediate_size);
     m.shared_experts = get_or("n_shared_experts", 0);
+    // Qwen2-MoE and Qwen3.5 give their shared expert's width instead: so many routed experts' worth
+    if (const int shared = get_or("shared_expert_intermediate_size", 0); shared > 0 && !c.has("n_shared_experts")) {
+      if (shared % m.moe_intermediate_size != 0)
+        throw InputError(fmt::format("{}: shared_expert_intermediate_size {} is not a multiple of "
+                                     "moe_intermediate_size {}",
+                                     path, shared, m.moe_intermediate_size));
+      m.shared_experts = shared / m.moe_intermediate_size;
+    }
     m.dense_layers = get_or("first_k_dense_replace", 0);
   }
   // parameters, from the shapes
@@ -158,11 +189,18 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
       attention += static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : h) * m.indexer_heads * m.indexer_head_dim +
                    h * (m.indexer_head_dim + m.indexer_heads);
   } else {
-    attention = h * H * d + 2 * h * m.kv_heads * d + H * d * h;
+    attention = h * H * d * (m.attention_output_gate ? 2 : 1) + 2 * h * m.kv_heads * d + H * d * h;
   }
+  // a Gated DeltaNet layer: its input projection (queries, keys, values, the output gate z and
+  // the per-head b and a), the depthwise convolution and the output projection
+  const double linear_value_width = static_cast<double>(m.linear_value_heads) * m.linear_value_head_dim;
+  const double linear_attention =
+      h * (2.0 * m.linear_key_heads * m.linear_key_head_dim + 2 * linear_value_width + 2.0 * m.linear_value_heads) +
+      m.linear_conv_channels() * m.linear_conv_kernel + linear_value_width * h;
   const double dense_ffn = 3 * h * m.intermediate_size;
   const double expert_ffn = 3 * h * m.moe_intermediate_size;
-  double total = V * h * (c.boolean("tie_word_embeddings", false) ? 1 : 2) + L * attention;
+  double total = V * h * (c.boolean("tie_word_embeddings", false) ? 1 : 2) + (L - m.linear_layers) * attention +
+                 m.linear_layers * linear_attention;
   double active = total;
   if (m.experts > 0) {
     const double moe_layers = L - m.dense_layers;

@@ -143,7 +143,10 @@ struct EngineConfig {
     v.field("max_num_seqs", max_num_seqs, "most sequences running at once", at_least(1));
     v.field("max_num_batched_tokens", max_num_batched_tokens, "token budget of one iteration",
             at_least(1));
-    v.field("block_size", block_size, "tokens per KV-cache block", at_least(1));
+    v.field("block_size", block_size,
+            "tokens per KV-cache block (a hybrid linear-attention model's is raised until a block holds a layer's "
+            "recurrent state, as vLLM does: docs/limits.md)",
+            at_least(1));
     v.field("num_gpu_blocks", num_gpu_blocks,
             "KV-cache blocks per worker (null = derived from GPU memory, model and gpu_memory_utilization)",
             at_least(1));
@@ -189,7 +192,9 @@ struct EngineConfig {
             "workers, each rank a target of its policy with its own KV events and load, as Dynamo's KV router "
             "routes to a worker's dp_rank)",
             one_of({"least_loaded", "round_robin", "prefix_aware", "router"}));
-    v.field("enable_prefix_caching", enable_prefix_caching, "reuse cached prompt blocks across requests");
+    v.field("enable_prefix_caching", enable_prefix_caching,
+            "reuse cached prompt blocks across requests (off for hybrid linear-attention models, as vLLM defaults "
+            "it; asking for it there is an error)");
     v.field("enable_chunked_prefill", enable_chunked_prefill,
             "split long prompts over iterations (decodes first, then prefill chunks up to the token budget)");
   }

@@ -65,13 +65,22 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
   // top-k, while the indexer scores every pair), on this GPU's heads; decodes read their KV
   const double head_width = static_cast<double>(std::max(1, m_.heads / tp_)) * m_.attention_head_dim();
   const double context = static_cast<double>(b.decode_context_tokens);
-  flops += 4 * m_.layers * head_width *
+  flops += 4 * (m_.layers - m_.linear_layers) * head_width *
            (attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) +
             m_.decode_attended_tokens(context, b.decode_seqs) * b.decode_query_tokens);
   if (m_.sparse_topk > 0)
     flops += m_.layers * indexer_flops(m_, b.prefill_attention_pairs + context * b.decode_query_tokens);
   bytes += m_.decode_kv_read_bytes(context, b.decode_seqs) /
            (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
+  if (m_.linear_layers > 0) {  // a hybrid's linear-attention layers: the work the roofline prices
+    for (const LinearAttentionWork& w :
+         {b.prefill_seqs > 0 ? linear_attention_prefill(m_, tp_, static_cast<double>(b.prefill_tokens), b.prefill_seqs)
+                             : LinearAttentionWork{},
+          b.decode_seqs > 0 ? linear_attention_decode(m_, tp_, b.decode_seqs) : LinearAttentionWork{}}) {
+      flops += m_.linear_layers * w.flops;
+      bytes += m_.linear_layers * w.bytes;
+    }
+  }
   return {flops, bytes};
 }
 

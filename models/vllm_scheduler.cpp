@@ -62,6 +62,7 @@ class VllmScheduler final : public EngineScheduler {
         clock_(spec_ ? TokenClock(spec_, make_rng(ctx.seed, fmt::format("speculative.worker{}", ctx.worker_id)))
                      : TokenClock()),
         block_(cfg_.block_size),
+        state_blocks_(ctx.state_blocks),
         cache_(ctx.kv_blocks, cfg_.block_size),
         lora_costs_(ctx.lora),
         lora_(ctx.lora.max_loras, ctx.lora.load_ns.size()),
@@ -340,7 +341,7 @@ class VllmScheduler final : public EngineScheduler {
     // every prompt token's KV is needed here, so any full cached block saves its transfer
     const std::int64_t hit = keys.empty() ? 0 : cache_.match_prefix(keys, &hits_);
     const std::int64_t cached_blocks = std::min<std::int64_t>(hit, r->input_tokens / block_);
-    const std::int64_t fresh = blocks_for(r->input_tokens) - cached_blocks;
+    const std::int64_t fresh = blocks_for(r->input_tokens) - cached_blocks + state_blocks_;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(cached_blocks)) - fresh;
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
     Seq* q = alloc_seq(r);
@@ -531,7 +532,8 @@ class VllmScheduler final : public EngineScheduler {
   void check_fits(const Request* r, std::int64_t output_tokens) const {
     // a decoding sequence also holds its draft tokens' lookahead slots
     const std::int64_t need =
-        blocks_for(static_cast<std::int64_t>(r->input_tokens) + output_tokens + (output_tokens > 0 ? lookahead_ : 0));
+        blocks_for(static_cast<std::int64_t>(r->input_tokens) + output_tokens + (output_tokens > 0 ? lookahead_ : 0)) +
+        state_blocks_;
     if (need > cache_.num_blocks())
       throw InputError(fmt::format(
           "request {} ({} prompt + {} output tokens) needs {} KV blocks but worker {} has {}. Fix: give the pool "
@@ -624,7 +626,7 @@ class VllmScheduler final : public EngineScheduler {
       if (!first_prefill) return std::nullopt;
       a.chunk = remaining;
     }
-    a.fresh = blocks_for((a.cached_blocks + a.host_blocks) * block_ + a.chunk) - a.cached_blocks;
+    a.fresh = blocks_for((a.cached_blocks + a.host_blocks) * block_ + a.chunk) - a.cached_blocks + state_blocks_;
     const std::int64_t free_after = cache_.free_blocks() - cache_.evictable(prefix_hits(a.cached_blocks)) - a.fresh;
     if (no_evict_) {
       // the whole request, to its last output token, beside what the running ones may still take
@@ -634,13 +636,14 @@ class VllmScheduler final : public EngineScheduler {
     if (free_after < 0 || (free_after < watermark_blocks_ && !running_.empty())) return std::nullopt;
     if (full_prompt_admission_ && a.chunk < remaining) {
       // every block of the prompt must be free now (host-loaded blocks included), not only the chunk's
-      const std::int64_t whole = blocks_for(q->target) - a.cached_blocks;
+      const std::int64_t whole = blocks_for(q->target) - a.cached_blocks + state_blocks_;
       const std::int64_t free_whole = free_after + a.fresh - whole;
       if (free_whole < 0 || (free_whole < watermark_blocks_ && !running_.empty())) return std::nullopt;
     }
     if (style_.retract_decodes && !running_.empty()) {
       // the whole prompt and its clipped output must fit beside what the running requests will need
-      const double room = static_cast<double>((free_after + a.fresh) * block_) - reserved_tokens_;
+      // (its state blocks, when it has them, are not room for tokens)
+      const double room = static_cast<double>((free_after + a.fresh - state_blocks_) * block_) - reserved_tokens_;
       const std::int64_t cached = (a.cached_blocks + a.host_blocks) * block_;
       const double need = static_cast<double>(q->target - cached) +
                           static_cast<double>(std::min(remaining_output(q), kSgClipOutputTokens));
@@ -652,7 +655,7 @@ class VllmScheduler final : public EngineScheduler {
   // guaranteed_no_evict: the blocks q holds when it ends (its prompt and whole output), and what
   // the running requests may still allocate.
   std::int64_t final_blocks(const Seq* q) const {
-    return blocks_for(q->input_tokens + (q->prefill_only ? 0 : q->output_tokens + lookahead_));
+    return blocks_for(q->input_tokens + (q->prefill_only ? 0 : q->output_tokens + lookahead_)) + state_blocks_;
   }
   std::int64_t blocks_still_needed() const {
     std::int64_t total = 0;
@@ -734,9 +737,10 @@ class VllmScheduler final : public EngineScheduler {
   // False if q itself had to be preempted.
   bool grow_to(Seq* q, std::int64_t tokens) {
     // what the free blocks cover at once, then one at a time with preemptions
-    const std::int64_t need = blocks_for(tokens) - static_cast<std::int64_t>(q->blocks.size());
+    const std::int64_t wanted = blocks_for(tokens) + state_blocks_;
+    const std::int64_t need = wanted - static_cast<std::int64_t>(q->blocks.size());
     if (need > 0) cache_.allocate(std::min(need, cache_.free_blocks()), q->blocks);
-    while (static_cast<std::int64_t>(q->blocks.size()) < blocks_for(tokens)) {
+    while (static_cast<std::int64_t>(q->blocks.size()) < wanted) {
       KvCache::BlockId b = cache_.allocate();
       if (b >= 0) {
         q->blocks.push_back(b);
@@ -866,7 +870,7 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   void push_boundary(Seq* q) {
-    const std::int64_t held = static_cast<std::int64_t>(q->blocks.size()) * block_;
+    const std::int64_t held = (static_cast<std::int64_t>(q->blocks.size()) - state_blocks_) * block_;
     // the first step whose tokens and lookahead slots no longer fit in the blocks it holds
     const std::int64_t s = clock_.first_step_reaching(held - q->input_tokens - q->e0 - lookahead_ + q->t0 + 1, q->s0);
     if (s <= q->finish_step) boundaries_.push({s, q->order, q->gen, q});
@@ -897,6 +901,9 @@ class VllmScheduler final : public EngineScheduler {
   // the tokens an uncapped decoding sequence has emitted by each step; drawn lazily, hence mutable
   mutable TokenClock clock_;
   std::int32_t block_;
+  // blocks a running sequence holds beyond its tokens' (a hybrid model's linear-attention state;
+  // such models run without prefix caching, so q->blocks is never indexed by token position)
+  std::int64_t state_blocks_;
   KvCache cache_;
   LoraCosts lora_costs_;
   LoraSlots lora_;

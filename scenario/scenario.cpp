@@ -696,6 +696,19 @@ LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>
   config::SourceMap map(doc.name());
   LoadedScenario out;
   out.config = config::read_root<ScenarioConfig>(doc, map);
+  for (size_t i = 0; i < out.config.pools.size(); ++i) {
+    const std::string key = fmt::format("pools.{}.engine.enable_prefix_caching", i);
+    // given in the file or by --set (both are in the document by now), not defaulted
+    const YAML::Node pools = doc.root().IsMap() ? doc.root()["pools"] : YAML::Node();
+    const bool given = pools.IsSequence() && i < pools.size() && pools[i]["engine"].IsMap() &&
+                       pools[i]["engine"]["enable_prefix_caching"].IsDefined();
+    try {
+      for (std::string& note : apply_hybrid_engine_rules(out.config.pools[i], Catalog::builtin(), given))
+        out.warnings.push_back(fmt::format("pools.{}: {}", i, note));
+    } catch (const ConfigError& e) {
+      map.fail(key, e.what(), "leave enable_prefix_caching unset, or set it false");
+    }
+  }
   out.source_name = doc.name();
   out.base_dir = base_dir;
   out.placement = validate(out.config, map, base_dir, out.warnings);

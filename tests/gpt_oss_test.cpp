@@ -89,8 +89,8 @@ TEST(GptOss, BadLayerTypesAreErrorsNamingTheFile) {
     }
     return std::string("(no error)");
   };
-  std::string e = error_of(write("\"full_attention\",", "\"linear_attention\","));
-  EXPECT_NE(e.find("x--y_config.json: layer_types names 'linear_attention'"), std::string::npos) << e;
+  std::string e = error_of(write("\"full_attention\",", "\"chunked_attention\","));
+  EXPECT_NE(e.find("x--y_config.json: layer_types names 'chunked_attention'"), std::string::npos) << e;
   e = error_of(write("\"num_hidden_layers\": 24", "\"num_hidden_layers\": 25"));
   EXPECT_NE(e.find("layer_types lists 24 layers, num_hidden_layers is 25"), std::string::npos) << e;
   // shapes no model has pass the same checks as a models.yaml entry (they divided by zero, or

@@ -113,6 +113,30 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                  where, kind, what, fmt::join(checkpoints, " or "), heads, kv_dtype, gemm_dtype,
                                  m_.hf_id, tp_));
   };
+  if (m_.linear_layers > 0) {
+    // Gated DeltaNet layers: their kernels at the heads one GPU holds
+    const std::pair<int, int> heads{m_.linear_key_heads / tp_, m_.linear_value_heads / tp_};
+    auto shapes = [&] {
+      std::vector<std::string> out;
+      for (const auto& [k, grid] : tables_->context_linear_attention) out.push_back(fmt::format("{}/{}", k.first, k.second));
+      return out.empty() ? std::string("none") : fmt::format("{}", fmt::join(out, ", "));
+    };
+    if (m_.linear_key_head_dim != KernelTables::kLinearAttentionTableHeadDim ||
+        m_.linear_value_head_dim != KernelTables::kLinearAttentionTableHeadDim)
+      throw ConfigError(fmt::format("model {}: linear-attention heads {} x {} wide; the tables measure 128 x 128. "
+                                    "Fix: timing.model: roofline",
+                                    m_.hf_id, m_.linear_key_head_dim, m_.linear_value_head_dim));
+    auto context = tables_->context_linear_attention.find(heads);
+    auto generation = tables_->generation_linear_attention.find(heads);
+    if (context == tables_->context_linear_attention.end() || generation == tables_->generation_linear_attention.end())
+      throw ConfigError(fmt::format(
+          "model {} at tp {}: {} has no linear-attention (Gated DeltaNet) kernels for {} key / {} value heads per "
+          "GPU (linear_attention/{}/<version>/gdn_perf; key/value heads measured: {}). Fix: a tp or backend the "
+          "table covers, or timing.model: roofline",
+          m_.hf_id, tp_, where, heads.first, heads.second, tables_->backend, shapes()));
+    linear_context_ = &context->second;
+    linear_generation_ = &generation->second;
+  }
   if (m_.sparse_topk > 0) {
     // DeepSeek sparse attention: every backend publishes the whole block (indexer included)
     if (tables_->context_dsa_module.empty() || tables_->generation_dsa_module.empty())
@@ -430,13 +454,17 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     // a chunk of c tokens after k earlier ones attends to as many (query, key) pairs as a fresh
     // causal prompt of s tokens with s(s+1)/2 = pairs: the prompt length the table is read at
     const double isl = equivalent_prompt_tokens(b.prefill_attention_pairs / b.prefill_seqs);
+    if (linear_context_)  // a hybrid's linear-attention layers: their whole prompt chunks
+      out.context_attention_ms += m_.linear_layers * attention_ms(*linear_context_, b.prefill_seqs,
+                                                                  static_cast<double>(b.prefill_tokens) / b.prefill_seqs,
+                                                                  "linear-attention context");
     if (context_module_) {  // the whole attention block, its projections included
-      out.context_attention_ms =
+      out.context_attention_ms +=
           L * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str());
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
-      out.context_attention_ms = layers_attention_ms(*context_, context_window_, b.prefill_seqs, isl, window_isl,
+      out.context_attention_ms += layers_attention_ms(*context_, context_window_, b.prefill_seqs, isl, window_isl,
                                                      "context attention", "sliding-window context attention");
       if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
         out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
@@ -447,11 +475,14 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   if (b.decode_seqs > 0) {
     // verified draft tokens share their sequence's KV read: priced as the decode kernel (memory-bound)
     const double kv_len = std::max(1.0, static_cast<double>(b.decode_context_tokens) / b.decode_seqs);
+    if (linear_generation_)  // one recurrent step per sequence (draft tokens ride along)
+      out.generation_attention_ms +=
+          m_.linear_layers * lookup(*linear_generation_, {static_cast<double>(b.decode_seqs)}, "linear-attention generation");
     if (generation_module_) {
-      out.generation_attention_ms =
+      out.generation_attention_ms +=
           L * attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
     } else {
-      out.generation_attention_ms =
+      out.generation_attention_ms +=
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,
                               std::min(kv_len, static_cast<double>(m_.sliding_window)), "generation attention",
                               "sliding-window generation attention");

@@ -99,6 +99,9 @@ class KernelTiming final : public TimingModel {
   const LogGrid* generation_module_ = nullptr;
   // what those module tables are, for the log: "MLA context module" | "DSA context module", ...
   std::string context_module_label_, generation_module_label_;
+  // a hybrid's Gated DeltaNet layers (batch x chunk length; batch); null without them
+  const LogGrid* linear_context_ = nullptr;
+  const LogGrid* linear_generation_ = nullptr;
   const LogGrid* mla_bmm_pre_ = nullptr;
   const LogGrid* mla_bmm_post_ = nullptr;
   const LogGrid* allreduce_graph_ = nullptr;

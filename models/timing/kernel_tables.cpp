@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 #include <future>
 #include <mutex>
+#include <set>
 #include <optional>
 #include <yaml-cpp/yaml.h>
 
@@ -308,17 +309,69 @@ std::optional<std::vector<T>> union_of(const std::optional<std::vector<T>>& a, c
 
 }  // namespace
 
+// Gated DeltaNet kernels: each point the sum of its phase's kernels (a point missing one of them,
+// such as a measurement that ran out of memory, is left out).
+void load_linear_attention(const std::string& path, std::map<std::pair<int, int>, LogGrid>* context,
+                           std::map<std::pair<int, int>, LogGrid>* generation) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t phase = t.column("phase"), op = t.column("kernel_source"), batch = t.column("batch_size"),
+               len = t.column("seq_len"), hidden = t.column("d_model"), key_heads = t.column("num_k_heads"),
+               value_heads = t.column("num_v_heads"), key_dim = t.column("head_k_dim"),
+               value_dim = t.column("head_v_dim"), latency = t.column("latency");
+  struct Sum {
+    std::set<std::string> kernels;
+    double ms = 0;
+  };
+  // (generation?, key heads, value heads, hidden) -> (batch, length) -> the kernels' sum
+  std::map<std::tuple<bool, int, int, int>, std::map<std::pair<double, double>, Sum>> shapes;
+  std::map<bool, std::set<std::string>> kernels_of_phase;
+  while (t.next()) {
+    if (t.number(key_dim) != KernelTables::kLinearAttentionTableHeadDim ||
+        t.number(value_dim) != KernelTables::kLinearAttentionTableHeadDim)
+      continue;  // (every published row is 128 x 128; KernelTiming refuses models of other widths)
+    const bool gen = t.field(phase) == "generation";
+    Sum& sum = shapes[{gen, static_cast<int>(t.number(key_heads)), static_cast<int>(t.number(value_heads)),
+                       static_cast<int>(t.number(hidden))}][{t.positive(batch), gen ? 1.0 : t.positive(len)}];
+    const std::string kernel(t.field(op));
+    sum.kernels.insert(kernel);
+    sum.ms += t.positive(latency);
+    kernels_of_phase[gen].insert(kernel);
+  }
+  std::map<std::tuple<bool, int, int>, std::pair<size_t, int>> chosen;  // the shape's points and hidden size
+  for (const auto& [key, points] : shapes) {
+    const auto& [gen, k, v, h] = key;
+    auto [it, fresh] = chosen.try_emplace({gen, k, v}, points.size(), h);
+    if (!fresh && points.size() > it->second.first) it->second = {points.size(), h};
+  }
+  for (const auto& [key, pick] : chosen) {
+    const auto& [gen, k, v] = key;
+    LogGrid grid(gen ? std::vector<std::string>{"batch"} : std::vector<std::string>{"batch", "isl"});
+    for (const auto& [x, sum] : shapes.at({gen, k, v, pick.second}))
+      if (sum.kernels == kernels_of_phase[gen]) {
+        if (gen)
+          grid.add({x.first}, sum.ms);
+        else
+          grid.add({x.first, x.second}, sum.ms);
+      }
+    grid.finish();
+    (gen ? generation : context)->emplace(std::pair{k, v}, std::move(grid));
+  }
+}
+
 AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp) {
   return {m.heads / tp, std::max(1, m.kv_heads / tp), m.head_dim, m.kv_dtype_bytes == 1 ? "fp8" : "bfloat16"};
 }
 
 bool KernelTableParts::covers(const KernelTableParts& o) const {
-  return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows) && (sparse || !o.sparse) &&
+  return (moe || !o.moe) && (mla || !o.mla) && (windows || !o.windows) && (sparse || !o.sparse) && (linear || !o.linear) &&
          holds_all(gemm_dtypes, o.gemm_dtypes) && holds_all(attention_shapes, o.attention_shapes);
 }
 
 KernelTableParts KernelTableParts::merged(const KernelTableParts& o) const {
-  return {moe || o.moe, mla || o.mla, windows || o.windows, sparse || o.sparse, union_of(gemm_dtypes, o.gemm_dtypes),
+  return {moe || o.moe,         mla || o.mla,
+          windows || o.windows, sparse || o.sparse,
+          linear || o.linear,   union_of(gemm_dtypes, o.gemm_dtypes),
           union_of(attention_shapes, o.attention_shapes)};
 }
 
@@ -328,12 +381,13 @@ KernelTableParts KernelTableParts::for_model(const ModelSpec& m, bool moe_table)
   p.mla = m.kv_lora_rank > 0;
   p.windows = m.windowed_layers() > 0;
   p.sparse = m.sparse_topk > 0;
+  p.linear = m.linear_layers > 0;
   return p;
 }
 
 KernelTableParts KernelTableParts::dense_every_shape() {
   KernelTableParts p;
-  p.moe = p.mla = p.windows = p.sparse = false;
+  p.moe = p.mla = p.windows = p.sparse = p.linear = false;
   return p;
 }
 
@@ -468,6 +522,10 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
       t.sources["mla_generation_module"] = *g;
       load_module_rows(g->file, true, &t.generation_mla_module, &t.mla_module_models);
     }
+  }
+  if (auto g = parts.linear ? find_source(dir, "linear_attention", backend, "gdn_perf", t.version) : std::nullopt) {
+    t.sources["linear_attention"] = *g;
+    load_linear_attention(g->file, &t.context_linear_attention, &t.generation_linear_attention);
   }
   if (auto c = parts.sparse ? find_source(dir, "sparse_attention", backend, "dsa_context_module_perf", t.version)
                             : std::nullopt) {

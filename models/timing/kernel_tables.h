@@ -58,6 +58,7 @@ struct KernelTableParts {
   bool moe = true, mla = true;
   bool windows = true;  // the sliding-window attention rows
   bool sparse = true;   // the sparse-attention (DSA) modules
+  bool linear = true;   // the linear-attention (Gated DeltaNet) kernels
   // Sorted, unique; nullopt: every one of them
   std::optional<std::vector<std::string>> gemm_dtypes = std::nullopt;
   std::optional<std::vector<AttentionShape>> attention_shapes = std::nullopt;
@@ -65,7 +66,8 @@ struct KernelTableParts {
   // What this and `o` ask, together.
   KernelTableParts merged(const KernelTableParts& o) const;
   // a MoE model's MoE tables (where its experts are priced from them: `moe_table`), an MLA
-  // model's MLA ones, a sliding-window model's window rows, a sparse-attention model's modules
+  // model's MLA ones, a sliding-window model's window rows, a sparse-attention model's modules,
+  // a hybrid model's linear-attention kernels
   static KernelTableParts for_model(const ModelSpec& m, bool moe_table = true);
   // every GEMM dtype and full-attention shape, nothing else (calibration fits them all)
   static KernelTableParts dense_every_shape();
@@ -101,6 +103,13 @@ struct KernelTables {
   // MLA modules are (KernelTableParts::sparse).
   std::map<MlaModuleKey, LogGrid> context_dsa_module, generation_dsa_module;
   std::vector<std::string> dsa_module_models;  // sorted
+  // Linear attention (Gated DeltaNet, linear_attention/<backend>/<version>/gdn_perf): by (key
+  // heads, value heads) per GPU (head dims 128), the kernels of one layer summed: prefill's causal
+  // convolution and chunked delta rule over batch x prompt length, decode's convolution update
+  // and recurrent step over batch. Where the table measured a shape for several models (hidden
+  // sizes, which these kernels do not read), the model with the most points.
+  std::map<std::pair<int, int>, LogGrid> context_linear_attention, generation_linear_attention;
+  static constexpr int kLinearAttentionTableHeadDim = 128;
   // A whole MoE layer's experts on one GPU (moe/<backend>/<version>/moe_perf): by (moe dtype,
   // hidden, expert FFN width, top-k, experts, moe_tp, moe_ep, token distribution) over tokens.
   struct MoeKey {

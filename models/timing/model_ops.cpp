@@ -14,9 +14,23 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
   const double kv_width = static_cast<double>(m.kv_heads) * m.head_dim;
   const double value_width = static_cast<double>(m.kv_heads) * m.value_head_dim();
   const double out_width = static_cast<double>(m.heads) * m.value_head_dim();  // what o_proj reads
+  // the attention layers' projections (a gated query is twice as wide); a hybrid's linear-attention
+  // layers have their own
+  const double attention_layers = L - m.linear_layers;
+  const double gated_q_width = q_width * (m.attention_output_gate ? 2 : 1);
   if (tokens > 0) {
-    ops.push_back({"qkv_proj", tokens, (q_width + kv_width + value_width) / t, h, L});
-    ops.push_back({"o_proj", tokens, h, out_width / t, L});
+    ops.push_back({"qkv_proj", tokens, (gated_q_width + kv_width + value_width) / t, h, attention_layers});
+    ops.push_back({"o_proj", tokens, h, out_width / t, attention_layers});
+    if (m.linear_layers > 0) {
+      // Gated DeltaNet: queries, keys, values, the output gate z and the per-head b and a from the
+      // hidden state; the output projection from the value heads
+      const double value_heads_width = static_cast<double>(m.linear_value_heads) * m.linear_value_head_dim;
+      ops.push_back({"linear_attention_in_proj", tokens,
+                     (2.0 * m.linear_key_heads * m.linear_key_head_dim + 2 * value_heads_width +
+                      2.0 * m.linear_value_heads) / t,
+                     h, static_cast<double>(m.linear_layers)});
+      ops.push_back({"linear_attention_out_proj", tokens, h, value_heads_width / t, static_cast<double>(m.linear_layers)});
+    }
     if (m.sparse_topk > 0) {
       // the lightning indexer's projections, replicated on every GPU: its queries from the query
       // LoRA (wq_b), its key and its per-head weights from the hidden state (wk, weights_proj)
@@ -48,6 +62,28 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
   }
   if (lm_tokens > 0) ops.push_back({"lm_head", lm_tokens, static_cast<double>(m.vocab_size) / t, h, 1});
   return ops;
+}
+
+LinearAttentionWork linear_attention_prefill(const ModelSpec& m, int tp, double tokens, double seqs) {
+  const double t = tp, dk = m.linear_key_head_dim, dv = m.linear_value_head_dim;
+  const double heads = m.linear_value_heads / t, channels = m.linear_conv_channels() / t;
+  LinearAttentionWork w;
+  w.flops = tokens * heads * (4.0 * kLinearAttentionChunk * (dk + dv) + 6.0 * dk * dv);
+  // the convolution reads and writes its channels; the rule reads them and writes the values
+  w.bytes = tokens * (2.0 * channels + channels + heads * dv) * kActivationBytes +
+            seqs * 2.0 * m.linear_state_bytes_per_layer(tp);
+  w.kernels = 2;
+  return w;
+}
+
+LinearAttentionWork linear_attention_decode(const ModelSpec& m, int tp, double seqs) {
+  const double dk = m.linear_key_head_dim, dv = m.linear_value_head_dim;
+  const double heads = m.linear_value_heads / static_cast<double>(tp);
+  LinearAttentionWork w;
+  w.flops = seqs * heads * 6.0 * dk * dv;
+  w.bytes = seqs * 2.0 * m.linear_state_bytes_per_layer(tp);
+  w.kernels = 2;
+  return w;
 }
 
 double moe_dispatch_copies(const ModelSpec& m, int gpus) {

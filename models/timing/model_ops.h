@@ -24,9 +24,9 @@ struct GemmOp {
   double group = 0;  // experts per layer in one fused kernel (0: a plain GEMM)
 };
 
-// An iteration's GEMMs (twelve at most: attention projections, a sparse-attention indexer's two,
-// dense or expert FFN, shared experts, LM head), held inline so that pricing an iteration
-// allocates nothing.
+// An iteration's GEMMs (fourteen at most: attention projections, a sparse-attention indexer's two
+// or a hybrid's linear-attention two, dense or expert FFN, shared experts, LM head), held inline
+// so that pricing an iteration allocates nothing.
 class GemmOps {
  public:
   void push_back(const GemmOp& op) { ops_.at(size_++) = op; }
@@ -35,7 +35,7 @@ class GemmOps {
   size_t size() const { return size_; }
 
  private:
-  std::array<GemmOp, 12> ops_{};
+  std::array<GemmOp, 14> ops_{};
   size_t size_ = 0;
 };
 
@@ -92,6 +92,21 @@ inline double attended_prompt_pairs(const ModelSpec& m, double pairs, double seq
 inline double indexer_flops(const ModelSpec& m, double pairs) {
   return 2.0 * pairs * m.indexer_heads * m.indexer_head_dim;
 }
+
+// A hybrid's linear-attention (Gated DeltaNet) mixing in one layer on one GPU, beyond its
+// projections: FLOPs, bytes moved and kernels launched, for what has no measured kernel.
+// Prefill (`tokens` of `seqs` prompt chunks): the causal convolution over the query, key and value
+// channels, then the chunked delta rule (chunks of kLinearAttentionChunk tokens: within a chunk,
+// attention-like products over key and value widths; across chunks, the state read, updated and
+// applied once per token), loading and storing each sequence's state once. Decode (`seqs` tokens):
+// the convolution's and the recurrence's state read and written per sequence, which dominates.
+struct LinearAttentionWork {
+  double flops = 0, bytes = 0;
+  int kernels = 0;
+};
+constexpr double kLinearAttentionChunk = 64;  // tokens (the chunk size of FLA's chunk_gated_delta_rule)
+LinearAttentionWork linear_attention_prefill(const ModelSpec& m, int tp, double tokens, double seqs);
+LinearAttentionWork linear_attention_decode(const ModelSpec& m, int tp, double seqs);
 
 // Activations (and so all-reduce payloads) are bf16 whatever the weight format.
 constexpr double kActivationBytes = 2;

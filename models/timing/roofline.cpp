@@ -192,7 +192,21 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
       per_gpu_bytes += b.decode_seqs *
                        std::min(static_cast<double>(b.decode_context_tokens) / b.decode_seqs, window) *
                        m_.window_kv_bytes_per_token() / shards;
-    out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) + L * e_.attention_latency_us * 1e-6;
+    out.attention_s += per_gpu_bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +
+                       (L - m_.linear_layers) * e_.attention_latency_us * 1e-6;
+  }
+  if (m_.linear_layers > 0) {  // a hybrid's linear-attention layers, from their FLOPs and bytes
+    auto priced = [&](const LinearAttentionWork& w) {
+      return std::max(w.flops / (g_.bf16_tflops * 1e12 * e_.attention_efficiency),
+                      w.bytes / (g_.hbm_gbps * 1e9 * e_.memory_efficiency)) +
+             w.kernels * e_.attention_latency_us * 1e-6;
+    };
+    double per_layer_s = 0;
+    if (b.prefill_seqs > 0)
+      per_layer_s += priced(linear_attention_prefill(m_, tp_, static_cast<double>(b.prefill_tokens), b.prefill_seqs));
+    if (b.decode_seqs > 0)
+      per_layer_s += priced(linear_attention_decode(m_, tp_, b.decode_seqs));
+    out.attention_s += m_.linear_layers * per_layer_s;
   }
   if (tokens > 0)
     out.elementwise_s = L * (tokens * elementwise_bytes_per_token_layer(m_, tp_) / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +
