@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "core/paths.h"
@@ -305,10 +306,12 @@ void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const 
                "use engine.scheduler vllm or sglang");
     if (Catalog::builtin().models().count(p.model)) {
       const ModelSpec& m = Catalog::builtin().model(p.model);
-      if (m.experts > 0 || m.kv_lora_rank > 0)
+      if (m.experts > 0 || m.kv_lora_rank > 0 || m.linear_layers > 0)
         map.fail(at + ".adapters",
                  fmt::format("LoRA adapters are modelled on dense models with standard attention; {} is {}", p.model,
-                             m.experts > 0 ? "a mixture of experts" : "an MLA model"),
+                             m.experts > 0        ? "a mixture of experts"
+                             : m.kv_lora_rank > 0 ? "an MLA model"
+                                                  : "a hybrid with linear-attention layers"),
                  "serve the adapters on a dense model");
     }
     std::set<std::string> here;
@@ -492,6 +495,15 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
     std::string t = resolve_path(base_dir, p.timing.table.path);
     if (!std::filesystem::exists(t))
       map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
+  }
+  if (catalog.models().count(p.model)) {
+    const ModelSpec& m = catalog.model(p.model);
+    // vLLM splits a Gated DeltaNet layer's key and value heads over the GPUs
+    if (m.linear_layers > 0 && (m.linear_key_heads % p.tp != 0 || m.linear_value_heads % p.tp != 0))
+      map.fail(base + ".tp",
+               fmt::format("{}'s linear-attention layers have {} key and {} value heads, which tp {} does not split",
+                           p.model, m.linear_key_heads, m.linear_value_heads, p.tp),
+               fmt::format("choose a tp dividing {}", std::gcd(m.linear_key_heads, m.linear_value_heads)));
   }
   if (p.expert_parallel > 1 && catalog.models().count(p.model)) {
     const ModelSpec& m = catalog.model(p.model);
