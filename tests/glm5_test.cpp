@@ -50,6 +50,11 @@ TEST(Glm5, TheCatalogEntryHoldsItsConfigsShapes) {
   const ModelSpec c =
       model_from_hf_config(testing::data_file("aiconfigurator/model_configs/nvidia--GLM-5-NVFP4_config.json"), "c");
   EXPECT_EQ(shapes(c), shapes(m));
+  // GLM-5.1 is GLM-5's architecture with other weights: its config, registered by its id, has
+  // the same shapes (so GLM-5's measured module rows price it)
+  const ModelSpec glm51 = Catalog::builtin().model("zai-org/GLM-5.1");
+  EXPECT_EQ(shapes(glm51), shapes(m));
+  EXPECT_NEAR(glm51.params_b, m.params_b, 0.005);
   EXPECT_NEAR(c.params_b, m.params_b, 0.005);
   EXPECT_NEAR(c.active_params_b, m.active_params_b, 0.005);
   EXPECT_TRUE(m.is_checkpoint("nvidia/GLM-5-NVFP4"));
