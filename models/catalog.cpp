@@ -55,6 +55,10 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
   if (m.sparse_topk > 0 && (m.indexer_heads < 1 || m.indexer_head_dim < 1 || m.kv_lora_rank < 1))
     return problem("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)",
                    "give the indexer's heads and head dim of a DeepSeek-V3.2-style model, or remove sparse_topk");
+  if (m.shared_indexer_layers > 0 && (m.sparse_topk == 0 || m.shared_indexer_layers >= m.layers))
+    return problem(fmt::format("shared_indexer_layers {} needs sparse attention and fewer than its {} layers",
+                               m.shared_indexer_layers, m.layers),
+                   "count the layers that reuse an earlier layer's indexer picks (indexer_types: shared)");
   if (m.v_head_dim > 0 && m.kv_lora_rank == 0)
     return problem("v_head_dim is set on a model without MLA (kv_lora_rank)",
                    "remove it: other models' values are head_dim wide");

@@ -74,6 +74,9 @@ struct ModelSpec {
   // context tokens a lightning indexer picks (`indexer_heads` heads of `indexer_head_dim`, run over
   // the whole context, its projections replicated on every GPU); 0: dense attention
   int sparse_topk = 0, indexer_heads = 0, indexer_head_dim = 0;
+  // Of those layers, how many reuse an earlier layer's indexer picks instead of running an
+  // indexer (GLM-5.2's indexer_types: shared): no indexer compute or indexer keys of their own
+  int shared_indexer_layers = 0;
   // Linear attention (Gated DeltaNet: Qwen3.5, Qwen3-Next): `linear_layers` of the layers hold a
   // fixed recurrent state per sequence instead of a KV cache: a short causal convolution over
   // the query, key and value channels (`linear_conv_kernel` taps) and a value x key state per
@@ -114,6 +117,7 @@ struct ModelSpec {
     v.field("sparse_topk", sparse_topk, "", config::at_least(0));
     v.field("indexer_heads", indexer_heads, "", config::at_least(0));
     v.field("indexer_head_dim", indexer_head_dim, "", config::at_least(0));
+    v.field("shared_indexer_layers", shared_indexer_layers, "", config::at_least(0));
     v.field("linear_layers", linear_layers, "", config::at_least(0));
     v.field("linear_key_heads", linear_key_heads, "", config::at_least(0));
     v.field("linear_value_heads", linear_value_heads, "", config::at_least(0));
@@ -191,10 +195,13 @@ struct ModelSpec {
     if (kv_lora_rank > 0) return static_cast<double>(layers) * (kv_lora_rank + qk_rope_head_dim) * kv_dtype_bytes;
     return 2.0 * full_attention_layers() * kv_heads * head_dim * kv_dtype_bytes;
   }
-  // The sparse-attention indexer's key per token and layer, as DeepSeek's reference indexer caches
-  // it: indexer_head_dim FP8 values and an FP32 scale per 128 of them (0 without sparse attention).
+  // The layers that run a sparse-attention indexer (0 without sparse attention).
+  int indexer_layers() const { return sparse_topk > 0 ? layers - shared_indexer_layers : 0; }
+  // The sparse-attention indexer's key per token, in each layer that runs one, as DeepSeek's
+  // reference indexer caches it: indexer_head_dim FP8 values and an FP32 scale per 128 of them.
   double indexer_kv_bytes_per_token() const {
-    return sparse_topk > 0 ? static_cast<double>(layers) * (indexer_head_dim + 4.0 * indexer_head_dim / 128) : 0;
+    return sparse_topk > 0 ? static_cast<double>(indexer_layers()) * (indexer_head_dim + 4.0 * indexer_head_dim / 128)
+                           : 0;
   }
   // KV bytes decoding reads for `seqs` sequences whose contexts hold `context_tokens` in all (all
   // layers, before TP sharding): every token's, but under sparse attention only the latents of

@@ -124,6 +124,19 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
       m.indexer_head_dim = get("index_head_dim");
       if (m.sparse_topk < 1 || m.indexer_heads < 1 || m.indexer_head_dim < 1)
         throw InputError(fmt::format("{}: index_topk, index_n_heads and index_head_dim must be positive", path));
+      // GLM-5.2: most layers reuse an earlier layer's picks (indexer_types full | shared per layer)
+      if (simdjson::dom::array types; c.array("indexer_types", types)) {
+        for (simdjson::dom::element t : types) {
+          std::string_view type;
+          if (t.get(type) || (type != "full" && type != "shared"))
+            throw InputError(fmt::format("{}: indexer_types holds '{}'; servesim reads full and shared", path,
+                                         t.is_string() ? std::string(type) : std::string("a non-string")));
+          m.shared_indexer_layers += type == "shared";
+        }
+        if (types.size() != static_cast<size_t>(m.layers))
+          throw InputError(fmt::format("{}: indexer_types lists {} layers, num_hidden_layers is {}", path, types.size(),
+                                       m.layers));
+      }
     }
   } else {
     m.head_dim = get_or("head_dim", m.heads > 0 ? m.hidden_size / m.heads : 0);
@@ -185,9 +198,12 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
     const double q_head = d + m.qk_rope_head_dim;
     attention = (m.q_lora_rank > 0 ? h * m.q_lora_rank + m.q_lora_rank * H * q_head : h * H * q_head) +
                 h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank * H * (d + v) + H * v * h;
-    if (m.sparse_topk > 0)  // the indexer's wq_b, wk and weights_proj
-      attention += static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : h) * m.indexer_heads * m.indexer_head_dim +
-                   h * (m.indexer_head_dim + m.indexer_heads);
+    if (m.sparse_topk > 0) {  // the indexer's wq_b, wk and weights_proj (a layer's share: some share picks)
+      const double indexer =
+          static_cast<double>(m.q_lora_rank > 0 ? m.q_lora_rank : h) * m.indexer_heads * m.indexer_head_dim +
+          h * (m.indexer_head_dim + m.indexer_heads);
+      attention += m.shared_indexer_layers > 0 ? indexer * m.indexer_layers() / m.layers : indexer;
+    }
   } else {
     attention = h * H * d * (m.attention_output_gate ? 2 : 1) + 2 * h * m.kv_heads * d + H * d * h;
   }

@@ -69,7 +69,7 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
            (attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) +
             m_.decode_attended_tokens(context, b.decode_seqs) * b.decode_query_tokens);
   if (m_.sparse_topk > 0)
-    flops += m_.layers * indexer_flops(m_, b.prefill_attention_pairs + context * b.decode_query_tokens);
+    flops += m_.indexer_layers() * indexer_flops(m_, b.prefill_attention_pairs + context * b.decode_query_tokens);
   bytes += m_.decode_kv_read_bytes(context, b.decode_seqs) /
            (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
   if (m_.linear_layers > 0) {  // a hybrid's linear-attention layers: the work the roofline prices

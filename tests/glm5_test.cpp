@@ -98,15 +98,16 @@ TEST(Glm5, ValuesWiderThanKeysShapeTheProjectionsAndTheAttention) {
 }
 
 // The latency of a DSA generation module row: (checkpoint, heads per GPU, KV dtype, GEMM format,
-// batch, KV length = isl + step); -1 if not measured.
+// batch, KV length = isl + step) of the block with its indexer, or without (`op`); -1 if not measured.
 double dsa_row(const std::string& file, const std::string& checkpoint, int heads, const std::string& gemm, double batch,
-               double len) {
+               double len, const std::string& op = "dsa_generation_module") {
   auto rows = TableReader::open(file);
   const size_t model = rows->column("model"), h = rows->column("num_heads"), kv = rows->column("kv_cache_dtype"),
                g = rows->column("gemm_type"), b = rows->column("batch_size"), isl = rows->column("isl"),
-               step = rows->column("step"), latency = rows->column("latency");
+               step = rows->column("step"), latency = rows->column("latency"), name = rows->column("op_name");
   while (rows->next())
-    if (rows->field(model) == checkpoint && rows->number(h) == heads && rows->field(kv) == "bfloat16" &&
+    if (rows->field(name) == op && rows->field(model) == checkpoint && rows->number(h) == heads &&
+        rows->field(kv) == "bfloat16" &&
         rows->field(g) == gemm && rows->number(b) == batch && rows->number(isl) + rows->number(step) == len)
       return rows->number(latency);
   return -1;
@@ -123,11 +124,11 @@ struct Deployed {
   }
 };
 
-Deployed deploy(const ModelSpec& m, const char* backend) {
+Deployed deploy(const ModelSpec& m, const char* backend, const std::string& system = "b200_sxm") {
   KernelTimingConfig config;
   config.backend = backend;
-  auto tables = KernelTables::shared(kDatabase + "/data/b200_sxm", backend, "", KernelTables::Parts::for_model(m));
-  return {tables, KernelTiming(m, 8, config, tables, SystemMemory::load(kDatabase + "/b200_sxm.yaml"))};
+  auto tables = KernelTables::shared(kDatabase + "/data/" + system, backend, "", KernelTables::Parts::for_model(m));
+  return {tables, KernelTiming(m, 8, config, tables, SystemMemory::load(kDatabase + "/" + system + ".yaml"))};
 }
 
 // Each backend's tables name the checkpoints they measured: vLLM's zai-org/GLM-5 in every GEMM
@@ -172,6 +173,45 @@ TEST(Glm5, AHoleAtTheSmallestBatchIsReadAtTheNextOne) {
   EXPECT_GT(d.timing.extrapolations(), before);
   // where batch 1 was measured, it is read as measured
   EXPECT_NEAR(d.decode_attention_ms(1, 2049), kLayers * dsa_row(file, "zai-org/GLM-5", 8, "nvfp4", 1, 2049), 1e-9);
+}
+
+// GLM-5.2 is GLM-5's shapes, but 57 of its 78 layers reuse an earlier layer's indexer picks
+// (indexer_types: shared): those run no indexer and cache no indexer key. SGLang measured that
+// block without its indexer (op dsa_*_module_skip_indexer); a decode step is 21 layers of the
+// block with it (GLM-5's rows: none of GLM-5.2's were measured with its indexer on H200) and 57
+// without.
+TEST(Glm5, Glm52sLayersThatSharePicksRunNoIndexer) {
+  const ModelSpec& m = Catalog::builtin().model("zai-org/GLM-5.2");
+  EXPECT_EQ(m.shared_indexer_layers, 57);
+  EXPECT_EQ(m.indexer_layers(), 21);
+  EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(), kLayers * (kLatent + kRope) * 2 + 21 * (kIndexerDim + 4));
+  // the indexer's projections in 21 layers: GLM-5's parameters (as counted from GLM-5.1's config,
+  // the same shapes) less 57 layers' worth
+  const ModelSpec& glm5 = Catalog::builtin().model("glm-5");
+  const double indexer = kQLora * kIndexerHeads * kIndexerDim + kHidden * (kIndexerDim + kIndexerHeads);
+  EXPECT_NEAR(m.params_b * 1e9, Catalog::builtin().model("zai-org/GLM-5.1").params_b * 1e9 - 57 * indexer, 1);
+  for (const GemmOp& op : iteration_gemms(m, 8, 4, 0))
+    if (op.name == std::string_view("indexer_q")) {
+      EXPECT_EQ(op.count, 21);
+    }
+  const Deployed d = deploy(m, "sglang", "h200_sxm");
+  const std::string file = d.tables->sources.at("dsa_generation_module").file;
+  const double full = dsa_row(file, "zai-org/GLM-5", 8, "bfloat16", 16, 2049);
+  const double skip = dsa_row(file, "zai-org/GLM-5.2", 8, "bfloat16", 16, 2049, "dsa_generation_module_skip_indexer");
+  ASSERT_GT(full, 0);
+  ASSERT_GT(skip, 0);
+  EXPECT_LT(skip, full);  // the indexer's share of the block
+  EXPECT_NEAR(d.decode_attention_ms(16, 2049), 21 * full + 57 * skip, 1e-9);
+  // GLM-5's own pricing is unchanged by the skip rows beside its own
+  const Deployed g = deploy(glm5, "sglang", "h200_sxm");
+  EXPECT_NEAR(g.decode_attention_ms(16, 2049), kLayers * full, 1e-9);
+  // vLLM measured no block without its indexer
+  try {
+    deploy(m, "vllm", "h200_sxm");
+    ADD_FAILURE() << "vLLM's tables have no skip-indexer blocks";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("57 of its layers reuse an earlier layer's indexer picks"));
+  }
 }
 
 }  // namespace

@@ -92,7 +92,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   // FP8 checkpoint only).
   auto find_modules = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& context,
                           const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
-                          const std::vector<std::string>& measured, const char* kind) {
+                          const std::vector<std::string>& measured,
+                          const char* kind) -> std::pair<const LogGrid*, const LogGrid*> {
     const std::vector<std::string> checkpoints = module_checkpoints(measured, *tables_, m_, kind);
     const std::string gemm_dtype = gemm_table_dtype(m_.precision);
     const int heads = m_.heads / tp_;
@@ -100,11 +101,7 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       const KernelTables::MlaModuleKey key{checkpoint, heads, kv_dtype, gemm_dtype};
       auto c = context.find(key), g = generation.find(key);
       if (c == context.end() || g == generation.end()) continue;
-      context_module_ = &c->second;
-      generation_module_ = &g->second;
-      context_module_label_ = fmt::format("{} context module", kind);
-      generation_module_label_ = fmt::format("{} generation module", kind);
-      return;
+      return {&c->second, &g->second};
     }
     const char* what = context.count({checkpoints.front(), heads, kv_dtype, gemm_dtype}) ? "generation" : "context";
     throw InputError(fmt::format("{}: no {} {} module table of {} for {} heads per GPU, a {} KV cache and {} GEMMs "
@@ -144,7 +141,21 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                     "<version>/dsa_{{context,generation}}_module_perf). Fix: a backend or version "
                                     "that measured them, or timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    find_modules(tables_->context_dsa_module, tables_->generation_dsa_module, tables_->dsa_module_models, "DSA");
+    std::tie(context_module_, generation_module_) =
+        find_modules(tables_->context_dsa_module, tables_->generation_dsa_module, tables_->dsa_module_models, "DSA");
+    context_module_label_ = "DSA context module";
+    generation_module_label_ = "DSA generation module";
+    if (m_.shared_indexer_layers > 0) {
+      // the layers that reuse an earlier layer's picks: the block without its indexer
+      if (tables_->context_dsa_skip_module.empty() || tables_->generation_dsa_skip_module.empty())
+        throw ConfigError(fmt::format("model {}: {} of its layers reuse an earlier layer's indexer picks, and {} has no "
+                                      "such blocks for backend {} (op dsa_*_module_skip_indexer; SGLang's tables "
+                                      "measure them). Fix: timing.kernel.backend sglang, or timing.model: roofline",
+                                      m_.hf_id, m_.shared_indexer_layers, where, tables_->backend));
+      std::tie(context_skip_module_, generation_skip_module_) =
+          find_modules(tables_->context_dsa_skip_module, tables_->generation_dsa_skip_module,
+                       tables_->dsa_skip_module_models, "DSA skip-indexer");
+    }
   } else if (m_.kv_lora_rank > 0 && !mla_kernels) {
     // vLLM's database publishes the whole attention block of one checkpoint instead of its kernels
     if (tables_->context_mla_module.empty() || tables_->generation_mla_module.empty())
@@ -153,7 +164,10 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                     "_module_perf). Fix: set timing.kernel.backend to one that has them, or use "
                                     "timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    find_modules(tables_->context_mla_module, tables_->generation_mla_module, tables_->mla_module_models, "MLA");
+    std::tie(context_module_, generation_module_) =
+        find_modules(tables_->context_mla_module, tables_->generation_mla_module, tables_->mla_module_models, "MLA");
+    context_module_label_ = "MLA context module";
+    generation_module_label_ = "MLA generation module";
   } else if (m_.kv_lora_rank > 0) {
     // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
     // batched GEMMs
@@ -460,7 +474,11 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
                                                                   "linear-attention context");
     if (context_module_) {  // the whole attention block, its projections included
       out.context_attention_ms +=
-          L * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str());
+          context_skip_module_
+              ? m_.indexer_layers() * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str()) +
+                    m_.shared_indexer_layers *
+                        attention_ms(*context_skip_module_, b.prefill_seqs, isl, "DSA skip-indexer context module")
+              : L * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str());
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
@@ -480,7 +498,12 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
           m_.linear_layers * lookup(*linear_generation_, {static_cast<double>(b.decode_seqs)}, "linear-attention generation");
     if (generation_module_) {
       out.generation_attention_ms +=
-          L * attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
+          generation_skip_module_
+              ? m_.indexer_layers() *
+                        attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str()) +
+                    m_.shared_indexer_layers *
+                        attention_ms(*generation_skip_module_, b.decode_seqs, kv_len, "DSA skip-indexer generation module")
+              : L * attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
     } else {
       out.generation_attention_ms +=
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,

@@ -99,6 +99,10 @@ class KernelTiming final : public TimingModel {
   const LogGrid* generation_module_ = nullptr;
   // what those module tables are, for the log: "MLA context module" | "DSA context module", ...
   std::string context_module_label_, generation_module_label_;
+  // a sparse-attention model whose layers share indexer picks (GLM-5.2): those layers' block
+  // without the indexer; null otherwise
+  const LogGrid* context_skip_module_ = nullptr;
+  const LogGrid* generation_skip_module_ = nullptr;
   // a hybrid's Gated DeltaNet layers (batch x chunk length; batch); null without them
   const LogGrid* linear_context_ = nullptr;
   const LogGrid* linear_generation_ = nullptr;

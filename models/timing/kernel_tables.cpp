@@ -157,11 +157,16 @@ void add_ranked_rows(std::vector<RankedRow<Key>>& rows, bool generation, std::ma
 // (they split the prompt lengths between them: FlashMLA or FlashAttention MLA the short ones,
 // FlashAttention the long ones), the one vLLM prefers where two measured a point; the checkpoints
 // measured go to `models` (some tables measured several of one architecture: DeepSeek-V3, -R1
-// and -V3.1).
+// and -V3.1). Rows of a block that skips its indexer (op *_skip_indexer: GLM-5.2's layers that
+// share an earlier layer's picks) go to `skip_out` and `skip_models` instead (left out without).
 void load_module_rows(const std::string& path, bool generation, std::map<KernelTables::MlaModuleKey, LogGrid>* out,
-                     std::vector<std::string>* models) {
+                     std::vector<std::string>* models, std::map<KernelTables::MlaModuleKey, LogGrid>* skip_out = nullptr,
+                     std::vector<std::string>* skip_models = nullptr) {
   auto table = TableReader::open(path);
   TableReader& t = *table;
+  // (a table without op_name is all full blocks: kNoColumn)
+  constexpr size_t kNoColumn = ~size_t{0};
+  const size_t op = t.has_column("op_name") ? t.column("op_name") : kNoColumn;
   const size_t batch = t.column("batch_size"), isl = t.column("isl"), heads = t.column("num_heads"),
                kv_dtype = t.column("kv_cache_dtype"), gemm = t.column("gemm_type"), step = t.column("step"),
                source = t.column("kernel_source"), checkpoint = t.column("model"), latency = t.column("latency");
@@ -169,14 +174,17 @@ void load_module_rows(const std::string& path, bool generation, std::map<KernelT
   auto rank = [](std::string_view s) {
     return s == "FLASHMLA" ? 3 : s == "FLASH_ATTN_MLA" ? 2 : s == "FLASH_ATTN" ? 1 : 0;
   };
-  std::vector<RankedRow<KernelTables::MlaModuleKey>> rows;
+  std::vector<RankedRow<KernelTables::MlaModuleKey>> rows, skip_rows;
   while (t.next()) {
+    const bool skip = op != kNoColumn && t.field(op).ends_with("_skip_indexer");
+    if (skip && !skip_out) continue;
     const std::string_view name = t.field(checkpoint);
-    if (std::find(models->begin(), models->end(), name) == models->end()) {
-      models->emplace_back(name);
-      std::sort(models->begin(), models->end());
+    std::vector<std::string>* names = skip ? skip_models : models;
+    if (std::find(names->begin(), names->end(), name) == names->end()) {
+      names->emplace_back(name);
+      std::sort(names->begin(), names->end());
     }
-    rows.push_back({{std::string(name), static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype)),
+    (skip ? skip_rows : rows).push_back({{std::string(name), static_cast<int>(t.number(heads)), std::string(t.field(kv_dtype)),
                      std::string(t.field(gemm))},
                     t.positive(batch),
                     generation ? t.positive(isl) + t.number(step) : t.positive(isl),
@@ -184,6 +192,7 @@ void load_module_rows(const std::string& path, bool generation, std::map<KernelT
                     rank(t.field(source))});
   }
   add_ranked_rows(rows, generation, out);
+  if (skip_out) add_ranked_rows(skip_rows, generation, skip_out);
 }
 
 // The absorbed MLA decode's batched GEMMs: (op, dtype) -> tokens x heads per GPU
@@ -530,10 +539,12 @@ KernelTables KernelTables::load(const std::string& dir, const std::string& backe
   if (auto c = parts.sparse ? find_source(dir, "sparse_attention", backend, "dsa_context_module_perf", t.version)
                             : std::nullopt) {
     t.sources["dsa_context_module"] = *c;
-    load_module_rows(c->file, false, &t.context_dsa_module, &t.dsa_module_models);
+    load_module_rows(c->file, false, &t.context_dsa_module, &t.dsa_module_models, &t.context_dsa_skip_module,
+                     &t.dsa_skip_module_models);
     if (auto g = find_source(dir, "sparse_attention", backend, "dsa_generation_module_perf", t.version)) {
       t.sources["dsa_generation_module"] = *g;
-      load_module_rows(g->file, true, &t.generation_dsa_module, &t.dsa_module_models);
+      load_module_rows(g->file, true, &t.generation_dsa_module, &t.dsa_module_models, &t.generation_dsa_skip_module,
+                       &t.dsa_skip_module_models);
     }
   }
   return t;

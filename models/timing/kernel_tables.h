@@ -103,6 +103,10 @@ struct KernelTables {
   // MLA modules are (KernelTableParts::sparse).
   std::map<MlaModuleKey, LogGrid> context_dsa_module, generation_dsa_module;
   std::vector<std::string> dsa_module_models;  // sorted
+  // The same block where it skips the indexer and reuses an earlier layer's picks (GLM-5.2's
+  // shared layers; op *_skip_indexer, SGLang's tables only)
+  std::map<MlaModuleKey, LogGrid> context_dsa_skip_module, generation_dsa_skip_module;
+  std::vector<std::string> dsa_skip_module_models;  // sorted
   // Linear attention (Gated DeltaNet, linear_attention/<backend>/<version>/gdn_perf): by (key
   // heads, value heads) per GPU (head dims 128), the kernels of one layer summed: prefill's causal
   // convolution and chunked delta rule over batch x prompt length, decode's convolution update

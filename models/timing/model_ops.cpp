@@ -35,8 +35,10 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
       // the lightning indexer's projections, replicated on every GPU: its queries from the query
       // LoRA (wq_b), its key and its per-head weights from the hidden state (wk, weights_proj)
       const double indexer_q = static_cast<double>(m.indexer_heads) * m.indexer_head_dim;
-      ops.push_back({"indexer_q", tokens, indexer_q, m.q_lora_rank > 0 ? static_cast<double>(m.q_lora_rank) : h, L});
-      ops.push_back({"indexer_k", tokens, static_cast<double>(m.indexer_head_dim + m.indexer_heads), h, L});
+      const double indexer_layers = m.indexer_layers();  // (not those sharing an earlier layer's picks)
+      ops.push_back(
+          {"indexer_q", tokens, indexer_q, m.q_lora_rank > 0 ? static_cast<double>(m.q_lora_rank) : h, indexer_layers});
+      ops.push_back({"indexer_k", tokens, static_cast<double>(m.indexer_head_dim + m.indexer_heads), h, indexer_layers});
     }
     const double dense_layers = m.experts > 0 ? m.dense_layers : L;
     if (dense_layers > 0) {

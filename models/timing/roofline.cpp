@@ -170,10 +170,13 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
       const double attended =
           attended_prompt_pairs(m_, b.prefill_attention_pairs, b.prefill_seqs) / b.prefill_seqs;
       const double fp8_tflops = g_.fp8_tflops > 0 ? g_.fp8_tflops : g_.bf16_tflops;
-      out.attention_s +=
-          L * (k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(attended), heads, m_.attention_head_dim()) +
-               indexer_flops(m_, b.prefill_attention_pairs) / (fp8_tflops * 1e12 * e_.attention_efficiency) +
-               e_.attention_latency_us * 1e-6);
+      const double indexer_s = indexer_flops(m_, b.prefill_attention_pairs) / (fp8_tflops * 1e12 * e_.attention_efficiency);
+      const double context_s =
+          k.context_attention_s(b.prefill_seqs, equivalent_prompt_tokens(attended), heads, m_.attention_head_dim());
+      const double latency_s = e_.attention_latency_us * 1e-6;
+      // (layers that share an earlier layer's picks run no indexer)
+      out.attention_s += m_.shared_indexer_layers > 0 ? L * context_s + m_.indexer_layers() * (indexer_s + latency_s)
+                                                      : L * (context_s + indexer_s + latency_s);
     } else {
       out.attention_s += full_layers * k.context_attention_s(b.prefill_seqs, isl, heads, m_.attention_head_dim());
     }
