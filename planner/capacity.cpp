@@ -11,7 +11,9 @@ TimingCapacityModel::TimingCapacityModel(PlannerScope s, const std::string& base
   for (const auto& p : s.pools) {
     timing_.push_back(TimingRegistry::instance().create(p.timing.model, TimingContext{p, base_dir}));
     speculative_.push_back(SpeculativeDecoding::make(p, base_dir));
-    kv_tokens_.push_back(static_cast<double>(kv_capacity(p, Catalog::builtin()).blocks) * p.engine.block_size);
+    const KvCapacity kv = kv_capacity(p, Catalog::builtin());
+    kv_tokens_.push_back(static_cast<double>(kv.blocks) * p.engine.block_size);
+    state_tokens_.push_back(static_cast<double>(kv.state_blocks_per_sequence) * p.engine.block_size);
   }
 }
 
@@ -57,7 +59,8 @@ double TimingCapacityModel::expected_itl_s(size_t pool, double concurrency, doub
 
 double TimingCapacityModel::decode_tokens_per_s(size_t pool, double context, double itl_s) const {
   context = std::max(1.0, context);
-  const int by_kv = static_cast<int>(std::max(1.0, std::floor(kv_tokens_[pool] / context)));
+  // (a hybrid model's sequence also holds its linear-attention state's blocks)
+  const int by_kv = static_cast<int>(std::max(1.0, std::floor(kv_tokens_[pool] / (context + state_tokens_[pool]))));
   const int max_c = std::min(s_.pools[pool].engine.max_num_seqs, by_kv);
   // the step time grows with concurrency: the largest concurrency within the target
   int lo = 1, hi = max_c;

@@ -42,6 +42,7 @@ class TimingCapacityModel final : public CapacityModel {
   std::vector<std::unique_ptr<TimingModel>> timing_;
   std::vector<std::shared_ptr<const SpeculativeDecoding>> speculative_;  // null where a pool has none
   std::vector<double> kv_tokens_;
+  std::vector<double> state_tokens_;  // per sequence: a hybrid model's state blocks, as tokens
 };
 
 struct SlaTargets {

@@ -75,6 +75,21 @@ pools:
   EXPECT_NEAR(cap.prefill_tokens_per_s(0, 1000, 0.1), 8000 / 0.090, 1e-6);
 }
 
+// A hybrid linear-attention model's sequences each hold their state's blocks: with 20 blocks of
+// 784 tokens and 3 state blocks a sequence, at most floor(20 x 784 / (500 + 3 x 784)) = 5 sequences of
+// 500 tokens decode at once (the token count alone would admit 31), whatever the ITL target.
+TEST(SlaPolicy, AHybridsStateBlocksBoundItsDecodeConcurrency) {
+  auto s = load_scenario_string(R"(
+pools:
+  - {model: Qwen/Qwen3.5-27B, engine: {num_gpu_blocks: 20}, timing: {model: polynomial, polynomial: {constant_ms: 5, per_decode_seq_ms: 0.1}}}
+)",
+                                "cap.yaml");
+  ASSERT_EQ(s.config.pools[0].engine.block_size, 784);
+  TimingCapacityModel cap(planner_scope(s.config), ".");
+  // 5 sequences: a 5.5 ms step
+  EXPECT_NEAR(cap.decode_tokens_per_s(0, 500, 1.0), 5 / 0.0055, 1e-6);
+}
+
 class PlannerRun : public ::testing::Test {
  protected:
   std::string run(const std::string& yaml, const std::string& name, const std::string& sets = "", int expect = 0) {
