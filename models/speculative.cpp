@@ -47,6 +47,11 @@ std::optional<ModelSpec> draft_model_spec(const PoolConfig& pool, const Catalog&
   m.params_b = per_layer_b;
   m.layers = 1;
   m.dense_layers = 0;
+  // a full-attention layer whatever the model's other kinds (Qwen3.5's MTP layer beside its
+  // linear-attention ones, GLM-5.2's with its own indexer, gpt-oss's beside sliding-window ones)
+  m.linear_layers = m.linear_key_heads = m.linear_value_heads = 0;
+  m.shared_indexer_layers = 0;
+  m.sliding_window = m.sliding_layers = 0;
   return m;
 }
 

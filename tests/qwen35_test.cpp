@@ -14,6 +14,7 @@
 #include "core/table_reader.h"
 #include "models/catalog.h"
 #include "models/hf_config.h"
+#include "models/speculative.h"
 #include "models/timing/kernel.h"
 #include "models/timing/kernel_tables.h"
 #include "models/timing/model_ops.h"
@@ -194,6 +195,26 @@ TEST(Qwen35, EachRunningSequenceHoldsItsStatesBlocks) {
   testing::H5File g(dir.file("b.h5"));
   const auto dense_queue = testing::read_double_column(g.id, "/requests", "queue_s");
   EXPECT_EQ(std::count(dense_queue.begin(), dense_queue.end(), 0.0), 12);
+}
+
+// Qwen3.5's MTP layer is one full-attention decoder layer: as a speculative draft it adds that
+// layer's KV (one layer of 4 heads of 256, K and V in bf16) to each token's, not a linear one's
+// state (the one-layer draft had inherited the model's 48 linear layers: -47 layers of KV).
+TEST(Qwen35, ItsMtpDraftIsOneFullAttentionLayer) {
+  PoolConfig pool = pool_of("Qwen/Qwen3.5-27B", 1);
+  pool.speculative.method = "mtp";
+  pool.speculative.num_speculative_tokens = 2;
+  const std::optional<ModelSpec> draft = draft_model_spec(pool, Catalog::builtin());
+  ASSERT_TRUE(draft);
+  EXPECT_EQ(draft->layers, 1);
+  EXPECT_EQ(draft->linear_layers, 0);
+  EXPECT_DOUBLE_EQ(draft->kv_bytes_per_token(), 2 * kKvHeads * kHeadDim * 2);
+  apply_hybrid_engine_rules(pool, Catalog::builtin(), false);
+  const KvCapacity with = kv_capacity(pool, Catalog::builtin());
+  pool.speculative = {};
+  const KvCapacity without = kv_capacity(pool, Catalog::builtin());
+  EXPECT_GT(with.blocks, 0);
+  EXPECT_LT(with.blocks, without.blocks);  // its weights and its KV per token
 }
 
 // A decode step's linear-attention layers read and write each sequence's state once: at 64
