@@ -161,6 +161,12 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
       throw InputError(fmt::format("{}: layer_types lists {} layers, num_hidden_layers is {}", path, types.size(),
                                    m.layers));
     if (m.sliding_layers > 0) m.sliding_window = get("sliding_window");
+  } else if (c.has("full_attention_interval") && c.has("linear_num_value_heads")) {
+    // a Qwen3-Next-style config without the list: every interval-th layer is full attention, as
+    // transformers derives layer_types from it
+    const int interval = get("full_attention_interval");
+    if (interval < 1) throw InputError(fmt::format("{}: full_attention_interval must be at least 1", path));
+    m.linear_layers = m.layers - m.layers / interval;
   }
   if (m.linear_layers > 0) {  // Gated DeltaNet
     m.linear_key_heads = get("linear_num_key_heads");

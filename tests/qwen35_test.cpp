@@ -94,6 +94,15 @@ TEST(Qwen35, ABrokenHybridConfigNamesWhatIsWrong) {
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("x.json: 3 linear-attention key heads do not divide its 4 value heads"));
   }
+  // without layer_types, full_attention_interval places the full-attention layers (Qwen3-Next)
+  std::string by_interval = config;
+  const size_t types = by_interval.find(",\n    \"layer_types\"");
+  ASSERT_NE(types, std::string::npos);
+  by_interval.replace(types, by_interval.find("]}}") + 1 - types, ", \"full_attention_interval\": 2");
+  by_interval.replace(by_interval.find("\"linear_num_key_heads\": 3"), 25, "\"linear_num_key_heads\": 2");
+  const ModelSpec interval = model_from_hf_config_text(by_interval, "x.json", "x/y");
+  EXPECT_EQ(interval.linear_layers, 2);
+  EXPECT_EQ(interval.full_attention_layers(), 2);
   std::string no_state = config;
   no_state.replace(no_state.find("\"linear_conv_kernel_dim\": 4,"), 28, "");
   EXPECT_THROW(model_from_hf_config_text(no_state, "x.json", "x/y"), InputError);
