@@ -1,6 +1,11 @@
 #include "models/hf_config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <map>
 #include <optional>
 #include <simdjson.h>
 
@@ -66,6 +71,28 @@ int as_int(std::int64_t v, const std::string& path, const char* key) {
   return static_cast<int>(v);
 }
 
+// A per-layer list of kinds (layer_types, indexer_types): how many of the `layers` layers are of
+// each kind, or nullopt where the config has no such list. A value that is not one of `kinds`, or
+// a list of another length, is an InputError naming the key.
+std::optional<std::map<std::string_view, int>> count_layer_kinds(const Config& c, const std::string& path,
+                                                                 const char* key,
+                                                                 std::initializer_list<std::string_view> kinds,
+                                                                 int layers) {
+  simdjson::dom::array list;
+  if (!c.array(key, list)) return std::nullopt;
+  std::map<std::string_view, int> counts;
+  for (simdjson::dom::element e : list) {
+    std::string_view kind;
+    if (e.get(kind)) throw InputError(fmt::format("{}: {} holds a value that is not a string", path, key));
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
+      throw InputError(fmt::format("{}: {} names '{}'; servesim models {} layers", path, key, kind, fmt::join(kinds, ", ")));
+    ++counts[kind];
+  }
+  if (list.size() != static_cast<size_t>(layers))
+    throw InputError(fmt::format("{}: {} lists {} layers, num_hidden_layers is {}", path, key, list.size(), layers));
+  return counts;
+}
+
 }  // namespace
 
 std::string hf_id_of_config_file(const std::string& file_name) {
@@ -125,18 +152,8 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
       if (m.sparse_topk < 1 || m.indexer_heads < 1 || m.indexer_head_dim < 1)
         throw InputError(fmt::format("{}: index_topk, index_n_heads and index_head_dim must be positive", path));
       // GLM-5.2: most layers reuse an earlier layer's picks (indexer_types full | shared per layer)
-      if (simdjson::dom::array types; c.array("indexer_types", types)) {
-        for (simdjson::dom::element t : types) {
-          std::string_view type;
-          if (t.get(type) || (type != "full" && type != "shared"))
-            throw InputError(fmt::format("{}: indexer_types holds '{}'; servesim reads full and shared", path,
-                                         t.is_string() ? std::string(type) : std::string("a non-string")));
-          m.shared_indexer_layers += type == "shared";
-        }
-        if (types.size() != static_cast<size_t>(m.layers))
-          throw InputError(fmt::format("{}: indexer_types lists {} layers, num_hidden_layers is {}", path, types.size(),
-                                       m.layers));
-      }
+      if (auto kinds = count_layer_kinds(c, path, "indexer_types", {"full", "shared"}, m.layers))
+        m.shared_indexer_layers = (*kinds)["shared"];
     }
   } else {
     m.head_dim = get_or("head_dim", m.heads > 0 ? m.hidden_size / m.heads : 0);
@@ -146,20 +163,10 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   // sliding-window and linear-attention layers: those layer_types names so (gpt-oss alternates
   // sliding ones with full ones, Qwen3.5 puts a full one after every three linear ones); a config
   // without layer_types (Qwen2's unused sliding_window, say) has neither
-  if (simdjson::dom::array types; c.array("layer_types", types)) {
-    for (simdjson::dom::element t : types) {
-      std::string_view type;
-      if (t.get(type)) throw InputError(fmt::format("{}: layer_types holds a value that is not a string", path));
-      if (type == "sliding_attention") ++m.sliding_layers;
-      else if (type == "linear_attention") ++m.linear_layers;
-      else if (type != "full_attention")
-        throw InputError(fmt::format("{}: layer_types names '{}'; servesim models full_attention, "
-                                     "sliding_attention and linear_attention layers",
-                                     path, type));
-    }
-    if (types.size() != static_cast<size_t>(m.layers))
-      throw InputError(fmt::format("{}: layer_types lists {} layers, num_hidden_layers is {}", path, types.size(),
-                                   m.layers));
+  if (auto kinds = count_layer_kinds(c, path, "layer_types",
+                                     {"full_attention", "sliding_attention", "linear_attention"}, m.layers)) {
+    m.sliding_layers = (*kinds)["sliding_attention"];
+    m.linear_layers = (*kinds)["linear_attention"];
     if (m.sliding_layers > 0) m.sliding_window = get("sliding_window");
   } else if (c.has("full_attention_interval") && c.has("linear_num_value_heads")) {
     // a Qwen3-Next-style config without the list: every interval-th layer is full attention, as

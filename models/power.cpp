@@ -72,15 +72,14 @@ PowerModel::Work PowerModel::work(const BatchShape& b) const {
     flops += m_.indexer_layers() * indexer_flops(m_, b.prefill_attention_pairs + context * b.decode_query_tokens);
   bytes += m_.decode_kv_read_bytes(context, b.decode_seqs) /
            (m_.kv_lora_rank > 0 ? 1 : std::min(tp_, m_.kv_heads));
-  if (m_.linear_layers > 0) {  // a hybrid's linear-attention layers: the work the roofline prices
-    for (const LinearAttentionWork& w :
-         {b.prefill_seqs > 0 ? linear_attention_prefill(m_, tp_, static_cast<double>(b.prefill_tokens), b.prefill_seqs)
-                             : LinearAttentionWork{},
-          b.decode_seqs > 0 ? linear_attention_decode(m_, tp_, b.decode_seqs) : LinearAttentionWork{}}) {
-      flops += m_.linear_layers * w.flops;
-      bytes += m_.linear_layers * w.bytes;
-    }
-  }
+  // a hybrid's linear-attention layers: the work the roofline prices
+  auto add_linear = [&](const LinearAttentionWork& w) {
+    flops += m_.linear_layers * w.flops;
+    bytes += m_.linear_layers * w.bytes;
+  };
+  if (m_.linear_layers > 0 && b.prefill_seqs > 0)
+    add_linear(linear_attention_prefill(m_, tp_, static_cast<double>(b.prefill_tokens), b.prefill_seqs));
+  if (m_.linear_layers > 0 && b.decode_seqs > 0) add_linear(linear_attention_decode(m_, tp_, b.decode_seqs));
   return {flops, bytes};
 }
 

@@ -92,8 +92,7 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   // FP8 checkpoint only).
   auto find_modules = [&](const std::map<KernelTables::MlaModuleKey, LogGrid>& context,
                           const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
-                          const std::vector<std::string>& measured,
-                          const char* kind) -> std::pair<const LogGrid*, const LogGrid*> {
+                          const std::vector<std::string>& measured, const char* kind) -> ModuleTables {
     const std::vector<std::string> checkpoints = module_checkpoints(measured, *tables_, m_, kind);
     const std::string gemm_dtype = gemm_table_dtype(m_.precision);
     const int heads = m_.heads / tp_;
@@ -101,7 +100,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       const KernelTables::MlaModuleKey key{checkpoint, heads, kv_dtype, gemm_dtype};
       auto c = context.find(key), g = generation.find(key);
       if (c == context.end() || g == generation.end()) continue;
-      return {&c->second, &g->second};
+      return {&c->second, &g->second, fmt::format("{} context module", kind),
+              fmt::format("{} generation module", kind)};
     }
     const char* what = context.count({checkpoints.front(), heads, kv_dtype, gemm_dtype}) ? "generation" : "context";
     throw InputError(fmt::format("{}: no {} {} module table of {} for {} heads per GPU, a {} KV cache and {} GEMMs "
@@ -141,10 +141,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                     "<version>/dsa_{{context,generation}}_module_perf). Fix: a backend or version "
                                     "that measured them, or timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    std::tie(context_module_, generation_module_) =
+    modules_ =
         find_modules(tables_->context_dsa_module, tables_->generation_dsa_module, tables_->dsa_module_models, "DSA");
-    context_module_label_ = "DSA context module";
-    generation_module_label_ = "DSA generation module";
     if (m_.shared_indexer_layers > 0) {
       // the layers that reuse an earlier layer's picks: the block without its indexer
       if (tables_->context_dsa_skip_module.empty() || tables_->generation_dsa_skip_module.empty())
@@ -152,9 +150,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                       "such blocks for backend {} (op dsa_*_module_skip_indexer; SGLang's tables "
                                       "measure them). Fix: timing.kernel.backend sglang, or timing.model: roofline",
                                       m_.hf_id, m_.shared_indexer_layers, where, tables_->backend));
-      std::tie(context_skip_module_, generation_skip_module_) =
-          find_modules(tables_->context_dsa_skip_module, tables_->generation_dsa_skip_module,
-                       tables_->dsa_skip_module_models, "DSA skip-indexer");
+      skip_modules_ = find_modules(tables_->context_dsa_skip_module, tables_->generation_dsa_skip_module,
+                                   tables_->dsa_skip_module_models, "DSA skip-indexer");
     }
   } else if (m_.kv_lora_rank > 0 && !mla_kernels) {
     // vLLM's database publishes the whole attention block of one checkpoint instead of its kernels
@@ -164,10 +161,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                     "_module_perf). Fix: set timing.kernel.backend to one that has them, or use "
                                     "timing.model: roofline",
                                     m_.hf_id, where, tables_->backend, tables_->backend));
-    std::tie(context_module_, generation_module_) =
+    modules_ =
         find_modules(tables_->context_mla_module, tables_->generation_mla_module, tables_->mla_module_models, "MLA");
-    context_module_label_ = "MLA context module";
-    generation_module_label_ = "MLA generation module";
   } else if (m_.kv_lora_rank > 0) {
     // MLA: SGLang's and TensorRT-LLM's databases publish the attention kernels and the decode's
     // batched GEMMs
@@ -363,6 +358,15 @@ double KernelTiming::layers_attention_ms(const LogGrid& full, const LogGrid* win
   return ms;
 }
 
+double KernelTiming::module_layers_ms(bool generation, double batch, double len) const {
+  auto ms = [&](const ModuleTables& t) {
+    return generation ? attention_ms(*t.generation, batch, len, t.generation_label.c_str())
+                      : attention_ms(*t.context, batch, len, t.context_label.c_str());
+  };
+  if (!skip_modules_.context) return m_.layers * ms(modules_);
+  return m_.indexer_layers() * ms(modules_) + m_.shared_indexer_layers * ms(skip_modules_);
+}
+
 double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
 
 double KernelTiming::allreduce_ms(double elements, bool graph, bool* extrapolated) const {
@@ -406,7 +410,7 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
   const double widest = gemm_->axis(1).back();
   for (const GemmOp& op : iteration_gemms(m_, tp_, tokens, 0, ep_, moe_tokens, moe_ranks)) {
     // a module table holds the attention block's projections (the sparse-attention indexer's too)
-    if (context_module_ && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj") ||
+    if (modules_.context && (op.name == std::string_view("qkv_proj") || op.name == std::string_view("o_proj") ||
                                 op.name == std::string_view("indexer_q") || op.name == std::string_view("indexer_k")))
       continue;
     if (m_.kv_lora_rank > 0 && op.name == std::string_view("qkv_proj")) {
@@ -472,13 +476,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
       out.context_attention_ms += m_.linear_layers * attention_ms(*linear_context_, b.prefill_seqs,
                                                                   static_cast<double>(b.prefill_tokens) / b.prefill_seqs,
                                                                   "linear-attention context");
-    if (context_module_) {  // the whole attention block, its projections included
-      out.context_attention_ms +=
-          context_skip_module_
-              ? m_.indexer_layers() * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str()) +
-                    m_.shared_indexer_layers *
-                        attention_ms(*context_skip_module_, b.prefill_seqs, isl, "DSA skip-indexer context module")
-              : L * attention_ms(*context_module_, b.prefill_seqs, isl, context_module_label_.c_str());
+    if (modules_.context) {  // the whole attention block, its projections included
+      out.context_attention_ms += module_layers_ms(false, b.prefill_seqs, isl);
     } else {
       const double window_isl =
           m_.windowed_layers() > 0 ? equivalent_prompt_tokens(windowed_prompt_pairs(isl, m_.sliding_window)) : 0;
@@ -496,14 +495,8 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     if (linear_generation_)  // one recurrent step per sequence (draft tokens ride along)
       out.generation_attention_ms +=
           m_.linear_layers * lookup(*linear_generation_, {static_cast<double>(b.decode_seqs)}, "linear-attention generation");
-    if (generation_module_) {
-      out.generation_attention_ms +=
-          generation_skip_module_
-              ? m_.indexer_layers() *
-                        attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str()) +
-                    m_.shared_indexer_layers *
-                        attention_ms(*generation_skip_module_, b.decode_seqs, kv_len, "DSA skip-indexer generation module")
-              : L * attention_ms(*generation_module_, b.decode_seqs, kv_len, generation_module_label_.c_str());
+    if (modules_.generation) {
+      out.generation_attention_ms += module_layers_ms(true, b.decode_seqs, kv_len);
     } else {
       out.generation_attention_ms +=
           layers_attention_ms(*generation_, generation_window_, b.decode_seqs, kv_len,

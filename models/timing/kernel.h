@@ -66,6 +66,9 @@ class KernelTiming final : public TimingModel {
   // `window_len`, the window's share of the work (unused without such layers).
   double layers_attention_ms(const LogGrid& full, const LogGrid* windowed, double batch, double len,
                              double window_len, const char* what, const char* windowed_what) const;
+  // The same from module tables: the layers that run an indexer (every layer without skip
+  // modules) read modules_, those that share an earlier layer's picks skip_modules_.
+  double module_layers_ms(bool generation, double batch, double len) const;
   double linear_ms(std::int64_t tokens) const;  // the layers' GEMMs, memoised by token count
   // The LM head's GEMM over `seqs` sequences' last tokens, and one all-reduce of `tokens` tokens'
   // hidden states: each a pure function of its count, memoised (lookups outside the tables are
@@ -93,16 +96,18 @@ class KernelTiming final : public TimingModel {
   // MLA models: the absorbed decode's two batched GEMMs (context_ and generation_ are then the
   // MLA attention tables)
   const LogGrid* moe_ = nullptr;  // the measured MoE layer of this shape (timing.kernel.moe: table)
-  // A module table: the whole attention block per layer (projections included), vLLM's MLA
-  // modules or a sparse-attention model's DSA modules; null where kernels price attention
-  const LogGrid* context_module_ = nullptr;
-  const LogGrid* generation_module_ = nullptr;
-  // what those module tables are, for the log: "MLA context module" | "DSA context module", ...
-  std::string context_module_label_, generation_module_label_;
+  // Module tables: the whole attention block per layer (projections included), for prefill and
+  // decode, and what they are for the log ("DSA context module", ...)
+  struct ModuleTables {
+    const LogGrid* context = nullptr;
+    const LogGrid* generation = nullptr;
+    std::string context_label, generation_label;
+  };
+  // vLLM's MLA modules or a sparse-attention model's DSA modules; empty where kernels price attention
+  ModuleTables modules_;
   // a sparse-attention model whose layers share indexer picks (GLM-5.2): those layers' block
-  // without the indexer; null otherwise
-  const LogGrid* context_skip_module_ = nullptr;
-  const LogGrid* generation_skip_module_ = nullptr;
+  // without the indexer; empty otherwise
+  ModuleTables skip_modules_;
   // a hybrid's Gated DeltaNet layers (batch x chunk length; batch); null without them
   const LogGrid* linear_context_ = nullptr;
   const LogGrid* linear_generation_ = nullptr;

@@ -230,6 +230,56 @@ void load_moe(const std::string& path, std::map<KernelTables::MoeKey, LogGrid>* 
   for (auto& [k, grid] : *out) grid.finish();
 }
 
+// Gated DeltaNet kernels: each point the sum of its phase's kernels (a point missing one of them,
+// such as a measurement that ran out of memory, is left out).
+void load_linear_attention(const std::string& path, std::map<std::pair<int, int>, LogGrid>* context,
+                           std::map<std::pair<int, int>, LogGrid>* generation) {
+  auto table = TableReader::open(path);
+  TableReader& t = *table;
+  const size_t phase = t.column("phase"), op = t.column("kernel_source"), batch = t.column("batch_size"),
+               len = t.column("seq_len"), hidden = t.column("d_model"), key_heads = t.column("num_k_heads"),
+               value_heads = t.column("num_v_heads"), key_dim = t.column("head_k_dim"),
+               value_dim = t.column("head_v_dim"), latency = t.column("latency");
+  struct Sum {
+    std::set<std::string> kernels;
+    double ms = 0;
+  };
+  // (generation?, key heads, value heads, hidden) -> (batch, length) -> the kernels' sum
+  std::map<std::tuple<bool, int, int, int>, std::map<std::pair<double, double>, Sum>> shapes;
+  std::map<bool, std::set<std::string>> kernels_of_phase;
+  while (t.next()) {
+    if (t.number(key_dim) != KernelTables::kLinearAttentionTableHeadDim ||
+        t.number(value_dim) != KernelTables::kLinearAttentionTableHeadDim)
+      continue;  // (every published row is 128 x 128; KernelTiming refuses models of other widths)
+    const bool gen = t.field(phase) == "generation";
+    Sum& sum = shapes[{gen, static_cast<int>(t.number(key_heads)), static_cast<int>(t.number(value_heads)),
+                       static_cast<int>(t.number(hidden))}][{t.positive(batch), gen ? 1.0 : t.positive(len)}];
+    const std::string kernel(t.field(op));
+    sum.kernels.insert(kernel);
+    sum.ms += t.positive(latency);
+    kernels_of_phase[gen].insert(kernel);
+  }
+  std::map<std::tuple<bool, int, int>, std::pair<size_t, int>> chosen;  // the shape's points and hidden size
+  for (const auto& [key, points] : shapes) {
+    const auto& [gen, k, v, h] = key;
+    auto [it, fresh] = chosen.try_emplace({gen, k, v}, points.size(), h);
+    if (!fresh && points.size() > it->second.first) it->second = {points.size(), h};
+  }
+  for (const auto& [key, pick] : chosen) {
+    const auto& [gen, k, v] = key;
+    LogGrid grid(gen ? std::vector<std::string>{"batch"} : std::vector<std::string>{"batch", "isl"});
+    for (const auto& [x, sum] : shapes.at({gen, k, v, pick.second}))
+      if (sum.kernels == kernels_of_phase[gen]) {
+        if (gen)
+          grid.add({x.first}, sum.ms);
+        else
+          grid.add({x.first, x.second}, sum.ms);
+      }
+    grid.finish();
+    (gen ? generation : context)->emplace(std::pair{k, v}, std::move(grid));
+  }
+}
+
 // Attention kernels a backend runs where a table measured one shape with several: the later in
 // the list wins (aiconfigurator collects the alternatives side by side). SGLang runs FA3 on Hopper
 // and TensorRT-LLM's kernels on Blackwell, over Triton and FlashInfer; TensorRT-LLM's own
@@ -317,56 +367,6 @@ std::optional<std::vector<T>> union_of(const std::optional<std::vector<T>>& a, c
 }
 
 }  // namespace
-
-// Gated DeltaNet kernels: each point the sum of its phase's kernels (a point missing one of them,
-// such as a measurement that ran out of memory, is left out).
-void load_linear_attention(const std::string& path, std::map<std::pair<int, int>, LogGrid>* context,
-                           std::map<std::pair<int, int>, LogGrid>* generation) {
-  auto table = TableReader::open(path);
-  TableReader& t = *table;
-  const size_t phase = t.column("phase"), op = t.column("kernel_source"), batch = t.column("batch_size"),
-               len = t.column("seq_len"), hidden = t.column("d_model"), key_heads = t.column("num_k_heads"),
-               value_heads = t.column("num_v_heads"), key_dim = t.column("head_k_dim"),
-               value_dim = t.column("head_v_dim"), latency = t.column("latency");
-  struct Sum {
-    std::set<std::string> kernels;
-    double ms = 0;
-  };
-  // (generation?, key heads, value heads, hidden) -> (batch, length) -> the kernels' sum
-  std::map<std::tuple<bool, int, int, int>, std::map<std::pair<double, double>, Sum>> shapes;
-  std::map<bool, std::set<std::string>> kernels_of_phase;
-  while (t.next()) {
-    if (t.number(key_dim) != KernelTables::kLinearAttentionTableHeadDim ||
-        t.number(value_dim) != KernelTables::kLinearAttentionTableHeadDim)
-      continue;  // (every published row is 128 x 128; KernelTiming refuses models of other widths)
-    const bool gen = t.field(phase) == "generation";
-    Sum& sum = shapes[{gen, static_cast<int>(t.number(key_heads)), static_cast<int>(t.number(value_heads)),
-                       static_cast<int>(t.number(hidden))}][{t.positive(batch), gen ? 1.0 : t.positive(len)}];
-    const std::string kernel(t.field(op));
-    sum.kernels.insert(kernel);
-    sum.ms += t.positive(latency);
-    kernels_of_phase[gen].insert(kernel);
-  }
-  std::map<std::tuple<bool, int, int>, std::pair<size_t, int>> chosen;  // the shape's points and hidden size
-  for (const auto& [key, points] : shapes) {
-    const auto& [gen, k, v, h] = key;
-    auto [it, fresh] = chosen.try_emplace({gen, k, v}, points.size(), h);
-    if (!fresh && points.size() > it->second.first) it->second = {points.size(), h};
-  }
-  for (const auto& [key, pick] : chosen) {
-    const auto& [gen, k, v] = key;
-    LogGrid grid(gen ? std::vector<std::string>{"batch"} : std::vector<std::string>{"batch", "isl"});
-    for (const auto& [x, sum] : shapes.at({gen, k, v, pick.second}))
-      if (sum.kernels == kernels_of_phase[gen]) {
-        if (gen)
-          grid.add({x.first}, sum.ms);
-        else
-          grid.add({x.first, x.second}, sum.ms);
-      }
-    grid.finish();
-    (gen ? generation : context)->emplace(std::pair{k, v}, std::move(grid));
-  }
-}
 
 AttentionShape attention_shape_per_gpu(const ModelSpec& m, int tp) {
   return {m.heads / tp, std::max(1, m.kv_heads / tp), m.head_dim, m.kv_dtype_bytes == 1 ? "fp8" : "bfloat16"};
