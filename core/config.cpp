@@ -190,6 +190,29 @@ const std::string* Document::override_for(const std::string& path) const {
   return it == overrides_.end() ? nullptr : &it->second;
 }
 
+namespace {
+// yaml-cpp nodes are handles: assigning one to another rewrites the tree, and a const lookup
+// of a missing key yields a node that throws on any type query. So: recursion, no assignment,
+// IsDefined before each type query.
+bool given_below(const YAML::Node& node, const std::vector<std::string>& parts, size_t i) {
+  if (!node.IsDefined()) return false;
+  if (i == parts.size()) return true;
+  if (node.IsMap()) return given_below(node[parts[i]], parts, i + 1);
+  if (!node.IsSequence()) return false;
+  char* end = nullptr;
+  const unsigned long index = std::strtoul(parts[i].c_str(), &end, 10);
+  if (parts[i].empty() || *end != '\0' || index >= node.size()) return false;
+  return given_below(node[index], parts, i + 1);
+}
+}  // namespace
+
+bool Document::given(const std::string& path) const {
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+  return given_below(root_, parts, 0);
+}
+
 void Document::apply_override(const std::string& assignment, const YAML::Node& defaults) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)

@@ -711,9 +711,7 @@ LoadedScenario finish_load(config::Document& doc, const std::vector<std::string>
   for (size_t i = 0; i < out.config.pools.size(); ++i) {
     const std::string key = fmt::format("pools.{}.engine.enable_prefix_caching", i);
     // given in the file or by --set (both are in the document by now), not defaulted
-    const YAML::Node pools = doc.root().IsMap() ? doc.root()["pools"] : YAML::Node();
-    const bool given = pools.IsSequence() && i < pools.size() && pools[i]["engine"].IsMap() &&
-                       pools[i]["engine"]["enable_prefix_caching"].IsDefined();
+    const bool given = doc.given(key);
     try {
       for (std::string& note : apply_hybrid_engine_rules(out.config.pools[i], Catalog::builtin(), given))
         out.warnings.push_back(fmt::format("pools.{}: {}", i, note));

@@ -122,6 +122,32 @@ TEST(Config, SetOverridesApplyAndAreNamedInErrors) {
   EXPECT_THAT(error_of("name: x\n", {"pools.7.replicas=1"}), HasSubstr("use an index"));
 }
 
+// Found by fuzz_scenario: an empty list item is a pool of defaults, and looking below it for
+// keys the file might have given must not throw yaml-cpp's InvalidNode.
+TEST(Config, AnEmptyPoolItemIsAPoolOfDefaults) {
+  for (const char* yaml : {"pools:\n  - ~\n", "pools:\n  -\n", "pools:\n  - ~\n  - {name: b, replicas: 2}\n"}) {
+    auto s = load_scenario_string(yaml, "scn.yaml");
+    EXPECT_EQ(s.config.pools[0].replicas, PoolConfig{}.replicas) << yaml;
+    EXPECT_EQ(s.config.pools[0].engine.max_num_seqs, 256) << yaml;
+  }
+}
+
+TEST(Config, ADocumentKnowsWhichKeysItGives) {
+  auto doc = config::Document::from_string("pools:\n  - ~\n  - {engine: {block_size: 32}}\n  - 3\nseed: 4\n",
+                                           "scn.yaml");
+  EXPECT_TRUE(doc.given("seed"));
+  EXPECT_TRUE(doc.given("pools.1.engine.block_size"));
+  EXPECT_FALSE(doc.given("pools.0.engine"));
+  EXPECT_FALSE(doc.given("pools.1.engine.max_num_seqs"));
+  EXPECT_FALSE(doc.given("pools.2.engine"));
+  EXPECT_FALSE(doc.given("pools.3"));
+  EXPECT_FALSE(doc.given("pools.x"));
+  EXPECT_FALSE(doc.given("seed.value"));
+  EXPECT_FALSE(doc.given("router"));
+  doc.apply_override("pools.0.engine.block_size=64", YAML::Node());
+  EXPECT_TRUE(doc.given("pools.0.engine.block_size"));
+}
+
 TEST(Config, DumpedConfigReloadsToTheSameConfig) {
   auto a = load_scenario_string("name: rt\nworkload:\n  synthetic:\n    arrival: {process: gamma, cv: 2}\n",
                                 "scn.yaml");

@@ -170,6 +170,11 @@ TEST(Qwen35, AScenarioAskingForPrefixCachingIsRefused) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("pools.0.engine.enable_prefix_caching"));
   EXPECT_THAT(r.out, HasSubstr("leave enable_prefix_caching unset, or set it false"));
+  // asked for by --set into an empty engine section
+  r = testing::run_servesim("validate " + dir.write("b.yaml", scenario(trace, "{}")) +
+                            " --set pools.0.engine.enable_prefix_caching=true");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("leave enable_prefix_caching unset, or set it false"));
 }
 
 // 12 requests at once, each of 200 prompt + 50 output tokens: one 784-token block of KV and 3 of
