@@ -374,6 +374,14 @@ int run_main(int argc, char** argv) {
                     "ramp: random phases from the start (steady state only) | lockstep: all at once, successors "
                     "without jitter, so the first wave's pattern repeats every round")
       ->check(CLI::IsMember({"burst", "ramp", "lockstep"}));
+  check->add_option("--max-batch", silicon.settings.max_batch,
+                    "each engine's max_num_seqs: engine (the framework's default in engines.yaml) | row (the row's "
+                    "batch_size, prefill_batch_size, decode_batch_size)")
+      ->capture_default_str()->check(CLI::IsMember({"engine", "row"}));
+  check->add_option("--extra-clients", silicon.settings.extra_clients,
+                    "requests the client keeps in flight beyond the row's concurrency (with --max-batch row: "
+                    "that many wait for a batch slot)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   check->add_option("--overhead-ms", silicon.settings.overhead_ms,
                     "per-iteration overhead for --timing kernel (default: the framework's in engines.yaml)");
   check->add_option("--request-latency-ms", silicon.settings.request_latency_ms,

@@ -26,3 +26,9 @@ done
   --name b200_sxm_vllm_nvfp4 | tee "$out/calibrate_b200_nvfp4.txt"
 "$bin" calibrate --splitwise "$data/splitwise_sim/perf_model.csv.gz" --model llama-2-70b \
   -o "$out/efficiency_splitwise.yaml" --name splitwise_llama2_70b_h100 | tee "$out/calibrate_splitwise.txt"
+# TensorRT-LLM Llama-3.1-8B (README: TTFT under closed-loop clients): its held-out rows (in
+# held_out.txt as the table runs them) with the engine limited to the row's batch_size and one
+# request more in flight, started as a burst that drifts apart
+l8=(--filter backend=trtllm --filter model_path=meta-llama/Llama-3.1-8B-Instruct --filter mode=agg --filter half=even)
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" "${l8[@]}" --max-batch row --extra-clients 1 \
+  --start burst -o "$out/trtllm_llama8b_one_waiting.h5" | sed -n '/^backend /,$p' | tee "$out/trtllm_llama8b_one_waiting.txt"

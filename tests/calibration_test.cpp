@@ -326,6 +326,59 @@ TEST(CheckSilicon, StartModesSetHowTheClosedLoopBegins) {
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 
+// --max-batch row --extra-clients 1: the engine admits the row's batch_size, and the client keeps
+// one request more in flight, so one always waits for a slot. Little's law on the closed loop
+// (c + 1 requests in the system, c of them in service, no think time) gives the mean wait exactly:
+// W = E / c, E the mean time in service.
+TEST(CheckSilicon, ARequestBeyondTheBatchLimitWaitsWhatLittlesLawSays) {
+  auto rows = read_silicon_csv(kFixture);
+  SiliconRow row = rows[5];  // vLLM Llama-3.1-70B, 1024/1024 tokens at concurrency 4, batch_size 4
+  ASSERT_EQ(row.concurrency, 4);
+  ASSERT_EQ(row.batch_size, 4);
+  SiliconRunSettings s;
+  s.timing = "roofline";
+  s.start = "ramp";
+  s.rounds = 40;
+  s.request_latency_ms = 0;
+  s.max_batch = "row";
+  testing::TempDir dir;
+  auto waits = [&](int extra) {
+    s.extra_clients = extra;
+    SiliconDeployment d = silicon_deployment(row, s);
+    EXPECT_TRUE(d.unsupported.empty()) << d.unsupported;
+    EXPECT_EQ(d.client_concurrency, 4 + extra);
+    EXPECT_EQ(d.max_num_seqs, 4);
+    const auto& cfg = load_scenario_string(d.scenario_yaml, "row").config;
+    EXPECT_EQ(cfg.workload.closed_loop.concurrency, 4 + extra);
+    EXPECT_EQ(cfg.pools[0].engine.max_num_seqs, 4);
+    const std::string out = dir.file(fmt::format("extra{}.h5", extra));
+    auto r = testing::run_servesim("run " + dir.write(fmt::format("extra{}.yaml", extra), d.scenario_yaml) + " -o " + out);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    H5File f(out);
+    const auto queue = read_double_column(f.id, "/requests", "queue_s");
+    const auto e2e = read_double_column(f.id, "/requests", "e2e_s");
+    EXPECT_EQ(queue.size(), static_cast<size_t>((4 + extra) * 40));
+    double wait = 0, service = 0;
+    for (size_t i = 0; i < queue.size(); ++i) {
+      wait += queue[i];
+      service += e2e[i] - queue[i];
+    }
+    return std::pair(wait / static_cast<double>(queue.size()), service / static_cast<double>(queue.size()));
+  };
+  const auto [wait, service] = waits(1);
+  EXPECT_NEAR(wait / (service / 4), 1.0, 0.05) << wait << " " << service;
+  const auto [no_wait, service0] = waits(0);  // without the extra request nothing waits for a slot
+  EXPECT_LT(no_wait, 0.05 * service0 / 4);
+  // a row without the batch size asked for is listed, not guessed
+  row.batch_size = 0;
+  EXPECT_THAT(silicon_deployment(row, s).unsupported, HasSubstr("gives no batch_size"));
+  s.max_batch = "largest";
+  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
+  s.max_batch = "engine";
+  s.extra_clients = -1;
+  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
+}
+
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");

@@ -183,6 +183,8 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"isl", [](const RowResult& r) { return r.row->isl; }},
       {"osl", [](const RowResult& r) { return r.row->osl; }},
       {"concurrency", [](const RowResult& r) { return r.row->concurrency; }},
+      {"client_concurrency", [](const RowResult& r) { return r.deployment.client_concurrency; }},
+      {"max_num_seqs", [](const RowResult& r) { return r.deployment.max_num_seqs; }},
       {"tp", [](const RowResult& r) { return r.row->tp; }},
       {"prefill_workers", [](const RowResult& r) { return r.row->prefill_workers; }},
       {"prefill_tp", [](const RowResult& r) { return r.row->prefill_tp; }},
@@ -233,6 +235,8 @@ int run_check_silicon(const CheckSiliconOptions& o) {
   h5::write_string_attribute(file.get(), "kernel_backend", o.settings.kernel_backend);
   h5::write_string_attribute(file.get(), "efficiency", o.settings.efficiency);
   h5::write_int_attribute(file.get(), "rounds", o.settings.rounds);
+  h5::write_string_attribute(file.get(), "max_batch", o.settings.max_batch);
+  h5::write_int_attribute(file.get(), "extra_clients", o.settings.extra_clients);
   h5::write_string_attribute(file.get(), "servesim_version", std::string(kVersion) + " (" + kGitCommit + ")");
   std::cout << fmt::format("\nresults     {} and {} (scenarios and run files in {})\n", o.output, csv_path,
                            runs.string());

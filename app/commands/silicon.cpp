@@ -60,6 +60,8 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
   const auto opt_col = [&](const char* name) { return csv.has_column(name) ? std::optional(csv.column(name)) : std::nullopt; };
   const auto moe_tp = opt_col("moe_tp_size"), p_moe_tp = opt_col("prefill_moe_tp_size"),
              d_moe_tp = opt_col("decode_moe_tp_size");
+  const auto batch = opt_col("batch_size"), p_batch = opt_col("prefill_batch_size"),
+             d_batch = opt_col("decode_batch_size");
   std::vector<SiliconRow> rows;
   while (csv.next()) {
     SiliconRow r;
@@ -93,10 +95,13 @@ std::vector<SiliconRow> read_silicon_csv(const std::string& path) {
     r.moe_ep = std::max(1, int_or(csv, ep, 1));
     r.prefill_moe_ep = std::max(1, int_or(csv, p_ep, 1));
     r.decode_moe_ep = std::max(1, int_or(csv, d_ep, 1));
-    const auto moe_tp_or_0 = [&](const std::optional<size_t>& c) { return c ? std::max(0, int_or(csv, *c, 0)) : 0; };
-    r.moe_tp = moe_tp_or_0(moe_tp);
-    r.prefill_moe_tp = moe_tp_or_0(p_moe_tp);
-    r.decode_moe_tp = moe_tp_or_0(d_moe_tp);
+    const auto count_or_0 = [&](const std::optional<size_t>& c) { return c ? std::max(0, int_or(csv, *c, 0)) : 0; };
+    r.moe_tp = count_or_0(moe_tp);
+    r.prefill_moe_tp = count_or_0(p_moe_tp);
+    r.decode_moe_tp = count_or_0(d_moe_tp);
+    r.batch_size = count_or_0(batch);
+    r.prefill_batch_size = count_or_0(p_batch);
+    r.decode_batch_size = count_or_0(d_batch);
     // The client's concurrency: silicon_concurrency=N in the source notes. Rows without it (the
     // Dynamo configuration runs, 4000 x 1000) list only per-worker batch sizes, which in that
     // family are not the client's concurrency (its gpt-oss rows give both: concurrency = batch x
@@ -174,8 +179,8 @@ std::string kernel_tables_yaml(const SiliconRunSettings& s, const std::string& s
 
 std::string pool_yaml(const std::string& name, const std::string& role, int replicas, int tp, int ep,
                       const std::string& model, const std::string& precision, const std::string& gpu,
-                      const EnginePreset& e, const SiliconRunSettings& s, const std::string& kernel_tables,
-                      int attention_dp = 1) {
+                      const EnginePreset& e, int max_num_seqs, const SiliconRunSettings& s,
+                      const std::string& kernel_tables, int attention_dp = 1) {
   const double overhead = s.overhead_ms ? *s.overhead_ms : e.iteration_overhead_ms;
   std::string timing = s.timing == "kernel"
                            ? fmt::format("{{model: kernel, kernel: {{{}, overhead_ms: {}}}}}", kernel_tables, overhead)
@@ -185,7 +190,7 @@ std::string pool_yaml(const std::string& name, const std::string& role, int repl
       "    gpu: {}\n    precision: {}\n    engine: {{scheduler: {}, block_size: {}, max_num_batched_tokens: {}, max_num_seqs: {}, "
       "gpu_memory_utilization: {}, enable_chunked_prefill: {}}}\n    timing: {}\n",
       name, role, replicas, tp, ep, attention_dp > 1 ? fmt::format("    attention_dp: {}\n", attention_dp) : "", model,
-      gpu, precision, e.scheduler, e.block_size, e.max_num_batched_tokens, e.max_num_seqs, e.gpu_memory_utilization,
+      gpu, precision, e.scheduler, e.block_size, e.max_num_batched_tokens, max_num_seqs, e.gpu_memory_utilization,
       e.enable_chunked_prefill ? "true" : "false", timing);
 }
 
@@ -303,7 +308,21 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "the row lists no prefill or decode worker counts (prefill_num_workers, decode_num_workers)";
     return d;
   }
-  d.requests = static_cast<std::int64_t>(r.concurrency) * s.rounds;
+  if (s.max_batch != "engine" && s.max_batch != "row")
+    throw ConfigError(fmt::format("check-silicon max batch '{}' is not one of engine, row", s.max_batch));
+  if (s.extra_clients < 0) throw ConfigError("--extra-clients must be 0 or more");
+  // each engine's batch limit: the framework's default, or the one the row was measured with
+  auto batch_limit = [&](int row_batch) { return s.max_batch == "row" ? row_batch : e.max_num_seqs; };
+  const int agg_limit = batch_limit(r.batch_size), prefill_limit = batch_limit(r.prefill_batch_size),
+            decode_limit = batch_limit(r.decode_batch_size);
+  if (agg ? agg_limit < 1 : (prefill_limit < 1 || decode_limit < 1)) {
+    d.unsupported = agg ? "--max-batch row: the row gives no batch_size"
+                        : "--max-batch row: the row gives no prefill_batch_size or decode_batch_size";
+    return d;
+  }
+  d.max_num_seqs = agg ? agg_limit : decode_limit;
+  d.client_concurrency = r.concurrency + s.extra_clients;
+  d.requests = static_cast<std::int64_t>(d.client_concurrency) * s.rounds;
   // The client keeps `concurrency` requests in flight; arrivals are generated fast enough that
   // the closed loop, not the generator, sets the pace.
   const double duration_s = static_cast<double>(d.requests) / 1000.0 + 10;
@@ -378,7 +397,7 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     return d;
   }
   BatchShape step;
-  step.decode_seqs = std::max(1, r.concurrency / (agg ? 1 : r.decode_workers));
+  step.decode_seqs = std::max(1, std::min(d.max_num_seqs, r.concurrency / (agg ? 1 : r.decode_workers)));
   step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
   const double ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
   d.client_start = s.start ? *s.start : e.client_start;
@@ -388,21 +407,22 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
       "workload:\n  source: synthetic\n  max_requests: {}\n  closed_loop: {{concurrency: {}, {}}}\n"
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
-      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, r.concurrency,
+      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, d.client_concurrency,
       start_yaml(d.client_start, ramp_s),
       duration_s, r.isl, r.osl);
   const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend, d.kernel_version);
   if (agg) {
     y += "router: {policy: least_loaded}\npools:\n";
-    y += pool_yaml("agg", "aggregated", 1, r.tp, agg_ep, d.catalog_model, d.precision, d.gpu, e, s, kernel_yaml, dp);
+    y += pool_yaml("agg", "aggregated", 1, r.tp, agg_ep, d.catalog_model, d.precision, d.gpu, e, agg_limit, s, kernel_yaml,
+                   dp);
     d.gpus = r.tp * dp;
   } else {
     // every prompt is prefilled remotely, as the measured deployments do
     y += "router: {policy: least_loaded, max_local_prefill_length: 0}\npools:\n";
     y += pool_yaml("prefill", "prefill", r.prefill_workers, r.prefill_tp, r.prefill_moe_ep, d.catalog_model,
-                   d.precision, d.gpu, e, s, kernel_yaml);
+                   d.precision, d.gpu, e, prefill_limit, s, kernel_yaml);
     y += pool_yaml("decode", "decode", r.decode_workers, r.decode_tp, r.decode_moe_ep, d.catalog_model, d.precision,
-                   d.gpu, e, s, kernel_yaml);
+                   d.gpu, e, decode_limit, s, kernel_yaml);
     d.gpus = r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp;
   }
   d.scenario_yaml = std::move(y);

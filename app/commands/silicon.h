@@ -17,6 +17,8 @@ struct SiliconRow {
   int prefill_workers = 0, prefill_tp = 0, prefill_pp = 1, prefill_attention_dp = 1, prefill_moe_ep = 1;
   int decode_workers = 0, decode_tp = 0, decode_pp = 1, decode_attention_dp = 1, decode_moe_ep = 1;
   int moe_tp = 0, prefill_moe_tp = 0, decode_moe_tp = 0;  // 0: not given (moe_tp_size columns are optional)
+  // the engines' batch limits the row was configured with (batch_size, prefill_/decode_batch_size); 0: not given
+  int batch_size = 0, prefill_batch_size = 0, decode_batch_size = 0;
   double ttft_ms = 0, tpot_ms = 0;
 };
 
@@ -39,6 +41,8 @@ struct SiliconDeployment {
   std::string gpu;                       // catalog GPU of the row's system
   std::string engine;                    // the engines.yaml entry used
   std::string client_start;              // burst | ramp | lockstep, as run
+  int client_concurrency = 0;            // requests the client keeps in flight, as run
+  int max_num_seqs = 0;                  // the (decode) engine's batch limit, as run
   std::string kernel_backend;            // whose kernel tables price it (kernel timing)
   // their version: the nearest to the row's that can price it (table_versions_by_nearness)
   std::string kernel_version;
@@ -65,6 +69,11 @@ struct SiliconRunSettings {
   std::optional<std::string> start;
   std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
   std::optional<double> request_latency_ms;        // overrides the framework's request latency
+  // Each engine's max_num_seqs: the framework's default (engine) or the row's batch_size columns (row).
+  std::string max_batch = "engine";
+  // Requests the client keeps in flight beyond the row's concurrency: with --max-batch row, one
+  // more than the engine admits waits for a slot, as a TensorRT-LLM row set's TTFT suggests.
+  int extra_clients = 0;
   std::uint64_t seed = 1;
 };
 
