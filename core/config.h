@@ -48,8 +48,8 @@ class Document {
 
   const YAML::Node& root() const { return root_; }
   const std::string& name() const { return name_; }
-  // Whether "a.0.b" is present (in the file or by --set) rather than left to its default;
-  // false wherever a step is missing, null or not a section.
+  // Whether "a.0.b" is present (in the file or by --set) rather than left to its default:
+  // false where a key or index is missing, or a step on the way is a value or null.
   bool given(const std::string& path) const;
   // The --set text that produced `path`, if any.
   const std::string* override_for(const std::string& path) const;
