@@ -46,6 +46,11 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
   if (m.dense_layers > m.layers)
     return problem(fmt::format("dense_layers {} exceeds its {} layers", m.dense_layers, m.layers),
                    "count the layers before the first MoE layer (first_k_dense_replace)");
+  if (m.ffn_free_layers >= m.layers || m.dense_layers > m.ffn_layers())
+    return problem(fmt::format("ffn_free_layers {} leaves {} of its {} layers with an FFN, fewer than one or than its "
+                               "dense_layers {}",
+                               m.ffn_free_layers, m.ffn_layers(), m.layers, m.dense_layers),
+                   "count the mixer layers with no FFN after them only");
   if ((m.sliding_window > 0) != (m.sliding_layers > 0))
     return problem("sliding_window and sliding_layers come together",
                    "give both (the window in tokens, the layers using it) or neither");
@@ -69,7 +74,8 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
         m.linear_value_head_dim < 1 || m.linear_conv_kernel < 1 || m.linear_state_dtype_bytes < 1)
       return problem("linear_layers needs linear_key_heads, linear_value_heads, linear_key_head_dim, "
                      "linear_value_head_dim, linear_conv_kernel and linear_state_dtype_bytes",
-                     "give the Gated DeltaNet shapes of the model's config.json (linear_num_key_heads, ...)");
+                     "give the Gated DeltaNet or Mamba2 shapes of the model's config.json (linear_num_key_heads, "
+                     "n_groups, ...)");
     if (m.linear_value_heads % m.linear_key_heads != 0)
       return problem(fmt::format("{} linear-attention key heads do not divide its {} value heads", m.linear_key_heads,
                                  m.linear_value_heads),
@@ -85,8 +91,8 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
                                  "of each",
                                  m.linear_layers, m.full_attention_layers()),
                      "check linear_layers against layers");
-  } else if (m.linear_key_heads > 0 || m.linear_value_heads > 0) {
-    return problem("linear-attention shapes are set on a model without linear_layers",
+  } else if (m.linear_key_heads > 0 || m.linear_value_heads > 0 || m.linear_mixer != ModelSpec{}.linear_mixer) {
+    return problem("linear-attention shapes or linear_mixer are set on a model without linear_layers",
                    "remove them, or give linear_layers");
   }
   return std::nullopt;

@@ -77,15 +77,25 @@ struct ModelSpec {
   // Of those layers, how many reuse an earlier layer's indexer picks instead of running an
   // indexer (GLM-5.2's indexer_types: shared): no indexer compute or indexer keys of their own
   int shared_indexer_layers = 0;
-  // Linear attention (Gated DeltaNet: Qwen3.5, Qwen3-Next): `linear_layers` of the layers hold a
-  // fixed recurrent state per sequence instead of a KV cache: a short causal convolution over
-  // the query, key and value channels (`linear_conv_kernel` taps) and a value x key state per
-  // value head, kept in `linear_state_dtype_bytes` (the checkpoint's mamba_ssm_dtype: fp32 for
-  // Qwen3.5). The other layers are full attention, whose query projection also emits a gate per
+  // Linear attention (Gated DeltaNet: Qwen3.5, Qwen3-Next; Mamba2: Nemotron-H, see linear_mixer):
+  // `linear_layers` of the layers hold a fixed recurrent state per sequence instead of a KV
+  // cache: a short causal convolution over the query, key and value channels
+  // (`linear_conv_kernel` taps) and a value x key state per value head, kept in
+  // `linear_state_dtype_bytes` (the checkpoint's mamba_ssm_dtype: fp32 for Qwen3.5). The other layers are full attention, whose query projection also emits a gate per
   // head where `attention_output_gate` (twice its width). 0: none
   int linear_layers = 0, linear_key_heads = 0, linear_value_heads = 0, linear_key_head_dim = 0,
       linear_value_head_dim = 0, linear_conv_kernel = 0, linear_state_dtype_bytes = 0;
   bool attention_output_gate = false;
+  // Which recurrent mixer the linear layers run: gated_deltanet (Qwen3.5) | mamba2 (Nemotron-H,
+  // whose state has the same shape: the key heads are its groups of B and C, the key head dim
+  // its state size, the value heads its heads)
+  std::string linear_mixer = "gated_deltanet";
+  // Layers that are a mixer only, with no FFN after them (Nemotron-H's attention layers: its
+  // pattern alternates mixer-only and FFN-only layers, counted here as mixers each followed by
+  // an FFN but these)
+  int ffn_free_layers = 0;
+  // Gate, up and down projections (SwiGLU), or up and down only (squared ReLU: Nemotron-H)
+  bool gated_ffn = true;
   template <class V>
   void visit(V& v) {
     v.field("hf_id", hf_id, "");
@@ -126,7 +136,15 @@ struct ModelSpec {
     v.field("linear_conv_kernel", linear_conv_kernel, "", config::at_least(0));
     v.field("linear_state_dtype_bytes", linear_state_dtype_bytes, "", config::between(0, 4));
     v.field("attention_output_gate", attention_output_gate, "");
+    v.field("linear_mixer", linear_mixer, "", config::one_of({"gated_deltanet", "mamba2"}));
+    v.field("ffn_free_layers", ffn_free_layers, "", config::at_least(0));
+    v.field("gated_ffn", gated_ffn, "");
   }
+  // The layers with an FFN, and of those the MoE ones
+  int ffn_layers() const { return layers - ffn_free_layers; }
+  int moe_layers() const { return experts > 0 ? ffn_layers() - dense_layers : 0; }
+  // An FFN's weight matrices: gate, up and down, or up and down
+  double ffn_matrices() const { return gated_ffn ? 3.0 : 2.0; }
   // A value head's width: head_dim but where an MLA model's values differ (v_head_dim)
   int value_head_dim() const { return v_head_dim > 0 ? v_head_dim : head_dim; }
   // The head width attention's two products see on average: QK^T over head_dim, PV over the
@@ -154,7 +172,7 @@ struct ModelSpec {
   // the routed experts' parameters (gate, up and down of every expert of every MoE layer)
   double routed_expert_params() const {
     const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
-    return static_cast<double>(layers - dense_layers) * experts * 3.0 * hidden_size * ffn;
+    return static_cast<double>(moe_layers()) * experts * ffn_matrices() * hidden_size * ffn;
   }
   double weight_bytes() const {
     if (precision == "nvfp4")
@@ -174,6 +192,12 @@ struct ModelSpec {
   // one layer.
   double linear_conv_channels() const {
     return 2.0 * linear_key_heads * linear_key_head_dim + static_cast<double>(linear_value_heads) * linear_value_head_dim;
+  }
+  // A linear layer's input projection: queries (Mamba2: B and C), keys, values (x), the output
+  // gate z, and per head b and a (Gated DeltaNet) or dt (Mamba2)
+  double linear_in_proj_width() const {
+    return linear_conv_channels() + static_cast<double>(linear_value_heads) * linear_value_head_dim +
+           (linear_mixer == "mamba2" ? 1.0 : 2.0) * linear_value_heads;
   }
   double linear_state_bytes_per_layer(int tp) const {
     if (linear_layers == 0) return 0;

@@ -93,6 +93,61 @@ std::optional<std::map<std::string_view, int>> count_layer_kinds(const Config& c
   return counts;
 }
 
+// Nemotron-H: `hybrid_override_pattern` names each layer: M a Mamba2 mixer, * attention, E an MoE
+// FFN, - a dense FFN. servesim counts the mixers as its layers, each followed by an FFN but
+// `ffn_free_layers` of them. A Mamba2 mixer's state has Gated DeltaNet's shape: its groups of B
+// and C as key heads of the state size, its heads as value heads of mamba_head_dim.
+void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
+  auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
+  const std::string pattern = c.text("hybrid_override_pattern");
+  if (pattern.size() != static_cast<size_t>(m.layers))
+    throw InputError(fmt::format("{}: hybrid_override_pattern names {} layers, num_hidden_layers is {}", path,
+                                 pattern.size(), m.layers));
+  int mamba = 0, attention = 0, moe = 0, mlp = 0;
+  for (const char kind : pattern) {
+    if (kind == 'M') ++mamba;
+    else if (kind == '*') ++attention;
+    else if (kind == 'E') ++moe;
+    else if (kind == '-') ++mlp;
+    else
+      throw InputError(fmt::format("{}: hybrid_override_pattern holds '{}'; servesim models M (Mamba2), * "
+                                   "(attention), E (MoE) and - (MLP) layers",
+                                   path, kind));
+  }
+  if (mamba < 1 || attention < 1 || moe + mlp < 1 || moe + mlp > mamba + attention)
+    throw InputError(fmt::format("{}: hybrid_override_pattern has {} Mamba2, {} attention and {} FFN layers; "
+                                 "servesim models patterns with some of each and no more FFN layers than mixers",
+                                 path, mamba, attention, moe + mlp));
+  m.layers = mamba + attention;
+  m.linear_layers = mamba;
+  m.ffn_free_layers = m.layers - (moe + mlp);
+  m.linear_mixer = "mamba2";
+  m.linear_key_heads = get("n_groups");
+  m.linear_key_head_dim = get("ssm_state_size");
+  m.linear_value_heads = get("mamba_num_heads");
+  m.linear_value_head_dim = get("mamba_head_dim");
+  m.linear_conv_kernel = get("conv_kernel");
+  const std::string state = c.text("mamba_ssm_cache_dtype");
+  if (!state.empty() && state != "float32" && state != "bfloat16" && state != "float16")
+    throw InputError(fmt::format("{}: mamba_ssm_cache_dtype '{}' is not float32, bfloat16 or float16", path, state));
+  m.linear_state_dtype_bytes = state == "float32" ? 4 : 2;
+  const std::string activation = c.text("mlp_hidden_act");
+  if (activation != "relu2")
+    throw InputError(fmt::format("{}: mlp_hidden_act '{}': servesim models Nemotron-H's relu2 (squared ReLU: up and "
+                                 "down projections, no gate)",
+                                 path, activation));
+  m.gated_ffn = false;
+  if (moe > 0) m.dense_layers = mlp;  // (the MoE reading below keeps it)
+  if ((moe > 0) != c.has("n_routed_experts"))
+    throw InputError(fmt::format("{}: hybrid_override_pattern has {} MoE (E) layers, and n_routed_experts is {}given; "
+                                 "they come together",
+                                 path, moe, c.has("n_routed_experts") ? "" : "not "));
+  if (c.has("moe_latent_size"))
+    throw InputError(fmt::format("{}: moe_latent_size: experts in a latent space (Nemotron-3 Super) are not modelled. "
+                                 "Fix: write a models.yaml entry for it",
+                                 path));
+}
+
 }  // namespace
 
 std::string hf_id_of_config_file(const std::string& file_name) {
@@ -119,12 +174,13 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
                                    "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "GptOssForCausalLM",
                                    "Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration",
-                                   "Qwen3_5MoeForConditionalGeneration"};
+                                   "Qwen3_5MoeForConditionalGeneration", "NemotronHForCausalLM"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5). Fix: "
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5, "
+                                 "Nemotron-H). Fix: "
                                  "write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
@@ -160,6 +216,8 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   }
   if (m.heads == 0 || m.head_dim == 0 || m.layers == 0 || m.hidden_size == 0)
     throw InputError(fmt::format("{}: layers, hidden_size, heads and head_dim must be positive", path));
+  const bool nemotron_h = arch == "NemotronHForCausalLM";
+  if (nemotron_h) read_nemotron_h(c, path, m);
   // sliding-window and linear-attention layers: those layer_types names so (gpt-oss alternates
   // sliding ones with full ones, Qwen3.5 puts a full one after every three linear ones); a config
   // without layer_types (Qwen2's unused sliding_window, say) has neither
@@ -175,7 +233,7 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
     if (interval < 1) throw InputError(fmt::format("{}: full_attention_interval must be at least 1", path));
     m.linear_layers = m.layers - m.layers / interval;
   }
-  if (m.linear_layers > 0) {  // Gated DeltaNet
+  if (m.linear_layers > 0 && !nemotron_h) {  // Gated DeltaNet
     m.linear_key_heads = get("linear_num_key_heads");
     m.linear_value_heads = get("linear_num_value_heads");
     m.linear_key_head_dim = get("linear_key_head_dim");
@@ -202,7 +260,15 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
                                      path, shared, m.moe_intermediate_size));
       m.shared_experts = shared / m.moe_intermediate_size;
     }
-    m.dense_layers = get_or("first_k_dense_replace", 0);
+    if (!nemotron_h) m.dense_layers = get_or("first_k_dense_replace", 0);
+    // Nemotron-H gives its shared expert's width beside their count
+    if (const int shared = get_or("moe_shared_expert_intermediate_size", 0); shared > 0) {
+      if (shared % m.moe_intermediate_size != 0)
+        throw InputError(fmt::format("{}: moe_shared_expert_intermediate_size {} is not a multiple of "
+                                     "moe_intermediate_size {}",
+                                     path, shared, m.moe_intermediate_size));
+      m.shared_experts *= shared / m.moe_intermediate_size;
+    }
   }
   // parameters, from the shapes
   const double h = m.hidden_size, L = m.layers, V = m.vocab_size, H = m.heads, d = m.head_dim, v = m.value_head_dim();
@@ -220,25 +286,24 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   } else {
     attention = h * H * d * (m.attention_output_gate ? 2 : 1) + 2 * h * m.kv_heads * d + H * d * h;
   }
-  // a Gated DeltaNet layer: its input projection (queries, keys, values, the output gate z and
-  // the per-head b and a), the depthwise convolution and the output projection
+  // a linear-attention layer: its input projection, the depthwise convolution and the output
+  // projection
   const double linear_value_width = static_cast<double>(m.linear_value_heads) * m.linear_value_head_dim;
   const double linear_attention =
-      h * (2.0 * m.linear_key_heads * m.linear_key_head_dim + 2 * linear_value_width + 2.0 * m.linear_value_heads) +
-      m.linear_conv_channels() * m.linear_conv_kernel + linear_value_width * h;
-  const double dense_ffn = 3 * h * m.intermediate_size;
-  const double expert_ffn = 3 * h * m.moe_intermediate_size;
+      h * m.linear_in_proj_width() + m.linear_conv_channels() * m.linear_conv_kernel + linear_value_width * h;
+  const double dense_ffn = m.ffn_matrices() * h * m.intermediate_size;
+  const double expert_ffn = m.ffn_matrices() * h * m.moe_intermediate_size;
   double total = V * h * (c.boolean("tie_word_embeddings", false) ? 1 : 2) + (L - m.linear_layers) * attention +
                  m.linear_layers * linear_attention;
   double active = total;
   if (m.experts > 0) {
-    const double moe_layers = L - m.dense_layers;
+    const double moe_layers = m.moe_layers();
     const double shared = m.shared_experts * expert_ffn, router = h * m.experts;
     total += m.dense_layers * dense_ffn + moe_layers * (m.experts * expert_ffn + shared + router);
     active += m.dense_layers * dense_ffn + moe_layers * (m.top_k * expert_ffn + shared + router);
     m.active_params_b = active / 1e9;
   } else {
-    total += L * dense_ffn;
+    total += m.ffn_layers() * dense_ffn;
   }
   m.params_b = total / 1e9;
   // the GEMM format: fp8 with block scales, per-tensor fp8, else the stored dtype (bf16)

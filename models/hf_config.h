@@ -4,7 +4,8 @@
 // checkpoint's id (org/name). Families read: Llama, Qwen2/3 (dense and MoE), Mixtral, MiniMax-M2,
 // DeepSeek-V2/V3 (MLA, Kimi K2), DeepSeek-V3.2 and GLM-5 (sparse attention), gpt-oss (sliding-window layers from layer_types, MXFP4
 // experts), Qwen3-Next and Qwen3.5 (Gated DeltaNet linear-attention layers from layer_types; a
-// multimodal config's text_config). Parameters are counted from the shapes (embeddings, the LM head unless tied,
+// multimodal config's text_config), Nemotron-H (Mamba2 mixers, attention and squared-ReLU FFN
+// layers from hybrid_override_pattern). Parameters are counted from the shapes (embeddings, the LM head unless tied,
 // attention or MLA projections, dense and expert FFNs, routers; norms, biases and attention sinks
 // are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>

@@ -50,6 +50,8 @@ std::optional<ModelSpec> draft_model_spec(const PoolConfig& pool, const Catalog&
   // a full-attention layer whatever the model's other kinds (Qwen3.5's MTP layer beside its
   // linear-attention ones, GLM-5.2's with its own indexer, gpt-oss's beside sliding-window ones)
   m.linear_layers = m.linear_key_heads = m.linear_value_heads = 0;
+  m.linear_mixer = ModelSpec{}.linear_mixer;
+  m.ffn_free_layers = 0;  // (Nemotron-H's MTP layers are an attention and an MoE layer: one such pair)
   m.shared_indexer_layers = 0;
   m.sliding_window = m.sliding_layers = 0;
   return m;

@@ -498,7 +498,7 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
   }
   if (catalog.models().count(p.model)) {
     const ModelSpec& m = catalog.model(p.model);
-    // vLLM splits a Gated DeltaNet layer's key and value heads over the GPUs
+    // vLLM splits a linear-attention layer's key and value heads (Mamba2: groups and heads) over the GPUs
     if (m.linear_layers > 0 && (m.linear_key_heads % p.tp != 0 || m.linear_value_heads % p.tp != 0))
       map.fail(base + ".tp",
                fmt::format("{}'s linear-attention layers have {} key and {} value heads, which tp {} does not split",

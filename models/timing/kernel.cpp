@@ -110,6 +110,11 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                  where, kind, what, fmt::join(checkpoints, " or "), heads, kv_dtype, gemm_dtype,
                                  m_.hf_id, tp_));
   };
+  if (m_.linear_layers > 0 && m_.linear_mixer != "gated_deltanet")
+    throw ConfigError(fmt::format("model {}: its {} layers have no kernel tables servesim reads (the database's "
+                                  "linear_attention tables it reads are Gated DeltaNet's gdn_perf). Fix: "
+                                  "timing.model: roofline",
+                                  m_.hf_id, m_.linear_mixer));
   if (m_.linear_layers > 0) {
     // Gated DeltaNet layers: their kernels at the heads one GPU holds
     const std::pair<int, int> heads{m_.linear_key_heads / tp_, m_.linear_value_heads / tp_};
@@ -238,6 +243,10 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     throw ConfigError(fmt::format("model {}: its {} experts are priced only from the MoE tables ({}), not as GEMMs. "
                                   "Fix: timing.kernel.moe: table, or timing.model: roofline",
                                   m_.hf_id, m_.expert_precision, moe_dtype));
+  if (m_.experts > 0 && c_.moe == "table" && !m_.gated_ffn)
+    throw ConfigError(fmt::format("model {}: its experts have no gate (squared ReLU), and the MoE tables measure "
+                                  "gated ones. Fix: timing.kernel.moe: gemm, or timing.model: roofline",
+                                  m_.hf_id));
   if (m_.experts > 0 && c_.moe == "table") {
     const KernelTables::MoeKey key{moe_dtype,
                                    m_.hidden_size,
@@ -429,7 +438,7 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
     const double width = std::min(op.group, per_lookup);
     ms += layers * (op.group / width) * gemm_ms(op.m, width * op.n, op.k);
   }
-  if (moe) ms += (m_.layers - m_.dense_layers) * lookup(*moe, {tokens}, "moe");
+  if (moe) ms += m_.moe_layers() * lookup(*moe, {tokens}, "moe");
   return ms;
 }
 
@@ -457,13 +466,13 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     out.elementwise_ms = L * (static_cast<double>(tokens) * elementwise_bytes_ / (mem_.bandwidth_bytes_per_s * mem_.efficiency) +
                               kElementwiseKernelsPerLayer * mem_.kernel_latency_s) * 1e3;
     if (tp_ > 1)
-      out.allreduce_ms = 2 * L * allreduce_tokens_ms(tokens);
+      out.allreduce_ms = (L + m_.ffn_layers()) * allreduce_tokens_ms(tokens);  // after each mixer and FFN
     // attention DP: each MoE layer sends the rank's tokens to their top-k experts' GPUs and back
     if (alltoall_ && b.moe_group_ranks > 1) {
       // the table's unit: bf16 values per GPU
       const double elements =
           static_cast<double>(tokens) * moe_dispatch_copies(m_, b.moe_group_ranks * tp_) * m_.hidden_size;
-      out.alltoall_ms = (L - m_.dense_layers) * moe_dispatch_and_combine(m_, elements, [&](double v) {
+      out.alltoall_ms = m_.moe_layers() * moe_dispatch_and_combine(m_, elements, [&](double v) {
                           return lookup(*alltoall_, {v}, "nccl all-to-all");
                         });
     }

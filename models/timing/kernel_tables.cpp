@@ -390,7 +390,7 @@ KernelTableParts KernelTableParts::for_model(const ModelSpec& m, bool moe_table)
   p.mla = m.kv_lora_rank > 0;
   p.windows = m.windowed_layers() > 0;
   p.sparse = m.sparse_topk > 0;
-  p.linear = m.linear_layers > 0;
+  p.linear = m.linear_layers > 0 && m.linear_mixer == "gated_deltanet";  // (the tables are Gated DeltaNet's)
   return p;
 }
 

@@ -22,13 +22,11 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
     ops.push_back({"qkv_proj", tokens, (gated_q_width + kv_width + value_width) / t, h, attention_layers});
     ops.push_back({"o_proj", tokens, h, out_width / t, attention_layers});
     if (m.linear_layers > 0) {
-      // Gated DeltaNet: queries, keys, values, the output gate z and the per-head b and a from the
-      // hidden state; the output projection from the value heads
+      // the input projection from the hidden state (ModelSpec::linear_in_proj_width); the output
+      // projection from the value heads
       const double value_heads_width = static_cast<double>(m.linear_value_heads) * m.linear_value_head_dim;
-      ops.push_back({"linear_attention_in_proj", tokens,
-                     (2.0 * m.linear_key_heads * m.linear_key_head_dim + 2 * value_heads_width +
-                      2.0 * m.linear_value_heads) / t,
-                     h, static_cast<double>(m.linear_layers)});
+      ops.push_back({"linear_attention_in_proj", tokens, m.linear_in_proj_width() / t, h,
+                     static_cast<double>(m.linear_layers)});
       ops.push_back({"linear_attention_out_proj", tokens, h, value_heads_width / t, static_cast<double>(m.linear_layers)});
     }
     if (m.sparse_topk > 0) {
@@ -40,13 +38,15 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
           {"indexer_q", tokens, indexer_q, m.q_lora_rank > 0 ? static_cast<double>(m.q_lora_rank) : h, indexer_layers});
       ops.push_back({"indexer_k", tokens, static_cast<double>(m.indexer_head_dim + m.indexer_heads), h, indexer_layers});
     }
-    const double dense_layers = m.experts > 0 ? m.dense_layers : L;
+    // (a squared-ReLU FFN has no gate: its "gate_up" is the up projection alone)
+    const double gate_up = m.ffn_matrices() - 1;
+    const double dense_layers = m.experts > 0 ? m.dense_layers : m.ffn_layers();
     if (dense_layers > 0) {
-      ops.push_back({"gate_up_proj", tokens, 2.0 * m.intermediate_size / t, h, dense_layers});
+      ops.push_back({"gate_up_proj", tokens, gate_up * m.intermediate_size / t, h, dense_layers});
       ops.push_back({"down_proj", tokens, h, m.intermediate_size / t, dense_layers});
     }
     if (m.experts > 0) {
-      const double moe_layers = L - m.dense_layers;
+      const double moe_layers = m.moe_layers();
       const double E = m.experts, ffn = m.moe_intermediate_size > 0 ? m.moe_intermediate_size : m.intermediate_size;
       // expected experts touched by `tokens` tokens routing to top_k each, and their share
       const double routed = moe_tokens >= 0 ? moe_tokens : tokens;
@@ -54,10 +54,10 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
       const double per_expert = std::max(1.0, routed * m.top_k / touched);
       const double local = touched / (ep * moe_ranks), expert_tp = t / ep;  // this GPU's share of them
       ops.push_back({"router", tokens, E, h, moe_layers});
-      ops.push_back({"expert_gate_up", per_expert, 2.0 * ffn / expert_tp, h, moe_layers * local, local});
+      ops.push_back({"expert_gate_up", per_expert, gate_up * ffn / expert_tp, h, moe_layers * local, local});
       ops.push_back({"expert_down", per_expert, h, ffn / expert_tp, moe_layers * local, local});
       if (m.shared_experts > 0) {
-        ops.push_back({"shared_gate_up", tokens, 2.0 * ffn * m.shared_experts / t, h, moe_layers});
+        ops.push_back({"shared_gate_up", tokens, gate_up * ffn * m.shared_experts / t, h, moe_layers});
         ops.push_back({"shared_down", tokens, h, ffn * m.shared_experts / t, moe_layers});
       }
     }
@@ -99,8 +99,8 @@ double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp) {
   const double ffn = (m.experts > 0 && m.moe_intermediate_size > 0 ? m.moe_intermediate_size * m.top_k
                                                                      : m.intermediate_size) / t;
   // two fused add+RMSNorm (read x and residual, write both), rotary in place on q and k,
-  // SiLU-and-mul (read gate and up, write one)
-  return kActivationBytes * (2 * 4 * h + 2 * qk + 3 * ffn);
+  // SiLU-and-mul (read gate and up, write one; squared ReLU: read up, write one)
+  return kActivationBytes * (2 * 4 * h + 2 * qk + (m.gated_ffn ? 3 : 2) * ffn);
 }
 
 }  // namespace servesim

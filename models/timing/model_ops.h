@@ -93,7 +93,8 @@ inline double indexer_flops(const ModelSpec& m, double pairs) {
   return 2.0 * pairs * m.indexer_heads * m.indexer_head_dim;
 }
 
-// A hybrid's linear-attention (Gated DeltaNet) mixing in one layer on one GPU, beyond its
+// A hybrid's linear-attention (Gated DeltaNet; Mamba2's chunked scan priced alike: the same state
+// shape, read and written once a step) mixing in one layer on one GPU, beyond its
 // projections: FLOPs, bytes moved and kernels launched, for what has no measured kernel.
 // Prefill (`tokens` of `seqs` prompt chunks): the causal convolution over the query, key and value
 // channels, then the chunked delta rule (chunks of kLinearAttentionChunk tokens: within a chunk,

@@ -214,12 +214,14 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   if (tokens > 0)
     out.elementwise_s = L * (tokens * elementwise_bytes_per_token_layer(m_, tp_) / (g_.hbm_gbps * 1e9 * e_.memory_efficiency) +
                              kElementwiseKernelsPerLayer * e_.kernel_latency_us * 1e-6);
-  if (tp_ > 1) out.allreduce_s = 2.0 * L * k.allreduce_s(tokens * m_.hidden_size * kActivationBytes, tp_);
+  // an all-reduce after each mixer and each FFN
+  if (tp_ > 1)
+    out.allreduce_s = (L + m_.ffn_layers()) * k.allreduce_s(tokens * m_.hidden_size * kActivationBytes, tp_);
   // attention DP: each MoE layer sends the rank's tokens to the GPUs of their top-k experts
   // (dispatch) and brings the results back (combine), all-to-all over the group's GPUs
   if (b.moe_group_ranks > 1 && m_.experts > 0) {
     const int gpus = b.moe_group_ranks * tp_;
-    out.alltoall_s = (L - m_.dense_layers) *
+    out.alltoall_s = m_.moe_layers() *
                      moe_dispatch_and_combine(m_, tokens * moe_dispatch_copies(m_, gpus) * m_.hidden_size,
                                               [&](double v) { return k.alltoall_s(v * kActivationBytes, gpus); });
   }

@@ -1,0 +1,231 @@
+// Nemotron-H (Nemotron-3 Nano): a hybrid whose layers are each one thing, a Mamba2 mixer, an
+// attention mixer or an MoE FFN, named by hybrid_override_pattern; its FFNs squared-ReLU (up and
+// down, no gate). The config reads as its shapes and parameter count (hand sums), its KV cache
+// as vLLM V1 lays out a hybrid (the Mamba2 state has Gated DeltaNet's shape), the kernel model
+// refuses what it has no tables for, and a run holds each sequence's state blocks end to end.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "models/catalog.h"
+#include "models/hf_config.h"
+#include "models/speculative.h"
+#include "models/timing/kernel.h"
+#include "models/timing/kernel_tables.h"
+#include "models/timing/model_ops.h"
+#include "models/timing/roofline.h"
+#include "tests/test_util.h"
+
+namespace servesim {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kNano = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16";
+// its config.json: 52 layers, 23 M (Mamba2), 6 * (attention), 23 E (MoE)
+constexpr double kMamba = 23, kAttention = 6, kMoe = 23, kHidden = 2688, kHeads = 32, kKvHeads = 2, kHeadDim = 128,
+                 kVocab = 131072, kGroups = 8, kStateSize = 128, kMambaHeads = 64, kMambaHeadDim = 64,
+                 kConvKernel = 4, kExperts = 128, kTopK = 6, kExpertFfn = 1856, kSharedFfn = 3712;
+
+TEST(NemotronH, TheConfigReadsAsItsShapesAndParameters) {
+  const ModelSpec m = model_from_hf_config(
+      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16_config.json"), kNano);
+  // the mixers are servesim's layers; the attention ones have no FFN after them
+  EXPECT_EQ(m.layers, kMamba + kAttention);
+  EXPECT_EQ(m.linear_layers, kMamba);
+  EXPECT_EQ(m.full_attention_layers(), kAttention);
+  EXPECT_EQ(m.ffn_free_layers, kAttention);
+  EXPECT_EQ(m.ffn_layers(), kMoe);
+  EXPECT_EQ(m.moe_layers(), kMoe);
+  EXPECT_EQ(m.linear_mixer, "mamba2");
+  EXPECT_FALSE(m.gated_ffn);
+  EXPECT_EQ(m.linear_key_heads, kGroups);
+  EXPECT_EQ(m.linear_key_head_dim, kStateSize);
+  EXPECT_EQ(m.linear_value_heads, kMambaHeads);
+  EXPECT_EQ(m.linear_value_head_dim, kMambaHeadDim);
+  EXPECT_EQ(m.linear_state_dtype_bytes, 4);  // mamba_ssm_cache_dtype float32
+  EXPECT_EQ(m.experts, kExperts);
+  EXPECT_EQ(m.top_k, kTopK);
+  EXPECT_EQ(m.shared_experts, 2);  // one shared expert 3,712 wide: two 1,856-wide experts' worth
+  // by hand: a Mamba2 layer's input projection (z and x of 64 x 64, B and C of 8 x 128, dt per
+  // head), its convolution over x, B and C, its output projection; an attention layer's q, k, v,
+  // o; an MoE layer's router, 128 routed and the shared experts of up and down projections only;
+  // untied embeddings and LM head
+  const double inner = kMambaHeads * kMambaHeadDim, groups_width = kGroups * kStateSize;
+  const double mamba = kHidden * (2 * inner + 2 * groups_width + kMambaHeads) + (inner + 2 * groups_width) * kConvKernel +
+                       inner * kHidden;
+  const double attention = 2 * kHidden * kHeads * kHeadDim + 2 * kHidden * kKvHeads * kHeadDim;
+  const double expert = 2 * kHidden * kExpertFfn, shared = 2 * kHidden * kSharedFfn, router = kHidden * kExperts;
+  const double rest = 2 * kVocab * kHidden + kMamba * mamba + kAttention * attention;
+  EXPECT_NEAR(m.params_b * 1e9, rest + kMoe * (kExperts * expert + shared + router), 1);
+  EXPECT_NEAR(m.active_params_b * 1e9, rest + kMoe * (kTopK * expert + shared + router), 1);
+  EXPECT_NEAR(m.params_b, 31.6, 0.05);
+  EXPECT_NEAR(m.active_params_b, 3.6, 0.05);  // "A3B": 3.2B without the embedding table
+  // the routed experts' weights: 23 layers x 128 experts x up and down
+  EXPECT_DOUBLE_EQ(m.routed_expert_params(), kMoe * kExperts * expert);
+  // KV: the 6 attention layers' keys and values of 2 heads of 128, bf16
+  EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(), kAttention * 2 * kKvHeads * kHeadDim * 2);
+  // one sequence's state in one layer at TP 1 (vLLM's mamba2_state_shape): the convolution's last
+  // 3 inputs of x, B and C in bf16, and 64 heads of 64 x 128 in fp32
+  EXPECT_DOUBLE_EQ(m.linear_state_bytes_per_layer(1),
+                   (inner + 2 * groups_width) * 3 * 2 + kMambaHeads * kMambaHeadDim * kStateSize * 4);
+  EXPECT_DOUBLE_EQ(m.linear_state_bytes_per_layer(1), 2134016);
+  // the checkpoint is a catalog model by its id
+  EXPECT_EQ(Catalog::builtin().model(kNano).linear_layers, kMamba);
+}
+
+// The FFN projections have no gate: the "gate_up" GEMMs are the up projections alone; the
+// Mamba2 input projection has one dt per head where Gated DeltaNet has b and a; the all-reduces
+// follow each mixer and each FFN (29 + 23, not 2 x 29).
+TEST(NemotronH, ItsGemmsHaveNoGateAndItsMixersTheirOwnProjections) {
+  const ModelSpec m = Catalog::builtin().model(kNano);
+  std::map<std::string, GemmOp> by_name;
+  for (const GemmOp& op : iteration_gemms(m, 1, 8, 0)) by_name.emplace(op.name, op);
+  ASSERT_TRUE(by_name.count("expert_gate_up") && by_name.count("shared_gate_up") && by_name.count("router"));
+  EXPECT_EQ(by_name.at("expert_gate_up").n, kExpertFfn);
+  EXPECT_EQ(by_name.at("shared_gate_up").n, kSharedFfn);
+  EXPECT_EQ(by_name.at("router").count, kMoe);
+  EXPECT_EQ(by_name.count("gate_up_proj"), 0u);  // no dense FFN layers
+  EXPECT_EQ(by_name.at("linear_attention_in_proj").n, 2 * 4096 + 2 * 1024 + 64);
+  EXPECT_EQ(by_name.at("linear_attention_in_proj").count, kMamba);
+  EXPECT_EQ(by_name.at("qkv_proj").count, kAttention);
+  const GpuSpec& gpu = Catalog::builtin().gpu("h100_sxm");
+  const RooflineEfficiency& eff = roofline_efficiency("default", "");
+  BatchShape step;
+  step.decode_seqs = 8;
+  step.decode_context_tokens = 8 * 1024;
+  const auto two = RooflineTiming(m, gpu, 2, eff).breakdown(step);
+  ModelSpec every_layer_an_ffn = m;
+  every_layer_an_ffn.ffn_free_layers = 0;
+  const auto doubled = RooflineTiming(every_layer_an_ffn, gpu, 2, eff).breakdown(step);
+  EXPECT_NEAR(two.allreduce_s / doubled.allreduce_s, (kMamba + kAttention + kMoe) / (2 * (kMamba + kAttention)), 1e-12);
+}
+
+// vLLM lays out Nemotron-H's KV cache as Qwen3.5's: the attention block grows until its page
+// holds a layer's state, 16 x ceil(2,134,016 / (16 x 1,024)) = 2,096 tokens at TP 1 (one token's
+// K and V of 2 heads of 128 in bf16 is 1,024 bytes), and a sequence holds ceil(23 / 6) = 4 state
+// blocks. The kernel model has no Mamba2 tables: it says so.
+TEST(NemotronH, ItsCacheIsLaidOutAsVllmsHybridsAndTheKernelModelRefusesIt) {
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec m = c.model(kNano);
+  for (const auto& [tp, block] : {std::pair{1, 2096}, std::pair{2, 2096}, std::pair{8, 528}}) {
+    SCOPED_TRACE(tp);
+    const double page = 2.0 * std::max(1.0, kKvHeads / tp) * kHeadDim * 2;
+    EXPECT_EQ(block, 16 * static_cast<int>(std::ceil(m.linear_state_bytes_per_layer(tp) / (16 * page))));
+    EXPECT_EQ(hybrid_kv_layout(m, tp).min_block_size, block);
+    EXPECT_EQ(hybrid_kv_layout(m, tp).state_blocks_per_sequence, 4);
+  }
+  const std::string database = testing::data_file("aiconfigurator/systems");
+  auto tables = KernelTables::shared(database + "/data/h100_sxm", "trtllm", "", KernelTables::Parts::for_model(m));
+  KernelTimingConfig config;
+  config.backend = "trtllm";
+  try {
+    KernelTiming(m, 1, config, tables, SystemMemory::load(database + "/h100_sxm.yaml"));
+    ADD_FAILURE() << "no Mamba2 tables are read";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("its mamba2 layers have no kernel tables servesim reads"));
+    EXPECT_THAT(e.what(), HasSubstr("timing.model: roofline"));
+  }
+  // its MTP draft, were it asked for, is one attention layer with an FFN
+  PoolConfig pool;
+  pool.model = kNano;
+  pool.gpu = "h100_sxm";
+  pool.speculative.method = "mtp";
+  const auto draft = draft_model_spec(pool, c);
+  ASSERT_TRUE(draft);
+  EXPECT_EQ(draft->layers, 1);
+  EXPECT_EQ(draft->ffn_layers(), 1);
+  EXPECT_EQ(draft->linear_layers, 0);
+  EXPECT_FALSE(model_problem(*draft).has_value());
+}
+
+TEST(NemotronH, ABrokenPatternNamesWhatIsWrong) {
+  const std::string config = R"({"architectures": ["NemotronHForCausalLM"], "num_hidden_layers": 4,
+    "hybrid_override_pattern": "M*-M", "hidden_size": 64, "num_attention_heads": 2, "num_key_value_heads": 1,
+    "head_dim": 32, "intermediate_size": 128, "vocab_size": 100, "n_groups": 2, "ssm_state_size": 16,
+    "mamba_num_heads": 4, "mamba_head_dim": 16, "conv_kernel": 4, "mamba_ssm_cache_dtype": "float32",
+    "mlp_hidden_act": "relu2"})";
+  // three mixers (M, *, M) and one dense squared-ReLU MLP
+  const ModelSpec dense = model_from_hf_config_text(config, "x.json", "x/y");
+  EXPECT_EQ(dense.layers, 3);
+  EXPECT_EQ(dense.ffn_free_layers, 2);
+  EXPECT_EQ(dense.experts, 0);
+  EXPECT_NEAR(dense.params_b * 1e9,
+              2 * 100 * 64 + 2 * (64 * (2 * 64 + 2 * 32 + 4) + (64 + 2 * 32) * 4 + 64 * 64) +
+                  (2 * 64 * 2 * 32 + 2 * 64 * 1 * 32) + 2 * 64 * 128,
+              1e-6);
+  auto error_of = [&](const std::string& from, const std::string& to) {
+    std::string text = config;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    try {
+      model_from_hf_config_text(text, "x.json", "x/y");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error_of("\"M*-M\"", "\"M*-\""), HasSubstr("x.json: hybrid_override_pattern names 3 layers, num_hidden_layers is 4"));
+  EXPECT_THAT(error_of("\"M*-M\"", "\"M*XM\""), HasSubstr("hybrid_override_pattern holds 'X'"));
+  EXPECT_THAT(error_of("\"M*-M\"", "\"MMMM\""), HasSubstr("some of each"));
+  EXPECT_THAT(error_of("\"M*-M\"", "\"M---\""), HasSubstr("some of each"));
+  EXPECT_THAT(error_of("\"M*-M\"", "\"M*--\""), HasSubstr("no error"));  // as many FFNs as mixers
+  EXPECT_THAT(error_of("\"hybrid_override_pattern\": \"M*-M\"", "\"hybrid_override_pattern\": \"M*---\""),
+              HasSubstr("names 5 layers"));
+  std::string more_ffns = config;  // five layers, three of them FFNs beside two mixers
+  more_ffns.replace(more_ffns.find("\"num_hidden_layers\": 4"), 22, "\"num_hidden_layers\": 5");
+  more_ffns.replace(more_ffns.find("\"M*-M\""), 6, "\"M*---\"");
+  try {
+    model_from_hf_config_text(more_ffns, "x.json", "x/y");
+    ADD_FAILURE() << "three FFNs beside two mixers";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no more FFN layers than mixers"));
+  }
+  EXPECT_THAT(error_of("\"M*-M\"", "\"M*EM\""), HasSubstr("1 MoE (E) layers, and n_routed_experts is not given"));
+  EXPECT_THAT(error_of("\"relu2\"", "\"silu\""), HasSubstr("mlp_hidden_act 'silu'"));
+  EXPECT_THAT(error_of("\"float32\"", "\"int8\""), HasSubstr("mamba_ssm_cache_dtype 'int8'"));
+  EXPECT_THAT(error_of("\"n_groups\": 2", "\"n_groups\": 3"), HasSubstr("3 linear-attention key heads do not divide"));
+  EXPECT_THAT(error_of("\"conv_kernel\": 4,", ""), HasSubstr("no integer 'conv_kernel'"));
+  EXPECT_THAT(error_of("\"mlp_hidden_act\"", "\"moe_latent_size\": 32, \"mlp_hidden_act\""),
+              HasSubstr("moe_latent_size"));
+}
+
+// 12 requests at once, each of 200 prompt + 50 output tokens: one 2,096-token block of KV and 4
+// of state each. With 20 blocks (a 1% watermark of 20 is 0), 4 run at a time.
+TEST(NemotronH, EachRunningSequenceHoldsItsStatesBlocks) {
+  testing::TempDir dir;
+  std::string rows;
+  for (int i = 0; i < 12; ++i) rows += R"({"timestamp": 0, "input_length": 200, "output_length": 50})" "\n";
+  const std::string trace = dir.write("t.jsonl", rows);
+  const std::string scenario = fmt::format(R"(
+name: nemotron
+workload: {{source: mooncake_jsonl, path: {}}}
+pools:
+  - {{replicas: 1, model: {}, gpu: h100_sxm, engine: {{num_gpu_blocks: 20}}}}
+)",
+                                           trace, kNano);
+  auto r = testing::run_servesim("run " + dir.write("a.yaml", scenario) + " -o " + dir.file("a.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("block_size raised from 16 to 2096 tokens"));
+  EXPECT_THAT(r.out, HasSubstr("12 completed, 0 unfinished"));
+  testing::H5File f(dir.file("a.h5"));
+  const auto queue = testing::read_double_column(f.id, "/requests", "queue_s");
+  const auto e2e = testing::read_double_column(f.id, "/requests", "e2e_s");
+  ASSERT_EQ(queue.size(), 12u);
+  size_t most = 0;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    size_t running = 0;
+    for (size_t j = 0; j < queue.size(); ++j) running += queue[j] <= queue[i] && e2e[j] > queue[i];
+    most = std::max(most, running);
+  }
+  EXPECT_EQ(most, 4u);
+  EXPECT_EQ(std::count(queue.begin(), queue.end(), 0.0), 4);
+}
+
+}  // namespace
+}  // namespace servesim
