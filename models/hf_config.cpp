@@ -251,6 +251,8 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   if (m.experts > 0) {
     m.top_k = get("num_experts_per_tok");
     m.moe_intermediate_size = get_or("moe_intermediate_size", m.intermediate_size);
+    if (m.moe_intermediate_size < 1)  // (shared experts' widths are counted in it below)
+      throw InputError(fmt::format("{}: moe_intermediate_size must be positive", path));
     m.shared_experts = get_or("n_shared_experts", 0);
     // Qwen2-MoE and Qwen3.5 give their shared expert's width instead: so many routed experts' worth
     if (const int shared = get_or("shared_expert_intermediate_size", 0); shared > 0 && !c.has("n_shared_experts")) {

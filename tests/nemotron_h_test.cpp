@@ -186,6 +186,18 @@ TEST(NemotronH, ABrokenPatternNamesWhatIsWrong) {
   } catch (const InputError& e) {
     EXPECT_THAT(e.what(), HasSubstr("no more FFN layers than mixers"));
   }
+  // an expert width of 0 beside a shared expert's is an error, not a division by zero
+  std::string zero_width = config;
+  zero_width.replace(zero_width.find("\"M*-M\""), 6, "\"M*EM\"");
+  zero_width.replace(zero_width.find("\"mlp_hidden_act\""), 16,
+                     "\"n_routed_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 0, "
+                     "\"n_shared_experts\": 1, \"moe_shared_expert_intermediate_size\": 64, \"mlp_hidden_act\"");
+  try {
+    model_from_hf_config_text(zero_width, "x.json", "x/y");
+    ADD_FAILURE() << "an expert 0 wide";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("moe_intermediate_size must be positive"));
+  }
   EXPECT_THAT(error_of("\"M*-M\"", "\"M*EM\""), HasSubstr("1 MoE (E) layers, and n_routed_experts is not given"));
   EXPECT_THAT(error_of("\"relu2\"", "\"silu\""), HasSubstr("mlp_hidden_act 'silu'"));
   EXPECT_THAT(error_of("\"float32\"", "\"int8\""), HasSubstr("mamba_ssm_cache_dtype 'int8'"));
