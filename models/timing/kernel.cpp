@@ -112,8 +112,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   };
   if (m_.linear_layers > 0 && m_.linear_mixer != "gated_deltanet")
     throw ConfigError(fmt::format("model {}: its {} layers have no kernel tables servesim reads (the database's "
-                                  "linear_attention tables it reads are Gated DeltaNet's gdn_perf). Fix: "
-                                  "timing.model: roofline",
+                                  "mamba2_perf rows measure the causal convolution, not the decode's state update, "
+                                  "and the chunked scan on one B200 version only). Fix: timing.model: roofline",
                                   m_.hf_id, m_.linear_mixer));
   if (m_.linear_layers > 0) {
     // Gated DeltaNet layers: their kernels at the heads one GPU holds
