@@ -93,6 +93,15 @@ std::optional<std::map<std::string_view, int>> count_layer_kinds(const Config& c
   return counts;
 }
 
+// A hybrid's recurrent-state dtype key (mamba_ssm_dtype, mamba_ssm_cache_dtype): bytes per value,
+// fp32 where it says float32, else the model's 16-bit dtype (also where it says nothing).
+int state_dtype_bytes(const Config& c, const std::string& path, const char* key) {
+  const std::string state = c.text(key);
+  if (!state.empty() && state != "float32" && state != "bfloat16" && state != "float16")
+    throw InputError(fmt::format("{}: {} '{}' is not float32, bfloat16 or float16", path, key, state));
+  return state == "float32" ? 4 : 2;
+}
+
 // Nemotron-H: `hybrid_override_pattern` names each layer: M a Mamba2 mixer, * attention, E an MoE
 // FFN, - a dense FFN. servesim counts the mixers as its layers, each followed by an FFN but
 // `ffn_free_layers` of them. A Mamba2 mixer's state has Gated DeltaNet's shape: its groups of B
@@ -127,10 +136,7 @@ void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
   m.linear_value_heads = get("mamba_num_heads");
   m.linear_value_head_dim = get("mamba_head_dim");
   m.linear_conv_kernel = get("conv_kernel");
-  const std::string state = c.text("mamba_ssm_cache_dtype");
-  if (!state.empty() && state != "float32" && state != "bfloat16" && state != "float16")
-    throw InputError(fmt::format("{}: mamba_ssm_cache_dtype '{}' is not float32, bfloat16 or float16", path, state));
-  m.linear_state_dtype_bytes = state == "float32" ? 4 : 2;
+  m.linear_state_dtype_bytes = state_dtype_bytes(c, path, "mamba_ssm_cache_dtype");
   const std::string activation = c.text("mlp_hidden_act");
   if (activation != "relu2")
     throw InputError(fmt::format("{}: mlp_hidden_act '{}': servesim models Nemotron-H's relu2 (squared ReLU: up and "
@@ -239,11 +245,7 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
     m.linear_key_head_dim = get("linear_key_head_dim");
     m.linear_value_head_dim = get("linear_value_head_dim");
     m.linear_conv_kernel = get("linear_conv_kernel_dim");
-    // the recurrent state's dtype (Qwen3.5 names float32; without it, the model's)
-    const std::string state = c.text("mamba_ssm_dtype");
-    m.linear_state_dtype_bytes = state == "float32" ? 4 : 2;
-    if (!state.empty() && state != "float32" && state != "bfloat16" && state != "float16")
-      throw InputError(fmt::format("{}: mamba_ssm_dtype '{}' is not float32, bfloat16 or float16", path, state));
+    m.linear_state_dtype_bytes = state_dtype_bytes(c, path, "mamba_ssm_dtype");  // (Qwen3.5 names float32)
   }
   m.attention_output_gate = c.boolean("attn_output_gate", false);
   for (const char* key : {"n_routed_experts", "num_experts", "num_local_experts"})

@@ -1,5 +1,6 @@
 #include "tests/test_util.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +33,18 @@ std::vector<double> request_column_by_id(hid_t file, const std::string& field) {
   std::vector<double> by_id(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) by_id.at(static_cast<size_t>(ids[i])) = values[i];
   return by_id;
+}
+
+size_t most_in_service_from_time_zero(hid_t file) {
+  const std::vector<double> start = read_double_column(file, "/requests", "queue_s");
+  const std::vector<double> end = read_double_column(file, "/requests", "e2e_s");
+  size_t most = 0;
+  for (size_t i = 0; i < start.size(); ++i) {
+    size_t running = 0;
+    for (size_t j = 0; j < start.size(); ++j) running += start[j] <= start[i] && end[j] > start[i];
+    most = std::max(most, running);
+  }
+  return most;
 }
 
 double request_field(hid_t file, const std::string& field, double id) {

@@ -66,6 +66,9 @@ std::vector<double> read_double_column(hid_t file, const std::string& dataset, c
 double request_field(hid_t file, const std::string& field, double id);
 // A /requests column in request id order (a run whose requests, ids 0 .. n-1, all ended).
 std::vector<double> request_column_by_id(hid_t file, const std::string& field);
+// The most of a run's requests in service at once, where all arrived at time 0 (so each is in
+// service from its queue_s to its e2e_s): at each start, the requests started and not yet ended.
+size_t most_in_service_from_time_zero(hid_t file);
 std::vector<std::string> read_string_column(hid_t file, const std::string& dataset, const std::string& field);
 std::vector<char> read_raw(hid_t file, const std::string& dataset);  // native bytes of the whole dataset
 std::string read_string_attribute(hid_t file, const std::string& object, const std::string& attr);
