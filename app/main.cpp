@@ -113,7 +113,8 @@ int print_timing(const PoolConfig& pool) {
     std::cout << fmt::format("linear attention ({}): {} of {} layers keep a recurrent state of {:.2f} MiB per "
                              "sequence and GPU ({} B per layer) instead of KV; a running sequence holds {} blocks "
                              "for it beside its tokens' ({} sequences fill the cache with no tokens)\n",
-                             m.linear_mixer == "mamba2" ? "Mamba2" : "Gated DeltaNet", m.linear_layers, m.layers, m.linear_layers * m.linear_state_bytes_per_layer(tp) / 1048576.0,
+                             m.linear_mixer == "mamba2" ? "Mamba2" : "Gated DeltaNet", m.linear_layers, m.layers,
+                             m.linear_layers * m.linear_state_bytes_per_layer(tp) / 1048576.0,
                              m.linear_state_bytes_per_layer(tp), cap.state_blocks_per_sequence,
                              cap.blocks / std::max<std::int64_t>(1, cap.state_blocks_per_sequence));
   if (pool.lora.enabled()) {

@@ -81,8 +81,9 @@ struct ModelSpec {
   // `linear_layers` of the layers hold a fixed recurrent state per sequence instead of a KV
   // cache: a short causal convolution over the query, key and value channels
   // (`linear_conv_kernel` taps) and a value x key state per value head, kept in
-  // `linear_state_dtype_bytes` (the checkpoint's mamba_ssm_dtype: fp32 for Qwen3.5). The other layers are full attention, whose query projection also emits a gate per
-  // head where `attention_output_gate` (twice its width). 0: none
+  // `linear_state_dtype_bytes` (the checkpoint's mamba_ssm_dtype: fp32 for Qwen3.5). The other
+  // layers are full attention, whose query projection also emits a gate per head where
+  // `attention_output_gate` (twice its width). 0: none
   int linear_layers = 0, linear_key_heads = 0, linear_value_heads = 0, linear_key_head_dim = 0,
       linear_value_head_dim = 0, linear_conv_kernel = 0, linear_state_dtype_bytes = 0;
   bool attention_output_gate = false;
@@ -169,7 +170,8 @@ struct ModelSpec {
   }
   // The embedding table and the LM head: bf16 in NVFP4 checkpoints, else as the rest.
   double vocab_params() const { return static_cast<double>(vocab_size) * hidden_size * 2; }
-  // the routed experts' parameters (gate, up and down of every expert of every MoE layer)
+  // the routed experts' parameters (every expert's gate, up and down, or up and down, in every
+  // MoE layer)
   double routed_expert_params() const {
     const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
     return static_cast<double>(moe_layers()) * experts * ffn_matrices() * hidden_size * ffn;
