@@ -387,6 +387,18 @@ int run_main(int argc, char** argv) {
                     "per-iteration overhead for --timing kernel (default: the framework's in engines.yaml)");
   check->add_option("--request-latency-ms", silicon.settings.request_latency_ms,
                     "frontend latency per request (default: the framework's in engines.yaml)");
+  check->add_option("--desync-ms", silicon.settings.desync_ms,
+                    "--start burst: each later request waits a uniform random delay in [0, this) instead of "
+                    "[0, one request's decode time)")
+      ->check(CLI::NonNegativeNumber);
+  check->add_option("--frontend-ms-per-request", silicon.settings.frontend_ms_per_request,
+                    "the frontend's one process busy this long per request, so a burst reaches the engine "
+                    "spread out (frontend.processing.per_request)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  check->add_option("--frontend-ms-per-1k-tokens", silicon.settings.frontend_ms_per_1k_tokens,
+                    "the frontend's one process busy this long per 1,000 prompt tokens "
+                    "(frontend.processing.per_1k_input_tokens)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   check->add_option("--timeout", silicon.timeout_s, "seconds per row run")->capture_default_str();
 
   live::LiveOptions live_options;

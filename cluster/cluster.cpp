@@ -79,7 +79,10 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   for (const ServedAdapter& a : adapters) adapter_models.emplace_back(a.name, a.model);
   frontend_ = std::make_unique<Frontend>("frontend", arrivals_, to_router_, done_, releases_, observer_,
                                          static_cast<std::uint32_t>(cfg_.workload.hash_block_tokens), models,
-                                         cfg_.frontend.request_latency.ns(), adapter_models);
+                                         cfg_.frontend.request_latency.ns(), adapter_models,
+                                         FrontendProcessing{cfg_.frontend.processing.processes,
+                                                            cfg_.frontend.processing.per_request.ns(),
+                                                            cfg_.frontend.processing.per_1k_input_tokens.ns()});
   frontend_->notify_ended(player_->ended(), player_->wants_every_end());
   std::vector<TimedChannel<WorkerMsg>*> inputs;
   std::vector<WorkerRole> roles;

@@ -1,12 +1,16 @@
 #include "cluster/frontend.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace servesim {
 
 Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arrivals,
                    TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
                    TimedChannel<RouteRelease>& done_to_router, RunObserver& observer,
                    std::uint32_t hash_block_tokens, const std::vector<std::string>& served_models,
-                   TimeNs request_latency_ns, const std::vector<std::pair<std::string, std::int16_t>>& adapters)
+                   TimeNs request_latency_ns, const std::vector<std::pair<std::string, std::int16_t>>& adapters,
+                   const FrontendProcessing& processing)
     : sc_core::sc_module(name),
       arrivals_(arrivals),
       to_router_(to_router),
@@ -14,7 +18,9 @@ Frontend::Frontend(sc_core::sc_module_name name, TimedChannel<TraceRequest>& arr
       done_to_router_(done_to_router),
       observer_(observer),
       hash_block_tokens_(hash_block_tokens),
-      request_latency_ns_(request_latency_ns) {
+      request_latency_ns_(request_latency_ns),
+      processing_(processing),
+      process_free_at_(static_cast<size_t>(std::max(1, processing.processes)), 0) {
   for (size_t i = 0; i < served_models.size(); ++i)
     model_index_.emplace(served_models[i], Served{static_cast<std::int16_t>(i), -1});
   // as an OpenAI client (and vLLM) has it: `model` names an adapter to use it on its base model
@@ -54,6 +60,18 @@ void Frontend::release(Request* r) {
   free_.push_back(r);
 }
 
+TimeNs Frontend::processed_at(TimeNs now, std::uint32_t input_tokens) {
+  const TimeNs busy_ns =
+      processing_.per_request_ns +
+      static_cast<TimeNs>(std::llround(static_cast<double>(processing_.per_1k_input_tokens_ns) *
+                                       static_cast<double>(input_tokens) / 1000.0));
+  if (busy_ns == 0) return now;
+  // arrival order, each to the process free first (the lowest index among equals)
+  auto process = std::min_element(process_free_at_.begin(), process_free_at_.end());
+  *process = std::max(now, *process) + busy_ns;
+  return *process;
+}
+
 void Frontend::on_arrivals() {
   const TimeNs now = now_ns();
   account(now);
@@ -88,7 +106,7 @@ void Frontend::on_arrivals() {
     if (t.client_id) by_client_.emplace(t.client_id, r);
     ++in_system_;
     observer_.on_arrival(*r);
-    to_router_.send(r, request_latency_ns_, 0);
+    to_router_.send(r, processed_at(now, r->input_tokens) - now + request_latency_ns_, 0);
   });
 }
 

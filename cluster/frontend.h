@@ -16,6 +16,14 @@
 
 namespace servesim {
 
+// The frontend's processes (FrontendProcessingConfig): each takes one request at a time for
+// per_request_ns + per_1k_input_tokens_ns x prompt tokens / 1000.
+struct FrontendProcessing {
+  std::int32_t processes = 1;
+  TimeNs per_request_ns = 0;
+  TimeNs per_1k_input_tokens_ns = 0;
+};
+
 class Frontend : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Frontend);
@@ -23,7 +31,8 @@ class Frontend : public sc_core::sc_module {
            TimedChannel<Request*>& to_router, TimedChannel<Request*>& done,
            TimedChannel<RouteRelease>& done_to_router, RunObserver& observer, std::uint32_t hash_block_tokens,
            const std::vector<std::string>& served_models, TimeNs request_latency_ns = 0,
-           const std::vector<std::pair<std::string, std::int16_t>>& adapters = {});
+           const std::vector<std::pair<std::string, std::int16_t>>& adapters = {},
+           const FrontendProcessing& processing = {});
 
   std::int64_t in_system() const { return in_system_; }
   double in_system_area_ns() const;  // integral of in_system up to now
@@ -53,6 +62,8 @@ class Frontend : public sc_core::sc_module {
   void account(TimeNs now);
   Request* allocate();
   void release(Request* r);
+  // When the request arriving now leaves the frontend's processes (now when they take no time).
+  TimeNs processed_at(TimeNs now, std::uint32_t input_tokens);
 
   TimedChannel<TraceRequest>& arrivals_;
   TimedChannel<Request*>& to_router_;
@@ -68,6 +79,8 @@ class Frontend : public sc_core::sc_module {
   };
   std::unordered_map<std::string, Served> model_index_;  // served model or adapter -> Request::model, ::lora
   TimeNs request_latency_ns_;
+  FrontendProcessing processing_;
+  std::vector<TimeNs> process_free_at_;  // when each process finishes the requests it was given
 
   std::deque<Request> slots_;  // stable addresses; freed slots are reused, so this is
                                // bounded by the peak number of requests in flight

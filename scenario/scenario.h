@@ -146,15 +146,38 @@ struct OutputConfig {
   }
 };
 
+// The serving frontend's own processes (an API server's CPU: request parsing, chat template,
+// tokenisation): each handles one request at a time, so a burst of arrivals reaches the engine
+// spread out instead of all at once. Zero times (the default): requests are not held.
+struct FrontendProcessingConfig {
+  std::int32_t processes = 1;
+  Duration per_request{0.0};
+  Duration per_1k_input_tokens{0.0};
+  template <class V>
+  void visit(V& v) {
+    v.field("processes", processes, "frontend processes handling requests side by side (vLLM's --api-server-count)",
+            at_least(1));
+    v.field("per_request", per_request, "a process's time per request, whatever its length", at_least(0));
+    v.field("per_1k_input_tokens", per_1k_input_tokens, "a process's time per 1,000 prompt tokens (tokenisation)",
+            at_least(0));
+  }
+};
+
 // The serving frontend between clients and the router (HTTP, tokenisation, request
-// pre-processing): a fixed latency every request spends before it is routed, counted in TTFT.
+// pre-processing): a fixed latency every request spends before it is routed, counted in TTFT,
+// after its turn on one of the frontend's processes.
 struct FrontendConfig {
   Duration request_latency{0.0};
+  FrontendProcessingConfig processing;
   template <class V>
   void visit(V& v) {
     v.field("request_latency", request_latency,
             "time from a request's arrival to the router (HTTP, tokenisation, pre-processing); part of TTFT",
             at_least(0));
+    v.field("processing", processing,
+            "requests queue in arrival order for the frontend's processes, each busy per_request + "
+            "per_1k_input_tokens x prompt tokens / 1000 on one; the wait and that time count in TTFT, "
+            "before request_latency");
   }
 };
 

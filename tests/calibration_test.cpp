@@ -379,6 +379,35 @@ TEST(CheckSilicon, ARequestBeyondTheBatchLimitWaitsWhatLittlesLawSays) {
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 
+// The client and frontend settings the TTFT investigation tries reach the row's scenario as
+// asked: a burst's spread (--desync-ms) and the frontend's processing time.
+TEST(CheckSilicon, DesyncAndFrontendProcessingReachTheRowsScenario) {
+  auto rows = read_silicon_csv(kFixture);
+  const SiliconRow& row = rows[6];
+  SiliconRunSettings s;
+  s.timing = "roofline";
+  s.start = "burst";
+  const auto config = [&] {
+    SiliconDeployment d = silicon_deployment(row, s);
+    EXPECT_TRUE(d.unsupported.empty()) << d.unsupported;
+    return load_scenario_string(d.scenario_yaml, "row").config;
+  };
+  const ScenarioConfig plain = config();
+  EXPECT_GT(plain.workload.closed_loop.desync.seconds, 1.0);  // one request's decode time
+  EXPECT_EQ(plain.frontend.processing.per_request.seconds, 0.0);
+  EXPECT_EQ(plain.frontend.processing.per_1k_input_tokens.seconds, 0.0);
+  s.desync_ms = 40;
+  s.frontend_ms_per_request = 2;
+  s.frontend_ms_per_1k_tokens = 3.5;
+  const ScenarioConfig set = config();
+  EXPECT_DOUBLE_EQ(set.workload.closed_loop.desync.seconds, 0.040);
+  EXPECT_DOUBLE_EQ(set.frontend.processing.per_request.seconds, 0.002);
+  EXPECT_DOUBLE_EQ(set.frontend.processing.per_1k_input_tokens.seconds, 0.0035);
+  EXPECT_EQ(set.frontend.processing.processes, 1);
+  s.start = "lockstep";  // a spread for a start that has none is an error, not ignored
+  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
+}
+
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");

@@ -374,6 +374,46 @@ pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5, p
   EXPECT_DOUBLE_EQ(itl2, itl);
 }
 
+// Four requests arrive at once; the frontend's processes take them one at a time, each busy
+// 8 ms + 4 ms per 1,000 of its 500 prompt tokens = 10 ms. The engine is idle whenever one reaches
+// it (a 5 ms prefill, one output token), so each TTFT is its turn's end + 5 ms.
+TEST(Run, FrontendProcessesTakeABurstOneRequestAtATime) {
+  testing::TempDir dir;
+  const char* yaml = R"(
+name: fe_processes
+seed: 3
+workload:
+  max_requests: 4
+  synthetic:
+    duration: 10s
+    input_length: {dist: fixed, value: 500}
+    output_length: {dist: fixed, value: 1}
+  closed_loop: {concurrency: 4}
+frontend: {processing: {per_request: 8ms, per_1k_input_tokens: 4ms}}
+pools: [{replicas: 1, timing: {model: polynomial, polynomial: {constant_ms: 5}}}]
+)";
+  const std::string path = dir.write("fe.yaml", yaml);
+  auto ttfts_ms = [&](const std::string& sets) {
+    testing::H5File f(run_scenario(dir, path, sets));
+    for (double a : testing::read_double_column(f.id, "/requests", "arrival_s")) EXPECT_EQ(a, 0);
+    std::vector<double> t = testing::read_double_column(f.id, "/requests", "ttft_s");
+    std::sort(t.begin(), t.end());
+    for (double& x : t) x = std::round(x * 1e9) / 1e6;  // whole nanoseconds, in ms
+    return t;
+  };
+  EXPECT_EQ(ttfts_ms(""), (std::vector<double>{15, 25, 35, 45}));
+  // two processes: two requests reach the engine at 10 ms and share its iteration
+  EXPECT_EQ(ttfts_ms("--set frontend.processing.processes=2"), (std::vector<double>{15, 15, 25, 25}));
+  // the fixed latency comes after the turn
+  EXPECT_EQ(ttfts_ms("--set frontend.request_latency=1ms"), (std::vector<double>{16, 26, 36, 46}));
+  // no processing time: all four in one iteration
+  EXPECT_EQ(ttfts_ms("--set frontend.processing.per_request=0s --set frontend.processing.per_1k_input_tokens=0s"),
+            (std::vector<double>{5, 5, 5, 5}));
+  const testing::CommandResult bad = testing::run_servesim("validate " + path + " --set frontend.processing.processes=0");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("frontend.processing.processes"), std::string::npos) << bad.out;
+}
+
 TEST(Run, ClosedLoopDesyncStartsInABurstThenSpreadsTheSuccessors) {
   testing::TempDir dir;
   const char* yaml = R"(

@@ -401,14 +401,23 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
   const double ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
   d.client_start = s.start ? *s.start : e.client_start;
+  if (s.desync_ms && d.client_start != "burst")
+    throw ConfigError(fmt::format("check-silicon --desync-ms sets a burst start's spread, but this row's client "
+                                  "starts {} (add --start burst)",
+                                  d.client_start));
   std::string y = fmt::format(
       "# check-silicon: row {} of the silicon table\nname: silicon_check\nseed: {}\n"
-      "frontend: {{request_latency: {}ms}}\n"
+      "frontend: {{request_latency: {}ms{}}}\n"
       "workload:\n  source: synthetic\n  max_requests: {}\n  closed_loop: {{concurrency: {}, {}}}\n"
       "  synthetic:\n    duration: {}s\n    arrival: {{process: constant, rate: 1000}}\n"
       "    input_length: {{dist: fixed, value: {}}}\n    output_length: {{dist: fixed, value: {}}}\n",
-      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms, d.requests, d.client_concurrency,
-      start_yaml(d.client_start, ramp_s),
+      r.id, s.seed, s.request_latency_ms ? *s.request_latency_ms : e.request_latency_ms,
+      s.frontend_ms_per_request > 0 || s.frontend_ms_per_1k_tokens > 0
+          ? fmt::format(", processing: {{per_request: {}ms, per_1k_input_tokens: {}ms}}", s.frontend_ms_per_request,
+                        s.frontend_ms_per_1k_tokens)
+          : std::string(),
+      d.requests, d.client_concurrency,
+      start_yaml(d.client_start, d.client_start == "burst" && s.desync_ms ? *s.desync_ms / 1e3 : ramp_s),
       duration_s, r.isl, r.osl);
   const std::string kernel_yaml = kernel_tables_yaml(s, r.system, d.kernel_backend, d.kernel_version);
   if (agg) {

@@ -67,8 +67,14 @@ struct SiliconRunSettings {
   // | lockstep (all at once, successors without jitter: the first wave's pattern repeats every round)
   // (unset: the framework's client_start in engines.yaml)
   std::optional<std::string> start;
+  // burst: each successor's random delay is uniform in [0, desync_ms) instead of one request's
+  // decode time (unset)
+  std::optional<double> desync_ms;
   std::optional<double> overhead_ms;               // overrides the framework's iteration overhead
   std::optional<double> request_latency_ms;        // overrides the framework's request latency
+  // The frontend's one process busy per request and per 1,000 prompt tokens (frontend.processing):
+  // a burst of requests reaches the engine spread out (0: not held).
+  double frontend_ms_per_request = 0, frontend_ms_per_1k_tokens = 0;
   // Each engine's max_num_seqs: the framework's default (engine) or the row's batch_size columns (row).
   std::string max_batch = "engine";
   // Requests the client keeps in flight beyond the row's concurrency: with --max-batch row, one
