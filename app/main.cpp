@@ -379,6 +379,9 @@ int run_main(int argc, char** argv) {
                     "each engine's max_num_seqs: engine (the framework's default in engines.yaml) | row (the row's "
                     "batch_size, prefill_batch_size, decode_batch_size)")
       ->capture_default_str()->check(CLI::IsMember({"engine", "row"}));
+  check->add_option("--max-num-batched-tokens", silicon.settings.max_num_batched_tokens,
+                    "each engine's token budget per iteration (default: the framework's in engines.yaml)")
+      ->check(CLI::PositiveNumber);
   check->add_option("--extra-clients", silicon.settings.extra_clients,
                     "requests the client keeps in flight beyond the row's concurrency (with --max-batch row: "
                     "that many wait for a batch slot)")

@@ -379,8 +379,9 @@ TEST(CheckSilicon, ARequestBeyondTheBatchLimitWaitsWhatLittlesLawSays) {
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 
-// The client and frontend settings the TTFT investigation tries reach the row's scenario as
-// asked: a burst's spread (--desync-ms) and the frontend's processing time.
+// The client, frontend and engine settings the TTFT investigation tries reach the row's
+// scenario as asked: a burst's spread (--desync-ms), the frontend's processing time and the
+// token budget (--max-num-batched-tokens).
 TEST(CheckSilicon, DesyncAndFrontendProcessingReachTheRowsScenario) {
   auto rows = read_silicon_csv(kFixture);
   const SiliconRow& row = rows[6];
@@ -404,7 +405,14 @@ TEST(CheckSilicon, DesyncAndFrontendProcessingReachTheRowsScenario) {
   EXPECT_DOUBLE_EQ(set.frontend.processing.per_request.seconds, 0.002);
   EXPECT_DOUBLE_EQ(set.frontend.processing.per_1k_input_tokens.seconds, 0.0035);
   EXPECT_EQ(set.frontend.processing.processes, 1);
+  EXPECT_EQ(set.pools[0].engine.max_num_batched_tokens, 8192);  // the framework's
+  s.max_num_batched_tokens = 2048;
+  EXPECT_EQ(config().pools[0].engine.max_num_batched_tokens, 2048);
+  EXPECT_EQ(silicon_deployment(row, s).max_num_batched_tokens, 2048);
   s.start = "lockstep";  // a spread for a start that has none is an error, not ignored
+  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
+  s.desync_ms.reset();
+  s.max_num_batched_tokens = 0;
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 

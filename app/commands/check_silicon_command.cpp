@@ -185,6 +185,7 @@ int run_check_silicon(const CheckSiliconOptions& o) {
       {"concurrency", [](const RowResult& r) { return r.row->concurrency; }},
       {"client_concurrency", [](const RowResult& r) { return r.deployment.client_concurrency; }},
       {"max_num_seqs", [](const RowResult& r) { return r.deployment.max_num_seqs; }},
+      {"max_num_batched_tokens", [](const RowResult& r) { return r.deployment.max_num_batched_tokens; }},
       {"tp", [](const RowResult& r) { return r.row->tp; }},
       {"prefill_workers", [](const RowResult& r) { return r.row->prefill_workers; }},
       {"prefill_tp", [](const RowResult& r) { return r.row->prefill_tp; }},

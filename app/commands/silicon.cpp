@@ -259,7 +259,12 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     return d;
   }
   d.engine = catalog.engines().count(versioned) ? versioned : r.backend;
-  const EnginePreset& e = catalog.engine(d.engine);
+  EnginePreset e = catalog.engine(d.engine);
+  if (s.max_num_batched_tokens) {
+    if (*s.max_num_batched_tokens < 1) throw ConfigError("--max-num-batched-tokens must be 1 or more");
+    e.max_num_batched_tokens = *s.max_num_batched_tokens;
+  }
+  d.max_num_batched_tokens = e.max_num_batched_tokens;
   const bool agg = r.mode == "agg";
   if (agg ? r.pp > 1 : (r.prefill_pp > 1 || r.decode_pp > 1)) {
     d.unsupported = "pipeline parallelism (pp > 1) is not modelled";

@@ -43,6 +43,7 @@ struct SiliconDeployment {
   std::string client_start;              // burst | ramp | lockstep, as run
   int client_concurrency = 0;            // requests the client keeps in flight, as run
   int max_num_seqs = 0;                  // the (decode) engine's batch limit, as run
+  int max_num_batched_tokens = 0;        // the engines' token budget per iteration, as run
   std::string kernel_backend;            // whose kernel tables price it (kernel timing)
   // their version: the nearest to the row's that can price it (table_versions_by_nearness)
   std::string kernel_version;
@@ -77,6 +78,8 @@ struct SiliconRunSettings {
   double frontend_ms_per_request = 0, frontend_ms_per_1k_tokens = 0;
   // Each engine's max_num_seqs: the framework's default (engine) or the row's batch_size columns (row).
   std::string max_batch = "engine";
+  // Each engine's token budget per iteration (unset: the framework's max_num_batched_tokens).
+  std::optional<int> max_num_batched_tokens;
   // Requests the client keeps in flight beyond the row's concurrency: with --max-batch row, one
   // more than the engine admits waits for a slot, as a TensorRT-LLM row set's TTFT suggests.
   int extra_clients = 0;
