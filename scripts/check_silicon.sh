@@ -32,3 +32,12 @@ done
 l8=(--filter backend=trtllm --filter model_path=meta-llama/Llama-3.1-8B-Instruct --filter mode=agg --filter half=even)
 "$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" "${l8[@]}" --max-batch row --extra-clients 1 \
   --start burst -o "$out/trtllm_llama8b_one_waiting.h5" | sed -n '/^backend /,$p' | tee "$out/trtllm_llama8b_one_waiting.txt"
+# TTFT under closed-loop clients (README): the held-out rows of two groups that fit better with a
+# token budget of 4,096 than with their framework's 8,192 (vLLM 0.12 as a burst, TensorRT-LLM's
+# Qwen3-235B-A22B in lockstep, each its framework's client start)
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter backend=vllm --filter backend_version=0.12.0 \
+  --filter mode=agg --filter half=even --max-num-batched-tokens 4096 -o "$out/vllm012_budget4096.h5" \
+  | sed -n '/^backend /,$p' | tee "$out/vllm012_budget4096.txt"
+"$bin" check-silicon "$data/aiconfigurator/silicon_h100_sxm.csv.gz" --filter model_path=Qwen/Qwen3-235B-A22B-FP8 \
+  --filter mode=agg --filter half=even --max-num-batched-tokens 4096 -o "$out/trtllm_qwen235b_budget4096.h5" \
+  | sed -n '/^backend /,$p' | tee "$out/trtllm_qwen235b_budget4096.txt"
