@@ -377,8 +377,8 @@ int run_main(int argc, char** argv) {
       ->check(CLI::IsMember({"burst", "ramp", "lockstep"}));
   check->add_option("--max-batch", silicon.settings.max_batch,
                     "each engine's max_num_seqs: engine (the framework's default in engines.yaml) | row (the row's "
-                    "batch_size, prefill_batch_size, decode_batch_size)")
-      ->capture_default_str()->check(CLI::IsMember({"engine", "row"}));
+                    "batch_size, prefill_batch_size, decode_batch_size) | N (every engine at most N)")
+      ->capture_default_str();
   check->add_option("--max-num-batched-tokens", silicon.settings.max_num_batched_tokens,
                     "each engine's token budget per iteration (default: the framework's in engines.yaml)")
       ->check(CLI::PositiveNumber);

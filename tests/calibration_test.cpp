@@ -372,8 +372,13 @@ TEST(CheckSilicon, ARequestBeyondTheBatchLimitWaitsWhatLittlesLawSays) {
   // a row without the batch size asked for is listed, not guessed
   row.batch_size = 0;
   EXPECT_THAT(silicon_deployment(row, s).unsupported, HasSubstr("gives no batch_size"));
-  s.max_batch = "largest";
-  EXPECT_THROW(silicon_deployment(row, s), ConfigError);
+  s.max_batch = "3";  // a number: every engine admits that many, whatever the row says
+  EXPECT_EQ(silicon_deployment(row, s).max_num_seqs, 3);
+  EXPECT_EQ(load_scenario_string(silicon_deployment(row, s).scenario_yaml, "row").config.pools[0].engine.max_num_seqs, 3);
+  for (const char* bad : {"largest", "0", "-2", "3x", ""}) {
+    s.max_batch = bad;
+    EXPECT_THROW(silicon_deployment(row, s), ConfigError) << bad;
+  }
   s.max_batch = "engine";
   s.extra_clients = -1;
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);

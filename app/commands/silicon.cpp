@@ -1,6 +1,7 @@
 #include "app/commands/silicon.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -313,11 +314,19 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = "the row lists no prefill or decode worker counts (prefill_num_workers, decode_num_workers)";
     return d;
   }
-  if (s.max_batch != "engine" && s.max_batch != "row")
-    throw ConfigError(fmt::format("check-silicon max batch '{}' is not one of engine, row", s.max_batch));
+  // a number: every engine admits that many requests at most (a client or server cap the row
+  // does not list, found by Little's law on its TTFT and TPOT)
+  int fixed_batch = 0;
+  if (s.max_batch != "engine" && s.max_batch != "row") {
+    const auto [end, ec] = std::from_chars(s.max_batch.data(), s.max_batch.data() + s.max_batch.size(), fixed_batch);
+    if (ec != std::errc() || end != s.max_batch.data() + s.max_batch.size() || fixed_batch < 1)
+      throw ConfigError(fmt::format("check-silicon max batch '{}' is not engine, row or a positive number", s.max_batch));
+  }
   if (s.extra_clients < 0) throw ConfigError("--extra-clients must be 0 or more");
   // each engine's batch limit: the framework's default, or the one the row was measured with
-  auto batch_limit = [&](int row_batch) { return s.max_batch == "row" ? row_batch : e.max_num_seqs; };
+  auto batch_limit = [&](int row_batch) {
+    return fixed_batch > 0 ? fixed_batch : s.max_batch == "row" ? row_batch : e.max_num_seqs;
+  };
   const int agg_limit = batch_limit(r.batch_size), prefill_limit = batch_limit(r.prefill_batch_size),
             decode_limit = batch_limit(r.decode_batch_size);
   if (agg ? agg_limit < 1 : (prefill_limit < 1 || decode_limit < 1)) {

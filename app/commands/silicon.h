@@ -76,7 +76,8 @@ struct SiliconRunSettings {
   // The frontend's one process busy per request and per 1,000 prompt tokens (frontend.processing):
   // a burst of requests reaches the engine spread out (0: not held).
   double frontend_ms_per_request = 0, frontend_ms_per_1k_tokens = 0;
-  // Each engine's max_num_seqs: the framework's default (engine) or the row's batch_size columns (row).
+  // Each engine's max_num_seqs: the framework's default (engine), the row's batch_size columns
+  // (row), or a number for every engine.
   std::string max_batch = "engine";
   // Each engine's token budget per iteration (unset: the framework's max_num_batched_tokens).
   std::optional<int> max_num_batched_tokens;
