@@ -67,6 +67,10 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
   if (m.v_head_dim > 0 && m.kv_lora_rank == 0)
     return problem("v_head_dim is set on a model without MLA (kv_lora_rank)",
                    "remove it: other models' values are head_dim wide");
+  if (m.moe_latent_size > 0 && (m.experts == 0 || m.moe_latent_size >= m.hidden_size))
+    return problem(fmt::format("moe_latent_size {} needs experts and a width below the hidden size {}",
+                               m.moe_latent_size, m.hidden_size),
+                   "give the latent width the routed experts run at (moe_latent_size), or remove it");
   if (!m.expert_precision.empty() && m.experts == 0)
     return problem("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
   if (m.linear_layers > 0) {

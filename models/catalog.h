@@ -63,6 +63,10 @@ struct ModelSpec {
   std::string expert_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
+  // Latent MoE (Nemotron-3 Super): each MoE layer projects a token down to this width, routes it
+  // and runs the routed experts there, then projects their sum back up; 0: experts at the hidden
+  // size. The shared experts stay at the hidden size.
+  int moe_latent_size = 0;
   // MLA: the compressed KV and query ranks (q_lora_rank 0: queries projected from the hidden
   // state directly); the no-RoPE query/key head dim is head_dim, the value head dim v_head_dim
   // (0: head_dim, as DeepSeek's; GLM-5's values are wider, 256 against 192)
@@ -119,6 +123,7 @@ struct ModelSpec {
     v.field("shared_experts", shared_experts, "", config::at_least(0));
     v.field("moe_intermediate_size", moe_intermediate_size, "", config::at_least(0));
     v.field("dense_layers", dense_layers, "", config::at_least(0));
+    v.field("moe_latent_size", moe_latent_size, "", config::at_least(0));
     v.field("kv_lora_rank", kv_lora_rank, "", config::at_least(0));
     v.field("qk_rope_head_dim", qk_rope_head_dim, "", config::at_least(0));
     v.field("q_lora_rank", q_lora_rank, "", config::at_least(0));
@@ -170,11 +175,13 @@ struct ModelSpec {
   }
   // The embedding table and the LM head: bf16 in NVFP4 checkpoints, else as the rest.
   double vocab_params() const { return static_cast<double>(vocab_size) * hidden_size * 2; }
+  // the width routed experts read and write: the latent size in a latent MoE, else the hidden size
+  int expert_width() const { return moe_latent_size > 0 ? moe_latent_size : hidden_size; }
   // the routed experts' parameters (every expert's gate, up and down, or up and down, in every
   // MoE layer)
   double routed_expert_params() const {
     const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
-    return static_cast<double>(moe_layers()) * experts * ffn_matrices() * hidden_size * ffn;
+    return static_cast<double>(moe_layers()) * experts * ffn_matrices() * expert_width() * ffn;
   }
   double weight_bytes() const {
     if (precision == "nvfp4")

@@ -15,9 +15,36 @@ namespace servesim {
 
 namespace {
 
+// Python's json module writes the floats JSON lacks as bare Infinity, -Infinity and NaN (Mamba
+// configs' `time_step_limit: [0.0, Infinity]`), and transformers reads them back; here they
+// become null (no shape servesim reads is a float). Text inside strings is left alone.
+std::string python_constants_as_null(std::string_view json) {
+  std::string out(json);
+  bool in_string = false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const char ch = out[i];
+    if (in_string) {
+      if (ch == '\\') ++i;  // the escaped character, a quote included
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') {
+      in_string = true;
+      continue;
+    }
+    for (std::string_view word : {"-Infinity", "Infinity", "NaN"}) {
+      if (out.compare(i, word.size(), word) != 0) continue;
+      out.replace(i, word.size(), "null");
+      i += 3;  // past the null
+      break;
+    }
+  }
+  return out;
+}
+
 class Config {
  public:
-  Config(std::string_view json, const std::string& path) : path_(path), text_(json) {
+  Config(std::string_view json, const std::string& path) : path_(path), text_(python_constants_as_null(json)) {
     if (parser_.parse(text_).get(root_))
       throw InputError(fmt::format("{}: not valid JSON (a Hugging Face config.json is expected)", path));
     // multimodal checkpoints keep the language model's shapes under text_config
@@ -148,10 +175,12 @@ void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
     throw InputError(fmt::format("{}: hybrid_override_pattern has {} MoE (E) layers, and n_routed_experts is {}given; "
                                  "they come together",
                                  path, moe, c.has("n_routed_experts") ? "" : "not "));
-  if (c.has("moe_latent_size"))
-    throw InputError(fmt::format("{}: moe_latent_size: experts in a latent space (Nemotron-3 Super) are not modelled. "
-                                 "Fix: write a models.yaml entry for it",
-                                 path));
+  if (c.has("moe_latent_size")) {
+    m.moe_latent_size = get("moe_latent_size");
+    if (m.moe_latent_size < 1 || moe == 0)
+      throw InputError(fmt::format("{}: moe_latent_size {} needs MoE (E) layers and a positive width", path,
+                                   m.moe_latent_size));
+  }
 }
 
 }  // namespace
@@ -169,7 +198,48 @@ std::string hf_id_of_config_file(const std::string& file_name) {
 ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id) {
   auto loaded = simdjson::padded_string::load(path);
   if (loaded.error()) throw InputError(fmt::format("{}: cannot read the file", path));
-  return model_from_hf_config_text(std::string_view(loaded.value().data(), loaded.value().size()), path, hf_id);
+  ModelSpec m = model_from_hf_config_text(std::string_view(loaded.value().data(), loaded.value().size()), path, hf_id);
+  const std::string suffix = "config.json";
+  if (path.ends_with(suffix)) {
+    const std::string quant = path.substr(0, path.size() - suffix.size()) + "hf_quant_config.json";
+    if (auto text = simdjson::padded_string::load(quant); !text.error())
+      apply_modelopt_quantization(std::string_view(text.value().data(), text.value().size()), quant, m);
+  }
+  return m;
+}
+
+void apply_modelopt_quantization(std::string_view text, const std::string& path, ModelSpec& m) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  const std::string json = python_constants_as_null(text);
+  std::string_view algo;
+  if (parser.parse(json).get(root) || root["quantization"]["quant_algo"].get(algo))
+    throw InputError(fmt::format("{}: no quantization.quant_algo (a ModelOpt hf_quant_config.json is expected)", path));
+  std::string precision;
+  if (algo == "FP8") precision = "fp8";
+  else if (algo == "NVFP4") precision = "nvfp4";
+  else
+    throw InputError(fmt::format("{}: quant_algo '{}' is not modelled (FP8 and NVFP4 are). Fix: write a models.yaml "
+                                 "entry for it",
+                                 path, algo));
+  // servesim's formats keep the LM head (and the embeddings) in bf16 and quantise every other
+  // linear layer: a checkpoint that leaves more out is another format
+  simdjson::dom::array excluded;
+  if (!root["quantization"]["exclude_modules"].get(excluded))
+    for (simdjson::dom::element e : excluded) {
+      std::string_view module;
+      if (e.get(module) || module != "lm_head")
+        throw InputError(fmt::format("{}: exclude_modules keeps '{}' unquantised; servesim's {} format leaves out the LM "
+                                     "head only. Fix: write a models.yaml entry for it",
+                                     path, module.empty() ? "(not a name)" : std::string(module), precision));
+    }
+  if (m.precision != "bf16" && m.precision != precision)
+    throw InputError(fmt::format("{}: quant_algo {} disagrees with config.json's {} format", path, algo, m.precision));
+  if (!m.expert_precision.empty())
+    throw InputError(fmt::format("{}: quant_algo {} beside config.json's {} experts is not modelled", path, algo,
+                                 m.expert_precision));
+  m.precision = precision;
+  m.dtype_bytes = 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
 }
 
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {
@@ -296,13 +366,17 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   const double linear_attention =
       h * m.linear_in_proj_width() + m.linear_conv_channels() * m.linear_conv_kernel + linear_value_width * h;
   const double dense_ffn = m.ffn_matrices() * h * m.intermediate_size;
-  const double expert_ffn = m.ffn_matrices() * h * m.moe_intermediate_size;
+  // routed experts at their own width (a latent MoE's, with its projections down and up); shared
+  // ones at the hidden size
+  const double expert_ffn = m.ffn_matrices() * m.expert_width() * m.moe_intermediate_size;
+  const double shared_expert_ffn = m.ffn_matrices() * h * m.moe_intermediate_size;
+  const double latent_projections = m.moe_latent_size > 0 ? 2.0 * h * m.moe_latent_size : 0.0;
   double total = V * h * (c.boolean("tie_word_embeddings", false) ? 1 : 2) + (L - m.linear_layers) * attention +
                  m.linear_layers * linear_attention;
   double active = total;
   if (m.experts > 0) {
     const double moe_layers = m.moe_layers();
-    const double shared = m.shared_experts * expert_ffn, router = h * m.experts;
+    const double shared = m.shared_experts * shared_expert_ffn + latent_projections, router = h * m.experts;
     total += m.dense_layers * dense_ffn + moe_layers * (m.experts * expert_ffn + shared + router);
     active += m.dense_layers * dense_ffn + moe_layers * (m.top_k * expert_ffn + shared + router);
     m.active_params_b = active / 1e9;

@@ -5,7 +5,7 @@
 // DeepSeek-V2/V3 (MLA, Kimi K2), DeepSeek-V3.2 and GLM-5 (sparse attention), gpt-oss (sliding-window layers from layer_types, MXFP4
 // experts), Qwen3-Next and Qwen3.5 (Gated DeltaNet linear-attention layers from layer_types; a
 // multimodal config's text_config), Nemotron-H (Mamba2 mixers, attention and squared-ReLU FFN
-// layers from hybrid_override_pattern). Parameters are counted from the shapes (embeddings, the LM head unless tied,
+// layers from hybrid_override_pattern; a latent MoE's width). Python's Infinity/NaN read as null. Parameters are counted from the shapes (embeddings, the LM head unless tied,
 // attention or MLA projections, dense and expert FFNs, routers; norms, biases and attention sinks
 // are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>
@@ -20,6 +20,12 @@ namespace servesim {
 ModelSpec model_from_hf_config(const std::string& path, const std::string& hf_id);
 // The same from the file's text (`path` names it in errors).
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id);
+
+// A ModelOpt checkpoint's hf_quant_config.json (NVIDIA's FP8 and NVFP4 exports name their format
+// there, beside config.json, and vLLM reads it): quant_algo FP8 -> fp8, NVFP4 -> nvfp4, applied to
+// `m`. model_from_hf_config reads the file beside a <name>_config.json as <name>_hf_quant_config.json.
+// Its KV cache format (kv_cache_quant_algo) is not taken: a pool's kv_cache_dtype chooses it.
+void apply_modelopt_quantization(std::string_view text, const std::string& path, ModelSpec& m);
 
 // The checkpoint id of a model_configs file name: "Qwen--Qwen3-32B_config.json" -> "Qwen/Qwen3-32B";
 // empty if the name is not of that form.

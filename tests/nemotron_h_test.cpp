@@ -204,7 +204,146 @@ TEST(NemotronH, ABrokenPatternNamesWhatIsWrong) {
   EXPECT_THAT(error_of("\"n_groups\": 2", "\"n_groups\": 3"), HasSubstr("3 linear-attention key heads do not divide"));
   EXPECT_THAT(error_of("\"conv_kernel\": 4,", ""), HasSubstr("no integer 'conv_kernel'"));
   EXPECT_THAT(error_of("\"mlp_hidden_act\"", "\"moe_latent_size\": 32, \"mlp_hidden_act\""),
-              HasSubstr("moe_latent_size"));
+              HasSubstr("moe_latent_size 32 needs MoE (E) layers"));
+}
+
+// Nemotron-3 Super: 88 layers, 40 M, 8 *, 40 E; its 512 routed experts (top 22, 2,688 wide) run in
+// a 1,024-wide latent space, each MoE layer projecting a token down to it and the experts' sum back
+// up; the shared expert (5,376 wide) at the hidden size. Its name's 120B and A12B check the reading:
+// with experts at the hidden size it would hold 459B.
+TEST(NemotronH, SupersExpertsRunInALatentSpace) {
+  const std::string id = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8";
+  const ModelSpec m = model_from_hf_config(
+      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8_config.json"), id);
+  constexpr double M = 40, A = 8, E = 40, h = 4096, latent = 1024, experts = 512, top_k = 22, ffn = 2688,
+                   shared_ffn = 5376, inner = 128 * 64, groups_width = 8 * 128;
+  EXPECT_EQ(m.moe_latent_size, latent);
+  EXPECT_EQ(m.expert_width(), latent);
+  EXPECT_EQ(m.layers, M + A);
+  EXPECT_EQ(m.moe_layers(), E);
+  EXPECT_EQ(m.shared_experts, 2);
+  EXPECT_EQ(m.precision, "fp8");  // from its hf_quant_config.json (quant_algo FP8): config.json says bfloat16
+  EXPECT_EQ(m.dtype_bytes, 1);
+  const double mamba = h * (2 * inner + 2 * groups_width + 128) + (inner + 2 * groups_width) * 4 + inner * h;
+  const double attention = 2 * h * 32 * 128 + 2 * h * 2 * 128;
+  const double moe_fixed = 2 * h * shared_ffn + h * experts + 2 * h * latent;  // shared, router, projections
+  const double rest = 2 * 131072 * h + M * mamba + A * attention;
+  EXPECT_NEAR(m.params_b * 1e9, rest + E * (experts * 2 * latent * ffn + moe_fixed), 1);
+  EXPECT_NEAR(m.active_params_b * 1e9, rest + E * (top_k * 2 * latent * ffn + moe_fixed), 1);
+  EXPECT_NEAR(m.params_b, 120, 1);
+  EXPECT_NEAR(m.active_params_b, 12.5, 0.5);
+  EXPECT_DOUBLE_EQ(m.routed_expert_params(), E * experts * 2 * latent * ffn);
+  // the GEMMs: the projections into the latent space and back (whole on each GPU), the experts
+  // between latent widths (sharded over TP), the shared expert at the hidden size
+  std::map<std::string, GemmOp> by_name;
+  for (const GemmOp& op : iteration_gemms(m, 2, 64, 0)) by_name.emplace(op.name, op);
+  ASSERT_TRUE(by_name.count("moe_latent_down") && by_name.count("moe_latent_up"));
+  EXPECT_EQ(by_name.at("moe_latent_down").n, latent);
+  EXPECT_EQ(by_name.at("moe_latent_down").k, h);
+  EXPECT_EQ(by_name.at("moe_latent_up").n, h);
+  EXPECT_EQ(by_name.at("moe_latent_up").k, latent);
+  EXPECT_EQ(by_name.at("moe_latent_up").count, E);
+  EXPECT_EQ(by_name.at("expert_gate_up").k, latent);
+  EXPECT_EQ(by_name.at("expert_gate_up").n, ffn / 2);
+  EXPECT_EQ(by_name.at("expert_down").n, latent);
+  EXPECT_EQ(by_name.at("shared_gate_up").k, h);
+  // attention DP's all-to-all moves the latent, a quarter of the hidden state's bytes
+  const GpuSpec& gpu = Catalog::builtin().gpu("h100_sxm");
+  const RooflineEfficiency& eff = roofline_efficiency("default", "");
+  BatchShape step;
+  step.decode_seqs = 64;
+  step.decode_context_tokens = 64 * 1024;
+  step.moe_group_ranks = 4;
+  step.moe_group_tokens = 4 * 64;
+  ModelSpec full = m;
+  full.moe_latent_size = 0;
+  const double latent_s = RooflineTiming(m, gpu, 1, eff).breakdown(step).alltoall_s;
+  const double full_s = RooflineTiming(full, gpu, 1, eff).breakdown(step).alltoall_s;
+  EXPECT_GT(latent_s, 0);
+  EXPECT_LT(latent_s, full_s);
+  EXPECT_GT(latent_s, full_s / 4);  // the same latency, a quarter of the bytes
+  // the checkpoint is a catalog model by its id
+  EXPECT_EQ(Catalog::builtin().model(id).moe_latent_size, latent);
+  EXPECT_EQ(Catalog::builtin().model(id).precision, "fp8");
+}
+
+// Nemotron-H 56B (dense): 118 layers, 54 M and 10 * mixers, 54 of them followed by a dense
+// squared-ReLU MLP (-). Its config holds Python's Infinity (time_step_limit), as transformers
+// writes it.
+TEST(NemotronH, TheDense56BReadsWithItsInfinity) {
+  const std::string id = "nvidia/Nemotron-H-56B-Base-8K";
+  const std::string path = testing::data_file("aiconfigurator/model_configs/nvidia--Nemotron-H-56B-Base-8K_config.json");
+  const ModelSpec m = model_from_hf_config(path, id);
+  constexpr double M = 54, A = 10, mlp = 54, h = 8192, inner = 256 * 64, groups_width = 8 * 256;
+  EXPECT_EQ(m.layers, M + A);
+  EXPECT_EQ(m.linear_layers, M);
+  EXPECT_EQ(m.ffn_free_layers, M + A - mlp);
+  EXPECT_EQ(m.experts, 0);
+  EXPECT_EQ(m.head_dim, 128);  // none given: hidden / heads
+  EXPECT_EQ(m.precision, "bf16");
+  const double mamba = h * (2 * inner + 2 * groups_width + 256) + (inner + 2 * groups_width) * 4 + inner * h;
+  const double attention = 2 * h * 64 * 128 + 2 * h * 8 * 128;
+  EXPECT_NEAR(m.params_b * 1e9, 2 * 131072 * h + M * mamba + A * attention + mlp * 2 * h * 32768, 1);
+  EXPECT_NEAR(m.params_b, 56, 0.5);
+  EXPECT_EQ(Catalog::builtin().model(id).linear_layers, M);
+}
+
+// Python's json writes Infinity, -Infinity and NaN, which JSON lacks: they read as null, outside
+// strings only, so a shape given as one is missing, not a parse error of the whole file.
+TEST(NemotronH, PythonsNonFiniteConstantsReadAsNull) {
+  const std::string llama = R"({"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 64,
+    "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 128, "vocab_size": 100,
+    "limits": [0.0, Infinity, -Infinity, NaN], "note": "Infinity, NaN and \"NaN\" in a string")";
+  EXPECT_EQ(model_from_hf_config_text(llama + "}", "x.json", "x/y").layers, 2);
+  std::string nan_layers = llama + "}";
+  nan_layers.replace(nan_layers.find(R"("num_hidden_layers": 2)"), 22, R"("num_hidden_layers": NaN)");
+  try {
+    model_from_hf_config_text(nan_layers, "x.json", "x/y");
+    ADD_FAILURE() << "NaN layers";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("x.json: no integer 'num_hidden_layers'"));
+  }
+  EXPECT_THROW(model_from_hf_config_text(llama + ", Infinite}", "x.json", "x/y"), InputError);  // still JSON
+}
+
+// A ModelOpt checkpoint's hf_quant_config.json names its format: FP8 and NVFP4 with the LM head
+// left out are servesim's fp8 and nvfp4; anything else is an error naming the file and the key.
+TEST(NemotronH, AModelOptQuantizationFileNamesTheFormat) {
+  const ModelSpec base = Catalog::builtin().model("llama-3.1-8b");
+  auto applied = [&](const std::string& text, ModelSpec m) {
+    apply_modelopt_quantization(text, "q.json", m);
+    return m;
+  };
+  const ModelSpec fp8 = applied(R"({"quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}})", base);
+  EXPECT_EQ(fp8.precision, "fp8");
+  EXPECT_EQ(fp8.dtype_bytes, 1);
+  EXPECT_EQ(fp8.kv_dtype_bytes, base.kv_dtype_bytes);  // the KV format is the pool's choice
+  EXPECT_EQ(applied(R"({"quantization": {"quant_algo": "NVFP4", "exclude_modules": ["lm_head"]}})", base).precision,
+            "nvfp4");
+  auto error_of = [&](const std::string& text, ModelSpec m) {
+    try {
+      applied(text, m);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error_of(R"({"quantization": {"quant_algo": "W4A8_AWQ"}})", base),
+              HasSubstr("q.json: quant_algo 'W4A8_AWQ' is not modelled"));
+  EXPECT_THAT(error_of(R"({"quantization": {"quant_algo": "NVFP4", "exclude_modules": ["lm_head",
+              "model.layers.0.self_attn.o_proj"]}})", base),
+              HasSubstr("exclude_modules keeps 'model.layers.0.self_attn.o_proj' unquantised"));
+  // (Python's constants become null outside strings only)
+  EXPECT_THAT(error_of(R"({"quantization": {"quant_algo": "FP8", "exclude_modules": ["Infinity", NaN]}})", base),
+              HasSubstr("exclude_modules keeps 'Infinity' unquantised"));
+  EXPECT_THAT(error_of(R"({"quantization": {"quant_algo": "FP8", "exclude_modules": [NaN]}})", base),
+              HasSubstr("exclude_modules keeps '(not a name)' unquantised"));
+  EXPECT_THAT(error_of(R"({"producer": {"name": "modelopt"}})", base), HasSubstr("q.json: no quantization.quant_algo"));
+  EXPECT_THAT(error_of("not json", base), HasSubstr("q.json: no quantization.quant_algo"));
+  ModelSpec block = base;
+  block.precision = "fp8_block";
+  EXPECT_THAT(error_of(R"({"quantization": {"quant_algo": "NVFP4"}})", block),
+              HasSubstr("quant_algo NVFP4 disagrees with config.json's fp8_block format"));
 }
 
 // 12 requests at once, each of 200 prompt + 50 output tokens: one 2,096-token block of KV and 4

@@ -249,7 +249,7 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                   m_.hf_id));
   if (m_.experts > 0 && c_.moe == "table") {
     const KernelTables::MoeKey key{moe_dtype,
-                                   m_.hidden_size,
+                                   m_.expert_width(),
                                    m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size,
                                    m_.top_k,
                                    m_.experts,
@@ -471,7 +471,7 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
     if (alltoall_ && b.moe_group_ranks > 1) {
       // the table's unit: bf16 values per GPU
       const double elements =
-          static_cast<double>(tokens) * moe_dispatch_copies(m_, b.moe_group_ranks * tp_) * m_.hidden_size;
+          static_cast<double>(tokens) * moe_dispatch_copies(m_, b.moe_group_ranks * tp_) * m_.expert_width();
       out.alltoall_ms = m_.moe_layers() * moe_dispatch_and_combine(m_, elements, [&](double v) {
                           return lookup(*alltoall_, {v}, "nccl all-to-all");
                         });

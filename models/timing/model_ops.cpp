@@ -53,9 +53,16 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
       const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, routed));
       const double per_expert = std::max(1.0, routed * m.top_k / touched);
       const double local = touched / (ep * moe_ranks), expert_tp = t / ep;  // this GPU's share of them
+      const double width = m.expert_width();
       ops.push_back({"router", tokens, E, h, moe_layers});
-      ops.push_back({"expert_gate_up", per_expert, gate_up * ffn / expert_tp, h, moe_layers * local, local});
-      ops.push_back({"expert_down", per_expert, h, ffn / expert_tp, moe_layers * local, local});
+      if (m.moe_latent_size > 0) {
+        // into the latent space and back, on every GPU whole: the experts' tensor-parallel slices
+        // each read the whole latent, and their partial sums go up before the FFN's all-reduce
+        ops.push_back({"moe_latent_down", tokens, width, h, moe_layers});
+        ops.push_back({"moe_latent_up", tokens, h, width, moe_layers});
+      }
+      ops.push_back({"expert_gate_up", per_expert, gate_up * ffn / expert_tp, width, moe_layers * local, local});
+      ops.push_back({"expert_down", per_expert, width, ffn / expert_tp, moe_layers * local, local});
       if (m.shared_experts > 0) {
         ops.push_back({"shared_gate_up", tokens, gate_up * ffn * m.shared_experts / t, h, moe_layers});
         ops.push_back({"shared_down", tokens, h, ffn * m.shared_experts / t, moe_layers});

@@ -25,8 +25,8 @@ struct GemmOp {
 };
 
 // An iteration's GEMMs (fourteen at most: attention projections, a sparse-attention indexer's two
-// or a hybrid's linear-attention two, dense or expert FFN, shared experts, LM head), held inline
-// so that pricing an iteration allocates nothing.
+// or a hybrid's linear-attention two, dense FFN, router, a latent MoE's two projections, expert
+// FFN, shared experts, LM head), held inline so that pricing an iteration allocates nothing.
 class GemmOps {
  public:
   void push_back(const GemmOp& op) { ops_.at(size_++) = op; }
@@ -35,7 +35,7 @@ class GemmOps {
   size_t size() const { return size_; }
 
  private:
-  std::array<GemmOp, 14> ops_{};
+  std::array<GemmOp, 16> ops_{};
   size_t size_ = 0;
 };
 

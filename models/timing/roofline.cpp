@@ -222,7 +222,7 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   if (b.moe_group_ranks > 1 && m_.experts > 0) {
     const int gpus = b.moe_group_ranks * tp_;
     out.alltoall_s = m_.moe_layers() *
-                     moe_dispatch_and_combine(m_, tokens * moe_dispatch_copies(m_, gpus) * m_.hidden_size,
+                     moe_dispatch_and_combine(m_, tokens * moe_dispatch_copies(m_, gpus) * m_.expert_width(),
                                               [&](double v) { return k.alltoall_s(v * kActivationBytes, gpus); });
   }
   out.overhead_s = e_.overhead_ms * 1e-3;
