@@ -133,9 +133,31 @@ int state_dtype_bytes(const Config& c, const std::string& path, const char* key)
 // FFN, - a dense FFN. servesim counts the mixers as its layers, each followed by an FFN but
 // `ffn_free_layers` of them. A Mamba2 mixer's state has Gated DeltaNet's shape: its groups of B
 // and C as key heads of the state size, its heads as value heads of mamba_head_dim.
+// A Nemotron-H config's layer kinds as hybrid_override_pattern letters: that string, or (newer
+// configs, Nemotron-3 Ultra) the layers_block_type list of names.
+std::string nemotron_h_pattern(const Config& c, const std::string& path) {
+  if (c.has("hybrid_override_pattern")) return c.text("hybrid_override_pattern");
+  simdjson::dom::array kinds;
+  if (!c.array("layers_block_type", kinds))
+    throw InputError(fmt::format("{}: neither hybrid_override_pattern nor layers_block_type says what each layer is",
+                                 path));
+  static const std::map<std::string_view, char> letters{{"mamba", 'M'}, {"attention", '*'}, {"moe", 'E'}, {"mlp", '-'}};
+  std::string pattern;
+  for (simdjson::dom::element e : kinds) {
+    std::string_view kind;
+    auto letter = e.get(kind) ? letters.end() : letters.find(kind);
+    if (letter == letters.end())
+      throw InputError(fmt::format("{}: layers_block_type holds '{}'; servesim models mamba, attention, moe and mlp "
+                                   "layers",
+                                   path, kind.empty() ? "(not a name)" : std::string(kind)));
+    pattern += letter->second;
+  }
+  return pattern;
+}
+
 void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
-  const std::string pattern = c.text("hybrid_override_pattern");
+  const std::string pattern = nemotron_h_pattern(c, path);
   if (pattern.size() != static_cast<size_t>(m.layers))
     throw InputError(fmt::format("{}: hybrid_override_pattern names {} layers, num_hidden_layers is {}", path,
                                  pattern.size(), m.layers));
@@ -263,7 +285,10 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   auto get_or = [&](const char* key, int fallback) { return as_int(c.integer(key, fallback), path, key); };
   ModelSpec m;
   m.hf_id = hf_id;
-  m.layers = get("num_hidden_layers");
+  // (a Nemotron-H config listing its layers in layers_block_type need not count them)
+  m.layers = arch == "NemotronHForCausalLM" && !c.has("num_hidden_layers")
+                 ? static_cast<int>(nemotron_h_pattern(c, path).size())
+                 : get("num_hidden_layers");
   m.hidden_size = get("hidden_size");
   m.heads = get("num_attention_heads");
   m.kv_heads = get_or("num_key_value_heads", m.heads);

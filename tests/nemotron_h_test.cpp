@@ -172,6 +172,22 @@ TEST(NemotronH, ABrokenPatternNamesWhatIsWrong) {
   };
   EXPECT_THAT(error_of("\"M*-M\"", "\"M*-\""), HasSubstr("x.json: hybrid_override_pattern names 3 layers, num_hidden_layers is 4"));
   EXPECT_THAT(error_of("\"M*-M\"", "\"M*XM\""), HasSubstr("hybrid_override_pattern holds 'X'"));
+  // the newer form: the kinds by name, the count from the list
+  EXPECT_EQ(model_from_hf_config_text(
+                [&] {
+                  std::string t = config;
+                  t.replace(t.find("\"num_hidden_layers\": 4,"), 23, "");
+                  t.replace(t.find("\"hybrid_override_pattern\": \"M*-M\""), 33,
+                            "\"layers_block_type\": [\"mamba\", \"attention\", \"mlp\", \"mamba\"]");
+                  return t;
+                }(),
+                "x.json", "x/y")
+                .params_b,
+            dense.params_b);
+  EXPECT_THAT(error_of("\"hybrid_override_pattern\": \"M*-M\"", "\"layers_block_type\": [\"mamba\", \"ssm\"]"),
+              HasSubstr("x.json: layers_block_type holds 'ssm'"));
+  EXPECT_THAT(error_of("\"hybrid_override_pattern\": \"M*-M\",", ""),
+              HasSubstr("neither hybrid_override_pattern nor layers_block_type"));
   EXPECT_THAT(error_of("\"M*-M\"", "\"MMMM\""), HasSubstr("some of each"));
   EXPECT_THAT(error_of("\"M*-M\"", "\"M---\""), HasSubstr("some of each"));
   EXPECT_THAT(error_of("\"M*-M\"", "\"M*--\""), HasSubstr("no error"));  // as many FFNs as mixers
@@ -265,6 +281,30 @@ TEST(NemotronH, SupersExpertsRunInALatentSpace) {
   // the checkpoint is a catalog model by its id
   EXPECT_EQ(Catalog::builtin().model(id).moe_latent_size, latent);
   EXPECT_EQ(Catalog::builtin().model(id).precision, "fp8");
+}
+
+// Nemotron-3 Ultra: Super's design 8,192 wide (512 experts top 22, 5,120 wide, in a 2,048-wide
+// latent), its 108 layers (48 mamba, 12 attention, 48 moe) listed by name in layers_block_type,
+// with no num_hidden_layers; its name says 550B and A55B.
+TEST(NemotronH, UltraListsItsLayersByName) {
+  const std::string id = "nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16";
+  const ModelSpec m = model_from_hf_config(
+      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16_config.json"), id);
+  constexpr double M = 48, A = 12, E = 48, h = 8192, latent = 2048, experts = 512, top_k = 22, ffn = 5120,
+                   shared_ffn = 10240, inner = 256 * 64, groups_width = 8 * 128;
+  EXPECT_EQ(m.layers, M + A);
+  EXPECT_EQ(m.linear_layers, M);
+  EXPECT_EQ(m.moe_layers(), E);
+  EXPECT_EQ(m.moe_latent_size, latent);
+  const double mamba = h * (2 * inner + 2 * groups_width + 256) + (inner + 2 * groups_width) * 4 + inner * h;
+  const double attention = 2 * h * 64 * 128 + 2 * h * 2 * 128;
+  const double moe_fixed = 2 * h * shared_ffn + h * experts + 2 * h * latent;
+  const double rest = 2 * 131072 * h + M * mamba + A * attention;
+  EXPECT_NEAR(m.params_b * 1e9, rest + E * (experts * 2 * latent * ffn + moe_fixed), 1);
+  EXPECT_NEAR(m.active_params_b * 1e9, rest + E * (top_k * 2 * latent * ffn + moe_fixed), 1);
+  EXPECT_NEAR(m.params_b, 550, 1);
+  EXPECT_NEAR(m.active_params_b, 55.5, 1);
+  EXPECT_EQ(Catalog::builtin().model(id).layers, M + A);
 }
 
 // Nemotron-H 56B (dense): 118 layers, 54 M and 10 * mixers, 54 of them followed by a dense
