@@ -6,6 +6,7 @@
 
 #include <fmt/ranges.h>
 
+#include "core/chunk_pipeline.h"
 #include "core/json_text.h"
 #include "core/sample_stats.h"
 #include "models/catalog.h"
@@ -299,18 +300,18 @@ RunRecorder::RunRecorder(const LoadedScenario& scenario, const std::string& path
   h5::Handle route = h5::int8_enum({{"aggregated", 0}, {"remote_prefill", 1}, {"local_prefill", 2}});
   if (scenario.config.output.requests)
     requests_ = std::make_unique<h5::Table>(file_.get(), "requests", request_type(status.get(), route.get(), reason.get()),
-                                            sizeof(RequestRow), 4096, deflater_);
+                                            sizeof(RequestRow), 4096, chunks_);
   if (scenario.config.output.requests)
-    edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096, deflater_);
+    edges_ = std::make_unique<h5::Table>(file_.get(), "edges", edge_type(), sizeof(EdgeRow), 4096, chunks_);
   h5::Handle ts = h5::create_group(file_.get(), "timeseries");
-  cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024, deflater_);
-  pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024, deflater_);
-  planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024, deflater_);
+  cluster_ = std::make_unique<h5::Table>(ts.get(), "cluster", cluster_type(), sizeof(ClusterRow), 1024, chunks_);
+  pools_ = std::make_unique<h5::Table>(ts.get(), "pools", pool_type(), sizeof(PoolRow), 1024, chunks_);
+  planner_ = std::make_unique<h5::Table>(file_.get(), "planner", planner_type(), sizeof(PlannerRecord), 1024, chunks_);
   h5::Handle control_kind = h5::int32_enum({{"scale", 0}, {"ready", 1}, {"draining", 2}, {"stopped", 3}, {"failed", 4},
                                             {"unreachable", 5}});
   control_ = std::make_unique<h5::Table>(file_.get(), "control_plane", control_type(control_kind.get()),
-                                         sizeof(ControlRecord), 1024, deflater_);
-  workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096, deflater_);
+                                         sizeof(ControlRecord), 1024, chunks_);
+  workers_ = std::make_unique<h5::Table>(file_.get(), "workers", worker_type(), sizeof(WorkerRow), 4096, chunks_);
   H5Fflush(file_.get(), H5F_SCOPE_GLOBAL);
   if (snapshots_) snapshots_->snapshot();
 }
@@ -525,8 +526,8 @@ void RunRecorder::on_fabric(std::span<const FabricLinkDesc> links) {
   h5::Handle group = h5::create_group(file_.get(), "links");
   h5::Table info(group.get(), "info", t, sizeof(InfoRow), std::max<size_t>(1, rows.size()));
   info.append(rows.data(), rows.size());
-  links_ = std::make_unique<h5::Table>(group.get(), "timeseries", link_type(), sizeof(LinkRow), 4096, deflater_);
-  transfers_ = std::make_unique<h5::Table>(file_.get(), "transfers", transfer_type(), sizeof(TransferRow), 4096, deflater_);
+  links_ = std::make_unique<h5::Table>(group.get(), "timeseries", link_type(), sizeof(LinkRow), 4096, chunks_);
+  transfers_ = std::make_unique<h5::Table>(file_.get(), "transfers", transfer_type(), sizeof(TransferRow), 4096, chunks_);
 }
 
 void RunRecorder::on_transfer(const TransferRecord& t) {
@@ -619,6 +620,7 @@ void RunRecorder::flush() {
   append_rows(planner_.get(), planner_rows_);
   append_rows(control_.get(), control_rows_);
   append_rows(links_.get(), link_rows_);
+  chunks_->drain();
   flush_file();
   last_flush_ = std::chrono::steady_clock::now();
 }
@@ -643,7 +645,7 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   for (size_t i = 0; i < metrics.size(); ++i) type.add(metrics[i].first.c_str(), i * sizeof(double), H5T_NATIVE_DOUBLE);
   std::vector<double> values;
   for (auto& [k, v] : metrics) values.push_back(v);
-  h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1, deflater_);
+  h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1, chunks_);
   summary.append(values.data(), 1);
   h5::write_string_attribute(summary.id(), "status", inputs.status);
   if (links_) {

@@ -141,7 +141,9 @@ class RunRecorder : public RunObserver {
   double flush_every_s_;
 
   h5::Handle file_;
-  std::shared_ptr<h5::ChunkDeflater> deflater_ = h5::table_deflater();  // shared by the file's tables
+  // shared by the file's tables: chunks deflated on a thread of their own, up to two behind the
+  // simulation (each interval's flush writes them all)
+  std::shared_ptr<h5::ChunkPipeline> chunks_ = h5::table_pipeline(2);
   std::unique_ptr<h5::Table> requests_, edges_, cluster_, workers_, transfers_, links_, pools_, planner_, control_;
   std::vector<PoolRow> pool_rows_;
   std::vector<PlannerRecord> planner_rows_;

@@ -12,7 +12,7 @@
 
 #include <stdexcept>
 
-#include "core/hdf5_deflate.h"
+#include "core/chunk_pipeline.h"
 
 namespace servesim::h5 {
 
@@ -113,10 +113,12 @@ namespace {
 constexpr int kDeflateLevel = 1;
 }  // namespace
 
-std::shared_ptr<ChunkDeflater> table_deflater() { return std::make_shared<ChunkDeflater>(kDeflateLevel); }
+std::shared_ptr<ChunkPipeline> table_pipeline(size_t depth) {
+  return std::make_shared<ChunkPipeline>(kDeflateLevel, depth);
+}
 
 Table::Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-             size_t chunk_rows, std::shared_ptr<ChunkDeflater> deflater)
+             size_t chunk_rows, std::shared_ptr<ChunkPipeline> chunks)
     : type_(check(H5Tcopy(type.get()), "H5Tcopy"), H5Tclose), row_bytes_(row_bytes), chunk_rows_(chunk_rows) {
   hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {chunk_rows};
   Handle space(check(H5Screate_simple(1, dims, maxdims), "H5Screate_simple"), H5Sclose);
@@ -132,23 +134,31 @@ Table::Table(hid_t parent, const std::string& name, const CompoundType& type, si
   Handle stored(check(H5Dget_type(dataset_.get()), "H5Dget_type"), H5Tclose);
   const bool as_in_memory = H5Tequal(stored.get(), type_.get()) > 0 && H5Tget_size(stored.get()) == row_bytes &&
                             H5Tdetect_class(type_.get(), H5T_VLEN) == 0 && H5Tdetect_class(type_.get(), H5T_STRING) == 0;
-  if (as_in_memory) deflater_ = deflater ? std::move(deflater) : table_deflater();
+  if (as_in_memory) chunks_ = chunks ? std::move(chunks) : table_pipeline();
 }
 
-Table::~Table() = default;
+Table::~Table() {
+  if (!chunks_) return;
+  try {
+    chunks_->drain();
+  } catch (const std::exception&) {
+    // (a destructor cannot throw: the file's owner drains before closing, where errors surface)
+  }
+}
 
 void Table::write_chunk(size_t first_row, const unsigned char* chunk) {
-  const std::span<const unsigned char> filtered = deflater_->filter(chunk, chunk_rows_, row_bytes_);
-  const hsize_t offset[1] = {first_row};
-  check_status(H5Dwrite_chunk(dataset_.get(), H5P_DEFAULT, 0, offset, filtered.size(), filtered.data()),
-               "H5Dwrite_chunk");
+  const hid_t dataset = dataset_.get();
+  chunks_->submit(chunk, chunk_rows_, row_bytes_, [dataset, first_row](std::span<const unsigned char> filtered) {
+    const hsize_t offset[1] = {first_row};
+    check_status(H5Dwrite_chunk(dataset, H5P_DEFAULT, 0, offset, filtered.size(), filtered.data()), "H5Dwrite_chunk");
+  });
 }
 
 void Table::append(const void* rows, size_t count) {
   if (count == 0) return;
   hsize_t new_size[1] = {rows_ + count};
   check_status(H5Dset_extent(dataset_.get(), new_size), "H5Dset_extent");
-  if (deflater_) {
+  if (chunks_) {
     const auto* from = static_cast<const unsigned char*>(rows);
     while (count > 0) {
       const size_t in_chunk = rows_ % chunk_rows_, take = std::min(count, chunk_rows_ - in_chunk);

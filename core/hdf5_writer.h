@@ -47,23 +47,25 @@ Handle create_group(hid_t parent, const std::string& name);
 void write_string_attribute(hid_t obj, const std::string& name, const std::string& value);
 void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value);
 
-class ChunkDeflater;
+class ChunkPipeline;
 
-// A deflater at the level every Table's pipeline declares, for a file's tables to share.
-std::shared_ptr<ChunkDeflater> table_deflater();
+// A chunk pipeline at the deflate level every Table's dataset declares, for a file's tables to
+// share: depth 0 filters each chunk as it is written; depth d > 0 filters on a thread of its own,
+// up to d chunks ahead of their writes (ChunkPipeline).
+std::shared_ptr<ChunkPipeline> table_pipeline(size_t depth = 0);
 
 // An extendable 1-D dataset of compound rows, chunked, shuffled and deflated. Rows of fixed-size
 // fields go to the file as whole chunks filtered here (H5Dwrite_chunk), so that HDF5's own
 // zlib-based pipeline is not on the path; the last chunk, while not full, is rewritten at each
-// append so that what was appended is in the file at the next flush. Types HDF5 must convert
-// (variable-length strings) take H5Dwrite.
+// append so that what was appended is in the file once the pipeline has written it (drain()).
+// Types HDF5 must convert (variable-length strings) take H5Dwrite.
 class Table {
  public:
-  // `deflater` filters its chunks (a file's tables share one: its buffers are a chunk each); null:
-  // a deflater of its own.
+  // `chunks` filters and writes its chunks (a file's tables share one); null: one of its own,
+  // depth 0.
   Table(hid_t parent, const std::string& name, const CompoundType& type, size_t row_bytes,
-        size_t chunk_rows = 4096, std::shared_ptr<ChunkDeflater> deflater = nullptr);
-  ~Table();
+        size_t chunk_rows = 4096, std::shared_ptr<ChunkPipeline> chunks = nullptr);
+  ~Table();  // drains the pipeline: every chunk submitted is written before the dataset closes
   void append(const void* rows, size_t count);
   size_t rows() const { return rows_; }
   hid_t id() const { return dataset_.get(); }
@@ -73,7 +75,7 @@ class Table {
   Handle type_;  // our own copy: the caller's CompoundType may go away
   Handle dataset_;
   size_t row_bytes_, chunk_rows_, rows_ = 0;
-  std::shared_ptr<ChunkDeflater> deflater_;  // null: rows go through H5Dwrite
+  std::shared_ptr<ChunkPipeline> chunks_;  // null: rows go through H5Dwrite
   std::vector<unsigned char> open_chunk_;    // the last chunk while it is not full (zero past its rows)
 };
 

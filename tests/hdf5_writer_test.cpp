@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/chunk_pipeline.h"
 #include "core/hdf5_deflate.h"
 #include "core/hdf5_writer.h"
 #include "test_util.h"
@@ -140,6 +141,84 @@ TEST(Hdf5Table, RowsAppendedInAnyPiecesReadBackThroughHdf5sOwnFilters) {
   testing::H5File f(path);  // closed and opened again
   ASSERT_GE(f.id, 0);
   expect_rows(f.id, all);
+}
+
+// A pipeline of depth 2 filters on its own thread but writes on the submitting one, each chunk
+// once two more were submitted after it (or at drain), in submission order: the writes happen at
+// the same points whatever the threads' timing, and carry the bytes a synchronous filter makes.
+TEST(Hdf5Table, AThreadedPipelineWritesInOrderAtFixedPoints) {
+  h5::ChunkPipeline pipeline(1, 2);
+  h5::ChunkDeflater reference(1);
+  std::vector<int> written;
+  std::vector<std::vector<unsigned char>> expected, got;
+  for (int k = 0; k < 6; ++k) {
+    std::vector<unsigned char> chunk(64 * 24);
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<unsigned char>((i * (k + 3)) % 251);
+    const auto filtered = reference.filter(chunk.data(), 64, 24);
+    expected.emplace_back(filtered.begin(), filtered.end());
+    pipeline.submit(chunk.data(), 64, 24, [&, k](std::span<const unsigned char> bytes) {
+      written.push_back(k);
+      got.emplace_back(bytes.begin(), bytes.end());
+    });
+    EXPECT_EQ(written.size(), static_cast<size_t>(std::max(0, k - 1))) << "after submitting chunk " << k;
+  }
+  pipeline.drain();
+  EXPECT_EQ(written, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(got, expected);
+  // a write that fails is reported by the call that writes it, and the pipeline goes on
+  pipeline.submit(expected[0].data(), 8, 1, [](std::span<const unsigned char>) { throw std::runtime_error("disk"); });
+  EXPECT_THROW(pipeline.drain(), std::runtime_error);
+  pipeline.submit(expected[0].data(), 8, 1, [&](std::span<const unsigned char>) { written.push_back(6); });
+  pipeline.drain();
+  EXPECT_EQ(written.back(), 6);
+}
+
+// Tables sharing a threaded pipeline, appended in pieces that fill, cross and rewrite chunks, read
+// back exactly once drained, and again after the file is closed.
+TEST(Hdf5Table, TablesSharingAThreadedPipelineReadBack) {
+  struct Row {
+    std::int64_t id;
+    double x;
+  };
+  h5::CompoundType type(sizeof(Row));
+  type.add("id", offsetof(Row, id), H5T_NATIVE_INT64).add("x", offsetof(Row, x), H5T_NATIVE_DOUBLE);
+  testing::TempDir dir;
+  const std::string path = dir.file("t.h5");
+  std::vector<Row> a_rows, b_rows;
+  auto expect_rows = [](hid_t f, const std::string& name, const std::vector<Row>& rows) {
+    const auto ids = testing::read_double_column(f, name, "id"), xs = testing::read_double_column(f, name, "x");
+    ASSERT_EQ(ids.size(), rows.size()) << name;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(ids[i], static_cast<double>(rows[i].id)) << name << " row " << i;
+      EXPECT_EQ(xs[i], rows[i].x) << name << " row " << i;
+    }
+  };
+  {
+    h5::Handle file = h5::create_file(path);
+    auto pipeline = h5::table_pipeline(2);
+    h5::Table a(file.get(), "a", type, sizeof(Row), 16, pipeline), b(file.get(), "b", type, sizeof(Row), 7, pipeline);
+    for (size_t piece : {5, 11, 16, 40, 3, 1, 30}) {
+      std::vector<Row> rows;
+      for (size_t i = 0; i < piece; ++i) {
+        const auto n = static_cast<std::int64_t>(a_rows.size() + i);
+        rows.push_back({n, 0.25 * static_cast<double>(n)});
+      }
+      a.append(rows.data(), rows.size());
+      b.append(rows.data(), std::min<size_t>(rows.size(), 9));
+      a_rows.insert(a_rows.end(), rows.begin(), rows.end());
+      b_rows.insert(b_rows.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(rows.size(), 9)));
+    }
+    pipeline->drain();
+    expect_rows(file.get(), "/a", a_rows);
+    expect_rows(file.get(), "/b", b_rows);
+    std::vector<Row> more{{-1, -1.5}, {-2, -2.5}};
+    a.append(more.data(), more.size());  // written as the tables close
+    a_rows.insert(a_rows.end(), more.begin(), more.end());
+  }
+  testing::H5File f(path);
+  ASSERT_GE(f.id, 0);
+  expect_rows(f.id, "/a", a_rows);
+  expect_rows(f.id, "/b", b_rows);
 }
 
 // The shuffle's 8x8 byte transposes and its scalar edges give HDF5's definition exactly, for
