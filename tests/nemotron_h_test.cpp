@@ -31,6 +31,13 @@ constexpr double kMamba = 23, kAttention = 6, kMoe = 23, kHidden = 2688, kHeads 
                  kVocab = 131072, kGroups = 8, kStateSize = 128, kMambaHeads = 64, kMambaHeadDim = 64,
                  kConvKernel = 4, kExperts = 128, kTopK = 6, kExpertFfn = 1856, kSharedFfn = 3712;
 
+// An iteration's GEMMs over `tokens` tokens on a tp-way worker, by name.
+std::map<std::string, GemmOp> gemms_by_name(const ModelSpec& m, int tp, double tokens) {
+  std::map<std::string, GemmOp> by_name;
+  for (const GemmOp& op : iteration_gemms(m, tp, tokens, 0)) by_name.emplace(op.name, op);
+  return by_name;
+}
+
 TEST(NemotronH, TheConfigReadsAsItsShapesAndParameters) {
   const ModelSpec m = model_from_hf_config(
       testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16_config.json"), kNano);
@@ -83,8 +90,7 @@ TEST(NemotronH, TheConfigReadsAsItsShapesAndParameters) {
 // follow each mixer and each FFN (29 + 23, not 2 x 29).
 TEST(NemotronH, ItsGemmsHaveNoGateAndItsMixersTheirOwnProjections) {
   const ModelSpec m = Catalog::builtin().model(kNano);
-  std::map<std::string, GemmOp> by_name;
-  for (const GemmOp& op : iteration_gemms(m, 1, 8, 0)) by_name.emplace(op.name, op);
+  const std::map<std::string, GemmOp> by_name = gemms_by_name(m, 1, 8);
   ASSERT_TRUE(by_name.count("expert_gate_up") && by_name.count("shared_gate_up") && by_name.count("router"));
   EXPECT_EQ(by_name.at("expert_gate_up").n, kExpertFfn);
   EXPECT_EQ(by_name.at("shared_gate_up").n, kSharedFfn);
@@ -251,8 +257,7 @@ TEST(NemotronH, SupersExpertsRunInALatentSpace) {
   EXPECT_DOUBLE_EQ(m.routed_expert_params(), E * experts * 2 * latent * ffn);
   // the GEMMs: the projections into the latent space and back (whole on each GPU), the experts
   // between latent widths (sharded over TP), the shared expert at the hidden size
-  std::map<std::string, GemmOp> by_name;
-  for (const GemmOp& op : iteration_gemms(m, 2, 64, 0)) by_name.emplace(op.name, op);
+  const std::map<std::string, GemmOp> by_name = gemms_by_name(m, 2, 64);
   ASSERT_TRUE(by_name.count("moe_latent_down") && by_name.count("moe_latent_up"));
   EXPECT_EQ(by_name.at("moe_latent_down").n, latent);
   EXPECT_EQ(by_name.at("moe_latent_down").k, h);
