@@ -647,6 +647,7 @@ void RunRecorder::finish(const SummaryStats::Inputs& inputs) {
   for (auto& [k, v] : metrics) values.push_back(v);
   h5::Table summary(file_.get(), "summary", type, sizeof(double) * metrics.size(), 1, chunks_);
   summary.append(values.data(), 1);
+  chunks_->drain();  // here, where a failed write is an error (the table's closing would swallow it)
   h5::write_string_attribute(summary.id(), "status", inputs.status);
   if (links_) {
     h5::Handle group(H5Gopen2(file_.get(), "links", H5P_DEFAULT), H5Gclose);

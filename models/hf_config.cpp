@@ -129,10 +129,6 @@ int state_dtype_bytes(const Config& c, const std::string& path, const char* key)
   return state == "float32" ? 4 : 2;
 }
 
-// Nemotron-H: `hybrid_override_pattern` names each layer: M a Mamba2 mixer, * attention, E an MoE
-// FFN, - a dense FFN. servesim counts the mixers as its layers, each followed by an FFN but
-// `ffn_free_layers` of them. A Mamba2 mixer's state has Gated DeltaNet's shape: its groups of B
-// and C as key heads of the state size, its heads as value heads of mamba_head_dim.
 // A Nemotron-H config's layer kinds as hybrid_override_pattern letters: that string, or (newer
 // configs, Nemotron-3 Ultra) the layers_block_type list of names.
 std::string nemotron_h_pattern(const Config& c, const std::string& path) {
@@ -155,6 +151,11 @@ std::string nemotron_h_pattern(const Config& c, const std::string& path) {
   return pattern;
 }
 
+// Nemotron-H: `hybrid_override_pattern` names each layer: M a Mamba2 mixer, * attention, E an MoE
+// FFN, - a dense FFN. servesim counts the mixers as its layers, each followed by an FFN but
+// `ffn_free_layers` of them. A Mamba2 mixer's state has Gated DeltaNet's shape: its groups of B
+// and C as key heads of the state size, its heads as value heads of mamba_head_dim.
+// Also a latent MoE's width (moe_latent_size: Nemotron-3 Super and Ultra).
 void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
   auto get = [&](const char* key) { return as_int(c.integer(key), path, key); };
   const std::string pattern = nemotron_h_pattern(c, path);
