@@ -33,7 +33,6 @@ class ChunkPipeline {
   void submit(const unsigned char* chunk, size_t elements, size_t element_bytes, Write write);
   // Writes every chunk submitted so far.
   void drain();
-  size_t depth() const { return depth_; }
 
  private:
   struct Job;

@@ -24,9 +24,9 @@ struct GemmOp {
   double group = 0;  // experts per layer in one fused kernel (0: a plain GEMM)
 };
 
-// An iteration's GEMMs (fourteen at most: attention projections, a sparse-attention indexer's two
-// or a hybrid's linear-attention two, dense FFN, router, a latent MoE's two projections, expert
-// FFN, shared experts, LM head), held inline so that pricing an iteration allocates nothing.
+// An iteration's GEMMs (sixteen at most: attention projections, a sparse-attention indexer's two,
+// a hybrid's linear-attention two, dense FFN, router, a latent MoE's two projections, expert FFN,
+// shared experts, LM head), held inline so that pricing an iteration allocates nothing.
 class GemmOps {
  public:
   void push_back(const GemmOp& op) { ops_.at(size_++) = op; }
