@@ -207,10 +207,31 @@ void offer_heap_to_huge_pages() {
 #endif
 }
 
-int run_main(int argc, char** argv) {
+void set_up_heap(int, char**, char**) {
   keep_large_buffers_mapped();
   one_heap_for_all_threads();
   offer_heap_to_huge_pages();
+}
+// Before the shared libraries' static initialisers, whose allocations then come from the heap as
+// set up above: SystemC's alone zero-fills a 3 MiB buffer, 768 page faults in a fresh mapping and
+// two in the huge-page heap (--version: 1,800 -> 1,200-1,600 faults, 34 -> 31 ms). An executable's
+// .preinit_array runs then (ELF); a sanitizer's runtime starts from it too, so a sanitized build
+// sets the heap up in main instead.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SERVESIM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define SERVESIM_SANITIZED 1
+#endif
+#endif
+#ifndef SERVESIM_SANITIZED
+__attribute__((section(".preinit_array"), used)) void (*const set_up_heap_first)(int, char**, char**) = set_up_heap;
+#endif
+
+int run_main(int argc, char** argv) {
+#ifdef SERVESIM_SANITIZED
+  set_up_heap(argc, argv, nullptr);
+#endif
   CLI::App app{"servesim: a SystemC co-simulation testbed for LLM serving clusters"};
   app.set_version_flag("--version", std::string(kVersion) + " (" + kGitCommit + ")");
   app.require_subcommand(0, 1);
