@@ -60,7 +60,7 @@ void check_registries() {
   SweepStrategyRegistry::instance().check();
 }
 
-int print_timing(const PoolConfig& pool) {
+int print_timing(const PoolConfig& pool, bool breakdown) {
   const std::string& gpu = pool.gpu;
   const std::string& model = pool.model;
   const std::string& timing_model = pool.timing.model;
@@ -127,22 +127,35 @@ int print_timing(const PoolConfig& pool) {
                              slot / (g.hbm_gbps * 1e9) * 1e3);
   }
   std::cout << fmt::format("weights / HBM bandwidth: {:.2f} ms\n", cap.weight_bytes / tp / (g.hbm_gbps * 1e9) * 1e3);
-  std::cout << "prefill (one prompt, no cache)\n  input tokens   latency ms   tokens/s\n";
+  // --breakdown: a column per part of the iteration (ms), as the timing model divides it
+  const std::vector<TimingModel::Part> part_names = breakdown ? t->parts(BatchShape{}) : std::vector<TimingModel::Part>{};
+  std::string parts_header;
+  for (const auto& p : part_names) parts_header += fmt::format(" {:>12}", p.name);
+  auto parts_columns = [&](const BatchShape& b) {
+    std::string out;
+    if (breakdown)
+      for (const auto& p : t->parts(b)) out += fmt::format(" {:>12.3f}", p.ms);
+    return out;
+  };
+  std::cout << "prefill (one prompt, no cache)\n  input tokens   latency ms   tokens/s" << parts_header << "\n";
   for (int n : {128, 512, 1024, 2048, 4096, 8192, 16384}) {
     BatchShape b;
     b.prefill_seqs = 1;
     b.prefill_tokens = n;
     b.prefill_attention_pairs = n * (n + 1.0) / 2;
     double ms = ns_to_s(t->iteration_ns(as_rank(b))) * 1e3;
-    std::cout << fmt::format("  {:>12} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
+    std::cout << fmt::format("  {:>12} {:>12.2f} {:>10.0f}", n, ms, n / ms * 1e3) << parts_columns(as_rank(b)) << "\n";
   }
-  std::cout << "decode (one iteration, 1024-token contexts)\n  batch   latency ms   tokens/s\n";
-  for (int n : {1, 8, 32, 64, 128, 256}) {
+  std::cout << "decode (one iteration, 1024-token contexts)\n  batch   latency ms   tokens/s" << parts_header << "\n";
+  // the breakdown's finer steps show where the small batches' fixed costs lie
+  const std::vector<int> batches = breakdown ? std::vector<int>{1, 2, 4, 8, 16, 32, 64, 128, 256}
+                                             : std::vector<int>{1, 8, 32, 64, 128, 256};
+  for (int n : batches) {
     BatchShape b;
     b.decode_seqs = n;
     b.decode_context_tokens = 1024LL * n;
     double ms = ns_to_s(t->iteration_ns(as_rank(b))) * 1e3;
-    std::cout << fmt::format("  {:>5} {:>12.2f} {:>10.0f}\n", n, ms, n / ms * 1e3);
+    std::cout << fmt::format("  {:>5} {:>12.2f} {:>10.0f}", n, ms, n / ms * 1e3) << parts_columns(as_rank(b)) << "\n";
   }
   if (timing_model == "kernel")
     std::cout << fmt::format("lookups outside the measured tables (extrapolated, counted once per shape): {}\n",
@@ -294,6 +307,10 @@ int run_main(int argc, char** argv) {
       ->capture_default_str();
   timing->add_option("--overhead-ms", timing_pool.timing.kernel.overhead_ms, "kernel: per-iteration overhead")
       ->capture_default_str();
+  bool timing_breakdown = false;
+  timing->add_flag("--breakdown", timing_breakdown,
+                   "a column per part of each iteration (ms): GEMMs, attention, all-reduce, all-to-all, elementwise, "
+                   "overhead, as the timing model divides it");
   std::string timing_engine;
   timing->add_option("--engine", timing_engine,
                      "engine preset (engines.yaml: vllm, sglang, trtllm, framework@version): its block size, token "
@@ -550,7 +567,7 @@ int run_main(int argc, char** argv) {
       std::cout << note << "\n";
     // the checks a scenario's pool passes (FP4 units for nvfp4, heads and experts that split, ...)
     validate_pool(timing_pool, "pool", config::SourceMap("servesim timing"), ".");
-    return print_timing(timing_pool);
+    return print_timing(timing_pool, timing_breakdown);
   }
   if (report->parsed() || compare->parsed()) {
     // the figures are drawn by tools/report.py with Debian's python3-matplotlib and friends

@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <string_view>
+
 #include "models/catalog.h"
 #include "models/timing/model_ops.h"
 #include "models/timing/roofline.h"
@@ -13,6 +16,7 @@ namespace servesim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 RooflineTiming roofline(const std::string& model, int tp, const std::string& gpu = "h100_sxm") {
   const Catalog& c = Catalog::builtin();
@@ -216,6 +220,47 @@ TEST_F(TableTest, MalformedTablesNameTheLine) {
 TEST(TableTiming, ShippedSplitwiseTableLoads) {
   TableTiming t(std::string(SERVESIM_SOURCE_DIR) + "/models/catalog/tables/splitwise_llama2-70b_h100_tp8.csv", false);
   EXPECT_EQ(t.iteration_ns(decode(1, 512)), 30'561'700);  // the measured median
+}
+
+// `servesim timing --breakdown`: each model's parts add up to its iteration (to the nanosecond it
+// rounds to), and the command prints them as columns that add up to the latency it prints.
+TEST(TimingBreakdown, PartsAddUpToTheIteration) {
+  for (int tp : {1, 2}) {
+    const RooflineTiming t = roofline("llama-3.1-8b", tp);
+    for (const BatchShape& b : {decode(1, 1024), decode(64, 1024), prefill(2048)}) {
+      double sum_ms = 0, allreduce_ms = -1;
+      for (const auto& p : t.parts(b)) {
+        EXPECT_GE(p.ms, 0) << p.name;
+        sum_ms += p.ms;
+        if (std::string_view(p.name) == "allreduce") allreduce_ms = p.ms;
+      }
+      EXPECT_NEAR(sum_ms, t.iteration_ns(b) * 1e-6, 1e-6);
+      if (tp == 1) EXPECT_EQ(allreduce_ms, 0);  // nothing to reduce on one GPU
+      else EXPECT_GT(allreduce_ms, 0);
+    }
+  }
+  for (const std::string timing : {"roofline", "kernel"}) {
+    const auto r = testing::run_servesim("timing --model llama-3.1-8b --tp 2 --timing " + timing + " --breakdown");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    std::istringstream lines(r.out.substr(r.out.find("decode (one iteration")));
+    std::string line;
+    std::getline(lines, line);
+    std::getline(lines, line);
+    EXPECT_THAT(line, HasSubstr("allreduce"));
+    int rows = 0;
+    while (std::getline(lines, line) && !line.empty() && line[0] == ' ') {
+      std::istringstream cols(line);
+      double batch = 0, latency_ms = 0, tokens_per_s = 0, part = 0, sum_ms = 0;
+      cols >> batch >> latency_ms >> tokens_per_s;
+      while (cols >> part) sum_ms += part;
+      EXPECT_NEAR(sum_ms, latency_ms, 0.01) << timing << ": " << line;  // printed to 0.01 and 0.001 ms
+      ++rows;
+    }
+    EXPECT_EQ(rows, 9) << r.out;  // batches 1 to 256 in powers of two
+  }
+  const auto plain = testing::run_servesim("timing --model llama-3.1-8b");
+  ASSERT_EQ(plain.exit_code, 0);
+  EXPECT_THAT(plain.out, Not(HasSubstr("allreduce")));
 }
 
 }  // namespace

@@ -523,6 +523,17 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
   return out;
 }
 
+std::vector<TimingModel::Part> KernelTiming::parts(const BatchShape& b) const {
+  const Breakdown d = breakdown(b);
+  return {{"gemm", d.gemm_ms},
+          {"context_attn", d.context_attention_ms},
+          {"gen_attn", d.generation_attention_ms},
+          {"allreduce", d.allreduce_ms},
+          {"alltoall", d.alltoall_ms},
+          {"elementwise", d.elementwise_ms},
+          {"overhead", d.overhead_ms}};
+}
+
 TimeNs KernelTiming::iteration_ns(const BatchShape& b) const {
   return std::max<TimeNs>(1, std::llround(breakdown(b).total_ms() * 1e6));
 }

@@ -40,6 +40,7 @@ class KernelTiming final : public TimingModel {
   Breakdown breakdown(const BatchShape& batch) const;
   TimeNs iteration_ns(const BatchShape& batch) const override;
   TimeNs overhead_ns() const override { return std::llround(c_.overhead_ms * 1e6); }
+  std::vector<Part> parts(const BatchShape& batch) const override;
   // Lookups outside the tables; shapes memoised (the linear layers by token count) count once.
   std::uint64_t extrapolations() const override { return extrapolations_; }
 

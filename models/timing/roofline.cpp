@@ -229,6 +229,13 @@ RooflineTiming::Breakdown RooflineTiming::breakdown(const BatchShape& b) const {
   return out;
 }
 
+std::vector<TimingModel::Part> RooflineTiming::parts(const BatchShape& b) const {
+  const Breakdown d = breakdown(b);
+  return {{"linear", d.linear_s * 1e3},         {"attention", d.attention_s * 1e3}, {"allreduce", d.allreduce_s * 1e3},
+          {"alltoall", d.alltoall_s * 1e3},     {"elementwise", d.elementwise_s * 1e3},
+          {"overhead", d.overhead_s * 1e3}};
+}
+
 TimeNs RooflineTiming::iteration_ns(const BatchShape& b) const {
   Breakdown d = breakdown(b);
   return std::max<TimeNs>(

@@ -64,6 +64,7 @@ class RooflineTiming final : public TimingModel {
   Breakdown breakdown(const BatchShape& batch) const;
   TimeNs iteration_ns(const BatchShape& batch) const override;
   TimeNs overhead_ns() const override { return s_to_ns(e_.overhead_ms * 1e-3); }
+  std::vector<Part> parts(const BatchShape& batch) const override;
 
  private:
   double gemms_s(const GemmOps& ops) const;

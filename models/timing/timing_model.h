@@ -2,6 +2,7 @@
 // A timing model turns one engine iteration's batch into a duration.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/iteration.h"
 #include "core/paths.h"
@@ -20,6 +21,13 @@ class TimingModel {
   // The fixed per-iteration framework time included in iteration_ns (scheduling, sampling): a
   // speculative draft's forward passes run inside the target's iteration and do not pay it again.
   virtual TimeNs overhead_ns() const { return 0; }
+  // Where an iteration's time goes, part by part, summing to iteration_ns (servesim timing
+  // --breakdown); empty where a model does not tell its parts apart.
+  struct Part {
+    const char* name;
+    double ms;
+  };
+  virtual std::vector<Part> parts(const BatchShape&) const { return {}; }
 };
 
 struct ModelSpec;
