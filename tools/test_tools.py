@@ -133,6 +133,34 @@ class Tools(unittest.TestCase):
                                     capture_output=True, text=True).returncode, ""
         self.assertNotEqual(code, 0)
 
+    def test_silicon_twins_finds_rows_that_measure_one_deployment(self):
+        # two deployments of one model at one load: A/B agree (twins), A/C differ by 2x, D has no
+        # concurrency in its id and is left out
+        head = ("id,backend,backend_version,model_path,system,precision,mode,isl,osl,tp_size,attention_dp_size,"
+                "moe_tp_size,moe_ep_size,batch_size,silicon_ttft_ms,silicon_tpot_ms")
+        rows = ["a_c8_tp4,vllm,0.18.0,M/X,h100_sxm,fp8,agg,1024,1024,4,1,1,4,8,100,10",
+                "b_c8_tp4,vllm,0.18.0,M/X,h100_sxm,fp8,agg,1024,1024,4,4,1,16,2,102,10.05",
+                "c_c8_tp8,vllm,0.18.0,M/X,h100_sxm,fp8,agg,1024,1024,8,1,1,8,8,50,5",
+                "d_tp4,vllm,0.18.0,M/X,h100_sxm,fp8,agg,1024,1024,2,1,1,2,8,100,10"]
+        table = os.path.join(self.dir, "silicon.csv")
+        with open(table, "w") as f:
+            f.write("\n".join([head, *rows]) + "\n")
+        tool = os.path.join(HERE, "silicon_twins.py")
+        r = subprocess.run([sys.executable, tool, table], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("3 pairs of rows with different deployments; 1 agree within 5% on both TTFT and TPOT", r.stdout)
+        r = subprocess.run([sys.executable, tool, table, "--agreeing"], capture_output=True, text=True)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 3, r.stdout)  # header, the twins, the count
+        self.assertIn("tp4 dp4 mtp1 ep16 b2", lines[1])
+        self.assertIn("+2.0%", lines[1])
+        r = subprocess.run([sys.executable, tool, table, "--within", "1"], capture_output=True, text=True)
+        self.assertIn("0 agree within 1%", r.stdout)
+        r = subprocess.run([sys.executable, tool, os.path.join(self.dir, "missing.csv")], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("missing.csv", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
