@@ -465,5 +465,47 @@ TEST(PerfDatabase, MoeLayersComeFromTheMoeTableWhereTheShapeWasMeasured) {
             decode_gemm_ms("qwen3-235b-a22b-fp8", 4, 4, "trtllm", "gemm"));
 }
 
+// Per-tensor fp8 experts of a shape vLLM's table measured only block-scaled (MiniMax-M2.5, the rows
+// of the silicon check): priced from the fp8_block MoE rows. Two routings differ only in the MoE
+// layers, so their decode steps differ by the layers times the two rows' difference, read from the
+// file here.
+TEST(PerfDatabase, Fp8ExpertsArePricedFromTheBlockScaledMoeTableWhereOnlyItWasMeasured) {
+  const auto tables = KernelTables::shared(database_tables("h100_sxm"), "vllm");
+  auto rows = TableReader::open(tables->sources.at("moe").file);
+  const size_t dtype = rows->column("moe_dtype"), tokens = rows->column("num_tokens"), hidden = rows->column("hidden_size"),
+               inter = rows->column("inter_size"), top_k = rows->column("topk"), experts = rows->column("num_experts"),
+               tp = rows->column("moe_tp_size"), ep = rows->column("moe_ep_size"), dist = rows->column("distribution"),
+               latency = rows->column("latency");
+  std::map<std::string, double> at_16;  // distribution -> ms per layer at 16 tokens
+  bool fp8_rows = false;
+  while (rows->next()) {
+    if (rows->number(hidden) != 3072 || rows->number(inter) != 1536 || rows->number(top_k) != 8 ||
+        rows->number(experts) != 256 || rows->number(tp) != 1 || rows->number(ep) != 4)
+      continue;
+    fp8_rows |= rows->field(dtype) == "fp8";
+    if (rows->field(dtype) == "fp8_block" && rows->number(tokens) == 16) at_16[std::string(rows->field(dist))] = rows->number(latency);
+  }
+  ASSERT_FALSE(fp8_rows);  // the case this covers: no per-tensor fp8 rows for the shape
+  ASSERT_TRUE(at_16.count("balanced") && at_16.count("power_law_1.2"));
+  auto decode_gemm_ms = [&](const std::string& distribution) {
+    PoolConfig pool;
+    pool.model = "minimax-m2.5";
+    pool.precision = "fp8";
+    pool.tp = 4;
+    pool.expert_parallel = 4;
+    pool.timing.kernel.moe_distribution = distribution;
+    KernelTiming t(Catalog::builtin().deployed_model(pool), 4, pool.timing.kernel, tables,
+                   SystemMemory::load(kDatabase + "/h100_sxm.yaml"), 4);
+    BatchShape b;
+    b.decode_seqs = 16;
+    b.decode_context_tokens = 16 * 2048;
+    return t.breakdown(b).gemm_ms;
+  };
+  const int layers = Catalog::builtin().model("minimax-m2.5").moe_layers();
+  EXPECT_EQ(layers, 62);
+  EXPECT_NEAR(decode_gemm_ms("balanced") - decode_gemm_ms("power_law_1.2"),
+              layers * (at_16["balanced"] - at_16["power_law_1.2"]), 1e-9);
+}
+
 }  // namespace
 }  // namespace servesim

@@ -410,9 +410,15 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
     d.unsupported = fmt::format("the timing model cannot cost this deployment: {}", nearest_error);
     return d;
   }
+  // one request's decode time at the row's concurrency; under attention DP a rank's share of the
+  // requests, its MoE layers seeing every rank's tokens (as the engine prices its steps)
   BatchShape step;
-  step.decode_seqs = std::max(1, std::min(d.max_num_seqs, r.concurrency / (agg ? 1 : r.decode_workers)));
+  step.decode_seqs = std::max(1, std::min(d.max_num_seqs, r.concurrency / (agg ? dp : r.decode_workers)));
   step.decode_context_tokens = static_cast<std::int64_t>(step.decode_seqs) * (r.isl + r.osl / 2);
+  if (dp > 1) {
+    step.moe_group_ranks = dp;
+    step.moe_group_tokens = step.computed_tokens() * dp;
+  }
   const double ramp_s = ns_to_s(timing->iteration_ns(step)) * r.osl;
   d.client_start = s.start ? *s.start : e.client_start;
   if (s.desync_ms && d.client_start != "burst")

@@ -256,7 +256,22 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                                    tp_ / ep_,
                                    ep_,
                                    c_.moe_distribution};
-    if (auto it = tables_->moe.find(key); it != tables_->moe.end())
+    auto it = tables_->moe.find(key);
+    if (it == tables_->moe.end() && key.dtype == "fp8") {
+      // Per-tensor fp8 experts where only block-scaled ones were measured for this shape: the same
+      // one-byte weights with a scale per 128 x 128 block, and at decode batches a MoE layer's time
+      // is mostly its experts' weight reads, which the scales' granularity barely changes. The GEMM
+      // loop below would price each expert group as one wide GEMM and miss the fused kernel's
+      // routing and per-expert cost (MiniMax-M2.5's vLLM rows at EP 4: TPOT MAPE 19% -> 7%).
+      KernelTables::MoeKey block = key;
+      block.dtype = "fp8_block";
+      it = tables_->moe.find(block);
+      if (it != tables_->moe.end())
+        spdlog::info("{}: no fp8 MoE table for {} experts top-{} (hidden {}, FFN {}, moe_tp {}, moe_ep {}): its "
+                     "experts are priced from the fp8_block one",
+                     where, key.experts, key.top_k, key.hidden, key.inter, key.moe_tp, key.moe_ep);
+    }
+    if (it != tables_->moe.end())
       moe_ = &it->second;
     else if (own_format)
       throw ConfigError(fmt::format("{}: no {} MoE table for {} experts top-{} (hidden {}, FFN {}) at moe_tp {} x "
