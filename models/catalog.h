@@ -177,11 +177,12 @@ struct ModelSpec {
   double vocab_params() const { return static_cast<double>(vocab_size) * hidden_size * 2; }
   // the width routed experts read and write: the latent size in a latent MoE, else the hidden size
   int expert_width() const { return moe_latent_size > 0 ? moe_latent_size : hidden_size; }
+  // a routed expert's FFN size: moe_intermediate_size where given, else the dense one
+  int expert_ffn_size() const { return moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size; }
   // the routed experts' parameters (every expert's gate, up and down, or up and down, in every
   // MoE layer)
   double routed_expert_params() const {
-    const double ffn = moe_intermediate_size > 0 ? moe_intermediate_size : intermediate_size;
-    return static_cast<double>(moe_layers()) * experts * ffn_matrices() * expert_width() * ffn;
+    return static_cast<double>(moe_layers()) * experts * ffn_matrices() * expert_width() * expert_ffn_size();
   }
   double weight_bytes() const {
     if (precision == "nvfp4")

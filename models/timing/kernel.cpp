@@ -250,7 +250,7 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
   if (m_.experts > 0 && c_.moe == "table") {
     const KernelTables::MoeKey key{moe_dtype,
                                    m_.expert_width(),
-                                   m_.moe_intermediate_size > 0 ? m_.moe_intermediate_size : m_.intermediate_size,
+                                   m_.expert_ffn_size(),
                                    m_.top_k,
                                    m_.experts,
                                    tp_ / ep_,

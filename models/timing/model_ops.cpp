@@ -47,7 +47,7 @@ GemmOps iteration_gemms(const ModelSpec& m, int tp, double tokens, double lm_tok
     }
     if (m.experts > 0) {
       const double moe_layers = m.moe_layers();
-      const double E = m.experts, ffn = m.moe_intermediate_size > 0 ? m.moe_intermediate_size : m.intermediate_size;
+      const double E = m.experts, ffn = m.expert_ffn_size();
       // expected experts touched by `tokens` tokens routing to top_k each, and their share
       const double routed = moe_tokens >= 0 ? moe_tokens : tokens;
       const double touched = E * (1.0 - std::pow(1.0 - static_cast<double>(m.top_k) / E, routed));
