@@ -483,7 +483,8 @@ TEST(PerfDatabase, Fp8ExpertsArePricedFromTheBlockScaledMoeTableWhereOnlyItWasMe
         rows->number(experts) != 256 || rows->number(tp) != 1 || rows->number(ep) != 4)
       continue;
     fp8_rows |= rows->field(dtype) == "fp8";
-    if (rows->field(dtype) == "fp8_block" && rows->number(tokens) == 16) at_16[std::string(rows->field(dist))] = rows->number(latency);
+    if (rows->field(dtype) == "fp8_block" && rows->number(tokens) == 16)
+      at_16[std::string(rows->field(dist))] = rows->number(latency);
   }
   ASSERT_FALSE(fp8_rows);  // the case this covers: no per-tensor fp8 rows for the shape
   ASSERT_TRUE(at_16.count("balanced") && at_16.count("power_law_1.2"));

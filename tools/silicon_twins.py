@@ -6,9 +6,11 @@ usage: silicon_twins.py TABLE.csv[.gz] [--model SUBSTRING] [--within PERCENT] [-
 Rows are twins when they share backend, version, model, system, precision, mode, prompt and
 output lengths and client concurrency (from the id's `_c<N>_`) but differ in their deployment
 columns (TP, attention DP, MoE TP/EP, batch size). For each pair: both deployments, TTFT and TPOT
-and how far apart they are (--agreeing: only pairs within --within percent on both); last, how many pairs agree within --within percent on both. Twins
-that agree closely measured one deployment, whatever the columns say: check-silicon runs each row
-as its columns say, so such rows cannot judge the deployment they claim.
+and how far apart they are (--agreeing: only the pairs within --within percent on both); last, how
+many pairs agree so. Twins that agree closely measured one deployment, whatever the columns say:
+check-silicon runs each row as its columns say, so such rows cannot judge the deployment they
+claim. Rows without a measured TTFT or TPOT are left out; a value that is not a positive number is
+an error naming the row.
 """
 import argparse
 import csv
@@ -23,6 +25,20 @@ DEPLOYMENT = ("tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size", "bat
 def concurrency(row):
     m = re.search(r"_c(\d+)_", row["id"])
     return m.group(1) if m else None
+
+
+def deployment(row):
+    return "tp{} dp{} mtp{} ep{} b{}".format(*(row[k] or "-" for k in DEPLOYMENT))
+
+
+def measured(row, column, table):
+    try:
+        v = float(row[column])
+    except ValueError:
+        v = float("nan")
+    if not v > 0:
+        sys.exit(f"silicon_twins.py: {table}: row {row['id']}: {column} '{row[column]}' is not a positive number")
+    return v
 
 
 def main():
@@ -55,16 +71,15 @@ def main():
             for y in group[i + 1:]:
                 if all(x[k] == y[k] for k in DEPLOYMENT):
                     continue
-                dep = lambda r: "tp{} dp{} mtp{} ep{} b{}".format(*(r[k] or "-" for k in DEPLOYMENT))
-                ttft = [float(x["silicon_ttft_ms"]), float(y["silicon_ttft_ms"])]
-                tpot = [float(x["silicon_tpot_ms"]), float(y["silicon_tpot_ms"])]
+                ttft = [measured(r, "silicon_ttft_ms", a.table) for r in (x, y)]
+                tpot = [measured(r, "silicon_tpot_ms", a.table) for r in (x, y)]
                 d_ttft, d_tpot = 100 * (ttft[1] / ttft[0] - 1), 100 * (tpot[1] / tpot[0] - 1)
                 close = abs(d_ttft) <= a.within and abs(d_tpot) <= a.within
                 pairs += 1
                 agree += close
                 if a.agreeing and not close:
                     continue
-                print(f"{key[2].split('/')[-1][:28]:<28} {key[6]:>5} {key[7]:>5} {key[8]:>4}  {dep(x):<22} {dep(y):<22}"
+                print(f"{key[2].split('/')[-1][:28]:<28} {key[6]:>5} {key[7]:>5} {key[8]:>4}  {deployment(x):<22} {deployment(y):<22}"
                       f" {ttft[0]:>9.1f} {ttft[1]:>9.1f} {d_ttft:>+6.1f}% {tpot[0]:>7.2f} {tpot[1]:>7.2f} {d_tpot:>+6.1f}%")
     print(f"{pairs} pairs of rows with different deployments; {agree} agree within {a.within:g}% on both TTFT and TPOT")
 

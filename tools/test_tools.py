@@ -156,6 +156,12 @@ class Tools(unittest.TestCase):
         self.assertIn("+2.0%", lines[1])
         r = subprocess.run([sys.executable, tool, table, "--within", "1"], capture_output=True, text=True)
         self.assertIn("0 agree within 1%", r.stdout)
+        with open(table, "a") as f:
+            f.write("e_c8_tp2,vllm,0.18.0,M/X,h100_sxm,fp8,agg,1024,1024,2,1,1,2,8,n/a,10\n")
+        r = subprocess.run([sys.executable, tool, table], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("row e_c8_tp2: silicon_ttft_ms 'n/a' is not a positive number", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
         r = subprocess.run([sys.executable, tool, os.path.join(self.dir, "missing.csv")], capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("missing.csv", r.stderr)
