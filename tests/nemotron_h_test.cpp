@@ -38,9 +38,29 @@ std::map<std::string, GemmOp> gemms_by_name(const ModelSpec& m, int tp, double t
   return by_name;
 }
 
+// A checkpoint read from the repository's copy of its config.json (aiconfigurator's model_configs,
+// "org/name" filed as "org--name_config.json").
+ModelSpec model_of_config(const std::string& id) {
+  std::string file = id;
+  file.replace(file.find('/'), 1, "--");
+  return model_from_hf_config(testing::data_file("aiconfigurator/model_configs/" + file + "_config.json"), id);
+}
+
+// A roofline decode step of `seqs` sequences of 1,024 tokens on tp H100s (default efficiencies),
+// part by part; under attention DP (`ranks` > 1) a rank's, every rank as loaded.
+RooflineTiming::Breakdown roofline_decode(const ModelSpec& m, int tp, int seqs, int ranks = 1) {
+  BatchShape step;
+  step.decode_seqs = seqs;
+  step.decode_context_tokens = seqs * 1024LL;
+  if (ranks > 1) {
+    step.moe_group_ranks = ranks;
+    step.moe_group_tokens = ranks * seqs;
+  }
+  return RooflineTiming(m, Catalog::builtin().gpu("h100_sxm"), tp, roofline_efficiency("default", "")).breakdown(step);
+}
+
 TEST(NemotronH, TheConfigReadsAsItsShapesAndParameters) {
-  const ModelSpec m = model_from_hf_config(
-      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16_config.json"), kNano);
+  const ModelSpec m = model_of_config(kNano);
   // the mixers are servesim's layers; the attention ones have no FFN after them
   EXPECT_EQ(m.layers, kMamba + kAttention);
   EXPECT_EQ(m.linear_layers, kMamba);
@@ -99,15 +119,10 @@ TEST(NemotronH, ItsGemmsHaveNoGateAndItsMixersTheirOwnProjections) {
   EXPECT_EQ(by_name.at("linear_attention_in_proj").n, 2 * 4096 + 2 * 1024 + 64);
   EXPECT_EQ(by_name.at("linear_attention_in_proj").count, kMamba);
   EXPECT_EQ(by_name.at("qkv_proj").count, kAttention);
-  const GpuSpec& gpu = Catalog::builtin().gpu("h100_sxm");
-  const RooflineEfficiency& eff = roofline_efficiency("default", "");
-  BatchShape step;
-  step.decode_seqs = 8;
-  step.decode_context_tokens = 8 * 1024;
-  const auto two = RooflineTiming(m, gpu, 2, eff).breakdown(step);
+  const auto two = roofline_decode(m, 2, 8);
   ModelSpec every_layer_an_ffn = m;
   every_layer_an_ffn.ffn_free_layers = 0;
-  const auto doubled = RooflineTiming(every_layer_an_ffn, gpu, 2, eff).breakdown(step);
+  const auto doubled = roofline_decode(every_layer_an_ffn, 2, 8);
   EXPECT_NEAR(two.allreduce_s / doubled.allreduce_s, (kMamba + kAttention + kMoe) / (2 * (kMamba + kAttention)), 1e-12);
 }
 
@@ -235,8 +250,7 @@ TEST(NemotronH, ABrokenPatternNamesWhatIsWrong) {
 // with experts at the hidden size it would hold 459B.
 TEST(NemotronH, SupersExpertsRunInALatentSpace) {
   const std::string id = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8";
-  const ModelSpec m = model_from_hf_config(
-      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8_config.json"), id);
+  const ModelSpec m = model_of_config(id);
   constexpr double M = 40, A = 8, E = 40, h = 4096, latent = 1024, experts = 512, top_k = 22, ffn = 2688,
                    shared_ffn = 5376, inner = 128 * 64, groups_width = 8 * 128;
   EXPECT_EQ(m.moe_latent_size, latent);
@@ -269,17 +283,10 @@ TEST(NemotronH, SupersExpertsRunInALatentSpace) {
   EXPECT_EQ(by_name.at("expert_down").n, latent);
   EXPECT_EQ(by_name.at("shared_gate_up").k, h);
   // attention DP's all-to-all moves the latent, a quarter of the hidden state's bytes
-  const GpuSpec& gpu = Catalog::builtin().gpu("h100_sxm");
-  const RooflineEfficiency& eff = roofline_efficiency("default", "");
-  BatchShape step;
-  step.decode_seqs = 64;
-  step.decode_context_tokens = 64 * 1024;
-  step.moe_group_ranks = 4;
-  step.moe_group_tokens = 4 * 64;
   ModelSpec full = m;
   full.moe_latent_size = 0;
-  const double latent_s = RooflineTiming(m, gpu, 1, eff).breakdown(step).alltoall_s;
-  const double full_s = RooflineTiming(full, gpu, 1, eff).breakdown(step).alltoall_s;
+  const double latent_s = roofline_decode(m, 1, 64, 4).alltoall_s;
+  const double full_s = roofline_decode(full, 1, 64, 4).alltoall_s;
   EXPECT_GT(latent_s, 0);
   EXPECT_LT(latent_s, full_s);
   EXPECT_GT(latent_s, full_s / 4);  // the same latency, a quarter of the bytes
@@ -293,8 +300,7 @@ TEST(NemotronH, SupersExpertsRunInALatentSpace) {
 // with no num_hidden_layers; its name says 550B and A55B.
 TEST(NemotronH, UltraListsItsLayersByName) {
   const std::string id = "nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16";
-  const ModelSpec m = model_from_hf_config(
-      testing::data_file("aiconfigurator/model_configs/nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16_config.json"), id);
+  const ModelSpec m = model_of_config(id);
   constexpr double M = 48, A = 12, E = 48, h = 8192, latent = 2048, experts = 512, top_k = 22, ffn = 5120,
                    shared_ffn = 10240, inner = 256 * 64, groups_width = 8 * 128;
   EXPECT_EQ(m.layers, M + A);
@@ -317,8 +323,7 @@ TEST(NemotronH, UltraListsItsLayersByName) {
 // writes it.
 TEST(NemotronH, TheDense56BReadsWithItsInfinity) {
   const std::string id = "nvidia/Nemotron-H-56B-Base-8K";
-  const std::string path = testing::data_file("aiconfigurator/model_configs/nvidia--Nemotron-H-56B-Base-8K_config.json");
-  const ModelSpec m = model_from_hf_config(path, id);
+  const ModelSpec m = model_of_config(id);
   constexpr double M = 54, A = 10, mlp = 54, h = 8192, inner = 256 * 64, groups_width = 8 * 256;
   EXPECT_EQ(m.layers, M + A);
   EXPECT_EQ(m.linear_layers, M);
