@@ -112,34 +112,44 @@ TimeNs SpeculativeDecoding::draft_ns(const BatchShape& target) const {
   return std::max<TimeNs>(0, ns);
 }
 
-TokenClock::TokenClock(std::shared_ptr<const SpeculativeDecoding> spec, Rng rng) : spec_(std::move(spec)), rng_(rng) {}
-
-void TokenClock::extend_to(std::int64_t step) {
-  if (step < base_) throw InvariantError(fmt::format("token clock: step {} was forgotten (kept from {})", step, base_));
-  while (base_ + static_cast<std::int64_t>(values_.size()) <= step)
-    values_.push_back(values_.back() + 1 + spec_->accepted(uniform01(rng_)));
+void SequenceDraws::draw(const SpeculativeDecoding& spec, std::uint64_t stream, std::int64_t wanted) {
+  tokens_.assign(1, 0);
+  for (std::uint64_t j = 0; tokens_.back() < wanted; ++j) {
+    const double u = static_cast<double>(splitmix64(stream + j * 0x9E3779B97F4A7C15ull) >> 11) * 0x1.0p-53;
+    tokens_.push_back(tokens_.back() + 1 + spec.accepted(u));
+  }
 }
 
-std::int64_t TokenClock::drawn_step_reaching(std::int64_t tokens, std::int64_t from) {
-  // steps before the kept ones are past: their tokens are below any asked for now
-  from = std::max(from, base_);
-  // each step adds at least one token: the answer lies within tokens - at(from) steps of from
-  if (at(from) >= tokens) return from;
-  std::int64_t lo = from, hi = from + (tokens - at(from));  // at(lo) < tokens <= at(hi)
-  extend_to(hi);
-  while (hi - lo > 1) {
-    const std::int64_t mid = lo + (hi - lo) / 2;
-    (at(mid) >= tokens ? hi : lo) = mid;
-  }
-  return hi;
+std::int64_t SequenceDraws::tokens(std::int64_t j) const {
+  if (j < 0 || j > steps())
+    throw InvariantError(fmt::format("speculative draws: step {} of a sequence with {} drawn", j, steps()));
+  return tokens_[static_cast<size_t>(j)];
 }
 
-void TokenClock::forget_drawn_before(std::int64_t step) {
-  extend_to(step);
-  while (base_ < step) {
-    values_.pop_front();
-    ++base_;
+std::int64_t SequenceDraws::first_step_reaching(std::int64_t wanted) const {
+  return std::lower_bound(tokens_.begin(), tokens_.end(), wanted) - tokens_.begin();
+}
+
+void StepTokens::add(std::int64_t first_step, const SequenceDraws& draws, std::int64_t from_j, int sign) {
+  for (std::int64_t j = std::max<std::int64_t>(from_j, 1); j <= draws.steps(); ++j) {
+    const std::int64_t step = first_step + j - 1;
+    if (step < base_) throw InvariantError(fmt::format("step tokens: step {} was forgotten (kept from {})", step, base_));
+    const auto i = static_cast<size_t>(step - base_);
+    if (i >= totals_.size()) totals_.resize(i + 1, 0);
+    totals_[i] += sign * draws.added_by(j);
   }
+}
+
+std::int64_t StepTokens::at(std::int64_t step) const {
+  const std::int64_t i = step - base_;
+  return i >= 0 && i < static_cast<std::int64_t>(totals_.size()) ? totals_[static_cast<size_t>(i)] : 0;
+}
+
+void StepTokens::forget_before(std::int64_t step) {
+  if (step <= base_) return;
+  const auto drop = static_cast<size_t>(std::min<std::int64_t>(step - base_, static_cast<std::int64_t>(totals_.size())));
+  totals_.erase(totals_.begin(), totals_.begin() + static_cast<std::ptrdiff_t>(drop));
+  base_ = step;
 }
 
 }  // namespace servesim

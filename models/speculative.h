@@ -4,11 +4,11 @@
 // (priced as k + 1 tokens per sequence, BatchShape::decode_query_tokens) and keeps the leading
 // accepted ones plus its own next token: 1 to k + 1 tokens per step.
 //
-// Acceptance is drawn once per engine step, from a seeded stream per worker, and applies to every
-// sequence of the step: each request's tokens-per-step distribution is the configured one, while
-// the requests of one batch burst together (a real batch's draws are independent). This keeps the
-// engine's O(1) decode step: a sequence's token count is a shared token clock's advance since it
-// started decoding (TokenClock), as the step count is without speculation.
+// Acceptance is drawn per sequence and step, each decoding sequence from its own seeded stream,
+// so the sequences of one batch accept independently, as a real batch's do. A sequence draws its
+// steps when it starts decoding (until it has its tokens: SequenceDraws) and adds them to the
+// worker's per-step totals (StepTokens), which give each step's tokens and the batch's context in
+// O(1): the work is per decode step of each sequence, the engine's own.
 #include <algorithm>
 #include <cstdint>
 #include <deque>
@@ -71,35 +71,38 @@ std::vector<double> rates_for_mean_length(double mean_length, int k);
 // of the deployed model with its LM head); nullopt for ngram or no speculation.
 std::optional<ModelSpec> draft_model_spec(const PoolConfig& pool, const Catalog& catalog);
 
-// Output tokens an uncapped decoding sequence has emitted after `step` steps of its worker: step
-// itself without speculation, else the sum of 1 + accepted over the steps, drawn as needed.
-// Only steps from the oldest one still asked about are kept (forget_before).
-class TokenClock {
+// A decoding sequence's output tokens after each of its decode steps: tokens(j) after j steps
+// (tokens(0) = 0), each step adding 1 + the draft tokens it accepts. Drawn at once up to the step
+// that brings it to `wanted`, from a stream of its own (SplitMix64 from `stream`).
+class SequenceDraws {
  public:
-  TokenClock() = default;  // no speculation: at(s) = s
-  TokenClock(std::shared_ptr<const SpeculativeDecoding> spec, Rng rng);
-  bool speculative() const { return spec_ != nullptr; }
-  std::int64_t at(std::int64_t step) {
-    if (!spec_) return step;
-    extend_to(step);
-    return values_[static_cast<size_t>(step - base_)];
-  }
-  // The first step s >= from with at(s) >= tokens.
-  std::int64_t first_step_reaching(std::int64_t tokens, std::int64_t from) {
-    return spec_ ? drawn_step_reaching(tokens, from) : std::max(from, tokens);
-  }
-  void forget_before(std::int64_t step) {
-    if (spec_) forget_drawn_before(step);
-  }
+  void draw(const SpeculativeDecoding& spec, std::uint64_t stream, std::int64_t wanted);
+  std::int64_t steps() const { return static_cast<std::int64_t>(tokens_.size()) - 1; }  // drawn
+  std::int64_t tokens(std::int64_t j) const;  // j in [0, steps()]
+  // The first j >= 0 with tokens(j) >= wanted; steps() + 1 if none.
+  std::int64_t first_step_reaching(std::int64_t wanted) const;
+  // Tokens step j (1-based) adds: tokens(j) - tokens(j - 1).
+  std::int64_t added_by(std::int64_t j) const { return tokens(j) - tokens(j - 1); }
 
  private:
-  std::int64_t drawn_step_reaching(std::int64_t tokens, std::int64_t from);
-  void forget_drawn_before(std::int64_t step);
-  void extend_to(std::int64_t step);
-  std::shared_ptr<const SpeculativeDecoding> spec_;
-  Rng rng_{0};
-  std::int64_t base_ = 0;  // the step values_[0] is for
-  std::deque<std::int64_t> values_{0};
+  std::vector<std::int32_t> tokens_{0};  // cumulative; kept between draws for its capacity
+};
+
+// Tokens the decoding sequences of a worker emit at each step, summed over the sequences: each
+// adds its drawn steps when it starts decoding and takes back the ones it will not run when it
+// leaves early (preempted, aborted).
+class StepTokens {
+ public:
+  // Adds (sign +1) or removes (-1) steps j = from_j..steps() of `draws`, step j falling on worker
+  // step first_step + j - 1.
+  void add(std::int64_t first_step, const SequenceDraws& draws, std::int64_t from_j, int sign);
+  std::int64_t at(std::int64_t step) const;  // 0 for a step nobody emits at
+  void forget_before(std::int64_t step);
+  void clear() { *this = StepTokens(); }
+
+ private:
+  std::int64_t base_ = 0;  // the step totals_[0] is for
+  std::deque<std::int64_t> totals_;
 };
 
 }  // namespace servesim

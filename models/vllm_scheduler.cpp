@@ -19,14 +19,15 @@
 // decays again step by step. Constants are SGLang's defaults (kSg* below).
 //
 // Speculative decoding (pools[].speculative, models/speculative.h): each decoding sequence
-// verifies its k draft tokens and emits 1 to k + 1 tokens a step, the same number for every
-// sequence of the step (a worker's token clock); its KV holds k lookahead slots beyond them.
+// verifies its k draft tokens and emits 1 to k + 1 tokens a step, drawn for it alone; its KV
+// holds k lookahead slots beyond them.
 //
 // Cost: a plain decode step is O(1). A decoding sequence's token count is implicit (e0 + the
-// token clock's advance since s0: the steps since s0 without speculation); the steps at which it
-// finishes or crosses a block boundary sit in min-heaps (stale entries skipped by a generation
-// number); the decode context sum is an aggregate. Only prefilling sequences, finishes, block
-// boundaries and preemptions cost work.
+// steps since s0; with speculation, its own draws' tokens after those steps); the steps at which
+// it finishes or crosses a block boundary sit in min-heaps (stale entries skipped by a generation
+// number); the decode context sum is an aggregate (with speculation, kept per step by StepTokens).
+// Only prefilling sequences, finishes, block boundaries and preemptions cost work, and with
+// speculation each sequence's draws, once per step it will decode.
 #include <algorithm>
 #include <optional>
 #include <queue>
@@ -59,8 +60,7 @@ class VllmScheduler final : public EngineScheduler {
         worker_(ctx.worker_id),
         spec_(ctx.speculative),
         lookahead_(spec_ ? spec_->draft_tokens() : 0),
-        clock_(spec_ ? TokenClock(spec_, make_rng(ctx.seed, fmt::format("speculative.worker{}", ctx.worker_id)))
-                     : TokenClock()),
+        spec_seed_(spec_ ? make_rng(ctx.seed, fmt::format("speculative.worker{}", ctx.worker_id))() : 0),
         block_(cfg_.block_size),
         state_blocks_(ctx.state_blocks),
         cache_(ctx.kv_blocks, cfg_.block_size),
@@ -204,7 +204,7 @@ class VllmScheduler final : public EngineScheduler {
       batch.prefill_attention_pairs += c * static_cast<double>(q->computed) + c * (c + 1) / 2;
     }
     batch.decode_seqs = static_cast<std::int32_t>(planned_decodes_);
-    batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + n_decoding_ * clock_.at(s) : 0;
+    batch.decode_context_tokens = planned_decodes_ ? decode_base_sum_ + (spec_ ? spec_decoded_sum_ : n_decoding_ * s) : 0;
     extra_ns_ += running_lora_read_ns_;
     // blocking write-back: the blocks it evicted are overwritten only once copied out
     if (const std::uint64_t written = host_.stored() - written_before; written > 0 && offload_.blocking_write_back)
@@ -230,14 +230,14 @@ class VllmScheduler final : public EngineScheduler {
     offload_reported_ = host_.stored();
     out.kv_onboarded_bytes = planned_onboarded_ * offload_.block_bytes;
     out.kv_onboard_ns = planned_onboard_ns_;
-    // tokens each decoding sequence emits this step (1 without speculation), before the caps of
-    // the ones that reach their last token
-    const std::int64_t per_seq = planned_decodes_ > 0 ? clock_.at(s + 1) - clock_.at(s) : 1;
-    out.tokens_emitted = static_cast<std::int32_t>(planned_decodes_ * per_seq);
+    // tokens the decoding sequences emit this step (one each without speculation), before the
+    // caps of the ones that reach their last token
+    const std::int64_t decoded = spec_ && planned_decodes_ > 0 ? step_tokens_.at(s) : planned_decodes_;
+    out.tokens_emitted = static_cast<std::int32_t>(decoded);
     out.decode_tokens = out.tokens_emitted;
     if (spec_ && planned_decodes_ > 0) {
       out.spec_verified_seqs = static_cast<std::int32_t>(planned_decodes_);
-      out.spec_accepted_tokens = static_cast<std::int32_t>(planned_decodes_ * (per_seq - 1));
+      out.spec_accepted_tokens = static_cast<std::int32_t>(decoded - planned_decodes_);
       out.spec_draft_tokens = static_cast<std::int32_t>(planned_decodes_ * lookahead_);
     }
     if (planned_decodes_ > 0) {
@@ -307,7 +307,10 @@ class VllmScheduler final : public EngineScheduler {
     prefilling_.resize(keep);
     if (planned_decodes_ > 0) {
       ++step_;  // the decode clock moves only when decodes ran
-      clock_.forget_before(step_);
+      if (spec_) {
+        spec_decoded_sum_ += step_tokens_.at(s);
+        step_tokens_.forget_before(step_);
+      }
       if (style_.retract_decodes && !retracted_)
         new_token_ratio_ = std::max(kSgMinRatio, new_token_ratio_ - (kSgInitRatio - kSgMinRatio) / kSgDecaySteps);
     }
@@ -472,7 +475,8 @@ class VllmScheduler final : public EngineScheduler {
     held_ = incoming_ = 0;
     finishes_ = MinHeap();
     boundaries_ = MinHeap();
-    n_decoding_ = decode_base_sum_ = planned_decodes_ = 0;
+    n_decoding_ = decode_base_sum_ = planned_decodes_ = spec_decoded_sum_ = 0;
+    step_tokens_.clear();
     last_decode_end_ns_ = -1;
     entrants_.clear();
     planned_entrants_.clear();
@@ -502,9 +506,9 @@ class VllmScheduler final : public EngineScheduler {
     std::int64_t computed = 0;
     std::int64_t registered = 0;      // prompt blocks registered in the cache
     std::int64_t chunk = 0;           // prefill tokens planned for this iteration
-    std::int64_t s0 = 0;              // decoding: emitted = e0 + (clock at step - t0), t0 the clock at s0
+    std::int64_t s0 = 0;              // decoding since step s0: emitted = e0 + tokens in its steps since
     std::int64_t e0 = 0;
-    std::int64_t t0 = 0;
+    SequenceDraws draws;              // with speculation: its tokens after each step since s0
     double energy0_j = 0;             // decoding: the worker's decode energy per sequence when it started
     std::int64_t finish_step = 0;     // decoding: the step that emits its last token
     std::uint32_t gen = 0;
@@ -553,7 +557,9 @@ class VllmScheduler final : public EngineScheduler {
   // KV slots a decoding sequence needs at step s: its prompt and every token it has emitted.
   std::int64_t context_at(const Seq* q, std::int64_t s) const { return q->input_tokens + emitted_at(q, s); }
   // Output tokens a decoding sequence has emitted before step s.
-  std::int64_t emitted_at(const Seq* q, std::int64_t s) const { return q->e0 + (clock_.at(s) - q->t0); }
+  std::int64_t emitted_at(const Seq* q, std::int64_t s) const { return q->e0 + decoded(q, s - q->s0); }
+  // Tokens a decoding sequence emits in its first j steps (uncapped).
+  std::int64_t decoded(const Seq* q, std::int64_t j) const { return spec_ ? q->draws.tokens(j) : j; }
   // The next request to admit: the queue's head, or under LPM (small queues, as SGLang does)
   // the one with the longest resident prefix; with LoRA, of the requests whose adapter may join
   // the batch (nullptr if none: vLLM skips the others and looks further down the queue).
@@ -719,10 +725,12 @@ class VllmScheduler final : public EngineScheduler {
       free_seqs_.pop_back();
       const std::uint32_t gen = q->gen + 1;
       std::vector<KvCache::BlockId> blocks = std::move(q->blocks);  // its capacity serves the next one
+      SequenceDraws draws = std::move(q->draws);
       *q = Seq{};
       q->gen = gen;
       q->blocks = std::move(blocks);
       q->blocks.clear();
+      q->draws = std::move(draws);
     } else {
       q = &seq_pool_.emplace_back();
     }
@@ -852,19 +860,32 @@ class VllmScheduler final : public EngineScheduler {
     q->state = Seq::kDecode;
     q->s0 = s0;
     q->e0 = q->req->tokens_emitted;
-    q->t0 = clock_.at(s0);
     q->energy0_j = decode_energy_j_;
     ++n_decoding_;
-    decode_base_sum_ += q->input_tokens + q->e0 - q->t0;
+    // the decode context at step s: this plus s - s0 (the tokens since), or its draws' tokens
+    decode_base_sum_ += q->input_tokens + q->e0 - (spec_ ? 0 : s0);
     // the step after which it has all its tokens
-    q->finish_step = clock_.first_step_reaching(q->t0 + q->output_tokens - q->e0, s0 + 1) - 1;
+    const std::int64_t wanted = q->output_tokens - q->e0;
+    if (spec_) {
+      // its own stream: the request, and how often it was preempted before (each entry draws anew)
+      const Request& r = *q->req;
+      q->draws.draw(*spec_, splitmix64(spec_seed_ ^ splitmix64(r.id) ^ splitmix64(~std::uint64_t{r.preemptions})), wanted);
+      step_tokens_.add(s0, q->draws, 1, +1);
+      q->finish_step = s0 + q->draws.steps() - 1;
+    } else {
+      q->finish_step = s0 + std::max<std::int64_t>(1, wanted) - 1;
+    }
     finishes_.push({q->finish_step, q->order, q->gen, q});
     push_boundary(q);
   }
 
   void leave_decoding(Seq* q, std::int64_t at_step) {
     --n_decoding_;
-    decode_base_sum_ -= q->input_tokens + q->e0 - q->t0;
+    decode_base_sum_ -= q->input_tokens + q->e0 - (spec_ ? 0 : q->s0);
+    if (spec_) {  // the steps from at_step on are not run
+      spec_decoded_sum_ -= decoded(q, at_step - q->s0);
+      step_tokens_.add(q->s0, q->draws, at_step - q->s0 + 1, -1);
+    }
     q->req->energy_j += decode_energy_j_ - q->energy0_j;
     q->req->tokens_emitted = static_cast<std::uint32_t>(emitted_at(q, at_step));
   }
@@ -872,7 +893,8 @@ class VllmScheduler final : public EngineScheduler {
   void push_boundary(Seq* q) {
     const std::int64_t held = (static_cast<std::int64_t>(q->blocks.size()) - state_blocks_) * block_;
     // the first step whose tokens and lookahead slots no longer fit in the blocks it holds
-    const std::int64_t s = clock_.first_step_reaching(held - q->input_tokens - q->e0 - lookahead_ + q->t0 + 1, q->s0);
+    const std::int64_t wanted = held - q->input_tokens - q->e0 - lookahead_ + 1;
+    const std::int64_t s = q->s0 + (spec_ ? q->draws.first_step_reaching(wanted) : std::max<std::int64_t>(0, wanted));
     if (s <= q->finish_step) boundaries_.push({s, q->order, q->gen, q});
   }
 
@@ -898,8 +920,8 @@ class VllmScheduler final : public EngineScheduler {
   std::int32_t worker_;
   std::shared_ptr<const SpeculativeDecoding> spec_;  // null: no speculative decoding
   std::int64_t lookahead_;                           // KV slots for draft tokens beyond the emitted ones
-  // the tokens an uncapped decoding sequence has emitted by each step; drawn lazily, hence mutable
-  mutable TokenClock clock_;
+  std::uint64_t spec_seed_;  // the worker's speculative stream, from which each sequence's derives
+  StepTokens step_tokens_;   // speculation: the decoding sequences' tokens at each step
   std::int32_t block_;
   // blocks a running sequence holds beyond its tokens' (a hybrid model's linear-attention state;
   // such models run without prefix caching, so q->blocks is never indexed by token position)
@@ -945,6 +967,7 @@ class VllmScheduler final : public EngineScheduler {
   bool record_events_ = true;
   MinHeap finishes_, boundaries_;
   std::int64_t n_decoding_ = 0, decode_base_sum_ = 0, planned_decodes_ = 0;
+  std::int64_t spec_decoded_sum_ = 0;  // speculation: the decoding sequences' tokens since their s0, at step_
   // energy: the planned iteration's per token, and what one decoding sequence has been charged
   // over all decode steps so far (a sequence's share is the change while it decodes)
   double joules_per_token_ = 0, decode_energy_j_ = 0;

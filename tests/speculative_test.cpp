@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "models/catalog.h"
@@ -130,6 +131,64 @@ pools:
   ASSERT_EQ(testing::run_servesim("run " + dir.file("rates.yaml") + " -q -o " + again).exit_code, 0);
   H5 g(again);
   EXPECT_EQ(testing::read_raw(f.id, "/requests"), testing::read_raw(g.id, "/requests"));
+}
+
+// Each sequence of a batch draws its own acceptance. 256 equal requests start together on a
+// worker whose every iteration costs 10 ms (ngram drafts are free): request i takes N_i steps
+// to emit its 199 tokens after the first, each step adding 1 or 2 (rate 0.5), so (e2e - ttft) /
+// 10 ms = N_i. The N_i are independent draws of the steps to reach 199 (mean and variance from
+// the exact distribution below); draws shared by the batch would make them all equal.
+TEST(Speculative, TheSequencesOfABatchAcceptIndependently) {
+  testing::TempDir dir;
+  constexpr int kRequests = 256, kTokens = 199;
+  const std::string yaml = fmt::format(R"(
+name: spec_independent
+seed: 5
+workload: {{source: mooncake_jsonl, path: {}}}
+pools:
+  - name: w
+    model: llama-3.1-8b
+    gpu: h100_sxm
+    engine: {{num_gpu_blocks: 6000, block_size: 16, max_num_batched_tokens: 16384}}
+    timing: {{model: polynomial, polynomial: {{constant_ms: 10}}}}
+    speculative: {{method: ngram, num_speculative_tokens: 1, acceptance_rates: [0.5]}}
+)",
+                                       trace_of(dir, kRequests, 64, kTokens + 1));
+  SpecRun x = run(dir, "independent", yaml);
+  ASSERT_EQ(x.e2e.size(), static_cast<size_t>(kRequests));
+  std::vector<double> steps;
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_NEAR(x.ttft[i], 0.010, 1e-9);  // every prompt in the first iteration
+    const double n = (x.e2e[i] - x.ttft[i]) / 0.010;
+    EXPECT_NEAR(n, std::round(n), 1e-6);
+    steps.push_back(std::round(n));
+  }
+  // the exact distribution of N: p[t] = P(some step ends with exactly t tokens), stepping by 1 or 2
+  std::vector<std::vector<double>> at(kTokens + 1, std::vector<double>(kTokens + 2, 0.0));  // at[n][t]
+  at[0][0] = 1;
+  double mean = 0, second = 0;
+  for (int n = 1; n <= kTokens; ++n)
+    for (int t = 0; t < kTokens; ++t) {  // below the target before step n
+      for (int add : {1, 2}) {
+        const double p = 0.5 * at[n - 1][t];
+        if (t + add >= kTokens) {
+          mean += n * p;
+          second += n * n * p;
+        } else {
+          at[n][t + add] += p;
+        }
+      }
+    }
+  const double variance = second - mean * mean;  // about 199 x 0.25 / 1.5^3 = 14.7
+  const double m = std::accumulate(steps.begin(), steps.end(), 0.0) / kRequests;
+  double ss = 0;
+  for (double n : steps) ss += (n - m) * (n - m);
+  const double v = ss / (kRequests - 1);
+  EXPECT_NEAR(m, mean, 4 * std::sqrt(variance / kRequests));
+  // the sample variance of 256 draws: within 0.65 and 1.35 times the variance (about 4 standard
+  // errors of the chi-square's, 0.089)
+  EXPECT_GT(v, 0.65 * variance);
+  EXPECT_LT(v, 1.35 * variance);
 }
 
 // A decode-only view with the roofline: one request, its steps priced by the same model the
