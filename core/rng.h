@@ -32,6 +32,7 @@ inline Rng make_rng(std::uint64_t seed, std::string_view stream) {
 
 // Uniform double in [0, 1) from 53 random bits: identical on every standard library,
 // unlike std::uniform_real_distribution whose algorithm is implementation-defined.
-inline double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+inline double uniform01(std::uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+inline double uniform01(Rng& rng) { return uniform01(rng()); }
 
 }  // namespace servesim

@@ -115,8 +115,7 @@ TimeNs SpeculativeDecoding::draft_ns(const BatchShape& target) const {
 void SequenceDraws::draw(const SpeculativeDecoding& spec, std::uint64_t stream, std::int64_t wanted) {
   tokens_.assign(1, 0);
   for (std::uint64_t j = 0; tokens_.back() < wanted; ++j) {
-    const double u = static_cast<double>(splitmix64(stream + j * 0x9E3779B97F4A7C15ull) >> 11) * 0x1.0p-53;
-    tokens_.push_back(tokens_.back() + 1 + spec.accepted(u));
+    tokens_.push_back(tokens_.back() + 1 + spec.accepted(uniform01(splitmix64(stream + j * 0x9E3779B97F4A7C15ull))));
   }
 }
 

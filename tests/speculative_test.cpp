@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/error.h"
 #include "models/catalog.h"
 #include "models/speculative.h"
 #include "models/timing/roofline.h"
@@ -163,8 +164,9 @@ pools:
     EXPECT_NEAR(n, std::round(n), 1e-6);
     steps.push_back(std::round(n));
   }
-  // the exact distribution of N: p[t] = P(some step ends with exactly t tokens), stepping by 1 or 2
-  std::vector<std::vector<double>> at(kTokens + 1, std::vector<double>(kTokens + 2, 0.0));  // at[n][t]
+  // the exact distribution of N: at[n][t], the probability of t tokens, still below kTokens, after
+  // n steps of 1 or 2; a step that reaches kTokens ends the sequence at n
+  std::vector<std::vector<double>> at(kTokens + 1, std::vector<double>(kTokens + 2, 0.0));
   at[0][0] = 1;
   double mean = 0, second = 0;
   for (int n = 1; n <= kTokens; ++n)
@@ -189,6 +191,38 @@ pools:
   // errors of the chi-square's, 0.089)
   EXPECT_GT(v, 0.65 * variance);
   EXPECT_LT(v, 1.35 * variance);
+}
+
+// A sequence's draws and the worker's per-step totals, by hand: rates [1, 0] keep one draft token
+// every step (2 tokens a step), so 5 tokens take 3 steps (2, 4, 6).
+TEST(Speculative, StepTotalsAddEachSequencesDrawsAndTakeBackTheStepsItLeaves) {
+  SpeculativeConfig c;
+  c.method = "ngram";
+  c.num_speculative_tokens = 2;
+  c.acceptance_rates = {1, 0};
+  SpeculativeDecoding spec(c, nullptr, 0);
+  SequenceDraws a, b;
+  a.draw(spec, 1, 5);
+  ASSERT_EQ(a.steps(), 3);
+  EXPECT_EQ(a.tokens(0), 0);
+  EXPECT_EQ(a.tokens(3), 6);
+  EXPECT_EQ(a.first_step_reaching(3), 2);
+  EXPECT_EQ(a.first_step_reaching(0), 0);
+  EXPECT_EQ(a.first_step_reaching(7), 4);  // beyond its draws
+  EXPECT_THROW(a.tokens(4), InvariantError);
+  b.draw(spec, 2, 2);  // one step
+  StepTokens totals;
+  totals.add(10, a, 1, +1);  // a's steps fall on 10, 11, 12
+  totals.add(11, b, 1, +1);  // b's on 11
+  EXPECT_EQ(totals.at(9), 0);
+  EXPECT_EQ(totals.at(10), 2);
+  EXPECT_EQ(totals.at(11), 4);
+  EXPECT_EQ(totals.at(12), 2);
+  totals.add(10, a, 3, -1);  // a leaves before its third step (worker step 12)
+  EXPECT_EQ(totals.at(12), 0);
+  totals.forget_before(12);
+  EXPECT_EQ(totals.at(11), 0);  // forgotten
+  EXPECT_THROW(totals.add(10, a, 1, +1), InvariantError);
 }
 
 // A decode-only view with the roofline: one request, its steps priced by the same model the
