@@ -98,7 +98,7 @@ class StepTokens {
   void add(std::int64_t first_step, const SequenceDraws& draws, std::int64_t from_j, int sign);
   std::int64_t at(std::int64_t step) const;  // 0 for a step nobody emits at
   void forget_before(std::int64_t step);
-  void clear() { *this = StepTokens(); }
+  void clear() { totals_.clear(); }  // every step's total back to 0 (steps before base_ stay forgotten)
 
  private:
   std::int64_t base_ = 0;  // the step totals_[0] is for

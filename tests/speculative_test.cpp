@@ -223,6 +223,12 @@ TEST(Speculative, StepTotalsAddEachSequencesDrawsAndTakeBackTheStepsItLeaves) {
   totals.forget_before(12);
   EXPECT_EQ(totals.at(11), 0);  // forgotten
   EXPECT_THROW(totals.add(10, a, 1, +1), InvariantError);
+  totals.add(20, b, 1, +1);
+  totals.clear();  // an engine reset: its step count goes on
+  EXPECT_EQ(totals.at(20), 0);
+  EXPECT_THROW(totals.add(10, a, 1, +1), InvariantError);
+  totals.add(30, a, 1, +1);
+  EXPECT_EQ(totals.at(32), 2);
 }
 
 // A decode-only view with the roofline: one request, its steps priced by the same model the
