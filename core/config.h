@@ -260,15 +260,25 @@ class Writer {
  public:
   explicit Writer(YAML::Emitter& out, bool comments) : out_(out), comments_(comments) {}
 
+  // A field's doc follows its value on the same line, or its key where the value is a block (a
+  // section, a list of sections), whose lines follow the key.
   template <class T, class... Checks>
   void field(const char* key, const T& value, const char* doc, Checks&&...) {
-    out_ << YAML::Key << key << YAML::Value;
+    const bool documented = comments_ && doc && *doc, block = is_block(value);
+    out_ << YAML::Key << key;
+    if (documented && block) out_ << YAML::Comment(doc);
+    out_ << YAML::Value;
     write_value(value);
-    if (comments_ && !is_visitable<T>::value && !is_vector<T>::value && doc && *doc)
-      out_ << YAML::Comment(doc);
+    if (documented && !block) out_ << YAML::Comment(doc);
   }
 
  private:
+  template <class T>
+  static bool is_block(const T& v) {
+    if constexpr (is_optional_t<T>::value) return v && is_block(*v);  // null is a scalar
+    else if constexpr (is_vector<T>::value) return is_visitable<typename T::value_type>::value;
+    else return is_visitable<T>::value;
+  }
   template <class T>
   void write_value(const T& v) {
     if constexpr (is_optional_t<T>::value) {
