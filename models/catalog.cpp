@@ -178,9 +178,17 @@ const Catalog& Catalog::builtin() {
 }
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find(gpus_, name, "GPU"); }
+const ModelSpec* Catalog::find_model(const std::string& name) const {
+  if (auto it = models_.find(name); it != models_.end()) return &it->second;
+  for (const auto& [entry, m] : models_)
+    if (m.hf_id == name) return &m;
+  return nullptr;
+}
+
 const ModelSpec& Catalog::model(const std::string& name) const {
   if (const std::string* why = unreadable_config(name)) throw ConfigError(*why);
-  return find(models_, name, "model");
+  if (const ModelSpec* m = find_model(name)) return *m;
+  return find(models_, name, "model");  // (the error naming the catalog's models)
 }
 const EnginePreset& Catalog::engine(const std::string& name) const { return find(engines_, name, "engine framework"); }
 

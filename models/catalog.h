@@ -400,6 +400,11 @@ class Catalog {
   // names them h100_sxm, h200, b200): the exact name, else without its form-factor suffix.
   std::optional<std::string> gpu_of_system(const std::string& system) const;
   const std::map<std::string, ModelSpec>& models() const { return models_; }
+  // A model by its catalog name, else by the checkpoint id an entry is of (its hf_id:
+  // `Qwen/Qwen3-32B` is the entry qwen3-32b); null if none. (Not by same_architecture: those
+  // checkpoints share the shapes, not always the weights' format.)
+  const ModelSpec* find_model(const std::string& name) const;
+  bool has_model(const std::string& name) const { return find_model(name) != nullptr; }
   // Why a config.json naming this checkpoint was not read as a model (null if none was refused).
   const std::string* unreadable_config(const std::string& id) const {
     auto it = unreadable_configs_.find(id);

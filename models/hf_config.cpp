@@ -206,6 +206,19 @@ void read_nemotron_h(const Config& c, const std::string& path, ModelSpec& m) {
   }
 }
 
+// The names of a JSON array of module names (a missing array: none); an element that is not a
+// string becomes "" (reported as not a name).
+std::vector<std::string> module_names(simdjson::simdjson_result<simdjson::dom::element> list) {
+  std::vector<std::string> names;
+  simdjson::dom::array array;
+  if (list.get(array)) return names;
+  for (simdjson::dom::element e : array) {
+    std::string_view name;
+    names.emplace_back(e.get(name) ? std::string_view() : name);
+  }
+  return names;
+}
+
 }  // namespace
 
 std::string hf_id_of_config_file(const std::string& file_name) {
@@ -238,6 +251,55 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
   std::string_view algo;
   if (parser.parse(json).get(root) || root["quantization"]["quant_algo"].get(algo))
     throw InputError(fmt::format("{}: no quantization.quant_algo (a ModelOpt hf_quant_config.json is expected)", path));
+  apply_modelopt_exclusions(algo, module_names(root["quantization"]["exclude_modules"]), path, m);
+}
+
+namespace {
+
+// What an excluded module of a ModelOpt checkpoint is, and in which layer (-1: every layer, a
+// leading `*` glob).
+struct ExcludedModule {
+  enum class Kind { kLmHeadOrEmbedding, kNotTheLanguageModel, kRouterGate, kAttention, kSharedExperts, kWholeLayer, kOther };
+  Kind kind = Kind::kOther;
+  int layer = -1;
+};
+
+ExcludedModule classify_excluded(std::string_view name, int layers) {
+  using Kind = ExcludedModule::Kind;
+  std::string_view s = name;
+  while (!s.empty() && s.back() == '*') s.remove_suffix(1);
+  auto has = [&](std::string_view word) { return s.find(word) != std::string_view::npos; };
+  if (has("lm_head") || has("embed_tokens") || s.ends_with("embeddings")) return {Kind::kLmHeadOrEmbedding};
+  if (has("visual") || has("vision") || has("mm_projector") || has("multi_modal_projector") || has("patch_merge") ||
+      s.starts_with("mtp") || has(".mtp"))
+    return {Kind::kNotTheLanguageModel};
+  const bool every_layer = name.starts_with("*");
+  int layer = -1;
+  std::string_view rest;
+  if (const size_t at = s.find("layers."); at != std::string_view::npos) {
+    size_t end = at + 7;
+    while (end < s.size() && s[end] >= '0' && s[end] <= '9') ++end;
+    if (end > at + 7) {
+      if (end - at - 7 > 6) return {Kind::kOther};
+      layer = std::stoi(std::string(s.substr(at + 7, end - at - 7)));
+      rest = s.substr(end);
+      if (rest.starts_with(".")) rest.remove_prefix(1);
+    }
+  }
+  if (layer >= layers) return {Kind::kNotTheLanguageModel};  // an MTP layer numbered after the model's
+  if (layer < 0 && !every_layer) return {Kind::kOther};
+  if (layer >= 0 && rest.empty()) return {Kind::kWholeLayer, layer};
+  if (has("self_attn") || has("linear_attn") || has(".attn.") || has("attention")) return {Kind::kAttention, layer};
+  if (has("shared_expert")) return {Kind::kSharedExperts, layer};
+  if (s.ends_with(".gate") || has("router")) return {Kind::kRouterGate, layer};
+  return {Kind::kOther, layer};
+}
+
+}  // namespace
+
+void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::string>& excluded, const std::string& path,
+                               ModelSpec& m) {
+  using Kind = ExcludedModule::Kind;
   std::string precision;
   if (algo == "FP8") precision = "fp8";
   else if (algo == "NVFP4") precision = "nvfp4";
@@ -245,24 +307,64 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
     throw InputError(fmt::format("{}: quant_algo '{}' is not modelled (FP8 and NVFP4 are). Fix: write a models.yaml "
                                  "entry for it",
                                  path, algo));
-  // servesim's formats keep the LM head (and the embeddings) in bf16 and quantise every other
-  // linear layer: a checkpoint that leaves more out is another format
-  simdjson::dom::array excluded;
-  if (!root["quantization"]["exclude_modules"].get(excluded))
-    for (simdjson::dom::element e : excluded) {
-      std::string_view module;
-      if (e.get(module) || module != "lm_head")
-        throw InputError(fmt::format("{}: exclude_modules keeps '{}' unquantised; servesim's {} format leaves out the LM "
-                                     "head only. Fix: write a models.yaml entry for it",
-                                     path, module.empty() ? "(not a name)" : std::string(module), precision));
-    }
+  const auto layers = static_cast<size_t>(std::max(m.layers, 0));
+  std::vector<char> attention(layers), shared(layers), whole(layers);
+  std::string first_kept;  // the first module that is part of the forward pass, for the messages
+  auto unmodelled = [&](const std::string& module, std::string_view why) {
+    return InputError(fmt::format("{}: exclude_modules keeps '{}' unquantised; {}. Fix: write a models.yaml entry for it",
+                                  path, module, why));
+  };
+  const bool moe_of_ffn_layers = m.experts > 0 && m.ffn_free_layers == 0;
+  for (const std::string& module : excluded) {
+    const ExcludedModule e = classify_excluded(module, m.layers);
+    if (e.kind == Kind::kLmHeadOrEmbedding || e.kind == Kind::kNotTheLanguageModel || e.kind == Kind::kRouterGate) continue;
+    if (e.kind == Kind::kOther || !moe_of_ffn_layers)
+      throw unmodelled(module.empty() ? "(not a name)" : module,
+                       fmt::format("servesim's {} format leaves out the LM head, embeddings and router gates only{}",
+                                   precision, moe_of_ffn_layers ? "" : " on this model"));
+    if (first_kept.empty()) first_kept = module;
+    auto mark = [&](std::vector<char>& v) {
+      if (e.layer < 0) std::fill(v.begin(), v.end(), 1);
+      else v[static_cast<size_t>(e.layer)] = 1;
+    };
+    if (e.kind == Kind::kAttention) mark(attention);
+    else if (e.kind == Kind::kSharedExperts) mark(shared);
+    else if (e.layer >= m.dense_layers)
+      throw unmodelled(module, fmt::format("layer {} is a MoE layer (the first {} are dense), whose experts servesim "
+                                           "prices in one format",
+                                           e.layer, m.dense_layers));
+    else mark(whole);
+  }
+  size_t attention_kept = 0, dense_kept = 0, shared_kept = 0;
+  for (size_t l = 0; l < layers; ++l) {
+    attention_kept += attention[l] || whole[l];
+    if (static_cast<int>(l) < m.dense_layers) dense_kept += whole[l] != 0;
+    else shared_kept += shared[l] != 0;
+  }
+  const auto dense = static_cast<size_t>(m.dense_layers), moe = static_cast<size_t>(m.moe_layers());
+  std::string expert_precision;
+  if (attention_kept + dense_kept + shared_kept > 0) {
+    const bool experts_alone =
+        attention_kept == layers && dense_kept == dense && (m.shared_experts == 0 ? shared_kept == 0 : shared_kept == moe);
+    if (!experts_alone || precision != "nvfp4")
+      throw unmodelled(first_kept,
+                       fmt::format("it keeps {} of {} layers' attention, {} of {} dense layers and {} of {} MoE layers' "
+                                   "shared experts unquantised, and servesim models {} checkpoints as quantised whole "
+                                   "or (NVFP4) as their routed experts alone",
+                                   attention_kept, layers, dense_kept, dense, m.shared_experts > 0 ? shared_kept : 0,
+                                   m.shared_experts > 0 ? moe : 0, algo));
+    expert_precision = precision;
+    precision = "bf16";
+  }
+  if (m.precision == precision && m.expert_precision == expert_precision) return;  // config.json said the same
   if (m.precision != "bf16" && m.precision != precision)
     throw InputError(fmt::format("{}: quant_algo {} disagrees with config.json's {} format", path, algo, m.precision));
   if (!m.expert_precision.empty())
     throw InputError(fmt::format("{}: quant_algo {} beside config.json's {} experts is not modelled", path, algo,
                                  m.expert_precision));
   m.precision = precision;
-  m.dtype_bytes = 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
+  m.dtype_bytes = precision == "bf16" ? 2 : 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
+  m.expert_precision = expert_precision;
 }
 
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {
@@ -273,12 +375,14 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
                                    "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "GptOssForCausalLM",
                                    "Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration",
-                                   "Qwen3_5MoeForConditionalGeneration", "NemotronHForCausalLM"};
+                                   "Qwen3_5MoeForConditionalGeneration", "NemotronHForCausalLM",
+                                   // Qwen3-VL: Qwen3's and Qwen3-MoE's language models under text_config
+                                   "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration"};
   bool known = false;
   for (const char* f : families) known = known || arch == f;
   if (!known)
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
-                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5, "
+                                 "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5, Qwen3-VL, "
                                  "Nemotron-H). Fix: "
                                  "write a models.yaml entry for it",
                                  path, arch.empty() ? "(none)" : arch));
@@ -423,6 +527,15 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
     m.precision = "bf16";
     m.dtype_bytes = 2;
     m.expert_precision = "mxfp4";
+  } else if (q && (method == "modelopt" || (method.empty() && (*q)["quant_algo"].error() == simdjson::SUCCESS))) {
+    // NVIDIA's exports: the hf_quant_config.json's fields, the excluded modules as `ignore` (older
+    // ModelOpt versions wrote no quant_method, only the producer and quant_algo)
+    std::string_view algo;
+    if ((*q)["quant_algo"].get(algo))
+      throw InputError(fmt::format("{}: quantization_config (quant_method modelopt) has no quant_algo", path));
+    m.precision = "bf16";
+    m.dtype_bytes = 2;
+    apply_modelopt_exclusions(algo, module_names((*q)["ignore"]), path + ": quantization_config", m);
   } else if (q) {
     throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8, and mxfp4 experts, "
                                  "are). Fix: write a "

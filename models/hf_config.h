@@ -10,6 +10,7 @@
 // are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "models/catalog.h"
 
@@ -23,9 +24,24 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
 
 // A ModelOpt checkpoint's hf_quant_config.json (NVIDIA's FP8 and NVFP4 exports name their format
 // there, beside config.json, and vLLM reads it): quant_algo FP8 -> fp8, NVFP4 -> nvfp4, applied to
-// `m`. model_from_hf_config reads the file beside a <name>_config.json as <name>_hf_quant_config.json.
-// Its KV cache format (kv_cache_quant_algo) is not taken: a pool's kv_cache_dtype chooses it.
+// `m`. model_from_hf_config reads the file beside a <name>_config.json as <name>_hf_quant_config.json;
+// a config.json whose quantization_config says quant_method modelopt carries the same fields
+// (its `ignore` list for exclude_modules). Its KV cache format (kv_cache_quant_algo) is not taken:
+// a pool's kv_cache_dtype chooses it. See apply_modelopt_exclusions for what may stay unquantised.
 void apply_modelopt_quantization(std::string_view text, const std::string& path, ModelSpec& m);
+
+// The format of a ModelOpt checkpoint of quant_algo `algo` (FP8 | NVFP4) whose `excluded` modules
+// stay unquantised (exclude_modules: module names, `*` globs), applied to `m`, a model read from
+// its config.json. The LM head and embeddings (bf16 in servesim's formats anyway), MoE router
+// gates (a tiny GEMM, priced in the model's format), and what is not the language model's forward
+// pass (MTP layers, vision towers and projectors) may be excluded: the checkpoint is then quantised
+// whole. An NVFP4 MoE checkpoint that keeps every layer's attention, its dense layers and its
+// shared experts unquantised, as NVIDIA's exports of MiniMax-M2.5, Qwen3.5 and GLM-5.1 do, is
+// its routed experts in NVFP4 and the rest bf16 (precision bf16, expert_precision nvfp4). Anything
+// else (attention alone kept, a dense model's layers, Mamba mixers) is an InputError naming `path`
+// and a module: no one format prices it.
+void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::string>& excluded, const std::string& path,
+                               ModelSpec& m);
 
 // The checkpoint id of a model_configs file name: "Qwen--Qwen3-32B_config.json" -> "Qwen/Qwen3-32B";
 // empty if the name is not of that form.

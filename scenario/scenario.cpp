@@ -276,7 +276,7 @@ void validate_speculative(const PoolConfig& p, const std::string& at, const conf
     map.fail(at + ".draft_model",
              c.method == "draft_model" ? "method draft_model needs a draft_model" : "draft_model is for method draft_model",
              c.method == "draft_model" ? "name a catalog model, e.g. llama-3.2-1b (servesim --list)" : "remove it");
-  if (c.method == "draft_model" && !catalog.models().count(c.draft_model))
+  if (c.method == "draft_model" && !catalog.has_model(c.draft_model))
     map.fail(at + ".draft_model", fmt::format("unknown model '{}'", c.draft_model), "see servesim --list");
   if (c.method == "ngram" && c.draft_step)
     map.fail(at + ".draft_step", "ngram drafts by prompt lookup on the CPU: it has no GPU step", "remove draft_step");
@@ -304,7 +304,7 @@ void validate_lora(const ScenarioConfig& s, const config::SourceMap& map, const 
       map.fail(at + ".adapters",
                fmt::format("engine scheduler '{}' does not model LoRA adapters", p.engine.scheduler),
                "use engine.scheduler vllm or sglang");
-    if (Catalog::builtin().models().count(p.model)) {
+    if (Catalog::builtin().has_model(p.model)) {
       const ModelSpec& m = Catalog::builtin().model(p.model);
       if (m.experts > 0 || m.kv_lora_rank > 0 || m.linear_layers > 0)
         map.fail(at + ".adapters",
@@ -457,7 +457,7 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
   check_registered<SchedulerRegistry>(map, base + ".engine.scheduler", p.engine.scheduler);
   check_registered<TimingRegistry>(map, base + ".timing.model", p.timing.model);
   const Catalog& catalog = Catalog::builtin();
-  if (!catalog.models().count(p.model)) {
+  if (!catalog.has_model(p.model)) {
     if (const std::string* why = catalog.unreadable_config(p.model))  // a config.json it could not read
       map.fail(base + ".model", *why, "");
     map.fail(base + ".model", fmt::format("unknown model '{}'", p.model), "use a model from the catalog (servesim --list)");
@@ -496,7 +496,7 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
     if (!std::filesystem::exists(t))
       map.fail(base + ".timing.table.path", fmt::format("file '{}' does not exist", t), "check the path");
   }
-  if (catalog.models().count(p.model)) {
+  if (catalog.has_model(p.model)) {
     const ModelSpec& m = catalog.model(p.model);
     // vLLM splits a linear-attention layer's key and value heads (Mamba2: groups and heads) over the GPUs
     if (m.linear_layers > 0 && (m.linear_key_heads % p.tp != 0 || m.linear_value_heads % p.tp != 0))
@@ -505,7 +505,7 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
                            p.model, m.linear_key_heads, m.linear_value_heads, p.tp),
                fmt::format("choose a tp dividing {}", std::gcd(m.linear_key_heads, m.linear_value_heads)));
   }
-  if (p.expert_parallel > 1 && catalog.models().count(p.model)) {
+  if (p.expert_parallel > 1 && catalog.has_model(p.model)) {
     const ModelSpec& m = catalog.model(p.model);
     if (m.experts == 0)
       map.fail(base + ".expert_parallel", fmt::format("{} is a dense model: it has no experts to split", p.model),
@@ -515,7 +515,7 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
                fmt::format("{} does not divide tp ({}) and the {} experts", p.expert_parallel, p.tp, m.experts),
                "choose a divisor of both");
   }
-  if (catalog.models().count(p.model) && catalog.gpus().count(p.gpu)) {
+  if (catalog.has_model(p.model) && catalog.gpus().count(p.gpu)) {
     const ModelSpec& m = catalog.model(p.model);
     const bool nvfp4 =
         (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
@@ -527,14 +527,14 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
                "use a Blackwell GPU (b200), or precision fp8 / bf16");
   }
   if (p.moe_dispatch != "bf16" &&
-      (p.attention_dp <= 1 || (catalog.models().count(p.model) && catalog.model(p.model).experts == 0)))
+      (p.attention_dp <= 1 || (catalog.has_model(p.model) && catalog.model(p.model).experts == 0)))
     map.fail(base + ".moe_dispatch", "only a MoE model's layers dispatch tokens between attention-DP ranks",
              "leave moe_dispatch at bf16, or set attention_dp > 1 on a MoE model");
   if (p.attention_dp > 1) {
     if (p.engine.scheduler == "basic")
       map.fail(base + ".attention_dp", "the basic scheduler has no KV cache or per-token timing to split into ranks",
                "use engine.scheduler vllm or sglang, or leave attention_dp at 1");
-    if (catalog.models().count(p.model)) {
+    if (catalog.has_model(p.model)) {
       const ModelSpec& m = catalog.model(p.model);
       if (m.experts > 0 && m.experts % (p.expert_parallel * p.attention_dp) != 0)
         map.fail(base + ".attention_dp",

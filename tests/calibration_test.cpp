@@ -421,6 +421,29 @@ TEST(CheckSilicon, DesyncAndFrontendProcessingReachTheRowsScenario) {
   EXPECT_THROW(silicon_deployment(row, s), ConfigError);
 }
 
+// An NVFP4 row of an export whose routed experts alone are NVFP4 (NVIDIA's MiniMax-M2.5) deploys
+// the checkpoint as published, its attention bf16: as `precision: nvfp4` every GEMM would be FP4.
+// On a GPU without FP4 units the row is listed, not run.
+TEST(CheckSilicon, AnNvfp4RowOfAnExpertsOnlyExportServesItAsPublished) {
+  SiliconRow row = read_silicon_csv(kFixture)[4];  // MiniMax-M2.5, vLLM 0.18, fp8
+  row.model_path = "nvidia/MiniMax-M2.5-NVFP4";
+  row.precision = "nvfp4";
+  row.gemm_quant_mode = "";
+  row.system = "b200_sxm";
+  SiliconRunSettings s;
+  s.timing = "roofline";
+  const SiliconDeployment d = silicon_deployment(row, s);
+  ASSERT_TRUE(d.unsupported.empty()) << d.unsupported;
+  EXPECT_EQ(d.catalog_model, "nvidia/MiniMax-M2.5-NVFP4");
+  EXPECT_EQ(d.precision, "bf16");
+  const ScenarioConfig config = load_scenario_string(d.scenario_yaml, "row").config;
+  const ModelSpec m = Catalog::builtin().deployed_model(config.pools.at(0));
+  EXPECT_EQ(m.precision, "bf16");
+  EXPECT_EQ(m.expert_precision, "nvfp4");
+  row.system = "h100_sxm";
+  EXPECT_THAT(silicon_deployment(row, s).unsupported, HasSubstr("nvfp4 GEMMs on h100_sxm, which has no FP4 tensor cores"));
+}
+
 TEST(CheckSilicon, FixtureRunsEndToEndWithTheKernelModel) {
   testing::TempDir dir;
   const std::string out = dir.file("check.h5");

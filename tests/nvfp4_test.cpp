@@ -1,11 +1,17 @@
 // NVFP4 (NVIDIA's FP4: 4-bit values, an FP8 scale per 16) on Blackwell: weight bytes, the
 // roofline at the FP4 peak, the kernel model from B200's measured nvfp4 GEMM tables, and the
 // refusal on GPUs without FP4 units.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+#include <tuple>
+#include <vector>
+
 #include "core/error.h"
 #include "models/catalog.h"
+#include "models/hf_config.h"
 #include "models/timing/kernel.h"
 #include "models/timing/kernel_tables.h"
 #include "models/timing/model_ops.h"
@@ -158,6 +164,148 @@ TEST(Nvfp4, TheTimingCommandChecksItsPoolAsAScenarioDoes) {
     EXPECT_THAT(r.out, ::testing::Not(HasSubstr("non-finite")));
   }
   EXPECT_EQ(testing::run_servesim("timing --model llama-3.1-70b --gpu b200 --tp 2 --precision nvfp4").exit_code, 0);
+}
+
+// NVIDIA's ModelOpt NVFP4 exports keep more than the LM head in bf16: MiniMax-M2.5's every layer's
+// attention (and router gates), GLM-5.1's attention, shared experts and first three (dense) layers,
+// Qwen3.5's attention, linear attention and shared experts. Read from the repository's copies, each
+// is its routed experts in NVFP4 and the rest bf16; Qwen3-235B's, which keeps only the router gates,
+// is NVFP4 throughout. Before, each was refused ("exclude_modules keeps ... unquantised", or
+// MiniMax's and GLM-5.1's config.json: "quant_method 'modelopt' is not modelled").
+TEST(Nvfp4, ModelOptExportsThatKeepAllButTheRoutedExpertsInBf16AreNvfp4Experts) {
+  const Catalog& c = Catalog::builtin();
+  for (const char* id : {"nvidia/MiniMax-M2.5-NVFP4", "nvidia/MiniMax-M2.7-NVFP4", "nvidia/GLM-5.1-NVFP4",
+                         "nvidia/Qwen3.5-122B-A10B-NVFP4", "nvidia/Qwen3.5-397B-A17B-NVFP4"}) {
+    SCOPED_TRACE(id);
+    const ModelSpec& m = c.model(id);
+    EXPECT_EQ(m.precision, "bf16");
+    EXPECT_EQ(m.dtype_bytes, 2);
+    EXPECT_EQ(m.expert_precision, "nvfp4");
+    // the experts at 4.5 bits, everything else at 16
+    EXPECT_NEAR(m.weight_bytes(), (m.params_b * 1e9 - m.routed_expert_params()) * 2 + m.routed_expert_params() * 4.5 / 8,
+                1e-6 * m.weight_bytes());
+  }
+  // the same shapes as the checkpoints they were made from
+  const ModelSpec &fp4 = c.model("nvidia/MiniMax-M2.5-NVFP4"), &fp8 = c.model("MiniMaxAI/MiniMax-M2.5");
+  EXPECT_EQ(fp8.precision, "fp8_block");
+  EXPECT_EQ(std::tie(fp4.layers, fp4.hidden_size, fp4.experts, fp4.top_k, fp4.moe_intermediate_size),
+            std::tie(fp8.layers, fp8.hidden_size, fp8.experts, fp8.top_k, fp8.moe_intermediate_size));
+  EXPECT_EQ(c.model("nvidia/GLM-5.1-NVFP4").dense_layers, 3);
+  const ModelSpec& qwen = c.model("nvidia/Qwen3-235B-A22B-NVFP4");
+  EXPECT_EQ(qwen.precision, "nvfp4");
+  EXPECT_EQ(qwen.expert_precision, "");
+  // an FP8 export with only the LM head left out is fp8 throughout
+  EXPECT_EQ(c.model("nvidia/Llama-3.1-70B-Instruct-FP8").precision, "fp8");
+}
+
+// What a ModelOpt export may leave unquantised, on a MoE model with three dense layers and shared
+// experts (DeepSeek-V3's shapes: 61 layers): all of attention, dense layers and shared experts (the
+// experts alone are NVFP4) or none of them; anything between, a MoE layer whole, FP8 experts alone
+// or a module servesim cannot place, is an error naming the file and the module.
+TEST(Nvfp4, AModelOptExportIsQuantisedWholeOrAsItsRoutedExpertsAlone) {
+  const ModelSpec base = Catalog::builtin().model("deepseek-v3");
+  ASSERT_EQ(base.layers, 61);
+  ASSERT_EQ(base.dense_layers, 3);
+  ModelSpec bf16 = base;
+  bf16.precision = "bf16";
+  bf16.dtype_bytes = 2;
+  auto applied = [&](const char* algo, const std::vector<std::string>& excluded) {
+    ModelSpec m = bf16;
+    apply_modelopt_exclusions(algo, excluded, "q.json", m);
+    return m;
+  };
+  auto error_of = [&](const char* algo, const std::vector<std::string>& excluded) {
+    try {
+      applied(algo, excluded);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // not the language model's forward pass, or priced as it is: quantised whole
+  const std::vector<std::string> aside{"lm_head", "model.embed_tokens", "model.layers.61*", "mtp.layers.0*",
+                                       "model.visual*", "model.layers.7.mlp.gate", "model.layers.8.block_sparse_moe.gate"};
+  EXPECT_EQ(applied("NVFP4", aside).precision, "nvfp4");
+  EXPECT_EQ(applied("NVFP4", aside).expert_precision, "");
+  EXPECT_EQ(applied("FP8", aside).precision, "fp8");
+  // every layer's attention, the dense layers whole and every MoE layer's shared experts
+  std::vector<std::string> experts_alone{"lm_head", "model.layers.0*", "model.layers.1.*", "model.layers.2*"};
+  for (int l = 3; l < 61; ++l) {
+    experts_alone.push_back(fmt::format("model.layers.{}.self_attn*", l));
+    experts_alone.push_back(fmt::format("model.layers.{}.mlp.shared_experts*", l));
+  }
+  const ModelSpec m = applied("NVFP4", experts_alone);
+  EXPECT_EQ(m.precision, "bf16");
+  EXPECT_EQ(m.expert_precision, "nvfp4");
+  // the same by globs over every layer
+  EXPECT_EQ(applied("NVFP4", {"*.self_attn*", "*.mlp.shared_experts.*", "model.layers.0*", "model.layers.1*",
+                              "model.layers.2*"})
+                .expert_precision,
+            "nvfp4");
+  // one dense layer quantised, one layer's shared experts quantised, or attention alone kept
+  std::vector<std::string> one_dense_short(experts_alone);
+  one_dense_short.erase(one_dense_short.begin() + 3);  // model.layers.2*: its attention quantised too
+  EXPECT_THAT(error_of("NVFP4", one_dense_short),
+              HasSubstr("q.json: exclude_modules keeps 'model.layers.0*' unquantised; it keeps 60 of 61 layers' "
+                        "attention, 2 of 3 dense layers and 58 of 58 MoE layers' shared experts unquantised"));
+  std::vector<std::string> one_shared_short(experts_alone);
+  one_shared_short.pop_back();  // model.layers.60.mlp.shared_experts*
+  EXPECT_THAT(error_of("NVFP4", one_shared_short), HasSubstr("3 of 3 dense layers and 57 of 58 MoE layers'"));
+  EXPECT_THAT(error_of("NVFP4", {"model.layers.0.self_attn.q_a_proj", "*.self_attn*"}),
+              HasSubstr("it keeps 61 of 61 layers' attention, 0 of 3 dense layers and 0 of 58"));
+  EXPECT_THAT(error_of("NVFP4", {"model.layers.5.self_attn.o_proj"}),
+              HasSubstr("keeps 1 of 61 layers' attention"));
+  // FP8 has no experts-alone format here
+  EXPECT_THAT(error_of("FP8", experts_alone), HasSubstr("servesim models FP8 checkpoints as quantised whole"));
+  EXPECT_THAT(error_of("NVFP4", {"model.layers.5*"}),
+              HasSubstr("keeps 'model.layers.5*' unquantised; layer 5 is a MoE layer (the first 3 are dense)"));
+  EXPECT_THAT(error_of("NVFP4", {"model.layers.4.mixer.in_proj"}),
+              HasSubstr("keeps 'model.layers.4.mixer.in_proj' unquantised; servesim's nvfp4 format leaves out the LM "
+                        "head, embeddings and router gates only"));
+  EXPECT_THAT(error_of("NVFP4", {"transformer.h.0.attn"}), HasSubstr("keeps 'transformer.h.0.attn' unquantised"));
+  // a dense model: attention kept in bf16 is not a format
+  ModelSpec dense = Catalog::builtin().model("llama-3.1-8b");
+  EXPECT_THROW(apply_modelopt_exclusions("NVFP4", {"*.self_attn*"}, "q.json", dense), InputError);
+}
+
+// config.json's own quantization_config (quant_method modelopt, its `ignore` list) reads as the
+// hf_quant_config.json does; one without quant_algo is an error naming the key.
+TEST(Nvfp4, AConfigJsonsModelOptQuantizationIsRead) {
+  const std::string minimax = R"({"architectures": ["MixtralForCausalLM"], "num_hidden_layers": 2,
+      "hidden_size": 1024, "num_attention_heads": 8, "num_key_value_heads": 8, "intermediate_size": 512,
+      "vocab_size": 1000, "num_local_experts": 8, "num_experts_per_tok": 2,
+      "quantization_config": {"quant_method": "modelopt", "quant_algo": "NVFP4", )";
+  const ModelSpec m = model_from_hf_config_text(
+      minimax + R"("ignore": ["lm_head", "model.layers.0.self_attn*", "model.layers.1.self_attn*"]}})", "c.json", "x/y");
+  EXPECT_EQ(m.precision, "bf16");
+  EXPECT_EQ(m.expert_precision, "nvfp4");
+  EXPECT_EQ(model_from_hf_config_text(minimax + R"("ignore": ["lm_head"]}})", "c.json", "x/y").precision, "nvfp4");
+  try {
+    model_from_hf_config_text(R"({"architectures": ["MixtralForCausalLM"], "num_hidden_layers": 2,
+      "hidden_size": 1024, "num_attention_heads": 8, "num_key_value_heads": 8, "intermediate_size": 512,
+      "vocab_size": 1000, "num_local_experts": 8, "num_experts_per_tok": 2,
+      "quantization_config": {"quant_method": "modelopt"}})",
+                              "c.json", "x/y");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("c.json: quantization_config (quant_method modelopt) has no quant_algo"));
+  }
+}
+
+// A checkpoint id names the catalog entry that is of it (`Qwen/Qwen3-32B` is qwen3-32b), in a
+// scenario and in `servesim timing`; not an entry's same_architecture ids, whose weights' format
+// may differ (nvidia/GLM-5-NVFP4 is not glm-5's bf16).
+TEST(Nvfp4, ACheckpointIdNamesItsCatalogEntry) {
+  const Catalog& c = Catalog::builtin();
+  EXPECT_EQ(&c.model("Qwen/Qwen3-32B"), &c.model("qwen3-32b"));
+  EXPECT_EQ(&c.model("MiniMaxAI/MiniMax-M2.5"), &c.model("minimax-m2.5"));
+  EXPECT_FALSE(c.has_model("nvidia/GLM-5-NVFP4"));
+  EXPECT_THROW(c.model("nvidia/GLM-5-NVFP4"), ConfigError);
+  EXPECT_NO_THROW(load_scenario_string("name: x\npools:\n  - {model: Qwen/Qwen3-32B, gpu: h100_sxm, tp: 2}\n", "s.yaml"));
+  const auto r = testing::run_servesim(
+      "timing --model nvidia/MiniMax-M2.5-NVFP4 --system b200_sxm --tp 4 --expert-parallel 4 --timing kernel");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("lookups outside the measured tables (extrapolated, counted once per shape): 0"));
 }
 
 }  // namespace

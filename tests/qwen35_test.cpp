@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "core/table_reader.h"
@@ -80,6 +82,29 @@ TEST(Qwen35, TheConfigsReadAsTheirShapesAndParameters) {
   EXPECT_NEAR(read_config("Qwen--Qwen3.5-397B-A17B_config.json").params_b, 397, 1);
   // the checkpoints are catalog models by their ids
   EXPECT_EQ(Catalog::builtin().model("Qwen/Qwen3.5-27B").linear_layers, kLinearLayers);
+}
+
+// Qwen3-VL's language models are Qwen3's and Qwen3-MoE's, under text_config: each checkpoint
+// reads as the text model of its size, shape for shape and parameter for parameter (the vision
+// encoder is not counted). An unknown architecture was the error before.
+TEST(Qwen35, Qwen3VlReadsAsTheQwen3TextModelOfItsSize) {
+  const Catalog& c = Catalog::builtin();
+  const std::pair<const char*, const char*> twins[] = {{"Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-8B"},
+                                                       {"Qwen/Qwen3-VL-32B-Instruct", "Qwen/Qwen3-32B"},
+                                                       {"Qwen/Qwen3-VL-30B-A3B-Instruct", "Qwen/Qwen3-30B-A3B"},
+                                                       {"Qwen/Qwen3-VL-235B-A22B-Instruct", "Qwen/Qwen3-235B-A22B"}};
+  for (const auto& [vl, text] : twins) {
+    SCOPED_TRACE(vl);
+    const ModelSpec &a = c.model(vl), &b = c.model(text);
+    EXPECT_EQ(std::tie(a.layers, a.hidden_size, a.heads, a.kv_heads, a.head_dim, a.intermediate_size, a.vocab_size,
+                       a.experts, a.top_k, a.moe_intermediate_size),
+              std::tie(b.layers, b.hidden_size, b.heads, b.kv_heads, b.head_dim, b.intermediate_size, b.vocab_size,
+                       b.experts, b.top_k, b.moe_intermediate_size));
+    EXPECT_EQ(a.precision, "bf16");
+    EXPECT_NEAR(a.params_b, b.params_b, 0.01 * b.params_b);  // (hand entries round their counts)
+  }
+  // an older ModelOpt FP8 export: quant_algo and producer in config.json, no quant_method
+  EXPECT_EQ(c.model("Qwen/Qwen3-32B-FP8-Static-PerTensor").precision, "fp8");
 }
 
 TEST(Qwen35, ABrokenHybridConfigNamesWhatIsWrong) {

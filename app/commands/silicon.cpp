@@ -242,6 +242,10 @@ SiliconDeployment silicon_deployment(const SiliconRow& r, const SiliconRunSettin
   // experts MXFP4 (a Hopper GPU has no FP4 units and runs them as w4a16), the rest bf16
   else if ((q == "nvfp4" || q == "mxfp4" || q == "fp4") && spec.expert_precision == "mxfp4")
     d.precision = spec.precision;
+  // so does an NVFP4 row of an export whose routed experts alone are NVFP4 (its attention, dense
+  // layers and shared experts bf16: deployed as nvfp4 throughout they would be priced at FP4)
+  else if ((q == "nvfp4" || q == "fp4") && spec.expert_precision == "nvfp4" && catalog.gpu(d.gpu).fp4_tflops > 0)
+    d.precision = spec.precision;
   else if (q == "nvfp4" && catalog.gpu(d.gpu).fp4_tflops > 0)
     d.precision = "nvfp4";
   else if (q == "nvfp4") {
