@@ -71,6 +71,8 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
     return problem(fmt::format("moe_latent_size {} needs experts and a width below the hidden size {}",
                                m.moe_latent_size, m.hidden_size),
                    "give the latent width the routed experts run at (moe_latent_size), or remove it");
+  if (!m.mla_input_precision.empty() && m.kv_lora_rank == 0)
+    return problem("mla_input_precision is set on a model without MLA (kv_lora_rank)", "remove it");
   if (!m.expert_precision.empty() && m.experts == 0)
     return problem("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
   if (m.linear_layers > 0) {

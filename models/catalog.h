@@ -61,6 +61,10 @@ struct ModelSpec {
   // gpt-oss ships; run as w4a16: weights dequantised to bf16 inside the kernel) | nvfp4 (FP4 MoE
   // checkpoints whose attention stays bf16)
   std::string expert_precision;
+  // MLA's input projections (q_a, q_b, kv_a, kv_b; q_proj without a query LoRA) and a sparse
+  // attention indexer's, where the checkpoint stores them apart from the rest: "" (as `precision`)
+  // | bf16 (NVIDIA's NVFP4 exports of DeepSeek-V3.1 and V3.2 keep them so; o_proj is NVFP4)
+  std::string mla_input_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   // Latent MoE (Nemotron-3 Super): each MoE layer projects a token down to this width, routes it
@@ -111,6 +115,7 @@ struct ModelSpec {
     v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
     v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block", "nvfp4"}));
     v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4"}));
+    v.field("mla_input_precision", mla_input_precision, "", config::one_of({"", "bf16"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -184,13 +189,31 @@ struct ModelSpec {
   double routed_expert_params() const {
     return static_cast<double>(moe_layers()) * experts * ffn_matrices() * expert_width() * expert_ffn_size();
   }
+  // MLA's input projections and the indexer's (mla_input_precision): every layer's q_a and q_b (or
+  // q_proj), kv_a and kv_b, and the indexer's wq_b, wk and weights_proj in the layers that run it
+  double mla_input_params() const {
+    if (kv_lora_rank == 0) return 0;
+    const double h = hidden_size, H = heads, q_head = head_dim + qk_rope_head_dim;
+    const double per_layer = (q_lora_rank > 0 ? h * q_lora_rank + q_lora_rank * H * q_head : h * H * q_head) +
+                             h * (kv_lora_rank + qk_rope_head_dim) + kv_lora_rank * H * (head_dim + value_head_dim());
+    const double indexer = sparse_topk > 0 ? static_cast<double>(q_lora_rank > 0 ? q_lora_rank : hidden_size) *
+                                                     indexer_heads * indexer_head_dim +
+                                                 h * (indexer_head_dim + indexer_heads)
+                                           : 0;
+    return layers * per_layer + indexer_layers() * indexer;
+  }
   double weight_bytes() const {
+    double bytes;
     if (precision == "nvfp4")
-      return vocab_params() * 2 +
-             (params_b * 1e9 - vocab_params() - routed_expert_params()) * bytes_per_weight(precision) +
-             routed_expert_params() * expert_bytes_per_param();
-    if (expert_precision.empty()) return params_b * 1e9 * dtype_bytes;
-    return (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();
+      bytes = vocab_params() * 2 +
+              (params_b * 1e9 - vocab_params() - routed_expert_params()) * bytes_per_weight(precision) +
+              routed_expert_params() * expert_bytes_per_param();
+    else if (expert_precision.empty()) bytes = params_b * 1e9 * dtype_bytes;
+    else
+      bytes = (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();
+    if (!mla_input_precision.empty())
+      bytes += mla_input_params() * (bytes_per_weight(mla_input_precision) - bytes_per_weight(precision));
+    return bytes;
   }
   // the routed experts' share of them
   double routed_expert_bytes() const { return routed_expert_params() * expert_bytes_per_param(); }

@@ -42,6 +42,13 @@ std::string python_constants_as_null(std::string_view json) {
   return out;
 }
 
+std::string first_architecture(simdjson::dom::object o) {
+  simdjson::dom::array a;
+  std::string_view first;
+  if (o["architectures"].get(a) || a.size() == 0 || a.at(0).get(first)) return {};
+  return std::string(first);
+}
+
 class Config {
  public:
   Config(std::string_view json, const std::string& path) : path_(path), text_(python_constants_as_null(json)) {
@@ -72,18 +79,22 @@ class Config {
     if (root_[key].get(o)) return std::nullopt;
     return o;
   }
+  // (text_config's, else the whole file's: NVIDIA's exports of multimodal checkpoints give it there)
+  std::optional<simdjson::dom::object> object_here_or_beside(const char* key) const {
+    if (auto o = object(key)) return o;
+    simdjson::dom::object o;
+    if (outer_[key].get(o)) return std::nullopt;
+    return o;
+  }
   // (a multimodal checkpoint may give it beside text_config instead)
   bool boolean(const char* key, bool fallback) const {
     bool v = fallback;
     if (!root_[key].get(v)) return v;
     return outer_[key].get(v) ? fallback : v;
   }
-  std::string architecture() const {
-    simdjson::dom::array a;
-    std::string_view first;
-    if (outer_["architectures"].get(a) || a.size() == 0 || a.at(0).get(first)) return {};
-    return std::string(first);
-  }
+  std::string architecture() const { return first_architecture(outer_); }
+  // the language model's own, where text_config names one (Kimi K2.5: DeepseekV3ForCausalLM)
+  std::string text_architecture() const { return first_architecture(root_); }
 
  private:
   std::string path_;
@@ -262,7 +273,11 @@ struct ExcludedModule {
   enum class Kind { kLmHeadOrEmbedding, kNotTheLanguageModel, kRouterGate, kAttention, kSharedExperts, kWholeLayer, kOther };
   Kind kind = Kind::kOther;
   int layer = -1;
+  // kAttention: which of MLA's input projections it is (kMla* bits), 0 for the rest of attention
+  // (o_proj, a glob over the block)
+  unsigned mla_input = 0;
 };
+constexpr unsigned kMlaQA = 1, kMlaQB = 2, kMlaKvA = 4, kMlaKvB = 8, kMlaQ = 16, kMlaIndexer = 32;
 
 ExcludedModule classify_excluded(std::string_view name, int layers) {
   using Kind = ExcludedModule::Kind;
@@ -289,7 +304,16 @@ ExcludedModule classify_excluded(std::string_view name, int layers) {
   if (layer >= layers) return {Kind::kNotTheLanguageModel};  // an MTP layer numbered after the model's
   if (layer < 0 && !every_layer) return {Kind::kOther};
   if (layer >= 0 && rest.empty()) return {Kind::kWholeLayer, layer};
-  if (has("self_attn") || has("linear_attn") || has(".attn.") || has("attention")) return {Kind::kAttention, layer};
+  if (has("self_attn") || has("linear_attn") || has(".attn.") || has("attention")) {
+    const unsigned mla = has("q_a_proj")    ? kMlaQA
+                         : has("q_b_proj")  ? kMlaQB
+                         : has("kv_a_proj") ? kMlaKvA
+                         : has("kv_b_proj") ? kMlaKvB
+                         : has(".q_proj")   ? kMlaQ
+                         : has("indexer")   ? kMlaIndexer
+                                            : 0;
+    return {Kind::kAttention, layer, mla};
+  }
   if (has("shared_expert")) return {Kind::kSharedExperts, layer};
   if (s.ends_with(".gate") || has("router")) return {Kind::kRouterGate, layer};
   return {Kind::kOther, layer};
@@ -309,6 +333,7 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
                                  path, algo));
   const auto layers = static_cast<size_t>(std::max(m.layers, 0));
   std::vector<char> attention(layers), shared(layers), whole(layers);
+  std::vector<unsigned> mla_inputs(layers);  // per layer, the MLA input projections excluded (kMla* bits)
   std::string first_kept;  // the first module that is part of the forward pass, for the messages
   auto unmodelled = [&](const std::string& module, std::string_view why) {
     return InputError(fmt::format("{}: exclude_modules keeps '{}' unquantised; {}. Fix: write a models.yaml entry for it",
@@ -327,23 +352,42 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
       if (e.layer < 0) std::fill(v.begin(), v.end(), 1);
       else v[static_cast<size_t>(e.layer)] = 1;
     };
-    if (e.kind == Kind::kAttention) mark(attention);
-    else if (e.kind == Kind::kSharedExperts) mark(shared);
+    if (e.kind == Kind::kAttention && e.mla_input != 0 && m.kv_lora_rank > 0) {
+      for (size_t l = 0; l < layers; ++l)
+        if (e.layer < 0 || static_cast<size_t>(e.layer) == l) mla_inputs[l] |= e.mla_input;
+    } else if (e.kind == Kind::kAttention) {
+      mark(attention);
+    } else if (e.kind == Kind::kSharedExperts) mark(shared);
     else if (e.layer >= m.dense_layers)
       throw unmodelled(module, fmt::format("layer {} is a MoE layer (the first {} are dense), whose experts servesim "
                                            "prices in one format",
                                            e.layer, m.dense_layers));
     else mark(whole);
   }
-  size_t attention_kept = 0, dense_kept = 0, shared_kept = 0;
+  // MLA's input projections all kept (q_a and q_b, or q_proj; kv_a and kv_b), the indexer's as
+  // they come: a layer whose attention is otherwise quantised keeps them alone
+  const unsigned mla_projections = (m.q_lora_rank > 0 ? kMlaQA | kMlaQB : kMlaQ) | kMlaKvA | kMlaKvB;
+  size_t attention_kept = 0, dense_kept = 0, shared_kept = 0, mla_inputs_kept = 0;
   for (size_t l = 0; l < layers; ++l) {
-    attention_kept += attention[l] || whole[l];
+    const bool mla_alone = !attention[l] && !whole[l] && (mla_inputs[l] & mla_projections) == mla_projections;
+    mla_inputs_kept += mla_alone;
+    attention_kept += attention[l] || whole[l] || (mla_inputs[l] != 0 && !mla_alone);
     if (static_cast<int>(l) < m.dense_layers) dense_kept += whole[l] != 0;
     else shared_kept += shared[l] != 0;
   }
   const auto dense = static_cast<size_t>(m.dense_layers), moe = static_cast<size_t>(m.moe_layers());
-  std::string expert_precision;
-  if (attention_kept + dense_kept + shared_kept > 0) {
+  std::string expert_precision, mla_input_precision;
+  if (mla_inputs_kept > 0) {
+    // NVIDIA's NVFP4 DeepSeek-V3.1/V3.2: MLA's input projections bf16, o_proj and the FFNs NVFP4
+    if (mla_inputs_kept != layers || attention_kept + dense_kept + shared_kept > 0 || precision != "nvfp4")
+      throw unmodelled(first_kept,
+                       fmt::format("it keeps MLA's input projections of {} of {} layers, and {} layers' attention, {} "
+                                   "dense layers and {} MoE layers' shared experts besides, unquantised; servesim "
+                                   "models NVFP4 checkpoints that keep every layer's MLA input projections and "
+                                   "nothing else",
+                                   mla_inputs_kept, layers, attention_kept, dense_kept, shared_kept));
+    mla_input_precision = "bf16";
+  } else if (attention_kept + dense_kept + shared_kept > 0) {
     const bool experts_alone =
         attention_kept == layers && dense_kept == dense && (m.shared_experts == 0 ? shared_kept == 0 : shared_kept == moe);
     if (!experts_alone || precision != "nvfp4")
@@ -356,7 +400,8 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
     expert_precision = precision;
     precision = "bf16";
   }
-  if (m.precision == precision && m.expert_precision == expert_precision) return;  // config.json said the same
+  if (m.precision == precision && m.expert_precision == expert_precision && m.mla_input_precision == mla_input_precision)
+    return;  // config.json said the same
   if (m.precision != "bf16" && m.precision != precision)
     throw InputError(fmt::format("{}: quant_algo {} disagrees with config.json's {} format", path, algo, m.precision));
   if (!m.expert_precision.empty())
@@ -365,11 +410,12 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
   m.precision = precision;
   m.dtype_bytes = precision == "bf16" ? 2 : 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
   m.expert_precision = expert_precision;
+  m.mla_input_precision = mla_input_precision;
 }
 
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {
   const Config c(text, path);
-  const std::string arch = c.architecture();
+  std::string arch = c.architecture();
   static const char* families[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",     "Qwen3ForCausalLM",
                                    "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM",
                                    "MiniMaxM2ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
@@ -378,9 +424,12 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
                                    "Qwen3_5MoeForConditionalGeneration", "NemotronHForCausalLM",
                                    // Qwen3-VL: Qwen3's and Qwen3-MoE's language models under text_config
                                    "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration"};
-  bool known = false;
-  for (const char* f : families) known = known || arch == f;
-  if (!known)
+  auto known = [&](const std::string& a) {
+    return std::any_of(std::begin(families), std::end(families), [&](const char* f) { return a == f; });
+  };
+  // a multimodal wrapper whose language model is a family servesim reads (its vision tower aside)
+  if (!known(arch) && known(c.text_architecture())) arch = c.text_architecture();
+  if (!known(arch))
     throw InputError(fmt::format("{}: architecture '{}' is not one whose shapes servesim reads (Llama, Qwen2/3, "
                                  "Mixtral, MiniMax-M2, DeepSeek-V2/V3/V3.2, GLM-5, gpt-oss, Qwen3-Next, Qwen3.5, Qwen3-VL, "
                                  "Nemotron-H). Fix: "
@@ -515,7 +564,7 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
   }
   m.params_b = total / 1e9;
   // the GEMM format: fp8 with block scales, per-tensor fp8, else the stored dtype (bf16)
-  const auto q = c.object("quantization_config");
+  const auto q = c.object_here_or_beside("quantization_config");
   std::string_view method;
   if (q && !(*q)["quant_method"].get(method) && method == "fp8") {
     simdjson::dom::element block;

@@ -175,7 +175,8 @@ TEST(Nvfp4, TheTimingCommandChecksItsPoolAsAScenarioDoes) {
 TEST(Nvfp4, ModelOptExportsThatKeepAllButTheRoutedExpertsInBf16AreNvfp4Experts) {
   const Catalog& c = Catalog::builtin();
   for (const char* id : {"nvidia/MiniMax-M2.5-NVFP4", "nvidia/MiniMax-M2.7-NVFP4", "nvidia/GLM-5.1-NVFP4",
-                         "nvidia/Qwen3.5-122B-A10B-NVFP4", "nvidia/Qwen3.5-397B-A17B-NVFP4"}) {
+                         "nvidia/Qwen3.5-122B-A10B-NVFP4", "nvidia/Qwen3.5-397B-A17B-NVFP4",
+                         "nvidia/Kimi-K2.6-NVFP4", "nvidia/Kimi-K2.7-Code-NVFP4"}) {
     SCOPED_TRACE(id);
     const ModelSpec& m = c.model(id);
     EXPECT_EQ(m.precision, "bf16");
@@ -191,6 +192,13 @@ TEST(Nvfp4, ModelOptExportsThatKeepAllButTheRoutedExpertsInBf16AreNvfp4Experts) 
   EXPECT_EQ(std::tie(fp4.layers, fp4.hidden_size, fp4.experts, fp4.top_k, fp4.moe_intermediate_size),
             std::tie(fp8.layers, fp8.hidden_size, fp8.experts, fp8.top_k, fp8.moe_intermediate_size));
   EXPECT_EQ(c.model("nvidia/GLM-5.1-NVFP4").dense_layers, 3);
+  // Kimi K2.6's wrapper (KimiK25ForConditionalGeneration) holds DeepSeek-V3's language model, K2's shapes
+  const ModelSpec &k26 = c.model("nvidia/Kimi-K2.6-NVFP4"), &k2 = c.model("moonshotai/Kimi-K2-Instruct");
+  EXPECT_EQ(std::tie(k26.layers, k26.hidden_size, k26.kv_lora_rank, k26.q_lora_rank, k26.experts, k26.shared_experts,
+                     k26.dense_layers, k26.moe_intermediate_size, k26.vocab_size),
+            std::tie(k2.layers, k2.hidden_size, k2.kv_lora_rank, k2.q_lora_rank, k2.experts, k2.shared_experts,
+                     k2.dense_layers, k2.moe_intermediate_size, k2.vocab_size));
+  EXPECT_DOUBLE_EQ(k26.params_b, k2.params_b);
   const ModelSpec& qwen = c.model("nvidia/Qwen3-235B-A22B-NVFP4");
   EXPECT_EQ(qwen.precision, "nvfp4");
   EXPECT_EQ(qwen.expert_precision, "");
@@ -263,9 +271,64 @@ TEST(Nvfp4, AModelOptExportIsQuantisedWholeOrAsItsRoutedExpertsAlone) {
               HasSubstr("keeps 'model.layers.4.mixer.in_proj' unquantised; servesim's nvfp4 format leaves out the LM "
                         "head, embeddings and router gates only"));
   EXPECT_THAT(error_of("NVFP4", {"transformer.h.0.attn"}), HasSubstr("keeps 'transformer.h.0.attn' unquantised"));
+  // MLA's input projections alone, in every layer (DeepSeek-V3.1's export), and what is not that
+  std::vector<std::string> mla_inputs{"lm_head", "model.layers.61*"};
+  for (int l = 0; l < 61; ++l)
+    for (const char* p : {"q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"})
+      mla_inputs.push_back(fmt::format("model.layers.{}.self_attn.{}", l, p));
+  const ModelSpec mla = applied("NVFP4", mla_inputs);
+  EXPECT_EQ(mla.precision, "nvfp4");
+  EXPECT_EQ(mla.mla_input_precision, "bf16");
+  std::vector<std::string> one_layer_short(mla_inputs);
+  one_layer_short.pop_back();  // layer 60's kv_b_proj quantised
+  EXPECT_THAT(error_of("NVFP4", one_layer_short),
+              HasSubstr("it keeps MLA's input projections of 60 of 61 layers, and 1 layers' attention"));
+  std::vector<std::string> and_shared(mla_inputs);
+  and_shared.push_back("model.layers.10.mlp.shared_experts*");
+  EXPECT_THAT(error_of("NVFP4", and_shared), HasSubstr("0 dense layers and 1 MoE layers' shared experts besides"));
+  EXPECT_THAT(error_of("FP8", mla_inputs), HasSubstr("servesim models NVFP4 checkpoints that keep every layer's MLA"));
   // a dense model: attention kept in bf16 is not a format
   ModelSpec dense = Catalog::builtin().model("llama-3.1-8b");
   EXPECT_THROW(apply_modelopt_exclusions("NVFP4", {"*.self_attn*"}, "q.json", dense), InputError);
+}
+
+// NVIDIA's NVFP4 DeepSeek-V3.1 and V3.2 keep MLA's input projections (q_a, q_b, kv_a, kv_b; V3.2's
+// indexer too) in bf16 and quantise o_proj and every FFN: NVFP4 with bf16 MLA inputs, their bytes
+// counted by hand (61 layers x (7,168 x 1,536 + 1,536 x 128 x 192 + 7,168 x 576 + 512 x 128 x 256)
+// parameters at 2 bytes instead of 4.5 bits), and their GEMMs priced from the bf16 table: a decode
+// step differs from the same model's with NVFP4 projections by exactly 61 layers' lookups.
+TEST(Nvfp4, DeepSeekExportsKeepMlasInputProjectionsInBf16) {
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec& v31 = c.model("nvidia/DeepSeek-V3.1-NVFP4");
+  EXPECT_EQ(v31.precision, "nvfp4");
+  EXPECT_EQ(v31.expert_precision, "");
+  EXPECT_EQ(v31.mla_input_precision, "bf16");
+  EXPECT_EQ(c.model("nvidia/DeepSeek-V3.2-NVFP4").mla_input_precision, "bf16");
+  const double inputs = 61.0 * (7168.0 * 1536 + 1536.0 * 128 * 192 + 7168.0 * 576 + 512.0 * 128 * 256);
+  EXPECT_DOUBLE_EQ(v31.mla_input_params(), inputs);
+  ModelSpec whole = v31;
+  whole.mla_input_precision = "";
+  EXPECT_NEAR(v31.weight_bytes() - whole.weight_bytes(), inputs * (2 - 4.5 / 8), 1e-6 * inputs);
+
+  const std::string dir = kDatabase + "/data/b200_sxm";
+  KernelTimingConfig config;
+  config.backend = "trtllm";
+  config.backend_version = "1.3.0rc20";
+  const auto tables = KernelTables::shared(dir, "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(v31));
+  const SystemMemory memory = SystemMemory::load(kDatabase + "/b200_sxm.yaml");
+  BatchShape decode;
+  decode.decode_seqs = 64;
+  decode.decode_context_tokens = 64 * 2048;
+  const double with_bf16_inputs = KernelTiming(v31, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  const double all_nvfp4 = KernelTiming(whole, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  auto projections = [&](const char* dtype) {  // fused q_a + kv_a, then q_b over 16 heads a GPU
+    const LogGrid& g = tables->gemm.at(dtype);
+    return g.at({64, 1536 + 576, 7168}, Extrapolation::kError, "gemm").value +
+           g.at({64, 16 * 192, 1536}, Extrapolation::kError, "gemm").value;
+  };
+  // (at 64 tokens the measured bf16 kernels are the faster: NVFP4 quantises its activations first)
+  EXPECT_NE(projections("bfloat16"), projections("nvfp4"));
+  EXPECT_NEAR(with_bf16_inputs - all_nvfp4, 61 * (projections("bfloat16") - projections("nvfp4")), 1e-9);
 }
 
 // config.json's own quantization_config (quant_method modelopt, its `ignore` list) reads as the

@@ -81,6 +81,14 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       throw InputError(fmt::format("{}: no bfloat16 GEMM table for the LM head of an nvfp4 model", where));
     lm_head_gemm_ = &bf16->second;
   }
+  mla_input_gemm_ = gemm_;
+  if (!m_.mla_input_precision.empty()) {
+    auto it = tables_->gemm.find(gemm_table_dtype(m_.mla_input_precision));
+    if (it == tables_->gemm.end())
+      throw InputError(fmt::format("{}: no {} GEMM table for the MLA input projections of {}", where,
+                                   gemm_table_dtype(m_.mla_input_precision), m_.hf_id));
+    mla_input_gemm_ = &it->second;
+  }
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
@@ -392,6 +400,9 @@ double KernelTiming::module_layers_ms(bool generation, double batch, double len)
 }
 
 double KernelTiming::gemm_ms(double m, double n, double k) const { return lookup(*gemm_, {m, n, k}, "gemm"); }
+double KernelTiming::mla_input_gemm_ms(double m, double n, double k) const {
+  return lookup(*mla_input_gemm_, {m, n, k}, "gemm");
+}
 
 double KernelTiming::allreduce_ms(double elements, bool graph, bool* extrapolated) const {
   const LogGrid* custom = graph ? allreduce_graph_ : allreduce_eager_;
@@ -442,7 +453,7 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
       continue;
     }
     if (op.group <= 0) {
-      ms += op.count * gemm_ms(op.m, op.n, op.k);
+      ms += op.count * (is_mla_input_projection(m_, op) ? mla_input_gemm_ms(op.m, op.n, op.k) : gemm_ms(op.m, op.n, op.k));
       continue;
     }
     if (moe) continue;
@@ -464,8 +475,8 @@ double KernelTiming::mla_projection_ms(double tokens) const {
   const double h = m_.hidden_size, heads = static_cast<double>(m_.heads) / tp_;
   const double q_head = m_.head_dim + m_.qk_rope_head_dim, kv_a = m_.kv_lora_rank + m_.qk_rope_head_dim;
   if (m_.q_lora_rank > 0)
-    return gemm_ms(tokens, m_.q_lora_rank + kv_a, h) + gemm_ms(tokens, heads * q_head, m_.q_lora_rank);
-  return gemm_ms(tokens, heads * q_head, h) + gemm_ms(tokens, kv_a, h);
+    return mla_input_gemm_ms(tokens, m_.q_lora_rank + kv_a, h) + mla_input_gemm_ms(tokens, heads * q_head, m_.q_lora_rank);
+  return mla_input_gemm_ms(tokens, heads * q_head, h) + mla_input_gemm_ms(tokens, kv_a, h);
 }
 
 KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
@@ -508,7 +519,7 @@ KernelTiming::Breakdown KernelTiming::breakdown(const BatchShape& b) const {
       out.context_attention_ms += layers_attention_ms(*context_, context_window_, b.prefill_seqs, isl, window_isl,
                                                      "context attention", "sliding-window context attention");
       if (m_.kv_lora_rank > 0)  // the prompt's compressed KV expanded to heads (kv_b_proj)
-        out.gemm_ms += L * gemm_ms(static_cast<double>(b.prefill_tokens),
+        out.gemm_ms += L * mla_input_gemm_ms(static_cast<double>(b.prefill_tokens),
                                    static_cast<double>(m_.heads) / tp_ * (m_.head_dim + m_.value_head_dim()),
                                    m_.kv_lora_rank);
     }

@@ -46,6 +46,8 @@ class KernelTiming final : public TimingModel {
 
   // One GEMM from the table of `dtype` (bfloat16 | fp8 | fp8_block), ms.
   double gemm_ms(double m, double n, double k) const;
+  // One GEMM of MLA's input projections (ModelSpec::mla_input_precision), ms.
+  double mla_input_gemm_ms(double m, double n, double k) const;
   // `extrapolated`, where given, says whether the lookup fell outside the table.
   double allreduce_ms(double elements, bool graph, bool* extrapolated = nullptr) const;
 
@@ -88,6 +90,7 @@ class KernelTiming final : public TimingModel {
   Extrapolation policy_;
   const LogGrid* gemm_ = nullptr;
   const LogGrid* lm_head_gemm_ = nullptr;  // gemm_, but bf16 in an NVFP4 checkpoint
+  const LogGrid* mla_input_gemm_ = nullptr;  // gemm_, or ModelSpec::mla_input_precision's
   const LogGrid* context_ = nullptr;
   const LogGrid* generation_ = nullptr;
   // sliding-window layers' kernels where the tables measured them at the model's window (read at

@@ -59,11 +59,17 @@ double moe_dispatch_copies(const ModelSpec& m, int gpus);
 double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);
 constexpr int kElementwiseKernelsPerLayer = 4;
 
-// The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision) where the
-// checkpoint stores them apart, the LM head's bf16 in an NVFP4 checkpoint, else the model's.
+// The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision) and MLA's
+// input projections' (mla_input_precision) where the checkpoint stores them apart, the LM head's
+// bf16 in an NVFP4 checkpoint, else the model's.
+inline bool is_mla_input_projection(const ModelSpec& m, const GemmOp& op) {
+  const std::string_view name = op.name;
+  return m.kv_lora_rank > 0 && (name == "qkv_proj" || name == "indexer_q" || name == "indexer_k");
+}
 inline const std::string& gemm_precision(const ModelSpec& m, const GemmOp& op) {
   static const std::string bf16 = "bf16";
   if (op.group > 0 && !m.expert_precision.empty()) return m.expert_precision;
+  if (!m.mla_input_precision.empty() && is_mla_input_projection(m, op)) return m.mla_input_precision;
   if (m.precision == "nvfp4" && op.name == std::string_view("lm_head")) return bf16;
   return m.precision;
 }
