@@ -21,7 +21,7 @@ for p in bf16 fp8 fp8_block; do
   "$bin" calibrate --system h100_sxm --backend vllm --precision $p -o "$out/efficiency_$p.yaml" \
     --name h100_sxm_vllm_$p | tee "$out/calibrate_$p.txt"
 done
-# B200's NVFP4 GEMMs (vLLM's tables), fitted on B200's own peaks (README: 16.5%)
+# B200's NVFP4 GEMMs (vLLM's tables), fitted on B200's own peaks (README: 16.8%)
 "$bin" calibrate --system b200_sxm --backend vllm --precision nvfp4 -o "$out/efficiency_b200_nvfp4.yaml" \
   --name b200_sxm_vllm_nvfp4 | tee "$out/calibrate_b200_nvfp4.txt"
 "$bin" calibrate --splitwise "$data/splitwise_sim/perf_model.csv.gz" --model llama-2-70b \

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/parquet_reader.h"
@@ -506,6 +507,36 @@ TEST(PerfDatabase, Fp8ExpertsArePricedFromTheBlockScaledMoeTableWhereOnlyItWasMe
   EXPECT_EQ(layers, 62);
   EXPECT_NEAR(decode_gemm_ms("balanced") - decode_gemm_ms("power_law_1.2"),
               layers * (at_16["balanced"] - at_16["power_law_1.2"]), 1e-9);
+}
+
+// A decode's GEMM of m rows could run padded as one of more rows: where the tables time every m up
+// to 16, a row is read as no slower than a larger row of its alignment class and kernel up to 17.
+// B200's vLLM fp8 table spikes there (this shape: m = 4 twice m = 5, m = 1 twice m = 2); rows from
+// 32 on and the aligned class's m = 16 read as measured. (Read as measured, 4 Llama-3.1-70B
+// decodes at TP 4 took 12.3 ms against 8.5 ms for 8.)
+TEST(PerfDatabase, AGemmRowIsNoSlowerThanALargerRowOfItsClassAndKernelUpToSeventeen) {
+  const auto tables = KernelTables::shared(database_tables("b200_sxm"), "vllm");
+  auto rows = TableReader::open(tables->sources.at("gemm").file);
+  const size_t dtype = rows->column("gemm_dtype"), m = rows->column("m"), n = rows->column("n"), k = rows->column("k"),
+               source = rows->column("kernel_source"), latency = rows->column("latency");
+  std::map<double, double> raw;  // m -> ms, fp8 at n = 8192, k = 7168
+  std::set<std::string> kernels;
+  while (rows->next())
+    if (rows->field(dtype) == "fp8" && rows->number(n) == 8192 && rows->number(k) == 7168) {
+      raw[rows->number(m)] = rows->number(latency);
+      kernels.insert(std::string(rows->field(source)));
+    }
+  ASSERT_EQ(kernels.size(), 1u);
+  ASSERT_GT(raw.at(4), 1.5 * raw.at(5));  // the spike this is about
+  ASSERT_GT(raw.at(1), 1.5 * raw.at(2));
+  const LogGrid& grid = tables->gemm.at("fp8");
+  auto read = [&](double rows_m) { return grid.at({rows_m, 8192, 7168}, Extrapolation::kError, "gemm").value; };
+  for (double at = 1; at <= 15; ++at) {
+    double least = raw.at(17);
+    for (double larger = at; larger <= 15; ++larger) least = std::min(least, raw.at(larger));
+    EXPECT_DOUBLE_EQ(read(at), least) << "m = " << at;
+  }
+  for (double at : {16.0, 17.0, 32.0, 33.0, 64.0}) EXPECT_DOUBLE_EQ(read(at), raw.at(at)) << "m = " << at;
 }
 
 }  // namespace
