@@ -37,7 +37,9 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
 // pass (MTP layers, vision towers and projectors) may be excluded: the checkpoint is then quantised
 // whole. An NVFP4 MoE checkpoint that keeps every layer's attention, its dense layers and its
 // shared experts unquantised, as NVIDIA's exports of MiniMax-M2.5, Qwen3.5 and GLM-5.1 do, is
-// its routed experts in NVFP4 and the rest bf16 (precision bf16, expert_precision nvfp4). Anything
+// its routed experts in NVFP4 and the rest bf16 (precision bf16, expert_precision nvfp4); one that
+// keeps every layer's MLA input projections (q_a, q_b, kv_a, kv_b, the indexer's) and nothing else,
+// as NVIDIA's DeepSeek-V3.1 and V3.2 exports do, is NVFP4 with mla_input_precision bf16. Anything
 // else (attention alone kept, a dense model's layers, Mamba mixers) is an InputError naming `path`
 // and a module: no one format prices it.
 void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::string>& excluded, const std::string& path,
