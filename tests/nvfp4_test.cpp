@@ -1,6 +1,6 @@
 // NVFP4 (NVIDIA's FP4: 4-bit values, an FP8 scale per 16) on Blackwell: weight bytes, the
-// roofline at the FP4 peak, the kernel model from B200's measured nvfp4 GEMM tables, and the
-// refusal on GPUs without FP4 units.
+// roofline at the FP4 peak, the kernel model from B200's measured nvfp4 GEMM tables, the
+// refusal on GPUs without FP4 units, and NVIDIA's ModelOpt exports read as published.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -208,9 +208,10 @@ TEST(Nvfp4, ModelOptExportsThatKeepAllButTheRoutedExpertsInBf16AreNvfp4Experts) 
 
 // What a ModelOpt export may leave unquantised, on a MoE model with three dense layers and shared
 // experts (DeepSeek-V3's shapes: 61 layers): all of attention, dense layers and shared experts (the
-// experts alone are NVFP4) or none of them; anything between, a MoE layer whole, FP8 experts alone
-// or a module servesim cannot place, is an error naming the file and the module.
-TEST(Nvfp4, AModelOptExportIsQuantisedWholeOrAsItsRoutedExpertsAlone) {
+// experts alone are NVFP4), every layer's MLA input projections alone, or none of them; anything
+// between, a MoE layer whole, FP8 experts alone or a module servesim cannot place, is an error
+// naming the file and the module.
+TEST(Nvfp4, AModelOptExportIsQuantisedWholeOrKeepsOneOfTheSetsServesimPrices) {
   const ModelSpec base = Catalog::builtin().model("deepseek-v3");
   ASSERT_EQ(base.layers, 61);
   ASSERT_EQ(base.dense_layers, 3);
