@@ -332,7 +332,6 @@ void load_attention(const std::string& path, bool generation, bool windows,
   add_ranked_rows(rows, generation, out);
 }
 
-// GEMM rows by dtype (of `dtypes`; all where nullopt): m x n x k, the latency and the kernel that ran.
 // One GEMM shape's rows of a table: latency by m.
 struct GemmSeriesKey {
   std::string dtype;
@@ -364,6 +363,7 @@ void bound_by_padding(std::vector<GemmRow>& rows) {
   }
 }
 
+// GEMM rows by dtype (of `dtypes`; all where nullopt): m x n x k, the latency and the kernel that ran.
 void load_gemm(const std::string& path, const std::optional<std::vector<std::string>>& dtypes,
                std::map<std::string, LogGrid>* out) {
   auto table = TableReader::open(path);
