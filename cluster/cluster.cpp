@@ -189,6 +189,9 @@ Cluster::Cluster(sc_core::sc_module_name name, const LoadedScenario& scenario, R
   }
   std::vector<Worker*> worker_ptrs;
   for (auto& w : workers_) worker_ptrs.push_back(w.get());
+  std::vector<const KvCache*> engine_caches;
+  for (Worker* w : worker_ptrs) engine_caches.push_back(w->prefix_cache());
+  router_->read_engine_caches(std::move(engine_caches));
   lifecycle_ = std::make_unique<Lifecycle>("lifecycle", cfg_, worker_ptrs, *router_, scale_commands_, worker_states_,
                                            releases_, to_router_, done_, observer_);
   planner_ = std::make_unique<Planner>("planner", planner_scope(cfg_), scenario.base_dir, *this, scale_commands_,

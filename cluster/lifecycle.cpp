@@ -311,6 +311,7 @@ void Lifecycle::stop_worker(size_t w, StopCause cause) {
   const bool timed_out = cause == StopCause::kDrainTimeout;
   const bool retry = timed_out ? cfg_.pools[pool_of_[w]].lifecycle.on_drain_timeout == "migrate"
                                : cfg_.failures.on_failure == "retry";
+  router_.engine_resetting(w);
   for (Request* r : workers_[w]->stop()) {
     if (timed_out) retry ? ++stats_.migrated : ++stats_.aborted;
     else retry ? ++stats_.retried : ++stats_.failed_requests;

@@ -2,6 +2,7 @@
 // SystemC glue: time conversion at 1 ns resolution and a deterministic timed channel.
 #include <systemc>
 
+#include <algorithm>
 #include <cstdint>
 #include <queue>
 #include <vector>
@@ -46,6 +47,16 @@ class TimedChannel : public sc_core::sc_prim_channel {
     arm();
   }
 
+  // Calls f(msg) for every message not yet delivered, in the order drain() will deliver them.
+  template <class F>
+  void for_each_queued(F&& f) const {
+    std::vector<const Item*> items;
+    items.reserve(queue_.size());
+    for (const Item& item : queue_.items()) items.push_back(&item);
+    std::sort(items.begin(), items.end(), [](const Item* a, const Item* b) { return *b > *a; });
+    for (const Item* item : items) f(item->msg);
+  }
+
   bool empty() const { return queue_.empty(); }
   size_t size() const { return queue_.size(); }
 
@@ -72,7 +83,10 @@ class TimedChannel : public sc_core::sc_prim_channel {
     else event_.notify(ns_time(due - now));
   }
 
-  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue_;
+  struct Queue : std::priority_queue<Item, std::vector<Item>, std::greater<Item>> {
+    const std::vector<Item>& items() const { return this->c; }  // in heap order
+  };
+  Queue queue_;
   std::uint64_t seq_ = 0;
   sc_core::sc_event event_;
 };

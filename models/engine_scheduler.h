@@ -65,6 +65,10 @@ class EngineScheduler {
   virtual std::int64_t cached_prefix_blocks(const Request&) const { return 0; }
   // The chain keys of the blocks its prefix cache holds now (empty without one).
   virtual std::vector<std::uint64_t> cached_block_keys() const { return {}; }
+  // The one prefix cache whose changes are this engine's GPU KV events, if it has exactly one
+  // (null otherwise): the router reads it in place of a table fed by those events. It stays at
+  // this address for the engine's life (reset() empties it in place).
+  virtual const KvCache* prefix_cache() const { return nullptr; }
 
   // Live mode. progress(): the output tokens each running request has produced so far (an
   // engine may keep decoding counts implicit; this makes them explicit between iterations).

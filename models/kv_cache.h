@@ -103,6 +103,7 @@ class KvCache {
   // How many leading keys are resident (in use or evictable); their blocks go to `blocks` when
   // given (one lookup per key, so admitting the prefix need not look the keys up again).
   std::int64_t match_prefix(std::span<const std::uint64_t> keys, std::vector<BlockId>* blocks = nullptr) const;
+  bool holds(std::uint64_t key) const { return by_key_.find(key, key_of()) >= 0; }
   // Of these resident blocks, how many sit unused in the evictable LRU list.
   std::int64_t evictable(std::span<const BlockId> blocks) const;
   // Takes a reference on a resident block (one match_prefix found).
@@ -135,6 +136,8 @@ class KvCache {
   }
   // Whether changes are reported as events (on by default; off where nobody reads them).
   void record_events(bool on) { recording_ = on; }
+  // The events take_events() would return now.
+  std::span<const KvEvent> unpublished_events() const { return events_; }
   // Events since the last call, in order.
   std::vector<KvEvent> take_events() {
     if (events_.empty()) return {};  // most iterations: no allocation

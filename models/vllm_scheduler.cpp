@@ -401,6 +401,7 @@ class VllmScheduler final : public EngineScheduler {
   }
 
   std::vector<std::uint64_t> cached_block_keys() const override { return cache_.resident_keys(); }
+  const KvCache* prefix_cache() const override { return &cache_; }
   std::int64_t cached_prefix_blocks(const Request& r) const override {
     if (!cfg_.enable_prefix_caching) return 0;
     return cache_.match_prefix(prompt_keys(r, block_));

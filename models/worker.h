@@ -75,6 +75,7 @@ class Worker : public sc_core::sc_module {
   // chain keys of the blocks its prefix cache holds.
   void progress(std::vector<EngineScheduler::TokenProgress>& out) const { scheduler_->progress(out); }
   std::vector<std::uint64_t> cached_block_keys() const { return scheduler_->cached_block_keys(); }
+  const KvCache* prefix_cache() const { return scheduler_->prefix_cache(); }
 
  private:
   void start_of_simulation() override;

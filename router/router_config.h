@@ -69,6 +69,7 @@ struct RouterConfig {
   double host_overlap_weight = 0.5;
   double storage_overlap_weight = 0;
   std::string indexer = "events";  // events | approximate
+  std::string index_store = "auto";  // auto | table
   Duration kv_event_latency{0.0};
   Duration approx_ttl{120.0};
   std::string load_source = "router";  // router | reports
@@ -100,6 +101,13 @@ struct RouterConfig {
     v.field("indexer", indexer,
             "what feeds the prefix indexer: events (workers' KV events) | approximate (own decisions, with a TTL)",
             one_of({"events", "approximate"}));
+    v.field("index_store", index_store,
+            "indexer events: how the router keeps what the events say, with the same answers either way (an "
+            "implementation choice, for speed): auto (read each worker's own prefix cache, undoing the events not yet "
+            "delivered, where every worker has one prefix cache of the router's block size and no worker's "
+            "attention-DP ranks are routed; else, and for a worker whose engine restarts, a table) | table (a key -> "
+            "workers table, every event applied to it)",
+            one_of({"auto", "table"}));
     v.field("kv_event_latency", kv_event_latency, "delay of KV events from a worker to the router", at_least(0));
     v.field("approx_ttl", approx_ttl, "approximate indexer: how long a routed prefix is assumed cached",
             config::greater_than(0));

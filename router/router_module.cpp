@@ -81,6 +81,28 @@ void RouterModule::route_ranks(const std::vector<std::int32_t>& ranks) {
   rank_own_.assign(columns, WorkerView{});
 }
 
+void RouterModule::start_of_simulation() {
+  const bool serve = cfg_.indexer == "events" && cfg_.index_store == "auto" && uses_overlap() &&
+                     engine_caches_.size() == workers_.size() &&
+                     std::all_of(routed_ranks_.begin(), routed_ranks_.end(), [](std::int32_t n) { return n == 1; }) &&
+                     std::all_of(engine_caches_.begin(), engine_caches_.end(),
+                                 [&](const KvCache* c) { return c && c->block_size() == block_size_; });
+  if (serve) view_ = std::make_unique<CacheViewIndex>(engine_caches_);
+}
+
+const std::vector<CacheViewIndex::Batch>& RouterModule::events_in_flight() {
+  in_flight_.clear();
+  if (!kv_events_.empty())
+    kv_events_.for_each_queued([&](const KvEventBatch& b) {
+      in_flight_.push_back({static_cast<std::int32_t>(rank_base_[static_cast<size_t>(b.worker)]), b.events});
+    });
+  return in_flight_;
+}
+
+void RouterModule::engine_resetting(size_t worker) {
+  if (view_) view_->detach(static_cast<std::int32_t>(rank_base_.at(worker)), events_in_flight());
+}
+
 void RouterModule::set_lora(const std::vector<WorkerLora>& workers, const std::vector<std::string>& adapter_names) {
   if (workers.size() != workers_.size()) throw InvariantError("router: LoRA settings for every worker are needed");
   const size_t adapters = adapter_names.size();
@@ -294,7 +316,8 @@ void RouterModule::route_pending(size_t m, bool reports, bool overlap) {
     Request* r = pending.front();
     if (overlap) {
       keys_ = prompt_keys(*r, block_size_);
-      indexer_.overlaps(keys_, now_ns(), overlap_);
+      if (view_) view_->overlaps(keys_, events_in_flight(), overlap_);
+      else indexer_.overlaps(keys_, now_ns(), overlap_);
       if (host_view_) host_indexer_.overlaps_from(keys_, now_ns(), overlap_, host_overlap_);
       const bool storage = storage_ && cfg_.storage_overlap_weight > 0;
       if (storage) see_storage_overlaps();
@@ -386,7 +409,8 @@ void RouterModule::on_kv_events() {
     const auto w = static_cast<size_t>(batch.worker);
     const auto first = static_cast<std::int32_t>(rank_base_[w]);
     const bool by_rank = routed_ranks_[w] > 1;
-    indexer_.apply(first, batch.events, KvEvent::Medium::kGpu, by_rank);
+    if (view_) view_->delivered(first, batch.events);
+    else indexer_.apply(first, batch.events, KvEvent::Medium::kGpu, by_rank);
     if (host_view_) host_indexer_.apply(first, batch.events, KvEvent::Medium::kCpu, by_rank);
     kv_events_applied_ += batch.events.size();
   });

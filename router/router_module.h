@@ -16,6 +16,7 @@
 #include "core/sim.h"
 #include "models/kv_cache.h"
 #include "models/pool_config.h"
+#include "router/cache_view_index.h"
 #include "router/kv_indexer.h"
 #include "models/kv_storage.h"
 #include "router/router_policy.h"
@@ -64,6 +65,13 @@ class RouterModule : public sc_core::sc_module {
     storage_ = storage;
     storage_node_ = std::move(worker_node);
   }
+  // Each worker's engine prefix cache (null where it has none or not exactly one), before the
+  // simulation starts: with router.index_store auto the events-fed index reads them in place of a
+  // table (CacheViewIndex) where every worker has one of the router's block size and no worker's
+  // ranks are routed.
+  void read_engine_caches(std::vector<const KvCache*> caches) { engine_caches_ = std::move(caches); }
+  // A worker's engine is about to restart with an empty cache (before Worker::stop()).
+  void engine_resetting(size_t worker);
   // Attention-DP workers whose rank the router picks (engine.dp_balance router): ranks[w] targets
   // for worker w (1 for the others). Each rank is a target of the policy with its own prefix
   // overlap (from KV events naming the rank) and its own load (the router's count); the request
@@ -85,7 +93,8 @@ class RouterModule : public sc_core::sc_module {
   const std::vector<WorkerView>& bookkeeping() const { return own_; }
   bool uses_overlap() const;
   RouterStats stats() const {
-    return {kv_events_applied_, indexer_.entries(), load_reports_applied_, remote_prefills_, local_prefills_};
+    return {kv_events_applied_, view_ ? view_->entries() : indexer_.entries(), load_reports_applied_, remote_prefills_,
+            local_prefills_};
   }
   // Whether the router sends new requests to a worker: it is ready as far as the router has heard
   // (worker state messages, service discovery) and no request bounced off it since.
@@ -104,7 +113,9 @@ class RouterModule : public sc_core::sc_module {
   void set_on_idle(std::function<void()> f) { on_idle_ = std::move(f); }
 
  private:
+  void start_of_simulation() override;
   void on_requests();
+  const std::vector<CacheViewIndex::Batch>& events_in_flight();
   void route_pending(size_t model, bool reports, bool overlap);
   void see_storage_overlaps();
   void hold(Request* r);                      // into its model's queue, in the admission order
@@ -188,6 +199,9 @@ class RouterModule : public sc_core::sc_module {
   std::vector<WorkerView> own_;    // the router's bookkeeping
   std::vector<WorkerView> views_;  // what the policy sees
   KvIndexer indexer_;  // a column per worker, or per rank of a routed one (column())
+  std::vector<const KvCache*> engine_caches_;
+  std::unique_ptr<CacheViewIndex> view_;  // in place of indexer_ where the engines' caches serve
+  std::vector<CacheViewIndex::Batch> in_flight_;
   std::vector<std::int64_t> overlap_;  // per column, for the request being routed
   bool host_view_ = false;
   KvIndexer host_indexer_;  // blocks in the workers' host memory (kCpu events), when host_view_

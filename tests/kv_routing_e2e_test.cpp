@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "scenario/scenario.h"
@@ -104,6 +105,41 @@ TEST(KvRoutingE2E, EventLatencyMakesTheRouterStale) {
               mean_gap(fresh), hit_rate(stale), mean_gap(stale));
   EXPECT_GT(mean_gap(stale), mean_gap(fresh));
   EXPECT_LT(hit_rate(stale), hit_rate(fresh));
+}
+
+// The events-fed index read from the workers' own caches (router.index_store auto) gives the
+// results of the table fed by every event, bit for bit: with events in flight (a latency), host
+// offloading beside it, and workers that fail and start again (their columns detached), on
+// sessions whose follow-ups reuse their prefixes from small caches that evict.
+TEST(KvRoutingE2E, TheCacheViewIndexGivesTheTablesResultsBitForBit) {
+  testing::TempDir dir;
+  const std::string scenario = std::string(kSessions) + R"(
+failures: {on_failure: retry, schedule: [{at: 60s, pool: workers, count: 1}, {at: 150s, pool: workers, count: 2}]}
+planner:
+  policy: scripted
+  adjustment_interval: 10s
+  scripted: [{at: 100s, pool: workers, replicas: 4}, {at: 200s, pool: workers, replicas: 2}, {at: 230s, pool: workers, replicas: 4}]
+)";
+  for (const char* variant : {"", "--set router.kv_event_latency=250ms",
+                              "--set pools.0.kv_offload.host_gbytes=0.01 --set pools.0.engine.num_gpu_blocks=120"}) {
+    SCOPED_TRACE(variant);
+    const std::string sets = std::string(variant) + " --set workload.synthetic.arrival.rate=4";
+    std::string a = dir.write("a.yaml", scenario), out_a = dir.file("view.h5"), out_b = dir.file("table.h5");
+    auto ra = testing::run_servesim("run " + a + " -q -o " + out_a + " " + sets);
+    auto rb = testing::run_servesim("run " + a + " -q -o " + out_b + " " + sets + " --set router.index_store=table");
+    ASSERT_EQ(ra.exit_code, 0) << ra.out;
+    ASSERT_EQ(rb.exit_code, 0) << rb.out;
+    H5 fa(out_a), fb(out_b);
+    for (const char* ds : {"/requests", "/timeseries/cluster", "/workers", "/control_plane"}) {
+      auto x = testing::read_raw(fa.id, ds), y = testing::read_raw(fb.id, ds);
+      ASSERT_FALSE(x.empty()) << ds;
+      EXPECT_TRUE(x == y) << ds << " differs";
+    }
+    // the run exercised what the comparison is about: reuse, and workers that failed
+    const auto cached = testing::read_double_column(fa.id, "/requests", "cached_tokens");
+    EXPECT_GT(std::accumulate(cached.begin(), cached.end(), 0.0), 0.0);
+    EXPECT_GE(testing::read_double_column(fa.id, "/summary", "worker_failures")[0], 3.0);
+  }
 }
 
 TEST(KvRoutingE2E, ApproximateModeLearnsFromItsOwnDecisions) {
