@@ -103,10 +103,10 @@ struct RouterConfig {
             one_of({"events", "approximate"}));
     v.field("index_store", index_store,
             "indexer events: how the router keeps what the events say, with the same answers either way (an "
-            "implementation choice, for speed): auto (read each worker's own prefix cache, undoing the events not yet "
-            "delivered, where every worker has one prefix cache of the router's block size and no worker's "
-            "attention-DP ranks are routed; else, and for a worker whose engine restarts, a table) | table (a key -> "
-            "workers table, every event applied to it)",
+            "implementation choice, for speed): auto (with no kv_event_latency, read each worker's own prefix cache, "
+            "undoing the events not yet delivered, where every worker has one prefix cache of the router's block "
+            "size and no worker's attention-DP ranks are routed; else, and for a worker whose engine restarts, a "
+            "table) | table (a key -> workers table, every event applied to it)",
             one_of({"auto", "table"}));
     v.field("kv_event_latency", kv_event_latency, "delay of KV events from a worker to the router", at_least(0));
     v.field("approx_ttl", approx_ttl, "approximate indexer: how long a routed prefix is assumed cached",

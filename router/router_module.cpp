@@ -82,7 +82,10 @@ void RouterModule::route_ranks(const std::vector<std::int32_t>& ranks) {
 }
 
 void RouterModule::start_of_simulation() {
+  // with a latency, events are in flight at most routings and undoing them each time costs more
+  // than the table
   const bool serve = cfg_.indexer == "events" && cfg_.index_store == "auto" && uses_overlap() &&
+                     cfg_.kv_event_latency.ns() == 0 &&
                      engine_caches_.size() == workers_.size() &&
                      std::all_of(routed_ranks_.begin(), routed_ranks_.end(), [](std::int32_t n) { return n == 1; }) &&
                      std::all_of(engine_caches_.begin(), engine_caches_.end(),
