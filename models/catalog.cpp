@@ -73,6 +73,11 @@ std::optional<ModelProblem> model_problem(const ModelSpec& m) {
                    "give the latent width the routed experts run at (moe_latent_size), or remove it");
   if (!m.mla_input_precision.empty() && m.kv_lora_rank == 0)
     return problem("mla_input_precision is set on a model without MLA (kv_lora_rank)", "remove it");
+  if (!m.attention_precision.empty() && m.kv_lora_rank == 0)
+    return problem("attention_precision is set on a model without MLA (kv_lora_rank)", "remove it");
+  if (!m.attention_precision.empty() && !m.mla_input_precision.empty())
+    return problem("attention_precision and mla_input_precision are both set",
+                   "keep attention_precision alone: it covers MLA's input projections too");
   if (!m.expert_precision.empty() && m.experts == 0)
     return problem("expert_precision is set on a model with no experts", "remove it, or give experts and top_k");
   if (m.linear_layers > 0) {

@@ -65,6 +65,11 @@ struct ModelSpec {
   // attention indexer's, where the checkpoint stores them apart from the rest: "" (as `precision`)
   // | bf16 (NVIDIA's NVFP4 exports of DeepSeek-V3.1 and V3.2 keep them so; o_proj is NVFP4)
   std::string mla_input_precision;
+  // Every attention projection of an MLA model (MLA's input projections, kv_b, o_proj and a sparse
+  // attention indexer's) where the checkpoint stores them apart from the rest: "" (as `precision`)
+  // | bf16 (NVIDIA's NVFP4 exports of GLM-5 and Kimi K2.5 keep attention whole so; every FFN,
+  // dense, shared and routed, is NVFP4)
+  std::string attention_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   // Latent MoE (Nemotron-3 Super): each MoE layer projects a token down to this width, routes it
@@ -116,6 +121,7 @@ struct ModelSpec {
     v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block", "nvfp4"}));
     v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4"}));
     v.field("mla_input_precision", mla_input_precision, "", config::one_of({"", "bf16"}));
+    v.field("attention_precision", attention_precision, "", config::one_of({"", "bf16"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -202,6 +208,12 @@ struct ModelSpec {
                                            : 0;
     return layers * per_layer + indexer_layers() * indexer;
   }
+  // an MLA model's attention projections (attention_precision): the MLA inputs and the indexer's
+  // (mla_input_params) and every layer's o_proj
+  double attention_params() const {
+    if (kv_lora_rank == 0) return 0;
+    return mla_input_params() + static_cast<double>(layers) * heads * value_head_dim() * hidden_size;
+  }
   double weight_bytes() const {
     double bytes;
     if (precision == "nvfp4")
@@ -213,6 +225,8 @@ struct ModelSpec {
       bytes = (params_b * 1e9 - routed_expert_params()) * dtype_bytes + routed_expert_params() * expert_bytes_per_param();
     if (!mla_input_precision.empty())
       bytes += mla_input_params() * (bytes_per_weight(mla_input_precision) - bytes_per_weight(precision));
+    if (!attention_precision.empty())
+      bytes += attention_params() * (bytes_per_weight(attention_precision) - bytes_per_weight(precision));
     return bytes;
   }
   // the routed experts' share of them

@@ -273,11 +273,11 @@ struct ExcludedModule {
   enum class Kind { kLmHeadOrEmbedding, kNotTheLanguageModel, kRouterGate, kAttention, kSharedExperts, kWholeLayer, kOther };
   Kind kind = Kind::kOther;
   int layer = -1;
-  // kAttention: which of MLA's input projections it is (kMla* bits), 0 for the rest of attention
-  // (o_proj, a glob over the block)
+  // kAttention: which of MLA's projections it is (kMla* bits; kMlaO the output projection), 0 for
+  // a glob over the block
   unsigned mla_input = 0;
 };
-constexpr unsigned kMlaQA = 1, kMlaQB = 2, kMlaKvA = 4, kMlaKvB = 8, kMlaQ = 16, kMlaIndexer = 32;
+constexpr unsigned kMlaQA = 1, kMlaQB = 2, kMlaKvA = 4, kMlaKvB = 8, kMlaQ = 16, kMlaIndexer = 32, kMlaO = 64;
 
 ExcludedModule classify_excluded(std::string_view name, int layers) {
   using Kind = ExcludedModule::Kind;
@@ -311,6 +311,7 @@ ExcludedModule classify_excluded(std::string_view name, int layers) {
                          : has("kv_b_proj") ? kMlaKvB
                          : has(".q_proj")   ? kMlaQ
                          : has("indexer")   ? kMlaIndexer
+                         : has("o_proj")    ? kMlaO
                                             : 0;
     return {Kind::kAttention, layer, mla};
   }
@@ -333,7 +334,7 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
                                  path, algo));
   const auto layers = static_cast<size_t>(std::max(m.layers, 0));
   std::vector<char> attention(layers), shared(layers), whole(layers);
-  std::vector<unsigned> mla_inputs(layers);  // per layer, the MLA input projections excluded (kMla* bits)
+  std::vector<unsigned> mla_inputs(layers);  // per layer, the MLA projections excluded (kMla* bits)
   std::string first_kept;  // the first module that is part of the forward pass, for the messages
   auto unmodelled = [&](const std::string& module, std::string_view why) {
     return InputError(fmt::format("{}: exclude_modules keeps '{}' unquantised; {}. Fix: write a models.yaml entry for it",
@@ -365,18 +366,24 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
     else mark(whole);
   }
   // MLA's input projections all kept (q_a and q_b, or q_proj; kv_a and kv_b), the indexer's as
-  // they come: a layer whose attention is otherwise quantised keeps them alone
+  // they come: a layer whose attention is otherwise quantised keeps them alone. With o_proj (and
+  // a sparse model's indexer) too, the layer keeps its attention block whole, as a glob over it does.
   const unsigned mla_projections = (m.q_lora_rank > 0 ? kMlaQA | kMlaQB : kMlaQ) | kMlaKvA | kMlaKvB;
-  size_t attention_kept = 0, dense_kept = 0, shared_kept = 0, mla_inputs_kept = 0;
+  const unsigned mla_block = mla_projections | kMlaO | (m.sparse_topk > 0 ? kMlaIndexer : 0);
+  size_t attention_kept = 0, dense_kept = 0, shared_kept = 0, mla_inputs_kept = 0, partial_attention = 0;
   for (size_t l = 0; l < layers; ++l) {
-    const bool mla_alone = !attention[l] && !whole[l] && (mla_inputs[l] & mla_projections) == mla_projections;
+    const unsigned bits = mla_inputs[l];
+    const bool block = attention[l] || (bits & mla_block) == mla_block;
+    const bool mla_alone = !block && !whole[l] && (bits & mla_projections) == mla_projections && !(bits & kMlaO);
+    const bool partial = !block && !whole[l] && bits != 0 && !mla_alone;
     mla_inputs_kept += mla_alone;
-    attention_kept += attention[l] || whole[l] || (mla_inputs[l] != 0 && !mla_alone);
+    partial_attention += partial;
+    attention_kept += block || whole[l] || partial;
     if (static_cast<int>(l) < m.dense_layers) dense_kept += whole[l] != 0;
     else shared_kept += shared[l] != 0;
   }
   const auto dense = static_cast<size_t>(m.dense_layers), moe = static_cast<size_t>(m.moe_layers());
-  std::string expert_precision, mla_input_precision;
+  std::string expert_precision, mla_input_precision, attention_precision;
   if (mla_inputs_kept > 0) {
     // NVIDIA's NVFP4 DeepSeek-V3.1/V3.2: MLA's input projections bf16, o_proj and the FFNs NVFP4
     if (mla_inputs_kept != layers || attention_kept + dense_kept + shared_kept > 0 || precision != "nvfp4")
@@ -388,19 +395,30 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
                                    mla_inputs_kept, layers, attention_kept, dense_kept, shared_kept));
     mla_input_precision = "bf16";
   } else if (attention_kept + dense_kept + shared_kept > 0) {
+    const bool every_block = attention_kept == layers && partial_attention == 0;
     const bool experts_alone =
-        attention_kept == layers && dense_kept == dense && (m.shared_experts == 0 ? shared_kept == 0 : shared_kept == moe);
-    if (!experts_alone || precision != "nvfp4")
+        every_block && dense_kept == dense && (m.shared_experts == 0 ? shared_kept == 0 : shared_kept == moe);
+    // NVIDIA's NVFP4 GLM-5 and Kimi K2.5: every layer's attention block bf16, every FFN NVFP4
+    const bool attention_alone = every_block && dense_kept == 0 && shared_kept == 0 && m.kv_lora_rank > 0;
+    if ((!experts_alone && !attention_alone) || precision != "nvfp4")
       throw unmodelled(first_kept,
-                       fmt::format("it keeps {} of {} layers' attention, {} of {} dense layers and {} of {} MoE layers' "
-                                   "shared experts unquantised, and servesim models {} checkpoints as quantised whole "
-                                   "or (NVFP4) as their routed experts alone",
-                                   attention_kept, layers, dense_kept, dense, m.shared_experts > 0 ? shared_kept : 0,
+                       fmt::format("it keeps {} of {} layers' attention{}, {} of {} dense layers and {} of {} MoE "
+                                   "layers' shared experts unquantised, and servesim models {} checkpoints as "
+                                   "quantised whole or (NVFP4) as their routed experts alone or, on an MLA model, "
+                                   "with every layer's attention block alone kept",
+                                   attention_kept, layers,
+                                   partial_attention > 0 ? fmt::format(" ({} of them in part)", partial_attention) : "",
+                                   dense_kept, dense, m.shared_experts > 0 ? shared_kept : 0,
                                    m.shared_experts > 0 ? moe : 0, algo));
-    expert_precision = precision;
-    precision = "bf16";
+    if (experts_alone) {
+      expert_precision = precision;
+      precision = "bf16";
+    } else {
+      attention_precision = "bf16";
+    }
   }
-  if (m.precision == precision && m.expert_precision == expert_precision && m.mla_input_precision == mla_input_precision)
+  if (m.precision == precision && m.expert_precision == expert_precision &&
+      m.mla_input_precision == mla_input_precision && m.attention_precision == attention_precision)
     return;  // config.json said the same
   if (m.precision != "bf16" && m.precision != precision)
     throw InputError(fmt::format("{}: quant_algo {} disagrees with config.json's {} format", path, algo, m.precision));
@@ -411,6 +429,7 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
   m.dtype_bytes = precision == "bf16" ? 2 : 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
   m.expert_precision = expert_precision;
   m.mla_input_precision = mla_input_precision;
+  m.attention_precision = attention_precision;
 }
 
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {

@@ -57,7 +57,11 @@ TEST(Glm5, TheCatalogEntryHoldsItsConfigsShapes) {
   EXPECT_NEAR(glm51.params_b, m.params_b, 0.005);
   EXPECT_NEAR(c.params_b, m.params_b, 0.005);
   EXPECT_NEAR(c.active_params_b, m.active_params_b, 0.005);
-  EXPECT_TRUE(m.is_checkpoint("nvidia/GLM-5-NVFP4"));
+  // NVIDIA's NVFP4 export is a model of its own, read from its files: GLM-5's shapes, its
+  // attention blocks kept in bf16 (tests/nvfp4_test.cpp)
+  const ModelSpec& nvfp4 = Catalog::builtin().model("nvidia/GLM-5-NVFP4");
+  EXPECT_EQ(shapes(nvfp4), shapes(m));
+  EXPECT_EQ(nvfp4.attention_precision, "bf16");
   // the parameters, by hand: kv_b_proj expands the latent to 192 + 256 per head, o_proj reads
   // 64 x 256 values
   const double attention = kHidden * kQLora + kQLora * kHeads * (kKeyDim + kRope) + kHidden * (kLatent + kRope) +

@@ -122,6 +122,8 @@ TEST(GptOss, InconsistentCatalogEntriesAreErrorsNamingTheModel) {
   EXPECT_NE(r.out.find("sliding_layers 40 exceeds its 32 layers"), std::string::npos) << r.out;
   r = error_for("  expert_precision: mxfp4\n");
   EXPECT_NE(r.out.find("expert_precision is set on a model with no experts"), std::string::npos) << r.out;
+  r = error_for("  attention_precision: bf16\n");
+  EXPECT_NE(r.out.find("attention_precision is set on a model without MLA (kv_lora_rank)"), std::string::npos) << r.out;
   // sparse attention needs its indexer and MLA (tests/sparse_attention_test.cpp)
   r = error_for("  sparse_topk: 2048\n  indexer_heads: 64\n  indexer_head_dim: 128\n");
   EXPECT_NE(r.out.find("sparse_topk needs indexer_heads, indexer_head_dim and MLA (kv_lora_rank)"), std::string::npos)

@@ -260,10 +260,26 @@ TEST(Nvfp4, AModelOptExportIsQuantisedWholeOrKeepsOneOfTheSetsServesimPrices) {
   std::vector<std::string> one_shared_short(experts_alone);
   one_shared_short.pop_back();  // model.layers.60.mlp.shared_experts*
   EXPECT_THAT(error_of("NVFP4", one_shared_short), HasSubstr("3 of 3 dense layers and 57 of 58 MoE layers'"));
-  EXPECT_THAT(error_of("NVFP4", {"model.layers.0.self_attn.q_a_proj", "*.self_attn*"}),
+  // every layer's attention block alone (NVIDIA's GLM-5 and Kimi K2.5 exports), by a glob or
+  // module by module: NVFP4 with bf16 attention; a layer's o_proj quantised leaves its MLA inputs
+  // alone there, one of two formats; FP8 has no such format
+  const ModelSpec attention_alone = applied("NVFP4", {"model.layers.0.self_attn.q_a_proj", "*.self_attn*"});
+  EXPECT_EQ(attention_alone.precision, "nvfp4");
+  EXPECT_EQ(attention_alone.attention_precision, "bf16");
+  EXPECT_EQ(attention_alone.expert_precision, "");
+  std::vector<std::string> blocks{"lm_head"};
+  for (int l = 0; l < 61; ++l)
+    for (const char* p : {"q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"})
+      blocks.push_back(fmt::format("model.layers.{}.self_attn.{}", l, p));
+  EXPECT_EQ(applied("NVFP4", blocks).attention_precision, "bf16");
+  std::vector<std::string> one_o_short(blocks);
+  one_o_short.pop_back();  // layer 60's o_proj quantised
+  EXPECT_THAT(error_of("NVFP4", one_o_short),
+              HasSubstr("it keeps MLA's input projections of 1 of 61 layers, and 60 layers' attention"));
+  EXPECT_THAT(error_of("FP8", {"*.self_attn*"}),
               HasSubstr("it keeps 61 of 61 layers' attention, 0 of 3 dense layers and 0 of 58"));
   EXPECT_THAT(error_of("NVFP4", {"model.layers.5.self_attn.o_proj"}),
-              HasSubstr("keeps 1 of 61 layers' attention"));
+              HasSubstr("keeps 1 of 61 layers' attention (1 of them in part)"));
   // FP8 has no experts-alone format here
   EXPECT_THAT(error_of("FP8", experts_alone), HasSubstr("servesim models FP8 checkpoints as quantised whole"));
   EXPECT_THAT(error_of("NVFP4", {"model.layers.5*"}),
@@ -332,6 +348,51 @@ TEST(Nvfp4, DeepSeekExportsKeepMlasInputProjectionsInBf16) {
   EXPECT_NEAR(with_bf16_inputs - all_nvfp4, 61 * (projections("bfloat16") - projections("nvfp4")), 1e-9);
 }
 
+// NVIDIA's NVFP4 GLM-5 and Kimi K2.5 keep every layer's attention block (MLA's projections, o_proj,
+// GLM-5's indexer) in bf16 and every FFN, dense, shared and routed, in NVFP4. Kimi K2.5's bytes by
+// hand: DeepSeek-V3's 61 layers x (MLA's input projections at K2's 64 heads + o_proj's 64 heads x
+// 128 values x 7,168) at 2 bytes instead of 4.5 bits; its kernel-timed decode step differs from
+// the whole-NVFP4 model's by exactly 61 layers' projection and o_proj lookups in the two tables.
+TEST(Nvfp4, GlmFiveAndKimiK25ExportsKeepEveryLayersAttentionInBf16) {
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec &glm = c.model("nvidia/GLM-5-NVFP4"), &kimi = c.model("nvidia/Kimi-K2.5-NVFP4");
+  for (const ModelSpec* m : {&glm, &kimi}) {
+    SCOPED_TRACE(m->hf_id);
+    EXPECT_EQ(m->precision, "nvfp4");
+    EXPECT_EQ(m->attention_precision, "bf16");
+    EXPECT_EQ(m->mla_input_precision, "");
+    EXPECT_EQ(m->expert_precision, "");
+  }
+  const ModelSpec& k2 = c.model("moonshotai/Kimi-K2-Instruct");
+  EXPECT_EQ(std::tie(kimi.layers, kimi.hidden_size, kimi.kv_lora_rank, kimi.q_lora_rank, kimi.experts, kimi.dense_layers),
+            std::tie(k2.layers, k2.hidden_size, k2.kv_lora_rank, k2.q_lora_rank, k2.experts, k2.dense_layers));
+  const double attention = 61.0 * (7168.0 * 1536 + 1536.0 * 64 * 192 + 7168.0 * 576 + 512.0 * 64 * 256 + 64.0 * 128 * 7168);
+  EXPECT_DOUBLE_EQ(kimi.attention_params(), attention);
+  ModelSpec whole = kimi;
+  whole.attention_precision = "";
+  EXPECT_NEAR(kimi.weight_bytes() - whole.weight_bytes(), attention * (2 - 4.5 / 8), 1e-6 * attention);
+
+  const std::string dir = kDatabase + "/data/b200_sxm";
+  KernelTimingConfig config;
+  config.backend = "trtllm";
+  config.backend_version = "1.3.0rc20";
+  const auto tables = KernelTables::shared(dir, "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(kimi));
+  const SystemMemory memory = SystemMemory::load(kDatabase + "/b200_sxm.yaml");
+  BatchShape decode;
+  decode.decode_seqs = 64;
+  decode.decode_context_tokens = 64 * 2048;
+  const double bf16_attention = KernelTiming(kimi, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  const double all_nvfp4 = KernelTiming(whole, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  auto projections = [&](const char* dtype) {  // fused q_a + kv_a, q_b over 8 heads a GPU, o_proj
+    const LogGrid& g = tables->gemm.at(dtype);
+    return g.at({64, 1536 + 576, 7168}, Extrapolation::kError, "gemm").value +
+           g.at({64, 8 * 192, 1536}, Extrapolation::kError, "gemm").value +
+           g.at({64, 7168, 8 * 128}, Extrapolation::kError, "gemm").value;
+  };
+  EXPECT_NE(projections("bfloat16"), projections("nvfp4"));
+  EXPECT_NEAR(bf16_attention - all_nvfp4, 61 * (projections("bfloat16") - projections("nvfp4")), 1e-9);
+}
+
 // config.json's own quantization_config (quant_method modelopt, its `ignore` list) reads as the
 // hf_quant_config.json does; one without quant_algo is an error naming the key.
 TEST(Nvfp4, AConfigJsonsModelOptQuantizationIsRead) {
@@ -358,13 +419,13 @@ TEST(Nvfp4, AConfigJsonsModelOptQuantizationIsRead) {
 
 // A checkpoint id names the catalog entry that is of it (`Qwen/Qwen3-32B` is qwen3-32b), in a
 // scenario and in `servesim timing`; not an entry's same_architecture ids, whose weights' format
-// may differ (nvidia/GLM-5-NVFP4 is not glm-5's bf16).
+// may differ (zai-org/GLM-5-FP8 is not glm-5's bf16).
 TEST(Nvfp4, ACheckpointIdNamesItsCatalogEntry) {
   const Catalog& c = Catalog::builtin();
   EXPECT_EQ(&c.model("Qwen/Qwen3-32B"), &c.model("qwen3-32b"));
   EXPECT_EQ(&c.model("MiniMaxAI/MiniMax-M2.5"), &c.model("minimax-m2.5"));
-  EXPECT_FALSE(c.has_model("nvidia/GLM-5-NVFP4"));
-  EXPECT_THROW(c.model("nvidia/GLM-5-NVFP4"), ConfigError);
+  EXPECT_FALSE(c.has_model("zai-org/GLM-5-FP8"));
+  EXPECT_THROW(c.model("zai-org/GLM-5-FP8"), ConfigError);
   EXPECT_NO_THROW(load_scenario_string("name: x\npools:\n  - {model: Qwen/Qwen3-32B, gpu: h100_sxm, tp: 2}\n", "s.yaml"));
   const auto r = testing::run_servesim(
       "timing --model nvidia/MiniMax-M2.5-NVFP4 --system b200_sxm --tp 4 --expert-parallel 4 --timing kernel");

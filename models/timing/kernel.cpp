@@ -82,13 +82,15 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     lm_head_gemm_ = &bf16->second;
   }
   mla_input_gemm_ = gemm_;
-  if (!m_.mla_input_precision.empty()) {
-    auto it = tables_->gemm.find(gemm_table_dtype(m_.mla_input_precision));
+  if (const std::string& inputs = mla_input_gemm_precision(m_); inputs != m_.precision) {
+    auto it = tables_->gemm.find(gemm_table_dtype(inputs));
     if (it == tables_->gemm.end())
-      throw InputError(fmt::format("{}: no {} GEMM table for the MLA input projections of {}", where,
-                                   gemm_table_dtype(m_.mla_input_precision), m_.hf_id));
+      throw InputError(fmt::format("{}: no {} GEMM table for the {} of {}", where, gemm_table_dtype(inputs),
+                                   m_.attention_precision.empty() ? "MLA input projections" : "attention projections",
+                                   m_.hf_id));
     mla_input_gemm_ = &it->second;
   }
+  o_proj_gemm_ = m_.attention_precision.empty() ? gemm_ : mla_input_gemm_;
   if (m_.heads % tp_ != 0)
     throw ConfigError(fmt::format("model {}: {} attention heads do not split over tp {}", m_.hf_id, m_.heads, tp_));
   const std::string kv_dtype = m_.kv_dtype_bytes == 1 ? "fp8" : "bfloat16";
@@ -102,7 +104,8 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
                           const std::map<KernelTables::MlaModuleKey, LogGrid>& generation,
                           const std::vector<std::string>& measured, const char* kind) -> ModuleTables {
     const std::vector<std::string> checkpoints = module_checkpoints(measured, *tables_, m_, kind);
-    const std::string gemm_dtype = gemm_table_dtype(m_.precision);
+    // the block's GEMMs in attention's own format where the checkpoint keeps it apart
+    const std::string gemm_dtype = gemm_table_dtype(m_.attention_precision.empty() ? m_.precision : m_.attention_precision);
     const int heads = m_.heads / tp_;
     for (const std::string& checkpoint : checkpoints) {
       const KernelTables::MlaModuleKey key{checkpoint, heads, kv_dtype, gemm_dtype};
@@ -453,7 +456,9 @@ double KernelTiming::layers_ms(double tokens, double moe_tokens, int moe_ranks) 
       continue;
     }
     if (op.group <= 0) {
-      ms += op.count * (is_mla_input_projection(m_, op) ? mla_input_gemm_ms(op.m, op.n, op.k) : gemm_ms(op.m, op.n, op.k));
+      ms += op.count * (is_mla_input_projection(m_, op)            ? mla_input_gemm_ms(op.m, op.n, op.k)
+                        : op.name == std::string_view("o_proj") ? lookup(*o_proj_gemm_, {op.m, op.n, op.k}, "gemm")
+                                                                : gemm_ms(op.m, op.n, op.k));
       continue;
     }
     if (moe) continue;

@@ -90,7 +90,8 @@ class KernelTiming final : public TimingModel {
   Extrapolation policy_;
   const LogGrid* gemm_ = nullptr;
   const LogGrid* lm_head_gemm_ = nullptr;  // gemm_, but bf16 in an NVFP4 checkpoint
-  const LogGrid* mla_input_gemm_ = nullptr;  // gemm_, or ModelSpec::mla_input_precision's
+  const LogGrid* mla_input_gemm_ = nullptr;  // gemm_, or mla_input_gemm_precision()'s
+  const LogGrid* o_proj_gemm_ = nullptr;     // gemm_, or ModelSpec::attention_precision's
   const LogGrid* context_ = nullptr;
   const LogGrid* generation_ = nullptr;
   // sliding-window layers' kernels where the tables measured them at the model's window (read at

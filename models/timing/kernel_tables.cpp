@@ -443,7 +443,10 @@ KernelTableParts KernelTableParts::for_deployment(const ModelSpec& m, int tp, bo
   KernelTableParts p = for_model(m, moe_table);
   std::vector<std::string> dtypes{gemm_table_dtype(m.precision)};
   if (m.precision == "nvfp4") dtypes.push_back("bfloat16");  // ModelOpt's NVFP4 checkpoints' LM head
+  for (const std::string* apart : {&m.mla_input_precision, &m.attention_precision})
+    if (!apart->empty()) dtypes.push_back(gemm_table_dtype(*apart));
   std::sort(dtypes.begin(), dtypes.end());
+  dtypes.erase(std::unique(dtypes.begin(), dtypes.end()), dtypes.end());
   p.gemm_dtypes = std::move(dtypes);
   // an MLA model reads its own attention tables, none of these
   p.attention_shapes = m.kv_lora_rank > 0 ? std::vector<AttentionShape>{}

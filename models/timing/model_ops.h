@@ -59,16 +59,29 @@ double moe_dispatch_copies(const ModelSpec& m, int gpus);
 double elementwise_bytes_per_token_layer(const ModelSpec& m, int tp);
 constexpr int kElementwiseKernelsPerLayer = 4;
 
-// The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision) and MLA's
-// input projections' (mla_input_precision) where the checkpoint stores them apart, the LM head's
+// The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision), an MLA
+// model's attention projections' (attention_precision) and MLA's input projections'
+// (mla_input_precision) where the checkpoint stores them apart, the LM head's
 // bf16 in an NVFP4 checkpoint, else the model's.
 inline bool is_mla_input_projection(const ModelSpec& m, const GemmOp& op) {
   const std::string_view name = op.name;
   return m.kv_lora_rank > 0 && (name == "qkv_proj" || name == "indexer_q" || name == "indexer_k");
 }
+// An MLA model's attention projections (attention_precision): its input projections, the
+// indexer's and o_proj (kv_b_proj is priced with the prefill's attention).
+inline bool is_attention_projection(const ModelSpec& m, const GemmOp& op) {
+  return is_mla_input_projection(m, op) || (m.kv_lora_rank > 0 && op.name == std::string_view("o_proj"));
+}
+// The format MLA's input projections (and kv_b_proj) run in.
+inline const std::string& mla_input_gemm_precision(const ModelSpec& m) {
+  return !m.attention_precision.empty()   ? m.attention_precision
+         : !m.mla_input_precision.empty() ? m.mla_input_precision
+                                          : m.precision;
+}
 inline const std::string& gemm_precision(const ModelSpec& m, const GemmOp& op) {
   static const std::string bf16 = "bf16";
   if (op.group > 0 && !m.expert_precision.empty()) return m.expert_precision;
+  if (!m.attention_precision.empty() && is_attention_projection(m, op)) return m.attention_precision;
   if (!m.mla_input_precision.empty() && is_mla_input_projection(m, op)) return m.mla_input_precision;
   if (m.precision == "nvfp4" && op.name == std::string_view("lm_head")) return bf16;
   return m.precision;
