@@ -59,7 +59,8 @@ struct ModelSpec {
   // The routed experts' own weight format where the checkpoint stores them apart from the rest:
   // "" (as `precision`) | mxfp4 (OCP microscaling FP4: 4-bit values, one 8-bit scale per 32, as
   // gpt-oss ships; run as w4a16: weights dequantised to bf16 inside the kernel) | nvfp4 (FP4 MoE
-  // checkpoints whose attention stays bf16)
+  // checkpoints whose attention stays bf16) | int4 (4-bit integers, a bf16 scale per 32, as the
+  // compressed-tensors W4A16 group-32 checkpoint of Kimi K2.5 ships them; run as w4a16)
   std::string expert_precision;
   // MLA's input projections (q_a, q_b, kv_a, kv_b; q_proj without a query LoRA) and a sparse
   // attention indexer's, where the checkpoint stores them apart from the rest: "" (as `precision`)
@@ -119,7 +120,7 @@ struct ModelSpec {
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
     v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
     v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block", "nvfp4"}));
-    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4"}));
+    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4", "int4"}));
     v.field("mla_input_precision", mla_input_precision, "", config::one_of({"", "bf16"}));
     v.field("attention_precision", attention_precision, "", config::one_of({"", "bf16"}));
     v.field("layers", layers, "", config::at_least(1));
@@ -171,10 +172,11 @@ struct ModelSpec {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
   // Bytes per weight of a GEMM format: MXFP4 is 4 bits plus an 8-bit scale per 32 values, NVFP4
-  // 4 bits plus an FP8 scale per 16.
+  // 4 bits plus an FP8 scale per 16, int4 4 bits plus a bf16 scale per 32.
   static double bytes_per_weight(const std::string& format) {
     return format == "mxfp4"   ? (4.0 + 8.0 / 32) / 8
            : format == "nvfp4" ? (4.0 + 8.0 / 16) / 8
+           : format == "int4"  ? (4.0 + 16.0 / 32) / 8
            : format == "bf16"  ? 2
                                : 1;
   }
@@ -442,6 +444,14 @@ class Catalog {
   // checkpoints share the shapes, not always the weights' format.)
   const ModelSpec* find_model(const std::string& name) const;
   bool has_model(const std::string& name) const { return find_model(name) != nullptr; }
+  // The catalog entry that lists this checkpoint id as its same_architecture (null if none): what
+  // an error for the id can point to.
+  const std::string* entry_of_architecture(const std::string& id) const {
+    for (const auto& [entry, m] : models_)
+      if (std::find(m.same_architecture.begin(), m.same_architecture.end(), id) != m.same_architecture.end())
+        return &entry;
+    return nullptr;
+  }
   // Why a config.json naming this checkpoint was not read as a model (null if none was refused).
   const std::string* unreadable_config(const std::string& id) const {
     auto it = unreadable_configs_.find(id);

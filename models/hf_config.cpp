@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <regex>
 #include <simdjson.h>
 
 #include "core/error.h"
@@ -432,6 +433,88 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
   m.attention_precision = attention_precision;
 }
 
+void apply_compressed_tensors(const CompressedTensorsScheme& scheme, const std::vector<std::string>& ignore,
+                              const std::string& path, ModelSpec& m) {
+  if (scheme.bits != 4 || scheme.type != "int" || scheme.strategy != "group" || scheme.group_size != 32 ||
+      !scheme.symmetric || scheme.activations)
+    throw InputError(fmt::format(
+        "{}: quantization_config (compressed-tensors) stores weights as {}-bit {} values by {}{}{}{}; servesim models "
+        "4-bit symmetric integers in groups of 32 with unquantised activations (W4A16), on the routed experts. Fix: "
+        "write a models.yaml entry for it",
+        path, scheme.bits, scheme.type, scheme.strategy,
+        scheme.strategy == "group" ? fmt::format(" of {}", scheme.group_size) : "", scheme.symmetric ? "" : ", asymmetric",
+        scheme.activations ? ", activations quantised" : ""));
+  if (m.experts == 0)
+    throw InputError(fmt::format("{}: quantization_config (compressed-tensors): W4A16 int4 on a model without experts "
+                                 "is not modelled (servesim prices int4 routed experts). Fix: write a models.yaml "
+                                 "entry for it",
+                                 path));
+  // which of the language model's modules the list leaves out, tried on a dense layer, the first
+  // MoE layer and the last (a list names kinds of modules, as these exports write it), under the
+  // plain and the multimodal wrapper's names
+  std::vector<std::regex> patterns;
+  std::vector<std::string> names;
+  for (const std::string& entry : ignore) {
+    if (!entry.starts_with("re:")) {
+      names.push_back(entry);
+      continue;
+    }
+    try {
+      patterns.emplace_back(entry.substr(3), std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error&) {
+      throw InputError(fmt::format("{}: quantization_config.ignore has '{}', not a regular expression", path, entry));
+    }
+  }
+  auto left_out = [&](const std::string& module) {
+    for (const std::string& prefix : {std::string(), std::string("language_model.")}) {
+      const std::string name = prefix + module;
+      if (std::find(names.begin(), names.end(), name) != names.end()) return true;
+      for (const std::regex& re : patterns)
+        if (std::regex_match(name, re)) return true;
+    }
+    return false;
+  };
+  std::vector<int> layers{m.layers - 1};
+  if (m.dense_layers > 0) layers.push_back(0);
+  if (m.dense_layers < m.layers) layers.push_back(m.dense_layers);
+  const std::vector<std::string> attention = m.kv_lora_rank > 0
+                                                 ? std::vector<std::string>{"q_a_proj", "q_b_proj", "q_proj",
+                                                                            "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"}
+                                                 : std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj"};
+  // kind -> (left out, kept) counts
+  std::map<std::string, std::pair<int, int>> kinds;
+  auto tally = [&](const std::string& kind, const std::string& module) {
+    auto& [out, in] = kinds[kind];
+    (left_out(module) ? out : in) += 1;
+  };
+  tally("the LM head", "lm_head");
+  for (int l : layers) {
+    const std::string layer = fmt::format("model.layers.{}.", l);
+    for (const std::string& p : attention) tally("attention", layer + "self_attn." + p);
+    for (const char* p : {"gate_proj", "up_proj", "down_proj"}) {
+      if (l < m.dense_layers) {
+        tally("the dense FFNs", layer + "mlp." + p);
+        continue;
+      }
+      tally("the routed experts", layer + "mlp.experts.0." + p);
+      if (m.shared_experts > 0) tally("the shared experts", layer + "mlp.shared_experts." + p);
+    }
+  }
+  for (const auto& [kind, counts] : kinds) {
+    const bool experts = kind == "the routed experts";
+    const bool as_modelled = experts ? counts.first == 0 : counts.second == 0;
+    if (!as_modelled)
+      throw InputError(fmt::format("{}: quantization_config (compressed-tensors) quantises {} {}; servesim models int4 "
+                                   "checkpoints whose routed experts alone are int4. Fix: write a models.yaml entry "
+                                   "for it",
+                                   path, counts.first > 0 && counts.second > 0 ? "part of" : experts ? "none of" : "all of",
+                                   kind));
+  }
+  m.precision = "bf16";
+  m.dtype_bytes = 2;
+  m.expert_precision = "int4";
+}
+
 ModelSpec model_from_hf_config_text(std::string_view text, const std::string& path, const std::string& hf_id) {
   const Config c(text, path);
   std::string arch = c.architecture();
@@ -604,10 +687,38 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
     m.precision = "bf16";
     m.dtype_bytes = 2;
     apply_modelopt_exclusions(algo, module_names((*q)["ignore"]), path + ": quantization_config", m);
+  } else if (q && method == "compressed-tensors") {
+    simdjson::dom::object groups;
+    if ((*q)["config_groups"].get(groups) || groups.size() != 1)
+      throw InputError(fmt::format("{}: quantization_config (compressed-tensors) needs config_groups with one scheme "
+                                   "(servesim models one format for the quantised modules)",
+                                   path));
+    simdjson::dom::element group = (*groups.begin()).value, weights;
+    if (group["weights"].get(weights) || weights.is_null())
+      throw InputError(fmt::format("{}: quantization_config.config_groups: the scheme has no weights", path));
+    CompressedTensorsScheme scheme;
+    std::int64_t bits = 0, group_size = 0;
+    std::string_view type, strategy;
+    bool symmetric = true;
+    auto read = [&](const char* key, auto& out) { return weights[key].get(out) == simdjson::SUCCESS; };
+    if (!read("num_bits", bits) || !read("type", type) || !read("strategy", strategy))
+      throw InputError(fmt::format("{}: quantization_config.config_groups: the scheme's weights need num_bits, type "
+                                   "and strategy",
+                                   path));
+    if (!read("group_size", group_size)) group_size = 0;  // null: not grouped
+    if (!read("symmetric", symmetric)) symmetric = true;
+    scheme.bits = static_cast<int>(bits);
+    scheme.type = std::string(type);
+    scheme.strategy = std::string(strategy);
+    scheme.group_size = static_cast<int>(group_size);
+    scheme.symmetric = symmetric;
+    simdjson::dom::element activations;
+    scheme.activations = !group["input_activations"].get(activations) && !activations.is_null();
+    apply_compressed_tensors(scheme, module_names((*q)["ignore"]), path, m);
   } else if (q) {
-    throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8, and mxfp4 experts, "
-                                 "are). Fix: write a "
-                                 "models.yaml entry for it",
+    throw InputError(fmt::format("{}: quantization_config.quant_method '{}' is not modelled (fp8, modelopt, mxfp4 "
+                                 "experts and compressed-tensors int4 experts are). Fix: write a models.yaml entry "
+                                 "for it",
                                  path, method));
   } else {
     m.precision = "bf16";

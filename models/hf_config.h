@@ -39,11 +39,31 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
 // shared experts unquantised, as NVIDIA's exports of MiniMax-M2.5, Qwen3.5 and GLM-5.1 do, is
 // its routed experts in NVFP4 and the rest bf16 (precision bf16, expert_precision nvfp4); one that
 // keeps every layer's MLA input projections (q_a, q_b, kv_a, kv_b, the indexer's) and nothing else,
-// as NVIDIA's DeepSeek-V3.1 and V3.2 exports do, is NVFP4 with mla_input_precision bf16. Anything
-// else (attention alone kept, a dense model's layers, Mamba mixers) is an InputError naming `path`
-// and a module: no one format prices it.
+// as NVIDIA's DeepSeek-V3.1 and V3.2 exports do, is NVFP4 with mla_input_precision bf16; an MLA
+// MoE checkpoint that keeps every layer's attention block and nothing else, as NVIDIA's GLM-5 and
+// Kimi K2.5 exports do, is NVFP4 with attention_precision bf16. Anything else (some layers'
+// attention, a dense model's layers, Mamba mixers) is an InputError naming `path` and a module:
+// no one format prices it.
 void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::string>& excluded, const std::string& path,
                                ModelSpec& m);
+
+// A compressed-tensors checkpoint's weight scheme (quantization_config.config_groups: one group's
+// `weights`, and whether its input activations are quantised too).
+struct CompressedTensorsScheme {
+  int bits = 0;
+  std::string type;      // int | float
+  std::string strategy;  // group | channel | tensor | block
+  int group_size = 0;
+  bool symmetric = true;
+  bool activations = false;  // input_activations quantised (W4A8, W8A8) or not (W4A16)
+};
+// That scheme on every Linear module but the `ignore`d ones (module names, or `re:` regular
+// expressions matched whole), applied to `m`. Modelled: 4-bit symmetric integers in groups of 32
+// with bf16 activations on the routed experts alone, attention, dense FFNs, shared experts and the
+// LM head left out, as moonshotai/Kimi-K2.5 ships (precision bf16, expert_precision int4).
+// Anything else is an InputError naming `path` and what differs.
+void apply_compressed_tensors(const CompressedTensorsScheme& scheme, const std::vector<std::string>& ignore,
+                              const std::string& path, ModelSpec& m);
 
 // The checkpoint id of a model_configs file name: "Qwen--Qwen3-32B_config.json" -> "Qwen/Qwen3-32B";
 // empty if the name is not of that form.

@@ -460,6 +460,14 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
   if (!catalog.has_model(p.model)) {
     if (const std::string* why = catalog.unreadable_config(p.model))  // a config.json it could not read
       map.fail(base + ".model", *why, "");
+    if (const std::string* entry = catalog.entry_of_architecture(p.model))
+      map.fail(base + ".model",
+               fmt::format("unknown model '{}': the catalog's {} has its architecture (same_architecture), not "
+                           "necessarily its weights' format",
+                           p.model, *entry),
+               fmt::format("model: {}, with pools[].precision set to the checkpoint's format (or add a "
+                           "model_configs/ file of the checkpoint)",
+                           *entry));
     map.fail(base + ".model", fmt::format("unknown model '{}'", p.model), "use a model from the catalog (servesim --list)");
   }
   if (!catalog.gpus().count(p.gpu))

@@ -426,6 +426,15 @@ TEST(Nvfp4, ACheckpointIdNamesItsCatalogEntry) {
   EXPECT_EQ(&c.model("MiniMaxAI/MiniMax-M2.5"), &c.model("minimax-m2.5"));
   EXPECT_FALSE(c.has_model("zai-org/GLM-5-FP8"));
   EXPECT_THROW(c.model("zai-org/GLM-5-FP8"), ConfigError);
+  // a scenario naming such an id is told which entry has its shapes
+  try {
+    load_scenario_string("name: x\npools:\n  - {model: zai-org/GLM-5-FP8, gpu: b200, tp: 8}\n", "s.yaml");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown model 'zai-org/GLM-5-FP8': the catalog's glm-5 has its architecture "
+                                    "(same_architecture)"));
+    EXPECT_THAT(e.what(), HasSubstr("model: glm-5, with pools[].precision set to the checkpoint's format"));
+  }
   EXPECT_NO_THROW(load_scenario_string("name: x\npools:\n  - {model: Qwen/Qwen3-32B, gpu: h100_sxm, tp: 2}\n", "s.yaml"));
   const auto r = testing::run_servesim(
       "timing --model nvidia/MiniMax-M2.5-NVFP4 --system b200_sxm --tp 4 --expert-parallel 4 --timing kernel");

@@ -240,12 +240,14 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
       }
     }
   }
-  // Experts in a format of their own (gpt-oss's MXFP4, run as w4a16; NVFP4 MoE checkpoints' FP4)
-  // are priced from the MoE tables only: the GEMM loop prices every expert GEMM in the model's format
+  // Experts in a format of their own (gpt-oss's MXFP4 and Kimi K2.5's int4, run as w4a16; NVFP4
+  // MoE checkpoints' FP4) are priced from the MoE tables only: the GEMM loop prices every expert
+  // GEMM in the model's format
   const bool own_format = m_.experts > 0 && !m_.expert_precision.empty();
-  const std::string moe_dtype = m_.expert_precision == "mxfp4" ? "w4a16_mxfp4"
-                                : own_format                   ? gemm_table_dtype(m_.expert_precision)
-                                                               : gemm_table_dtype(m_.precision);
+  const std::string moe_dtype = m_.expert_precision == "mxfp4"  ? "w4a16_mxfp4"
+                                : m_.expert_precision == "int4" ? "int4_wo"
+                                : own_format                    ? gemm_table_dtype(m_.expert_precision)
+                                                                : gemm_table_dtype(m_.precision);
   if (own_format && attention_dp > 1)
     throw ConfigError(fmt::format("model {}: {} experts shared by attention-DP ranks are not priced by the kernel "
                                   "model (the MoE tables measure one rank's layout). Fix: timing.model: roofline",
