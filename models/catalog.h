@@ -71,6 +71,10 @@ struct ModelSpec {
   // | bf16 (NVIDIA's NVFP4 exports of GLM-5 and Kimi K2.5 keep attention whole so; every FFN,
   // dense, shared and routed, is NVFP4)
   std::string attention_precision;
+  // The dense FFN layers' and shared experts' GEMMs, and the LM head's, where the checkpoint stores
+  // them apart from `precision`: "" (as `precision`; the LM head bf16 beside nvfp4) | a format
+  // (NVIDIA's mixed-precision Qwen3.6 exports: FP8 attention, nvfp4_w4a16 FFNs, experts and LM head)
+  std::string ffn_precision, lm_head_precision;
   int layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate_size = 0, vocab_size = 0;
   int experts = 0, top_k = 0, shared_experts = 0, moe_intermediate_size = 0, dense_layers = 0;
   // Latent MoE (Nemotron-3 Super): each MoE layer projects a token down to this width, routes it
@@ -120,9 +124,11 @@ struct ModelSpec {
     v.field("dtype_bytes", dtype_bytes, "", config::between(1, 4));
     v.field("kv_dtype_bytes", kv_dtype_bytes, "", config::between(1, 4));
     v.field("precision", precision, "", config::one_of({"bf16", "fp8", "fp8_block", "nvfp4"}));
-    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4", "int4"}));
+    v.field("expert_precision", expert_precision, "", config::one_of({"", "mxfp4", "nvfp4", "int4", "nvfp4_w4a16"}));
     v.field("mla_input_precision", mla_input_precision, "", config::one_of({"", "bf16"}));
     v.field("attention_precision", attention_precision, "", config::one_of({"", "bf16"}));
+    v.field("ffn_precision", ffn_precision, "", config::one_of({"", "bf16", "fp8", "nvfp4", "nvfp4_w4a16"}));
+    v.field("lm_head_precision", lm_head_precision, "", config::one_of({"", "bf16", "fp8", "nvfp4", "nvfp4_w4a16"}));
     v.field("layers", layers, "", config::at_least(1));
     v.field("hidden_size", hidden_size, "", config::at_least(1));
     v.field("heads", heads, "", config::at_least(1));
@@ -172,10 +178,11 @@ struct ModelSpec {
     return id == hf_id || std::find(same_architecture.begin(), same_architecture.end(), id) != same_architecture.end();
   }
   // Bytes per weight of a GEMM format: MXFP4 is 4 bits plus an 8-bit scale per 32 values, NVFP4
-  // 4 bits plus an FP8 scale per 16, int4 4 bits plus a bf16 scale per 32.
+  // 4 bits plus an FP8 scale per 16 (also as nvfp4_w4a16: NVFP4 weights beside bf16 activations),
+  // int4 4 bits plus a bf16 scale per 32.
   static double bytes_per_weight(const std::string& format) {
-    return format == "mxfp4"   ? (4.0 + 8.0 / 32) / 8
-           : format == "nvfp4" ? (4.0 + 8.0 / 16) / 8
+    return format == "mxfp4"                               ? (4.0 + 8.0 / 32) / 8
+           : format == "nvfp4" || format == "nvfp4_w4a16" ? (4.0 + 8.0 / 16) / 8
            : format == "int4"  ? (4.0 + 16.0 / 32) / 8
            : format == "bf16"  ? 2
                                : 1;
@@ -216,6 +223,13 @@ struct ModelSpec {
     if (kv_lora_rank == 0) return 0;
     return mla_input_params() + static_cast<double>(layers) * heads * value_head_dim() * hidden_size;
   }
+  // the dense FFN layers' and the shared experts' parameters (ffn_precision)
+  double dense_and_shared_ffn_params() const {
+    const double h = hidden_size, gated = ffn_matrices();
+    if (experts == 0) return static_cast<double>(ffn_layers()) * gated * h * intermediate_size;
+    return dense_layers * gated * h * intermediate_size +
+           static_cast<double>(moe_layers()) * shared_experts * gated * h * moe_intermediate_size;
+  }
   double weight_bytes() const {
     double bytes;
     if (precision == "nvfp4")
@@ -229,6 +243,12 @@ struct ModelSpec {
       bytes += mla_input_params() * (bytes_per_weight(mla_input_precision) - bytes_per_weight(precision));
     if (!attention_precision.empty())
       bytes += attention_params() * (bytes_per_weight(attention_precision) - bytes_per_weight(precision));
+    // what the lines above counted these in: `precision` (its bytes; the LM head bf16 beside nvfp4)
+    const double base = precision == "nvfp4" ? bytes_per_weight(precision) : dtype_bytes;
+    if (!ffn_precision.empty()) bytes += dense_and_shared_ffn_params() * (bytes_per_weight(ffn_precision) - base);
+    if (!lm_head_precision.empty())
+      bytes += static_cast<double>(vocab_size) * hidden_size *
+               (bytes_per_weight(lm_head_precision) - (precision == "nvfp4" ? 2 : dtype_bytes));
     return bytes;
   }
   // the routed experts' share of them

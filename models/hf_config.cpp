@@ -4,10 +4,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <map>
 #include <optional>
 #include <regex>
+#include <tuple>
 #include <simdjson.h>
 
 #include "core/error.h"
@@ -231,6 +233,20 @@ std::vector<std::string> module_names(simdjson::simdjson_result<simdjson::dom::e
   return names;
 }
 
+// quantized_layers of a MIXED_PRECISION checkpoint: (module, quant_algo) in the file's order (a
+// missing object: none; an entry without a quant_algo string: "").
+std::vector<std::pair<std::string, std::string>> quantized_layer_algos(
+    simdjson::simdjson_result<simdjson::dom::element> layers) {
+  std::vector<std::pair<std::string, std::string>> out;
+  simdjson::dom::object object;
+  if (layers.get(object)) return out;
+  for (auto [module, scheme] : object) {
+    std::string_view algo;
+    out.emplace_back(std::string(module), scheme["quant_algo"].get(algo) ? std::string() : std::string(algo));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string hf_id_of_config_file(const std::string& file_name) {
@@ -263,7 +279,10 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
   std::string_view algo;
   if (parser.parse(json).get(root) || root["quantization"]["quant_algo"].get(algo))
     throw InputError(fmt::format("{}: no quantization.quant_algo (a ModelOpt hf_quant_config.json is expected)", path));
-  apply_modelopt_exclusions(algo, module_names(root["quantization"]["exclude_modules"]), path, m);
+  if (algo == "MIXED_PRECISION")
+    apply_modelopt_mixed_precision(quantized_layer_algos(root["quantization"]["quantized_layers"]), path, m);
+  else
+    apply_modelopt_exclusions(algo, module_names(root["quantization"]["exclude_modules"]), path, m);
 }
 
 namespace {
@@ -431,6 +450,84 @@ void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::str
   m.expert_precision = expert_precision;
   m.mla_input_precision = mla_input_precision;
   m.attention_precision = attention_precision;
+}
+
+void apply_modelopt_mixed_precision(const std::vector<std::pair<std::string, std::string>>& quantized,
+                                    const std::string& path, ModelSpec& m) {
+  using Kind = ExcludedModule::Kind;
+  enum Part { kAttention, kFfn, kExperts, kLmHead };
+  static const char* const part_names[] = {"attention", "dense FFNs and shared experts", "routed experts", "LM head"};
+  std::array<std::string, 4> formats;  // per part, once seen
+  std::array<std::string, 4> first;    // a module of each part, for the messages
+  const auto layers = static_cast<size_t>(std::max(m.layers, 0));
+  std::array<std::vector<char>, 3> seen{std::vector<char>(layers), std::vector<char>(layers), std::vector<char>(layers)};
+  auto unmodelled = [&](const std::string& module, std::string_view why) {
+    return InputError(fmt::format("{}: quantized_layers quantises '{}'; {}. Fix: write a models.yaml entry for it", path,
+                                  module, why));
+  };
+  for (const auto& [module, algo] : quantized) {
+    const std::string format = algo == "FP8" ? "fp8" : algo == "NVFP4" ? "nvfp4" : algo == "W4A16_NVFP4" ? "nvfp4_w4a16" : "";
+    if (format.empty())
+      throw unmodelled(module, fmt::format("its quant_algo '{}' is not modelled (FP8, NVFP4 and W4A16_NVFP4 are)", algo));
+    const ExcludedModule e = classify_excluded(module, m.layers);
+    const std::string_view name = module;
+    Part part;
+    if (e.kind == Kind::kNotTheLanguageModel || e.kind == Kind::kRouterGate) continue;
+    if (e.kind == Kind::kLmHeadOrEmbedding && name.find("lm_head") != std::string_view::npos) part = kLmHead;
+    else if (e.kind == Kind::kAttention && e.layer >= 0) part = kAttention;
+    else if (e.kind == Kind::kSharedExperts && e.layer >= 0) part = kFfn;
+    else if (e.kind == Kind::kOther && e.layer >= 0 && name.find(".experts") != std::string_view::npos) part = kExperts;
+    else if (e.kind == Kind::kOther && e.layer >= 0 && name.find("mlp.") != std::string_view::npos &&
+             (m.experts == 0 || e.layer < m.dense_layers))
+      part = kFfn;
+    else
+      throw unmodelled(module, "servesim places a mixed-precision checkpoint's attention, FFNs, experts and LM head "
+                               "only");
+    if (!formats[part].empty() && formats[part] != format)
+      throw unmodelled(module, fmt::format("it stores the {} in two formats ({} and {})", part_names[part], formats[part],
+                                           format));
+    formats[part] = format;
+    if (first[part].empty()) first[part] = module;
+    if (part != kLmHead) seen[part][static_cast<size_t>(e.layer)] = 1;
+  }
+  // every layer's part in its format: a layer left out would be bf16 beside it
+  auto expect = [&](Part part, size_t from, size_t to) {
+    for (size_t l = from; l < to; ++l)
+      if (!seen[part][l])
+        throw InputError(fmt::format("{}: quantized_layers leaves layer {}'s {} unquantised while '{}' is {}; servesim "
+                                     "prices each part in one format. Fix: write a models.yaml entry for it",
+                                     path, l, part_names[part], first[part].empty() ? "(none)" : first[part],
+                                     formats[part].empty() ? "bf16" : formats[part]));
+  };
+  expect(kAttention, 0, layers);
+  if (m.experts == 0) {
+    expect(kFfn, 0, static_cast<size_t>(std::max(m.ffn_layers(), 0)));  // (ffn-free layers come last)
+  } else {
+    expect(kFfn, 0, static_cast<size_t>(m.dense_layers));
+    if (m.shared_experts > 0) expect(kFfn, static_cast<size_t>(m.dense_layers), layers);
+    expect(kExperts, static_cast<size_t>(m.dense_layers), layers);
+  }
+  if (formats[kAttention] != "fp8" && formats[kAttention] != "nvfp4")
+    throw InputError(fmt::format("{}: quantized_layers stores attention as {}; servesim models mixed-precision "
+                                 "checkpoints whose attention is FP8 or NVFP4. Fix: write a models.yaml entry for it",
+                                 path, formats[kAttention].empty() ? "bf16" : formats[kAttention]));
+  const std::string precision = formats[kAttention];
+  auto apart = [&](Part part) { return formats[part] == precision ? std::string() : formats[part]; };
+  const std::string ffn = m.experts == 0 || m.dense_layers > 0 || m.shared_experts > 0 ? apart(kFfn) : "";
+  const std::string experts = m.experts > 0 ? apart(kExperts) : "";
+  // an LM head left out stays bf16 (what nvfp4 assumes anyway)
+  const std::string lm_head_format = formats[kLmHead].empty() ? "bf16" : formats[kLmHead];
+  const std::string lm_head = lm_head_format == (precision == "nvfp4" ? "bf16" : precision) ? "" : lm_head_format;
+  if (std::tie(m.precision, m.ffn_precision, m.expert_precision, m.lm_head_precision) ==
+      std::tie(precision, ffn, experts, lm_head))
+    return;  // config.json said the same
+  if (m.precision != "bf16" || !m.expert_precision.empty())
+    throw InputError(fmt::format("{}: MIXED_PRECISION beside config.json's {} format is not modelled", path, m.precision));
+  m.precision = precision;
+  m.dtype_bytes = 1;  // (NVFP4's 4.5 bits: ModelSpec::bytes_per_weight)
+  m.ffn_precision = ffn;
+  m.expert_precision = experts;
+  m.lm_head_precision = lm_head;
 }
 
 void apply_compressed_tensors(const CompressedTensorsScheme& scheme, const std::vector<std::string>& ignore,
@@ -686,7 +783,10 @@ ModelSpec model_from_hf_config_text(std::string_view text, const std::string& pa
       throw InputError(fmt::format("{}: quantization_config (quant_method modelopt) has no quant_algo", path));
     m.precision = "bf16";
     m.dtype_bytes = 2;
-    apply_modelopt_exclusions(algo, module_names((*q)["ignore"]), path + ": quantization_config", m);
+    if (algo == "MIXED_PRECISION")
+      apply_modelopt_mixed_precision(quantized_layer_algos((*q)["quantized_layers"]), path + ": quantization_config", m);
+    else
+      apply_modelopt_exclusions(algo, module_names((*q)["ignore"]), path + ": quantization_config", m);
   } else if (q && method == "compressed-tensors") {
     simdjson::dom::object groups;
     if ((*q)["config_groups"].get(groups) || groups.size() != 1)

@@ -10,6 +10,7 @@
 // are below 0.1% and left out); the GEMM format from quantization_config.
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "models/catalog.h"
@@ -46,6 +47,16 @@ void apply_modelopt_quantization(std::string_view text, const std::string& path,
 // no one format prices it.
 void apply_modelopt_exclusions(std::string_view algo, const std::vector<std::string>& excluded, const std::string& path,
                                ModelSpec& m);
+
+// A ModelOpt MIXED_PRECISION checkpoint: each quantised module's quant_algo (quantized_layers:
+// module name -> FP8 | NVFP4 | W4A16_NVFP4), the rest unquantised, applied to `m`. Modelled:
+// every layer's attention (full and linear) in one format, the dense FFNs and shared experts in
+// one, the routed experts in one, the LM head in one or bf16, as NVIDIA's Qwen3.6 exports are (FP8
+// attention, the rest W4A16 NVFP4: precision fp8, ffn_precision, expert_precision and
+// lm_head_precision nvfp4_w4a16). Anything else (a Mamba mixer, a layer left out) is an InputError
+// naming `path` and a module.
+void apply_modelopt_mixed_precision(const std::vector<std::pair<std::string, std::string>>& quantized,
+                                    const std::string& path, ModelSpec& m);
 
 // A compressed-tensors checkpoint's weight scheme (quantization_config.config_groups: one group's
 // `weights`, and whether its input activations are quantised too).

@@ -45,7 +45,6 @@ class CacheViewIndex {
                 std::vector<std::int64_t>& overlap) const;
   // Column c's engine is about to reset its cache: keep its column as a table from now on.
   void detach(std::int32_t column, std::span<const Batch> in_flight);
-  bool detached(std::int32_t column) const { return detached_[static_cast<size_t>(column)] != 0; }
   // (key, column) pairs held, as KvIndexer::entries().
   std::int64_t entries() const;
 

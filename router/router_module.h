@@ -2,7 +2,8 @@
 // Router: picks a worker per request with its policy, from what it has seen: worker load
 // (its own bookkeeping, or periodic reports that arrive late) and, for prefix-aware policies,
 // a KvIndexer fed by the workers' KV events over a timed channel (so it can be stale) or by
-// its own decisions (approximate mode).
+// its own decisions (approximate mode). With no event latency the events' view is read from the
+// workers' own caches (CacheViewIndex), with the same answers.
 #include <systemc>
 
 #include <deque>

@@ -526,7 +526,8 @@ void validate_pool(const PoolConfig& p, const std::string& base, const config::S
   if (catalog.has_model(p.model) && catalog.gpus().count(p.gpu)) {
     const ModelSpec& m = catalog.model(p.model);
     const bool nvfp4 =
-        (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4";
+        (p.precision == "auto" ? m.precision : p.precision) == "nvfp4" || m.expert_precision == "nvfp4" ||
+        m.ffn_precision == "nvfp4" || m.lm_head_precision == "nvfp4";
     if (nvfp4 && catalog.gpu(p.gpu).fp4_tflops <= 0)
       map.fail(base + (p.precision == "nvfp4" ? ".precision" : ".model"),
                fmt::format("nvfp4 GEMMs run on FP4 tensor cores, which {} does not have (no fp4_tflops in the "

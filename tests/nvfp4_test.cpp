@@ -393,6 +393,80 @@ TEST(Nvfp4, GlmFiveAndKimiK25ExportsKeepEveryLayersAttentionInBf16) {
   EXPECT_NEAR(bf16_attention - all_nvfp4, 61 * (projections("bfloat16") - projections("nvfp4")), 1e-9);
 }
 
+// NVIDIA's mixed-precision Qwen3.6 exports (quant_algo MIXED_PRECISION, each module's format in
+// quantized_layers): FP8 attention (full and linear), W4A16 NVFP4 FFNs, shared and routed experts
+// and LM head. Their bytes by hand, each op's format, the roofline's w4a16 (bf16 FLOPs, 4.5-bit
+// weights), the kernel model's refusal, and what the format does not cover.
+TEST(Nvfp4, MixedPrecisionExportsKeepEachPartInItsFormat) {
+  const Catalog& c = Catalog::builtin();
+  const ModelSpec &dense = c.model("nvidia/Qwen3.6-27B-NVFP4"), &moe = c.model("nvidia/Qwen3.6-35B-A3B-NVFP4");
+  EXPECT_EQ(std::tie(dense.precision, dense.ffn_precision, dense.expert_precision, dense.lm_head_precision),
+            std::make_tuple("fp8", "nvfp4_w4a16", "", "nvfp4_w4a16"));
+  EXPECT_EQ(std::tie(moe.precision, moe.ffn_precision, moe.expert_precision, moe.lm_head_precision),
+            std::make_tuple("fp8", "nvfp4_w4a16", "nvfp4_w4a16", "nvfp4_w4a16"));
+  for (const ModelSpec* m : {&dense, &moe}) {
+    SCOPED_TRACE(m->hf_id);
+    const double h = m->hidden_size, lm_head = static_cast<double>(m->vocab_size) * h;
+    const double ffn = m->experts == 0
+                           ? m->ffn_layers() * 3.0 * h * m->intermediate_size
+                           : m->moe_layers() * static_cast<double>(m->shared_experts) * 3.0 * h * m->moe_intermediate_size;
+    const double routed = m->routed_expert_params(), rest = m->params_b * 1e9 - ffn - lm_head - routed;
+    EXPECT_DOUBLE_EQ(m->dense_and_shared_ffn_params(), ffn);
+    EXPECT_NEAR(m->weight_bytes(), rest * 1 + (ffn + lm_head + routed) * 4.5 / 8, 1e-6 * m->weight_bytes());
+    for (const GemmOp& op : iteration_gemms(*m, 1, 64, 64)) {
+      const std::string_view name = op.name;
+      const bool w4a16 = name == "gate_up_proj" || name == "down_proj" || name == "shared_gate_up" ||
+                         name == "shared_down" || name == "lm_head" || op.group > 0;
+      EXPECT_EQ(gemm_precision(*m, op), w4a16 ? "nvfp4_w4a16" : "fp8") << name;
+    }
+  }
+  // w4a16: bf16 FLOPs on 4.5-bit weights (H100: no FP4 units needed)
+  const RooflineEfficiency efficiency;
+  const RooflineKernels k{c.gpu("h100_sxm"), efficiency};
+  const double n = 8192, kk = 8192;
+  EXPECT_DOUBLE_EQ(k.gemm_s(1, n, kk, "nvfp4_w4a16") - k.gemm_s(1, n, kk, "int4"), 0);  // the same bytes and FLOPs
+  EXPECT_GT(k.gemm_s(4096, n, kk, "nvfp4_w4a16"), k.gemm_s(4096, n, kk, "fp8"));  // compute-bound: bf16's peak
+  EXPECT_NO_THROW(load_scenario_string("name: x\npools:\n  - {model: nvidia/Qwen3.6-27B-NVFP4, gpu: h100_sxm}\n", "s.yaml"));
+  const auto r = testing::run_servesim("timing --model nvidia/Qwen3.6-27B-NVFP4 --system h100_sxm --timing kernel");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("its FFNs or LM head are stored in a format of their own (nvfp4_w4a16, nvfp4_w4a16)"));
+
+  // what is not that: a Mamba mixer (Nemotron-3.5), a layer's FFN left out, two formats, another algo
+  ModelSpec qwen = c.model("Qwen/Qwen3-32B");
+  qwen.precision = "bf16";
+  std::vector<std::pair<std::string, std::string>> layers;
+  for (int l = 0; l < qwen.layers; ++l) {
+    layers.emplace_back(fmt::format("model.layers.{}.self_attn.qkv_proj", l), "FP8");
+    layers.emplace_back(fmt::format("model.layers.{}.mlp.gate_up_proj", l), "W4A16_NVFP4");
+  }
+  auto error_of = [&](const std::vector<std::pair<std::string, std::string>>& q) {
+    ModelSpec m = qwen;
+    try {
+      apply_modelopt_mixed_precision(q, "q.json", m);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return "no error: " + m.precision + " " + m.ffn_precision + " " + m.lm_head_precision;
+  };
+  EXPECT_EQ(error_of(layers), "no error: fp8 nvfp4_w4a16 bf16");
+  auto mixer = layers;
+  mixer.emplace_back("backbone.layers.0.mixer.in_proj", "FP8");
+  EXPECT_THAT(error_of(mixer), HasSubstr("q.json: quantized_layers quantises 'backbone.layers.0.mixer.in_proj'; servesim "
+                                         "places a mixed-precision checkpoint's attention, FFNs, experts and LM head "
+                                         "only"));
+  auto short_one = layers;
+  short_one.pop_back();
+  EXPECT_THAT(error_of(short_one), HasSubstr(fmt::format("leaves layer {}'s dense FFNs and shared experts unquantised "
+                                                         "while 'model.layers.0.mlp.gate_up_proj' is nvfp4_w4a16",
+                                                         qwen.layers - 1)));
+  auto two = layers;
+  two.back().second = "FP8";
+  EXPECT_THAT(error_of(two), HasSubstr("it stores the dense FFNs and shared experts in two formats (nvfp4_w4a16 and fp8)"));
+  auto other = layers;
+  other.front().second = "W8A8_SQ";
+  EXPECT_THAT(error_of(other), HasSubstr("its quant_algo 'W8A8_SQ' is not modelled"));
+}
+
 // config.json's own quantization_config (quant_method modelopt, its `ignore` list) reads as the
 // hf_quant_config.json does; one without quant_algo is an error naming the key.
 TEST(Nvfp4, AConfigJsonsModelOptQuantizationIsRead) {

@@ -74,6 +74,13 @@ KernelTiming::KernelTiming(const ModelSpec& m, int tp, const KernelTimingConfig&
     throw InputError(fmt::format("{}: no {} GEMM table for precision {}. Fix: choose a precision the tables cover",
                                  where, gemm_table_dtype(m_.precision), m_.precision));
   gemm_ = &git->second;
+  // (the GEMM loop prices dense and shared FFNs and the LM head in the model's format)
+  if (!m_.ffn_precision.empty() || !m_.lm_head_precision.empty())
+    throw ConfigError(fmt::format("model {}: its FFNs or LM head are stored in a format of their own ({}, {}), which "
+                                  "the kernel model does not price apart (no table measures W4A16 NVFP4 GEMMs). Fix: "
+                                  "timing.model: roofline",
+                                  m_.hf_id, m_.ffn_precision.empty() ? m_.precision : m_.ffn_precision,
+                                  m_.lm_head_precision.empty() ? m_.precision : m_.lm_head_precision));
   lm_head_gemm_ = gemm_;
   if (m_.precision == "nvfp4") {  // ModelOpt's NVFP4 checkpoints keep the LM head in bf16
     auto bf16 = tables_->gemm.find("bfloat16");

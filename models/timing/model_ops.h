@@ -61,8 +61,9 @@ constexpr int kElementwiseKernelsPerLayer = 4;
 
 // The GEMM format an op runs in: the routed experts' own (ModelSpec::expert_precision), an MLA
 // model's attention projections' (attention_precision) and MLA's input projections'
-// (mla_input_precision) where the checkpoint stores them apart, the LM head's
-// bf16 in an NVFP4 checkpoint, else the model's.
+// (mla_input_precision), the dense and shared FFNs' and the LM head's (ffn_precision,
+// lm_head_precision) where the checkpoint stores them apart, the LM head's bf16 in an NVFP4
+// checkpoint, else the model's.
 inline bool is_mla_input_projection(const ModelSpec& m, const GemmOp& op) {
   const std::string_view name = op.name;
   return m.kv_lora_rank > 0 && (name == "qkv_proj" || name == "indexer_q" || name == "indexer_k");
@@ -83,7 +84,12 @@ inline const std::string& gemm_precision(const ModelSpec& m, const GemmOp& op) {
   if (op.group > 0 && !m.expert_precision.empty()) return m.expert_precision;
   if (!m.attention_precision.empty() && is_attention_projection(m, op)) return m.attention_precision;
   if (!m.mla_input_precision.empty() && is_mla_input_projection(m, op)) return m.mla_input_precision;
-  if (m.precision == "nvfp4" && op.name == std::string_view("lm_head")) return bf16;
+  const std::string_view name = op.name;
+  if (!m.ffn_precision.empty() && (name == "gate_up_proj" || name == "down_proj" || name == "shared_gate_up" ||
+                                   name == "shared_down"))
+    return m.ffn_precision;
+  if (!m.lm_head_precision.empty() && name == "lm_head") return m.lm_head_precision;
+  if (m.precision == "nvfp4" && name == "lm_head") return bf16;
   return m.precision;
 }
 

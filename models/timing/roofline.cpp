@@ -75,10 +75,11 @@ const RooflineEfficiency& roofline_efficiency(const std::string& name, const std
 }
 
 double RooflineKernels::gemm_s(double m, double n, double k, const std::string& precision) const {
-  // MXFP4 and int4 weights run as w4a16 (dequantised to bf16 in the kernel, as vLLM's and
-  // TensorRT-LLM's Hopper MoE kernels do): bf16 FLOPs, 4.25- or 4.5-bit weights. NVFP4 runs on FP4
+  // MXFP4, int4 and W4A16 NVFP4 weights run as w4a16 (dequantised to bf16 in the kernel, as
+  // vLLM's and TensorRT-LLM's Hopper MoE kernels do): bf16 FLOPs, 4.25- or 4.5-bit weights. NVFP4 runs on FP4
   // units (validation refuses it on a GPU without them).
-  const bool mxfp4 = precision == "mxfp4" || precision == "int4", nvfp4 = precision == "nvfp4";
+  const bool mxfp4 = precision == "mxfp4" || precision == "int4" || precision == "nvfp4_w4a16",
+             nvfp4 = precision == "nvfp4";
   const bool fp8 = precision != "bf16" && !mxfp4 && !nvfp4 && gpu.fp8_tflops > 0;
   const double peak = (nvfp4 ? gpu.fp4_tflops : fp8 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e12;
   const double weight_bytes = n * k * ModelSpec::bytes_per_weight(precision);
