@@ -34,6 +34,22 @@ ModelSpec llama70b_nvfp4() {
   return Catalog::builtin().deployed_model(pool);
 }
 
+// B200's TensorRT-LLM 1.3.0rc20 tables for a model, and a 64-sequence decode step's GEMM time at
+// TP 8 (2,048-token contexts) priced from them.
+auto b200_trtllm_tables(const ModelSpec& m) {
+  return KernelTables::shared(kDatabase + "/data/b200_sxm", "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(m));
+}
+template <class Tables>
+double b200_trtllm_decode_gemm_ms(const ModelSpec& m, const Tables& tables) {
+  KernelTimingConfig config;
+  config.backend = "trtllm";
+  config.backend_version = "1.3.0rc20";
+  BatchShape decode;
+  decode.decode_seqs = 64;
+  decode.decode_context_tokens = 64 * 2048;
+  return KernelTiming(m, 8, config, tables, SystemMemory::load(kDatabase + "/b200_sxm.yaml"), 8).breakdown(decode).gemm_ms;
+}
+
 TEST(Nvfp4, WeightsAreFourAndAHalfBitsButTheVocabularyStaysBf16) {
   const ModelSpec m = llama70b_nvfp4();
   const double vocab = 2.0 * m.vocab_size * m.hidden_size;  // embeddings and LM head
@@ -327,17 +343,9 @@ TEST(Nvfp4, DeepSeekExportsKeepMlasInputProjectionsInBf16) {
   whole.mla_input_precision = "";
   EXPECT_NEAR(v31.weight_bytes() - whole.weight_bytes(), inputs * (2 - 4.5 / 8), 1e-6 * inputs);
 
-  const std::string dir = kDatabase + "/data/b200_sxm";
-  KernelTimingConfig config;
-  config.backend = "trtllm";
-  config.backend_version = "1.3.0rc20";
-  const auto tables = KernelTables::shared(dir, "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(v31));
-  const SystemMemory memory = SystemMemory::load(kDatabase + "/b200_sxm.yaml");
-  BatchShape decode;
-  decode.decode_seqs = 64;
-  decode.decode_context_tokens = 64 * 2048;
-  const double with_bf16_inputs = KernelTiming(v31, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
-  const double all_nvfp4 = KernelTiming(whole, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  const auto tables = b200_trtllm_tables(v31);
+  const double with_bf16_inputs = b200_trtllm_decode_gemm_ms(v31, tables);
+  const double all_nvfp4 = b200_trtllm_decode_gemm_ms(whole, tables);
   auto projections = [&](const char* dtype) {  // fused q_a + kv_a, then q_b over 16 heads a GPU
     const LogGrid& g = tables->gemm.at(dtype);
     return g.at({64, 1536 + 576, 7168}, Extrapolation::kError, "gemm").value +
@@ -372,17 +380,9 @@ TEST(Nvfp4, GlmFiveAndKimiK25ExportsKeepEveryLayersAttentionInBf16) {
   whole.attention_precision = "";
   EXPECT_NEAR(kimi.weight_bytes() - whole.weight_bytes(), attention * (2 - 4.5 / 8), 1e-6 * attention);
 
-  const std::string dir = kDatabase + "/data/b200_sxm";
-  KernelTimingConfig config;
-  config.backend = "trtllm";
-  config.backend_version = "1.3.0rc20";
-  const auto tables = KernelTables::shared(dir, "trtllm", "1.3.0rc20", KernelTables::Parts::for_model(kimi));
-  const SystemMemory memory = SystemMemory::load(kDatabase + "/b200_sxm.yaml");
-  BatchShape decode;
-  decode.decode_seqs = 64;
-  decode.decode_context_tokens = 64 * 2048;
-  const double bf16_attention = KernelTiming(kimi, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
-  const double all_nvfp4 = KernelTiming(whole, 8, config, tables, memory, 8).breakdown(decode).gemm_ms;
+  const auto tables = b200_trtllm_tables(kimi);
+  const double bf16_attention = b200_trtllm_decode_gemm_ms(kimi, tables);
+  const double all_nvfp4 = b200_trtllm_decode_gemm_ms(whole, tables);
   auto projections = [&](const char* dtype) {  // fused q_a + kv_a, q_b over 8 heads a GPU, o_proj
     const LogGrid& g = tables->gemm.at(dtype);
     return g.at({64, 1536 + 576, 7168}, Extrapolation::kError, "gemm").value +
