@@ -17,6 +17,7 @@
 #include "core/table_reader.h"
 #include "core/version_order.h"
 #include "models/catalog.h"
+#include "models/timing/model_ops.h"
 
 namespace servesim {
 
@@ -443,8 +444,7 @@ KernelTableParts KernelTableParts::for_deployment(const ModelSpec& m, int tp, bo
   KernelTableParts p = for_model(m, moe_table);
   std::vector<std::string> dtypes{gemm_table_dtype(m.precision)};
   if (m.precision == "nvfp4") dtypes.push_back("bfloat16");  // ModelOpt's NVFP4 checkpoints' LM head
-  for (const std::string* apart : {&m.mla_input_precision, &m.attention_precision})
-    if (!apart->empty()) dtypes.push_back(gemm_table_dtype(*apart));
+  dtypes.push_back(gemm_table_dtype(mla_input_gemm_precision(m)));  // the table KernelTiming prices them from
   std::sort(dtypes.begin(), dtypes.end());
   dtypes.erase(std::unique(dtypes.begin(), dtypes.end()), dtypes.end());
   p.gemm_dtypes = std::move(dtypes);
